@@ -1,0 +1,3 @@
+module github.com/phonex/phonex
+
+go 1.26.8
