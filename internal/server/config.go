@@ -1,0 +1,146 @@
+package server
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/phonex/phonex/internal/ident"
+)
+
+// ConfigFile is the name of the configuration file in the data directory.
+const ConfigFile = "phonexd.conf"
+
+// Config is every setting of a node. phonexd init writes all of them out
+// with their defaults.
+type Config struct {
+	DataDir      string        // not in the file: where the file is
+	Domain       string        // the cluster's domain: accounts are user@Domain
+	Hosts        []string      // names and addresses in the server certificate
+	APIAddr      string        // HTTPS API listener
+	SIPAddr      string        // SIP over TLS listener
+	CertValidity time.Duration // lifetime of device certificates
+	CodeTTL      time.Duration // lifetime of activation codes
+	LogLevel     string        // debug, info, warn, error
+}
+
+// Defaults returns a Config with every default set.
+func Defaults(dir string) Config {
+	return Config{
+		DataDir:      dir,
+		Domain:       "localhost",
+		Hosts:        []string{"localhost", "127.0.0.1"},
+		APIAddr:      "127.0.0.1:8443",
+		SIPAddr:      "127.0.0.1:5061",
+		CertValidity: 365 * 24 * time.Hour,
+		CodeTTL:      7 * 24 * time.Hour,
+		LogLevel:     "info",
+	}
+}
+
+// Validate checks every field.
+func (c Config) Validate() error {
+	var errs []error
+	if err := ident.CheckDomain(c.Domain); err != nil {
+		errs = append(errs, fmt.Errorf("domain: %w", err))
+	}
+	for _, a := range []struct{ name, v string }{{"api_addr", c.APIAddr}, {"sip_addr", c.SIPAddr}} {
+		if _, _, err := net.SplitHostPort(a.v); err != nil {
+			errs = append(errs, fmt.Errorf("%s %q: %w", a.name, a.v, err))
+		}
+	}
+	if c.CertValidity < 5*time.Second || c.CertValidity > 10*365*24*time.Hour {
+		errs = append(errs, fmt.Errorf("cert_validity %v: must be between 5s and 10 years", c.CertValidity))
+	}
+	if c.CodeTTL < time.Second {
+		errs = append(errs, fmt.Errorf("code_ttl %v: too short", c.CodeTTL))
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log_level %q: use debug, info, warn or error", c.LogLevel))
+	}
+	return errors.Join(errs...)
+}
+
+// Encode renders the configuration file, every setting with a comment.
+func (c Config) Encode() []byte {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "# phonexd configuration. Every setting is written out with its value;\n# durations use Go syntax (90s, 12h, 8760h).\n\n")
+	fmt.Fprintf(&b, "# Accounts of this cluster are user@domain.\ndomain = %s\n\n", c.Domain)
+	fmt.Fprintf(&b, "# Names and addresses in the server certificate (comma-separated).\nhosts = %s\n\n", strings.Join(c.Hosts, ", "))
+	fmt.Fprintf(&b, "# HTTPS API (enrollment, unlock, contacts), mutual TLS after enrollment.\napi_addr = %s\n\n", c.APIAddr)
+	fmt.Fprintf(&b, "# SIP over TLS (messaging and calls).\nsip_addr = %s\n\n", c.SIPAddr)
+	fmt.Fprintf(&b, "# Lifetime of device certificates; devices renew when a third is left.\ncert_validity = %s\n\n", c.CertValidity)
+	fmt.Fprintf(&b, "# Lifetime of activation codes made by 'phonexd user add'.\ncode_ttl = %s\n\n", c.CodeTTL)
+	fmt.Fprintf(&b, "# debug, info, warn or error. No level logs message content, keys or passwords.\nlog_level = %s\n", c.LogLevel)
+	return b.Bytes()
+}
+
+// ParseConfig reads a configuration file's contents over the defaults.
+func ParseConfig(dir string, data []byte) (Config, error) {
+	c := Defaults(dir)
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	line := 0
+	for sc.Scan() {
+		line++
+		s := strings.TrimSpace(sc.Text())
+		if s == "" || strings.HasPrefix(s, "#") {
+			continue
+		}
+		k, v, ok := strings.Cut(s, "=")
+		if !ok {
+			return c, fmt.Errorf("%s line %d: want key = value", ConfigFile, line)
+		}
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		var err error
+		switch k {
+		case "domain":
+			c.Domain = strings.ToLower(v)
+		case "hosts":
+			c.Hosts = nil
+			for _, h := range strings.Split(v, ",") {
+				if h = strings.TrimSpace(h); h != "" {
+					c.Hosts = append(c.Hosts, h)
+				}
+			}
+		case "api_addr":
+			c.APIAddr = v
+		case "sip_addr":
+			c.SIPAddr = v
+		case "cert_validity":
+			c.CertValidity, err = time.ParseDuration(v)
+		case "code_ttl":
+			c.CodeTTL, err = time.ParseDuration(v)
+		case "log_level":
+			c.LogLevel = v
+		default:
+			return c, fmt.Errorf("%s line %d: unknown setting %q", ConfigFile, line, k)
+		}
+		if err != nil {
+			return c, fmt.Errorf("%s line %d: %s: %w", ConfigFile, line, k, err)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return c, err
+	}
+	return c, c.Validate()
+}
+
+// LoadConfig reads dir's configuration file.
+func LoadConfig(dir string) (Config, error) {
+	data, err := os.ReadFile(filepath.Join(dir, ConfigFile))
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return Config{}, fmt.Errorf("%s is not a phonexd data directory (run phonexd init --data %s): %w", dir, dir, err)
+		}
+		return Config{}, err
+	}
+	return ParseConfig(dir, data)
+}

@@ -1,0 +1,743 @@
+package server
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"time"
+
+	"github.com/phonex/phonex/internal/api"
+	"github.com/phonex/phonex/internal/ca"
+	"github.com/phonex/phonex/internal/ident"
+	"github.com/phonex/phonex/internal/kdf"
+	"github.com/phonex/phonex/internal/store"
+	"github.com/phonex/phonex/internal/throttle"
+)
+
+// Handler is the API's HTTP handler.
+func (n *Node) Handler() http.Handler {
+	m := http.NewServeMux()
+	m.HandleFunc("GET "+api.PathHealth, func(w http.ResponseWriter, r *http.Request) { writeJSON(w, map[string]string{"status": "ok"}) })
+	m.HandleFunc("POST "+api.PathEnrollBegin, n.open(n.enrollBegin))
+	m.HandleFunc("POST "+api.PathEnrollFinish, n.open(n.enrollFinish))
+	m.HandleFunc("POST "+api.PathLoginBegin, n.open(n.loginBegin))
+	m.HandleFunc("POST "+api.PathLoginFinish, n.open(n.loginFinish))
+	m.HandleFunc("POST "+api.PathUnlock, n.open(n.unlock))
+	m.HandleFunc("POST "+api.PathUnlockConfirm, n.authed(n.unlockConfirm))
+	m.HandleFunc("GET "+api.PathMe, n.authed(n.me))
+	m.HandleFunc("POST "+api.PathRenew, n.authed(n.renew))
+	m.HandleFunc("GET "+api.PathDevices, n.authed(n.devices))
+	m.HandleFunc("GET "+api.PathContacts, n.authed(n.contacts))
+	m.HandleFunc("POST "+api.PathContacts, n.authed(n.contactAdd))
+	m.HandleFunc("DELETE "+api.PathContacts+"/{user}", n.authed(n.contactRemove))
+	m.HandleFunc("POST "+api.PathPasswdBegin, n.authed(n.passwdBegin))
+	m.HandleFunc("POST "+api.PathPasswdFinish, n.authed(n.passwdFinish))
+	return m
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(v)
+}
+
+func (n *Node) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var ae *api.Error
+	if !errors.As(err, &ae) {
+		n.log.Error("request failed", "path", r.URL.Path, "err", err)
+		ae = errorf(http.StatusInternalServerError, api.CodeInternal, "internal error; the operator can find it in the server log")
+	}
+	if ae.RetryAfter > 0 {
+		w.Header().Set("Retry-After", fmt.Sprint(int(math.Ceil(ae.RetryAfter))))
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(ae.Status)
+	json.NewEncoder(w).Encode(api.ErrorBody{Error: ae})
+}
+
+// open wraps a handler that needs no client certificate.
+func (n *Node) open(h func(ctx context.Context, r *http.Request) (any, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		v, err := h(r.Context(), r)
+		if err != nil {
+			n.writeError(w, r, err)
+			return
+		}
+		writeJSON(w, v)
+	}
+}
+
+// caller is the authenticated device of a request.
+type caller struct {
+	id      ident.Device
+	account store.Account
+	device  store.Device
+	cert    *x509.Certificate
+}
+
+// authed wraps a handler that needs a valid, current, unrevoked device
+// certificate of an enabled account.
+func (n *Node) authed(h func(ctx context.Context, r *http.Request, c *caller) (any, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		c, err := n.authenticate(r)
+		if err != nil {
+			n.writeError(w, r, err)
+			return
+		}
+		v, err := h(r.Context(), r, c)
+		if err != nil {
+			n.writeError(w, r, err)
+			return
+		}
+		writeJSON(w, v)
+	}
+}
+
+func (n *Node) authenticate(r *http.Request) (*caller, error) {
+	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+		return nil, errorf(http.StatusUnauthorized, api.CodeCertRequired, "this call needs the device certificate; enroll or log in first")
+	}
+	cert := r.TLS.PeerCertificates[0]
+	id, err := n.ca.VerifyDevice(cert, n.now())
+	switch {
+	case errors.Is(err, ca.ErrUnknownCA):
+		return nil, errorf(http.StatusUnauthorized, api.CodeCertUnknownCA, "the certificate was not issued by the CA of %s", n.cfg.Domain)
+	case errors.Is(err, ca.ErrExpired), errors.Is(err, ca.ErrNotYetValid):
+		return nil, errorf(http.StatusUnauthorized, api.CodeCertExpired, "the device certificate is not valid now (%v); log in again to re-enroll this device", err)
+	case err != nil:
+		return nil, errorf(http.StatusUnauthorized, api.CodeCertUnknown, "the certificate names no device: %v", err)
+	}
+	ctx := r.Context()
+	d, err := n.st.DeviceByName(ctx, id.Account.String(), id.Name)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errorf(http.StatusUnauthorized, api.CodeCertUnknown, "device %s is not enrolled (removed?)", id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if d.Status == store.StatusRevoked {
+		return nil, errorf(http.StatusForbidden, api.CodeDeviceRevoked, "device %s was revoked by the operator", id)
+	}
+	if d.Serial != ca.Serial(cert) {
+		return nil, errorf(http.StatusUnauthorized, api.CodeCertSuperseded, "this certificate of %s was replaced by a newer one", id)
+	}
+	if !keysEqual(d.Cert, cert) {
+		return nil, errorf(http.StatusForbidden, api.CodeIdentityMismatch, "certificate does not match the enrolled device %s", id)
+	}
+	a, err := n.st.Account(ctx, id.Account.String())
+	if err != nil {
+		return nil, err
+	}
+	if a.Status == store.StatusDisabled {
+		return nil, errorf(http.StatusForbidden, api.CodeAccountDisabled, "account %s is disabled; ask the operator", a.Name)
+	}
+	return &caller{id: id, account: a, device: d, cert: cert}, nil
+}
+
+func keysEqual(stored []byte, cert *x509.Certificate) bool {
+	c, err := x509.ParseCertificate(stored)
+	return err == nil && c.Equal(cert)
+}
+
+func decode(r *http.Request, v any) error {
+	if err := api.Decode(r.Body, v); err != nil {
+		return errorf(http.StatusBadRequest, api.CodeBadRequest, "malformed request: %v", err)
+	}
+	return nil
+}
+
+func (n *Node) parseLocal(user string) (ident.Account, error) {
+	a, err := ident.ParseAccount(user)
+	if err != nil {
+		return a, errorf(http.StatusBadRequest, api.CodeBadRequest, "%v", err)
+	}
+	if a.Domain != n.cfg.Domain {
+		return a, errorf(http.StatusBadRequest, api.CodeFederation, "%s is not an account of this cluster (%s); federation is not supported yet", a, n.cfg.Domain)
+	}
+	return a, nil
+}
+
+func (n *Node) evaluate(k kdf.OPRFKey, blind []byte) ([]byte, error) {
+	ev, err := k.Evaluate(blind)
+	if err != nil {
+		return nil, errorf(http.StatusBadRequest, api.CodeBadRequest, "%v", err)
+	}
+	return ev, nil
+}
+
+func newKeys() (kdf.OPRFKey, kdf.OPRFKey, error) {
+	a, err := kdf.NewOPRFKey()
+	if err != nil {
+		return a, a, err
+	}
+	d, err := kdf.NewOPRFKey()
+	return a, d, err
+}
+
+func (n *Node) enrollBegin(ctx context.Context, r *http.Request) (any, error) {
+	var req api.EnrollBegin
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	acct, err := n.parseLocal(req.User)
+	if err != nil {
+		return nil, err
+	}
+	if err := ident.CheckDeviceName(req.Device); err != nil {
+		return nil, errorf(http.StatusBadRequest, api.CodeBadRequest, "%v", err)
+	}
+	p := &pending{kind: "enroll", account: acct.String(), device: req.Device, codeHash: CodeHash(req.Code)}
+	if p.accountKey, p.deviceKey, err = newKeys(); err != nil {
+		return nil, err
+	}
+	out := api.OPRFEvals{}
+	if out.AccountEval, err = n.evaluate(p.accountKey, req.AccountBlind); err != nil {
+		return nil, err
+	}
+	if out.DeviceEval, err = n.evaluate(p.deviceKey, req.DeviceBlind); err != nil {
+		return nil, err
+	}
+	out.Session = n.newSession(p)
+	now := n.now()
+	id, err := n.st.ClaimCode(ctx, p.codeHash, out.Session, now.Add(sessionTTL), now)
+	if err != nil {
+		return nil, codeError(err)
+	}
+	a, err := n.st.Account(ctx, acct.String())
+	if err != nil || a.ID != id {
+		// A code of another account: same answer as an unknown code.
+		return nil, codeError(store.ErrCodeInvalid)
+	}
+	if a.Status != store.StatusPending {
+		return nil, errorf(http.StatusConflict, api.CodeCodeUsed, "account %s is already enrolled; use phonex login on further devices", a.Name)
+	}
+	p.accountID = id
+	return out, nil
+}
+
+func codeError(err error) error {
+	switch {
+	case errors.Is(err, store.ErrCodeInvalid):
+		return errorf(http.StatusForbidden, api.CodeCodeInvalid, "activation code is not valid for this account; check it or ask the operator for a new one")
+	case errors.Is(err, store.ErrCodeExpired):
+		return errorf(http.StatusForbidden, api.CodeCodeExpired, "activation code has expired; ask the operator for a new one")
+	case errors.Is(err, store.ErrCodeUsed):
+		return errorf(http.StatusForbidden, api.CodeCodeUsed, "activation code was already used; use phonex login for further devices")
+	case errors.Is(err, store.ErrCodeBusy):
+		return errorf(http.StatusConflict, api.CodeCodeBusy, "activation code is being used by another enrollment right now")
+	}
+	return err
+}
+
+func (n *Node) checkPasswordMaterial(params kdf.Params, salts kdf.Salts, authPub []byte) error {
+	if err := params.Validate(); err != nil {
+		return errorf(http.StatusBadRequest, api.CodeBadRequest, "%v", err)
+	}
+	if len(salts.Scrypt) != kdf.SaltSize || len(salts.Auth) != kdf.SaltSize {
+		return errorf(http.StatusBadRequest, api.CodeBadRequest, "salts must be %d bytes", kdf.SaltSize)
+	}
+	if len(authPub) != ed25519.PublicKeySize {
+		return errorf(http.StatusBadRequest, api.CodeBadRequest, "auth_pub must be an Ed25519 public key")
+	}
+	return nil
+}
+
+func (n *Node) accountSecrets(name string, k kdf.OPRFKey, params kdf.Params, salts kdf.Salts, authPub []byte) (store.AccountSecrets, error) {
+	kb, err := k.MarshalBinary()
+	if err != nil {
+		return store.AccountSecrets{}, err
+	}
+	pj, _ := json.Marshal(params)
+	sj, _ := json.Marshal(kdf.Salts{Scrypt: salts.Scrypt, Auth: salts.Auth})
+	return store.AccountSecrets{KDF: pj, Salts: sj, SealedOPRF: n.seal.seal(kb, "oprf/account/"+name), AuthPub: authPub}, nil
+}
+
+func (n *Node) issue(csr []byte, dev ident.Device, kexPub, kexSig []byte) (*ca.Issued, error) {
+	is, err := n.ca.IssueDevice(csr, dev, kexPub, kexSig, n.cfg.CertValidity, n.now())
+	if err != nil {
+		if errors.Is(err, ca.ErrBadCSR) {
+			return nil, errorf(http.StatusBadRequest, api.CodeIdentityMismatch, "%v", err)
+		}
+		return nil, err
+	}
+	return is, nil
+}
+
+func newHandle() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return fmt.Sprintf("%x", b)
+}
+
+func (n *Node) newDevice(p *pending, is *ca.Issued) (store.Device, error) {
+	kb, err := p.deviceKey.MarshalBinary()
+	if err != nil {
+		return store.Device{}, err
+	}
+	handle := newHandle()
+	d := store.Device{AccountID: p.accountID, Name: p.device, Handle: handle, Serial: ca.Serial(is.Sign), Cert: is.Sign.Raw,
+		NotAfter: is.Sign.NotAfter, SealedOPRF: n.seal.seal(kb, "oprf/device/"+handle), Created: n.now()}
+	d.Suite = "rsa"
+	if is.Kex != nil {
+		d.Suite, d.KexCert = "ec", is.Kex.Raw
+	}
+	return d, nil
+}
+
+func (n *Node) certs(d store.Device) api.Certs {
+	return api.Certs{Device: ident.Device{Account: mustAccount(d.Account), Name: d.Name}.String(), Handle: d.Handle, Cert: d.Cert, KexCert: d.KexCert, CACert: n.ca.Cert.Raw}
+}
+
+func mustAccount(s string) ident.Account {
+	a, _ := ident.ParseAccount(s)
+	return a
+}
+
+func (n *Node) enrollFinish(ctx context.Context, r *http.Request) (any, error) {
+	var req api.EnrollFinish
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	p, err := n.takeSession(req.Session, "enroll")
+	if err != nil {
+		return nil, err
+	}
+	if p.accountID == 0 {
+		return nil, errorf(http.StatusBadRequest, api.CodeSessionExpired, "enrollment was not accepted; start again")
+	}
+	if err := n.checkPasswordMaterial(req.KDF, req.Salts, req.AuthPub); err != nil {
+		return nil, err
+	}
+	dev := ident.Device{Account: mustAccount(p.account), Name: p.device}
+	is, err := n.issue(req.CSR, dev, req.KexPub, req.KexSig)
+	if err != nil {
+		return nil, err
+	}
+	sec, err := n.accountSecrets(p.account, p.accountKey, req.KDF, req.Salts, req.AuthPub)
+	if err != nil {
+		return nil, err
+	}
+	d, err := n.newDevice(p, is)
+	if err != nil {
+		return nil, err
+	}
+	d, err = n.st.Enroll(ctx, p.codeHash, req.Session, sec, d, n.now())
+	if err != nil {
+		return nil, codeError(err)
+	}
+	d.Account = p.account
+	n.log.Info("device enrolled", "device", dev.String(), "suite", d.Suite)
+	return n.certs(d), nil
+}
+
+// throttled turns a verdict into an API error, or nil if an attempt may start.
+func throttled(v throttle.Verdict, what string) error {
+	if v.Locked {
+		return errorf(http.StatusLocked, api.CodeLocked, "%s is locked after too many wrong passwords; the operator must run 'phonexd device unlock'", what)
+	}
+	if v.RetryAfter > 0 {
+		e := errorf(http.StatusTooManyRequests, api.CodeThrottled, "too many wrong passwords for %s; wait %s before the next attempt", what, v.RetryAfter.Round(time.Second))
+		e.RetryAfter = v.RetryAfter.Seconds()
+		rem := v.Remaining
+		e.Remaining = &rem
+		return e
+	}
+	return nil
+}
+
+func (n *Node) openKey(sealed []byte, label string) (kdf.OPRFKey, error) {
+	b, err := n.seal.open(sealed, label)
+	if err != nil {
+		return kdf.OPRFKey{}, err
+	}
+	return kdf.ParseOPRFKey(b)
+}
+
+func (n *Node) loginBegin(ctx context.Context, r *http.Request) (any, error) {
+	var req api.LoginBegin
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	acct, err := n.parseLocal(req.User)
+	if err != nil {
+		return nil, err
+	}
+	if err := ident.CheckDeviceName(req.Device); err != nil {
+		return nil, errorf(http.StatusBadRequest, api.CodeBadRequest, "%v", err)
+	}
+	a, err := n.st.Account(ctx, acct.String())
+	if errors.Is(err, store.ErrNotFound) || (err == nil && a.Status == store.StatusPending) {
+		return nil, errorf(http.StatusNotFound, api.CodeUnknownUser, "no enrolled account %s on this cluster", acct)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if a.Status == store.StatusDisabled {
+		return nil, errorf(http.StatusForbidden, api.CodeAccountDisabled, "account %s is disabled; ask the operator", a.Name)
+	}
+	if _, err := n.st.DeviceByName(ctx, a.Name, req.Device); err == nil {
+		return nil, errorf(http.StatusConflict, api.CodeDeviceExists, "account %s already has a device named %q; choose another with --device", a.Name, req.Device)
+	}
+	if err := n.attempt(ctx, a, nil); err != nil {
+		return nil, err
+	}
+	ak, err := n.openKey(a.Secrets.SealedOPRF, "oprf/account/"+a.Name)
+	if err != nil {
+		return nil, err
+	}
+	p := &pending{kind: "login", accountID: a.ID, account: a.Name, device: req.Device, accountKey: ak, challenge: make([]byte, 32)}
+	rand.Read(p.challenge)
+	if p.deviceKey, err = kdf.NewOPRFKey(); err != nil {
+		return nil, err
+	}
+	out := api.LoginChallenge{Challenge: p.challenge}
+	if out.AccountEval, err = n.evaluate(ak, req.AccountBlind); err != nil {
+		return nil, err
+	}
+	if out.DeviceEval, err = n.evaluate(p.deviceKey, req.DeviceBlind); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(a.Secrets.KDF, &out.KDF); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(a.Secrets.Salts, &out.Salts); err != nil {
+		return nil, err
+	}
+	out.Session = n.newSession(p)
+	return out, nil
+}
+
+// attempt checks the account's (and the device's, if any) counters and, if
+// an attempt may start, counts it. Counters reset only on a proven success.
+func (n *Node) attempt(ctx context.Context, a store.Account, d *store.Device) error {
+	now := n.now()
+	v := n.accPol.Check(throttle.State(a.Attempt), now)
+	what := "account " + a.Name
+	if d != nil {
+		v = throttle.Combine(v, n.devPol.Check(throttle.State(d.Attempt), now))
+		what = "device " + a.Name + "/" + d.Name
+	}
+	if err := throttled(v, what); err != nil {
+		n.log.Warn("password attempt refused", "subject", what, "locked", v.Locked)
+		return err
+	}
+	if _, err := n.st.RecordAttempt(ctx, store.SubjectAccount, a.ID, now); err != nil {
+		return err
+	}
+	if d != nil {
+		if _, err := n.st.RecordAttempt(ctx, store.SubjectDevice, d.ID, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (n *Node) resetAttempts(ctx context.Context, accountID, deviceID int64) error {
+	if err := n.st.ResetAttempts(ctx, store.SubjectAccount, accountID); err != nil {
+		return err
+	}
+	if deviceID != 0 {
+		return n.st.ResetAttempts(ctx, store.SubjectDevice, deviceID)
+	}
+	return nil
+}
+
+func (n *Node) loginFinish(ctx context.Context, r *http.Request) (any, error) {
+	var req api.LoginFinish
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	p, err := n.takeSession(req.Session, "login")
+	if err != nil {
+		return nil, err
+	}
+	a, err := n.st.Account(ctx, p.account)
+	if err != nil {
+		return nil, err
+	}
+	if len(a.Secrets.AuthPub) != ed25519.PublicKeySize || !ed25519.Verify(a.Secrets.AuthPub, api.LoginMessage(req.Session, p.challenge, p.device), req.Signature) {
+		n.log.Warn("wrong password at login", "account", a.Name)
+		return nil, n.wrongPassword(ctx, a)
+	}
+	if err := n.resetAttempts(ctx, a.ID, 0); err != nil {
+		return nil, err
+	}
+	dev := ident.Device{Account: mustAccount(p.account), Name: p.device}
+	is, err := n.issue(req.CSR, dev, req.KexPub, req.KexSig)
+	if err != nil {
+		return nil, err
+	}
+	d, err := n.newDevice(p, is)
+	if err != nil {
+		return nil, err
+	}
+	if d, err = n.st.CreateDevice(ctx, d); err != nil {
+		if errors.Is(err, store.ErrExists) {
+			return nil, errorf(http.StatusConflict, api.CodeDeviceExists, "account %s already has a device named %q", a.Name, p.device)
+		}
+		return nil, err
+	}
+	d.Account = a.Name
+	n.log.Info("device added by password login", "device", dev.String(), "suite", d.Suite)
+	return n.certs(d), nil
+}
+
+func (n *Node) wrongPassword(ctx context.Context, a store.Account) error {
+	e := errorf(http.StatusUnauthorized, api.CodeWrongPassword, "wrong password for %s", a.Name)
+	if fresh, err := n.st.Account(ctx, a.Name); err == nil {
+		v := n.accPol.Check(throttle.State(fresh.Attempt), n.now())
+		e.Remaining = &v.Remaining
+	}
+	return e
+}
+
+func (n *Node) unlock(ctx context.Context, r *http.Request) (any, error) {
+	var req api.Unlock
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	d, err := n.st.DeviceByHandle(ctx, req.Handle)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errorf(http.StatusNotFound, api.CodeUnknownDevice, "this cluster does not know this device (removed by the operator?)")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if d.Status == store.StatusRevoked {
+		return nil, errorf(http.StatusForbidden, api.CodeDeviceRevoked, "device %s/%s was revoked by the operator", d.Account, d.Name)
+	}
+	a, err := n.st.Account(ctx, d.Account)
+	if err != nil {
+		return nil, err
+	}
+	if a.Status == store.StatusDisabled {
+		return nil, errorf(http.StatusForbidden, api.CodeAccountDisabled, "account %s is disabled; ask the operator", a.Name)
+	}
+	if err := n.attempt(ctx, a, &d); err != nil {
+		return nil, err
+	}
+	k, err := n.openKey(d.SealedOPRF, "oprf/device/"+d.Handle)
+	if err != nil {
+		return nil, err
+	}
+	ev, err := n.evaluate(k, req.Blind)
+	if err != nil {
+		return nil, err
+	}
+	now := n.now()
+	d.Attempt.Failures++
+	d.Attempt.Last = now
+	a.Attempt.Failures++
+	a.Attempt.Last = now
+	v := throttle.Combine(n.accPol.Check(throttle.State(a.Attempt), now), n.devPol.Check(throttle.State(d.Attempt), now))
+	return api.UnlockResult{Eval: ev, FreeLeft: v.FreeLeft, Remaining: v.Remaining}, nil
+}
+
+func (n *Node) unlockConfirm(ctx context.Context, r *http.Request, c *caller) (any, error) {
+	if err := n.resetAttempts(ctx, c.account.ID, c.device.ID); err != nil {
+		return nil, err
+	}
+	return map[string]string{"status": "ok"}, nil
+}
+
+func (n *Node) me(ctx context.Context, r *http.Request, c *caller) (any, error) {
+	return api.Me{Device: c.id.String(), Suite: c.device.Suite, Serial: c.device.Serial, NotAfter: c.device.NotAfter}, nil
+}
+
+func (n *Node) renew(ctx context.Context, r *http.Request, c *caller) (any, error) {
+	var req api.Renew
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	csr, err := x509.ParseCertificateRequest(req.CSR)
+	if err != nil {
+		return nil, errorf(http.StatusBadRequest, api.CodeBadRequest, "malformed certificate request: %v", err)
+	}
+	if got, err := ident.FromURIs(csr.URIs); err != nil || got != c.id {
+		return nil, errorf(http.StatusForbidden, api.CodeIdentityMismatch, "a device may renew only its own certificate (%s)", c.id)
+	}
+	type equaler interface{ Equal(x any) bool }
+	if k, ok := csr.PublicKey.(equaler); !ok || !k.Equal(c.cert.PublicKey) {
+		return nil, errorf(http.StatusForbidden, api.CodeIdentityMismatch, "renewal must keep the device's key; enroll a new device for new keys")
+	}
+	is, err := n.issue(req.CSR, c.id, req.KexPub, req.KexSig)
+	if err != nil {
+		return nil, err
+	}
+	var kex []byte
+	if is.Kex != nil {
+		kex = is.Kex.Raw
+	}
+	if err := n.st.UpdateDeviceCert(ctx, c.device.ID, ca.Serial(is.Sign), is.Sign.Raw, kex, is.Sign.NotAfter); err != nil {
+		return nil, err
+	}
+	n.log.Info("device certificate renewed", "device", c.id.String())
+	d := c.device
+	d.Cert, d.KexCert, d.Account = is.Sign.Raw, kex, c.account.Name
+	return n.certs(d), nil
+}
+
+func (n *Node) devices(ctx context.Context, r *http.Request, c *caller) (any, error) {
+	ds, err := n.st.Devices(ctx, c.account.ID)
+	if err != nil {
+		return nil, err
+	}
+	out := []api.Device{}
+	for _, d := range ds {
+		out = append(out, api.Device{Name: d.Name, Suite: d.Suite, Serial: d.Serial, NotAfter: d.NotAfter, Status: d.Status, Created: d.Created, Current: d.ID == c.device.ID})
+	}
+	return out, nil
+}
+
+func (n *Node) contactEntry(ctx context.Context, name string) (api.Contact, error) {
+	out := api.Contact{User: name, Devices: []api.ContactDevice{}}
+	a, err := n.st.Account(ctx, name)
+	if err != nil {
+		return out, err
+	}
+	ds, err := n.st.Devices(ctx, a.ID)
+	if err != nil {
+		return out, err
+	}
+	for _, d := range ds {
+		if d.Status == store.StatusActive {
+			out.Devices = append(out.Devices, api.ContactDevice{Name: d.Name, Cert: d.Cert, KexCert: d.KexCert})
+		}
+	}
+	return out, nil
+}
+
+func (n *Node) contacts(ctx context.Context, r *http.Request, c *caller) (any, error) {
+	names, err := n.st.Contacts(ctx, c.account.ID)
+	if err != nil {
+		return nil, err
+	}
+	out := []api.Contact{}
+	for _, name := range names {
+		e, err := n.contactEntry(ctx, name)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+func (n *Node) contactAdd(ctx context.Context, r *http.Request, c *caller) (any, error) {
+	var req api.ContactAdd
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	acct, err := n.parseLocal(req.User)
+	if err != nil {
+		return nil, err
+	}
+	if acct == c.id.Account {
+		return nil, errorf(http.StatusBadRequest, api.CodeBadRequest, "you cannot add yourself as a contact")
+	}
+	a, err := n.st.Account(ctx, acct.String())
+	if errors.Is(err, store.ErrNotFound) || (err == nil && a.Status == store.StatusPending) {
+		return nil, errorf(http.StatusNotFound, api.CodeUnknownUser, "no account %s on this cluster", acct)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := n.st.AddContact(ctx, c.account.ID, a.Name, n.now()); err != nil {
+		return nil, err
+	}
+	return n.contactEntry(ctx, a.Name)
+}
+
+func (n *Node) contactRemove(ctx context.Context, r *http.Request, c *caller) (any, error) {
+	acct, err := ident.ParseAccount(r.PathValue("user"))
+	if err != nil {
+		return nil, errorf(http.StatusBadRequest, api.CodeBadRequest, "%v", err)
+	}
+	if err := n.st.RemoveContact(ctx, c.account.ID, acct.String()); errors.Is(err, store.ErrNotFound) {
+		return nil, errorf(http.StatusNotFound, api.CodeNotFound, "%s is not on your contact list", acct)
+	} else if err != nil {
+		return nil, err
+	}
+	return map[string]string{"removed": acct.String()}, nil
+}
+
+func (n *Node) passwdBegin(ctx context.Context, r *http.Request, c *caller) (any, error) {
+	var req api.PasswdBegin
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	if err := n.attempt(ctx, c.account, nil); err != nil {
+		return nil, err
+	}
+	ak, err := n.openKey(c.account.Secrets.SealedOPRF, "oprf/account/"+c.account.Name)
+	if err != nil {
+		return nil, err
+	}
+	p := &pending{kind: "passwd", accountID: c.account.ID, account: c.account.Name, device: c.id.Name, deviceID: c.device.ID, challenge: make([]byte, 32)}
+	rand.Read(p.challenge)
+	if p.accountKey, p.deviceKey, err = newKeys(); err != nil {
+		return nil, err
+	}
+	out := api.LoginChallenge{Challenge: p.challenge}
+	if out.AccountEval, err = n.evaluate(ak, req.OldAccountBlind); err != nil {
+		return nil, err
+	}
+	if out.NewAccountEval, err = n.evaluate(p.accountKey, req.NewAccountBlind); err != nil {
+		return nil, err
+	}
+	if out.NewDeviceEval, err = n.evaluate(p.deviceKey, req.NewDeviceBlind); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(c.account.Secrets.KDF, &out.KDF); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(c.account.Secrets.Salts, &out.Salts); err != nil {
+		return nil, err
+	}
+	out.Session = n.newSession(p)
+	return out, nil
+}
+
+func (n *Node) passwdFinish(ctx context.Context, r *http.Request, c *caller) (any, error) {
+	var req api.PasswdFinish
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	p, err := n.takeSession(req.Session, "passwd")
+	if err != nil {
+		return nil, err
+	}
+	if p.deviceID != c.device.ID {
+		return nil, errorf(http.StatusForbidden, api.CodeIdentityMismatch, "password change was started by another device")
+	}
+	if !ed25519.Verify(c.account.Secrets.AuthPub, api.PasswdMessage(req.Session, p.challenge, c.id.Name), req.Signature) {
+		return nil, n.wrongPassword(ctx, c.account)
+	}
+	if err := n.checkPasswordMaterial(req.KDF, req.Salts, req.AuthPub); err != nil {
+		return nil, err
+	}
+	sec, err := n.accountSecrets(c.account.Name, p.accountKey, req.KDF, req.Salts, req.AuthPub)
+	if err != nil {
+		return nil, err
+	}
+	kb, err := p.deviceKey.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	if err := n.st.ChangePassword(ctx, c.account.ID, sec, c.device.ID, n.seal.seal(kb, "oprf/device/"+c.device.Handle)); err != nil {
+		return nil, err
+	}
+	if err := n.resetAttempts(ctx, c.account.ID, c.device.ID); err != nil {
+		return nil, err
+	}
+	n.log.Info("password changed", "device", c.id.String())
+	return map[string]string{"status": "ok"}, nil
+}

@@ -1,0 +1,395 @@
+// Package sqlite is the embedded default store: SQLite through a pure-Go
+// driver (no C toolchain needed), in WAL mode so the admin commands can work
+// on the data directory while the server runs.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite"
+
+	"github.com/phonex/phonex/internal/store"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// DB implements store.Store.
+type DB struct{ db *sql.DB }
+
+var _ store.Store = (*DB)(nil)
+
+// Open opens (creating if needed) the database at path and applies pending
+// migrations.
+func Open(ctx context.Context, path string) (*DB, error) {
+	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)&_txlock=immediate"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	s := &DB{db: db}
+	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *DB) migrate(ctx context.Context) error {
+	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		base := strings.TrimPrefix(n, "migrations/")
+		v, err := strconv.Atoi(strings.SplitN(base, "_", 2)[0])
+		if err != nil {
+			return fmt.Errorf("migration %s: bad name", base)
+		}
+		body, _ := migrations.ReadFile(n)
+		err = s.tx(ctx, func(tx *sql.Tx) error {
+			var one int
+			if err := tx.QueryRowContext(ctx, `SELECT 1 FROM schema_migrations WHERE version=?`, v).Scan(&one); err == nil {
+				return nil
+			} else if !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations(version, applied) VALUES(?, ?)`, v, time.Now().Unix())
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("migration %s: %w", base, err)
+		}
+	}
+	return nil
+}
+
+// Close closes the database.
+func (s *DB) Close() error { return s.db.Close() }
+
+func (s *DB) tx(ctx context.Context, f func(*sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := f(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+func isUnique(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint")
+}
+
+func unix(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromUnix(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
+}
+
+const accountCols = `id, name, status, created, kdf, salts, sealed_oprf, auth_pub, failures, last_try`
+
+func scanAccount(r interface{ Scan(...any) error }) (store.Account, error) {
+	var a store.Account
+	var created, last int64
+	err := r.Scan(&a.ID, &a.Name, &a.Status, &created, &a.Secrets.KDF, &a.Secrets.Salts, &a.Secrets.SealedOPRF, &a.Secrets.AuthPub, &a.Attempt.Failures, &last)
+	if errors.Is(err, sql.ErrNoRows) {
+		return a, store.ErrNotFound
+	}
+	a.Created, a.Attempt.Last = fromUnix(created), fromUnix(last)
+	return a, err
+}
+
+func (s *DB) CreateAccount(ctx context.Context, name string, now time.Time) (store.Account, error) {
+	res, err := s.db.ExecContext(ctx, `INSERT INTO accounts(name, status, created) VALUES(?, ?, ?)`, name, store.StatusPending, unix(now))
+	if isUnique(err) {
+		return store.Account{}, fmt.Errorf("account %s: %w", name, store.ErrExists)
+	}
+	if err != nil {
+		return store.Account{}, fmt.Errorf("create account: %w", err)
+	}
+	id, _ := res.LastInsertId()
+	return store.Account{ID: id, Name: name, Status: store.StatusPending, Created: now}, nil
+}
+
+func (s *DB) Account(ctx context.Context, name string) (store.Account, error) {
+	return scanAccount(s.db.QueryRowContext(ctx, `SELECT `+accountCols+` FROM accounts WHERE name=?`, name))
+}
+
+func (s *DB) Accounts(ctx context.Context) ([]store.Account, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+accountCols+` FROM accounts ORDER BY name`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.Account
+	for rows.Next() {
+		a, err := scanAccount(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+func affected(res sql.Result, err error) error {
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return store.ErrNotFound
+	}
+	return nil
+}
+
+func (s *DB) SetAccountStatus(ctx context.Context, name, status string) error {
+	return affected(s.db.ExecContext(ctx, `UPDATE accounts SET status=? WHERE name=?`, status, name))
+}
+
+func (s *DB) DeleteAccount(ctx context.Context, name string) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		// Contacts that point at the removed account go too.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM contacts WHERE contact=?`, name); err != nil {
+			return err
+		}
+		return affected(tx.ExecContext(ctx, `DELETE FROM accounts WHERE name=?`, name))
+	})
+}
+
+func (s *DB) SetAccountSecrets(ctx context.Context, id int64, sec store.AccountSecrets) error {
+	return affected(s.db.ExecContext(ctx, `UPDATE accounts SET kdf=?, salts=?, sealed_oprf=?, auth_pub=?, status=CASE status WHEN 'pending' THEN 'active' ELSE status END WHERE id=?`,
+		sec.KDF, sec.Salts, sec.SealedOPRF, sec.AuthPub, id))
+}
+
+func (s *DB) AddCode(ctx context.Context, accountID int64, hash []byte, expires time.Time) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO codes(hash, account_id, expires) VALUES(?, ?, ?)`, hash, accountID, unix(expires))
+	return err
+}
+
+func (s *DB) ClaimCode(ctx context.Context, hash []byte, session string, until, now time.Time) (int64, error) {
+	var acct int64
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var expires, claimUntil, used int64
+		var claim sql.NullString
+		err := tx.QueryRowContext(ctx, `SELECT account_id, expires, claim_session, claim_until, used FROM codes WHERE hash=?`, hash).Scan(&acct, &expires, &claim, &claimUntil, &used)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return store.ErrCodeInvalid
+		case err != nil:
+			return err
+		case used != 0:
+			return store.ErrCodeUsed
+		case unix(now) > expires:
+			return store.ErrCodeExpired
+		case claim.Valid && claim.String != session && unix(now) < claimUntil:
+			return store.ErrCodeBusy
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE codes SET claim_session=?, claim_until=? WHERE hash=?`, session, unix(until), hash)
+		return err
+	})
+	return acct, err
+}
+
+func (s *DB) Enroll(ctx context.Context, hash []byte, session string, sec store.AccountSecrets, d store.Device, now time.Time) (store.Device, error) {
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE codes SET used=? WHERE hash=? AND used=0 AND claim_session=? AND claim_until>=? AND expires>=?`,
+			unix(now), hash, session, unix(now), unix(now))
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return store.ErrCodeBusy
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE accounts SET kdf=?, salts=?, sealed_oprf=?, auth_pub=?, status='active', failures=0 WHERE id=? AND status='pending'`,
+			sec.KDF, sec.Salts, sec.SealedOPRF, sec.AuthPub, d.AccountID); err != nil {
+			return err
+		}
+		d, err = insertDevice(ctx, tx, d)
+		return err
+	})
+	return d, err
+}
+
+func insertDevice(ctx context.Context, tx *sql.Tx, d store.Device) (store.Device, error) {
+	res, err := tx.ExecContext(ctx, `INSERT INTO devices(account_id, name, handle, suite, serial, cert, kex_cert, not_after, status, sealed_oprf, created) VALUES(?,?,?,?,?,?,?,?,?,?,?)`,
+		d.AccountID, d.Name, d.Handle, d.Suite, d.Serial, d.Cert, d.KexCert, unix(d.NotAfter), store.StatusActive, d.SealedOPRF, unix(d.Created))
+	if isUnique(err) {
+		return d, fmt.Errorf("device %s: %w", d.Name, store.ErrExists)
+	}
+	if err != nil {
+		return d, err
+	}
+	d.ID, _ = res.LastInsertId()
+	d.Status = store.StatusActive
+	return d, nil
+}
+
+func (s *DB) CreateDevice(ctx context.Context, d store.Device) (store.Device, error) {
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		d, err = insertDevice(ctx, tx, d)
+		return err
+	})
+	return d, err
+}
+
+const deviceCols = `d.id, d.account_id, a.name, d.name, d.handle, d.suite, d.serial, d.cert, d.kex_cert, d.not_after, d.status, d.sealed_oprf, d.created, d.failures, d.last_try`
+
+func scanDevice(r interface{ Scan(...any) error }) (store.Device, error) {
+	var d store.Device
+	var notAfter, created, last int64
+	err := r.Scan(&d.ID, &d.AccountID, &d.Account, &d.Name, &d.Handle, &d.Suite, &d.Serial, &d.Cert, &d.KexCert, &notAfter, &d.Status, &d.SealedOPRF, &created, &d.Attempt.Failures, &last)
+	if errors.Is(err, sql.ErrNoRows) {
+		return d, store.ErrNotFound
+	}
+	d.NotAfter, d.Created, d.Attempt.Last = fromUnix(notAfter), fromUnix(created), fromUnix(last)
+	return d, err
+}
+
+func (s *DB) DeviceByHandle(ctx context.Context, handle string) (store.Device, error) {
+	return scanDevice(s.db.QueryRowContext(ctx, `SELECT `+deviceCols+` FROM devices d JOIN accounts a ON a.id=d.account_id WHERE d.handle=?`, handle))
+}
+
+func (s *DB) DeviceByName(ctx context.Context, account, name string) (store.Device, error) {
+	return scanDevice(s.db.QueryRowContext(ctx, `SELECT `+deviceCols+` FROM devices d JOIN accounts a ON a.id=d.account_id WHERE a.name=? AND d.name=?`, account, name))
+}
+
+func (s *DB) Devices(ctx context.Context, accountID int64) ([]store.Device, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+deviceCols+` FROM devices d JOIN accounts a ON a.id=d.account_id WHERE d.account_id=? ORDER BY d.name`, accountID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.Device
+	for rows.Next() {
+		d, err := scanDevice(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+func (s *DB) UpdateDeviceCert(ctx context.Context, id int64, serial string, cert, kex []byte, notAfter time.Time) error {
+	return affected(s.db.ExecContext(ctx, `UPDATE devices SET serial=?, cert=?, kex_cert=?, not_after=? WHERE id=?`, serial, cert, kex, unix(notAfter), id))
+}
+
+func (s *DB) SetDeviceStatus(ctx context.Context, id int64, status string) error {
+	return affected(s.db.ExecContext(ctx, `UPDATE devices SET status=? WHERE id=?`, status, id))
+}
+
+func (s *DB) SetDeviceOPRF(ctx context.Context, id int64, sealed []byte) error {
+	return affected(s.db.ExecContext(ctx, `UPDATE devices SET sealed_oprf=? WHERE id=?`, sealed, id))
+}
+
+func (s *DB) ChangePassword(ctx context.Context, accountID int64, sec store.AccountSecrets, deviceID int64, sealed []byte) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if err := affected(tx.ExecContext(ctx, `UPDATE accounts SET kdf=?, salts=?, sealed_oprf=?, auth_pub=?, failures=0 WHERE id=?`,
+			sec.KDF, sec.Salts, sec.SealedOPRF, sec.AuthPub, accountID)); err != nil {
+			return err
+		}
+		return affected(tx.ExecContext(ctx, `UPDATE devices SET sealed_oprf=?, failures=0 WHERE id=? AND account_id=?`, sealed, deviceID, accountID))
+	})
+}
+
+func table(subj store.Subject) (string, error) {
+	switch subj {
+	case store.SubjectAccount:
+		return "accounts", nil
+	case store.SubjectDevice:
+		return "devices", nil
+	}
+	return "", fmt.Errorf("unknown attempt subject %q", subj)
+}
+
+func (s *DB) RecordAttempt(ctx context.Context, subj store.Subject, id int64, now time.Time) (store.Attempts, error) {
+	t, err := table(subj)
+	if err != nil {
+		return store.Attempts{}, err
+	}
+	var a store.Attempts
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		var last int64
+		if err := tx.QueryRowContext(ctx, `SELECT failures, last_try FROM `+t+` WHERE id=?`, id).Scan(&a.Failures, &last); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return store.ErrNotFound
+			}
+			return err
+		}
+		a.Last = fromUnix(last)
+		_, err := tx.ExecContext(ctx, `UPDATE `+t+` SET failures=failures+1, last_try=? WHERE id=?`, unix(now), id)
+		return err
+	})
+	return a, err
+}
+
+func (s *DB) ResetAttempts(ctx context.Context, subj store.Subject, id int64) error {
+	t, err := table(subj)
+	if err != nil {
+		return err
+	}
+	return affected(s.db.ExecContext(ctx, `UPDATE `+t+` SET failures=0 WHERE id=?`, id))
+}
+
+func (s *DB) AddContact(ctx context.Context, accountID int64, contact string, now time.Time) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO contacts(account_id, contact, added) VALUES(?,?,?) ON CONFLICT DO NOTHING`, accountID, contact, unix(now))
+	return err
+}
+
+func (s *DB) RemoveContact(ctx context.Context, accountID int64, contact string) error {
+	return affected(s.db.ExecContext(ctx, `DELETE FROM contacts WHERE account_id=? AND contact=?`, accountID, contact))
+}
+
+func (s *DB) Contacts(ctx context.Context, accountID int64) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT contact FROM contacts WHERE account_id=? ORDER BY contact`, accountID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+func (s *DB) HasContact(ctx context.Context, owner, contact string) (bool, error) {
+	var one int
+	err := s.db.QueryRowContext(ctx, `SELECT 1 FROM contacts c JOIN accounts a ON a.id=c.account_id WHERE a.name=? AND c.contact=?`, owner, contact).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
+}

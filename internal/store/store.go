@@ -1,0 +1,122 @@
+// Package store defines the cluster's persistent state behind one interface,
+// so the embedded SQLite implementation (store/sqlite) can be replaced by
+// PostgreSQL for clusters that outgrow one node.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Errors callers branch on.
+var (
+	ErrNotFound    = errors.New("not found")
+	ErrExists      = errors.New("already exists")
+	ErrCodeInvalid = errors.New("activation code is not valid")
+	ErrCodeExpired = errors.New("activation code has expired")
+	ErrCodeUsed    = errors.New("activation code was already used")
+	ErrCodeBusy    = errors.New("activation code is being used by another enrollment")
+)
+
+// Account statuses.
+const (
+	StatusPending  = "pending"  // created, no device enrolled yet
+	StatusActive   = "active"   // has password material
+	StatusDisabled = "disabled" // refused everywhere until enabled
+	StatusRevoked  = "revoked"  // devices only
+)
+
+// Account is one user@domain.
+type Account struct {
+	ID      int64
+	Name    string
+	Status  string
+	Created time.Time
+	Secrets AccountSecrets
+	Attempt Attempts
+}
+
+// AccountSecrets is what the server holds to let a device log in with the
+// password: salts and KDF parameters (public), the account's OPRF key sealed
+// with the node's sealing key, and the public key derived from the password.
+type AccountSecrets struct {
+	KDF        []byte // JSON kdf.Params
+	Salts      []byte // JSON kdf.Salts (scrypt and auth salts only)
+	SealedOPRF []byte
+	AuthPub    []byte // Ed25519 public key
+}
+
+// Attempts is a throttle counter.
+type Attempts struct {
+	Failures int
+	Last     time.Time
+}
+
+// Device is one enrolled device.
+type Device struct {
+	ID         int64
+	AccountID  int64
+	Account    string
+	Name       string
+	Handle     string // random id the device uses before it can present its certificate
+	Suite      string
+	Serial     string // current certificate serial (hex)
+	Cert       []byte // DER
+	KexCert    []byte // DER, ec suite only
+	NotAfter   time.Time
+	Status     string
+	SealedOPRF []byte
+	Created    time.Time
+	Attempt    Attempts
+}
+
+// Subject names what an attempt counter belongs to.
+type Subject string
+
+const (
+	SubjectAccount Subject = "account"
+	SubjectDevice  Subject = "device"
+)
+
+// Store is the cluster's state. Every method is safe for concurrent use, also
+// from another process (the admin commands) on the same data directory.
+type Store interface {
+	CreateAccount(ctx context.Context, name string, now time.Time) (Account, error)
+	Account(ctx context.Context, name string) (Account, error)
+	Accounts(ctx context.Context) ([]Account, error)
+	SetAccountStatus(ctx context.Context, name, status string) error
+	DeleteAccount(ctx context.Context, name string) error
+	SetAccountSecrets(ctx context.Context, accountID int64, s AccountSecrets) error
+
+	AddCode(ctx context.Context, accountID int64, hash []byte, expires time.Time) error
+	// ClaimCode reserves an unused code for one enrollment session until
+	// claimUntil; a second claimant gets ErrCodeBusy.
+	ClaimCode(ctx context.Context, hash []byte, session string, claimUntil, now time.Time) (accountID int64, err error)
+	// Enroll consumes the claimed code, stores the account's password
+	// material and creates its first device, all or nothing.
+	Enroll(ctx context.Context, hash []byte, session string, s AccountSecrets, d Device, now time.Time) (Device, error)
+
+	CreateDevice(ctx context.Context, d Device) (Device, error)
+	DeviceByHandle(ctx context.Context, handle string) (Device, error)
+	DeviceByName(ctx context.Context, account, name string) (Device, error)
+	Devices(ctx context.Context, accountID int64) ([]Device, error)
+	UpdateDeviceCert(ctx context.Context, id int64, serial string, cert, kex []byte, notAfter time.Time) error
+	SetDeviceStatus(ctx context.Context, id int64, status string) error
+	SetDeviceOPRF(ctx context.Context, id int64, sealed []byte) error
+	// ChangePassword replaces the account's material and one device's OPRF
+	// key in one transaction.
+	ChangePassword(ctx context.Context, accountID int64, s AccountSecrets, deviceID int64, sealedDevice []byte) error
+
+	// RecordAttempt adds one unconfirmed attempt and returns the counter as
+	// it was before.
+	RecordAttempt(ctx context.Context, subj Subject, id int64, now time.Time) (Attempts, error)
+	ResetAttempts(ctx context.Context, subj Subject, id int64) error
+
+	AddContact(ctx context.Context, accountID int64, contact string, now time.Time) error
+	RemoveContact(ctx context.Context, accountID int64, contact string) error
+	Contacts(ctx context.Context, accountID int64) ([]string, error)
+	HasContact(ctx context.Context, owner, contact string) (bool, error)
+
+	Close() error
+}
