@@ -17,6 +17,7 @@ import (
 const (
 	PathEnrollBegin   = "/v1/enroll/begin"
 	PathEnrollFinish  = "/v1/enroll/finish"
+	PathLoginParams   = "/v1/login/params"
 	PathLoginBegin    = "/v1/login/begin"
 	PathLoginFinish   = "/v1/login/finish"
 	PathUnlock        = "/v1/unlock"
@@ -145,6 +146,18 @@ type LoginBegin struct {
 	DeviceBlind  []byte `json:"device_blind"`
 }
 
+// LoginParams asks for an account's public password parameters.
+type LoginParams struct {
+	User string `json:"user"`
+}
+
+// PasswordParams are an account's KDF parameters and salts. They are not
+// secret: without the server's OPRF key they let nobody test a guess.
+type PasswordParams struct {
+	KDF   kdf.Params `json:"kdf"`
+	Salts kdf.Salts  `json:"salts"`
+}
+
 // LoginChallenge answers LoginBegin and PasswdBegin.
 type LoginChallenge struct {
 	OPRFEvals
@@ -184,6 +197,9 @@ type Me struct {
 	Suite    string    `json:"suite"`
 	Serial   string    `json:"serial"`
 	NotAfter time.Time `json:"not_after"`
+	// The account's password parameters, for a password change.
+	KDF   kdf.Params `json:"kdf"`
+	Salts kdf.Salts  `json:"salts"`
 }
 
 // Renew asks for a fresh certificate for the same keys.

@@ -26,6 +26,7 @@ func (n *Node) Handler() http.Handler {
 	m.HandleFunc("GET "+api.PathHealth, func(w http.ResponseWriter, r *http.Request) { writeJSON(w, map[string]string{"status": "ok"}) })
 	m.HandleFunc("POST "+api.PathEnrollBegin, n.open(n.enrollBegin))
 	m.HandleFunc("POST "+api.PathEnrollFinish, n.open(n.enrollFinish))
+	m.HandleFunc("POST "+api.PathLoginParams, n.open(n.loginParams))
 	m.HandleFunc("POST "+api.PathLoginBegin, n.open(n.loginBegin))
 	m.HandleFunc("POST "+api.PathLoginFinish, n.open(n.loginFinish))
 	m.HandleFunc("POST "+api.PathUnlock, n.open(n.unlock))
@@ -358,27 +359,55 @@ func (n *Node) openKey(sealed []byte, label string) (kdf.OPRFKey, error) {
 	return kdf.ParseOPRFKey(b)
 }
 
+// loginAccount finds an enrolled, enabled account for a password login.
+func (n *Node) loginAccount(ctx context.Context, user string) (store.Account, error) {
+	acct, err := n.parseLocal(user)
+	if err != nil {
+		return store.Account{}, err
+	}
+	a, err := n.st.Account(ctx, acct.String())
+	if errors.Is(err, store.ErrNotFound) || (err == nil && a.Status == store.StatusPending) {
+		return a, errorf(http.StatusNotFound, api.CodeUnknownUser, "no enrolled account %s on this cluster", acct)
+	}
+	if err != nil {
+		return a, err
+	}
+	if a.Status == store.StatusDisabled {
+		return a, errorf(http.StatusForbidden, api.CodeAccountDisabled, "account %s is disabled; ask the operator", a.Name)
+	}
+	return a, nil
+}
+
+func (n *Node) loginParams(ctx context.Context, r *http.Request) (any, error) {
+	var req api.LoginParams
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	a, err := n.loginAccount(ctx, req.User)
+	if err != nil {
+		return nil, err
+	}
+	var out api.PasswordParams
+	if err := json.Unmarshal(a.Secrets.KDF, &out.KDF); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(a.Secrets.Salts, &out.Salts); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (n *Node) loginBegin(ctx context.Context, r *http.Request) (any, error) {
 	var req api.LoginBegin
 	if err := decode(r, &req); err != nil {
 		return nil, err
 	}
-	acct, err := n.parseLocal(req.User)
-	if err != nil {
-		return nil, err
-	}
 	if err := ident.CheckDeviceName(req.Device); err != nil {
 		return nil, errorf(http.StatusBadRequest, api.CodeBadRequest, "%v", err)
 	}
-	a, err := n.st.Account(ctx, acct.String())
-	if errors.Is(err, store.ErrNotFound) || (err == nil && a.Status == store.StatusPending) {
-		return nil, errorf(http.StatusNotFound, api.CodeUnknownUser, "no enrolled account %s on this cluster", acct)
-	}
+	a, err := n.loginAccount(ctx, req.User)
 	if err != nil {
 		return nil, err
-	}
-	if a.Status == store.StatusDisabled {
-		return nil, errorf(http.StatusForbidden, api.CodeAccountDisabled, "account %s is disabled; ask the operator", a.Name)
 	}
 	if _, err := n.st.DeviceByName(ctx, a.Name, req.Device); err == nil {
 		return nil, errorf(http.StatusConflict, api.CodeDeviceExists, "account %s already has a device named %q; choose another with --device", a.Name, req.Device)
@@ -546,7 +575,14 @@ func (n *Node) unlockConfirm(ctx context.Context, r *http.Request, c *caller) (a
 }
 
 func (n *Node) me(ctx context.Context, r *http.Request, c *caller) (any, error) {
-	return api.Me{Device: c.id.String(), Suite: c.device.Suite, Serial: c.device.Serial, NotAfter: c.device.NotAfter}, nil
+	out := api.Me{Device: c.id.String(), Suite: c.device.Suite, Serial: c.device.Serial, NotAfter: c.device.NotAfter}
+	if err := json.Unmarshal(c.account.Secrets.KDF, &out.KDF); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(c.account.Secrets.Salts, &out.Salts); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 func (n *Node) renew(ctx context.Context, r *http.Request, c *caller) (any, error) {

@@ -1,0 +1,296 @@
+// Command phonex is the PhoneX device: enrollment, the profile, contacts.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/phonex/phonex/internal/cli"
+	"github.com/phonex/phonex/internal/client"
+	"github.com/phonex/phonex/internal/keys"
+)
+
+const usage = `phonex: a PhoneX device
+
+  phonex enroll USER@DOMAIN --server HOST:PORT (--ca-file FILE | --ca-fingerprint SHA256) --code CODE
+                [--device NAME] [--suite ec|rsa] [--rsa-bits 2048|3072|4096]
+  phonex login  USER@DOMAIN --server HOST:PORT (--ca-file FILE | --ca-fingerprint SHA256) [--device NAME]
+  phonex whoami [--json]
+  phonex contacts add|remove USER@DOMAIN [--json]
+  phonex contacts [list] [--json]
+  phonex devices [--json]
+  phonex passwd
+
+Every command takes --profile DIR (default ~/.phonex). The password comes from
+PHONEX_PASSWORD, --password-file FILE, or a prompt.`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, usage)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cmd, args := os.Args[1], os.Args[2:]
+	var err error
+	switch cmd {
+	case "enroll", "login":
+		err = cmdEnroll(ctx, cmd, args)
+	case "whoami":
+		err = cmdWhoami(ctx, args)
+	case "contacts":
+		err = cmdContacts(ctx, args)
+	case "devices":
+		err = cmdDevices(ctx, args)
+	case "passwd":
+		err = cmdPasswd(ctx, args)
+	case "help", "-h", "--help":
+		fmt.Println(usage)
+		return
+	default:
+		err = cli.Usage(usage)
+	}
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(2)
+		}
+		cli.Fail("phonex", err)
+	}
+}
+
+// common holds the flags of every command.
+type common struct {
+	fs       *flag.FlagSet
+	profile  *string
+	pwFile   *string
+	jsonOut  *bool
+	progress func(string)
+}
+
+func newCommon(name string) *common {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	home, _ := os.UserHomeDir()
+	c := &common{fs: fs,
+		profile: fs.String("profile", filepath.Join(home, ".phonex"), "profile directory"),
+		pwFile:  fs.String("password-file", "", "read the password from this file (first line)"),
+		jsonOut: fs.Bool("json", false, "print JSON"),
+	}
+	c.progress = func(step string) {
+		if isTerminal(os.Stderr) && !*c.jsonOut {
+			fmt.Fprintf(os.Stderr, "… %s\n", step)
+		}
+	}
+	return c
+}
+
+func (c *common) options() *client.Options {
+	return &client.Options{Progress: c.progress, Log: logger()}
+}
+
+func (c *common) open(ctx context.Context) (*client.Profile, []byte, error) {
+	if !client.Exists(*c.profile) {
+		return nil, nil, fmt.Errorf("%w: %s (enroll first with phonex enroll, or give --profile)", client.ErrNoProfile, *c.profile)
+	}
+	pw, err := password(*c.pwFile, "Password: ", false)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := client.Open(ctx, *c.profile, pw, c.options())
+	return p, pw, err
+}
+
+func (c *common) print(v any, text func()) error {
+	if *c.jsonOut {
+		return cli.JSON(os.Stdout, v)
+	}
+	text()
+	return nil
+}
+
+func cmdEnroll(ctx context.Context, cmd string, args []string) error {
+	c := newCommon(cmd)
+	server := c.fs.String("server", "", "the home cluster's API, HOST:PORT")
+	caFile := c.fs.String("ca-file", "", "the cluster's CA certificate (PEM)")
+	fp := c.fs.String("ca-fingerprint", "", "the SHA-256 fingerprint of the cluster's CA")
+	code := c.fs.String("code", "", "activation code from the operator (enroll)")
+	device := c.fs.String("device", "", "this device's name (default: the host name)")
+	suite := c.fs.String("suite", "ec", "key suite: ec (Ed25519 + X25519) or rsa")
+	bits := c.fs.Int("rsa-bits", 3072, "RSA key size for --suite rsa: 2048, 3072 or 4096")
+	pos, err := cli.Parse(c.fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 || *server == "" || (cmd == "enroll" && *code == "") {
+		return cli.Usage(usage)
+	}
+	if *suite != "rsa" {
+		*bits = 0
+	}
+	pw, err := password(*c.pwFile, "Password: ", cmd == "enroll")
+	if err != nil {
+		return err
+	}
+	req := client.EnrollRequest{Dir: *c.profile, User: pos[0], Device: *device, Server: *server, CAFile: *caFile, Fingerprint: *fp,
+		Code: *code, Password: pw, Suite: keys.Suite(*suite), RSABits: *bits}
+	start := time.Now()
+	var p *client.Profile
+	if cmd == "enroll" {
+		p, err = client.Enroll(ctx, req, c.options())
+	} else {
+		p, err = client.Login(ctx, req, c.options())
+	}
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", cmd, pos[0], err)
+	}
+	defer p.Close()
+	w, err := p.Whoami(ctx)
+	if err != nil {
+		return err
+	}
+	return c.print(w, func() {
+		fmt.Printf("enrolled %s (%s keys) in %.1fs; profile in %s\ncertificate %s valid until %s\n", w.Identity, w.Suite, time.Since(start).Seconds(),
+			*c.profile, w.Serial, w.NotAfter.Format(time.RFC3339))
+	})
+}
+
+func cmdWhoami(ctx context.Context, args []string) error {
+	c := newCommon("whoami")
+	if _, err := cli.Parse(c.fs, args); err != nil {
+		return err
+	}
+	p, _, err := c.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	w, err := p.Whoami(ctx)
+	if err != nil {
+		return err
+	}
+	return c.print(w, func() {
+		tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintf(tw, "identity\t%s\nkey suite\t%s\ncertificate serial\t%s\ncertificate expires\t%s\nserver\t%s\nCA SHA-256\t%s\n",
+			w.Identity, w.Suite, w.Serial, w.NotAfter.Format(time.RFC3339), w.Server, w.CASHA256)
+		tw.Flush()
+	})
+}
+
+func cmdContacts(ctx context.Context, args []string) error {
+	verb := "list"
+	if len(args) > 0 && (args[0] == "add" || args[0] == "remove" || args[0] == "list") {
+		verb, args = args[0], args[1:]
+	}
+	c := newCommon("contacts")
+	pos, err := cli.Parse(c.fs, args)
+	if err != nil {
+		return err
+	}
+	if (verb == "list") != (len(pos) == 0) || len(pos) > 1 {
+		return cli.Usage("phonex contacts add|remove USER@DOMAIN | phonex contacts list [--json]")
+	}
+	p, _, err := c.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	switch verb {
+	case "add":
+		ct, err := p.AddContact(ctx, pos[0])
+		if err != nil {
+			return err
+		}
+		return c.print(ct, func() { fmt.Printf("added %s (%d devices)\n", ct.User, len(ct.Devices)) })
+	case "remove":
+		if err := p.RemoveContact(ctx, pos[0]); err != nil {
+			return err
+		}
+		return c.print(map[string]string{"removed": pos[0]}, func() { fmt.Printf("removed %s\n", pos[0]) })
+	}
+	cs, err := p.Contacts(ctx)
+	if err != nil {
+		return err
+	}
+	return c.print(cs, func() {
+		tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "CONTACT\tDEVICE\tSUITE\tKEY (SHA-256)")
+		for _, ct := range cs {
+			if len(ct.Devices) == 0 {
+				fmt.Fprintf(tw, "%s\t-\t\t\n", ct.User)
+			}
+			for _, d := range ct.Devices {
+				warn := ""
+				if d.KeyChanged {
+					warn = "  KEY CHANGED since first seen: verify with the contact"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s%s\n", ct.User, d.Name, d.Suite, d.KeySHA256[:16], warn)
+			}
+		}
+		tw.Flush()
+	})
+}
+
+func cmdDevices(ctx context.Context, args []string) error {
+	c := newCommon("devices")
+	if _, err := cli.Parse(c.fs, args); err != nil {
+		return err
+	}
+	p, _, err := c.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	ds, err := p.Devices(ctx)
+	if err != nil {
+		return err
+	}
+	return c.print(ds, func() {
+		tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "DEVICE\tSUITE\tSTATUS\tEXPIRES")
+		for _, d := range ds {
+			name := d.Name
+			if d.Current {
+				name += " (this device)"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", name, d.Suite, d.Status, d.NotAfter.Format(time.RFC3339))
+		}
+		tw.Flush()
+	})
+}
+
+func cmdPasswd(ctx context.Context, args []string) error {
+	c := newCommon("passwd")
+	newFile := c.fs.String("new-password-file", "", "read the new password from this file (else PHONEX_NEW_PASSWORD or a prompt)")
+	if _, err := cli.Parse(c.fs, args); err != nil {
+		return err
+	}
+	p, old, err := c.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	var nu []byte
+	if *newFile != "" {
+		nu, err = readPasswordFile(*newFile)
+	} else if v := os.Getenv("PHONEX_NEW_PASSWORD"); v != "" {
+		nu = []byte(v)
+	} else {
+		nu, err = prompt("New password: ", true)
+	}
+	if err != nil {
+		return err
+	}
+	if err := p.ChangePassword(ctx, old, nu, c.options()); err != nil {
+		return err
+	}
+	return c.print(map[string]string{"status": "password changed"}, func() {
+		fmt.Println("password changed; other devices keep opening with the password they last used until you run phonex passwd there")
+	})
+}
