@@ -233,8 +233,10 @@ func (c *CA) deviceTemplate(dev ident.Device, validity time.Duration, now time.T
 		SerialNumber: randSerial(),
 		Subject:      pkix.Name{CommonName: dev.String()},
 		URIs:         []*url.URL{dev.URI()},
-		NotBefore:    now.Add(-time.Minute),
-		NotAfter:     now.Add(validity),
+		// Backdated for clock skew, by at most a tenth of the lifetime so
+		// that short test lifetimes keep their meaning.
+		NotBefore: now.Add(-min(time.Minute, validity/10)),
+		NotAfter:  now.Add(validity),
 	}
 }
 

@@ -95,7 +95,7 @@ func (a *Admin) Users(ctx context.Context) ([]UserInfo, error) {
 			return nil, err
 		}
 		out = append(out, UserInfo{User: ac.Name, Status: ac.Status, Devices: len(ds), Created: ac.Created.UTC(),
-			Locked: ac.Attempt.Failures >= AccountPolicy().LockAfter})
+			Locked: ac.Attempt.Failures >= a.cfg.AccountAttempts.LockAfter})
 	}
 	return out, nil
 }
@@ -170,7 +170,7 @@ func (a *Admin) Devices(ctx context.Context, name string) ([]DeviceInfo, error) 
 		}
 		for _, d := range ds {
 			out = append(out, DeviceInfo{Device: ac.Name + "/" + d.Name, Suite: d.Suite, Status: d.Status, Serial: d.Serial,
-				NotAfter: d.NotAfter.UTC(), Failures: d.Attempt.Failures, Locked: d.Attempt.Failures >= DevicePolicy().LockAfter})
+				NotAfter: d.NotAfter.UTC(), Failures: d.Attempt.Failures, Locked: d.Attempt.Failures >= a.cfg.DeviceAttempts.LockAfter})
 		}
 	}
 	return out, nil

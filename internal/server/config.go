@@ -8,10 +8,12 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/phonex/phonex/internal/ident"
+	"github.com/phonex/phonex/internal/throttle"
 )
 
 // ConfigFile is the name of the configuration file in the data directory.
@@ -28,6 +30,11 @@ type Config struct {
 	CertValidity time.Duration // lifetime of device certificates
 	CodeTTL      time.Duration // lifetime of activation codes
 	LogLevel     string        // debug, info, warn, error
+
+	// Password attempt limits: per device (profile unlock) and per account
+	// (all its devices and new-device logins).
+	DeviceAttempts  throttle.Policy
+	AccountAttempts throttle.Policy
 }
 
 // Defaults returns a Config with every default set.
@@ -41,6 +48,9 @@ func Defaults(dir string) Config {
 		CertValidity: 365 * 24 * time.Hour,
 		CodeTTL:      7 * 24 * time.Hour,
 		LogLevel:     "info",
+
+		DeviceAttempts:  throttle.DeviceDefault,
+		AccountAttempts: throttle.AccountDefault,
 	}
 }
 
@@ -61,6 +71,14 @@ func (c Config) Validate() error {
 	if c.CodeTTL < time.Second {
 		errs = append(errs, fmt.Errorf("code_ttl %v: too short", c.CodeTTL))
 	}
+	for _, p := range []struct {
+		name string
+		p    throttle.Policy
+	}{{"device", c.DeviceAttempts}, {"account", c.AccountAttempts}} {
+		if p.p.Free < 1 || p.p.LockAfter <= p.p.Free || p.p.BaseDelay <= 0 || p.p.MaxDelay < p.p.BaseDelay {
+			errs = append(errs, fmt.Errorf("%s attempt limits: need 1 <= free < lock_after, 0 < delay <= max_delay", p.name))
+		}
+	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
@@ -79,7 +97,13 @@ func (c Config) Encode() []byte {
 	fmt.Fprintf(&b, "# SIP over TLS (messaging and calls).\nsip_addr = %s\n\n", c.SIPAddr)
 	fmt.Fprintf(&b, "# Lifetime of device certificates; devices renew when a third is left.\ncert_validity = %s\n\n", c.CertValidity)
 	fmt.Fprintf(&b, "# Lifetime of activation codes made by 'phonexd user add'.\ncode_ttl = %s\n\n", c.CodeTTL)
-	fmt.Fprintf(&b, "# debug, info, warn or error. No level logs message content, keys or passwords.\nlog_level = %s\n", c.LogLevel)
+	fmt.Fprintf(&b, "# debug, info, warn or error. No level logs message content, keys or passwords.\nlog_level = %s\n\n", c.LogLevel)
+	fmt.Fprintf(&b, "# Password attempts when unlocking a device: free ones, then a delay that doubles\n# from *_delay up to *_max_delay, then lock-out until 'phonexd device unlock'.\n")
+	fmt.Fprintf(&b, "device_attempts_free = %d\ndevice_attempts_lock = %d\ndevice_attempts_delay = %s\ndevice_attempts_max_delay = %s\n\n",
+		c.DeviceAttempts.Free, c.DeviceAttempts.LockAfter, c.DeviceAttempts.BaseDelay, c.DeviceAttempts.MaxDelay)
+	fmt.Fprintf(&b, "# The same per account, across its devices and new-device logins.\n")
+	fmt.Fprintf(&b, "account_attempts_free = %d\naccount_attempts_lock = %d\naccount_attempts_delay = %s\naccount_attempts_max_delay = %s\n",
+		c.AccountAttempts.Free, c.AccountAttempts.LockAfter, c.AccountAttempts.BaseDelay, c.AccountAttempts.MaxDelay)
 	return b.Bytes()
 }
 
@@ -120,6 +144,22 @@ func ParseConfig(dir string, data []byte) (Config, error) {
 			c.CodeTTL, err = time.ParseDuration(v)
 		case "log_level":
 			c.LogLevel = v
+		case "device_attempts_free":
+			c.DeviceAttempts.Free, err = strconv.Atoi(v)
+		case "device_attempts_lock":
+			c.DeviceAttempts.LockAfter, err = strconv.Atoi(v)
+		case "device_attempts_delay":
+			c.DeviceAttempts.BaseDelay, err = time.ParseDuration(v)
+		case "device_attempts_max_delay":
+			c.DeviceAttempts.MaxDelay, err = time.ParseDuration(v)
+		case "account_attempts_free":
+			c.AccountAttempts.Free, err = strconv.Atoi(v)
+		case "account_attempts_lock":
+			c.AccountAttempts.LockAfter, err = strconv.Atoi(v)
+		case "account_attempts_delay":
+			c.AccountAttempts.BaseDelay, err = time.ParseDuration(v)
+		case "account_attempts_max_delay":
+			c.AccountAttempts.MaxDelay, err = time.ParseDuration(v)
 		default:
 			return c, fmt.Errorf("%s line %d: unknown setting %q", ConfigFile, line, k)
 		}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/x509"
@@ -203,19 +204,22 @@ func (n *Node) enrollBegin(ctx context.Context, r *http.Request) (any, error) {
 	if out.DeviceEval, err = n.evaluate(p.deviceKey, req.DeviceBlind); err != nil {
 		return nil, err
 	}
-	out.Session = n.newSession(p)
-	now := n.now()
-	id, err := n.st.ClaimCode(ctx, p.codeHash, out.Session, now.Add(sessionTTL), now)
-	if err != nil {
-		return nil, codeError(err)
-	}
 	a, err := n.st.Account(ctx, acct.String())
-	if err != nil || a.ID != id {
-		// A code of another account: same answer as an unknown code.
+	if errors.Is(err, store.ErrNotFound) {
+		// Same answer as a wrong code: a code holder learns nothing more.
 		return nil, codeError(store.ErrCodeInvalid)
+	}
+	if err != nil {
+		return nil, err
 	}
 	if a.Status != store.StatusPending {
 		return nil, errorf(http.StatusConflict, api.CodeCodeUsed, "account %s is already enrolled; use phonex login on further devices", a.Name)
+	}
+	out.Session = n.newSession(p)
+	now := n.now()
+	id, err := n.st.ClaimCode(ctx, p.codeHash, a.ID, out.Session, now.Add(sessionTTL), now)
+	if err != nil {
+		return nil, codeError(err)
 	}
 	p.accountID = id
 	return out, nil
@@ -597,7 +601,7 @@ func (n *Node) renew(ctx context.Context, r *http.Request, c *caller) (any, erro
 	if got, err := ident.FromURIs(csr.URIs); err != nil || got != c.id {
 		return nil, errorf(http.StatusForbidden, api.CodeIdentityMismatch, "a device may renew only its own certificate (%s)", c.id)
 	}
-	type equaler interface{ Equal(x any) bool }
+	type equaler interface{ Equal(x crypto.PublicKey) bool }
 	if k, ok := csr.PublicKey.(equaler); !ok || !k.Equal(c.cert.PublicKey) {
 		return nil, errorf(http.StatusForbidden, api.CodeIdentityMismatch, "renewal must keep the device's key; enroll a new device for new keys")
 	}

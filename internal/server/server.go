@@ -94,7 +94,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 		return nil, err
 	}
 	return &Node{cfg: cfg, st: st, ca: c, seal: s, log: log, now: time.Now,
-		devPol: throttle.DeviceDefault, accPol: throttle.AccountDefault,
+		devPol: cfg.DeviceAttempts, accPol: cfg.AccountAttempts,
 		sessions: map[string]*pending{}}, nil
 }
 
@@ -254,7 +254,3 @@ func errorf(status int, code, format string, a ...any) *api.Error {
 }
 
 var errInternal = errors.New("internal error")
-
-// DevicePolicy and AccountPolicy are the attempt limits a node applies.
-func DevicePolicy() throttle.Policy  { return throttle.DeviceDefault }
-func AccountPolicy() throttle.Policy { return throttle.AccountDefault }

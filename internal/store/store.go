@@ -92,7 +92,8 @@ type Store interface {
 	AddCode(ctx context.Context, accountID int64, hash []byte, expires time.Time) error
 	// ClaimCode reserves an unused code for one enrollment session until
 	// claimUntil; a second claimant gets ErrCodeBusy.
-	ClaimCode(ctx context.Context, hash []byte, session string, claimUntil, now time.Time) (accountID int64, err error)
+	// The code must belong to accountID.
+	ClaimCode(ctx context.Context, hash []byte, accountID int64, session string, claimUntil, now time.Time) (int64, error)
 	// Enroll consumes the claimed code, stores the account's password
 	// material and creates its first device, all or nothing.
 	Enroll(ctx context.Context, hash []byte, session string, s AccountSecrets, d Device, now time.Time) (Device, error)

@@ -193,12 +193,12 @@ func (s *DB) AddCode(ctx context.Context, accountID int64, hash []byte, expires 
 	return err
 }
 
-func (s *DB) ClaimCode(ctx context.Context, hash []byte, session string, until, now time.Time) (int64, error) {
+func (s *DB) ClaimCode(ctx context.Context, hash []byte, accountID int64, session string, until, now time.Time) (int64, error) {
 	var acct int64
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var expires, claimUntil, used int64
 		var claim sql.NullString
-		err := tx.QueryRowContext(ctx, `SELECT account_id, expires, claim_session, claim_until, used FROM codes WHERE hash=?`, hash).Scan(&acct, &expires, &claim, &claimUntil, &used)
+		err := tx.QueryRowContext(ctx, `SELECT account_id, expires, claim_session, claim_until, used FROM codes WHERE hash=? AND account_id=?`, hash, accountID).Scan(&acct, &expires, &claim, &claimUntil, &used)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			return store.ErrCodeInvalid

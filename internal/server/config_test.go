@@ -1,0 +1,54 @@
+package server
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestConfigRoundTrip(t *testing.T) {
+	c := Defaults("/d")
+	c.Domain = "example.org"
+	c.Hosts = []string{"node1.example.org", "10.0.0.1"}
+	c.CertValidity = 90 * 24 * time.Hour
+	c.DeviceAttempts.Free = 4
+	back, err := ParseConfig("/d", c.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Domain != c.Domain || strings.Join(back.Hosts, ",") != strings.Join(c.Hosts, ",") || back.CertValidity != c.CertValidity || back.DeviceAttempts != c.DeviceAttempts || back.AccountAttempts != c.AccountAttempts {
+		t.Fatalf("round trip: %+v", back)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	for _, in := range []string{
+		"domain = Not A Domain",
+		"nonsense",
+		"colour = blue",
+		"cert_validity = forever",
+		"cert_validity = 1s",
+		"api_addr = nowhere",
+		"log_level = loud",
+		"device_attempts_free = 0",
+		"device_attempts_lock = 2\ndevice_attempts_free = 3",
+	} {
+		if _, err := ParseConfig("/d", []byte(in)); err == nil {
+			t.Errorf("%q accepted", in)
+		}
+	}
+}
+
+func FuzzParseConfig(f *testing.F) {
+	f.Add(Defaults("/d").Encode())
+	f.Add([]byte("domain = a.b\nhosts = x, y\n# c\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, err := ParseConfig("/d", b)
+		if err != nil {
+			return
+		}
+		if _, err := ParseConfig("/d", c.Encode()); err != nil {
+			t.Fatalf("encode of a valid config does not parse: %v", err)
+		}
+	})
+}
