@@ -292,4 +292,3 @@ func senderCert(r *Receiver, sender, certVersion string) (*x509.Certificate, err
 	}
 	return c, nil
 }
-
