@@ -69,8 +69,8 @@ func openAuthMessage(p Protocol, payload []byte, r *Receiver) (*Message, error) 
 		return nil, fmt.Errorf("%v: %w", err, ErrMalformed)
 	}
 	// payload (21) is carried in the clear here; the other virtual fields
-	// must still be absent, and so must every encryption field.
-	if hasVirtual(&m, false) || m.Iv != nil || m.EasymBlock != nil || m.EsymBlock != nil || m.Hmac != nil ||
+	// must still be absent, and so must unknown and encryption fields.
+	if hasForeign(&m, false) || m.Iv != nil || m.EasymBlock != nil || m.EsymBlock != nil || m.Hmac != nil ||
 		m.EasymBlockVersion != nil || m.EsymBlockVersion != nil || m.HmacVersion != nil {
 		return nil, fmt.Errorf("field not part of STPSimpleAuth: %w", ErrMalformed)
 	}

@@ -137,11 +137,16 @@ func TestZeroFieldsCovered(t *testing.T) {
 	}
 }
 
-// TestVirtualFieldsRefused: the draft forbids sending virtual fields.
+// TestVirtualFieldsRefused: the draft forbids sending virtual fields, and
+// unknown fields would be covered by neither signature nor HMAC.
 func TestVirtualFieldsRefused(t *testing.T) {
 	f := loadFixture(t)
 	for _, p := range []Protocol{SimpleV2, GroupV1, AuthV1} {
 		env := sealFor(t, f, p, &Outgoing{AmpType: 1, AmpVersion: 1, Payload: []byte("x")})
+		unknown := tamper(t, env, func(m protoreflect.Message) { m.SetUnknown(protoreflect.RawFields{0xc8, 0x01, 0x01}) })
+		if _, err := NewDispatcher().Open(unknown, f.receiver(f.Bob)); !errors.Is(err, ErrMalformed) {
+			t.Errorf("%v with unknown field 25: %v, want ErrMalformed", p, err)
+		}
 		for _, n := range []int{19, 20, 21, 22, 23} {
 			if p == AuthV1 && n == 21 {
 				continue

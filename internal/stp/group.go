@@ -99,8 +99,8 @@ func openGroupMessage(p Protocol, payload []byte, r *Receiver) (*Message, error)
 	if err := proto.Unmarshal(payload, &m); err != nil {
 		return nil, fmt.Errorf("%v: %w", err, ErrMalformed)
 	}
-	if hasVirtual(&m, true) {
-		return nil, fmt.Errorf("virtual field on the wire: %w", ErrMalformed)
+	if hasForeign(&m, true) {
+		return nil, fmt.Errorf("virtual or unknown field on the wire: %w", ErrMalformed)
 	}
 	if m.RandomNonce == nil || m.Sender == nil || m.Destination == nil || m.MessageSentMiliUTC == nil ||
 		m.Signature == nil || m.Iv == nil || len(m.KeySlots) == 0 || m.EsymBlock == nil || m.Hmac == nil {

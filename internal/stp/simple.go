@@ -118,10 +118,15 @@ func marshalSTP(p Protocol, m proto.Message) ([]byte, error) {
 	return MarshalEnvelope(p, b)
 }
 
-// hasVirtual reports whether any [VIRTUAL] field arrived on the wire; the
-// draft says they "must not be filled in during message transfer".
-func hasVirtual(m proto.Message, payloadVirtual bool) bool {
+// hasForeign reports whether a [VIRTUAL] field arrived on the wire (the
+// draft says they "must not be filled in during message transfer") or an
+// unknown one: neither signature nor HMAC would cover it, and a new field
+// comes with a new protocol version.
+func hasForeign(m proto.Message, payloadVirtual bool) bool {
 	r := m.ProtoReflect()
+	if len(r.GetUnknown()) > 0 {
+		return true
+	}
 	fds := r.Descriptor().Fields()
 	for _, n := range []protoreflect.FieldNumber{fEncKey, fMacKey, fPayload, fProtocolType, fProtocolVersion} {
 		if n == fPayload && !payloadVirtual {
@@ -164,8 +169,8 @@ func openSimpleMessage(p Protocol, payload []byte, r *Receiver) (*Message, error
 	if err := proto.Unmarshal(payload, &m); err != nil {
 		return nil, fmt.Errorf("%v: %w", err, ErrMalformed)
 	}
-	if hasVirtual(&m, true) {
-		return nil, fmt.Errorf("virtual field on the wire: %w", ErrMalformed)
+	if hasForeign(&m, true) {
+		return nil, fmt.Errorf("virtual or unknown field on the wire: %w", ErrMalformed)
 	}
 	// Omitted version fields take the draft's defaults (§2.3); in v3 they
 	// must name the v3 algorithms.
