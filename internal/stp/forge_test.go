@@ -158,3 +158,25 @@ func TestVirtualFieldsRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestExplicitDefaults: v1 and v2 accept version fields that spell out the
+// draft's defaults (§2.3: "can be omitted, default is ...").
+func TestExplicitDefaults(t *testing.T) {
+	f := loadFixture(t)
+	for _, p := range []Protocol{SimpleV1, SimpleV2} {
+		env := sealFor(t, f, p, &Outgoing{AmpType: 1, AmpVersion: 1, Payload: []byte("x")})
+		explicit := forge(t, f, env, func(m *wire.STPSimple, _ *forgery) {
+			m.SignatureVersion = proto.Int32(SigRSA)
+			m.EasymBlockVersion = proto.Int32(KeyRSAOAEP)
+			m.EsymBlockVersion = proto.Int32(SymAESGCM)
+			m.HmacVersion = proto.Int32(MACSHA1)
+		})
+		if _, err := NewDispatcher().Open(explicit, f.receiver(f.Bob)); err != nil {
+			t.Errorf("%v with explicit defaults: %v", p, err)
+		}
+		other := forge(t, f, env, func(m *wire.STPSimple, _ *forgery) { m.HmacVersion = proto.Int32(MACSHA256) })
+		if _, err := NewDispatcher().Open(other, f.receiver(f.Bob)); !errors.Is(err, ErrUnsupported) {
+			t.Errorf("%v with HMAC-SHA-256: %v, want ErrUnsupported", p, err)
+		}
+	}
+}

@@ -56,7 +56,7 @@ type Message struct {
 	Sent               time.Time
 	Nonce              uint32
 	Sender             string
-	Destination        string
+	Destination        string // as sent: the address, or its hash (destinationType 1)
 	CertificateVersion string
 	// Payload is the AMP message.
 	Payload []byte
@@ -75,7 +75,8 @@ type Receiver struct {
 	KEMKey hpke.PrivateKey
 	// SenderCertificate returns the certificate that verifies sender's
 	// signatures. certificateVersion is the STP field of that name, maybe
-	// empty. An error is reported as ErrUnknownSender.
+	// empty. It is the caller's job that the certificate names sender and
+	// chains to a trusted CA. An error is reported as ErrUnknownSender.
 	SenderCertificate func(sender, certificateVersion string) (*x509.Certificate, error)
 	// Replay records accepted (sender, nonce) pairs. Nil disables replay
 	// detection (tests only).
@@ -156,9 +157,6 @@ func (d *Dispatcher) Open(envelope []byte, r *Receiver) (*Message, error) {
 	}
 	o, ok := d.openers[p]
 	if !ok {
-		if p.Type == TypeSMIME {
-			return nil, fmt.Errorf("open envelope: S/MIME version %d: %w", p.Version, ErrUnsupported)
-		}
 		return nil, fmt.Errorf("open envelope: protocol %v: %w", p, ErrUnknownProtocol)
 	}
 	return o.Open(p, payload, r)

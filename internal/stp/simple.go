@@ -57,7 +57,7 @@ func SealSimple(version int32, from *Sender, to *Recipient, out *Outgoing) ([]by
 	if from.CertificateVersion != "" {
 		m.CertificateVersion = proto.String(from.CertificateVersion)
 	}
-	if version >= 3 {
+	if version == 3 {
 		m.SignatureVersion = proto.Int32(s.sig)
 		m.EasymBlockVersion = proto.Int32(s.key)
 		m.EsymBlockVersion = proto.Int32(s.sym)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"sync"
 	"testing"
 	"testing/cryptotest"
 	"time"
@@ -197,6 +198,7 @@ func mustUnmarshal(t *testing.T, b []byte, m proto.Message) {
 func TestVectors(t *testing.T) {
 	if *update {
 		generateFixture(t)
+		fixtureOnce = sync.Once{} // other tests may have loaded the old keys
 		f := loadFixture(t)
 		var vs []*vector
 		for _, v := range vectorInputs() {
