@@ -17,6 +17,9 @@ func SealAuth(from *Sender, destination string, out *Outgoing) ([]byte, error) {
 	if err := checkSender(from); err != nil {
 		return nil, fmt.Errorf("seal STPSimpleAuth: %w", err)
 	}
+	if out == nil {
+		return nil, fmt.Errorf("seal STPSimpleAuth: no message")
+	}
 	nonce := randomNonce()
 	dest, destType := out.destinationFor(nonce, destination)
 	m := &wire.STPSimple{

@@ -29,6 +29,9 @@ func SealGroup(from *Sender, destination string, to []*Recipient, out *Outgoing)
 	if err := checkSender(from); err != nil {
 		return nil, fmt.Errorf("seal STPSimpleGroup: %w", err)
 	}
+	if out == nil || slices.Contains(to, nil) {
+		return nil, fmt.Errorf("seal STPSimpleGroup: nil message or recipient")
+	}
 	if len(to) == 0 || len(to) > MaxKeySlots {
 		return nil, fmt.Errorf("seal STPSimpleGroup: %d recipients, want 1 to %d", len(to), MaxKeySlots)
 	}

@@ -151,6 +151,9 @@ func (d *Dispatcher) Register(p Protocol, o Opener) error {
 // Open parses a MessageProtocolEnvelope and opens its payload with the STP
 // it names.
 func (d *Dispatcher) Open(envelope []byte, r *Receiver) (*Message, error) {
+	if r == nil {
+		return nil, fmt.Errorf("open envelope: no receiver")
+	}
 	p, payload, err := ParseEnvelope(envelope)
 	if err != nil {
 		return nil, err

@@ -42,6 +42,9 @@ func SealSimple(version int32, from *Sender, to *Recipient, out *Outgoing) ([]by
 	if err := checkSender(from); err != nil {
 		return nil, fmt.Errorf("seal STPSimple: %w", err)
 	}
+	if to == nil || out == nil {
+		return nil, fmt.Errorf("seal STPSimple: no recipient or no message")
+	}
 	nonce := randomNonce()
 	dest, destType := out.destinationFor(nonce, to.Address)
 	m := &wire.STPSimple{
