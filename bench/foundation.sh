@@ -9,7 +9,7 @@ trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$wor
 go build -o "$work/phonexd" ./cmd/phonexd
 "$work/phonexd" init --data "$work/data" --domain bench.test --host 127.0.0.1 >/dev/null
 ulimit -n 8192 2>/dev/null || true
-"$work/phonexd" serve --data "$work/data" --api-addr 127.0.0.1:0 >"$work/serve.out" 2>"$work/serve.err" &
+"$work/phonexd" serve --data "$work/data" --api-addr 127.0.0.1:0 --sip-addr 127.0.0.1:0 >"$work/serve.out" 2>"$work/serve.err" &
 pid=$!
 for _ in $(seq 100); do grep -q '^api:' "$work/serve.out" 2>/dev/null && break; sleep 0.1; done
 addr=$(sed -n 's#^api: https://\([^ ]*\).*#\1#p' "$work/serve.out")

@@ -29,6 +29,7 @@ const usage = `phonexd: a PhoneX cluster node
   phonexd serve   [--data DIR] [--api-addr HOST:PORT] [--sip-addr HOST:PORT]
   phonexd user    add|list|disable|enable|remove --data DIR [USER] [--json] [--expires 168h]
   phonexd device  list|revoke|unlock --data DIR [USER[/DEVICE]] [--json]
+  phonexd device  add-sip --data DIR USER --name NAME [--json]   (digest credentials for a standard SIP phone)
 
 DIR defaults to ./` + defaultData + `. 'serve' on a DIR that does not exist yet initialises it
 with domain localhost first.`
@@ -221,13 +222,14 @@ func result(jsonOut bool, verb, subject string) error {
 }
 
 func cmdDevice(ctx context.Context, args []string) error {
-	const u = "phonexd device list|revoke|unlock --data DIR [USER@DOMAIN[/DEVICE]] [--json]"
+	const u = "phonexd device list|revoke|unlock --data DIR [USER@DOMAIN[/DEVICE]] [--json] | phonexd device add-sip --data DIR USER@DOMAIN --name NAME"
 	if len(args) == 0 {
 		return cli.Usage(u)
 	}
 	fs := flag.NewFlagSet("device", flag.ContinueOnError)
 	data := fs.String("data", defaultData, "data directory")
 	jsonOut := fs.Bool("json", false, "print JSON")
+	name := fs.String("name", "", "device name (add-sip)")
 	pos, err := cli.Parse(fs, args[1:])
 	if err != nil {
 		return err
@@ -238,6 +240,20 @@ func cmdDevice(ctx context.Context, args []string) error {
 	}
 	defer adm.Close()
 	switch args[0] {
+	case "add-sip":
+		if len(pos) != 1 || *name == "" {
+			return cli.Usage(u)
+		}
+		d, err := adm.AddSIPDevice(ctx, pos[0], *name)
+		if err != nil {
+			return err
+		}
+		if *jsonOut {
+			return cli.JSON(os.Stdout, d)
+		}
+		fmt.Printf("created %s\nSIP username: %s\nSIP password: %s (shown once; it is not the account password)\nrealm: %s\nregistrar: %s (TLS)\n",
+			d.Device, d.Username, d.Password, d.Realm, d.Registrar)
+		return nil
 	case "list":
 		who := ""
 		if len(pos) == 1 {

@@ -85,7 +85,7 @@ type node struct {
 
 func serve(t *testing.T, data string) *node {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(bin, "phonexd"), "serve", "--data", data, "--api-addr", "127.0.0.1:0")
+	cmd := exec.Command(filepath.Join(bin, "phonexd"), "serve", "--data", data, "--api-addr", "127.0.0.1:0", "--sip-addr", "127.0.0.1:0")
 	stdout, _ := cmd.StdoutPipe()
 	n := &node{cmd: cmd, logs: &bytes.Buffer{}}
 	cmd.Stderr = n.logs

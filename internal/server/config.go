@@ -35,6 +35,11 @@ type Config struct {
 	// (all its devices and new-device logins).
 	DeviceAttempts  throttle.Policy
 	AccountAttempts throttle.Policy
+
+	// Messaging limits per account.
+	MessageRate    float64 // MESSAGEs per second a sending account may average
+	MessageBurst   int     // and burst
+	MaxStoredBytes int64   // bytes of undelivered copies held for one account
 }
 
 // Defaults returns a Config with every default set.
@@ -51,6 +56,10 @@ func Defaults(dir string) Config {
 
 		DeviceAttempts:  throttle.DeviceDefault,
 		AccountAttempts: throttle.AccountDefault,
+
+		MessageRate:    50,
+		MessageBurst:   200,
+		MaxStoredBytes: 64 << 20,
 	}
 }
 
@@ -79,6 +88,9 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s attempt limits: need 1 <= free < lock_after, 0 < delay <= max_delay", p.name))
 		}
 	}
+	if c.MessageRate <= 0 || c.MessageBurst < 1 || c.MaxStoredBytes < 1<<10 {
+		errs = append(errs, fmt.Errorf("message limits: message_rate > 0, message_burst >= 1, max_stored_bytes >= 1024"))
+	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
@@ -104,6 +116,8 @@ func (c Config) Encode() []byte {
 	fmt.Fprintf(&b, "# The same per account, across its devices and new-device logins.\n")
 	fmt.Fprintf(&b, "account_attempts_free = %d\naccount_attempts_lock = %d\naccount_attempts_delay = %s\naccount_attempts_max_delay = %s\n",
 		c.AccountAttempts.Free, c.AccountAttempts.LockAfter, c.AccountAttempts.BaseDelay, c.AccountAttempts.MaxDelay)
+	fmt.Fprintf(&b, "\n# Messaging limits per account: MESSAGEs per second (average and burst) a sender\n# may send, and bytes of undelivered copies the cluster holds for one recipient.\n")
+	fmt.Fprintf(&b, "message_rate = %g\nmessage_burst = %d\nmax_stored_bytes = %d\n", c.MessageRate, c.MessageBurst, c.MaxStoredBytes)
 	return b.Bytes()
 }
 
@@ -160,6 +174,12 @@ func ParseConfig(dir string, data []byte) (Config, error) {
 			c.AccountAttempts.BaseDelay, err = time.ParseDuration(v)
 		case "account_attempts_max_delay":
 			c.AccountAttempts.MaxDelay, err = time.ParseDuration(v)
+		case "message_rate":
+			c.MessageRate, err = strconv.ParseFloat(v, 64)
+		case "message_burst":
+			c.MessageBurst, err = strconv.Atoi(v)
+		case "max_stored_bytes":
+			c.MaxStoredBytes, err = strconv.ParseInt(v, 10, 64)
 		default:
 			return c, fmt.Errorf("%s line %d: unknown setting %q", ConfigFile, line, k)
 		}

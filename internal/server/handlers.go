@@ -104,7 +104,13 @@ func (n *Node) authenticate(r *http.Request) (*caller, error) {
 	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
 		return nil, errorf(http.StatusUnauthorized, api.CodeCertRequired, "this call needs the device certificate; enroll or log in first")
 	}
-	cert := r.TLS.PeerCertificates[0]
+	return n.checkCert(r.Context(), r.TLS.PeerCertificates[0])
+}
+
+// checkCert finds the enrolled, current, unrevoked device of an enabled
+// account that a certificate belongs to. The TLS handshake has proved that
+// the peer holds the certificate's key.
+func (n *Node) checkCert(ctx context.Context, cert *x509.Certificate) (*caller, error) {
 	id, err := n.ca.VerifyDevice(cert, n.now())
 	switch {
 	case errors.Is(err, ca.ErrUnknownCA):
@@ -114,7 +120,6 @@ func (n *Node) authenticate(r *http.Request) (*caller, error) {
 	case err != nil:
 		return nil, errorf(http.StatusUnauthorized, api.CodeCertUnknown, "the certificate names no device: %v", err)
 	}
-	ctx := r.Context()
 	d, err := n.st.DeviceByName(ctx, id.Account.String(), id.Name)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, errorf(http.StatusUnauthorized, api.CodeCertUnknown, "device %s is not enrolled (removed?)", id)
@@ -544,6 +549,9 @@ func (n *Node) unlock(ctx context.Context, r *http.Request) (any, error) {
 	if d.Status == store.StatusRevoked {
 		return nil, errorf(http.StatusForbidden, api.CodeDeviceRevoked, "device %s/%s was revoked by the operator", d.Account, d.Name)
 	}
+	if d.Suite == SuiteSIP {
+		return nil, errorf(http.StatusNotFound, api.CodeUnknownDevice, "standard SIP devices have no profile to unlock")
+	}
 	a, err := n.st.Account(ctx, d.Account)
 	if err != nil {
 		return nil, err
@@ -645,7 +653,7 @@ func (n *Node) contactEntry(ctx context.Context, name string) (api.Contact, erro
 		return out, err
 	}
 	for _, d := range ds {
-		if d.Status == store.StatusActive {
+		if d.Status == store.StatusActive && d.Suite != SuiteSIP {
 			out.Devices = append(out.Devices, api.ContactDevice{Name: d.Name, Cert: d.Cert, KexCert: d.KexCert})
 		}
 	}

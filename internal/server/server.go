@@ -165,12 +165,26 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(string)) 
 	if err != nil {
 		return fmt.Errorf("api listener: %w", err)
 	}
+	sln, err := net.Listen("tcp", cfg.SIPAddr)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("sip listener: %w", err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 2)
+	go func() { errc <- n.Serve(ctx, ln) }()
+	go func() { errc <- n.ServeSIP(ctx, sln) }()
 	if ready != nil {
 		ready(fmt.Sprintf("api: https://%s (mutual TLS, CA %s)", ln.Addr(), ca.Fingerprint(n.ca.Cert)))
+		ready(fmt.Sprintf("sip: sips:%s (SIP over TLS; devices by certificate, standard phones by digest)", sln.Addr()))
 	}
-	log.Info("node started", "domain", cfg.Domain, "api", ln.Addr().String())
+	log.Info("node started", "domain", cfg.Domain, "api", ln.Addr().String(), "sip", sln.Addr().String())
 	go n.expireSessions(ctx)
-	return n.Serve(ctx, ln)
+	err = <-errc
+	cancel()
+	<-errc
+	return err
 }
 
 // pending is a two-step exchange between its begin and finish calls.

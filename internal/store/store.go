@@ -119,5 +119,55 @@ type Store interface {
 	Contacts(ctx context.Context, accountID int64) ([]string, error)
 	HasContact(ctx context.Context, owner, contact string) (bool, error)
 
+	// EnqueueMessage stores one message body and a delivery row per target
+	// device, in one transaction: once it returns, the copies survive a crash.
+	EnqueueMessage(ctx context.Context, m Message, targets []Target) (int64, error)
+	// Pending returns a device's undelivered messages in arrival order.
+	Pending(ctx context.Context, deviceID int64, limit int) ([]Delivery, error)
+	// Delivered forgets one delivery; the body goes when no delivery needs it.
+	Delivered(ctx context.Context, seq int64) error
+	// StoredBytes is the size of the copies waiting for an account's devices.
+	StoredBytes(ctx context.Context, accountID int64) (int64, error)
+
+	SetSIPCredential(ctx context.Context, deviceID int64, username string, ha1 []byte) error
+	SIPCredential(ctx context.Context, username string) (Device, []byte, error)
+
+	// PutPrekeys stores a device's prekeys of one kind; existing ids are
+	// replaced, so a signed prekey rotation is one call.
+	PutPrekeys(ctx context.Context, deviceID int64, kind string, keys []Prekey) error
+	// TakePrekey returns the device's key of that kind with the lowest id,
+	// deleting it when consume is set (one-time keys are handed out once).
+	TakePrekey(ctx context.Context, deviceID int64, kind string, consume bool) (Prekey, error)
+	CountPrekeys(ctx context.Context, deviceID int64, kind string) (int, error)
+
 	Close() error
+}
+
+// Message is a stored SIP MESSAGE body (ciphertext for PhoneX devices).
+type Message struct {
+	Sender       string // account
+	SenderDevice string
+	Recipient    string // account
+	ContentType  string
+	Body         []byte
+	Created      time.Time
+}
+
+// Target is one device a message goes to.
+type Target struct {
+	DeviceID  int64
+	AccountID int64 // the account whose storage the copy counts against
+}
+
+// Delivery is one copy waiting for a device.
+type Delivery struct {
+	Seq       int64
+	MessageID int64
+	Message
+}
+
+// Prekey is an opaque published key (encoded by the ratchet package).
+type Prekey struct {
+	ID   int64
+	Data []byte
 }

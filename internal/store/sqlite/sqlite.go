@@ -393,3 +393,126 @@ func (s *DB) HasContact(ctx context.Context, owner, contact string) (bool, error
 	}
 	return err == nil, err
 }
+
+func (s *DB) EnqueueMessage(ctx context.Context, m store.Message, targets []store.Target) (int64, error) {
+	var id int64
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO messages(sender, sender_dev, recipient, content_type, body, created) VALUES(?,?,?,?,?,?)`,
+			m.Sender, m.SenderDevice, m.Recipient, m.ContentType, m.Body, unix(m.Created))
+		if err != nil {
+			return err
+		}
+		id, _ = res.LastInsertId()
+		for _, t := range targets {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO deliveries(message_id, device_id, account_id, size) VALUES(?,?,?,?)`, id, t.DeviceID, t.AccountID, len(m.Body)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return id, err
+}
+
+func (s *DB) Pending(ctx context.Context, deviceID int64, limit int) ([]store.Delivery, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT d.seq, m.id, m.sender, m.sender_dev, m.recipient, m.content_type, m.body, m.created
+		FROM deliveries d JOIN messages m ON m.id=d.message_id WHERE d.device_id=? ORDER BY d.seq LIMIT ?`, deviceID, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.Delivery
+	for rows.Next() {
+		var d store.Delivery
+		var created int64
+		if err := rows.Scan(&d.Seq, &d.MessageID, &d.Sender, &d.SenderDevice, &d.Recipient, &d.ContentType, &d.Body, &created); err != nil {
+			return nil, err
+		}
+		d.Created = fromUnix(created)
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+func (s *DB) Delivered(ctx context.Context, seq int64) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		var mid int64
+		if err := tx.QueryRowContext(ctx, `SELECT message_id FROM deliveries WHERE seq=?`, seq).Scan(&mid); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return nil // already delivered: acknowledging twice is harmless
+			}
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM deliveries WHERE seq=?`, seq); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `DELETE FROM messages WHERE id=? AND NOT EXISTS (SELECT 1 FROM deliveries WHERE message_id=?)`, mid, mid)
+		return err
+	})
+}
+
+func (s *DB) StoredBytes(ctx context.Context, accountID int64) (int64, error) {
+	var n int64
+	err := s.db.QueryRowContext(ctx, `SELECT COALESCE(SUM(size), 0) FROM deliveries WHERE account_id=?`, accountID).Scan(&n)
+	return n, err
+}
+
+func (s *DB) SetSIPCredential(ctx context.Context, deviceID int64, username string, ha1 []byte) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO sip_credentials(device_id, username, ha1) VALUES(?,?,?)`, deviceID, username, ha1)
+	if isUnique(err) {
+		return fmt.Errorf("sip username %s: %w", username, store.ErrExists)
+	}
+	return err
+}
+
+func (s *DB) SIPCredential(ctx context.Context, username string) (store.Device, []byte, error) {
+	var id int64
+	var ha1 []byte
+	err := s.db.QueryRowContext(ctx, `SELECT device_id, ha1 FROM sip_credentials WHERE username=?`, username).Scan(&id, &ha1)
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.Device{}, nil, store.ErrNotFound
+	}
+	if err != nil {
+		return store.Device{}, nil, err
+	}
+	d, err := scanDevice(s.db.QueryRowContext(ctx, `SELECT `+deviceCols+` FROM devices d JOIN accounts a ON a.id=d.account_id WHERE d.id=?`, id))
+	return d, ha1, err
+}
+
+func (s *DB) PutPrekeys(ctx context.Context, deviceID int64, kind string, keys []store.Prekey) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		for _, k := range keys {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO prekeys(device_id, kind, key_id, data) VALUES(?,?,?,?) ON CONFLICT(device_id, kind, key_id) DO UPDATE SET data=excluded.data`,
+				deviceID, kind, k.ID, k.Data); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func (s *DB) TakePrekey(ctx context.Context, deviceID int64, kind string, consume bool) (store.Prekey, error) {
+	var k store.Prekey
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		// Signed keys: the newest; one-time keys: the oldest.
+		order := "ASC"
+		if !consume {
+			order = "DESC"
+		}
+		err := tx.QueryRowContext(ctx, `SELECT key_id, data FROM prekeys WHERE device_id=? AND kind=? ORDER BY key_id `+order+` LIMIT 1`, deviceID, kind).Scan(&k.ID, &k.Data)
+		if errors.Is(err, sql.ErrNoRows) {
+			return store.ErrNotFound
+		}
+		if err != nil || !consume {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM prekeys WHERE device_id=? AND kind=? AND key_id=?`, deviceID, kind, k.ID)
+		return err
+	})
+	return k, err
+}
+
+func (s *DB) CountPrekeys(ctx context.Context, deviceID int64, kind string) (int, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM prekeys WHERE device_id=? AND kind=?`, deviceID, kind).Scan(&n)
+	return n, err
+}

@@ -1,0 +1,41 @@
+package proxy
+
+import (
+	"sync"
+	"time"
+)
+
+// limiter is a token bucket per account.
+type limiter struct {
+	rate  float64
+	burst float64
+	mu    sync.Mutex
+	b     map[string]*bucket
+}
+
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+func newLimiter(rate float64, burst int) *limiter {
+	return &limiter{rate: rate, burst: float64(burst), b: map[string]*bucket{}}
+}
+
+// take spends one token, or returns how long until one is available.
+func (l *limiter) take(key string, now time.Time) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.b[key]
+	if b == nil {
+		b = &bucket{tokens: l.burst, last: now}
+		l.b[key] = b
+	}
+	b.tokens = min(l.burst, b.tokens+now.Sub(b.last).Seconds()*l.rate)
+	b.last = now
+	if b.tokens >= 1 {
+		b.tokens--
+		return 0
+	}
+	return time.Duration((1 - b.tokens) / l.rate * float64(time.Second))
+}

@@ -1,0 +1,516 @@
+// Package proxy is the cluster's SIP registrar and store-and-forward message
+// proxy over TLS (RFC 3261, RFC 3428 MESSAGE). PhoneX devices authenticate
+// with their device certificate (mutual TLS); standard SIP phones with
+// per-device digest credentials. A MESSAGE is checked against the
+// recipient's contact list, stored durably for every target device (the
+// recipient's devices and the sender's other devices), answered 200, and
+// then delivered to each registered device in order, each copy forgotten
+// once the device has answered it.
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/phonex/phonex/internal/ident"
+	"github.com/phonex/phonex/internal/store"
+)
+
+// Identity is an authenticated SIP peer.
+type Identity struct {
+	AccountID int64
+	DeviceID  int64
+	Account   string // user@domain
+	Device    string
+}
+
+// Refusal is an authentication failure with its SIP answer.
+type Refusal struct {
+	Status int
+	Reason string
+}
+
+func (r *Refusal) Error() string { return fmt.Sprintf("%d %s", r.Status, r.Reason) }
+
+// Authenticator checks device certificates and finds digest credentials.
+type Authenticator interface {
+	Certificate(ctx context.Context, cert *x509.Certificate) (Identity, error)
+	SIPCredential(ctx context.Context, username string) (Identity, []byte, error)
+}
+
+// Config configures a Proxy.
+type Config struct {
+	Domain    string
+	Store     store.Store
+	Auth      Authenticator
+	TLS       *tls.Config // server certificate; client certificates requested
+	Log       *slog.Logger
+	Rate      float64 // messages per second per sending account
+	Burst     int
+	MaxStored int64 // bytes waiting per recipient account
+	MaxBody   int   // bytes per MESSAGE body
+	NonceKey  []byte
+}
+
+// Defaults for the limits.
+const (
+	DefaultRate      = 50
+	DefaultBurst     = 200
+	DefaultMaxStored = 64 << 20
+	DefaultMaxBody   = 256 << 10
+	maxExpires       = 3600
+	defaultExpires   = 600
+)
+
+// Proxy is a running registrar and message proxy.
+type Proxy struct {
+	cfg    Config
+	ua     *sipgo.UserAgent
+	srv    *sipgo.Server
+	cli    *sipgo.Client
+	ln     *peerListener
+	log    *slog.Logger
+	ctx    context.Context
+	limits *limiter
+
+	mu       sync.Mutex
+	bindings map[int64]*binding // by device id
+}
+
+type binding struct {
+	id       Identity
+	source   string // host:port of the device's TLS connection
+	contact  sip.Uri
+	expires  time.Time
+	running  bool
+	pending  bool
+	lastFail time.Time
+}
+
+// New makes a proxy; Serve runs it.
+func New(cfg Config) (*Proxy, error) {
+	if cfg.Rate <= 0 {
+		cfg.Rate = DefaultRate
+	}
+	if cfg.Burst <= 0 {
+		cfg.Burst = DefaultBurst
+	}
+	if cfg.MaxStored <= 0 {
+		cfg.MaxStored = DefaultMaxStored
+	}
+	if cfg.MaxBody <= 0 {
+		cfg.MaxBody = DefaultMaxBody
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent("phonexd"), sipgo.WithUserAgentHostname(cfg.Domain), sipgo.WithUserAgenTLSConfig(cfg.TLS))
+	if err != nil {
+		return nil, err
+	}
+	quiet := slog.New(slog.DiscardHandler)
+	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(quiet))
+	if err != nil {
+		return nil, err
+	}
+	cli, err := sipgo.NewClient(ua, sipgo.WithClientLogger(quiet), sipgo.WithClientHostname(cfg.Domain))
+	if err != nil {
+		return nil, err
+	}
+	p := &Proxy{cfg: cfg, ua: ua, srv: srv, cli: cli, log: cfg.Log, bindings: map[int64]*binding{}, limits: newLimiter(cfg.Rate, cfg.Burst)}
+	srv.OnRegister(p.onRegister)
+	srv.OnMessage(p.onMessage)
+	srv.OnOptions(func(req *sip.Request, tx sip.ServerTransaction) { p.respond(tx, req, 200, "OK") })
+	srv.OnNoRoute(func(req *sip.Request, tx sip.ServerTransaction) {
+		p.respond(tx, req, 405, "Method Not Allowed")
+	})
+	return p, nil
+}
+
+// Serve accepts SIP over TLS on ln until ctx ends.
+func (p *Proxy) Serve(ctx context.Context, ln net.Listener) error {
+	p.ctx = ctx
+	p.ln = newPeerListener(ln, p.cfg.TLS)
+	go func() {
+		<-ctx.Done()
+		p.ln.Close()
+		p.ua.Close()
+	}()
+	go p.sweep(ctx)
+	err := p.srv.ServeTLS(p.ln)
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+func (p *Proxy) respond(tx sip.ServerTransaction, req *sip.Request, code int, reason string, hdrs ...sip.Header) {
+	res := sip.NewResponseFromRequest(req, code, reason, nil)
+	for _, h := range hdrs {
+		res.AppendHeader(h)
+	}
+	if err := tx.Respond(res); err != nil {
+		p.log.Debug("sip respond failed", "err", err)
+	}
+}
+
+// authenticate finds who sent req: the connection's certificate, or digest
+// credentials for standard phones. A nil identity with nil error means a
+// challenge was sent.
+func (p *Proxy) authenticate(req *sip.Request, tx sip.ServerTransaction) (*Identity, bool) {
+	ctx, cancel := context.WithTimeout(p.ctx, 10*time.Second)
+	defer cancel()
+	if cert := p.ln.peer(req.Source()); cert != nil {
+		id, err := p.cfg.Auth.Certificate(ctx, cert)
+		if err != nil {
+			p.refuse(tx, req, err)
+			return nil, false
+		}
+		return &id, true
+	}
+	id, ok := p.digest(ctx, req, tx)
+	if !ok {
+		return nil, false
+	}
+	return id, true
+}
+
+func (p *Proxy) refuse(tx sip.ServerTransaction, req *sip.Request, err error) {
+	var r *Refusal
+	if errors.As(err, &r) {
+		p.respond(tx, req, r.Status, r.Reason)
+		return
+	}
+	p.log.Error("sip authentication failed", "err", err)
+	p.respond(tx, req, 500, "Server Internal Error")
+}
+
+// accountOf reads user@domain of a SIP URI in this cluster's domain.
+func (p *Proxy) accountOf(u sip.Uri) (ident.Account, error) {
+	host := strings.ToLower(u.Host)
+	a, err := ident.ParseAccount(u.User + "@" + host)
+	if err != nil {
+		return a, err
+	}
+	if a.Domain != p.cfg.Domain {
+		return a, fmt.Errorf("%s is not in domain %s", a, p.cfg.Domain)
+	}
+	return a, nil
+}
+
+func (p *Proxy) onRegister(req *sip.Request, tx sip.ServerTransaction) {
+	id, ok := p.authenticate(req, tx)
+	if !ok {
+		return
+	}
+	to := req.To()
+	if to == nil {
+		p.respond(tx, req, 400, "Missing To")
+		return
+	}
+	aor, err := p.accountOf(to.Address)
+	if err != nil || aor.String() != id.Account {
+		p.respond(tx, req, 403, "Forbidden: the address of record is not the authenticated identity")
+		return
+	}
+	expires := defaultExpires
+	if h := req.GetHeader("Expires"); h != nil {
+		if v, err := strconv.Atoi(strings.TrimSpace(h.Value())); err == nil && v >= 0 {
+			expires = v
+		}
+	}
+	contact := req.Contact()
+	if contact != nil {
+		if v, ok := contact.Params.Get("expires"); ok {
+			if n, err := strconv.Atoi(v); err == nil && n >= 0 {
+				expires = n
+			}
+		}
+	}
+	expires = min(expires, maxExpires)
+	p.mu.Lock()
+	if expires == 0 || contact == nil {
+		delete(p.bindings, id.DeviceID)
+		p.mu.Unlock()
+		p.respond(tx, req, 200, "OK")
+		return
+	}
+	b := p.bindings[id.DeviceID]
+	if b == nil {
+		b = &binding{}
+		p.bindings[id.DeviceID] = b
+	}
+	b.id, b.source, b.contact, b.expires = *id, req.Source(), contact.Address, time.Now().Add(time.Duration(expires)*time.Second)
+	p.mu.Unlock()
+	c := contact.Clone()
+	c.Params.Add("expires", strconv.Itoa(expires))
+	p.respond(tx, req, 200, "OK", c)
+	p.log.Debug("registered", "device", id.Account+"/"+id.Device)
+	p.kick(id.DeviceID)
+}
+
+func (p *Proxy) onMessage(req *sip.Request, tx sip.ServerTransaction) {
+	id, ok := p.authenticate(req, tx)
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(p.ctx, 20*time.Second)
+	defer cancel()
+	from := req.From()
+	if from == nil {
+		p.respond(tx, req, 400, "Missing From")
+		return
+	}
+	if a, err := p.accountOf(from.Address); err != nil || a.String() != id.Account {
+		p.respond(tx, req, 403, "Forbidden: From is not the authenticated identity")
+		return
+	}
+	to, err := p.accountOf(req.Recipient)
+	if err != nil {
+		p.respond(tx, req, 404, "Not Found")
+		return
+	}
+	body := req.Body()
+	if len(body) == 0 {
+		p.respond(tx, req, 400, "Empty message")
+		return
+	}
+	if len(body) > p.cfg.MaxBody {
+		p.respond(tx, req, 513, "Message Too Large")
+		return
+	}
+	rcpt, err := p.cfg.Store.Account(ctx, to.String())
+	if errors.Is(err, store.ErrNotFound) || (err == nil && rcpt.Status == store.StatusPending) {
+		p.respond(tx, req, 404, "Not Found")
+		return
+	}
+	if err != nil {
+		p.internal(tx, req, err)
+		return
+	}
+	if rcpt.Status == store.StatusDisabled {
+		p.respond(tx, req, 480, "Temporarily Unavailable")
+		return
+	}
+	// The whitelist: nothing is stored unless the recipient listed the sender.
+	if rcpt.Name != id.Account {
+		allowed, err := p.cfg.Store.HasContact(ctx, rcpt.Name, id.Account)
+		if err != nil {
+			p.internal(tx, req, err)
+			return
+		}
+		if !allowed {
+			p.respond(tx, req, 403, "Not allowed: you are not on the recipient's contact list")
+			return
+		}
+	}
+	if wait := p.limits.take(id.Account, time.Now()); wait > 0 {
+		p.respond(tx, req, 503, "Rate limit exceeded", sip.NewHeader("Retry-After", strconv.Itoa(int(wait.Seconds())+1)))
+		return
+	}
+	stored, err := p.cfg.Store.StoredBytes(ctx, rcpt.ID)
+	if err != nil {
+		p.internal(tx, req, err)
+		return
+	}
+	if stored+int64(len(body)) > p.cfg.MaxStored {
+		p.respond(tx, req, 480, "Recipient storage full", sip.NewHeader("Retry-After", "60"))
+		return
+	}
+	targets, err := p.targets(ctx, rcpt, id)
+	if err != nil {
+		p.internal(tx, req, err)
+		return
+	}
+	ctype := "text/plain"
+	if h := req.ContentType(); h != nil {
+		ctype = h.Value()
+	}
+	if len(targets) > 0 {
+		if _, err := p.cfg.Store.EnqueueMessage(ctx, store.Message{Sender: id.Account, SenderDevice: id.Device, Recipient: rcpt.Name,
+			ContentType: ctype, Body: body, Created: time.Now()}, targets); err != nil {
+			p.internal(tx, req, err)
+			return
+		}
+	}
+	p.respond(tx, req, 200, "OK")
+	for _, t := range targets {
+		p.kick(t.DeviceID)
+	}
+}
+
+// targets are the recipient's active devices and the sender's other
+// active devices, so a conversation shows on all of them.
+func (p *Proxy) targets(ctx context.Context, rcpt store.Account, from *Identity) ([]store.Target, error) {
+	var out []store.Target
+	add := func(accountID int64) error {
+		ds, err := p.cfg.Store.Devices(ctx, accountID)
+		if err != nil {
+			return err
+		}
+		for _, d := range ds {
+			if d.Status == store.StatusActive && d.ID != from.DeviceID {
+				out = append(out, store.Target{DeviceID: d.ID, AccountID: accountID})
+			}
+		}
+		return nil
+	}
+	if err := add(rcpt.ID); err != nil {
+		return nil, err
+	}
+	if rcpt.ID != from.AccountID {
+		if err := add(from.AccountID); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (p *Proxy) internal(tx sip.ServerTransaction, req *sip.Request, err error) {
+	p.log.Error("sip request failed", "method", string(req.Method), "err", err)
+	p.respond(tx, req, 500, "Server Internal Error")
+}
+
+// kick starts delivery to a device if it is registered and idle.
+func (p *Proxy) kick(deviceID int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	b := p.bindings[deviceID]
+	if b == nil {
+		return
+	}
+	if b.running {
+		b.pending = true
+		return
+	}
+	b.running, b.pending = true, false
+	go p.deliver(deviceID)
+}
+
+// deliver sends a device's stored copies in order until none is left or the
+// device stops answering.
+func (p *Proxy) deliver(deviceID int64) {
+	defer func() {
+		p.mu.Lock()
+		b := p.bindings[deviceID]
+		again := b != nil && b.pending && time.Since(b.lastFail) > time.Second
+		if b != nil {
+			b.running = false
+		}
+		p.mu.Unlock()
+		if again {
+			p.kick(deviceID)
+		}
+	}()
+	for p.ctx.Err() == nil {
+		p.mu.Lock()
+		b := p.bindings[deviceID]
+		if b != nil {
+			b.pending = false
+		}
+		var snap binding
+		if b != nil {
+			snap = *b
+		}
+		p.mu.Unlock()
+		if b == nil || time.Now().After(snap.expires) {
+			return
+		}
+		ds, err := p.cfg.Store.Pending(p.ctx, deviceID, 64)
+		if err != nil {
+			p.log.Error("read stored messages", "err", err)
+			return
+		}
+		if len(ds) == 0 {
+			return
+		}
+		for _, d := range ds {
+			code, err := p.send(snap, d)
+			if err != nil {
+				p.mu.Lock()
+				if b := p.bindings[deviceID]; b != nil {
+					b.lastFail = time.Now()
+				}
+				p.mu.Unlock()
+				p.log.Debug("delivery failed; kept for later", "err", err)
+				return
+			}
+			if code >= 500 && code != 501 {
+				// A transient refusal by the device: keep it and retry later.
+				return
+			}
+			if err := p.cfg.Store.Delivered(p.ctx, d.Seq); err != nil {
+				p.log.Error("forget delivered message", "err", err)
+				return
+			}
+		}
+	}
+}
+
+// send delivers one stored copy over the device's own TLS connection.
+func (p *Proxy) send(b binding, d store.Delivery) (int, error) {
+	req := sip.NewRequest(sip.MESSAGE, b.contact)
+	from := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: user(d.Sender), Host: p.cfg.Domain}, Params: sip.NewParams()}
+	from.Params.Add("tag", sip.GenerateTagN(16))
+	req.AppendHeader(from)
+	req.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: user(d.Recipient), Host: p.cfg.Domain}, Params: sip.NewParams()})
+	req.AppendHeader(sip.NewHeader("P-Asserted-Identity", fmt.Sprintf("<sip:%s@%s;gr=%s>", user(d.Sender), p.cfg.Domain, d.SenderDevice)))
+	req.AppendHeader(sip.NewHeader("Date", d.Created.UTC().Format(time.RFC1123)))
+	ct := sip.ContentTypeHeader(d.ContentType)
+	req.AppendHeader(&ct)
+	req.SetBody(d.Body)
+	req.SetTransport("TLS")
+	req.SetDestination(b.source)
+	ctx, cancel := context.WithTimeout(p.ctx, 10*time.Second)
+	defer cancel()
+	res, err := p.cli.Do(ctx, req)
+	if err != nil {
+		return 0, err
+	}
+	return res.StatusCode, nil
+}
+
+func user(account string) string {
+	u, _, _ := strings.Cut(account, "@")
+	return u
+}
+
+// sweep drops expired bindings.
+func (p *Proxy) sweep(ctx context.Context) {
+	t := time.NewTicker(30 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			p.mu.Lock()
+			for id, b := range p.bindings {
+				if now.After(b.expires) {
+					delete(p.bindings, id)
+				}
+			}
+			p.mu.Unlock()
+		}
+	}
+}
+
+// Registered reports whether a device has a live binding (tests, metrics).
+func (p *Proxy) Registered(deviceID int64) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	b := p.bindings[deviceID]
+	return b != nil && time.Now().Before(b.expires)
+}

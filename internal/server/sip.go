@@ -1,0 +1,130 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+
+	"github.com/phonex/phonex/internal/api"
+	"github.com/phonex/phonex/internal/server/proxy"
+	"github.com/phonex/phonex/internal/store"
+)
+
+// SuiteSIP marks a standard SIP device: digest credentials, no certificate,
+// no end-to-end keys.
+const SuiteSIP = "sip"
+
+// SIPTLSConfig is the SIP listener's TLS: 1.2 accepted for standard phones,
+// 1.3 preferred; a client certificate requested (PhoneX devices) but not
+// required (standard phones use digest).
+func (n *Node) SIPTLSConfig() (*tls.Config, error) {
+	tc, err := n.TLSConfig()
+	if err != nil {
+		return nil, err
+	}
+	tc.MinVersion = tls.VersionTLS12
+	return tc, nil
+}
+
+// Certificate implements proxy.Authenticator.
+func (n *Node) Certificate(ctx context.Context, cert *x509.Certificate) (proxy.Identity, error) {
+	c, err := n.checkCert(ctx, cert)
+	if err != nil {
+		var ae *api.Error
+		if errors.As(err, &ae) {
+			return proxy.Identity{}, &proxy.Refusal{Status: 403, Reason: "Forbidden: " + ae.Message}
+		}
+		return proxy.Identity{}, err
+	}
+	return proxy.Identity{AccountID: c.account.ID, DeviceID: c.device.ID, Account: c.account.Name, Device: c.device.Name}, nil
+}
+
+// SIPCredential implements proxy.Authenticator.
+func (n *Node) SIPCredential(ctx context.Context, username string) (proxy.Identity, []byte, error) {
+	d, sealed, err := n.st.SIPCredential(ctx, username)
+	if errors.Is(err, store.ErrNotFound) {
+		return proxy.Identity{}, nil, &proxy.Refusal{Status: 403, Reason: "Forbidden"}
+	}
+	if err != nil {
+		return proxy.Identity{}, nil, err
+	}
+	if d.Status != store.StatusActive {
+		return proxy.Identity{}, nil, &proxy.Refusal{Status: 403, Reason: "Forbidden: device revoked"}
+	}
+	a, err := n.st.Account(ctx, d.Account)
+	if err != nil {
+		return proxy.Identity{}, nil, err
+	}
+	if a.Status == store.StatusDisabled {
+		return proxy.Identity{}, nil, &proxy.Refusal{Status: 403, Reason: "Forbidden: account disabled"}
+	}
+	ha1, err := n.seal.open(sealed, "sip/"+username)
+	if err != nil {
+		return proxy.Identity{}, nil, err
+	}
+	return proxy.Identity{AccountID: a.ID, DeviceID: d.ID, Account: a.Name, Device: d.Name}, ha1, nil
+}
+
+func (n *Node) newProxy() (*proxy.Proxy, error) {
+	tc, err := n.SIPTLSConfig()
+	if err != nil {
+		return nil, err
+	}
+	// Digest nonces need a key only for this process's lifetime.
+	key := make([]byte, 32)
+	rand.Read(key)
+	return proxy.New(proxy.Config{Domain: n.cfg.Domain, Store: n.st, Auth: n, TLS: tc, Log: n.log, NonceKey: key,
+		Rate: n.cfg.MessageRate, Burst: n.cfg.MessageBurst, MaxStored: n.cfg.MaxStoredBytes})
+}
+
+// ServeSIP runs the SIP registrar and message proxy on ln until ctx ends.
+func (n *Node) ServeSIP(ctx context.Context, ln net.Listener) error {
+	p, err := n.newProxy()
+	if err != nil {
+		return err
+	}
+	return p.Serve(ctx, ln)
+}
+
+// SIPDevice is the answer of 'phonexd device add-sip'.
+type SIPDevice struct {
+	Device    string `json:"device"`
+	Username  string `json:"username"`
+	Password  string `json:"password"`
+	Realm     string `json:"realm"`
+	Registrar string `json:"registrar"`
+}
+
+// AddSIPDevice creates a standard SIP device with its own digest
+// credentials; the account password is never used for SIP.
+func (a *Admin) AddSIPDevice(ctx context.Context, user, name string) (SIPDevice, error) {
+	acct, err := a.account(user)
+	if err != nil {
+		return SIPDevice{}, err
+	}
+	rec, err := a.st.Account(ctx, acct.String())
+	if err != nil {
+		return SIPDevice{}, fmt.Errorf("%s: %w", acct, err)
+	}
+	s, err := loadSealer(a.cfg.DataDir, false)
+	if err != nil {
+		return SIPDevice{}, err
+	}
+	username := acct.User + "." + strings.ToLower(name)
+	password := strings.ToLower(strings.ReplaceAll(NewCode(), "-", "")) + strings.ToLower(strings.ReplaceAll(NewCode(), "-", ""))
+	d, err := a.st.CreateDevice(ctx, store.Device{AccountID: rec.ID, Name: strings.ToLower(name), Handle: newHandle(), Suite: SuiteSIP,
+		Serial: "-", Cert: []byte{}, SealedOPRF: []byte{}, Created: a.now()})
+	if err != nil {
+		return SIPDevice{}, fmt.Errorf("add sip device %s/%s: %w", acct, name, err)
+	}
+	if err := a.st.SetSIPCredential(ctx, d.ID, username, s.seal(proxy.HA1(username, a.cfg.Domain, password), "sip/"+username)); err != nil {
+		return SIPDevice{}, err
+	}
+	return SIPDevice{Device: acct.String() + "/" + d.Name, Username: username, Password: password, Realm: a.cfg.Domain,
+		Registrar: "sips:" + a.cfg.SIPAddr}, nil
+}
