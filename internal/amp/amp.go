@@ -31,6 +31,14 @@ type Kind struct {
 
 func (k Kind) String() string { return fmt.Sprintf("%d/%d", k.Type, k.Version) }
 
+// Confidential reports whether messages of this kind must travel in an
+// encrypting STP. Receipts and notifications carry no secret and may use
+// STPSimpleAuth (DESIGN §5); text and anything unknown may not, so a
+// receiver refuses them from an STP that does not encrypt.
+func (k Kind) Confidential() bool {
+	return k.Type != TypeReceipt && k.Type != TypeNotification
+}
+
 // Well-known AMPs.
 var (
 	TextV1         = Kind{TypeText, 1}

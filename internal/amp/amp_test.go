@@ -142,3 +142,11 @@ func TestBestProtocol(t *testing.T) {
 		}
 	}
 }
+
+func TestConfidential(t *testing.T) {
+	for k, want := range map[Kind]bool{TextV1: true, TextV2: true, {TypeCommand, 1}: true, {99, 1}: true, NotificationV1: false, ReceiptV1: false} {
+		if k.Confidential() != want {
+			t.Errorf("%v.Confidential() = %v, want %v", k, !want, want)
+		}
+	}
+}
