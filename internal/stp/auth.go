@@ -2,7 +2,6 @@ package stp
 
 import (
 	"fmt"
-	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -20,22 +19,8 @@ func SealAuth(from *Sender, destination string, out *Outgoing) ([]byte, error) {
 	if out == nil {
 		return nil, fmt.Errorf("seal STPSimpleAuth: no message")
 	}
-	nonce := randomNonce()
-	dest, destType := out.destinationFor(nonce, destination)
-	m := &wire.STPSimple{
-		AmpType:            proto.Int32(out.AmpType),
-		AmpVersion:         proto.Int32(out.AmpVersion),
-		SequenceNumber:     out.SequenceNumber,
-		MessageSentMiliUTC: proto.Uint64(out.sentMillis()),
-		RandomNonce:        proto.Uint32(nonce),
-		Sender:             proto.String(from.Address),
-		Destination:        proto.String(dest),
-		DestinationType:    destType,
-		Payload:            nonNil(out.Payload),
-	}
-	if from.CertificateVersion != "" {
-		m.CertificateVersion = proto.String(from.CertificateVersion)
-	}
+	m := simpleHeader(from, destination, out)
+	m.Payload = nonNil(out.Payload)
 	v := &virtualFields{payload: m.Payload, protocol: AuthV1}
 	covered, err := coveredBytes(m, authSig, v)
 	if err != nil {
@@ -99,20 +84,5 @@ func openAuthMessage(p Protocol, payload []byte, r *Receiver) (*Message, error) 
 	if err := verify(pick(m.SignatureVersion, SigRSA), cert, covered, m.Signature); err != nil {
 		return nil, fmt.Errorf("sender %s: %w", m.GetSender(), err)
 	}
-	out := &Message{
-		Protocol:           p,
-		AmpType:            m.GetAmpType(),
-		AmpVersion:         m.GetAmpVersion(),
-		SequenceNumber:     m.SequenceNumber,
-		Sent:               time.UnixMilli(int64(m.GetMessageSentMiliUTC())),
-		Nonce:              m.GetRandomNonce(),
-		Sender:             m.GetSender(),
-		Destination:        m.GetDestination(),
-		CertificateVersion: m.GetCertificateVersion(),
-		Payload:            m.Payload,
-	}
-	if err := checkFresh(r, out); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return accept(p, &m, m.SequenceNumber, m.Payload, r)
 }

@@ -3,7 +3,6 @@ package stp
 import (
 	"fmt"
 	"slices"
-	"time"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -153,20 +152,5 @@ func openGroupMessage(p Protocol, payload []byte, r *Receiver) (*Message, error)
 	if err := verify(s.sig, cert, covered, m.Signature); err != nil {
 		return nil, fmt.Errorf("sender %s: %w", m.GetSender(), err)
 	}
-	out := &Message{
-		Protocol:           p,
-		AmpType:            m.GetAmpType(),
-		AmpVersion:         m.GetAmpVersion(),
-		SequenceNumber:     m.SequenceNumber,
-		Sent:               time.UnixMilli(int64(m.GetMessageSentMiliUTC())),
-		Nonce:              m.GetRandomNonce(),
-		Sender:             m.GetSender(),
-		Destination:        m.GetDestination(),
-		CertificateVersion: m.GetCertificateVersion(),
-		Payload:            v.payload,
-	}
-	if err := checkFresh(r, out); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return accept(p, &m, m.SequenceNumber, v.payload, r)
 }

@@ -63,6 +63,38 @@ func (g *MemoryReplayGuard) Seen(sender string, nonce uint32, sent time.Time) (b
 	return false, nil
 }
 
+// header is what STPSimple and STPSimpleGroup share for the opened message.
+type header interface {
+	GetAmpType() int32
+	GetAmpVersion() int32
+	GetMessageSentMiliUTC() uint64
+	GetRandomNonce() uint32
+	GetSender() string
+	GetDestination() string
+	GetCertificateVersion() string
+}
+
+// accept builds the opened message of an authenticated STP message and
+// applies the time window and the replay guard.
+func accept(p Protocol, h header, seq *uint32, payload []byte, r *Receiver) (*Message, error) {
+	m := &Message{
+		Protocol:           p,
+		AmpType:            h.GetAmpType(),
+		AmpVersion:         h.GetAmpVersion(),
+		SequenceNumber:     seq,
+		Sent:               time.UnixMilli(int64(h.GetMessageSentMiliUTC())),
+		Nonce:              h.GetRandomNonce(),
+		Sender:             h.GetSender(),
+		Destination:        h.GetDestination(),
+		CertificateVersion: h.GetCertificateVersion(),
+		Payload:            payload,
+	}
+	if err := checkFresh(r, m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
 // checkFresh applies the timestamp window and the replay guard to an
 // authenticated message.
 func checkFresh(r *Receiver, m *Message) error {

@@ -2,7 +2,6 @@ package stp
 
 import (
 	"fmt"
-	"time"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -45,21 +44,7 @@ func SealSimple(version int32, from *Sender, to *Recipient, out *Outgoing) ([]by
 	if to == nil || out == nil {
 		return nil, fmt.Errorf("seal STPSimple: no recipient or no message")
 	}
-	nonce := randomNonce()
-	dest, destType := out.destinationFor(nonce, to.Address)
-	m := &wire.STPSimple{
-		AmpType:            proto.Int32(out.AmpType),
-		AmpVersion:         proto.Int32(out.AmpVersion),
-		SequenceNumber:     out.SequenceNumber,
-		MessageSentMiliUTC: proto.Uint64(out.sentMillis()),
-		RandomNonce:        proto.Uint32(nonce),
-		Sender:             proto.String(from.Address),
-		Destination:        proto.String(dest),
-		DestinationType:    destType,
-	}
-	if from.CertificateVersion != "" {
-		m.CertificateVersion = proto.String(from.CertificateVersion)
-	}
+	m := simpleHeader(from, to.Address, out)
 	if version == 3 {
 		m.SignatureVersion = proto.Int32(s.sig)
 		m.EasymBlockVersion = proto.Int32(s.key)
@@ -79,6 +64,27 @@ func SealSimple(version int32, from *Sender, to *Recipient, out *Outgoing) ([]by
 		return nil, fmt.Errorf("seal STPSimple v%d: %w", version, err)
 	}
 	return marshalSTP(p, m)
+}
+
+// simpleHeader fills the STPSimple fields that STPSimple and STPSimpleAuth
+// share, with a fresh random nonce.
+func simpleHeader(from *Sender, address string, out *Outgoing) *wire.STPSimple {
+	nonce := randomNonce()
+	dest, destType := out.destinationFor(nonce, address)
+	m := &wire.STPSimple{
+		AmpType:            proto.Int32(out.AmpType),
+		AmpVersion:         proto.Int32(out.AmpVersion),
+		SequenceNumber:     out.SequenceNumber,
+		MessageSentMiliUTC: proto.Uint64(out.sentMillis()),
+		RandomNonce:        proto.Uint32(nonce),
+		Sender:             proto.String(from.Address),
+		Destination:        proto.String(dest),
+		DestinationType:    destType,
+	}
+	if from.CertificateVersion != "" {
+		m.CertificateVersion = proto.String(from.CertificateVersion)
+	}
+	return m
 }
 
 // signAndMAC sets signature and hmac on m (STPSimple or STPSimpleGroup).
@@ -221,20 +227,5 @@ func openSimpleMessage(p Protocol, payload []byte, r *Receiver) (*Message, error
 	if err := verify(s.sig, cert, covered, m.Signature); err != nil {
 		return nil, fmt.Errorf("sender %s: %w", m.GetSender(), err)
 	}
-	out := &Message{
-		Protocol:           p,
-		AmpType:            m.GetAmpType(),
-		AmpVersion:         m.GetAmpVersion(),
-		SequenceNumber:     m.SequenceNumber,
-		Sent:               time.UnixMilli(int64(m.GetMessageSentMiliUTC())),
-		Nonce:              m.GetRandomNonce(),
-		Sender:             m.GetSender(),
-		Destination:        m.GetDestination(),
-		CertificateVersion: m.GetCertificateVersion(),
-		Payload:            v.payload,
-	}
-	if err := checkFresh(r, out); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return accept(p, &m, m.SequenceNumber, v.payload, r)
 }
