@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
+	"sync"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -28,6 +30,11 @@ const usage = `phonex: a PhoneX device
   phonex contacts [list] [--json]
   phonex devices [--json]
   phonex passwd
+  phonex send USER@DOMAIN TEXT [--json]
+  phonex listen [--for DURATION] [--json]
+  phonex inbox [--with USER@DOMAIN] [--read] [--json]
+  phonex read USER@DOMAIN
+  phonex resend MESSAGE_ID
 
 Every command takes --profile DIR (default ~/.phonex). The password comes from
 PHONEX_PASSWORD, --password-file FILE, or a prompt.`
@@ -52,6 +59,16 @@ func main() {
 		err = cmdDevices(ctx, args)
 	case "passwd":
 		err = cmdPasswd(ctx, args)
+	case "send":
+		err = cmdSend(ctx, args)
+	case "listen":
+		err = cmdListen(ctx, args)
+	case "inbox":
+		err = cmdInbox(ctx, args)
+	case "read":
+		err = cmdRead(ctx, args)
+	case "resend":
+		err = cmdResend(ctx, args)
 	case "help", "-h", "--help":
 		fmt.Println(usage)
 		return
@@ -293,4 +310,159 @@ func cmdPasswd(ctx context.Context, args []string) error {
 	return c.print(map[string]string{"status": "password changed"}, func() {
 		fmt.Println("password changed; other devices keep opening with the password they last used until you run phonex passwd there")
 	})
+}
+
+func cmdSend(ctx context.Context, args []string) error {
+	c := newCommon("send")
+	pos, err := cli.Parse(c.fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) < 2 {
+		return cli.Usage("phonex send USER@DOMAIN TEXT [--json]")
+	}
+	text := strings.Join(pos[1:], " ")
+	p, _, err := c.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	id, err := p.Send(ctx, pos[0], text)
+	if err != nil {
+		if id != "" {
+			return fmt.Errorf("message %s: %w", id, err)
+		}
+		return err
+	}
+	return c.print(map[string]string{"id": id, "to": pos[0], "state": client.StateSent}, func() {
+		fmt.Printf("sent %s to %s\n", id, pos[0])
+	})
+}
+
+func cmdListen(ctx context.Context, args []string) error {
+	c := newCommon("listen")
+	dur := c.fs.Duration("for", 0, "stop after this long (default: until interrupted)")
+	if _, err := cli.Parse(c.fs, args); err != nil {
+		return err
+	}
+	p, _, err := c.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	if *dur > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, *dur)
+		defer cancel()
+	}
+	if !*c.jsonOut && isTerminal(os.Stderr) {
+		fmt.Fprintf(os.Stderr, "listening as %s (Ctrl-C to stop)\n", p.Device)
+	}
+	var mu sync.Mutex
+	return p.Listen(ctx, func(e client.Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		if *c.jsonOut {
+			cli.JSON(os.Stdout, e)
+			return
+		}
+		ts := e.Time.Local().Format("15:04:05")
+		switch e.Type {
+		case "message":
+			dir, who := "from "+e.From+"/"+e.FromDevice, ""
+			if e.Outgoing {
+				dir = "sent to " + e.Peer + " from your device " + e.FromDevice
+			}
+			if e.Insecure {
+				who = " [NOT ENCRYPTED]"
+			}
+			fmt.Printf("%s %s %s%s: %s\n", ts, e.ID, dir, who, e.Text)
+		case "delivered", "read":
+			fmt.Printf("%s %s %s by %s\n", ts, e.ID, e.Type, e.Peer)
+		case "sent":
+			fmt.Printf("%s %s sent to %s\n", ts, e.ID, e.Peer)
+		case "failed":
+			fmt.Printf("%s %s to %s FAILED: %s\n", ts, e.ID, e.Peer, e.Error)
+		default:
+			fmt.Printf("%s %s: %s\n", ts, e.Type, e.Error)
+		}
+		os.Stdout.Sync()
+	})
+}
+
+func cmdInbox(ctx context.Context, args []string) error {
+	c := newCommon("inbox")
+	with := c.fs.String("with", "", "only the conversation with USER@DOMAIN")
+	markRead := c.fs.Bool("read", false, "mark the shown messages from --with read and send read receipts")
+	if _, err := cli.Parse(c.fs, args); err != nil {
+		return err
+	}
+	p, _, err := c.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	es, err := p.Inbox(ctx, *with)
+	if err != nil {
+		return err
+	}
+	if *markRead && *with != "" {
+		if _, err := p.MarkRead(ctx, *with); err != nil {
+			return err
+		}
+	}
+	return c.print(es, func() {
+		for _, e := range es {
+			arrow := "<-"
+			if e.Direction == "out" {
+				arrow = "->"
+			}
+			flag := ""
+			if e.Insecure {
+				flag = " [NOT ENCRYPTED]"
+			}
+			fmt.Printf("%s %s %s %s %-9s%s %s\n", e.Time.Local().Format("2006-01-02 15:04"), e.ID, arrow, e.Peer, e.State, flag, e.Text)
+		}
+	})
+}
+
+func cmdRead(ctx context.Context, args []string) error {
+	c := newCommon("read")
+	pos, err := cli.Parse(c.fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return cli.Usage("phonex read USER@DOMAIN [--json]")
+	}
+	p, _, err := c.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	n, err := p.MarkRead(ctx, pos[0])
+	if err != nil {
+		return err
+	}
+	return c.print(map[string]any{"peer": pos[0], "marked_read": n}, func() { fmt.Printf("marked %d messages from %s read\n", n, pos[0]) })
+}
+
+func cmdResend(ctx context.Context, args []string) error {
+	c := newCommon("resend")
+	pos, err := cli.Parse(c.fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return cli.Usage("phonex resend MESSAGE_ID")
+	}
+	p, _, err := c.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	if err := p.Resend(ctx, pos[0]); err != nil {
+		return err
+	}
+	return c.print(map[string]string{"id": pos[0], "state": client.StateSent}, func() { fmt.Printf("sent %s\n", pos[0]) })
 }

@@ -29,6 +29,7 @@ const (
 	PathPasswdBegin   = "/v1/passwd/begin"
 	PathPasswdFinish  = "/v1/passwd/finish"
 	PathHealth        = "/v1/health"
+	PathKeys          = "/v1/keys"
 )
 
 // MaxBody bounds every request body the server reads.
@@ -58,6 +59,7 @@ const (
 	CodeSessionExpired   = "session_expired"
 	CodeNotFound         = "not_found"
 	CodeFederation       = "federation_unsupported"
+	CodeNotAllowed       = "not_allowed"
 	CodeInternal         = "internal"
 )
 
@@ -197,6 +199,8 @@ type Me struct {
 	Suite    string    `json:"suite"`
 	Serial   string    `json:"serial"`
 	NotAfter time.Time `json:"not_after"`
+	// SIP is the cluster's SIP over TLS address (host:port).
+	SIP string `json:"sip"`
 	// The account's password parameters, for a password change.
 	KDF   kdf.Params `json:"kdf"`
 	Salts kdf.Salts  `json:"salts"`
@@ -263,3 +267,49 @@ func LoginMessage(session string, challenge []byte, device string) []byte {
 func PasswdMessage(session string, challenge []byte, device string) []byte {
 	return append([]byte("phonex/v1/passwd\x00"+session+"\x00"+device+"\x00"), challenge...)
 }
+
+// Prekey is one published key: an opaque encoding made by the device (the
+// ratchet's prekeys, the long-term message KEM key) and, where the key is
+// signed, the device's signature. The server does not interpret them.
+type Prekey struct {
+	ID   int64  `json:"id"`
+	Data []byte `json:"data"`
+	Sig  []byte `json:"sig,omitempty"`
+}
+
+// Prekeys is what a device publishes (PUT /v1/keys). Absent parts are left
+// as they are on the server; one-time keys are added.
+type Prekeys struct {
+	Capabilities []string `json:"capabilities,omitempty"`
+	KEM          *Prekey  `json:"kem,omitempty"`
+	Signed       *Prekey  `json:"signed,omitempty"`
+	OneTime      []Prekey `json:"one_time,omitempty"`
+	PQSigned     *Prekey  `json:"pq_signed,omitempty"`
+	PQOneTime    []Prekey `json:"pq_one_time,omitempty"`
+}
+
+// PrekeyCount is how many unused one-time keys of the device remain.
+type PrekeyCount struct {
+	OneTime   int `json:"one_time"`
+	PQOneTime int `json:"pq_one_time"`
+}
+
+// Bundle is one device's keys as handed to a contact (GET /v1/keys/USER).
+// Each one-time key in it was removed from the server for this answer.
+type Bundle struct {
+	Device       string   `json:"device"`
+	Cert         []byte   `json:"cert"`
+	KexCert      []byte   `json:"kex_cert,omitempty"`
+	Capabilities []string `json:"capabilities"`
+	KEM          *Prekey  `json:"kem,omitempty"`
+	Signed       *Prekey  `json:"signed,omitempty"`
+	OneTime      *Prekey  `json:"one_time,omitempty"`
+	PQSigned     *Prekey  `json:"pq_signed,omitempty"`
+	PQOneTime    *Prekey  `json:"pq_one_time,omitempty"`
+}
+
+// Limits of published keys.
+const (
+	MaxPrekeyData    = 4096
+	MaxPrekeysPerPut = 200
+)

@@ -38,6 +38,41 @@ var localMigrations = []string{
 		first_seen INTEGER NOT NULL,
 		changed    INTEGER NOT NULL DEFAULT 0
 	);`,
+	`CREATE TABLE kv (
+		k TEXT PRIMARY KEY,
+		v BLOB NOT NULL
+	);
+	CREATE TABLE messages (
+		peer      TEXT NOT NULL,
+		direction TEXT NOT NULL,
+		nonce     INTEGER NOT NULL,
+		device    TEXT NOT NULL,
+		body      TEXT NOT NULL,
+		sent      INTEGER NOT NULL,
+		received  INTEGER NOT NULL,
+		state     TEXT NOT NULL,
+		secure    INTEGER NOT NULL,
+		PRIMARY KEY (peer, direction, nonce)
+	);
+	CREATE TABLE queue (
+		id        INTEGER PRIMARY KEY AUTOINCREMENT,
+		kind      TEXT NOT NULL,
+		peer      TEXT NOT NULL,
+		nonce     INTEGER NOT NULL,
+		payload   BLOB NOT NULL,
+		envelope  BLOB,
+		attempts  INTEGER NOT NULL DEFAULT 0,
+		next_try  INTEGER NOT NULL,
+		state     TEXT NOT NULL,
+		last_error TEXT NOT NULL DEFAULT ''
+	);
+	CREATE INDEX queue_state ON queue(state, next_try);
+	CREATE TABLE seen (
+		sender TEXT NOT NULL,
+		nonce  INTEGER NOT NULL,
+		sent   INTEGER NOT NULL,
+		PRIMARY KEY (sender, nonce)
+	);`,
 }
 
 func openLocalDB(ctx context.Context, path string, key []byte) (*localDB, error) {

@@ -306,6 +306,11 @@ func enroll(ctx context.Context, r EnrollRequest, o *Options, login bool) (*Prof
 	if err := p.connect(); err != nil {
 		return nil, err
 	}
+	// Publish the message key now, so contacts can write to this device
+	// before it first listens.
+	if err := p.publishKeys(ctx); err != nil {
+		p.log.Warn("message key not published yet; it will be at the next open", "err", err)
+	}
 	return p, nil
 }
 

@@ -40,6 +40,9 @@ func (n *Node) Handler() http.Handler {
 	m.HandleFunc("DELETE "+api.PathContacts+"/{user}", n.authed(n.contactRemove))
 	m.HandleFunc("POST "+api.PathPasswdBegin, n.authed(n.passwdBegin))
 	m.HandleFunc("POST "+api.PathPasswdFinish, n.authed(n.passwdFinish))
+	m.HandleFunc("PUT "+api.PathKeys, n.authed(n.putKeys))
+	m.HandleFunc("GET "+api.PathKeys, n.authed(n.keyCount))
+	m.HandleFunc("GET "+api.PathKeys+"/{user}", n.authed(n.getKeys))
 	return m
 }
 
@@ -587,7 +590,7 @@ func (n *Node) unlockConfirm(ctx context.Context, r *http.Request, c *caller) (a
 }
 
 func (n *Node) me(ctx context.Context, r *http.Request, c *caller) (any, error) {
-	out := api.Me{Device: c.id.String(), Suite: c.device.Suite, Serial: c.device.Serial, NotAfter: c.device.NotAfter}
+	out := api.Me{Device: c.id.String(), Suite: c.device.Suite, Serial: c.device.Serial, NotAfter: c.device.NotAfter, SIP: n.sipAddr()}
 	if err := json.Unmarshal(c.account.Secrets.KDF, &out.KDF); err != nil {
 		return nil, err
 	}

@@ -74,6 +74,17 @@ type Node struct {
 
 	mu       sync.Mutex
 	sessions map[string]*pending
+	sipLive  string // the SIP listener's address once it runs
+}
+
+// sipAddr is where devices reach SIP: the live listener, else the setting.
+func (n *Node) sipAddr() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.sipLive != "" {
+		return n.sipLive
+	}
+	return n.cfg.SIPAddr
 }
 
 // Open loads a node from its data directory.

@@ -88,6 +88,9 @@ func (n *Node) ServeSIP(ctx context.Context, ln net.Listener) error {
 	if err != nil {
 		return err
 	}
+	n.mu.Lock()
+	n.sipLive = ln.Addr().String()
+	n.mu.Unlock()
 	return p.Serve(ctx, ln)
 }
 

@@ -69,6 +69,7 @@ type Device struct {
 	SealedOPRF []byte
 	Created    time.Time
 	Attempt    Attempts
+	Caps       string // comma-separated capability strings
 }
 
 // Subject names what an attempt counter belongs to.
@@ -139,6 +140,7 @@ type Store interface {
 	// deleting it when consume is set (one-time keys are handed out once).
 	TakePrekey(ctx context.Context, deviceID int64, kind string, consume bool) (Prekey, error)
 	CountPrekeys(ctx context.Context, deviceID int64, kind string) (int, error)
+	SetDeviceCaps(ctx context.Context, deviceID int64, caps string) error
 
 	Close() error
 }

@@ -99,6 +99,11 @@ type binding struct {
 	lastFail time.Time
 }
 
+func init() {
+	// sipgo logs through a package-wide logger; the proxy logs what matters.
+	sip.SetDefaultLogger(slog.New(slog.DiscardHandler))
+}
+
 // New makes a proxy; Serve runs it.
 func New(cfg Config) (*Proxy, error) {
 	if cfg.Rate <= 0 {

@@ -260,12 +260,12 @@ func (s *DB) CreateDevice(ctx context.Context, d store.Device) (store.Device, er
 	return d, err
 }
 
-const deviceCols = `d.id, d.account_id, a.name, d.name, d.handle, d.suite, d.serial, d.cert, d.kex_cert, d.not_after, d.status, d.sealed_oprf, d.created, d.failures, d.last_try`
+const deviceCols = `d.id, d.account_id, a.name, d.name, d.handle, d.suite, d.serial, d.cert, d.kex_cert, d.not_after, d.status, d.sealed_oprf, d.created, d.failures, d.last_try, d.caps`
 
 func scanDevice(r interface{ Scan(...any) error }) (store.Device, error) {
 	var d store.Device
 	var notAfter, created, last int64
-	err := r.Scan(&d.ID, &d.AccountID, &d.Account, &d.Name, &d.Handle, &d.Suite, &d.Serial, &d.Cert, &d.KexCert, &notAfter, &d.Status, &d.SealedOPRF, &created, &d.Attempt.Failures, &last)
+	err := r.Scan(&d.ID, &d.AccountID, &d.Account, &d.Name, &d.Handle, &d.Suite, &d.Serial, &d.Cert, &d.KexCert, &notAfter, &d.Status, &d.SealedOPRF, &created, &d.Attempt.Failures, &last, &d.Caps)
 	if errors.Is(err, sql.ErrNoRows) {
 		return d, store.ErrNotFound
 	}
@@ -515,4 +515,8 @@ func (s *DB) CountPrekeys(ctx context.Context, deviceID int64, kind string) (int
 	var n int
 	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM prekeys WHERE device_id=? AND kind=?`, deviceID, kind).Scan(&n)
 	return n, err
+}
+
+func (s *DB) SetDeviceCaps(ctx context.Context, deviceID int64, caps string) error {
+	return affected(s.db.ExecContext(ctx, `UPDATE devices SET caps=? WHERE id=?`, caps, deviceID))
 }

@@ -1,0 +1,697 @@
+package client
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"database/sql"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/phonex/phonex/internal/amp"
+	"github.com/phonex/phonex/internal/api"
+	"github.com/phonex/phonex/internal/ident"
+	"github.com/phonex/phonex/internal/stp"
+)
+
+// Message states, as 'phonex inbox' shows them.
+const (
+	StateQueued    = "queued"    // outgoing, not yet accepted by the cluster
+	StateSent      = "sent"      // accepted by the cluster (delivered or stored)
+	StateDelivered = "delivered" // a recipient device confirmed it
+	StateRead      = "read"      // the recipient read it
+	StateFailed    = "failed"    // given up; 'phonex resend' tries again
+	StateReceived  = "received"  // incoming, not yet read here
+	StateSeen      = "seen"      // incoming, read here (receipt sent)
+)
+
+// Queue limits, as the seed's QueuedMessage: retries with backoff up to a
+// send counter.
+const (
+	MaxSendAttempts = 10
+	firstBackoff    = 2 * time.Second
+	maxBackoff      = 5 * time.Minute
+)
+
+// ErrNotAllowed is a refusal because the recipient has not listed the sender.
+var ErrNotAllowed = errors.New("not allowed: the recipient has not added you to their contacts")
+
+// Event is something that happened, for 'phonex listen'.
+type Event struct {
+	Type       string    `json:"type"` // message, delivered, read, failed, sent, key_changed, warning
+	From       string    `json:"from,omitempty"`
+	FromDevice string    `json:"from_device,omitempty"`
+	Peer       string    `json:"peer,omitempty"`
+	ID         string    `json:"id,omitempty"`
+	Text       string    `json:"text,omitempty"`
+	Time       time.Time `json:"time"`
+	Outgoing   bool      `json:"outgoing,omitempty"` // a message this account sent from another device
+	Insecure   bool      `json:"insecure,omitempty"` // arrived without end-to-end encryption
+	Error      string    `json:"error,omitempty"`
+}
+
+// InboxEntry is one message of the history.
+type InboxEntry struct {
+	ID        string    `json:"id"`
+	Peer      string    `json:"peer"`
+	Direction string    `json:"direction"` // in, out
+	Device    string    `json:"device"`
+	Text      string    `json:"text"`
+	Time      time.Time `json:"time"`
+	State     string    `json:"state"`
+	Insecure  bool      `json:"insecure,omitempty"`
+}
+
+func msgID(nonce int32) string { return fmt.Sprintf("%08x", uint32(nonce)) }
+
+func parseID(id string) (int32, error) {
+	var n uint32
+	if _, err := fmt.Sscanf(id, "%08x", &n); err != nil || len(id) != 8 {
+		return 0, fmt.Errorf("message id %q: want 8 hex digits", id)
+	}
+	return int32(n), nil
+}
+
+func randomNonce() int32 {
+	var b [4]byte
+	rand.Read(b[:])
+	return int32(binary.BigEndian.Uint32(b[:]))
+}
+
+// queued is one entry of the persistent outgoing queue.
+type queued struct {
+	ID       int64
+	Kind     string // text, receipt
+	Peer     string
+	Nonce    int32
+	Payload  []byte // the AMP message
+	Envelope []byte // built once; retries resend the same bytes
+	Attempts int
+}
+
+// messenger is the messaging engine of an open profile.
+type messenger struct {
+	p    *Profile
+	link *sipLink
+	stp  *stp.Dispatcher
+	amp  *amp.Dispatcher
+	mu   sync.Mutex // one queue run at a time
+	emit func(Event)
+}
+
+func (p *Profile) messenger(ctx context.Context) (*messenger, error) {
+	var me api.Me
+	if err := p.c.call(ctx, "GET", api.PathMe, nil, &me); err != nil {
+		return nil, err
+	}
+	if err := p.publishKeys(ctx); err != nil {
+		return nil, err
+	}
+	cert := tls.Certificate{Certificate: [][]byte{p.Cert.Raw}, PrivateKey: p.Keys.Sign, Leaf: p.Cert}
+	link, err := dialSIP(me.SIP, p.Device, p.CA, cert, p.log)
+	if err != nil {
+		return nil, err
+	}
+	return &messenger{p: p, link: link, stp: stp.NewDispatcher(), amp: amp.NewDispatcher(), emit: func(Event) {}}, nil
+}
+
+func (m *messenger) close() { m.link.close() }
+
+// Send queues a text for user and tries to hand it to the cluster. It
+// returns the message id; a nil error means the cluster accepted it.
+func (p *Profile) Send(ctx context.Context, to, text string) (string, error) {
+	acct, err := ident.ParseAccount(to)
+	if err != nil {
+		return "", err
+	}
+	if strings.TrimSpace(text) == "" {
+		return "", errors.New("empty message")
+	}
+	if len(text) > amp.MaxTextSize {
+		return "", fmt.Errorf("message of %d bytes: at most %d", len(text), amp.MaxTextSize)
+	}
+	nonce, err := p.enqueueText(ctx, acct, text)
+	if err != nil {
+		return "", err
+	}
+	id := msgID(nonce)
+	m, err := p.messenger(ctx)
+	if err != nil {
+		return id, fmt.Errorf("message %s queued, not sent: %w", id, err)
+	}
+	defer m.close()
+	if err := m.flush(ctx, nonce); err != nil {
+		return id, err
+	}
+	return id, nil
+}
+
+func (p *Profile) enqueueText(ctx context.Context, to ident.Account, text string) (int32, error) {
+	nonce := randomNonce()
+	payload, err := (&amp.Text{Version: 2, Body: text, Nonce: nonce}).Marshal()
+	if err != nil {
+		return 0, err
+	}
+	now := p.now()
+	tx, err := p.db.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `INSERT INTO messages(peer, direction, nonce, device, body, sent, received, state, secure) VALUES(?,?,?,?,?,?,?,?,1)`,
+		to.String(), "out", nonce, p.Device.Name, text, now.UnixMilli(), now.UnixMilli(), StateQueued); err != nil {
+		return 0, err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO queue(kind, peer, nonce, payload, next_try, state) VALUES('text',?,?,?,?, 'queued')`,
+		to.String(), nonce, payload, now.UnixMilli()); err != nil {
+		return 0, err
+	}
+	return nonce, tx.Commit()
+}
+
+func (p *Profile) enqueueReceipt(ctx context.Context, to string, typ int32, nonces []int32) error {
+	payload, err := (&amp.Receipt{Type: typ, Nonces: nonces, Time: p.now()}).Marshal()
+	if err != nil {
+		return err
+	}
+	_, err = p.db.db.ExecContext(ctx, `INSERT INTO queue(kind, peer, nonce, payload, next_try, state) VALUES('receipt',?,0,?,?, 'queued')`,
+		to, payload, p.now().UnixMilli())
+	return err
+}
+
+// flush sends every due queue entry in order. If want is non-zero, the
+// error of that text's attempt is returned.
+func (m *messenger) flush(ctx context.Context, want int32) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	rows, err := m.p.db.db.QueryContext(ctx, `SELECT id, kind, peer, nonce, payload, envelope, attempts FROM queue WHERE state='queued' AND next_try<=? ORDER BY id`, m.p.now().UnixMilli())
+	if err != nil {
+		return err
+	}
+	var due []queued
+	for rows.Next() {
+		var q queued
+		if err := rows.Scan(&q.ID, &q.Kind, &q.Peer, &q.Nonce, &q.Payload, &q.Envelope, &q.Attempts); err != nil {
+			rows.Close()
+			return err
+		}
+		due = append(due, q)
+	}
+	rows.Close()
+	var wantErr error
+	for _, q := range due {
+		err := m.attempt(ctx, q)
+		if q.Kind == "text" && q.Nonce == want {
+			wantErr = err
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	return wantErr
+}
+
+// attempt sends one queue entry and records the outcome.
+func (m *messenger) attempt(ctx context.Context, q queued) error {
+	peer, err := ident.ParseAccount(q.Peer)
+	if err != nil {
+		return m.finish(ctx, q, StateFailed, err)
+	}
+	if q.Envelope == nil {
+		env, err := m.seal(ctx, q, peer)
+		if err != nil {
+			var ae *api.Error
+			if errors.As(err, &ae) && (ae.Code == api.CodeNotAllowed || ae.Code == api.CodeUnknownUser || ae.Code == api.CodeFederation) {
+				if ae.Code == api.CodeNotAllowed {
+					err = fmt.Errorf("%w (%s)", ErrNotAllowed, peer)
+				}
+				return m.finish(ctx, q, StateFailed, err)
+			}
+			return m.retry(ctx, q, err)
+		}
+		q.Envelope = env
+		if _, err := m.p.db.db.ExecContext(ctx, `UPDATE queue SET envelope=? WHERE id=?`, env, q.ID); err != nil {
+			return err
+		}
+	}
+	err = m.link.message(ctx, peer, ContentType, q.Envelope)
+	var se *SIPError
+	switch {
+	case err == nil:
+		return m.finish(ctx, q, StateSent, nil)
+	case errors.As(err, &se) && se.Code == 403 && strings.Contains(strings.ToLower(se.Reason), "not allowed"):
+		return m.finish(ctx, q, StateFailed, fmt.Errorf("%w (%s)", ErrNotAllowed, peer))
+	case errors.As(err, &se) && se.Permanent():
+		return m.finish(ctx, q, StateFailed, err)
+	default:
+		return m.retry(ctx, q, err)
+	}
+}
+
+// seal encrypts (texts) or signs (receipts) a queue entry for every device
+// of the peer and this account's other devices.
+func (m *messenger) seal(ctx context.Context, q queued, peer ident.Account) ([]byte, error) {
+	from := &stp.Sender{Address: m.p.Device.String(), Signer: m.p.Keys.Sign}
+	switch q.Kind {
+	case "receipt":
+		return stp.SealAuth(from, peer.String(), &stp.Outgoing{AmpType: amp.ReceiptV1.Type, AmpVersion: amp.ReceiptV1.Version, Payload: q.Payload})
+	case "text":
+	default:
+		return nil, fmt.Errorf("unknown queue entry kind %q", q.Kind)
+	}
+	theirs, err := m.p.bundles(ctx, peer)
+	if err != nil {
+		return nil, err
+	}
+	var ours []peerDevice
+	if peer != m.p.Device.Account {
+		if ours, err = m.p.bundles(ctx, m.p.Device.Account); err != nil {
+			return nil, err
+		}
+	}
+	for _, d := range theirs {
+		if d.changed {
+			m.emit(Event{Type: "key_changed", Peer: peer.String(), FromDevice: d.id.Name, Time: m.p.now(),
+				Error: "the key of " + d.id.String() + " changed since first seen: verify it with the contact"})
+		}
+	}
+	rs := append(recipients(theirs, m.p.Device), recipients(ours, m.p.Device)...)
+	if len(recipients(theirs, m.p.Device)) == 0 {
+		return nil, fmt.Errorf("%s has no device that can receive encrypted messages yet", peer)
+	}
+	return stp.SealGroup(from, peer.String(), rs, &stp.Outgoing{AmpType: amp.TextV2.Type, AmpVersion: amp.TextV2.Version, Payload: q.Payload})
+}
+
+func (m *messenger) finish(ctx context.Context, q queued, state string, cause error) error {
+	msg := ""
+	if cause != nil {
+		msg = cause.Error()
+	}
+	qstate := "done"
+	if state == StateFailed {
+		qstate = "failed"
+	}
+	if _, err := m.p.db.db.ExecContext(ctx, `UPDATE queue SET state=?, attempts=attempts+1, last_error=? WHERE id=?`, qstate, msg, q.ID); err != nil {
+		return err
+	}
+	if q.Kind == "text" {
+		if _, err := m.p.db.db.ExecContext(ctx, `UPDATE messages SET state=? WHERE peer=? AND direction='out' AND nonce=? AND state IN (?, ?)`,
+			state, q.Peer, q.Nonce, StateQueued, StateFailed); err != nil {
+			return err
+		}
+		ev := Event{Type: state, Peer: q.Peer, ID: msgID(q.Nonce), Time: m.p.now(), Error: msg}
+		m.emit(ev)
+	}
+	return cause
+}
+
+func (m *messenger) retry(ctx context.Context, q queued, cause error) error {
+	q.Attempts++
+	if q.Attempts >= MaxSendAttempts {
+		return m.finish(ctx, q, StateFailed, fmt.Errorf("gave up after %d attempts: %w", q.Attempts, cause))
+	}
+	backoff := min(firstBackoff<<(q.Attempts-1), maxBackoff)
+	next := m.p.now().Add(backoff)
+	if _, err := m.p.db.db.ExecContext(ctx, `UPDATE queue SET attempts=?, next_try=?, last_error=? WHERE id=?`, q.Attempts, next.UnixMilli(), cause.Error(), q.ID); err != nil {
+		return err
+	}
+	return fmt.Errorf("not sent yet, will retry (attempt %d of %d): %w", q.Attempts, MaxSendAttempts, cause)
+}
+
+// Resend puts a failed or queued message back in the queue with a fresh
+// envelope (new keys for every current device of the peer).
+func (p *Profile) Resend(ctx context.Context, id string) error {
+	nonce, err := parseID(id)
+	if err != nil {
+		return err
+	}
+	res, err := p.db.db.ExecContext(ctx, `UPDATE queue SET state='queued', envelope=NULL, attempts=0, next_try=?, last_error='' WHERE kind='text' AND nonce=? AND state IN ('queued','failed')`,
+		p.now().UnixMilli(), nonce)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("no queued or failed message %s", id)
+	}
+	p.db.db.ExecContext(ctx, `UPDATE messages SET state=? WHERE direction='out' AND nonce=?`, StateQueued, nonce)
+	m, err := p.messenger(ctx)
+	if err != nil {
+		return err
+	}
+	defer m.close()
+	return m.flush(ctx, nonce)
+}
+
+// Listen keeps the device registered, delivers incoming messages and
+// receipts to emit, and retries the outgoing queue, until ctx ends.
+func (p *Profile) Listen(ctx context.Context, emit func(Event)) error {
+	m, err := p.messenger(ctx)
+	if err != nil {
+		return err
+	}
+	defer m.close()
+	m.emit = emit
+	m.link.mu.Lock()
+	m.link.onMessage = func(req *sip.Request) (int, string) { return m.receive(ctx, req) }
+	m.link.mu.Unlock()
+	const expires = 300
+	if err := m.link.register(ctx, expires); err != nil {
+		return err
+	}
+	refresh := time.NewTicker(expires / 2 * time.Second)
+	defer refresh.Stop()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	m.flush(ctx, 0)
+	for {
+		select {
+		case <-ctx.Done():
+			uctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			m.link.register(uctx, 0)
+			cancel()
+			return nil
+		case <-refresh.C:
+			if err := m.link.register(ctx, expires); err != nil {
+				emit(Event{Type: "warning", Time: p.now(), Error: err.Error()})
+			}
+		case <-tick.C:
+			if err := p.RenewIfDue(ctx); err != nil {
+				p.log.Warn("certificate renewal failed", "err", err)
+			}
+			m.flush(ctx, 0)
+		}
+	}
+}
+
+// receive handles one MESSAGE from the cluster. It answers 200 only once the
+// message is stored in the local database (or known as a duplicate), so the
+// cluster keeps its copy until then.
+func (m *messenger) receive(ctx context.Context, req *sip.Request) (int, string) {
+	from := req.From()
+	if from == nil {
+		return 400, "Missing From"
+	}
+	sender, err := ident.ParseAccount(from.Address.User + "@" + from.Address.Host)
+	if err != nil {
+		return 400, "Bad From"
+	}
+	ctype := ""
+	if h := req.ContentType(); h != nil {
+		ctype = strings.ToLower(strings.TrimSpace(h.Value()))
+	}
+	now := m.p.now()
+	if !strings.HasPrefix(ctype, ContentType) {
+		if strings.HasPrefix(ctype, "text/plain") {
+			return m.receiveInsecure(ctx, sender, req, now)
+		}
+		return 415, "Unsupported Media Type"
+	}
+	guard := &pendingGuard{db: m.p.db.db}
+	// Signed-only messages (receipts) are addressed to the account; key
+	// slots name the device.
+	r := &stp.Receiver{Addresses: []string{m.p.Device.String(), m.p.Device.Account.String()}, KEMKey: nil, Replay: guard, Now: m.p.now,
+		SenderCertificate: func(s, _ string) (*x509.Certificate, error) { return m.senderCert(ctx, s) }}
+	if k, _, err := m.p.kemKey(ctx); err == nil {
+		r.KEMKey = k
+	}
+	r.RSAKey = rsaKey(m.p.Keys.Sign)
+	msg, err := m.stp.Open(req.Body(), r)
+	if errors.Is(err, stp.ErrReplay) {
+		m.p.log.Debug("duplicate or replayed message dropped")
+		return 200, "OK"
+	}
+	if errors.Is(err, stp.ErrNotForMe) && sender == m.p.Device.Account {
+		// The cluster copies what this account sends to its other devices;
+		// a receipt this account sent to a contact is not for them.
+		m.p.log.Debug("copy of an own signed message skipped")
+		return 200, "OK"
+	}
+	if err != nil {
+		m.p.log.Warn("message refused", "err", err)
+		m.emit(Event{Type: "warning", From: sender.String(), Time: now, Error: "a message could not be opened: " + err.Error()})
+		return 400, "Cannot open message"
+	}
+	sdev, err := ident.ParseDevice(msg.Sender)
+	if err != nil || sdev.Account != sender {
+		return 403, "Sender mismatch"
+	}
+	kind := amp.Kind{Type: msg.AmpType, Version: msg.AmpVersion}
+	am, err := m.amp.Decode(kind, msg.Payload)
+	if err != nil {
+		m.p.log.Warn("application message refused", "err", err)
+		return 400, "Cannot decode message"
+	}
+	if kind.Confidential() && msg.Protocol.Type == stp.TypeAuth {
+		return 400, "Confidential message sent without encryption"
+	}
+	switch a := am.(type) {
+	case *amp.Text:
+		return m.storeText(ctx, sdev, msg, a, guard, now)
+	case *amp.Receipt:
+		return m.storeReceipt(ctx, sdev, msg, a, guard, now)
+	default:
+		if err := guard.commit(ctx, nil); err != nil {
+			return 500, "Local storage failed"
+		}
+		return 200, "OK"
+	}
+}
+
+func (m *messenger) storeText(ctx context.Context, sdev ident.Device, msg *stp.Message, t *amp.Text, g *pendingGuard, now time.Time) (int, string) {
+	own := sdev.Account == m.p.Device.Account
+	peer, dir, state := sdev.Account.String(), "in", StateReceived
+	if own {
+		// A copy of what this account sent from another device.
+		dest, err := ident.ParseAccount(msg.Destination)
+		if err != nil {
+			return 400, "Bad destination"
+		}
+		peer, dir, state = dest.String(), "out", StateSent
+	}
+	nonce := t.Nonce
+	if t.Version == 1 {
+		nonce = int32(msg.Nonce)
+	}
+	err := g.commit(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO messages(peer, direction, nonce, device, body, sent, received, state, secure) VALUES(?,?,?,?,?,?,?,?,1) ON CONFLICT DO NOTHING`,
+			peer, dir, nonce, sdev.Name, t.Body, msg.Sent.UnixMilli(), now.UnixMilli(), state)
+		if err != nil || own {
+			return err
+		}
+		// The delivery receipt goes in the same transaction: stored message,
+		// queued receipt, or neither.
+		payload, err := (&amp.Receipt{Type: amp.ReceiptDelivered, Nonces: []int32{nonce}, Time: now}).Marshal()
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO queue(kind, peer, nonce, payload, next_try, state) VALUES('receipt',?,0,?,?, 'queued')`, peer, payload, now.UnixMilli())
+		return err
+	})
+	if err != nil {
+		m.p.log.Error("store message", "err", err)
+		return 500, "Local storage failed"
+	}
+	m.emit(Event{Type: "message", From: sdev.Account.String(), FromDevice: sdev.Name, Peer: peer, ID: msgID(nonce), Text: t.Body, Time: msg.Sent, Outgoing: own})
+	return 200, "OK"
+}
+
+func (m *messenger) storeReceipt(ctx context.Context, sdev ident.Device, msg *stp.Message, r *amp.Receipt, g *pendingGuard, now time.Time) (int, string) {
+	if sdev.Account == m.p.Device.Account {
+		// This account's other device confirmed or read a message.
+		return m.commitOnly(ctx, g)
+	}
+	state := StateDelivered
+	typ := "delivered"
+	if r.Type == amp.ReceiptRead {
+		state, typ = StateRead, "read"
+	}
+	var changed []int32
+	err := g.commit(ctx, func(tx *sql.Tx) error {
+		for _, n := range r.Nonces {
+			// States only move forward: read is not undone by a late delivered.
+			res, err := tx.ExecContext(ctx, `UPDATE messages SET state=? WHERE peer=? AND direction='out' AND nonce=? AND state IN ('queued','sent','failed'`+map[bool]string{true: `,'delivered'`, false: ``}[state == StateRead]+`)`,
+				state, sdev.Account.String(), n)
+			if err != nil {
+				return err
+			}
+			if k, _ := res.RowsAffected(); k > 0 {
+				changed = append(changed, n)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 500, "Local storage failed"
+	}
+	for _, n := range changed {
+		m.emit(Event{Type: typ, From: sdev.Account.String(), FromDevice: sdev.Name, Peer: sdev.Account.String(), ID: msgID(n), Time: r.Time})
+	}
+	return 200, "OK"
+}
+
+func (m *messenger) commitOnly(ctx context.Context, g *pendingGuard) (int, string) {
+	if err := g.commit(ctx, nil); err != nil {
+		return 500, "Local storage failed"
+	}
+	return 200, "OK"
+}
+
+// receiveInsecure keeps a plain-text MESSAGE from a standard SIP client (the
+// cluster has checked the sender is a contact), clearly marked insecure.
+func (m *messenger) receiveInsecure(ctx context.Context, sender ident.Account, req *sip.Request, now time.Time) (int, string) {
+	body := string(req.Body())
+	if len(body) > amp.MaxTextSize {
+		return 513, "Message Too Large"
+	}
+	nonce := randomNonce()
+	if _, err := m.p.db.db.ExecContext(ctx, `INSERT INTO messages(peer, direction, nonce, device, body, sent, received, state, secure) VALUES(?,?,?,?,?,?,?,?,0)`,
+		sender.String(), "in", nonce, "sip", body, now.UnixMilli(), now.UnixMilli(), StateReceived); err != nil {
+		return 500, "Local storage failed"
+	}
+	m.emit(Event{Type: "message", From: sender.String(), Peer: sender.String(), ID: msgID(nonce), Text: body, Time: now, Insecure: true})
+	return 200, "OK"
+}
+
+// senderCert finds and verifies the certificate of a sending device: from
+// the account's current bundles, checked against the CA and the pins.
+func (m *messenger) senderCert(ctx context.Context, sender string) (*x509.Certificate, error) {
+	d, err := ident.ParseDevice(sender)
+	if err != nil {
+		return nil, err
+	}
+	ds, err := m.p.bundles(ctx, d.Account)
+	if err != nil {
+		return nil, err
+	}
+	for _, pd := range ds {
+		if pd.id == d {
+			if pd.changed {
+				m.emit(Event{Type: "key_changed", Peer: d.Account.String(), FromDevice: d.Name, Time: m.p.now(),
+					Error: "the key of " + d.String() + " changed since first seen: verify it with the contact"})
+			}
+			return pd.cert, nil
+		}
+	}
+	return nil, fmt.Errorf("no current certificate for %s", sender)
+}
+
+// pendingGuard is the persistent replay guard: Seen only looks, and the pair
+// is recorded in the same transaction as the message it belongs to.
+type pendingGuard struct {
+	db     *sql.DB
+	sender string
+	nonce  uint32
+	sent   time.Time
+	set    bool
+}
+
+func (g *pendingGuard) Seen(sender string, nonce uint32, sent time.Time) (bool, error) {
+	var one int
+	err := g.db.QueryRow(`SELECT 1 FROM seen WHERE sender=? AND nonce=?`, sender, int64(nonce)).Scan(&one)
+	if err == nil {
+		return true, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return false, err
+	}
+	g.sender, g.nonce, g.sent, g.set = sender, nonce, sent, true
+	return false, nil
+}
+
+func (g *pendingGuard) commit(ctx context.Context, f func(*sql.Tx) error) error {
+	tx, err := g.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if g.set {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO seen(sender, nonce, sent) VALUES(?,?,?) ON CONFLICT DO NOTHING`, g.sender, int64(g.nonce), g.sent.UnixMilli()); err != nil {
+			return err
+		}
+	}
+	if f != nil {
+		if err := f(tx); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// Inbox returns the history, oldest first, optionally with one peer.
+func (p *Profile) Inbox(ctx context.Context, with string) ([]InboxEntry, error) {
+	q := `SELECT peer, direction, nonce, device, body, sent, state, secure FROM messages`
+	var args []any
+	if with != "" {
+		a, err := ident.ParseAccount(with)
+		if err != nil {
+			return nil, err
+		}
+		q += ` WHERE peer=?`
+		args = append(args, a.String())
+	}
+	rows, err := p.db.db.QueryContext(ctx, q+` ORDER BY sent, rowid`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []InboxEntry{}
+	for rows.Next() {
+		var e InboxEntry
+		var nonce int32
+		var sent int64
+		var secure int
+		if err := rows.Scan(&e.Peer, &e.Direction, &nonce, &e.Device, &e.Text, &sent, &e.State, &secure); err != nil {
+			return nil, err
+		}
+		e.ID, e.Time, e.Insecure = msgID(nonce), time.UnixMilli(sent).UTC(), secure == 0
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// MarkRead marks the unread messages from user read and sends read receipts.
+func (p *Profile) MarkRead(ctx context.Context, user string) (int, error) {
+	a, err := ident.ParseAccount(user)
+	if err != nil {
+		return 0, err
+	}
+	rows, err := p.db.db.QueryContext(ctx, `SELECT nonce, secure FROM messages WHERE peer=? AND direction='in' AND state=?`, a.String(), StateReceived)
+	if err != nil {
+		return 0, err
+	}
+	var nonces []int32
+	for rows.Next() {
+		var n int32
+		var secure int
+		if err := rows.Scan(&n, &secure); err != nil {
+			rows.Close()
+			return 0, err
+		}
+		if secure == 1 {
+			nonces = append(nonces, n)
+		}
+	}
+	rows.Close()
+	if _, err := p.db.db.ExecContext(ctx, `UPDATE messages SET state=? WHERE peer=? AND direction='in' AND state=?`, StateSeen, a.String(), StateReceived); err != nil {
+		return 0, err
+	}
+	if len(nonces) == 0 {
+		return 0, nil
+	}
+	if err := p.enqueueReceipt(ctx, a.String(), amp.ReceiptRead, nonces); err != nil {
+		return 0, err
+	}
+	m, err := p.messenger(ctx)
+	if err != nil {
+		return len(nonces), fmt.Errorf("read receipts queued, not sent: %w", err)
+	}
+	defer m.close()
+	return len(nonces), m.flush(ctx, 0)
+}

@@ -1,0 +1,142 @@
+package client
+
+import (
+	"context"
+	"crypto/hpke"
+	"crypto/rsa"
+	"crypto/x509"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/phonex/phonex/internal/amp"
+	"github.com/phonex/phonex/internal/api"
+	"github.com/phonex/phonex/internal/ident"
+	"github.com/phonex/phonex/internal/keys"
+	"github.com/phonex/phonex/internal/stp"
+)
+
+// The device's long-term message KEM key (HPKE MLKEM768X25519) opens the key
+// slots of STPSimpleGroup and STPSimple v3. It is made on the device, kept
+// in the encrypted database, and published signed by the device key.
+const kvKEM = "kem-private"
+
+var kemSuite = hpke.MLKEM768X25519()
+
+func kemMessage(dev string, pub []byte) []byte {
+	return append([]byte("phonex/v1/message-kem\x00"+dev+"\x00"), pub...)
+}
+
+func (p *Profile) kemKey(ctx context.Context) (hpke.PrivateKey, bool, error) {
+	var b []byte
+	err := p.db.db.QueryRowContext(ctx, `SELECT v FROM kv WHERE k=?`, kvKEM).Scan(&b)
+	if err == nil {
+		k, err := kemSuite.NewPrivateKey(b)
+		return k, false, err
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return nil, false, err
+	}
+	k, err := kemSuite.GenerateKey()
+	if err != nil {
+		return nil, false, err
+	}
+	b, err = k.Bytes()
+	if err != nil {
+		return nil, false, err
+	}
+	if _, err := p.db.db.ExecContext(ctx, `INSERT INTO kv(k, v) VALUES(?, ?)`, kvKEM, b); err != nil {
+		return nil, false, err
+	}
+	return k, true, nil
+}
+
+// publishKeys makes sure the cluster holds this device's message key and
+// capabilities.
+func (p *Profile) publishKeys(ctx context.Context) error {
+	k, fresh, err := p.kemKey(ctx)
+	if err != nil {
+		return fmt.Errorf("message key: %w", err)
+	}
+	var published []byte
+	p.db.db.QueryRowContext(ctx, `SELECT v FROM kv WHERE k='kem-published'`).Scan(&published)
+	if !fresh && string(published) == p.Meta.Handle {
+		return nil
+	}
+	pub := k.PublicKey().Bytes()
+	sig, err := keys.Sign(p.Keys.Sign, kemMessage(p.Device.String(), pub))
+	if err != nil {
+		return err
+	}
+	up := api.Prekeys{Capabilities: amp.Capabilities(false), KEM: &api.Prekey{ID: 1, Data: pub, Sig: sig}}
+	if err := p.c.call(ctx, "PUT", api.PathKeys, up, nil); err != nil {
+		return fmt.Errorf("publish message key: %w", err)
+	}
+	_, err = p.db.db.ExecContext(ctx, `INSERT INTO kv(k, v) VALUES('kem-published', ?) ON CONFLICT(k) DO UPDATE SET v=excluded.v`, []byte(p.Meta.Handle))
+	return err
+}
+
+// peerDevice is a verified device of a contact (or of this account).
+type peerDevice struct {
+	id      ident.Device
+	cert    *x509.Certificate
+	kem     hpke.PublicKey
+	caps    []string
+	changed bool
+}
+
+// bundles fetches and verifies the devices of an account: each certificate
+// against the CA and the identity, each message key against the device's
+// signature, each key against its first-use pin.
+func (p *Profile) bundles(ctx context.Context, acct ident.Account) ([]peerDevice, error) {
+	var bs []api.Bundle
+	if err := p.c.call(ctx, "GET", api.PathKeys+"/"+acct.String(), nil, &bs); err != nil {
+		return nil, err
+	}
+	var out []peerDevice
+	for _, b := range bs {
+		d, err := ident.ParseDevice(b.Device)
+		if err != nil || d.Account != acct {
+			p.log.Warn("bundle for a foreign device ignored")
+			continue
+		}
+		vd, err := verifyContactDevice(p.CA, acct.String(), api.ContactDevice{Name: d.Name, Cert: b.Cert, KexCert: b.KexCert}, p.now())
+		if err != nil {
+			p.log.Warn("device certificate refused", "err", err)
+			continue
+		}
+		cert, _ := x509.ParseCertificate(b.Cert)
+		pd := peerDevice{id: d, cert: cert, caps: b.Capabilities}
+		changed, err := p.db.pin(ctx, d.String(), vd.KeySHA256, vd.kexSHA, p.now())
+		if err != nil {
+			return nil, err
+		}
+		pd.changed = changed
+		if b.KEM != nil {
+			if err := keys.Verify(cert.PublicKey, kemMessage(d.String(), b.KEM.Data), b.KEM.Sig); err != nil {
+				p.log.Warn("message key with a bad signature ignored", "device", d.String())
+			} else if pd.kem, err = kemSuite.NewPublicKey(b.KEM.Data); err != nil {
+				p.log.Warn("malformed message key ignored", "device", d.String())
+			}
+		}
+		out = append(out, pd)
+	}
+	return out, nil
+}
+
+// recipients turns verified devices into STP key-slot recipients; a device
+// without a message key can still be reached through its RSA certificate.
+func recipients(ds []peerDevice, skip ident.Device) []*stp.Recipient {
+	var out []*stp.Recipient
+	for _, d := range ds {
+		if d.id == skip {
+			continue
+		}
+		r := &stp.Recipient{Address: d.id.String(), Certificate: d.cert, KEM: d.kem}
+		if _, isRSA := d.cert.PublicKey.(*rsa.PublicKey); d.kem == nil && !isRSA {
+			continue // an ec device that has not published its message key yet
+		}
+		out = append(out, r)
+	}
+	return out
+}
