@@ -85,7 +85,9 @@ func dialSIP(addr string, dev ident.Device, caCert *x509.Certificate, cert tls.C
 
 func (l *sipLink) close() { l.ua.Close() }
 
-func (l *sipLink) uri(a ident.Account) sip.Uri { return sip.Uri{Scheme: "sip", User: a.User, Host: a.Domain} }
+func (l *sipLink) uri(a ident.Account) sip.Uri {
+	return sip.Uri{Scheme: "sip", User: a.User, Host: a.Domain}
+}
 
 func (l *sipLink) prepare(req *sip.Request) {
 	req.SetTransport("TLS")
