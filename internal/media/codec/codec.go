@@ -1,0 +1,48 @@
+// Package codec holds the audio codecs of a call behind one interface: Opus
+// (RFC 6716, carried as RFC 7587 describes) through libopus, and G.711
+// μ-law and A-law (ITU-T G.711, RTP payload types 0 and 8 of RFC 3551) in
+// pure Go as the fallback for peers without Opus.
+package codec
+
+import (
+	"errors"
+	"time"
+)
+
+// Codec encodes and decodes one frame of 16-bit mono PCM at a time.
+//
+// A Codec is not safe for concurrent use; a call uses one for sending and
+// another for receiving.
+type Codec interface {
+	// Name is the SDP encoding name: "opus", "PCMU" or "PCMA".
+	Name() string
+	// PayloadType is the RTP payload type to send (static for G.711,
+	// the negotiated dynamic one for Opus).
+	PayloadType() uint8
+	// SampleRate is the rate of the PCM given to Encode and returned by
+	// Decode.
+	SampleRate() int
+	// ClockRate is the RTP timestamp rate (48000 for Opus whatever its
+	// internal rate, RFC 7587 §4.1; 8000 for G.711).
+	ClockRate() int
+	// FrameDuration is the audio carried by one packet.
+	FrameDuration() time.Duration
+	// FrameSamples is the number of PCM samples of one frame at SampleRate.
+	FrameSamples() int
+	// Encode appends the payload for exactly one frame of PCM to dst.
+	Encode(dst []byte, pcm []int16) ([]byte, error)
+	// Decode appends one frame of PCM decoded from payload to dst. A nil
+	// payload means the packet was lost: the codec conceals it.
+	Decode(dst []int16, payload []byte) ([]int16, error)
+	// Close releases the codec's resources.
+	Close() error
+}
+
+var (
+	// ErrFrameSize is returned when Encode gets other than one frame.
+	ErrFrameSize = errors.New("codec: PCM is not exactly one frame")
+	// ErrOpusUnavailable is returned by NewOpus in a build without cgo.
+	ErrOpusUnavailable = errors.New("codec: built without cgo: Opus unavailable (rebuild with CGO_ENABLED=1 and libopus-dev installed, or use PCMU/PCMA)")
+	// ErrClosed is returned after Close.
+	ErrClosed = errors.New("codec: closed")
+)
