@@ -46,3 +46,8 @@ var (
 	// ErrClosed is returned after Close.
 	ErrClosed = errors.New("codec: closed")
 )
+
+var (
+	_ Codec = (*G711)(nil)
+	_ Codec = (*Opus)(nil)
+)

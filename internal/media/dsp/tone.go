@@ -3,8 +3,8 @@ package dsp
 import "math"
 
 // Goertzel returns the power of the frequency f (Hz) in pcm sampled at
-// rate, after a Hann window, normalised so that a full-scale sine at f
-// gives about 0.25·len(pcm)² / 4. Only ratios between calls matter.
+// rate, after a Hann window, with samples scaled to ±1: a sine of
+// amplitude A at f gives (A·len(pcm)/4)².
 func Goertzel(pcm []int16, rate int, f float64) float64 {
 	n := len(pcm)
 	if n == 0 || rate <= 0 {
@@ -44,7 +44,8 @@ func DominantFrequency(pcm []int16, rate int, lo, hi float64) (freq, purity floa
 		}
 	}
 	// A Hann-windowed sine of amplitude A gives a Goertzel power of
-	// (A·N/4)², and its energy is A²·N/2: normalise so a pure tone is 1.
+	// (A·N/4)², and its energy is A²·N/2: the ratio of the two is N/8 for
+	// a pure tone.
 	var energy float64
 	for _, v := range pcm {
 		x := float64(v) / 32768
@@ -54,7 +55,7 @@ func DominantFrequency(pcm []int16, rate int, lo, hi float64) (freq, purity floa
 		return best, 0
 	}
 	n := float64(len(pcm))
-	return best, bestP / (energy / 2 * n / 8)
+	return best, bestP / (energy * n / 8)
 }
 
 // Sine returns n samples of a sine at f Hz and the given amplitude

@@ -1,0 +1,86 @@
+package codec
+
+import (
+	"fmt"
+	"time"
+)
+
+// OpusConfig configures an Opus encoder and decoder pair.
+type OpusConfig struct {
+	// SampleRate of the PCM in and out: 8000, 12000, 16000, 24000 or
+	// 48000. 0 means 16000 (wideband, plenty for speech at 8-20 kbit/s).
+	SampleRate int
+	// Bitrate in bits per second, 6000..64000. 0 means 16000. The seed's
+	// budget is 8 to 20 kbit/s one way at the IP level, headers included.
+	Bitrate int
+	// Frame is 10, 20, 40 or 60 ms. 0 means 20 ms.
+	Frame time.Duration
+	// Complexity 0..10 trades CPU for quality. Nil means 9.
+	Complexity *int
+	// CBR switches constant bitrate on, for a predictable bandwidth and
+	// packet sizes that leak less about speech (RFC 6562).
+	CBR bool
+	// DTX stops sending during silence; the stream then has gaps in
+	// timestamps, not in sequence numbers (RFC 7587 §3.1.3).
+	DTX bool
+	// FEC adds in-band forward error correction for the expected
+	// PacketLoss percentage (RFC 6716 §2.1.7).
+	FEC        bool
+	PacketLoss int
+	// PayloadType is the dynamic RTP payload type negotiated in SDP.
+	// 0 means 111.
+	PayloadType uint8
+}
+
+// DefaultOpusPayloadType is the dynamic payload type used when none is
+// negotiated.
+const DefaultOpusPayloadType = 111
+
+func (c *OpusConfig) withDefaults() (OpusConfig, error) {
+	o := *c
+	if o.SampleRate == 0 {
+		o.SampleRate = 16000
+	}
+	if o.Bitrate == 0 {
+		o.Bitrate = 16000
+	}
+	if o.Frame == 0 {
+		o.Frame = 20 * time.Millisecond
+	}
+	if o.Complexity == nil {
+		c := 9
+		o.Complexity = &c
+	}
+	if o.PayloadType == 0 {
+		o.PayloadType = DefaultOpusPayloadType
+	}
+	switch o.SampleRate {
+	case 8000, 12000, 16000, 24000, 48000:
+	default:
+		return o, fmt.Errorf("codec: Opus sample rate %d: want 8000, 12000, 16000, 24000 or 48000", o.SampleRate)
+	}
+	switch o.Frame {
+	case 10 * time.Millisecond, 20 * time.Millisecond, 40 * time.Millisecond, 60 * time.Millisecond:
+	default:
+		return o, fmt.Errorf("codec: Opus frame %v: want 10, 20, 40 or 60ms", o.Frame)
+	}
+	switch {
+	case o.Bitrate < 6000 || o.Bitrate > 64000:
+		return o, fmt.Errorf("codec: Opus bitrate %d: want 6000..64000 bit/s", o.Bitrate)
+	case *o.Complexity < 0 || *o.Complexity > 10:
+		return o, fmt.Errorf("codec: Opus complexity %d: want 0..10", *o.Complexity)
+	case o.PacketLoss < 0 || o.PacketLoss > 100:
+		return o, fmt.Errorf("codec: Opus packet loss %d%%: want 0..100", o.PacketLoss)
+	case o.PayloadType < 96 || o.PayloadType > 127:
+		return o, fmt.Errorf("codec: Opus payload type %d: want a dynamic one, 96..127", o.PayloadType)
+	}
+	return o, nil
+}
+
+// opusClockRate is the RTP clock of Opus whatever the coded bandwidth
+// (RFC 7587 §4.1).
+const opusClockRate = 48000
+
+// maxOpusPacket bounds one encoded frame; at 64 kbit/s and 60 ms a frame
+// is 480 bytes.
+const maxOpusPacket = 1275

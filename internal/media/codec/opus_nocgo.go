@@ -1,0 +1,35 @@
+//go:build !cgo
+
+package codec
+
+import "time"
+
+// Opus is unavailable in a build without cgo; NewOpus says so.
+type Opus struct{}
+
+// OpusVersion reports that Opus is missing.
+func OpusVersion() string { return "unavailable (built without cgo)" }
+
+// NewOpus returns ErrOpusUnavailable.
+func NewOpus(cfg OpusConfig) (*Opus, error) {
+	if _, err := cfg.withDefaults(); err != nil {
+		return nil, err
+	}
+	return nil, ErrOpusUnavailable
+}
+
+func (o *Opus) SetBitrate(int) error                         { return ErrOpusUnavailable }
+func (o *Opus) Name() string                                 { return "opus" }
+func (o *Opus) PayloadType() uint8                           { return DefaultOpusPayloadType }
+func (o *Opus) SampleRate() int                              { return 0 }
+func (o *Opus) ClockRate() int                               { return opusClockRate }
+func (o *Opus) FrameDuration() time.Duration                 { return 0 }
+func (o *Opus) FrameSamples() int                            { return 0 }
+func (o *Opus) Encode(dst []byte, _ []int16) ([]byte, error) { return dst, ErrOpusUnavailable }
+func (o *Opus) Decode(dst []int16, _ []byte) ([]int16, error) {
+	return dst, ErrOpusUnavailable
+}
+func (o *Opus) DecodeFEC(dst []int16, _ []byte) ([]int16, error) {
+	return dst, ErrOpusUnavailable
+}
+func (o *Opus) Close() error { return nil }
