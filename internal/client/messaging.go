@@ -361,15 +361,19 @@ func (p *Profile) Listen(ctx context.Context, emit func(Event)) error {
 	m.link.mu.Lock()
 	m.link.onMessage = func(req *sip.Request) (int, string) { return m.receive(ctx, req) }
 	m.link.mu.Unlock()
-	const expires = 300
+	// Registration is refreshed often: it doubles as the keep-alive that
+	// finds a lost connection (a restarted cluster, a network change) and
+	// rebinds over a new one within seconds.
+	const expires, every = 60, 15 * time.Second
 	if err := m.link.register(ctx, expires); err != nil {
 		return err
 	}
-	refresh := time.NewTicker(expires / 2 * time.Second)
+	refresh := time.NewTicker(every)
 	defer refresh.Stop()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	m.flush(ctx, 0)
+	registered := true
 	for {
 		select {
 		case <-ctx.Done():
@@ -378,8 +382,19 @@ func (p *Profile) Listen(ctx context.Context, emit func(Event)) error {
 			cancel()
 			return nil
 		case <-refresh.C:
-			if err := m.link.register(ctx, expires); err != nil {
-				emit(Event{Type: "warning", Time: p.now(), Error: err.Error()})
+			err := m.link.register(ctx, expires)
+			switch {
+			case err != nil && registered:
+				registered = false
+				emit(Event{Type: "warning", Time: p.now(), Error: "lost the cluster, retrying: " + err.Error()})
+			case err == nil && !registered:
+				registered = true
+				emit(Event{Type: "warning", Time: p.now(), Error: "connected to the cluster again"})
+			}
+			if !registered {
+				refresh.Reset(2 * time.Second)
+			} else {
+				refresh.Reset(every)
 			}
 		case <-tick.C:
 			if err := p.RenewIfDue(ctx); err != nil {

@@ -78,14 +78,19 @@ func decode[T any](t *testing.T, s string) T {
 
 // node is a running phonexd serve.
 type node struct {
-	cmd  *exec.Cmd
-	addr string
-	logs *bytes.Buffer
+	cmd      *exec.Cmd
+	addr     string // API address, set once every listener is up
+	api, sip string
+	logs     *bytes.Buffer
 }
 
 func serve(t *testing.T, data string) *node {
+	return serveOn(t, data, "127.0.0.1:0", "127.0.0.1:0")
+}
+
+func serveOn(t *testing.T, data, api, sipAddr string) *node {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(bin, "phonexd"), "serve", "--data", data, "--api-addr", "127.0.0.1:0", "--sip-addr", "127.0.0.1:0")
+	cmd := exec.Command(filepath.Join(bin, "phonexd"), "serve", "--data", data, "--api-addr", api, "--sip-addr", sipAddr)
 	stdout, _ := cmd.StdoutPipe()
 	n := &node{cmd: cmd, logs: &bytes.Buffer{}}
 	cmd.Stderr = n.logs
@@ -108,7 +113,11 @@ func serve(t *testing.T, data string) *node {
 				t.Fatalf("phonexd exited: %s", n.logs)
 			}
 			if rest, ok := strings.CutPrefix(l, "api: https://"); ok {
-				n.addr = strings.Fields(rest)[0]
+				n.api = strings.Fields(rest)[0]
+			}
+			if rest, ok := strings.CutPrefix(l, "sip: sips:"); ok {
+				n.sip = strings.Fields(rest)[0]
+				n.addr = n.api
 			}
 		case <-deadline:
 			t.Fatal("phonexd did not start")
