@@ -220,7 +220,7 @@ func (n *Node) enrollBegin(ctx context.Context, r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if a.Status != store.StatusPending {
+	if len(a.Secrets.AuthPub) != 0 {
 		return nil, errorf(http.StatusConflict, api.CodeCodeUsed, "account %s is already enrolled; use phonex login on further devices", a.Name)
 	}
 	out.Session = n.newSession(p)
@@ -378,7 +378,7 @@ func (n *Node) loginAccount(ctx context.Context, user string) (store.Account, er
 		return store.Account{}, err
 	}
 	a, err := n.st.Account(ctx, acct.String())
-	if errors.Is(err, store.ErrNotFound) || (err == nil && a.Status == store.StatusPending) {
+	if errors.Is(err, store.ErrNotFound) || (err == nil && len(a.Secrets.AuthPub) == 0) {
 		return a, errorf(http.StatusNotFound, api.CodeUnknownUser, "no enrolled account %s on this cluster", acct)
 	}
 	if err != nil {

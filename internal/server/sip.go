@@ -120,6 +120,13 @@ func (a *Admin) AddSIPDevice(ctx context.Context, user, name string) (SIPDevice,
 	}
 	username := acct.User + "." + strings.ToLower(name)
 	password := strings.ToLower(strings.ReplaceAll(NewCode(), "-", "")) + strings.ToLower(strings.ReplaceAll(NewCode(), "-", ""))
+	if rec.Status == store.StatusPending {
+		// A phone-only account is reachable now; it can still enroll a
+		// PhoneX device later with its activation code.
+		if err := a.st.SetAccountStatus(ctx, rec.Name, store.StatusActive); err != nil {
+			return SIPDevice{}, err
+		}
+	}
 	d, err := a.st.CreateDevice(ctx, store.Device{AccountID: rec.ID, Name: strings.ToLower(name), Handle: newHandle(), Suite: SuiteSIP,
 		Serial: "-", Cert: []byte{}, SealedOPRF: []byte{}, Created: a.now()})
 	if err != nil {

@@ -334,14 +334,14 @@ func (p *Proxy) onMessage(req *sip.Request, tx sip.ServerTransaction) {
 		p.respond(tx, req, 480, "Recipient storage full", sip.NewHeader("Retry-After", "60"))
 		return
 	}
-	targets, err := p.targets(ctx, rcpt, id)
-	if err != nil {
-		p.internal(tx, req, err)
-		return
-	}
 	ctype := "text/plain"
 	if h := req.ContentType(); h != nil {
 		ctype = h.Value()
+	}
+	targets, err := p.targets(ctx, rcpt, id, !strings.HasPrefix(ctype, EnvelopeType))
+	if err != nil {
+		p.internal(tx, req, err)
+		return
 	}
 	if len(targets) > 0 {
 		if _, err := p.cfg.Store.EnqueueMessage(ctx, store.Message{Sender: id.Account, SenderDevice: id.Device, Recipient: rcpt.Name,
@@ -358,7 +358,11 @@ func (p *Proxy) onMessage(req *sip.Request, tx sip.ServerTransaction) {
 
 // targets are the recipient's active devices and the sender's other
 // active devices, so a conversation shows on all of them.
-func (p *Proxy) targets(ctx context.Context, rcpt store.Account, from *Identity) ([]store.Target, error) {
+// EnvelopeType is the content type of end-to-end encrypted PhoneX messages;
+// standard SIP phones cannot open them and do not get copies.
+const EnvelopeType = "application/vnd.phonex.envelope"
+
+func (p *Proxy) targets(ctx context.Context, rcpt store.Account, from *Identity, toPhones bool) ([]store.Target, error) {
 	var out []store.Target
 	add := func(accountID int64) error {
 		ds, err := p.cfg.Store.Devices(ctx, accountID)
@@ -366,7 +370,7 @@ func (p *Proxy) targets(ctx context.Context, rcpt store.Account, from *Identity)
 			return err
 		}
 		for _, d := range ds {
-			if d.Status == store.StatusActive && d.ID != from.DeviceID {
+			if d.Status == store.StatusActive && d.ID != from.DeviceID && (toPhones || d.Suite != "sip") {
 				out = append(out, store.Target{DeviceID: d.ID, AccountID: accountID})
 			}
 		}

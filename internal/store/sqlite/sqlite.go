@@ -227,7 +227,7 @@ func (s *DB) Enroll(ctx context.Context, hash []byte, session string, sec store.
 		if n, _ := res.RowsAffected(); n == 0 {
 			return store.ErrCodeBusy
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE accounts SET kdf=?, salts=?, sealed_oprf=?, auth_pub=?, status='active', failures=0 WHERE id=? AND status='pending'`,
+		if _, err := tx.ExecContext(ctx, `UPDATE accounts SET kdf=?, salts=?, sealed_oprf=?, auth_pub=?, status=CASE status WHEN 'disabled' THEN 'disabled' ELSE 'active' END, failures=0 WHERE id=? AND auth_pub IS NULL`,
 			sec.KDF, sec.Salts, sec.SealedOPRF, sec.AuthPub, d.AccountID); err != nil {
 			return err
 		}

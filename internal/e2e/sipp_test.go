@@ -1,0 +1,93 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestSippMessage proves the proxy speaks standard SIP: SIPp (a third-party
+// SIP tester) sends MESSAGEs through phonexd, over TLS (stunnel, since
+// Debian's SIPp is built without TLS) with digest credentials from
+// 'phonexd device add-sip', to a registered PhoneX device.
+func TestSippMessage(t *testing.T) {
+	sipp, err := exec.LookPath("sipp")
+	if err != nil {
+		t.Skip("sipp not installed (Debian package sip-tester); .ci/run installs it")
+	}
+	stunnel, err := exec.LookPath("stunnel4")
+	if err != nil {
+		if stunnel, err = exec.LookPath("stunnel"); err != nil {
+			t.Skip("stunnel not installed (Debian package stunnel4); .ci/run installs it")
+		}
+	}
+	c := newCluster(t)
+	c.n = serve(t, c.data)
+	c.device("alpha", "a1", true)
+	mustRun(t, nil, "phonexd", "user", "add", "--data", c.data, "sippy@example.org")
+	cred := decode[map[string]string](t, mustRun(t, nil, "phonexd", "device", "add-sip", "--data", c.data, "sippy@example.org", "--name", "sipp", "--json"))
+	c.mustPx("alpha/a1", "contacts", "add", "sippy@example.org")
+	a1 := c.listen("alpha/a1")
+	time.Sleep(1500 * time.Millisecond)
+
+	// stunnel: TCP on a local port, TLS to phonexd, verifying its certificate.
+	tunnel := freeAddr(t)
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "stunnel.conf")
+	os.WriteFile(conf, []byte(fmt.Sprintf(`foreground = yes
+pid =
+[sip]
+client = yes
+accept = %s
+connect = %s
+verifyChain = yes
+CAfile = %s
+checkIP = 127.0.0.1
+`, tunnel, c.n.sip, filepath.Join(c.data, "ca.pem"))), 0o600)
+	st := exec.Command(stunnel, conf)
+	if err := st.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { st.Process.Kill(); st.Wait() }()
+	time.Sleep(500 * time.Millisecond)
+
+	const n = 5
+	cmd := exec.Command(sipp, "-sf", "testdata/sipp_message.xml", "-s", "alpha", "-t", "t1",
+		"-i", "127.0.0.1", "-p", strings.Split(freeAddr(t), ":")[1], tunnel,
+		"-au", cred["username"], "-ap", cred["password"], "-m", fmt.Sprint(n), "-r", "5", "-nostdin", "-timeout", "30s", "-trace_err")
+	cmd.Dir = dir
+	abs, _ := filepath.Abs("testdata/sipp_message.xml")
+	cmd.Args[2] = abs
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		logs, _ := filepath.Glob(filepath.Join(dir, "*errors.log"))
+		var detail []byte
+		for _, l := range logs {
+			b, _ := os.ReadFile(l)
+			detail = append(detail, b...)
+		}
+		t.Fatalf("sipp failed: %v\n%s\n%s", err, tail(out), detail)
+	}
+	waitFor(t, "messages from sipp", 15*time.Second, func() bool {
+		return len(a1.texts(func(e event) bool { return e.From == "sippy@example.org" && e.Insecure })) == n
+	})
+
+	// Wrong credentials are refused.
+	bad := exec.Command(sipp, "-sf", abs, "-s", "alpha", "-t", "t1", "-i", "127.0.0.1", "-p", strings.Split(freeAddr(t), ":")[1], tunnel,
+		"-au", cred["username"], "-ap", "wrong", "-m", "1", "-nostdin", "-timeout", "10s")
+	bad.Dir = dir
+	if err := bad.Run(); err == nil {
+		t.Fatal("sipp with a wrong password got its MESSAGE through")
+	}
+}
+
+func tail(b []byte) string {
+	if len(b) > 3000 {
+		b = b[len(b)-3000:]
+	}
+	return string(b)
+}
