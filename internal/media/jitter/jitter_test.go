@@ -112,7 +112,6 @@ func TestBuffer(t *testing.T) {
 	}
 }
 
-
 func TestConfigErrors(t *testing.T) {
 	for _, c := range []Config{{}, {Frame: frame, Delay: time.Second, Capacity: 10}, {Frame: frame, Capacity: 1 << 20}} {
 		if _, err := New(c); err == nil {

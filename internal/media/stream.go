@@ -1,0 +1,317 @@
+// Package media is the media path of a voice call: it turns PCM into SRTP
+// packets and SRTP packets back into PCM. The layers live in their own
+// packages (rtp, srtp, codec, jitter, dsp, wav); Sender and Receiver here
+// tie them together, with no sockets and no goroutines, so that tests can
+// run a call with a simulated clock and network. UDP wraps them thinly.
+//
+// The keys come from ZRTP (RFC 6189) per direction; see srtp.Config.
+package media
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/phonex/phonex/internal/media/codec"
+	"github.com/phonex/phonex/internal/media/dsp"
+	"github.com/phonex/phonex/internal/media/jitter"
+	"github.com/phonex/phonex/internal/media/rtp"
+	"github.com/phonex/phonex/internal/media/srtp"
+)
+
+// IPv4UDPOverhead is the bytes an IPv4 and a UDP header add to each packet
+// (20 + 8), for bandwidth figures at the IP level.
+const IPv4UDPOverhead = 28
+
+// ErrPayloadType is returned for a packet whose payload type is not the
+// codec's.
+var ErrPayloadType = errors.New("media: unexpected RTP payload type")
+
+// SenderConfig configures the sending half of a call.
+type SenderConfig struct {
+	Codec codec.Codec   // required; the Sender does not close it
+	SRTP  *srtp.Session // required: media is never sent in the clear
+	// InputRate is the rate of the PCM given to Write; 0 means the
+	// codec's rate. Other rates are resampled.
+	InputRate int
+	// Rand supplies the SSRC and initial sequence number and timestamp;
+	// nil means crypto/rand.
+	Rand io.Reader
+}
+
+// SendStats counts what a Sender produced.
+type SendStats struct {
+	Packets      uint64 // SRTP packets
+	Bytes        uint64 // SRTP bytes (RTP header + payload + tag)
+	PayloadBytes uint64 // codec bytes
+	Frames       uint64 // frames encoded, sent or suppressed
+	Suppressed   uint64 // frames not sent because DTX found silence
+	Media        time.Duration
+}
+
+// Bitrate is the SRTP bits per second of audio sent.
+func (s SendStats) Bitrate() float64 { return bitrate(s.Bytes, s.Media) }
+
+// IPBitrate adds IPv4 and UDP headers to Bitrate.
+func (s SendStats) IPBitrate() float64 {
+	return bitrate(s.Bytes+IPv4UDPOverhead*s.Packets, s.Media)
+}
+
+func bitrate(bytes uint64, d time.Duration) float64 {
+	if d <= 0 {
+		return 0
+	}
+	return float64(bytes) * 8 / d.Seconds()
+}
+
+// Sender encodes PCM into SRTP packets: resample → encode → packetize →
+// protect. It is not safe for concurrent use.
+type Sender struct {
+	codec   codec.Codec
+	session *srtp.Session
+	rs      *dsp.Resampler
+	pz      *rtp.Packetizer
+	ts      uint32 // RTP clock ticks per frame
+	pending []int16
+	payload []byte
+	rtp     []byte
+	stats   SendStats
+}
+
+// NewSender returns a Sender.
+func NewSender(cfg SenderConfig) (*Sender, error) {
+	if cfg.Codec == nil || cfg.SRTP == nil {
+		return nil, errors.New("media: sender needs a codec and an SRTP session")
+	}
+	s := &Sender{codec: cfg.Codec, session: cfg.SRTP}
+	if cfg.InputRate != 0 && cfg.InputRate != cfg.Codec.SampleRate() {
+		var err error
+		if s.rs, err = dsp.NewResampler(cfg.InputRate, cfg.Codec.SampleRate()); err != nil {
+			return nil, fmt.Errorf("media: sender: %w", err)
+		}
+	}
+	var err error
+	if s.pz, err = rtp.NewPacketizer(cfg.Codec.PayloadType(), cfg.Rand); err != nil {
+		return nil, fmt.Errorf("media: sender: %w", err)
+	}
+	s.ts = uint32(cfg.Codec.FrameDuration() * time.Duration(cfg.Codec.ClockRate()) / time.Second)
+	return s, nil
+}
+
+// SSRC is the stream's synchronisation source, for SDP and RTCP.
+func (s *Sender) SSRC() uint32 { return s.pz.SSRC() }
+
+// Stats returns the counters so far.
+func (s *Sender) Stats() SendStats { return s.stats }
+
+// Write queues PCM at the input rate.
+func (s *Sender) Write(pcm []int16) {
+	if s.rs != nil {
+		s.pending = s.rs.Process(s.pending, pcm)
+		return
+	}
+	s.pending = append(s.pending, pcm...)
+}
+
+// Flush queues the resampler's tail and pads the last partial frame with
+// silence, at the end of the input.
+func (s *Sender) Flush() {
+	if s.rs != nil {
+		s.pending = s.rs.Flush(s.pending)
+		s.rs = nil
+	}
+	if r := len(s.pending) % s.codec.FrameSamples(); r != 0 {
+		s.pending = append(s.pending, make([]int16, s.codec.FrameSamples()-r)...)
+	}
+}
+
+// Pending is the number of whole frames queued.
+func (s *Sender) Pending() int { return len(s.pending) / s.codec.FrameSamples() }
+
+// Packet encodes the next queued frame and returns its SRTP packet in
+// dst[:0], or false when less than a frame is queued. Call it once per
+// frame interval to pace a real call.
+func (s *Sender) Packet(dst []byte) ([]byte, bool, error) {
+	n := s.codec.FrameSamples()
+	for len(s.pending) >= n {
+		var err error
+		s.payload, err = s.codec.Encode(s.payload[:0], s.pending[:n])
+		s.pending = s.pending[n:]
+		if len(s.pending) == 0 {
+			s.pending = s.pending[:0:0] // let the backing array go
+		}
+		if err != nil {
+			return nil, false, fmt.Errorf("media: send: %w", err)
+		}
+		s.stats.Frames++
+		s.stats.Media += s.codec.FrameDuration()
+		// libopus in DTX mode returns at most 2 bytes for a frame that
+		// need not be sent.
+		if s.codec.Name() == "opus" && len(s.payload) <= 2 {
+			s.stats.Suppressed++
+			s.pz.Skip(s.ts)
+			continue
+		}
+		if s.rtp, err = s.pz.Packetize(s.rtp, s.payload, s.ts); err != nil {
+			return nil, false, fmt.Errorf("media: send: %w", err)
+		}
+		out, err := s.session.Protect(dst, s.rtp)
+		if err != nil {
+			return nil, false, fmt.Errorf("media: send: %w", err)
+		}
+		s.stats.Packets++
+		s.stats.Bytes += uint64(len(out))
+		s.stats.PayloadBytes += uint64(len(s.payload))
+		return out, true, nil
+	}
+	return nil, false, nil
+}
+
+// ReceiverConfig configures the receiving half of a call.
+type ReceiverConfig struct {
+	Codec codec.Codec   // required; the Receiver does not close it
+	SRTP  *srtp.Session // required
+	// OutputRate is the rate Play returns; 0 means the codec's rate.
+	OutputRate int
+	// Delay is the jitter buffer's target delay; 0 means 3 frames.
+	Delay time.Duration
+	// Capacity of the jitter buffer in frames; 0 means 50.
+	Capacity int
+}
+
+// ReceiveStats counts what a Receiver saw.
+type ReceiveStats struct {
+	Packets      uint64 // packets offered
+	Bytes        uint64 // bytes offered
+	AuthFailures uint64 // dropped: SRTP authentication failed
+	Duplicates   uint64 // dropped: SRTP replay window or jitter buffer saw it
+	Late         uint64 // dropped: arrived after its play-out time
+	Malformed    uint64 // dropped: not RTP, or wrong payload type
+	SSRCChanges  uint64
+	Played       uint64 // frames decoded from a packet
+	Lost         uint64 // frames concealed
+	Media        time.Duration
+}
+
+// Bitrate is the SRTP bits per second received per second of audio played.
+func (s ReceiveStats) Bitrate() float64 { return bitrate(s.Bytes, s.Media) }
+
+// Receiver turns SRTP packets back into PCM: unprotect → jitter buffer →
+// decode (or conceal) → resample. It is not safe for concurrent use.
+type Receiver struct {
+	codec   codec.Codec
+	session *srtp.Session
+	jb      *jitter.Buffer
+	rs      *dsp.Resampler
+	ssrc    uint32
+	haveSrc bool
+	plain   []byte
+	pcm     []int16
+	stats   ReceiveStats
+}
+
+// NewReceiver returns a Receiver.
+func NewReceiver(cfg ReceiverConfig) (*Receiver, error) {
+	if cfg.Codec == nil || cfg.SRTP == nil {
+		return nil, errors.New("media: receiver needs a codec and an SRTP session")
+	}
+	jb, err := jitter.New(jitter.Config{Frame: cfg.Codec.FrameDuration(), Delay: cfg.Delay, Capacity: cfg.Capacity})
+	if err != nil {
+		return nil, fmt.Errorf("media: receiver: %w", err)
+	}
+	r := &Receiver{codec: cfg.Codec, session: cfg.SRTP, jb: jb}
+	if cfg.OutputRate != 0 && cfg.OutputRate != cfg.Codec.SampleRate() {
+		if r.rs, err = dsp.NewResampler(cfg.Codec.SampleRate(), cfg.OutputRate); err != nil {
+			return nil, fmt.Errorf("media: receiver: %w", err)
+		}
+	}
+	return r, nil
+}
+
+// Stats returns the counters so far.
+func (r *Receiver) Stats() ReceiveStats {
+	s := r.stats
+	js := r.jb.Stats()
+	s.Duplicates += js.Duplicates
+	s.Late = js.Late
+	s.Played, s.Lost = js.Played, js.Lost
+	return s
+}
+
+// Receive takes one SRTP packet that arrived at now. A packet that fails
+// authentication, is a replay, is late or malformed is dropped, counted,
+// and reported as an error the caller may log and otherwise ignore.
+func (r *Receiver) Receive(now time.Time, packet []byte) error {
+	r.stats.Packets++
+	r.stats.Bytes += uint64(len(packet))
+	var err error
+	r.plain, err = r.session.Unprotect(r.plain, packet)
+	switch {
+	case errors.Is(err, srtp.ErrAuth):
+		r.stats.AuthFailures++
+	case errors.Is(err, srtp.ErrReplay):
+		r.stats.Duplicates++
+	case err != nil:
+		r.stats.Malformed++
+	}
+	if err != nil {
+		return fmt.Errorf("media: receive: %w", err)
+	}
+	p, err := rtp.Parse(r.plain)
+	if err != nil {
+		r.stats.Malformed++
+		return fmt.Errorf("media: receive: %w", err)
+	}
+	if p.PayloadType != r.codec.PayloadType() {
+		r.stats.Malformed++
+		return fmt.Errorf("media: receive payload type %d, want %d: %w", p.PayloadType, r.codec.PayloadType(), ErrPayloadType)
+	}
+	if r.haveSrc && p.SSRC != r.ssrc {
+		// The peer restarted its stream; the jitter buffer resyncs on the
+		// new numbering.
+		r.stats.SSRCChanges++
+	}
+	r.ssrc, r.haveSrc = p.SSRC, true
+	if _, err := r.jb.Push(now, p.SequenceNumber, p.Payload); err != nil {
+		r.stats.Malformed++
+		return fmt.Errorf("media: receive: %w", err)
+	}
+	return nil
+}
+
+// Play appends to dst the audio due by now at the output rate: one frame
+// per frame interval once the jitter delay has passed, concealing lost
+// frames. Call it at least once per frame interval.
+func (r *Receiver) Play(now time.Time, dst []int16) ([]int16, error) {
+	for {
+		f, ok := r.jb.Pop(now)
+		if !ok {
+			return dst, nil
+		}
+		var err error
+		r.pcm, err = r.codec.Decode(r.pcm[:0], f.Payload)
+		if err != nil {
+			// A payload that authenticated but does not decode: conceal.
+			r.stats.Malformed++
+			if r.pcm, err = r.codec.Decode(r.pcm[:0], nil); err != nil {
+				return dst, fmt.Errorf("media: play: %w", err)
+			}
+		}
+		r.stats.Media += r.codec.FrameDuration()
+		if r.rs != nil {
+			dst = r.rs.Process(dst, r.pcm)
+		} else {
+			dst = append(dst, r.pcm...)
+		}
+	}
+}
+
+// Flush appends the resampler's tail at the end of the call.
+func (r *Receiver) Flush(dst []int16) []int16 {
+	if r.rs != nil {
+		dst = r.rs.Flush(dst)
+		r.rs = nil
+	}
+	return dst
+}
