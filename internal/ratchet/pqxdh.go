@@ -312,33 +312,61 @@ func InitiateSession(r io.Reader, alice *IdentityKeyPair, bundle *PrekeyBundle, 
 // that session instead: the initiator repeats the initial message until it
 // gets a reply, and its one-time prekey is gone after the first accept.
 func AcceptSession(r io.Reader, bob *IdentityKeyPair, store PrekeyStore, msg, ad []byte, opts ...Option) (*Session, []byte, error) {
+	p, err := prepareAccept(r, bob, store, msg, ad, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := p.commit(store); err != nil {
+		return nil, nil, err
+	}
+	return p.s, p.pt, nil
+}
+
+// pendingAccept is an accepted first message whose session is not yet
+// committed and whose one-time prekeys are not yet consumed.
+type pendingAccept struct {
+	s    *Session
+	next *state
+	im   *InitialMessage
+	pt   []byte
+}
+
+func (p *pendingAccept) commit(store PrekeyStore) error {
+	if err := store.UsePrekeys(p.im.OneTimePrekeyID, p.im.HasOneTimePrekey, p.im.PQPrekeyID); err != nil {
+		return fmt.Errorf("accept: consume prekeys: %w", err)
+	}
+	p.s.commit(p.next)
+	return nil
+}
+
+func prepareAccept(r io.Reader, bob *IdentityKeyPair, store PrekeyStore, msg, ad []byte, opts []Option) (*pendingAccept, error) {
 	if bob == nil || store == nil {
-		return nil, nil, errors.New("ratchet: accept: nil identity or prekey store")
+		return nil, errors.New("ratchet: accept: nil identity or prekey store")
 	}
 	m, err := ParseMessage(msg)
 	if err != nil {
-		return nil, nil, fmt.Errorf("accept: %w", err)
+		return nil, fmt.Errorf("accept: %w", err)
 	}
 	im := m.Initial
 	if im == nil {
-		return nil, nil, fmt.Errorf("accept: message carries no initial message: %w", ErrMalformed)
+		return nil, fmt.Errorf("accept: message carries no initial message: %w", ErrMalformed)
 	}
 	if err := im.Identity.Verify(); err != nil {
-		return nil, nil, fmt.Errorf("accept: initiator identity: %w", err)
+		return nil, fmt.Errorf("accept: initiator identity: %w", err)
 	}
 	spk, err := store.SignedPrekey(im.SignedPrekeyID)
 	if err != nil {
-		return nil, nil, fmt.Errorf("accept: signed prekey %d: %w", im.SignedPrekeyID, err)
+		return nil, fmt.Errorf("accept: signed prekey %d: %w", im.SignedPrekeyID, err)
 	}
 	var opk *ecdh.PrivateKey
 	if im.HasOneTimePrekey {
 		if opk, err = store.OneTimePrekey(im.OneTimePrekeyID); err != nil {
-			return nil, nil, fmt.Errorf("accept: one-time prekey %d: %w", im.OneTimePrekeyID, err)
+			return nil, fmt.Errorf("accept: one-time prekey %d: %w", im.OneTimePrekeyID, err)
 		}
 	}
 	pq, err := store.PQPrekey(im.PQPrekeyID)
 	if err != nil {
-		return nil, nil, fmt.Errorf("accept: pq prekey %d: %w", im.PQPrekeyID, err)
+		return nil, fmt.Errorf("accept: pq prekey %d: %w", im.PQPrekeyID, err)
 	}
 	var km []byte
 	for _, step := range []struct {
@@ -356,7 +384,7 @@ func AcceptSession(r io.Reader, bob *IdentityKeyPair, store PrekeyStore, msg, ad
 		out, err := step.priv.ECDH(step.pub)
 		if err != nil {
 			clear(km)
-			return nil, nil, fmt.Errorf("accept: x25519: %w", err)
+			return nil, fmt.Errorf("accept: x25519: %w", err)
 		}
 		km = append(km, out...)
 		clear(out)
@@ -364,7 +392,7 @@ func AcceptSession(r io.Reader, bob *IdentityKeyPair, store PrekeyStore, msg, ad
 	ss, err := pq.Decapsulate(im.KEMCiphertext)
 	if err != nil {
 		clear(km)
-		return nil, nil, fmt.Errorf("accept: ml-kem: %w", ErrMalformed)
+		return nil, fmt.Errorf("accept: ml-kem: %w", ErrMalformed)
 	}
 	km = append(km, ss...)
 	clear(ss)
@@ -374,18 +402,14 @@ func AcceptSession(r io.Reader, bob *IdentityKeyPair, store PrekeyStore, msg, ad
 	s, err := NewResponder(r, sk, associatedData(im.Identity, bob.Public()), spk, opts...)
 	clear(sk[:])
 	if err != nil {
-		return nil, nil, fmt.Errorf("accept: %w", err)
+		return nil, fmt.Errorf("accept: %w", err)
 	}
 	copy(s.st.baseKey[:], im.Ephemeral.Bytes())
 	pt, next, err := s.decrypt(m, ad)
 	if err != nil {
-		return nil, nil, fmt.Errorf("accept: first message: %w", err)
+		return nil, fmt.Errorf("accept: first message: %w", err)
 	}
-	if err := store.UsePrekeys(im.OneTimePrekeyID, im.HasOneTimePrekey, im.PQPrekeyID); err != nil {
-		return nil, nil, fmt.Errorf("accept: consume prekeys: %w", err)
-	}
-	s.commit(next)
-	return s, pt, nil
+	return &pendingAccept{s: s, next: next, im: im, pt: pt}, nil
 }
 
 // MatchesInitial reports whether the session was set up by this initial
