@@ -12,6 +12,7 @@
 package zrtp
 
 import (
+	"crypto/hmac"
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
@@ -54,6 +55,7 @@ const (
 	DefaultT2              = 150 * time.Millisecond
 	DefaultT2Max           = 1200 * time.Millisecond
 	DefaultRetries         = 10
+	ResponderTimeout       = 10 * time.Second
 	DefaultClientID        = "PhoneX Go"
 	CacheExpiryForever     = 0xffffffff
 	defaultEndpointHashLen = 8
@@ -353,7 +355,11 @@ func (e *Engine) HandleTimeout(now time.Time) Result {
 		t.count++
 		if t.count > t.limit {
 			t.active = false
-			if e.state == stateDiscovery {
+			if t.msg == nil {
+				// Responder watchdog: nothing from the initiator for
+				// ResponderTimeout after its Commit (§6).
+				e.fail(&Error{Code: CodeTimeout, Detail: "initiator went silent"}, true)
+			} else if e.state == stateDiscovery {
 				e.fail(fmt.Errorf("%w: no Hello acknowledgement", ErrRetransmitExceeded), false)
 			} else {
 				e.fail(&Error{Code: CodeTimeout, Detail: ErrRetransmitExceeded.Error()}, false)
@@ -443,10 +449,21 @@ func (e *Engine) handle(pkt []byte) error {
 		e.fail(&Error{Code: code, Remote: true}, false)
 		return nil
 	case typeGoClear:
-		if _, err := ParseGoClear(msg); err != nil {
+		mac, err := ParseGoClear(msg)
+		if err != nil {
 			return err
 		}
-		if e.state == stateSecure {
+		if e.secure != nil && e.keys != nil {
+			// clear_mac = MAC(mackey of the sender, "GoClear ") (§4.7.2); a
+			// GoClear that fails it is not acted on at all.
+			key := e.keys.macKeyI
+			if e.initiator {
+				key = e.keys.macKeyR
+			}
+			want := secretID(e.hash.new, key, []byte(typeGoClear))
+			if !hmac.Equal(want[:], mac[:]) {
+				return fmt.Errorf("%w: GoClear", ErrMessageMAC)
+			}
 			// We never set the Allow Clear flag, so a GoClear is refused
 			// and the call stays encrypted (§4.7.2).
 			e.send(encodeError(CodeGoClearRefused))

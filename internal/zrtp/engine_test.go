@@ -508,7 +508,19 @@ func TestErrorGoClearPing(t *testing.T) {
 	run(t, &link{}, a, b, 10*time.Second)
 	checkAgreement(t, a, b)
 
-	r, err := a.e.HandlePacket(t0, EncodePacket(9000, 2, append(newMessage(typeGoClear, 20)[:12], make([]byte, 8)...)))
+	// A GoClear without a valid clear_mac is dropped silently.
+	forged := newMessage(typeGoClear, 20)
+	if r, err := a.e.HandlePacket(t0, EncodePacket(8999, 2, forged)); !errors.Is(err, ErrMessageMAC) || len(r.Packets) != 0 {
+		t.Fatalf("forged GoClear: %v, %d packets", err, len(r.Packets))
+	}
+	goClear := newMessage(typeGoClear, 20)
+	mk := b.e.keys.macKeyI
+	if !b.e.initiator {
+		mk = b.e.keys.macKeyR
+	}
+	cm := secretID(b.e.hash.new, mk, []byte(typeGoClear))
+	copy(goClear[12:], cm[:])
+	r, err := a.e.HandlePacket(t0, EncodePacket(9000, 2, goClear))
 	if err != nil || len(r.Packets) != 1 || len(r.Events) != 1 {
 		t.Fatalf("GoClear: %v %d packets %d events", err, len(r.Packets), len(r.Events))
 	}
@@ -552,5 +564,27 @@ func TestEqualZIDRefused(t *testing.T) {
 	var pe *Error
 	if !errors.As(a.failed, &pe) || pe.Code != CodeEqualZID {
 		t.Fatalf("%v", a.failed)
+	}
+}
+
+func TestResponderWatchdog(t *testing.T) {
+	// The initiator vanishes after its Commit: the responder gives up after
+	// ResponderTimeout with a protocol timeout Error.
+	l := &link{}
+	l.tamper = func(from *party, pkt []byte) []byte {
+		if from.name == "alice" && msgTypeOf(pkt) == typeDHPart2 {
+			return nil
+		}
+		return pkt
+	}
+	a := newParty(t, "alice", Config{ZID: zidAlice, SSRC: 1, MaxRetries: 200}, 1)
+	b := newParty(t, "bob", Config{ZID: zidBob, SSRC: 2, Passive: true}, 2)
+	run(t, l, a, b, 60*time.Second)
+	var pe *Error
+	if !errors.As(b.failed, &pe) || pe.Code != CodeTimeout || pe.Remote {
+		t.Fatalf("bob: %v", b.failed)
+	}
+	if !errors.As(a.failed, &pe) || pe.Code != CodeTimeout || !pe.Remote {
+		t.Fatalf("alice should get bob's timeout Error: %v", a.failed)
 	}
 }

@@ -92,6 +92,7 @@ func (e *Engine) respond(c *Commit, raw []byte) error {
 		e.state = stateConfirm1Sent
 		e.lastReply = conf1
 		e.send(conf1)
+		e.arm(nil, ResponderTimeout, ResponderTimeout, 0)
 		return nil
 	}
 	kex, err := newKeyAgreement(e.rnd, e.ka, false, cipherKeyLen(e.cipher), c.KEMKey)
@@ -110,6 +111,7 @@ func (e *Engine) respond(c *Commit, raw []byte) error {
 	e.state = stateDHPart1Sent
 	e.lastReply = d.raw
 	e.send(d.raw)
+	e.arm(nil, ResponderTimeout, ResponderTimeout, 0)
 	return nil
 }
 
@@ -154,6 +156,7 @@ func (e *Engine) onDHPart2(msg []byte) error {
 	e.state = stateConfirm1Sent
 	e.lastReply = conf1
 	e.send(conf1)
+	e.arm(nil, ResponderTimeout, ResponderTimeout, 0)
 	return nil
 }
 
@@ -190,6 +193,7 @@ func (e *Engine) onConfirm2(msg []byte) error {
 	}
 	e.secure = e.makeSecure(c)
 	e.state = stateSecure
+	e.stopTimer()
 	e.lastReply = nil
 	e.send(ackMessage(typeConf2ACK))
 	e.events = append(e.events, e.secure)
