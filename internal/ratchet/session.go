@@ -244,8 +244,12 @@ func (s *Session) commit(next *state) {
 
 // decrypt runs RatchetDecrypt on a copy of the state and returns the copy.
 func (s *Session) decrypt(m *Message, ad []byte) ([]byte, *state, error) {
-	st := s.st.clone()
 	h := m.Header
+	if h.N == math.MaxUint32 || h.PN == math.MaxUint32 {
+		// Encrypt never sends these; refusing them keeps Nr from wrapping.
+		return nil, nil, fmt.Errorf("message number %d: %w", h.N, ErrMalformed)
+	}
+	st := s.st.clone()
 	assoc := concatAD(st.ad, ad, m.prefix)
 
 	// TrySkippedMessageKeys.
