@@ -420,3 +420,18 @@ func (s *Session) MatchesInitial(im *InitialMessage) bool {
 	}
 	return subtle.ConstantTimeCompare(s.st.baseKey[:], im.Ephemeral.Bytes()) == 1
 }
+
+// String redacts the private key.
+func (k *SignedPrekeyPair) String() string {
+	return fmt.Sprintf("SignedPrekeyPair{ID: %d, private REDACTED}", k.ID)
+}
+
+// String redacts the private key.
+func (k *OneTimePrekeyPair) String() string {
+	return fmt.Sprintf("OneTimePrekeyPair{ID: %d, private REDACTED}", k.ID)
+}
+
+// String redacts the private key.
+func (k *PQPrekeyPair) String() string {
+	return fmt.Sprintf("PQPrekeyPair{ID: %d, LastResort: %t, private REDACTED}", k.ID, k.LastResort)
+}

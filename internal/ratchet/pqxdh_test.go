@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"os"
+	"strings"
 	"testing"
 	"testing/cryptotest"
 )
@@ -308,5 +310,41 @@ func TestPQXDHVector(t *testing.T) {
 		if want[k] != v {
 			t.Errorf("%s differs from the recorded vector", k)
 		}
+	}
+}
+
+func TestPrekeyRedaction(t *testing.T) {
+	bob := newDevice(t, "bob@x/1", 30, 1)
+	for _, v := range []fmt.Stringer{bob.spk, bob.opks[0], bob.pq[0], bob.ik} {
+		s := fmt.Sprintf("%v %+v %s", v, v, v)
+		if !strings.Contains(s, "REDACTED") {
+			t.Errorf("%T not redacted: %s", v, s)
+		}
+	}
+}
+
+// TestLastResortReplay shows the PQXDH replay case without a one-time
+// prekey: a second accept of the same initial message succeeds, so the
+// client must recognise it through MatchesInitial.
+func TestLastResortReplay(t *testing.T) {
+	alice := newDevice(t, "alice@x/1", 31, 0)
+	bob := newDevice(t, "bob@x/1", 32, 0)
+	as, _, err := InitiateSession(alice.r, alice.ik, bob.bundle())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := mustEncrypt(t, as, "once")
+	bs, _, err := AcceptSession(bob.r, bob.ik, bob.store, m, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _ := ParseMessage(m)
+	if !bs.MatchesInitial(p.Initial) {
+		t.Fatal("replayed initial message not recognised")
+	}
+	other, _, _ := InitiateSession(alice.r, alice.ik, bob.bundle())
+	po, _ := ParseMessage(mustEncrypt(t, other, "other"))
+	if bs.MatchesInitial(po.Initial) {
+		t.Fatal("a different initial message matched")
 	}
 }
