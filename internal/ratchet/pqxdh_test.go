@@ -264,6 +264,7 @@ func TestPQXDHVector(t *testing.T) {
 	cryptotest.SetGlobalRandom(t, 1)
 	alice := newDevice(t, "alice@x/1", 21, 0)
 	bob := newDevice(t, "bob@x/1", 22, 1)
+	bobOPK, bobPQ := bob.opks[0], bob.pq[0]
 	b := bob.bundle()
 	bundleBytes, err := b.MarshalBinary()
 	if err != nil {
@@ -290,6 +291,14 @@ func TestPQXDHVector(t *testing.T) {
 		"first_message":   hex.EncodeToString(m1),
 		"reply":           hex.EncodeToString(reply),
 		"root_key_alice":  hex.EncodeToString(as.st.rk[:]),
+		// Bob's private keys, for the independent check in
+		// testdata/pqxdh_crosscheck.py.
+		"bob_identity_dh":   hex.EncodeToString(bob.ik.dh.Bytes()),
+		"bob_identity_sig":  hex.EncodeToString(bob.ik.Public().Signing),
+		"bob_binding":       hex.EncodeToString(bob.ik.Public().Binding),
+		"bob_signed_prekey": hex.EncodeToString(bob.spk.Key.Bytes()),
+		"bob_one_time":      hex.EncodeToString(bobOPK.Key.Bytes()),
+		"bob_pq_seed":       hex.EncodeToString(bobPQ.Key.Bytes()),
 	}
 	const path = "testdata/pqxdh_vector.json"
 	if *update {
@@ -310,6 +319,24 @@ func TestPQXDHVector(t *testing.T) {
 		if want[k] != v {
 			t.Errorf("%s differs from the recorded vector", k)
 		}
+	}
+
+	// testdata/pqxdh_crosscheck.py recomputed the responder's side of this
+	// vector with Python (cryptography's X25519 and ML-KEM-768, hmac and
+	// hashlib) and decrypted the first message.
+	raw, err = os.ReadFile("testdata/pqxdh_crosscheck.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cross map[string]string
+	if err := json.Unmarshal(raw, &cross); err != nil {
+		t.Fatal(err)
+	}
+	if cross["first_message"] != got["first_message"] {
+		t.Fatal("pqxdh_crosscheck.json is stale: rerun testdata/pqxdh_crosscheck.py")
+	}
+	if cross["plaintext"] != hex.EncodeToString([]byte("PQXDH known answer")) {
+		t.Fatalf("Python decrypted %q", cross["plaintext"])
 	}
 }
 
