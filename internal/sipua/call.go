@@ -1,0 +1,727 @@
+package sipua
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/phonex/phonex/internal/media"
+	"github.com/phonex/phonex/internal/media/codec"
+	"github.com/phonex/phonex/internal/media/srtp"
+	"github.com/phonex/phonex/internal/media/wav"
+	"github.com/phonex/phonex/internal/zrtp"
+)
+
+// Errors a call ends with that callers branch on.
+var (
+	// ErrNoZRTP: the peer signalled no zrtp-hash and sent no ZRTP Hello.
+	ErrNoZRTP = errors.New("the peer does not speak ZRTP: no a=zrtp-hash and no ZRTP Hello; the call is not encrypted end to end (use --allow-insecure only if you accept that)")
+	// ErrZRTPFailed: the ZRTP exchange ended without keys.
+	ErrZRTPFailed = errors.New("ZRTP key agreement failed")
+)
+
+// CallOptions configure one call.
+type CallOptions struct {
+	// Play is sent to the peer, then silence; nil means silence.
+	Play *wav.Audio
+	// Record names a WAV file that receives what the peer sends.
+	Record string
+	// Cache keeps our ZID and the peers' retained secrets. Required.
+	Cache *SecretCache
+	// ZRTP preference lists; nil means the zrtp package's defaults.
+	KeyAgreements, SASTypes, Hashes, Ciphers, AuthTags []zrtp.Algo
+	// AllowInsecure lets a call to a peer without ZRTP go on (with an
+	// alert) instead of failing. No media is sent in the clear either way.
+	AllowInsecure bool
+	// SAVP offers RTP/SAVP instead of RTP/AVP; ZRTP works with both
+	// (RFC 6189 §12), most ZRTP endpoints offer RTP/AVP.
+	SAVP bool
+	// NoOpus leaves Opus out of the offer and the answer.
+	NoOpus bool
+	// HelloTimeout is how long to wait for a ZRTP Hello from a peer that
+	// signalled no zrtp-hash; 0 means 3 s.
+	HelloTimeout time.Duration
+	// RTPHost is the local address for RTP; "" means the SIP address.
+	RTPHost string
+	// OnEvent receives the call's events in order; it must not block long.
+	OnEvent func(Event)
+	Logger  *slog.Logger
+}
+
+// Call is one direct call: its SIP dialog and its media session.
+type Call struct {
+	ua       *UA
+	opts     CallOptions
+	log      *slog.Logger
+	outgoing bool
+	callID   string
+
+	cdlg *sipgo.DialogClientSession
+	sdlg *sipgo.DialogServerSession
+
+	conn    *net.UDPConn
+	engine  *zrtp.Engine
+	ssrc    uint32
+	zid     zrtp.ZID
+	evMu    sync.Mutex
+	sigMu   sync.Mutex // guards local, remote, codec
+	local   Media
+	remote  *Media
+	codec   Codec
+	ctrl    chan func(*mediaState)
+	ended   chan struct{}
+	endOnce sync.Once
+	endErr  error
+	reason  string
+	cancel  context.CancelFunc
+	loopWG  sync.WaitGroup
+
+	statsMu sync.Mutex
+	stats   Stats
+	secure  *SecureInfo
+
+	verifyMu     sync.Mutex
+	userVerified bool
+	pendingStore *zrtp.Retain
+}
+
+func newCall(ua *UA, opts CallOptions, outgoing bool) (*Call, error) {
+	if opts.Cache == nil {
+		return nil, errors.New("call: no ZRTP cache given")
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	zid, err := opts.Cache.ZID()
+	if err != nil {
+		return nil, err
+	}
+	host := opts.RTPHost
+	if host == "" {
+		host = ua.host
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return nil, fmt.Errorf("call: RTP address %q: %w", host, err)
+	}
+	conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, 0)))
+	if err != nil {
+		return nil, fmt.Errorf("call: open RTP socket: %w", err)
+	}
+	var b [4]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("call: SSRC: %w", err)
+	}
+	c := &Call{ua: ua, opts: opts, log: log, outgoing: outgoing, conn: conn, zid: zid,
+		ssrc: binary.BigEndian.Uint32(b[:]), ctrl: make(chan func(*mediaState), 8), ended: make(chan struct{})}
+	c.engine, err = zrtp.New(zrtp.Config{
+		ZID: zid, SSRC: c.ssrc, Cache: opts.Cache,
+		Hashes: opts.Hashes, Ciphers: opts.Ciphers, AuthTags: opts.AuthTags,
+		KeyAgreements: opts.KeyAgreements, SASTypes: opts.SASTypes,
+	})
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("call: ZRTP: %w", err)
+	}
+	codecs := []Codec{CodecOpus, CodecPCMU, CodecPCMA, CodecTelephoneEvent}
+	if opts.NoOpus || !opusAvailable() {
+		codecs = codecs[1:]
+	}
+	proto := ProtoAVP
+	if opts.SAVP {
+		proto = ProtoSAVP
+	}
+	sid := uint64(time.Now().UnixNano() & 0x7fffffffffff)
+	c.local = Media{Addr: ip, Port: conn.LocalAddr().(*net.UDPAddr).Port, Proto: proto, Codecs: codecs,
+		Direction: SendRecv, ZRTPHash: c.engine.HelloHash(), SessionID: sid, Version: sid}
+	return c, nil
+}
+
+func opusAvailable() bool {
+	o, err := codec.NewOpus(codec.OpusConfig{})
+	if err != nil {
+		return false
+	}
+	o.Close()
+	return true
+}
+
+func (c *Call) emit(e Event) {
+	if e.Time.IsZero() {
+		e.Time = time.Now()
+	}
+	c.evMu.Lock()
+	defer c.evMu.Unlock()
+	if c.opts.OnEvent != nil {
+		c.opts.OnEvent(e)
+	}
+}
+
+func (c *Call) alert(format string, args ...any) {
+	reason := fmt.Sprintf(format, args...)
+	c.log.Warn("call alert", "reason", reason)
+	c.emit(Event{Type: EventAlert, Reason: reason})
+}
+
+// Done is closed when the call has ended.
+func (c *Call) Done() <-chan struct{} { return c.ended }
+
+// Err is why the call ended: nil for a normal hang-up.
+func (c *Call) Err() error {
+	select {
+	case <-c.ended:
+		return c.endErr
+	default:
+		return nil
+	}
+}
+
+// Secure returns the key agreement's outcome, or nil before it.
+func (c *Call) Secure() *SecureInfo {
+	c.statsMu.Lock()
+	defer c.statsMu.Unlock()
+	if c.secure == nil {
+		return nil
+	}
+	s := *c.secure
+	return &s
+}
+
+// Stats returns the media counters so far.
+func (c *Call) Stats() Stats {
+	c.statsMu.Lock()
+	defer c.statsMu.Unlock()
+	return c.stats
+}
+
+// Wait blocks until the call ends or ctx is done.
+func (c *Call) Wait(ctx context.Context) error {
+	select {
+	case <-c.ended:
+		return c.endErr
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Hangup sends BYE and ends the call.
+func (c *Call) Hangup(ctx context.Context) error {
+	select {
+	case <-c.ended:
+		return c.endErr
+	default:
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	var err error
+	if c.cdlg != nil {
+		err = c.cdlg.Bye(ctx)
+	} else if c.sdlg != nil {
+		err = c.sdlg.Bye(ctx)
+	}
+	if err != nil {
+		err = fmt.Errorf("hang up: %w", err)
+		c.log.Debug("BYE", "err", err)
+	}
+	c.end("local hangup", nil)
+	return nil
+}
+
+// ConfirmSAS records that the user compared the SAS with the peer and
+// found it equal; later calls to this peer report previously_verified.
+func (c *Call) ConfirmSAS() error {
+	s := c.Secure()
+	if s == nil {
+		return errors.New("confirm SAS: the call is not secure yet")
+	}
+	c.verifyMu.Lock()
+	c.userVerified = true
+	pending := c.pendingStore
+	c.pendingStore = nil
+	c.verifyMu.Unlock()
+	var peer zrtp.ZID
+	if _, err := fmt.Sscanf(s.PeerZID, "%x", &peer); err != nil {
+		return fmt.Errorf("confirm SAS: peer ZID: %w", err)
+	}
+	if pending != nil {
+		rec := pending.Record
+		rec.Verified = true
+		if err := c.opts.Cache.Store(pending.PeerZID, rec, pending.Expiry); err != nil {
+			return err
+		}
+	} else if err := c.opts.Cache.SetVerified(peer, true); err != nil {
+		return err
+	}
+	c.emit(Event{Type: EventSASVerified, Reason: "SAS " + s.SAS + " confirmed for peer " + s.PeerZID})
+	return nil
+}
+
+// end stops the media and reports the ended event once.
+func (c *Call) end(reason string, err error) {
+	c.endOnce.Do(func() {
+		if c.cancel != nil {
+			c.cancel()
+		}
+		c.conn.Close()
+		c.loopWG.Wait()
+		c.reason, c.endErr = reason, err
+		if err != nil && reason == "" {
+			c.reason = err.Error()
+		}
+		c.ua.forget(c)
+		st := c.Stats()
+		c.emit(Event{Type: EventEnded, Reason: c.reason, Stats: &st})
+		close(c.ended)
+	})
+}
+
+// packet is one datagram from the RTP socket.
+type packet struct {
+	b    []byte
+	from netip.AddrPort
+	at   time.Time
+}
+
+// mediaState belongs to the media goroutine.
+type mediaState struct {
+	peer       netip.AddrPort
+	remoteHash string
+	held       bool
+	helloWait  time.Time // when to give up on a peer without zrtp-hash
+	zrtpSeen   bool
+	hashAlert  bool
+	started    time.Time
+
+	sendCodec, recvCodec codec.Codec
+	session              *srtp.Session
+	sender               *media.Sender
+	receiver             *media.Receiver
+	sendReady            bool
+	srtpAuthed           bool
+	play                 []int16
+	playRate             int
+	frameIn              int // input samples per frame
+	pkt                  []byte
+	pcm                  []int16
+	rec                  *wav.Writer
+	recFile              *os.File
+
+	// RFC 3550 §6.4.1 interarrival jitter in timestamp units.
+	jitter      float64
+	lastTransit float64
+	haveTransit bool
+}
+
+// startMedia starts the media goroutines once the codec and the peer's
+// address are known.
+func (c *Call) startMedia(parent context.Context) error {
+	c.sigMu.Lock()
+	remote, chosen := *c.remote, c.codec
+	c.sigMu.Unlock()
+	st := &mediaState{peer: netip.AddrPortFrom(remote.Addr.Unmap(), uint16(remote.Port)), held: remote.OnHold(), remoteHash: remote.ZRTPHash}
+	var err error
+	if st.sendCodec, err = newCodec(chosen); err != nil {
+		return err
+	}
+	if st.recvCodec, err = newCodec(chosen); err != nil {
+		st.sendCodec.Close()
+		return err
+	}
+	if c.opts.Record != "" {
+		f, err := os.Create(c.opts.Record)
+		if err != nil {
+			return fmt.Errorf("call: record: %w", err)
+		}
+		if st.rec, err = wav.NewWriter(f, st.recvCodec.SampleRate()); err != nil {
+			f.Close()
+			return fmt.Errorf("call: record: %w", err)
+		}
+		st.recFile = f
+	}
+	st.playRate = st.sendCodec.SampleRate()
+	if c.opts.Play != nil {
+		st.play, st.playRate = c.opts.Play.Samples, c.opts.Play.SampleRate
+	}
+	st.frameIn = int(int64(st.playRate) * int64(st.sendCodec.FrameDuration()) / int64(time.Second))
+	if remote.ZRTPHash == "" {
+		to := c.opts.HelloTimeout
+		if to == 0 {
+			to = 3 * time.Second
+		}
+		st.helloWait = time.Now().Add(to)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c.cancel = cancel
+	pkts := make(chan packet, 64)
+	c.loopWG.Add(2)
+	go c.readLoop(pkts)
+	go c.mediaLoop(ctx, st, pkts)
+	_ = parent
+	return nil
+}
+
+func newCodec(c Codec) (codec.Codec, error) {
+	switch strings.ToLower(c.Name) {
+	case "opus":
+		o, err := codec.NewOpus(codec.OpusConfig{PayloadType: c.PT})
+		if err != nil {
+			return nil, fmt.Errorf("call: Opus: %w", err)
+		}
+		return o, nil
+	case "pcmu":
+		return codec.NewPCMU(20 * time.Millisecond)
+	case "pcma":
+		return codec.NewPCMA(20 * time.Millisecond)
+	}
+	return nil, fmt.Errorf("call: codec %s: %w", c, ErrNoCodec)
+}
+
+func (c *Call) readLoop(out chan<- packet) {
+	defer c.loopWG.Done()
+	defer close(out)
+	buf := make([]byte, 2048)
+	for {
+		n, from, err := c.conn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if !errors.Is(err, net.ErrClosed) {
+				c.log.Debug("RTP read", "err", err)
+			}
+			return
+		}
+		p := packet{b: bytes.Clone(buf[:n]), from: from, at: time.Now()}
+		select {
+		case out <- p:
+		default: // the media loop is behind: drop, as the network might
+		}
+	}
+}
+
+func (c *Call) mediaLoop(ctx context.Context, st *mediaState, pkts <-chan packet) {
+	defer c.loopWG.Done()
+	defer st.close()
+	now := time.Now()
+	st.started = now
+	c.zrtpResult(st, now, c.engine.Start(now))
+	frame := st.sendCodec.FrameDuration()
+	ticker := time.NewTicker(frame)
+	defer ticker.Stop()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		var zc <-chan time.Time
+		if nt := c.engine.NextTimeout(); !nt.IsZero() {
+			timer.Reset(time.Until(nt))
+			zc = timer.C
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case p, ok := <-pkts:
+			if !ok {
+				return
+			}
+			c.onPacket(st, p)
+		case now := <-ticker.C:
+			c.onTick(st, now)
+		case now := <-zc:
+			c.zrtpResult(st, now, c.engine.HandleTimeout(now))
+		case f := <-c.ctrl:
+			f(st)
+		}
+	}
+}
+
+func (st *mediaState) close() {
+	if st.rec != nil {
+		st.rec.Close()
+		st.recFile.Close()
+	}
+	if st.session != nil {
+		st.session.Close()
+	}
+	st.sendCodec.Close()
+	st.recvCodec.Close()
+}
+
+// failAsync ends the call from the media goroutine without waiting for it.
+func (c *Call) failAsync(reason string, err error) {
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		if c.cdlg != nil {
+			_ = c.cdlg.Bye(ctx)
+		} else if c.sdlg != nil {
+			_ = c.sdlg.Bye(ctx)
+		}
+		c.end(reason, err)
+	}()
+}
+
+func (c *Call) send(st *mediaState, b []byte) {
+	if _, err := c.conn.WriteToUDPAddrPort(b, st.peer); err != nil {
+		c.log.Debug("RTP send", "err", err)
+	}
+}
+
+func (c *Call) onPacket(st *mediaState, p packet) {
+	b := p.b
+	switch {
+	case zrtp.IsZRTP(b):
+		c.statsMu.Lock()
+		c.stats.ZRTPReceived++
+		c.statsMu.Unlock()
+		st.zrtpSeen = true
+		hash := st.remoteHash
+		if hash != "" && len(b) >= 24 && string(b[16:24]) == "Hello   " {
+			if _, _, msg, err := zrtp.ParsePacket(b); err == nil {
+				// RFC 6189 §8.1: a Hello that does not match the
+				// signalled hash is dropped.
+				if err := zrtp.CheckHelloHash(hash, msg); err != nil {
+					if !st.hashAlert {
+						st.hashAlert = true
+						c.alert("the peer's ZRTP Hello does not match the a=zrtp-hash in its SDP: dropped (possible man in the middle)")
+					}
+					return
+				}
+			}
+		}
+		res, err := c.engine.HandlePacket(p.at, b)
+		if err != nil {
+			c.log.Debug("ZRTP packet dropped", "err", err)
+		}
+		c.zrtpResult(st, p.at, res)
+	case len(b) >= 12 && b[0]>>6 == 2:
+		// RTCP shares the port on some peers; its packet types 200-204
+		// cannot be RTP payload types (RFC 5761 §4). We do not use it.
+		if b[1] >= 192 && b[1] <= 223 {
+			return
+		}
+		if st.receiver == nil {
+			return // before keys: nothing can authenticate it
+		}
+		if err := st.receiver.Receive(p.at, b); err != nil {
+			c.log.Debug("SRTP packet dropped", "err", err)
+			return
+		}
+		st.updateJitter(b, p.at, st.recvCodec.ClockRate())
+		if !st.srtpAuthed {
+			st.srtpAuthed = true
+			st.sendReady = true
+			if c.engine.Secure() {
+				c.zrtpResult(st, p.at, c.engine.SRTPAuthenticated(p.at))
+			}
+		}
+		c.updateStats(st)
+	}
+}
+
+func (st *mediaState) updateJitter(b []byte, at time.Time, clock int) {
+	ts := binary.BigEndian.Uint32(b[4:8])
+	arrival := float64(at.UnixNano()) * float64(clock) / 1e9
+	transit := arrival - float64(ts)
+	if st.haveTransit {
+		d := transit - st.lastTransit
+		if d < 0 {
+			d = -d
+		}
+		if d < float64(clock) { // ignore timestamp jumps (resync, wrap)
+			st.jitter += (d - st.jitter) / 16
+		}
+	}
+	st.lastTransit, st.haveTransit = transit, true
+}
+
+func (c *Call) updateStats(st *mediaState) {
+	c.statsMu.Lock()
+	defer c.statsMu.Unlock()
+	if st.sender != nil {
+		s := st.sender.Stats()
+		c.stats.PacketsSent, c.stats.BytesSent = s.Packets, s.Bytes
+	}
+	if st.receiver != nil {
+		r := st.receiver.Stats()
+		c.stats.PacketsReceived, c.stats.BytesReceived = r.Packets, r.Bytes
+		c.stats.Lost, c.stats.AuthFailures = r.Lost, r.AuthFailures
+		c.stats.JitterMS = st.jitter * 1000 / float64(st.recvCodec.ClockRate())
+	}
+}
+
+func (c *Call) onTick(st *mediaState, now time.Time) {
+	if !st.helloWait.IsZero() && !st.zrtpSeen && now.After(st.helloWait) {
+		st.helloWait = time.Time{}
+		if !c.opts.AllowInsecure {
+			c.failAsync("", ErrNoZRTP)
+			return
+		}
+		c.alert("the peer does not speak ZRTP: the call is NOT encrypted and no audio is sent or played (media is never sent in the clear)")
+	}
+	if st.sender != nil && st.sendReady && !st.held {
+		in := st.frameIn
+		if len(st.play) > 0 {
+			n := min(in, len(st.play))
+			st.sender.Write(st.play[:n])
+			st.play = st.play[n:]
+			in -= n
+		}
+		if in > 0 {
+			st.sender.Write(make([]int16, in))
+		}
+		for st.sender.Pending() > 0 {
+			pkt, ok, err := st.sender.Packet(st.pkt[:0])
+			if err != nil {
+				c.log.Warn("encode", "err", err)
+				break
+			}
+			if !ok {
+				break
+			}
+			st.pkt = pkt
+			c.send(st, pkt)
+		}
+	}
+	if st.receiver != nil {
+		var err error
+		if st.pcm, err = st.receiver.Play(now, st.pcm[:0]); err != nil {
+			c.log.Debug("play", "err", err)
+		}
+		if st.rec != nil && len(st.pcm) > 0 {
+			if err := st.rec.Write(st.pcm); err != nil {
+				c.log.Warn("record", "err", err)
+				st.rec.Close()
+				st.recFile.Close()
+				st.rec = nil
+			}
+		}
+	}
+	c.updateStats(st)
+}
+
+// zrtpResult sends the engine's packets and acts on its events.
+func (c *Call) zrtpResult(st *mediaState, now time.Time, res zrtp.Result) {
+	for _, p := range res.Packets {
+		c.send(st, p)
+	}
+	if n := len(res.Packets); n > 0 {
+		c.statsMu.Lock()
+		c.stats.ZRTPSent += uint64(n)
+		c.statsMu.Unlock()
+	}
+	for _, ev := range res.Events {
+		switch ev := ev.(type) {
+		case *zrtp.Secure:
+			if err := c.onSecure(st, now, ev); err != nil {
+				c.failAsync("", err)
+				return
+			}
+		case *zrtp.Retain:
+			c.onRetain(ev)
+			st.sendReady = true
+		case *zrtp.Failed:
+			c.failAsync("", fmt.Errorf("%w: %v", ErrZRTPFailed, ev.Err))
+			return
+		case *zrtp.GoClearRefused:
+			c.alert("the peer asked to stop encrypting (GoClear); refused, the call stays encrypted")
+		}
+	}
+	// The initiator may send SRTP once Confirm2 is acknowledged (RFC 6189
+	// §4.6); an idle retransmission timer after the keys means Conf2ACK
+	// arrived.
+	if st.session != nil && !st.sendReady && c.engine.NextTimeout().IsZero() {
+		st.sendReady = true
+	}
+}
+
+func (c *Call) onSecure(st *mediaState, now time.Time, ev *zrtp.Secure) error {
+	local := srtp.Keys{MasterKey: ev.Keys.ResponderKey, MasterSalt: ev.Keys.ResponderSalt}
+	remote := srtp.Keys{MasterKey: ev.Keys.InitiatorKey, MasterSalt: ev.Keys.InitiatorSalt}
+	if ev.Initiator {
+		local, remote = remote, local
+	}
+	sess, err := srtp.NewSession(srtp.Config{Cipher: ev.Cipher.String(), AuthTag: ev.AuthTag.String(), Local: local, Remote: remote})
+	if err != nil {
+		return fmt.Errorf("call: SRTP: %w", err)
+	}
+	st.session = sess
+	ssrc := binary.BigEndian.AppendUint32(nil, c.ssrc)
+	st.sender, err = media.NewSender(media.SenderConfig{Codec: st.sendCodec, SRTP: sess, InputRate: st.playRate,
+		// The RTP SSRC must be the one ZRTP announced (RFC 6189 §5).
+		Rand: ioMulti(ssrc)})
+	if err != nil {
+		return fmt.Errorf("call: sender: %w", err)
+	}
+	st.receiver, err = media.NewReceiver(media.ReceiverConfig{Codec: st.recvCodec, SRTP: sess})
+	if err != nil {
+		return fmt.Errorf("call: receiver: %w", err)
+	}
+	st.sendReady = !ev.Initiator
+	trust := TrustUnverified
+	switch {
+	case ev.CacheMismatch:
+		trust = TrustUnsafe
+		if err := c.opts.Cache.MarkUnsafe(ev.PeerZID); err != nil {
+			c.log.Warn("ZRTP cache", "err", err)
+		}
+	case ev.PreviouslyVerified:
+		trust = TrustVerified
+	}
+	info := &SecureInfo{
+		SAS: ev.SAS, SASType: strings.TrimSpace(ev.SASType.String()), Cipher: ev.Cipher.String(),
+		Hash: ev.Hash.String(), KeyAgreement: ev.KeyAgreement.String(), AuthTag: ev.AuthTag.String(),
+		Trust: trust, PreviouslyVerified: ev.PreviouslyVerified, CacheMatched: ev.CacheMatched,
+		PeerVerified: ev.PeerVerified, PeerZID: ev.PeerZID.String(), Initiator: ev.Initiator,
+		Handshake: now.Sub(st.started),
+	}
+	c.statsMu.Lock()
+	c.secure = info
+	c.statsMu.Unlock()
+	c.emit(Event{Type: EventSecure, Secure: info})
+	if ev.CacheMismatch {
+		c.alert("the peer's retained ZRTP secret does not match ours: this may be a man in the middle, or the peer lost its cache; compare the SAS aloud")
+	}
+	return nil
+}
+
+func (c *Call) onRetain(ev *zrtp.Retain) {
+	c.verifyMu.Lock()
+	defer c.verifyMu.Unlock()
+	rec := ev.Record
+	if c.userVerified {
+		rec.Verified = true
+	} else if ev.RequiresVerification {
+		// RFC 6189 §4.6.1.1: after a cache mismatch, keep the new
+		// secret only once the user has compared the SAS.
+		e := *ev
+		c.pendingStore = &e
+		return
+	}
+	if err := c.opts.Cache.Store(ev.PeerZID, rec, ev.Expiry); err != nil {
+		c.log.Warn("ZRTP cache", "err", err)
+	}
+}
+
+// ioMulti returns a reader yielding first, then crypto randomness.
+func ioMulti(first []byte) *multiReader { return &multiReader{first: first} }
+
+type multiReader struct{ first []byte }
+
+func (m *multiReader) Read(p []byte) (int, error) {
+	if len(m.first) > 0 {
+		n := copy(p, m.first)
+		m.first = m.first[n:]
+		return n, nil
+	}
+	return rand.Read(p)
+}

@@ -1,0 +1,153 @@
+package sipua
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/phonex/phonex/internal/media/dsp"
+	"github.com/phonex/phonex/internal/media/wav"
+)
+
+// recorder collects a call's events.
+type recorder struct {
+	mu     sync.Mutex
+	events []Event
+	secure chan *SecureInfo
+}
+
+func newRecorder() *recorder { return &recorder{secure: make(chan *SecureInfo, 1)} }
+
+func (r *recorder) on(e Event) {
+	r.mu.Lock()
+	r.events = append(r.events, e)
+	r.mu.Unlock()
+	if e.Type == EventSecure {
+		r.secure <- e.Secure
+	}
+}
+
+func (r *recorder) has(t EventType) *Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := range r.events {
+		if r.events[i].Type == t {
+			return &r.events[i]
+		}
+	}
+	return nil
+}
+
+func waitSecure(t *testing.T, r *recorder) *SecureInfo {
+	t.Helper()
+	select {
+	case s := <-r.secure:
+		return s
+	case <-time.After(15 * time.Second):
+		t.Fatal("no secure event")
+		return nil
+	}
+}
+
+type pair struct {
+	caller, callee         *Call
+	callerEvents, calleeEv *recorder
+}
+
+// dialPair places a call between two user agents on loopback.
+func dialPair(t *testing.T, transport string, callerOpts, calleeOpts CallOptions) pair {
+	t.Helper()
+	a, err := NewUA(Config{Listen: "127.0.0.1:0", Transport: transport})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	b, err := NewUA(Config{Listen: "127.0.0.1:0", Transport: transport})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	p := pair{callerEvents: newRecorder(), calleeEv: newRecorder()}
+	callerOpts.OnEvent, calleeOpts.OnEvent = p.callerEvents.on, p.calleeEv.on
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	accepted := make(chan error, 1)
+	go func() {
+		var err error
+		p.callee, err = b.Accept(ctx, calleeOpts)
+		accepted <- err
+	}()
+	p.caller, err = a.Dial(ctx, b.URI(), callerOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-accepted; err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func cacheAt(t *testing.T, dir string) *SecretCache {
+	t.Helper()
+	c, err := OpenSecretCache(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestCallToneAndSAS(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		transport string
+		noOpus    bool
+		codec     string
+	}{
+		{"opus over UDP", "udp", false, "opus/48000/2"},
+		{"PCMU over TCP", "tcp", true, "PCMU/8000"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			tone := &wav.Audio{SampleRate: 16000, Samples: dsp.Sine(16000*3, 16000, 440, 0.5)}
+			rec := filepath.Join(dir, "rec.wav")
+			p := dialPair(t, tt.transport,
+				CallOptions{Cache: cacheAt(t, filepath.Join(dir, "a")), Play: tone, NoOpus: tt.noOpus},
+				CallOptions{Cache: cacheAt(t, filepath.Join(dir, "b")), Record: rec})
+			sa, sb := waitSecure(t, p.callerEvents), waitSecure(t, p.calleeEv)
+			if sa.SAS == "" || sa.SAS != sb.SAS || sa.Cipher != sb.Cipher || sa.Trust != TrustUnverified {
+				t.Fatalf("caller %+v callee %+v", sa, sb)
+			}
+			if c := p.callerEvents.has(EventConnected); c == nil || c.Codec != tt.codec {
+				t.Fatalf("connected: %+v", c)
+			}
+			time.Sleep(3 * time.Second)
+			if err := p.caller.Hangup(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-p.callee.Done():
+			case <-time.After(5 * time.Second):
+				t.Fatal("callee did not see the BYE")
+			}
+			if e := p.calleeEv.has(EventEnded); e == nil || e.Reason != "remote hangup" || e.Stats.PacketsReceived < 50 {
+				t.Fatalf("callee ended: %+v %+v", e, e.Stats)
+			}
+			f, err := os.Open(rec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			a, err := wav.Decode(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			freq, purity := dsp.DominantFrequency(a.Samples, a.SampleRate, 200, 2000)
+			if freq < 435 || freq > 445 {
+				t.Fatalf("recorded %.1f Hz (purity %.2f), want 440", freq, purity)
+			}
+		})
+	}
+}

@@ -1,0 +1,99 @@
+package sipua
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// EventType names what happened in a call.
+type EventType string
+
+// Event types, in the order a call normally produces them.
+const (
+	EventRinging     EventType = "ringing"      // the peer is alerting (180/183)
+	EventConnected   EventType = "connected"    // 200 OK and ACK: media starts
+	EventSecure      EventType = "secure"       // ZRTP agreed SRTP keys; the SAS is known
+	EventSASVerified EventType = "sas_verified" // the user confirmed the SAS
+	EventHold        EventType = "hold"         // the peer put the call on hold
+	EventResume      EventType = "resume"       // the peer took it off hold
+	EventAlert       EventType = "alert"        // something the user must see
+	EventEnded       EventType = "ended"        // the call is over
+)
+
+// SecureInfo describes the keys of a call once ZRTP has finished.
+type SecureInfo struct {
+	SAS                string `json:"sas"`
+	SASType            string `json:"sas_type"`
+	Cipher             string `json:"cipher"`
+	Hash               string `json:"hash"`
+	KeyAgreement       string `json:"key_agreement"`
+	AuthTag            string `json:"auth_tag"`
+	Trust              Trust  `json:"trust"`
+	PreviouslyVerified bool   `json:"previously_verified"`
+	CacheMatched       bool   `json:"cache_matched"` // retained secrets were used (RFC 6189 §4.3)
+	PeerVerified       bool   `json:"peer_verified"` // the peer's Confirm carried the V flag
+	PeerZID            string `json:"peer_zid"`
+	Initiator          bool   `json:"initiator"`
+	// Handshake is the time from our first Hello to the keys.
+	Handshake time.Duration `json:"-"`
+}
+
+// Stats are a call's media counters.
+type Stats struct {
+	PacketsSent     uint64  `json:"packets_sent"`
+	BytesSent       uint64  `json:"bytes_sent"`
+	PacketsReceived uint64  `json:"packets_received"`
+	BytesReceived   uint64  `json:"bytes_received"`
+	Lost            uint64  `json:"lost"`      // frames concealed
+	JitterMS        float64 `json:"jitter_ms"` // interarrival jitter, RFC 3550 §6.4.1
+	AuthFailures    uint64  `json:"auth_failures"`
+	ZRTPSent        uint64  `json:"zrtp_sent"`
+	ZRTPReceived    uint64  `json:"zrtp_received"`
+}
+
+// Event is one thing a call reports.
+type Event struct {
+	Type EventType
+	Time time.Time
+	// Reason explains alert and ended events.
+	Reason string
+	// Peer, Codec and RemoteRTP describe a connected call.
+	Peer, Codec, RemoteRTP string
+	Secure                 *SecureInfo // secure
+	Stats                  *Stats      // ended
+}
+
+// MarshalJSON renders the event as one flat JSON object with an "event" key.
+func (e Event) MarshalJSON() ([]byte, error) {
+	m := map[string]any{"event": string(e.Type), "time": e.Time.UTC().Format(time.RFC3339Nano)}
+	if e.Reason != "" {
+		m["reason"] = e.Reason
+	}
+	if e.Peer != "" {
+		m["peer"] = e.Peer
+	}
+	if e.Codec != "" {
+		m["codec"] = e.Codec
+	}
+	if e.RemoteRTP != "" {
+		m["remote_rtp"] = e.RemoteRTP
+	}
+	if e.Secure != nil {
+		b, err := json.Marshal(e.Secure)
+		if err != nil {
+			return nil, err
+		}
+		var sm map[string]any
+		if err := json.Unmarshal(b, &sm); err != nil {
+			return nil, err
+		}
+		for k, v := range sm {
+			m[k] = v
+		}
+		m["handshake_ms"] = float64(e.Secure.Handshake.Microseconds()) / 1000
+	}
+	if e.Stats != nil {
+		m["stats"] = e.Stats
+	}
+	return json.Marshal(m)
+}
