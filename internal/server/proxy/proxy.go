@@ -87,7 +87,21 @@ type Proxy struct {
 
 	mu       sync.Mutex
 	bindings map[int64]*binding // by device id
+
+	authMu sync.Mutex
+	auth   map[string]authEntry // by connection source, for certificates
 }
+
+// authEntry caches a certificate's check for one connection. The TLS
+// handshake proved the key once; the device's state (revoked, disabled) is
+// read again after authTTL, so a revocation takes effect within it.
+type authEntry struct {
+	cert *x509.Certificate
+	id   Identity
+	at   time.Time
+}
+
+const authTTL = time.Second
 
 type binding struct {
 	id       Identity
@@ -134,7 +148,8 @@ func New(cfg Config) (*Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Proxy{cfg: cfg, ua: ua, srv: srv, cli: cli, log: cfg.Log, bindings: map[int64]*binding{}, limits: newLimiter(cfg.Rate, cfg.Burst)}
+	p := &Proxy{cfg: cfg, ua: ua, srv: srv, cli: cli, log: cfg.Log, bindings: map[int64]*binding{}, limits: newLimiter(cfg.Rate, cfg.Burst),
+		auth: map[string]authEntry{}}
 	srv.OnRegister(p.onRegister)
 	srv.OnMessage(p.onMessage)
 	srv.OnOptions(func(req *sip.Request, tx sip.ServerTransaction) { p.respond(tx, req, 200, "OK") })
@@ -177,12 +192,28 @@ func (p *Proxy) respond(tx sip.ServerTransaction, req *sip.Request, code int, re
 func (p *Proxy) authenticate(req *sip.Request, tx sip.ServerTransaction) (*Identity, bool) {
 	ctx, cancel := context.WithTimeout(p.ctx, 10*time.Second)
 	defer cancel()
-	if cert := p.ln.peer(req.Source()); cert != nil {
+	src := req.Source()
+	if cert := p.ln.peer(src); cert != nil {
+		p.authMu.Lock()
+		e, ok := p.auth[src]
+		p.authMu.Unlock()
+		if ok && e.cert == cert && time.Since(e.at) < authTTL {
+			return &e.id, true
+		}
 		id, err := p.cfg.Auth.Certificate(ctx, cert)
 		if err != nil {
+			p.authMu.Lock()
+			delete(p.auth, src)
+			p.authMu.Unlock()
 			p.refuse(tx, req, err)
 			return nil, false
 		}
+		p.authMu.Lock()
+		if len(p.auth) > 100000 {
+			clear(p.auth)
+		}
+		p.auth[src] = authEntry{cert: cert, id: id, at: time.Now()}
+		p.authMu.Unlock()
 		return &id, true
 	}
 	id, ok := p.digest(ctx, req, tx)
@@ -423,6 +454,8 @@ func (p *Proxy) deliver(deviceID int64) {
 			p.kick(deviceID)
 		}
 	}()
+	var forgets sync.WaitGroup
+	defer forgets.Wait()
 	for p.ctx.Err() == nil {
 		p.mu.Lock()
 		b := p.bindings[deviceID]
@@ -437,6 +470,9 @@ func (p *Proxy) deliver(deviceID int64) {
 		if b == nil || time.Now().After(snap.expires) {
 			return
 		}
+		// Copies being forgotten must be gone before the next read, or
+		// they would be sent twice.
+		forgets.Wait()
 		ds, err := p.cfg.Store.Pending(p.ctx, deviceID, 64)
 		if err != nil {
 			p.log.Error("read stored messages", "err", err)
@@ -460,10 +496,16 @@ func (p *Proxy) deliver(deviceID int64) {
 				// A transient refusal by the device: keep it and retry later.
 				return
 			}
-			if err := p.cfg.Store.Delivered(p.ctx, d.Seq); err != nil {
-				p.log.Error("forget delivered message", "err", err)
-				return
-			}
+			// Forgetting the copy need not hold up the next delivery: if it
+			// is lost in a crash, the device gets the copy again and drops
+			// it as a duplicate.
+			forgets.Add(1)
+			go func(seq int64) {
+				defer forgets.Done()
+				if err := p.cfg.Store.Delivered(p.ctx, seq); err != nil {
+					p.log.Error("forget delivered message", "err", err)
+				}
+			}(d.Seq)
 		}
 	}
 }

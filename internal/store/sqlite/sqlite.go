@@ -24,7 +24,10 @@ import (
 var migrations embed.FS
 
 // DB implements store.Store.
-type DB struct{ db *sql.DB }
+type DB struct {
+	db    *sql.DB
+	batch *batcher
+}
 
 var _ store.Store = (*DB)(nil)
 
@@ -41,6 +44,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		db.Close()
 		return nil, err
 	}
+	s.batch = newBatcher(db)
 	return s, nil
 }
 
@@ -81,7 +85,10 @@ func (s *DB) migrate(ctx context.Context) error {
 }
 
 // Close closes the database.
-func (s *DB) Close() error { return s.db.Close() }
+func (s *DB) Close() error {
+	s.batch.close()
+	return s.db.Close()
+}
 
 func (s *DB) tx(ctx context.Context, f func(*sql.Tx) error) error {
 	tx, err := s.db.BeginTx(ctx, nil)
@@ -396,7 +403,7 @@ func (s *DB) HasContact(ctx context.Context, owner, contact string) (bool, error
 
 func (s *DB) EnqueueMessage(ctx context.Context, m store.Message, targets []store.Target) (int64, error) {
 	var id int64
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err := s.batch.do(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO messages(sender, sender_dev, recipient, content_type, body, created) VALUES(?,?,?,?,?,?)`,
 			m.Sender, m.SenderDevice, m.Recipient, m.ContentType, m.Body, unix(m.Created))
 		if err != nil {
@@ -434,7 +441,7 @@ func (s *DB) Pending(ctx context.Context, deviceID int64, limit int) ([]store.De
 }
 
 func (s *DB) Delivered(ctx context.Context, seq int64) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
+	return s.batch.do(ctx, func(tx *sql.Tx) error {
 		var mid int64
 		if err := tx.QueryRowContext(ctx, `SELECT message_id FROM deliveries WHERE seq=?`, seq).Scan(&mid); err != nil {
 			if errors.Is(err, sql.ErrNoRows) {

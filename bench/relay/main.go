@@ -1,0 +1,268 @@
+// Command relay measures MESSAGE relaying through a running phonexd: many
+// enrolled devices, each sender on its own mutual-TLS SIP connection, every
+// check of the node on (certificate, contact list, rate limit, durable
+// storage before the 200, delivery to the registered device). It reports the
+// sustained end-to-end rate and the latency at half that rate.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/binary"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/phonex/phonex/internal/ca"
+	"github.com/phonex/phonex/internal/client"
+	"github.com/phonex/phonex/internal/kdf"
+	"github.com/phonex/phonex/internal/server"
+)
+
+func main() {
+	api := flag.String("api", "", "phonexd API address")
+	sipAddr := flag.String("sip", "", "phonexd SIP address")
+	data := flag.String("data", "", "phonexd data directory")
+	pairs := flag.Int("pairs", 20, "sender/receiver device pairs")
+	dur := flag.Duration("duration", 8*time.Second, "length of each run")
+	size := flag.Int("size", 600, "message body bytes (an envelope's typical size)")
+	flag.Parse()
+	sip.SetDefaultLogger(slog.New(slog.DiscardHandler))
+	if err := run(*api, *sipAddr, *data, *pairs, *dur, *size); err != nil {
+		fmt.Fprintln(os.Stderr, "relay:", err)
+		os.Exit(1)
+	}
+}
+
+type peer struct {
+	user string
+	ua   *sipgo.UserAgent
+	cli  *sipgo.Client
+}
+
+var sentAt sync.Map // message id -> time.Time
+
+type stats struct {
+	received atomic.Int64
+	mu       sync.Mutex
+	lat      []time.Duration
+	record   atomic.Bool
+}
+
+func run(api, sipAddr, data string, pairs int, dur time.Duration, size int) error {
+	ctx := context.Background()
+	cfg, err := server.LoadConfig(data)
+	if err != nil {
+		return err
+	}
+	adm, err := server.OpenAdmin(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer adm.Close()
+	tmp, _ := os.MkdirTemp("", "relay-")
+	defer os.RemoveAll(tmp)
+	caFile := filepath.Join(data, ca.CACertFile)
+	enroll := func(user string) (*client.Profile, error) {
+		act, err := adm.AddUser(ctx, user, 0)
+		if err != nil {
+			return nil, err
+		}
+		return client.Enroll(ctx, client.EnrollRequest{Dir: filepath.Join(tmp, user), User: user, Device: "d", Server: api, CAFile: caFile,
+			Code: act.Code, Password: []byte("bench password")}, &client.Options{KDF: kdf.Params{LogN: 14, R: 8, P: 1}})
+	}
+	st := &stats{}
+	var senders, receivers []*peer
+	for i := 0; i < pairs; i++ {
+		s, r := fmt.Sprintf("s%d@%s", i, cfg.Domain), fmt.Sprintf("r%d@%s", i, cfg.Domain)
+		sp, err := enroll(s)
+		if err != nil {
+			return err
+		}
+		rp, err := enroll(r)
+		if err != nil {
+			return err
+		}
+		if _, err := rp.AddContact(ctx, s); err != nil {
+			return err
+		}
+		sender, err := connect(sp, sipAddr, cfg.Domain, nil)
+		if err != nil {
+			return err
+		}
+		receiver, err := connect(rp, sipAddr, cfg.Domain, st)
+		if err != nil {
+			return err
+		}
+		sp.Close()
+		rp.Close()
+		senders, receivers = append(senders, sender), append(receivers, receiver)
+	}
+	for _, r := range receivers {
+		if err := register(ctx, r, sipAddr); err != nil {
+			return err
+		}
+	}
+	body := make([]byte, size)
+	rand.Read(body)
+
+	// Run 1: as fast as the node goes.
+	st.received.Store(0)
+	var sent, failed atomic.Int64
+	start := time.Now()
+	deadline := start.Add(dur)
+	var wg sync.WaitGroup
+	for i := range senders {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			for time.Now().Before(deadline) {
+				if err := message(ctx, senders[i], receivers[i].user, sipAddr, body, false); err != nil {
+					failed.Add(1)
+					continue
+				}
+				sent.Add(1)
+			}
+		}(i)
+	}
+	wg.Wait()
+	time.Sleep(2 * time.Second) // let the last deliveries land
+	elapsed := time.Since(start) - 2*time.Second
+	rate := float64(st.received.Load()) / elapsed.Seconds()
+	fmt.Printf("| phonexd: MESSAGEs relayed end to end per second (%d sender and %d receiver devices, mutual TLS, stored before 200) | %.0f |\n", pairs, pairs, rate)
+	if failed.Load() > 0 {
+		fmt.Printf("| phonexd: refused or failed sends in run 1 | %d of %d |\n", failed.Load(), sent.Load()+failed.Load())
+	}
+
+	// Run 2: latency at half that rate.
+	half := rate / 2
+	interval := time.Duration(float64(time.Second) * float64(pairs) / half)
+	st.record.Store(true)
+	deadline = time.Now().Add(dur)
+	for i := range senders {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			t := time.NewTicker(interval)
+			defer t.Stop()
+			for time.Now().Before(deadline) {
+				<-t.C
+				message(ctx, senders[i], receivers[i].user, sipAddr, body, true)
+			}
+		}(i)
+	}
+	wg.Wait()
+	time.Sleep(2 * time.Second)
+	st.mu.Lock()
+	lat := append([]time.Duration{}, st.lat...)
+	st.mu.Unlock()
+	sort.Slice(lat, func(a, b int) bool { return lat[a] < lat[b] })
+	if len(lat) > 0 {
+		fmt.Printf("| phonexd: latency at %.0f msg/s, send to arrival, p50 / p99 (%d messages) | %v / %v |\n", half, len(lat),
+			lat[len(lat)/2].Round(10*time.Microsecond), lat[len(lat)*99/100].Round(10*time.Microsecond))
+	}
+	fmt.Printf("RATE %.0f\n", rate)
+	return nil
+}
+
+func connect(p *client.Profile, sipAddr, domain string, st *stats) (*peer, error) {
+	cert := tls.Certificate{Certificate: [][]byte{p.Cert.Raw}, PrivateKey: p.Keys.Sign}
+	pool := p.CA
+	tc := &tls.Config{Certificates: []tls.Certificate{cert}, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS13}
+	tc.RootCAs = newPool(pool)
+	ua, err := sipgo.NewUA(sipgo.WithUserAgentHostname(domain), sipgo.WithUserAgenTLSConfig(tc))
+	if err != nil {
+		return nil, err
+	}
+	cli, err := sipgo.NewClient(ua)
+	if err != nil {
+		return nil, err
+	}
+	if st != nil {
+		srv, err := sipgo.NewServer(ua)
+		if err != nil {
+			return nil, err
+		}
+		srv.OnMessage(func(req *sip.Request, tx sip.ServerTransaction) {
+			now := time.Now()
+			st.received.Add(1)
+			if b := req.Body(); len(b) >= 8 && st.record.Load() {
+				id := binary.BigEndian.Uint64(b)
+				if t0, ok := sentAt.LoadAndDelete(id); ok {
+					st.mu.Lock()
+					st.lat = append(st.lat, now.Sub(t0.(time.Time)))
+					st.mu.Unlock()
+				}
+			}
+			tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
+		})
+	}
+	return &peer{user: p.Device.Account.String(), ua: ua, cli: cli}, nil
+}
+
+func uri(account string) sip.Uri {
+	var u sip.Uri
+	sip.ParseUri("sip:"+account, &u)
+	return u
+}
+
+func register(ctx context.Context, p *peer, sipAddr string) error {
+	req := sip.NewRequest(sip.REGISTER, uri(p.user))
+	from := &sip.FromHeader{Address: uri(p.user), Params: sip.NewParams()}
+	from.Params.Add("tag", sip.GenerateTagN(8))
+	req.AppendHeader(from)
+	req.AppendHeader(&sip.ToHeader{Address: uri(p.user), Params: sip.NewParams()})
+	req.AppendHeader(&sip.ContactHeader{Address: uri(p.user), Params: sip.NewParams()})
+	req.AppendHeader(sip.NewHeader("Expires", "600"))
+	req.SetTransport("TLS")
+	req.SetDestination(sipAddr)
+	res, err := p.cli.Do(ctx, req)
+	if err != nil {
+		return err
+	}
+	if res.StatusCode != 200 {
+		return fmt.Errorf("register %s: %d %s", p.user, res.StatusCode, res.Reason)
+	}
+	return nil
+}
+
+var seq atomic.Uint64
+
+func message(ctx context.Context, p *peer, to, sipAddr string, body []byte, timed bool) error {
+	b := append([]byte{}, body...)
+	id := seq.Add(1)
+	binary.BigEndian.PutUint64(b, id)
+	if timed {
+		sentAt.Store(id, time.Now())
+	}
+	req := sip.NewRequest(sip.MESSAGE, uri(to))
+	from := &sip.FromHeader{Address: uri(p.user), Params: sip.NewParams()}
+	from.Params.Add("tag", sip.GenerateTagN(8))
+	req.AppendHeader(from)
+	req.AppendHeader(&sip.ToHeader{Address: uri(to), Params: sip.NewParams()})
+	ct := sip.ContentTypeHeader(client.ContentType)
+	req.AppendHeader(&ct)
+	req.SetBody(b)
+	req.SetTransport("TLS")
+	req.SetDestination(sipAddr)
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	res, err := p.cli.Do(cctx, req)
+	if err != nil {
+		return err
+	}
+	if res.StatusCode != 200 {
+		return fmt.Errorf("%d %s", res.StatusCode, res.Reason)
+	}
+	return nil
+}
