@@ -35,6 +35,8 @@ const usage = `phonex: a PhoneX device
   phonex inbox [--with USER@DOMAIN] [--read] [--json]
   phonex read USER@DOMAIN
   phonex resend MESSAGE_ID
+  phonex call SIP_URI --direct [--play F.wav] [--record F.wav] [--for DUR] [--json] [--zrtp-prefer X255,DH3k] [--sas B256] [--verify-sas] [--allow-insecure] [--listen IP:PORT] [--transport udp|tcp] [--zrtp-cache DIR]
+  phonex answer --direct --listen IP:PORT [same options as call]
 
 Every command takes --profile DIR (default ~/.phonex). The password comes from
 PHONEX_PASSWORD, --password-file FILE, or a prompt.`
@@ -69,6 +71,10 @@ func main() {
 		err = cmdRead(ctx, args)
 	case "resend":
 		err = cmdResend(ctx, args)
+	case "call":
+		err = cmdCall(ctx, args)
+	case "answer":
+		err = cmdAnswer(ctx, args)
 	case "help", "-h", "--help":
 		fmt.Println(usage)
 		return

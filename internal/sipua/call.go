@@ -90,6 +90,7 @@ type Call struct {
 	statsMu sync.Mutex
 	stats   Stats
 	secure  *SecureInfo
+	peerZID zrtp.ZID
 
 	verifyMu     sync.Mutex
 	userVerified bool
@@ -252,10 +253,9 @@ func (c *Call) ConfirmSAS() error {
 	pending := c.pendingStore
 	c.pendingStore = nil
 	c.verifyMu.Unlock()
-	var peer zrtp.ZID
-	if _, err := fmt.Sscanf(s.PeerZID, "%x", &peer); err != nil {
-		return fmt.Errorf("confirm SAS: peer ZID: %w", err)
-	}
+	c.statsMu.Lock()
+	peer := c.peerZID
+	c.statsMu.Unlock()
 	if pending != nil {
 		rec := pending.Record
 		rec.Verified = true
@@ -685,7 +685,7 @@ func (c *Call) onSecure(st *mediaState, now time.Time, ev *zrtp.Secure) error {
 		Handshake: now.Sub(st.started),
 	}
 	c.statsMu.Lock()
-	c.secure = info
+	c.secure, c.peerZID = info, ev.PeerZID
 	c.statsMu.Unlock()
 	c.emit(Event{Type: EventSecure, Secure: info})
 	if ev.CacheMismatch {

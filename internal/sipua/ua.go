@@ -130,6 +130,19 @@ func NewUA(cfg Config) (*UA, error) {
 	switch u.transport {
 	case "udp":
 		go u.srv.ServeUDP(u.pc)
+		// Requests must leave from the listening socket, which sipgo
+		// registers asynchronously: wait for it before the first INVITE.
+		tl := u.ua.TransportLayer()
+		for i := 0; ; i++ {
+			if c, err := tl.GetConnection("udp", laddr.String()); err == nil && c != nil {
+				break
+			}
+			if i == 200 {
+				u.Close()
+				return nil, errors.New("SIP listen: the UDP listener did not start")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
 	case "tcp":
 		go u.srv.ServeTCP(u.ln)
 	}
