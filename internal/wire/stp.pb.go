@@ -629,6 +629,166 @@ func (x *STPSimpleGroup) GetProtocolVersion() int32 {
 	return 0
 }
 
+// STPRatchet is the ratchet STP (protocolType 6, version 1): the AMP payload
+// is encrypted once (AES-256-GCM) and its key is sent through each
+// recipient device's Double Ratchet session, as Linphone's lime does
+// (internal/ratchet, docs/ratchet.md). The header fields 1-7 are bound to the
+// ciphertext as associated data (their deterministic serialisation, slots
+// and body left out); the ratchet authenticates the sender.
+type STPRatchet struct {
+	state              protoimpl.MessageState `protogen:"open.v1"`
+	AmpType            *int32                 `protobuf:"varint,1,opt,name=ampType" json:"ampType,omitempty"`
+	AmpVersion         *int32                 `protobuf:"varint,2,opt,name=ampVersion" json:"ampVersion,omitempty"`
+	MessageSentMiliUTC *uint64                `protobuf:"varint,4,opt,name=messageSentMiliUTC" json:"messageSentMiliUTC,omitempty"`
+	RandomNonce        *uint32                `protobuf:"varint,5,opt,name=randomNonce" json:"randomNonce,omitempty"`
+	Sender             *string                `protobuf:"bytes,6,opt,name=sender" json:"sender,omitempty"`
+	Destination        *string                `protobuf:"bytes,7,opt,name=destination" json:"destination,omitempty"`
+	Slots              []*RatchetSlot         `protobuf:"bytes,13,rep,name=slots" json:"slots,omitempty"`
+	Body               []byte                 `protobuf:"bytes,15,opt,name=body" json:"body,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *STPRatchet) Reset() {
+	*x = STPRatchet{}
+	mi := &file_stp_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *STPRatchet) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*STPRatchet) ProtoMessage() {}
+
+func (x *STPRatchet) ProtoReflect() protoreflect.Message {
+	mi := &file_stp_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use STPRatchet.ProtoReflect.Descriptor instead.
+func (*STPRatchet) Descriptor() ([]byte, []int) {
+	return file_stp_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *STPRatchet) GetAmpType() int32 {
+	if x != nil && x.AmpType != nil {
+		return *x.AmpType
+	}
+	return 0
+}
+
+func (x *STPRatchet) GetAmpVersion() int32 {
+	if x != nil && x.AmpVersion != nil {
+		return *x.AmpVersion
+	}
+	return 0
+}
+
+func (x *STPRatchet) GetMessageSentMiliUTC() uint64 {
+	if x != nil && x.MessageSentMiliUTC != nil {
+		return *x.MessageSentMiliUTC
+	}
+	return 0
+}
+
+func (x *STPRatchet) GetRandomNonce() uint32 {
+	if x != nil && x.RandomNonce != nil {
+		return *x.RandomNonce
+	}
+	return 0
+}
+
+func (x *STPRatchet) GetSender() string {
+	if x != nil && x.Sender != nil {
+		return *x.Sender
+	}
+	return ""
+}
+
+func (x *STPRatchet) GetDestination() string {
+	if x != nil && x.Destination != nil {
+		return *x.Destination
+	}
+	return ""
+}
+
+func (x *STPRatchet) GetSlots() []*RatchetSlot {
+	if x != nil {
+		return x.Slots
+	}
+	return nil
+}
+
+func (x *STPRatchet) GetBody() []byte {
+	if x != nil {
+		return x.Body
+	}
+	return nil
+}
+
+// RatchetSlot carries the body key for one recipient device: a ratchet
+// message (with the PQXDH initial message until the session is confirmed).
+type RatchetSlot struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Recipient     *string                `protobuf:"bytes,1,opt,name=recipient" json:"recipient,omitempty"`
+	Header        []byte                 `protobuf:"bytes,2,opt,name=header" json:"header,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RatchetSlot) Reset() {
+	*x = RatchetSlot{}
+	mi := &file_stp_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RatchetSlot) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RatchetSlot) ProtoMessage() {}
+
+func (x *RatchetSlot) ProtoReflect() protoreflect.Message {
+	mi := &file_stp_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RatchetSlot.ProtoReflect.Descriptor instead.
+func (*RatchetSlot) Descriptor() ([]byte, []int) {
+	return file_stp_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *RatchetSlot) GetRecipient() string {
+	if x != nil && x.Recipient != nil {
+		return *x.Recipient
+	}
+	return ""
+}
+
+func (x *RatchetSlot) GetHeader() []byte {
+	if x != nil {
+		return x.Header
+	}
+	return nil
+}
+
 var File_stp_proto protoreflect.FileDescriptor
 
 const file_stp_proto_rawDesc = "" +
@@ -697,7 +857,22 @@ const file_stp_proto_rawDesc = "" +
 	"\x06macKey\x18\x14 \x01(\fR\x06macKey\x12\x18\n" +
 	"\apayload\x18\x15 \x01(\fR\apayload\x12\"\n" +
 	"\fprotocolType\x18\x16 \x01(\x05R\fprotocolType\x12(\n" +
-	"\x0fprotocolVersion\x18\x17 \x01(\x05R\x0fprotocolVersionB(Z&github.com/phonex/phonex/internal/wire"
+	"\x0fprotocolVersion\x18\x17 \x01(\x05R\x0fprotocolVersion\"\x96\x02\n" +
+	"\n" +
+	"STPRatchet\x12\x18\n" +
+	"\aampType\x18\x01 \x01(\x05R\aampType\x12\x1e\n" +
+	"\n" +
+	"ampVersion\x18\x02 \x01(\x05R\n" +
+	"ampVersion\x12.\n" +
+	"\x12messageSentMiliUTC\x18\x04 \x01(\x04R\x12messageSentMiliUTC\x12 \n" +
+	"\vrandomNonce\x18\x05 \x01(\rR\vrandomNonce\x12\x16\n" +
+	"\x06sender\x18\x06 \x01(\tR\x06sender\x12 \n" +
+	"\vdestination\x18\a \x01(\tR\vdestination\x12.\n" +
+	"\x05slots\x18\r \x03(\v2\x18.phonex.wire.RatchetSlotR\x05slots\x12\x12\n" +
+	"\x04body\x18\x0f \x01(\fR\x04body\"C\n" +
+	"\vRatchetSlot\x12\x1c\n" +
+	"\trecipient\x18\x01 \x01(\tR\trecipient\x12\x16\n" +
+	"\x06header\x18\x02 \x01(\fR\x06headerB(Z&github.com/phonex/phonex/internal/wire"
 
 var (
 	file_stp_proto_rawDescOnce sync.Once
@@ -711,20 +886,23 @@ func file_stp_proto_rawDescGZIP() []byte {
 	return file_stp_proto_rawDescData
 }
 
-var file_stp_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_stp_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_stp_proto_goTypes = []any{
 	(*MessageProtocolEnvelope)(nil), // 0: phonex.wire.MessageProtocolEnvelope
 	(*STPSimple)(nil),               // 1: phonex.wire.STPSimple
 	(*KeySlot)(nil),                 // 2: phonex.wire.KeySlot
 	(*STPSimpleGroup)(nil),          // 3: phonex.wire.STPSimpleGroup
+	(*STPRatchet)(nil),              // 4: phonex.wire.STPRatchet
+	(*RatchetSlot)(nil),             // 5: phonex.wire.RatchetSlot
 }
 var file_stp_proto_depIdxs = []int32{
 	2, // 0: phonex.wire.STPSimpleGroup.keySlots:type_name -> phonex.wire.KeySlot
-	1, // [1:1] is the sub-list for method output_type
-	1, // [1:1] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	5, // 1: phonex.wire.STPRatchet.slots:type_name -> phonex.wire.RatchetSlot
+	2, // [2:2] is the sub-list for method output_type
+	2, // [2:2] is the sub-list for method input_type
+	2, // [2:2] is the sub-list for extension type_name
+	2, // [2:2] is the sub-list for extension extendee
+	0, // [0:2] is the sub-list for field type_name
 }
 
 func init() { file_stp_proto_init() }
@@ -738,7 +916,7 @@ func file_stp_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_stp_proto_rawDesc), len(file_stp_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   4,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
