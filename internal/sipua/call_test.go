@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -149,5 +150,67 @@ func TestCallToneAndSAS(t *testing.T) {
 				t.Fatalf("recorded %.1f Hz (purity %.2f), want 440", freq, purity)
 			}
 		})
+	}
+}
+
+func TestReinvite(t *testing.T) {
+	dir := t.TempDir()
+	p := dialPair(t, "udp",
+		CallOptions{Cache: cacheAt(t, filepath.Join(dir, "a")), NoOpus: true},
+		CallOptions{Cache: cacheAt(t, filepath.Join(dir, "b"))})
+	defer p.caller.Hangup(context.Background())
+	waitSecure(t, p.callerEvents)
+	waitSecure(t, p.calleeEv)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	// Hold and resume keep ZRTP: accepted and reported.
+	if err := p.callee.Hold(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	if p.callerEvents.has(EventHold) == nil {
+		t.Fatal("no hold event")
+	}
+	if err := p.callee.Hold(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if p.callerEvents.has(EventResume) == nil {
+		t.Fatal("no resume event")
+	}
+
+	// A re-INVITE without zrtp-hash, or with SDES keys, is refused and
+	// alerted; the call goes on.
+	for _, tt := range []struct {
+		name string
+		edit func(*Media)
+	}{
+		{"plain RTP", func(m *Media) { m.ZRTPHash = "" }},
+		{"RTP/SAVP without zrtp-hash", func(m *Media) { m.ZRTPHash, m.Proto = "", ProtoSAVP }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p.callerEvents.mu.Lock()
+			p.callerEvents.events = nil
+			p.callerEvents.mu.Unlock()
+			p.callee.sigMu.Lock()
+			m := p.callee.local
+			m.Version += 10
+			p.callee.sigMu.Unlock()
+			tt.edit(&m)
+			res, err := p.callee.reinvite(ctx, m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.StatusCode != 488 {
+				t.Fatalf("re-INVITE without ZRTP answered %d", res.StatusCode)
+			}
+			if a := p.callerEvents.has(EventAlert); a == nil || !strings.Contains(a.Reason, "without ZRTP") {
+				t.Fatalf("alert: %+v", a)
+			}
+		})
+	}
+	select {
+	case <-p.caller.Done():
+		t.Fatal("call ended")
+	default:
 	}
 }
