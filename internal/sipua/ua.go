@@ -471,8 +471,8 @@ func (c *Call) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	offer, err := ParseMedia(req.Body())
 	if err != nil {
-		respond(488, "Not Acceptable Here", nil)
 		c.alert("the peer sent a re-INVITE we cannot read (%v); refused, the call goes on unchanged", err)
+		respond(488, "Not Acceptable Here", nil)
 		return
 	}
 	if offer.ZRTPHash == "" && c.remote.ZRTPHash != "" || offer.SDES {
@@ -480,16 +480,16 @@ func (c *Call) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
 		if offer.SDES {
 			what = "SDES keys a signalling server can read"
 		}
-		respond(488, "Not Acceptable Here", nil)
 		c.alert("the peer tried to renegotiate the call without ZRTP (to %s); refused, the call stays on its ZRTP keys. If this persists, hang up", what)
+		respond(488, "Not Acceptable Here", nil)
 		return
 	}
 	local := c.local
 	local.Codecs = []Codec{c.codec, CodecTelephoneEvent}
 	ans, _, err := Answer(offer, local)
 	if err != nil {
-		respond(488, "Not Acceptable Here", nil)
 		c.alert("the peer's re-INVITE changes the codec, which is not supported; refused")
+		respond(488, "Not Acceptable Here", nil)
 		return
 	}
 	ans.Version = c.local.Version + 1
@@ -507,6 +507,14 @@ func (c *Call) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
 	if offer.ZRTPHash == "" {
 		c.remote.ZRTPHash = prevHash
 	}
+	// Report before answering, so the user sees it no later than the peer
+	// learns it was accepted.
+	switch {
+	case held && !wasHeld:
+		c.emit(Event{Type: EventHold})
+	case !held && wasHeld:
+		c.emit(Event{Type: EventResume})
+	}
 	respond(200, "OK", body)
 	peer := netip.AddrPortFrom(offer.Addr.Unmap(), uint16(offer.Port))
 	select {
@@ -517,12 +525,6 @@ func (c *Call) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
 		}
 	}:
 	case <-c.ended:
-	}
-	switch {
-	case held && !wasHeld:
-		c.emit(Event{Type: EventHold})
-	case !held && wasHeld:
-		c.emit(Event{Type: EventResume})
 	}
 }
 
