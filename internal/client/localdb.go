@@ -73,6 +73,21 @@ var localMigrations = []string{
 		sent   INTEGER NOT NULL,
 		PRIMARY KEY (sender, nonce)
 	);`,
+	`CREATE TABLE ratchet_sessions (
+		device  TEXT PRIMARY KEY,
+		state   BLOB NOT NULL,
+		updated INTEGER NOT NULL
+	);
+	CREATE TABLE ratchet_prekeys (
+		kind    TEXT NOT NULL,
+		id      INTEGER NOT NULL,
+		private BLOB NOT NULL,
+		PRIMARY KEY (kind, id)
+	);
+	CREATE TABLE ratchet_trust (
+		device TEXT PRIMARY KEY,
+		key    BLOB NOT NULL
+	);`,
 }
 
 func openLocalDB(ctx context.Context, path string, key []byte) (*localDB, error) {

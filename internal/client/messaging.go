@@ -18,6 +18,7 @@ import (
 	"github.com/phonex/phonex/internal/amp"
 	"github.com/phonex/phonex/internal/api"
 	"github.com/phonex/phonex/internal/ident"
+	"github.com/phonex/phonex/internal/ratchet"
 	"github.com/phonex/phonex/internal/stp"
 )
 
@@ -54,6 +55,7 @@ type Event struct {
 	Time       time.Time `json:"time"`
 	Outgoing   bool      `json:"outgoing,omitempty"` // a message this account sent from another device
 	Insecure   bool      `json:"insecure,omitempty"` // arrived without end-to-end encryption
+	Protocol   string    `json:"protocol,omitempty"` // the secure transport protocol it came in
 	Error      string    `json:"error,omitempty"`
 }
 
@@ -113,6 +115,9 @@ func (p *Profile) messenger(ctx context.Context) (*messenger, error) {
 	}
 	if err := p.publishKeys(ctx); err != nil {
 		return nil, err
+	}
+	if err := p.publishPrekeys(ctx); err != nil {
+		p.log.Warn("ratchet prekeys not published; messages fall back to key slots", "err", err)
 	}
 	cert := tls.Certificate{Certificate: [][]byte{p.Cert.Raw}, PrivateKey: p.Keys.Sign, Leaf: p.Cert}
 	link, err := dialSIP(me.SIP, p.Device, p.CA, cert, p.log)
@@ -225,7 +230,7 @@ func (m *messenger) attempt(ctx context.Context, q queued) error {
 		return m.finish(ctx, q, StateFailed, err)
 	}
 	if q.Envelope == nil {
-		env, err := m.seal(ctx, q, peer)
+		env, err := m.sealAndStore(ctx, q, peer)
 		if err != nil {
 			var ae *api.Error
 			if errors.As(err, &ae) && (ae.Code == api.CodeNotAllowed || ae.Code == api.CodeUnknownUser || ae.Code == api.CodeFederation) {
@@ -237,9 +242,6 @@ func (m *messenger) attempt(ctx context.Context, q queued) error {
 			return m.retry(ctx, q, err)
 		}
 		q.Envelope = env
-		if _, err := m.p.db.db.ExecContext(ctx, `UPDATE queue SET envelope=? WHERE id=?`, env, q.ID); err != nil {
-			return err
-		}
 	}
 	err = m.link.message(ctx, peer, ContentType, q.Envelope)
 	var se *SIPError
@@ -255,26 +257,50 @@ func (m *messenger) attempt(ctx context.Context, q queued) error {
 	}
 }
 
-// seal encrypts (texts) or signs (receipts) a queue entry for every device
-// of the peer and this account's other devices.
-func (m *messenger) seal(ctx context.Context, q queued, peer ident.Account) ([]byte, error) {
-	from := &stp.Sender{Address: m.p.Device.String(), Signer: m.p.Keys.Sign}
-	switch q.Kind {
-	case "receipt":
-		return stp.SealAuth(from, peer.String(), &stp.Outgoing{AmpType: amp.ReceiptV1.Type, AmpVersion: amp.ReceiptV1.Version, Payload: q.Payload})
-	case "text":
-	default:
-		return nil, fmt.Errorf("unknown queue entry kind %q", q.Kind)
-	}
-	theirs, err := m.p.bundles(ctx, peer)
+// sealAndStore builds a queue entry's envelope once and stores it, with the
+// ratchet sessions it advanced, in one transaction: retries resend the same
+// bytes, and a session never moves ahead of what was stored.
+func (m *messenger) sealAndStore(ctx context.Context, q queued, peer ident.Account) ([]byte, error) {
+	// Sealing reads the database, so the write transaction (the database
+	// has one connection) starts only afterwards.
+	env, save, err := m.seal(ctx, q, peer)
 	if err != nil {
 		return nil, err
 	}
-	var ours []peerDevice
-	if peer != m.p.Device.Account {
-		if ours, err = m.p.bundles(ctx, m.p.Device.Account); err != nil {
+	tx, err := m.p.db.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	if save != nil {
+		if err := save(tx); err != nil {
 			return nil, err
 		}
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE queue SET envelope=? WHERE id=?`, env, q.ID); err != nil {
+		return nil, err
+	}
+	return env, tx.Commit()
+}
+
+// seal encrypts (texts) or signs (receipts) a queue entry for every device
+// of the peer and this account's other devices: with the ratchet STP when
+// every device takes part in it, else with STPSimpleGroup key slots.
+// The returned save, when not nil, stores the ratchet sessions that
+// sealing advanced; it runs in the transaction that stores the envelope.
+func (m *messenger) seal(ctx context.Context, q queued, peer ident.Account) ([]byte, func(*sql.Tx) error, error) {
+	from := &stp.Sender{Address: m.p.Device.String(), Signer: m.p.Keys.Sign}
+	switch q.Kind {
+	case "receipt":
+		env, err := stp.SealAuth(from, peer.String(), &stp.Outgoing{AmpType: amp.ReceiptV1.Type, AmpVersion: amp.ReceiptV1.Version, Payload: q.Payload})
+		return env, nil, err
+	case "text":
+	default:
+		return nil, nil, fmt.Errorf("unknown queue entry kind %q", q.Kind)
+	}
+	theirs, ours, err := m.targets(ctx, peer)
+	if err != nil {
+		return nil, nil, err
 	}
 	for _, d := range theirs {
 		if d.changed {
@@ -282,11 +308,50 @@ func (m *messenger) seal(ctx context.Context, q queued, peer ident.Account) ([]b
 				Error: "the key of " + d.id.String() + " changed since first seen: verify it with the contact"})
 		}
 	}
-	rs := append(recipients(theirs, m.p.Device), recipients(ours, m.p.Device)...)
 	if len(recipients(theirs, m.p.Device)) == 0 {
-		return nil, fmt.Errorf("%s has no device that can receive encrypted messages yet", peer)
+		return nil, nil, fmt.Errorf("%s has no device that can receive encrypted messages yet", peer)
 	}
-	return stp.SealGroup(from, peer.String(), rs, &stp.Outgoing{AmpType: amp.TextV2.Type, AmpVersion: amp.TextV2.Version, Payload: q.Payload})
+	env, save, err := m.sealRatchet(ctx, q, peer, append(theirs, ours...))
+	if err != nil || env != nil {
+		return env, save, err
+	}
+	rs := append(recipients(theirs, m.p.Device), recipients(ours, m.p.Device)...)
+	env, err = stp.SealGroup(from, peer.String(), rs, &stp.Outgoing{AmpType: amp.TextV2.Type, AmpVersion: amp.TextV2.Version, Payload: q.Payload})
+	return env, nil, err
+}
+
+// targets are the verified devices of the peer and of this account. Devices
+// that need a new ratchet session are fetched again with their one-time
+// prekeys, which the cluster hands out once.
+func (m *messenger) targets(ctx context.Context, peer ident.Account) (theirs, ours []peerDevice, err error) {
+	fetch := func(a ident.Account) ([]peerDevice, error) {
+		ds, err := m.p.bundles(ctx, a)
+		if err != nil {
+			return nil, err
+		}
+		var fresh []string
+		for _, d := range ds {
+			if d.id == m.p.Device || d.bundle == nil {
+				continue
+			}
+			if s, err := (sessionStore{m.p.db.db}).load(ctx, d.id.String()); err == nil && s == nil {
+				fresh = append(fresh, d.id.Name)
+			}
+		}
+		if len(fresh) == 0 {
+			return ds, nil
+		}
+		return m.p.bundles(ctx, a, fresh...)
+	}
+	if theirs, err = fetch(peer); err != nil {
+		return nil, nil, err
+	}
+	if peer != m.p.Device.Account {
+		if ours, err = fetch(m.p.Device.Account); err != nil {
+			return nil, nil, err
+		}
+	}
+	return theirs, ours, nil
 }
 
 func (m *messenger) finish(ctx context.Context, q queued, state string, cause error) error {
@@ -382,6 +447,9 @@ func (p *Profile) Listen(ctx context.Context, emit func(Event)) error {
 			cancel()
 			return nil
 		case <-refresh.C:
+			if err := p.publishPrekeys(ctx); err != nil {
+				p.log.Debug("prekey refill failed", "err", err)
+			}
 			err := m.link.register(ctx, expires)
 			switch {
 			case err != nil && registered:
@@ -437,7 +505,22 @@ func (m *messenger) receive(ctx context.Context, req *sip.Request) (int, string)
 		r.KEMKey = k
 	}
 	r.RSAKey = rsaKey(m.p.Keys.Sign)
-	msg, err := m.stp.Open(req.Body(), r)
+	var msg *stp.Message
+	if p, payload, perr := stp.ParseEnvelope(req.Body()); perr == nil && p == stp.RatchetV1 {
+		msg, guard.extra, err = m.openRatchet(ctx, payload)
+		if err == nil {
+			if seen, gerr := guard.Seen(msg.Sender, msg.Nonce, msg.Sent); gerr != nil {
+				err = gerr
+			} else if seen {
+				err = stp.ErrReplay
+			}
+		}
+		if errors.Is(err, ratchet.ErrDuplicate) {
+			err = stp.ErrReplay
+		}
+	} else {
+		msg, err = m.stp.Open(req.Body(), r)
+	}
 	if errors.Is(err, stp.ErrReplay) {
 		m.p.log.Debug("duplicate or replayed message dropped")
 		return 200, "OK"
@@ -513,7 +596,8 @@ func (m *messenger) storeText(ctx context.Context, sdev ident.Device, msg *stp.M
 		m.p.log.Error("store message", "err", err)
 		return 500, "Local storage failed"
 	}
-	m.emit(Event{Type: "message", From: sdev.Account.String(), FromDevice: sdev.Name, Peer: peer, ID: msgID(nonce), Text: t.Body, Time: msg.Sent, Outgoing: own})
+	m.emit(Event{Type: "message", From: sdev.Account.String(), FromDevice: sdev.Name, Peer: peer, ID: msgID(nonce), Text: t.Body, Time: msg.Sent, Outgoing: own,
+		Protocol: protocolName(msg.Protocol)})
 	return 200, "OK"
 }
 
@@ -574,16 +658,12 @@ func (m *messenger) receiveInsecure(ctx context.Context, sender ident.Account, r
 	return 200, "OK"
 }
 
-// senderCert finds and verifies the certificate of a sending device: from
-// the account's current bundles, checked against the CA and the pins.
-func (m *messenger) senderCert(ctx context.Context, sender string) (*x509.Certificate, error) {
-	d, err := ident.ParseDevice(sender)
-	if err != nil {
-		return nil, err
-	}
+// senderDevice finds and verifies a sending device: from the account's
+// current devices, checked against the CA and the pins.
+func (m *messenger) senderDevice(ctx context.Context, d ident.Device) (peerDevice, error) {
 	ds, err := m.p.bundles(ctx, d.Account)
 	if err != nil {
-		return nil, err
+		return peerDevice{}, err
 	}
 	for _, pd := range ds {
 		if pd.id == d {
@@ -591,16 +671,26 @@ func (m *messenger) senderCert(ctx context.Context, sender string) (*x509.Certif
 				m.emit(Event{Type: "key_changed", Peer: d.Account.String(), FromDevice: d.Name, Time: m.p.now(),
 					Error: "the key of " + d.String() + " changed since first seen: verify it with the contact"})
 			}
-			return pd.cert, nil
+			return pd, nil
 		}
 	}
-	return nil, fmt.Errorf("no current certificate for %s", sender)
+	return peerDevice{}, fmt.Errorf("no current certificate for %s: %w", d, stp.ErrUnknownSender)
+}
+
+func (m *messenger) senderCert(ctx context.Context, sender string) (*x509.Certificate, error) {
+	d, err := ident.ParseDevice(sender)
+	if err != nil {
+		return nil, err
+	}
+	pd, err := m.senderDevice(ctx, d)
+	return pd.cert, err
 }
 
 // pendingGuard is the persistent replay guard: Seen only looks, and the pair
 // is recorded in the same transaction as the message it belongs to.
 type pendingGuard struct {
 	db     *sql.DB
+	extra  func(*sql.Tx) error // the ratchet session and spent prekeys of the message
 	sender string
 	nonce  uint32
 	sent   time.Time
@@ -626,6 +716,11 @@ func (g *pendingGuard) commit(ctx context.Context, f func(*sql.Tx) error) error 
 		return err
 	}
 	defer tx.Rollback()
+	if g.extra != nil {
+		if err := g.extra(tx); err != nil {
+			return err
+		}
+	}
 	if g.set {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO seen(sender, nonce, sent) VALUES(?,?,?) ON CONFLICT DO NOTHING`, g.sender, int64(g.nonce), g.sent.UnixMilli()); err != nil {
 			return err
@@ -709,4 +804,21 @@ func (p *Profile) MarkRead(ctx context.Context, user string) (int, error) {
 	}
 	defer m.close()
 	return len(nonces), m.flush(ctx, 0)
+}
+
+// protocolName names an STP for users.
+func protocolName(p stp.Protocol) string {
+	switch p {
+	case stp.RatchetV1:
+		return "ratchet"
+	case stp.GroupV1:
+		return "stp-group"
+	case stp.SimpleV3:
+		return "stp-simple-v3"
+	case stp.SimpleV2:
+		return "stp-simple-v2"
+	case stp.SimpleV1:
+		return "stp-simple-v1"
+	}
+	return p.String()
 }

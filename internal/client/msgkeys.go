@@ -2,17 +2,22 @@ package client
 
 import (
 	"context"
+	"crypto/ecdh"
 	"crypto/hpke"
 	"crypto/rsa"
 	"crypto/x509"
 	"database/sql"
 	"errors"
 	"fmt"
+	"net/url"
+	"strings"
 
 	"github.com/phonex/phonex/internal/amp"
 	"github.com/phonex/phonex/internal/api"
+	"github.com/phonex/phonex/internal/ca"
 	"github.com/phonex/phonex/internal/ident"
 	"github.com/phonex/phonex/internal/keys"
+	"github.com/phonex/phonex/internal/ratchet"
 	"github.com/phonex/phonex/internal/stp"
 )
 
@@ -80,17 +85,26 @@ func (p *Profile) publishKeys(ctx context.Context) error {
 type peerDevice struct {
 	id      ident.Device
 	cert    *x509.Certificate
+	kexCert *x509.Certificate
+	kex     *ecdh.PublicKey
 	kem     hpke.PublicKey
 	caps    []string
 	changed bool
+	bundle  *ratchet.PrekeyBundle // nil unless asked for and offered
 }
 
 // bundles fetches and verifies the devices of an account: each certificate
 // against the CA and the identity, each message key against the device's
-// signature, each key against its first-use pin.
-func (p *Profile) bundles(ctx context.Context, acct ident.Account) ([]peerDevice, error) {
+// signature, each key against its first-use pin. Ratchet bundles, which
+// spend the devices' one-time prekeys, come only for the devices named in
+// consume.
+func (p *Profile) bundles(ctx context.Context, acct ident.Account, consume ...string) ([]peerDevice, error) {
 	var bs []api.Bundle
-	if err := p.c.call(ctx, "GET", api.PathKeys+"/"+acct.String(), nil, &bs); err != nil {
+	path := api.PathKeys + "/" + acct.String()
+	if len(consume) > 0 {
+		path += "?consume=" + url.QueryEscape(strings.Join(consume, ","))
+	}
+	if err := p.c.call(ctx, "GET", path, nil, &bs); err != nil {
 		return nil, err
 	}
 	var out []peerDevice
@@ -112,6 +126,19 @@ func (p *Profile) bundles(ctx context.Context, acct ident.Account) ([]peerDevice
 			return nil, err
 		}
 		pd.changed = changed
+		if b.KexCert != nil {
+			if pd.kexCert, err = x509.ParseCertificate(b.KexCert); err == nil {
+				pd.kex, err = ca.KexPublic(pd.kexCert)
+			}
+			if err != nil {
+				p.log.Warn("key-agreement certificate refused", "device", d.String())
+				pd.kexCert, pd.kex = nil, nil
+			}
+		}
+		if pd.bundle, err = bundleOf(pd, b); err != nil {
+			p.log.Warn("ratchet bundle refused", "device", d.String(), "err", err)
+			pd.bundle = nil
+		}
 		if b.KEM != nil {
 			if err := keys.Verify(cert.PublicKey, kemMessage(d.String(), b.KEM.Data), b.KEM.Sig); err != nil {
 				p.log.Warn("message key with a bad signature ignored", "device", d.String())

@@ -311,6 +311,9 @@ func enroll(ctx context.Context, r EnrollRequest, o *Options, login bool) (*Prof
 	if err := p.publishKeys(ctx); err != nil {
 		p.log.Warn("message key not published yet; it will be at the next open", "err", err)
 	}
+	if err := p.publishPrekeys(ctx); err != nil {
+		p.log.Warn("ratchet prekeys not published yet; they will be at the next open", "err", err)
+	}
 	return p, nil
 }
 

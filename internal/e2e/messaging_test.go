@@ -75,6 +75,7 @@ type event struct {
 	Text       string `json:"text"`
 	Outgoing   bool   `json:"outgoing"`
 	Insecure   bool   `json:"insecure"`
+	Protocol   string `json:"protocol"`
 }
 
 // listener is a running 'phonex listen --json'.
@@ -186,7 +187,7 @@ func TestMessaging(t *testing.T) {
 	sent := decode[map[string]string](t, c.mustPx("alpha/a1", "send", "bravo@example.org", "first, online", "--json"))
 	id1 := sent["id"]
 	waitFor(t, "online delivery", 10*time.Second, func() bool { return len(b1.texts(all)) == 1 })
-	if e := b1.events[0]; e.From != "alpha@example.org" || e.FromDevice != "a1" || e.ID != id1 || e.Text != "first, online" {
+	if e := b1.events[0]; e.From != "alpha@example.org" || e.FromDevice != "a1" || e.ID != id1 || e.Text != "first, online" || e.Protocol != "ratchet" {
 		t.Fatalf("online message event: %+v", e)
 	}
 

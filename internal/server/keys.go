@@ -137,6 +137,12 @@ func (n *Node) getKeys(ctx context.Context, r *http.Request, c *caller) (any, er
 	if err != nil {
 		return nil, err
 	}
+	consume := map[string]bool{}
+	if v := r.URL.Query().Get("consume"); v != "" {
+		for _, name := range strings.Split(v, ",") {
+			consume[name] = true
+		}
+	}
 	out := []api.Bundle{}
 	for _, d := range ds {
 		if d.Status != store.StatusActive || d.Suite == SuiteSIP {
@@ -152,8 +158,8 @@ func (n *Node) getKeys(ctx context.Context, r *http.Request, c *caller) (any, er
 			dst     **api.Prekey
 		}{{kindKEM, false, &b.KEM}, {kindSigned, false, &b.Signed}, {kindPQSigned, false, &b.PQSigned},
 			{kindOneTime, true, &b.OneTime}, {kindPQOneTime, true, &b.PQOneTime}} {
-			if x.consume && d.ID == c.device.ID {
-				continue // a device never needs its own one-time keys
+			if x.consume && (d.ID == c.device.ID || !consume[d.Name]) {
+				continue // one-time keys only for sessions being started
 			}
 			k, err := n.st.TakePrekey(ctx, d.ID, x.kind, x.consume)
 			if errors.Is(err, store.ErrNotFound) {

@@ -1,0 +1,453 @@
+package client
+
+import (
+	"context"
+	"crypto/ecdh"
+	"crypto/ed25519"
+	"crypto/mlkem"
+	"crypto/rand"
+	"crypto/x509"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/phonex/phonex/internal/amp"
+	"github.com/phonex/phonex/internal/api"
+	"github.com/phonex/phonex/internal/ca"
+	"github.com/phonex/phonex/internal/ident"
+	"github.com/phonex/phonex/internal/ratchet"
+	"github.com/phonex/phonex/internal/stp"
+)
+
+// The ratchet STP is the default for text between devices of the ec suite:
+// PQXDH with ML-KEM-768 and the Double Ratchet, one body encrypted once and
+// its key sent through each device's session (internal/ratchet). The
+// identity is the device's certified Ed25519 and X25519 keys.
+
+const (
+	prekeyBatch   = 20 // one-time keys published at a time
+	prekeyRefill  = 8  // publish more when fewer remain
+	kindSPK       = "spk"
+	kindOPK       = "opk"
+	kindPQ        = "pq"
+	kindPQLast    = "pq-last"
+	signedPrekeyID = 1
+)
+
+// identity is this device's ratchet identity, or nil for the rsa suite.
+func (p *Profile) identity() (*ratchet.IdentityKeyPair, error) {
+	sk, ok := p.Keys.Sign.(ed25519.PrivateKey)
+	if !ok || p.Keys.Kex == nil {
+		return nil, nil
+	}
+	return ratchet.NewIdentityKeyPair(sk, p.Keys.Kex)
+}
+
+// publishPrekeys makes and publishes the signed prekey, the ML-KEM
+// last-resort prekey and batches of one-time prekeys when the cluster runs
+// low. The private halves stay in the encrypted database.
+func (p *Profile) publishPrekeys(ctx context.Context) error {
+	ik, err := p.identity()
+	if err != nil || ik == nil {
+		return err
+	}
+	var up api.Prekeys
+	up.Capabilities = amp.Capabilities(true)
+	db := p.db.db
+	var have int
+	db.QueryRowContext(ctx, `SELECT COUNT(*) FROM ratchet_prekeys WHERE kind=?`, kindSPK).Scan(&have)
+	if have == 0 {
+		spk, err := ratchet.NewSignedPrekey(rand.Reader, ik, signedPrekeyID)
+		if err != nil {
+			return err
+		}
+		last, err := ratchet.NewPQPrekey(rand.Reader, ik, signedPrekeyID, true)
+		if err != nil {
+			return err
+		}
+		b := ik.Public()
+		up.Signed = &api.Prekey{ID: signedPrekeyID, Data: append(append([]byte{}, b.Binding...), spk.Key.PublicKey().Bytes()...), Sig: spk.Signature}
+		up.PQSigned = &api.Prekey{ID: signedPrekeyID, Data: last.Key.EncapsulationKey().Bytes(), Sig: last.Signature}
+		if _, err := db.ExecContext(ctx, `INSERT INTO ratchet_prekeys(kind, id, private) VALUES(?,?,?),(?,?,?)`,
+			kindSPK, spk.ID, spk.Key.Bytes(), kindPQLast, last.ID, last.Key.Bytes()); err != nil {
+			return err
+		}
+	}
+	var count api.PrekeyCount
+	if err := p.c.call(ctx, "GET", api.PathKeys, nil, &count); err != nil {
+		return err
+	}
+	if count.OneTime < prekeyRefill || count.PQOneTime < prekeyRefill {
+		var next int64
+		db.QueryRowContext(ctx, `SELECT COALESCE(MAX(v), 0) FROM (SELECT CAST(v AS INTEGER) AS v FROM kv WHERE k='prekey-next')`).Scan(&next)
+		if next < 2 {
+			next = 2
+		}
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback()
+		for i := int64(0); i < prekeyBatch; i++ {
+			id := uint32(next + i)
+			opk, err := ratchet.NewOneTimePrekey(rand.Reader, id)
+			if err != nil {
+				return err
+			}
+			pq, err := ratchet.NewPQPrekey(rand.Reader, ik, id, false)
+			if err != nil {
+				return err
+			}
+			up.OneTime = append(up.OneTime, api.Prekey{ID: int64(id), Data: opk.Key.PublicKey().Bytes()})
+			up.PQOneTime = append(up.PQOneTime, api.Prekey{ID: int64(id), Data: pq.Key.EncapsulationKey().Bytes(), Sig: pq.Signature})
+			if _, err := tx.ExecContext(ctx, `INSERT INTO ratchet_prekeys(kind, id, private) VALUES(?,?,?),(?,?,?)`,
+				kindOPK, id, opk.Key.Bytes(), kindPQ, id, pq.Key.Bytes()); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO kv(k, v) VALUES('prekey-next', ?) ON CONFLICT(k) DO UPDATE SET v=excluded.v`,
+			fmt.Sprint(next+prekeyBatch)); err != nil {
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return err
+		}
+	}
+	if up.Signed == nil && up.OneTime == nil {
+		return nil
+	}
+	return p.c.call(ctx, "PUT", api.PathKeys, up, nil)
+}
+
+// bundleOf turns a key-service bundle into a ratchet bundle whose identity
+// is the device's certified keys. Nil when the device offers no ratchet.
+func bundleOf(pd peerDevice, b api.Bundle) (*ratchet.PrekeyBundle, error) {
+	if b.Signed == nil || b.PQSigned == nil || !slices.Contains(b.Capabilities, amp.CapMessagingRatchet) {
+		return nil, nil
+	}
+	signing, ok := pd.cert.PublicKey.(ed25519.PublicKey)
+	if !ok || pd.kex == nil {
+		return nil, nil
+	}
+	if len(b.Signed.Data) != 64+32 {
+		return nil, fmt.Errorf("signed prekey of %s: bad length", pd.id)
+	}
+	spk, err := ecdh.X25519().NewPublicKey(b.Signed.Data[64:])
+	if err != nil {
+		return nil, err
+	}
+	rb := &ratchet.PrekeyBundle{
+		Identity:       ratchet.IdentityKey{Signing: signing, DH: pd.kex, Binding: b.Signed.Data[:64]},
+		SignedPrekeyID: uint32(b.Signed.ID), SignedPrekey: spk, SignedPrekeySig: b.Signed.Sig,
+	}
+	pq := b.PQSigned
+	rb.PQPrekeyLastResort = true
+	if b.PQOneTime != nil {
+		pq, rb.PQPrekeyLastResort = b.PQOneTime, false
+	}
+	if rb.PQPrekey, err = mlkem.NewEncapsulationKey768(pq.Data); err != nil {
+		return nil, err
+	}
+	rb.PQPrekeyID, rb.PQPrekeySig = uint32(pq.ID), pq.Sig
+	if b.OneTime != nil {
+		rb.OneTimePrekeyID = uint32(b.OneTime.ID)
+		if rb.OneTimePrekey, err = ecdh.X25519().NewPublicKey(b.OneTime.Data); err != nil {
+			return nil, err
+		}
+	}
+	if err := rb.Verify(); err != nil {
+		return nil, fmt.Errorf("bundle of %s: %w", pd.id, err)
+	}
+	return rb, nil
+}
+
+// certifiedIdentity is the ratchet identity a device's certificates name.
+func certifiedIdentity(cert, kexCert *x509.Certificate) (ed25519.PublicKey, *ecdh.PublicKey, error) {
+	signing, ok := cert.PublicKey.(ed25519.PublicKey)
+	if !ok || kexCert == nil {
+		return nil, nil, errors.New("not an ec-suite device")
+	}
+	kex, err := ca.KexPublic(kexCert)
+	return signing, kex, err
+}
+
+// sessionStore reads and writes Double Ratchet sessions.
+type sessionStore struct{ db *sql.DB }
+
+func (s sessionStore) load(ctx context.Context, dev string) (*ratchet.Session, error) {
+	var b []byte
+	err := s.db.QueryRowContext(ctx, `SELECT state FROM ratchet_sessions WHERE device=?`, dev).Scan(&b)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	sess := new(ratchet.Session)
+	if err := sess.UnmarshalBinary(b); err != nil {
+		return nil, fmt.Errorf("%w: ratchet session of %s: %v", ErrTampered, dev, err)
+	}
+	return sess, nil
+}
+
+func saveSession(ctx context.Context, tx *sql.Tx, dev string, sess *ratchet.Session, now int64) error {
+	b, err := sess.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO ratchet_sessions(device, state, updated) VALUES(?,?,?) ON CONFLICT(device) DO UPDATE SET state=excluded.state, updated=excluded.updated`, dev, b, now)
+	return err
+}
+
+// prekeyStore is the responder's view of its prekeys for one incoming
+// message: lookups read the database; UsePrekeys checks the one-time keys
+// still exist and defers their deletion to the transaction that stores the
+// message, so a crash cannot lose a message whose keys were spent.
+type prekeyStore struct {
+	ctx     context.Context
+	db      *sql.DB
+	deletes [][2]any
+}
+
+func (s *prekeyStore) get(kind string, id uint32) ([]byte, error) {
+	var b []byte
+	err := s.db.QueryRowContext(s.ctx, `SELECT private FROM ratchet_prekeys WHERE kind=? AND id=?`, kind, id).Scan(&b)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ratchet.ErrPrekeyNotFound
+	}
+	return b, err
+}
+
+func (s *prekeyStore) SignedPrekey(id uint32) (*ecdh.PrivateKey, error) {
+	b, err := s.get(kindSPK, id)
+	if err != nil {
+		return nil, err
+	}
+	return ecdh.X25519().NewPrivateKey(b)
+}
+
+func (s *prekeyStore) OneTimePrekey(id uint32) (*ecdh.PrivateKey, error) {
+	b, err := s.get(kindOPK, id)
+	if err != nil {
+		return nil, err
+	}
+	return ecdh.X25519().NewPrivateKey(b)
+}
+
+func (s *prekeyStore) PQPrekey(id uint32) (*mlkem.DecapsulationKey768, error) {
+	b, err := s.get(kindPQ, id)
+	if errors.Is(err, ratchet.ErrPrekeyNotFound) {
+		b, err = s.get(kindPQLast, id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return mlkem.NewDecapsulationKey768(b)
+}
+
+func (s *prekeyStore) UsePrekeys(oneTimeID uint32, hasOneTime bool, pqID uint32) error {
+	if hasOneTime {
+		if _, err := s.get(kindOPK, oneTimeID); err != nil {
+			return err
+		}
+		s.deletes = append(s.deletes, [2]any{kindOPK, oneTimeID})
+	}
+	if _, err := s.get(kindPQ, pqID); err == nil {
+		s.deletes = append(s.deletes, [2]any{kindPQ, pqID})
+	} else if _, err := s.get(kindPQLast, pqID); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (s *prekeyStore) apply(ctx context.Context, tx *sql.Tx) error {
+	for _, d := range s.deletes {
+		res, err := tx.ExecContext(ctx, `DELETE FROM ratchet_prekeys WHERE kind=? AND id=?`, d[0], d[1])
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return ratchet.ErrPrekeyNotFound
+		}
+	}
+	return nil
+}
+
+// trustStore pins peers' ratchet identities in the encrypted database.
+type trustStore struct{ db *sql.DB }
+
+func (t trustStore) LoadIdentity(dev ratchet.DeviceID) (ratchet.IdentityKey, bool, error) {
+	var b []byte
+	err := t.db.QueryRow(`SELECT key FROM ratchet_trust WHERE device=?`, string(dev)).Scan(&b)
+	if errors.Is(err, sql.ErrNoRows) {
+		return ratchet.IdentityKey{}, false, nil
+	}
+	if err != nil || len(b) != 130 {
+		return ratchet.IdentityKey{}, false, fmt.Errorf("pinned identity of %s: %v", dev, err)
+	}
+	dh, err := ecdh.X25519().NewPublicKey(b[1:33])
+	if err != nil {
+		return ratchet.IdentityKey{}, false, err
+	}
+	return ratchet.IdentityKey{DH: dh, Signing: ed25519.PublicKey(b[34:66]), Binding: b[66:130]}, true, nil
+}
+
+func (t trustStore) StoreIdentity(dev ratchet.DeviceID, key ratchet.IdentityKey) error {
+	_, err := t.db.Exec(`INSERT INTO ratchet_trust(device, key) VALUES(?,?) ON CONFLICT(device) DO UPDATE SET key=excluded.key`, string(dev), key.Encode())
+	return err
+}
+
+// sealRatchet encrypts a text for every device with the ratchet. It returns
+// no envelope when some device cannot take part (the caller then uses the
+// group STP); save stores every session it advanced.
+func (m *messenger) sealRatchet(ctx context.Context, q queued, peer ident.Account, devs []peerDevice) (env []byte, save func(*sql.Tx) error, err error) {
+	ik, err := m.p.identity()
+	if err != nil || ik == nil || len(devs) == 0 {
+		return nil, nil, err
+	}
+	store := sessionStore{db: m.p.db.db}
+	sessions := map[ratchet.DeviceID]*ratchet.Session{}
+	for _, d := range devs {
+		if d.id == m.p.Device {
+			continue
+		}
+		sess, err := store.load(ctx, d.id.String())
+		if err != nil {
+			return nil, nil, err
+		}
+		if sess == nil {
+			if d.bundle == nil {
+				return nil, nil, nil
+			}
+			if err := ratchet.CheckIdentity(trustStore{m.p.db.db}, ratchet.DeviceID(d.id.String()), d.bundle.Identity); err != nil {
+				return nil, nil, err
+			}
+			if sess, _, err = ratchet.InitiateSession(rand.Reader, ik, d.bundle); err != nil {
+				return nil, nil, fmt.Errorf("start session with %s: %w", d.id, err)
+			}
+		}
+		sessions[ratchet.DeviceID(d.id.String())] = sess
+	}
+	if len(sessions) == 0 {
+		return nil, nil, nil
+	}
+	rm := &stp.RatchetMessage{AmpType: amp.TextV2.Type, AmpVersion: amp.TextV2.Version, Sent: m.p.now(), Nonce: uint32(q.Nonce),
+		Sender: m.p.Device.String(), Destination: peer.String()}
+	ad, err := rm.AD()
+	if err != nil {
+		return nil, nil, err
+	}
+	body, headers, err := ratchet.EncryptFanout(rand.Reader, ratchet.DeviceID(m.p.Device.String()), q.Payload, sessions, ad)
+	if err != nil {
+		return nil, nil, err
+	}
+	rm.Body = body
+	for dev, h := range headers {
+		rm.Slots = append(rm.Slots, stp.RatchetSlot{Recipient: string(dev), Header: h})
+	}
+	slices.SortFunc(rm.Slots, func(a, b stp.RatchetSlot) int { return cmpString(a.Recipient, b.Recipient) })
+	now := m.p.now().UnixMilli()
+	save = func(tx *sql.Tx) error {
+		for dev, sess := range sessions {
+			if err := saveSession(ctx, tx, string(dev), sess, now); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	env, err = stp.MarshalRatchet(rm)
+	return env, save, err
+}
+
+func cmpString(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// openRatchet opens a ratchet message: through the existing session with
+// the sender device, or by accepting a new PQXDH session. The session, the
+// spent prekeys and the replay record are committed with the message.
+func (m *messenger) openRatchet(ctx context.Context, payload []byte) (*stp.Message, func(*sql.Tx) error, error) {
+	rm, err := stp.ParseRatchet(payload)
+	if err != nil {
+		return nil, nil, err
+	}
+	self := m.p.Device.String()
+	header, err := rm.Slot(self)
+	if err != nil {
+		return nil, nil, err
+	}
+	sdev, err := ident.ParseDevice(rm.Sender)
+	if err != nil {
+		return nil, nil, fmt.Errorf("sender %q: %w", rm.Sender, stp.ErrMalformed)
+	}
+	pd, err := m.senderDevice(ctx, sdev)
+	if err != nil {
+		return nil, nil, err
+	}
+	signing, kex, err := certifiedIdentity(pd.cert, pd.kexCert)
+	if err != nil {
+		return nil, nil, err
+	}
+	ad, err := rm.AD()
+	if err != nil {
+		return nil, nil, err
+	}
+	msg, err := ratchet.ParseMessage(header)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%v: %w", err, stp.ErrMalformed)
+	}
+	store := sessionStore{db: m.p.db.db}
+	sess, err := store.load(ctx, sdev.String())
+	if err != nil {
+		return nil, nil, err
+	}
+	pks := &prekeyStore{ctx: ctx, db: m.p.db.db}
+	var plain []byte
+	if msg.Initial != nil && (sess == nil || !sess.MatchesInitial(msg.Initial)) {
+		// A new session: the initial message must name the sender's
+		// certified keys and match the pin.
+		id := msg.Initial.Identity
+		if !id.Signing.Equal(signing) || !id.DH.Equal(kex) {
+			return nil, nil, fmt.Errorf("ratchet identity of %s is not its certified key: %w", sdev, stp.ErrBadSignature)
+		}
+		if err := ratchet.CheckIdentity(trustStore{m.p.db.db}, ratchet.DeviceID(sdev.String()), id); err != nil {
+			m.emit(Event{Type: "key_changed", Peer: sdev.Account.String(), FromDevice: sdev.Name, Time: m.p.now(), Error: err.Error()})
+			return nil, nil, err
+		}
+		ik, err := m.p.identity()
+		if err != nil || ik == nil {
+			return nil, nil, errors.New("this device has no ratchet identity")
+		}
+		sess, plain, err = ratchet.AcceptFanout(rand.Reader, ik, pks, ratchet.DeviceID(sdev.String()), ratchet.DeviceID(self), rm.Body, header, ad)
+		if err != nil {
+			return nil, nil, err
+		}
+	} else {
+		if sess == nil {
+			return nil, nil, fmt.Errorf("no ratchet session with %s", sdev)
+		}
+		if plain, err = ratchet.DecryptFanout(sess, ratchet.DeviceID(sdev.String()), ratchet.DeviceID(self), rm.Body, header, ad); err != nil {
+			return nil, nil, err
+		}
+	}
+	now := m.p.now()
+	if age := now.Sub(rm.Sent); age > stp.DefaultMaxAge || -age > stp.DefaultMaxSkew {
+		return nil, nil, fmt.Errorf("sent at %s: %w", rm.Sent, stp.ErrTimestamp)
+	}
+	out := &stp.Message{Protocol: stp.RatchetV1, AmpType: rm.AmpType, AmpVersion: rm.AmpVersion, Sent: rm.Sent, Nonce: rm.Nonce,
+		Sender: rm.Sender, Destination: rm.Destination, Payload: plain}
+	commit := func(tx *sql.Tx) error {
+		if err := pks.apply(ctx, tx); err != nil {
+			return err
+		}
+		return saveSession(ctx, tx, sdev.String(), sess, now.UnixMilli())
+	}
+	return out, commit, nil
+}
