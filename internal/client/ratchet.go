@@ -26,12 +26,12 @@ import (
 // identity is the device's certified Ed25519 and X25519 keys.
 
 const (
-	prekeyBatch   = 20 // one-time keys published at a time
-	prekeyRefill  = 8  // publish more when fewer remain
-	kindSPK       = "spk"
-	kindOPK       = "opk"
-	kindPQ        = "pq"
-	kindPQLast    = "pq-last"
+	prekeyBatch    = 20 // one-time keys published at a time
+	prekeyRefill   = 8  // publish more when fewer remain
+	kindSPK        = "spk"
+	kindOPK        = "opk"
+	kindPQ         = "pq"
+	kindPQLast     = "pq-last"
 	signedPrekeyID = 1
 )
 
