@@ -31,6 +31,8 @@ type callFlags struct {
 	cacheDir      *string
 	verifySAS     *bool
 	noOpus        *bool
+	opusBitrate   *int
+	ptime         *time.Duration
 }
 
 func newCallFlags(name, listenDefault string) *callFlags {
@@ -50,6 +52,8 @@ func newCallFlags(name, listenDefault string) *callFlags {
 		cacheDir:      fs.String("zrtp-cache", filepath.Join(home, ".phonex", "zrtp"), "directory of the ZID and the ZRTP retained secrets"),
 		verifySAS:     fs.Bool("verify-sas", false, "mark the SAS as confirmed with this peer (compare it aloud first)"),
 		noOpus:        fs.Bool("no-opus", false, "offer G.711 only"),
+		opusBitrate:   fs.Int("opus-bitrate", sipua.DefaultOpusBitrate, "Opus bitrate to send, 8000 to 20000 bit/s"),
+		ptime:         fs.Duration("ptime", sipua.DefaultPTime, "audio per packet to send: 20ms, 40ms or 60ms (40ms or more keeps a direction under 20 kbit/s)"),
 	}
 }
 
@@ -99,7 +103,8 @@ func (f *callFlags) options(out *eventPrinter) (sipua.CallOptions, error) {
 		}
 	}
 	o = sipua.CallOptions{Record: *f.record, Cache: cache, KeyAgreements: kas, SASTypes: sas,
-		AllowInsecure: *f.allowInsecure, NoOpus: *f.noOpus, OnEvent: out.print, Logger: logger()}
+		AllowInsecure: *f.allowInsecure, NoOpus: *f.noOpus, OnEvent: out.print, Logger: logger(),
+		OpusBitrate: *f.opusBitrate, PTime: *f.ptime}
 	if *f.play != "" {
 		fh, err := os.Open(*f.play)
 		if err != nil {

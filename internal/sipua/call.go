@@ -49,6 +49,12 @@ type CallOptions struct {
 	SAVP bool
 	// NoOpus leaves Opus out of the offer and the answer.
 	NoOpus bool
+	// OpusBitrate (bits/s, 8000 to 20000) and PTime (20, 40 or 60 ms) set
+	// what this side sends. The defaults, 12 kbit/s in 40 ms packets, keep
+	// one direction within the seed's budget of 8 to 20 kbit/s at the IP
+	// level (about 18.7 kbit/s with headers; bench/media).
+	OpusBitrate int
+	PTime       time.Duration
 	// HelloTimeout is how long to wait for a ZRTP Hello from a peer that
 	// signalled no zrtp-hash; 0 means 3 s.
 	HelloTimeout time.Duration
@@ -146,8 +152,22 @@ func newCall(ua *UA, opts CallOptions, outgoing bool) (*Call, error) {
 		proto = ProtoSAVP
 	}
 	sid := uint64(time.Now().UnixNano() & 0x7fffffffffff)
+	if opts.PTime == 0 {
+		c.opts.PTime = DefaultPTime
+	}
+	if opts.OpusBitrate == 0 {
+		c.opts.OpusBitrate = DefaultOpusBitrate
+	}
+	if p := c.opts.PTime; p != 20*time.Millisecond && p != 40*time.Millisecond && p != 60*time.Millisecond {
+		conn.Close()
+		return nil, fmt.Errorf("call: packet time %v: use 20ms, 40ms or 60ms", p)
+	}
+	if b := c.opts.OpusBitrate; b < 8000 || b > 20000 {
+		conn.Close()
+		return nil, fmt.Errorf("call: Opus bitrate %d: use 8000 to 20000", b)
+	}
 	c.local = Media{Addr: ip, Port: conn.LocalAddr().(*net.UDPAddr).Port, Proto: proto, Codecs: codecs,
-		Direction: SendRecv, ZRTPHash: c.engine.HelloHash(), SessionID: sid, Version: sid}
+		Direction: SendRecv, ZRTPHash: c.engine.HelloHash(), SessionID: sid, Version: sid, PTime: c.opts.PTime}
 	return c, nil
 }
 
@@ -333,10 +353,16 @@ func (c *Call) startMedia(parent context.Context) error {
 	c.sigMu.Unlock()
 	st := &mediaState{peer: netip.AddrPortFrom(remote.Addr.Unmap(), uint16(remote.Port)), held: remote.OnHold(), remoteHash: remote.ZRTPHash}
 	var err error
-	if st.sendCodec, err = newCodec(chosen); err != nil {
+	// We send in our packet time; the peer sends in its own, 20 ms when
+	// its description does not say (RFC 7587 §4, RFC 3551 §4.5).
+	recvPTime := remote.PTime
+	if recvPTime == 0 {
+		recvPTime = 20 * time.Millisecond
+	}
+	if st.sendCodec, err = newCodec(chosen, c.opts.PTime, c.opts.OpusBitrate); err != nil {
 		return err
 	}
-	if st.recvCodec, err = newCodec(chosen); err != nil {
+	if st.recvCodec, err = newCodec(chosen, recvPTime, c.opts.OpusBitrate); err != nil {
 		st.sendCodec.Close()
 		return err
 	}
@@ -373,18 +399,24 @@ func (c *Call) startMedia(parent context.Context) error {
 	return nil
 }
 
-func newCodec(c Codec) (codec.Codec, error) {
+// Defaults of what a call sends.
+const (
+	DefaultPTime       = 40 * time.Millisecond
+	DefaultOpusBitrate = 12000
+)
+
+func newCodec(c Codec, ptime time.Duration, bitrate int) (codec.Codec, error) {
 	switch strings.ToLower(c.Name) {
 	case "opus":
-		o, err := codec.NewOpus(codec.OpusConfig{PayloadType: c.PT})
+		o, err := codec.NewOpus(codec.OpusConfig{PayloadType: c.PT, Frame: ptime, Bitrate: bitrate})
 		if err != nil {
 			return nil, fmt.Errorf("call: Opus: %w", err)
 		}
 		return o, nil
 	case "pcmu":
-		return codec.NewPCMU(20 * time.Millisecond)
+		return codec.NewPCMU(ptime)
 	case "pcma":
-		return codec.NewPCMA(20 * time.Millisecond)
+		return codec.NewPCMA(ptime)
 	}
 	return nil, fmt.Errorf("call: codec %s: %w", c, ErrNoCodec)
 }

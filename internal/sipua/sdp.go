@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/pion/sdp/v3"
 )
@@ -73,6 +74,9 @@ type Media struct {
 	// SessionID and Version are the o= line's (RFC 4566 §5.2); a new
 	// description of the same session increments Version.
 	SessionID, Version uint64
+	// PTime is a=ptime (RFC 4566 §6): the audio per packet this side sends
+	// and prefers to receive; zero when absent.
+	PTime time.Duration
 }
 
 // Errors returned while reading a session description.
@@ -121,6 +125,9 @@ func (m *Media) Marshal() ([]byte, error) {
 	}
 	if m.ZRTPHash != "" {
 		md.Attributes = append(md.Attributes, sdp.NewAttribute("zrtp-hash", m.ZRTPHash))
+	}
+	if m.PTime > 0 {
+		md.Attributes = append(md.Attributes, sdp.NewAttribute("ptime", strconv.Itoa(int(m.PTime/time.Millisecond))))
 	}
 	dir := m.Direction
 	if dir == "" {
@@ -194,6 +201,12 @@ func ParseMedia(b []byte) (*Media, error) {
 			m.ZRTPHash = h
 		case "crypto":
 			m.SDES = true
+		case "ptime":
+			// Opus packets hold 2.5 to 120 ms (RFC 6716 §3.2.5); other
+			// values are ignored rather than failing the call.
+			if ms, err := strconv.Atoi(strings.TrimSpace(at.Value)); err == nil && ms > 0 && ms <= 120 {
+				m.PTime = time.Duration(ms) * time.Millisecond
+			}
 		case string(SendRecv), string(SendOnly), string(RecvOnly), string(Inactive):
 			m.Direction = Direction(at.Key)
 		case "rtpmap":

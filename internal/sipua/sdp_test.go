@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 const testHash = "1.10 03d49f6516cab6e1ec5023899afe842893791b2bc8fb8f3a799b9ce1ddde9425"
@@ -228,4 +229,25 @@ func FuzzParseMedia(f *testing.F) {
 			t.Fatalf("zrtp-hash %q became %q", m.ZRTPHash, back.ZRTPHash)
 		}
 	})
+}
+
+func TestPTimeRoundTrip(t *testing.T) {
+	m := Media{Addr: netip.MustParseAddr("127.0.0.1"), Port: 4000, Codecs: []Codec{CodecOpus}, PTime: 40 * time.Millisecond}
+	b, err := m.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := ParseMedia(b)
+	if err != nil || back.PTime != 40*time.Millisecond {
+		t.Fatalf("ptime round trip: %v %v", back, err)
+	}
+	m.PTime = 0
+	b, _ = m.Marshal()
+	if back, err := ParseMedia(b); err != nil || back.PTime != 0 {
+		t.Fatalf("absent ptime: %v %v", back, err)
+	}
+	bad := strings.Replace(string(b), "a=sendrecv", "a=ptime:9999\r\na=sendrecv", 1)
+	if back, err := ParseMedia([]byte(bad)); err != nil || back.PTime != 0 {
+		t.Fatalf("out-of-range ptime must be ignored: %v %v", back, err)
+	}
 }
