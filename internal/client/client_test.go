@@ -67,8 +67,13 @@ func startCluster(t *testing.T, tweak func(*server.Config)) *cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
+	sln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
 	sctx, cancel := context.WithCancel(ctx)
 	c.stop = cancel
+	go n.ServeSIP(sctx, sln)
 	go func() { c.done <- n.Serve(sctx, ln); n.Close() }()
 	if c.adm, err = server.OpenAdmin(ctx, cfg); err != nil {
 		t.Fatal(err)
@@ -589,5 +594,61 @@ func truncate(name string, keep float64) func(string) {
 		path := filepath.Join(dir, name)
 		b, _ := os.ReadFile(path)
 		os.WriteFile(path, b[:int(float64(len(b))*keep)], 0o600)
+	}
+}
+
+// A listening device renews its certificate while open and keeps receiving:
+// the cluster accepts only the current certificate, so the SIP link is
+// replaced with one presenting the new one.
+func TestListenAcrossRenewal(t *testing.T) {
+	c := startCluster(t, func(cfg *server.Config) { cfg.CertValidity = 20 * time.Second })
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	alpha := c.enroll("alpha@example.org", "a1", "alpha password", keys.SuiteEC)
+	bravo := c.enroll("bravo@example.org", "b1", "bravo password", keys.SuiteEC)
+	if _, err := alpha.AddContact(ctx, "bravo@example.org"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bravo.AddContact(ctx, "alpha@example.org"); err != nil {
+		t.Fatal(err)
+	}
+	aDir := alpha.Dir
+	alpha.Close()
+	first := bravo.Cert.SerialNumber
+	got := make(chan client.Event, 16)
+	lctx, lcancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- bravo.Listen(lctx, func(e client.Event) { got <- e }) }()
+	// Past two thirds of the lifetime the certificate is renewed; the
+	// registration refresh at 15 s must then succeed on the new link.
+	time.Sleep(17 * time.Second)
+	a, err := client.Open(ctx, aDir, []byte("alpha password"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	id, err := a.Send(ctx, "bravo@example.org", "after renewal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(20 * time.Second)
+	for {
+		select {
+		case e := <-got:
+			if e.Type == "warning" {
+				t.Fatalf("listener: %s", e.Error)
+			}
+			if e.Type == "message" && e.ID == id {
+				lcancel()
+				<-done
+				if bravo.Cert.SerialNumber.Cmp(first) == 0 {
+					t.Fatal("the listening device did not renew")
+				}
+				bravo.Close()
+				return
+			}
+		case <-deadline:
+			t.Fatal("message not received after the listener's renewal")
+		}
 	}
 }

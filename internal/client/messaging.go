@@ -100,8 +100,9 @@ type queued struct {
 
 // messenger is the messaging engine of an open profile.
 type messenger struct {
-	p    *Profile
-	link *sipLink
+	p       *Profile
+	sipAddr string
+	link    *sipLink
 	stp  *stp.Dispatcher
 	amp  *amp.Dispatcher
 	mu   sync.Mutex // one queue run at a time
@@ -110,7 +111,8 @@ type messenger struct {
 
 func (p *Profile) messenger(ctx context.Context) (*messenger, error) {
 	var me api.Me
-	if err := p.c.call(ctx, "GET", api.PathMe, nil, &me); err != nil {
+	err := p.c.call(ctx, "GET", api.PathMe, nil, &me)
+	if err != nil {
 		return nil, err
 	}
 	if err := p.publishKeys(ctx); err != nil {
@@ -119,12 +121,34 @@ func (p *Profile) messenger(ctx context.Context) (*messenger, error) {
 	if err := p.publishPrekeys(ctx); err != nil {
 		p.log.Warn("ratchet prekeys not published; messages fall back to key slots", "err", err)
 	}
-	cert := tls.Certificate{Certificate: [][]byte{p.Cert.Raw}, PrivateKey: p.Keys.Sign, Leaf: p.Cert}
-	link, err := dialSIP(me.SIP, p.Device, p.CA, cert, p.log)
-	if err != nil {
+	m := &messenger{p: p, sipAddr: me.SIP, stp: stp.NewDispatcher(), amp: amp.NewDispatcher(), emit: func(Event) {}}
+	if m.link, err = m.dial(); err != nil {
 		return nil, err
 	}
-	return &messenger{p: p, link: link, stp: stp.NewDispatcher(), amp: amp.NewDispatcher(), emit: func(Event) {}}, nil
+	return m, nil
+}
+
+// dial opens a SIP link presenting the device's current certificate.
+func (m *messenger) dial() (*sipLink, error) {
+	p := m.p
+	cert := tls.Certificate{Certificate: [][]byte{p.Cert.Raw}, PrivateKey: p.Keys.Sign, Leaf: p.Cert}
+	return dialSIP(m.sipAddr, p.Device, p.CA, cert, p.log)
+}
+
+// relink replaces the SIP link after a certificate renewal: the cluster
+// accepts only a device's current certificate.
+func (m *messenger) relink(ctx context.Context, onMessage func(*sip.Request) (int, string)) error {
+	link, err := m.dial()
+	if err != nil {
+		return err
+	}
+	link.onMessage = onMessage
+	m.mu.Lock()
+	old := m.link
+	m.link = link
+	m.mu.Unlock()
+	old.close()
+	return link.register(ctx, 60)
 }
 
 func (m *messenger) close() { m.link.close() }
@@ -423,8 +447,9 @@ func (p *Profile) Listen(ctx context.Context, emit func(Event)) error {
 	}
 	defer m.close()
 	m.emit = emit
+	onMessage := func(req *sip.Request) (int, string) { return m.receive(ctx, req) }
 	m.link.mu.Lock()
-	m.link.onMessage = func(req *sip.Request) (int, string) { return m.receive(ctx, req) }
+	m.link.onMessage = onMessage
 	m.link.mu.Unlock()
 	// Registration is refreshed often: it doubles as the keep-alive that
 	// finds a lost connection (a restarted cluster, a network change) and
@@ -465,8 +490,14 @@ func (p *Profile) Listen(ctx context.Context, emit func(Event)) error {
 				refresh.Reset(every)
 			}
 		case <-tick.C:
+			serial := p.Cert.SerialNumber
 			if err := p.RenewIfDue(ctx); err != nil {
 				p.log.Warn("certificate renewal failed", "err", err)
+			}
+			if p.Cert.SerialNumber.Cmp(serial) != 0 {
+				if err := m.relink(ctx, onMessage); err != nil {
+					emit(Event{Type: "warning", Time: p.now(), Error: "reconnecting with the renewed certificate: " + err.Error()})
+				}
 			}
 			m.flush(ctx, 0)
 		}
