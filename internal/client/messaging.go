@@ -103,10 +103,10 @@ type messenger struct {
 	p       *Profile
 	sipAddr string
 	link    *sipLink
-	stp  *stp.Dispatcher
-	amp  *amp.Dispatcher
-	mu   sync.Mutex // one queue run at a time
-	emit func(Event)
+	stp     *stp.Dispatcher
+	amp     *amp.Dispatcher
+	mu      sync.Mutex // one queue run at a time
+	emit    func(Event)
 }
 
 func (p *Profile) messenger(ctx context.Context) (*messenger, error) {
