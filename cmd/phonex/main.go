@@ -130,6 +130,13 @@ func (c *common) open(ctx context.Context) (*client.Profile, []byte, error) {
 	return p, pw, err
 }
 
+// withProfile opens the profile, runs f with it and closes it.
+func (c *common) withProfile(ctx context.Context, f func(*client.Profile) error) error {
+	return c.withProfile(ctx, func(p *client.Profile) error {
+		return f(p)
+	})
+}
+
 func (c *common) print(v any, text func()) error {
 	if *c.jsonOut {
 		return cli.JSON(os.Stdout, v)
@@ -189,20 +196,17 @@ func cmdWhoami(ctx context.Context, args []string) error {
 	if _, err := cli.Parse(c.fs, args); err != nil {
 		return err
 	}
-	p, _, err := c.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer p.Close()
-	w, err := p.Whoami(ctx)
-	if err != nil {
-		return err
-	}
-	return c.print(w, func() {
-		tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintf(tw, "identity\t%s\nkey suite\t%s\ncertificate serial\t%s\ncertificate expires\t%s\nserver\t%s\nCA SHA-256\t%s\n",
-			w.Identity, w.Suite, w.Serial, w.NotAfter.Format(time.RFC3339), w.Server, w.CASHA256)
-		tw.Flush()
+	return c.withProfile(ctx, func(p *client.Profile) error {
+		w, err := p.Whoami(ctx)
+		if err != nil {
+			return err
+		}
+		return c.print(w, func() {
+			tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintf(tw, "identity\t%s\nkey suite\t%s\ncertificate serial\t%s\ncertificate expires\t%s\nserver\t%s\nCA SHA-256\t%s\n",
+				w.Identity, w.Suite, w.Serial, w.NotAfter.Format(time.RFC3339), w.Server, w.CASHA256)
+			tw.Flush()
+		})
 	})
 }
 
@@ -219,44 +223,41 @@ func cmdContacts(ctx context.Context, args []string) error {
 	if (verb == "list") != (len(pos) == 0) || len(pos) > 1 {
 		return cli.Usage("phonex contacts add|remove USER@DOMAIN | phonex contacts list [--json]")
 	}
-	p, _, err := c.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer p.Close()
-	switch verb {
-	case "add":
-		ct, err := p.AddContact(ctx, pos[0])
+	return c.withProfile(ctx, func(p *client.Profile) error {
+		switch verb {
+		case "add":
+			ct, err := p.AddContact(ctx, pos[0])
+			if err != nil {
+				return err
+			}
+			return c.print(ct, func() { fmt.Printf("added %s (%d devices)\n", ct.User, len(ct.Devices)) })
+		case "remove":
+			if err := p.RemoveContact(ctx, pos[0]); err != nil {
+				return err
+			}
+			return c.print(map[string]string{"removed": pos[0]}, func() { fmt.Printf("removed %s\n", pos[0]) })
+		}
+		cs, err := p.Contacts(ctx)
 		if err != nil {
 			return err
 		}
-		return c.print(ct, func() { fmt.Printf("added %s (%d devices)\n", ct.User, len(ct.Devices)) })
-	case "remove":
-		if err := p.RemoveContact(ctx, pos[0]); err != nil {
-			return err
-		}
-		return c.print(map[string]string{"removed": pos[0]}, func() { fmt.Printf("removed %s\n", pos[0]) })
-	}
-	cs, err := p.Contacts(ctx)
-	if err != nil {
-		return err
-	}
-	return c.print(cs, func() {
-		tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "CONTACT\tDEVICE\tSUITE\tKEY (SHA-256)")
-		for _, ct := range cs {
-			if len(ct.Devices) == 0 {
-				fmt.Fprintf(tw, "%s\t-\t\t\n", ct.User)
-			}
-			for _, d := range ct.Devices {
-				warn := ""
-				if d.KeyChanged {
-					warn = "  KEY CHANGED since first seen: verify with the contact"
+		return c.print(cs, func() {
+			tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "CONTACT\tDEVICE\tSUITE\tKEY (SHA-256)")
+			for _, ct := range cs {
+				if len(ct.Devices) == 0 {
+					fmt.Fprintf(tw, "%s\t-\t\t\n", ct.User)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s%s\n", ct.User, d.Name, d.Suite, d.KeySHA256[:16], warn)
+				for _, d := range ct.Devices {
+					warn := ""
+					if d.KeyChanged {
+						warn = "  KEY CHANGED since first seen: verify with the contact"
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s%s\n", ct.User, d.Name, d.Suite, d.KeySHA256[:16], warn)
+				}
 			}
-		}
-		tw.Flush()
+			tw.Flush()
+		})
 	})
 }
 
@@ -265,26 +266,23 @@ func cmdDevices(ctx context.Context, args []string) error {
 	if _, err := cli.Parse(c.fs, args); err != nil {
 		return err
 	}
-	p, _, err := c.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer p.Close()
-	ds, err := p.Devices(ctx)
-	if err != nil {
-		return err
-	}
-	return c.print(ds, func() {
-		tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "DEVICE\tSUITE\tSTATUS\tEXPIRES")
-		for _, d := range ds {
-			name := d.Name
-			if d.Current {
-				name += " (this device)"
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", name, d.Suite, d.Status, d.NotAfter.Format(time.RFC3339))
+	return c.withProfile(ctx, func(p *client.Profile) error {
+		ds, err := p.Devices(ctx)
+		if err != nil {
+			return err
 		}
-		tw.Flush()
+		return c.print(ds, func() {
+			tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "DEVICE\tSUITE\tSTATUS\tEXPIRES")
+			for _, d := range ds {
+				name := d.Name
+				if d.Current {
+					name += " (this device)"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", name, d.Suite, d.Status, d.NotAfter.Format(time.RFC3339))
+			}
+			tw.Flush()
+		})
 	})
 }
 
@@ -328,20 +326,17 @@ func cmdSend(ctx context.Context, args []string) error {
 		return cli.Usage("phonex send USER@DOMAIN TEXT [--json]")
 	}
 	text := strings.Join(pos[1:], " ")
-	p, _, err := c.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer p.Close()
-	id, err := p.Send(ctx, pos[0], text)
-	if err != nil {
-		if id != "" {
-			return fmt.Errorf("message %s: %w", id, err)
+	return c.withProfile(ctx, func(p *client.Profile) error {
+		id, err := p.Send(ctx, pos[0], text)
+		if err != nil {
+			if id != "" {
+				return fmt.Errorf("message %s: %w", id, err)
+			}
+			return err
 		}
-		return err
-	}
-	return c.print(map[string]string{"id": id, "to": pos[0], "state": client.StateSent}, func() {
-		fmt.Printf("sent %s to %s\n", id, pos[0])
+		return c.print(map[string]string{"id": id, "to": pos[0], "state": client.StateSent}, func() {
+			fmt.Printf("sent %s to %s\n", id, pos[0])
+		})
 	})
 }
 
@@ -351,48 +346,45 @@ func cmdListen(ctx context.Context, args []string) error {
 	if _, err := cli.Parse(c.fs, args); err != nil {
 		return err
 	}
-	p, _, err := c.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer p.Close()
-	if *dur > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, *dur)
-		defer cancel()
-	}
-	if !*c.jsonOut && isTerminal(os.Stderr) {
-		fmt.Fprintf(os.Stderr, "listening as %s (Ctrl-C to stop)\n", p.Device)
-	}
-	var mu sync.Mutex
-	return p.Listen(ctx, func(e client.Event) {
-		mu.Lock()
-		defer mu.Unlock()
-		if *c.jsonOut {
-			cli.JSON(os.Stdout, e)
-			return
+	return c.withProfile(ctx, func(p *client.Profile) error {
+		if *dur > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, *dur)
+			defer cancel()
 		}
-		ts := e.Time.Local().Format("15:04:05")
-		switch e.Type {
-		case "message":
-			dir, who := "from "+e.From+"/"+e.FromDevice, ""
-			if e.Outgoing {
-				dir = "sent to " + e.Peer + " from your device " + e.FromDevice
-			}
-			if e.Insecure {
-				who = " [NOT ENCRYPTED]"
-			}
-			fmt.Printf("%s %s %s%s: %s\n", ts, e.ID, dir, who, e.Text)
-		case "delivered", "read":
-			fmt.Printf("%s %s %s by %s\n", ts, e.ID, e.Type, e.Peer)
-		case "sent":
-			fmt.Printf("%s %s sent to %s\n", ts, e.ID, e.Peer)
-		case "failed":
-			fmt.Printf("%s %s to %s FAILED: %s\n", ts, e.ID, e.Peer, e.Error)
-		default:
-			fmt.Printf("%s %s: %s\n", ts, e.Type, e.Error)
+		if !*c.jsonOut && isTerminal(os.Stderr) {
+			fmt.Fprintf(os.Stderr, "listening as %s (Ctrl-C to stop)\n", p.Device)
 		}
-		os.Stdout.Sync()
+		var mu sync.Mutex
+		return p.Listen(ctx, func(e client.Event) {
+			mu.Lock()
+			defer mu.Unlock()
+			if *c.jsonOut {
+				cli.JSON(os.Stdout, e)
+				return
+			}
+			ts := e.Time.Local().Format("15:04:05")
+			switch e.Type {
+			case "message":
+				dir, who := "from "+e.From+"/"+e.FromDevice, ""
+				if e.Outgoing {
+					dir = "sent to " + e.Peer + " from your device " + e.FromDevice
+				}
+				if e.Insecure {
+					who = " [NOT ENCRYPTED]"
+				}
+				fmt.Printf("%s %s %s%s: %s\n", ts, e.ID, dir, who, e.Text)
+			case "delivered", "read":
+				fmt.Printf("%s %s %s by %s\n", ts, e.ID, e.Type, e.Peer)
+			case "sent":
+				fmt.Printf("%s %s sent to %s\n", ts, e.ID, e.Peer)
+			case "failed":
+				fmt.Printf("%s %s to %s FAILED: %s\n", ts, e.ID, e.Peer, e.Error)
+			default:
+				fmt.Printf("%s %s: %s\n", ts, e.Type, e.Error)
+			}
+			os.Stdout.Sync()
+		})
 	})
 }
 
@@ -403,32 +395,29 @@ func cmdInbox(ctx context.Context, args []string) error {
 	if _, err := cli.Parse(c.fs, args); err != nil {
 		return err
 	}
-	p, _, err := c.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer p.Close()
-	es, err := p.Inbox(ctx, *with)
-	if err != nil {
-		return err
-	}
-	if *markRead && *with != "" {
-		if _, err := p.MarkRead(ctx, *with); err != nil {
+	return c.withProfile(ctx, func(p *client.Profile) error {
+		es, err := p.Inbox(ctx, *with)
+		if err != nil {
 			return err
 		}
-	}
-	return c.print(es, func() {
-		for _, e := range es {
-			arrow := "<-"
-			if e.Direction == "out" {
-				arrow = "->"
+		if *markRead && *with != "" {
+			if _, err := p.MarkRead(ctx, *with); err != nil {
+				return err
 			}
-			flag := ""
-			if e.Insecure {
-				flag = " [NOT ENCRYPTED]"
-			}
-			fmt.Printf("%s %s %s %s %-9s%s %s\n", e.Time.Local().Format("2006-01-02 15:04"), e.ID, arrow, e.Peer, e.State, flag, e.Text)
 		}
+		return c.print(es, func() {
+			for _, e := range es {
+				arrow := "<-"
+				if e.Direction == "out" {
+					arrow = "->"
+				}
+				flag := ""
+				if e.Insecure {
+					flag = " [NOT ENCRYPTED]"
+				}
+				fmt.Printf("%s %s %s %s %-9s%s %s\n", e.Time.Local().Format("2006-01-02 15:04"), e.ID, arrow, e.Peer, e.State, flag, e.Text)
+			}
+		})
 	})
 }
 
@@ -441,16 +430,13 @@ func cmdRead(ctx context.Context, args []string) error {
 	if len(pos) != 1 {
 		return cli.Usage("phonex read USER@DOMAIN [--json]")
 	}
-	p, _, err := c.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer p.Close()
-	n, err := p.MarkRead(ctx, pos[0])
-	if err != nil {
-		return err
-	}
-	return c.print(map[string]any{"peer": pos[0], "marked_read": n}, func() { fmt.Printf("marked %d messages from %s read\n", n, pos[0]) })
+	return c.withProfile(ctx, func(p *client.Profile) error {
+		n, err := p.MarkRead(ctx, pos[0])
+		if err != nil {
+			return err
+		}
+		return c.print(map[string]any{"peer": pos[0], "marked_read": n}, func() { fmt.Printf("marked %d messages from %s read\n", n, pos[0]) })
+	})
 }
 
 func cmdResend(ctx context.Context, args []string) error {
@@ -462,13 +448,10 @@ func cmdResend(ctx context.Context, args []string) error {
 	if len(pos) != 1 {
 		return cli.Usage("phonex resend MESSAGE_ID")
 	}
-	p, _, err := c.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer p.Close()
-	if err := p.Resend(ctx, pos[0]); err != nil {
-		return err
-	}
-	return c.print(map[string]string{"id": pos[0], "state": client.StateSent}, func() { fmt.Printf("sent %s\n", pos[0]) })
+	return c.withProfile(ctx, func(p *client.Profile) error {
+		if err := p.Resend(ctx, pos[0]); err != nil {
+			return err
+		}
+		return c.print(map[string]string{"id": pos[0], "state": client.StateSent}, func() { fmt.Printf("sent %s\n", pos[0]) })
+	})
 }
