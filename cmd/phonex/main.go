@@ -132,9 +132,12 @@ func (c *common) open(ctx context.Context) (*client.Profile, []byte, error) {
 
 // withProfile opens the profile, runs f with it and closes it.
 func (c *common) withProfile(ctx context.Context, f func(*client.Profile) error) error {
-	return c.withProfile(ctx, func(p *client.Profile) error {
-		return f(p)
-	})
+	p, _, err := c.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	return f(p)
 }
 
 func (c *common) print(v any, text func()) error {
