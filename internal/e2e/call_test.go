@@ -371,9 +371,7 @@ var sasRE = `Call \d+ is fully encrypted and auth token is (\S+)\.`
 // audio both ways, and retained secrets on a second call after both sides
 // marked the SAS verified.
 func TestLinphonecInterop(t *testing.T) {
-	if _, err := exec.LookPath("linphonec"); err != nil {
-		t.Skip("linphonec not installed (Debian package linphone-cli)")
-	}
+	requirePeer(t, "linphonec")
 	suites := []struct {
 		name   string
 		rc     string   // linphone's ZRTP preferences

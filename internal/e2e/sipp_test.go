@@ -15,16 +15,8 @@ import (
 // Debian's SIPp is built without TLS) with digest credentials from
 // 'phonexd device add-sip', to a registered PhoneX device.
 func TestSippMessage(t *testing.T) {
-	sipp, err := exec.LookPath("sipp")
-	if err != nil {
-		t.Skip("sipp not installed (Debian package sip-tester); .ci/run installs it")
-	}
-	stunnel, err := exec.LookPath("stunnel4")
-	if err != nil {
-		if stunnel, err = exec.LookPath("stunnel"); err != nil {
-			t.Skip("stunnel not installed (Debian package stunnel4); .ci/run installs it")
-		}
-	}
+	sipp := requirePeer(t, "sipp")
+	stunnel := requirePeer(t, "stunnel")
 	c := newCluster(t)
 	c.n = serve(t, c.data)
 	c.device("alpha", "a1", true)
