@@ -7,7 +7,7 @@ import (
 )
 
 // requirePeer returns the path of a third-party peer the test runs against
-// ("sipp", "stunnel", "linphonec", "kamailio", "sox", "libopus"). When it is
+// ("sipp", "stunnel", "linphonec", "kamailio", "libopus"). When it is
 // missing the test is skipped with the reason, or fails when CI is set.
 func requirePeer(t *testing.T, name string) string {
 	t.Helper()

@@ -1,5 +1,5 @@
 // Package testpeer finds the third-party peers that interop tests run
-// against (SIPp, stunnel, linphonec, Kamailio, libopus, ...). A test that
+// against (SIPp, stunnel, linphonec, Kamailio, libopus). A test that
 // needs one calls Require: on a developer machine a missing peer skips the
 // test with the reason; in CI (the CI environment variable is set) it fails
 // the test, because CI installs every peer and a skip there would hide a
@@ -41,7 +41,6 @@ var Known = map[string]Peer{
 	"stunnel":   {Name: "stunnel", Programs: []string{"stunnel4", "stunnel"}, Package: "stunnel4"},
 	"linphonec": {Name: "linphonec", Programs: []string{"linphonec"}, Package: "linphone-cli"},
 	"kamailio":  {Name: "kamailio", Programs: []string{"kamailio"}, Package: "kamailio"},
-	"sox":       {Name: "sox", Programs: []string{"sox"}, Package: "sox"},
 	"libopus":   {Name: "libopus", Library: "libopus.so.0", Package: "libopus0"},
 }
 
