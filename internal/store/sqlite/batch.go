@@ -3,6 +3,8 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"fmt"
+	"sync"
 )
 
 // batcher is group commit: writes that must be durable before the caller
@@ -13,7 +15,12 @@ import (
 type batcher struct {
 	db   *sql.DB
 	jobs chan *job
-	quit chan struct{}
+	// mu guards closed and the send side of jobs: do sends under the read
+	// lock, close takes the write lock before closing jobs, so no write
+	// is queued after run has drained the queue and stopped.
+	mu      sync.RWMutex
+	closed  bool
+	stopped chan struct{}
 }
 
 type job struct {
@@ -24,23 +31,42 @@ type job struct {
 
 const maxBatch = 256
 
+// errClosed is returned to writes that arrive after Close.
+var errClosed = fmt.Errorf("store is closed: %w", sql.ErrConnDone)
+
 func newBatcher(db *sql.DB) *batcher {
-	b := &batcher{db: db, jobs: make(chan *job, maxBatch), quit: make(chan struct{})}
+	b := &batcher{db: db, jobs: make(chan *job, maxBatch), stopped: make(chan struct{})}
 	go b.run()
 	return b
 }
 
-func (b *batcher) close() { close(b.quit) }
+// close stops accepting writes, commits the ones already queued, and
+// returns once the last commit is done, so the database can be closed
+// without stranding a caller.
+func (b *batcher) close() {
+	b.mu.Lock()
+	if !b.closed {
+		b.closed = true
+		close(b.jobs)
+	}
+	b.mu.Unlock()
+	<-b.stopped
+}
 
 // do runs fn in a shared transaction and returns once it is committed.
 func (b *batcher) do(ctx context.Context, fn func(*sql.Tx) error) error {
 	j := &job{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	b.mu.RLock()
+	if b.closed {
+		b.mu.RUnlock()
+		return errClosed
+	}
 	select {
 	case b.jobs <- j:
+		b.mu.RUnlock()
 	case <-ctx.Done():
+		b.mu.RUnlock()
 		return ctx.Err()
-	case <-b.quit:
-		return sql.ErrConnDone
 	}
 	select {
 	case err := <-j.done:
@@ -52,18 +78,16 @@ func (b *batcher) do(ctx context.Context, fn func(*sql.Tx) error) error {
 }
 
 func (b *batcher) run() {
-	for {
-		var batch []*job
-		select {
-		case j := <-b.jobs:
-			batch = append(batch, j)
-		case <-b.quit:
-			return
-		}
+	defer close(b.stopped)
+	for j := range b.jobs {
+		batch := []*job{j}
 	more:
 		for len(batch) < maxBatch {
 			select {
-			case j := <-b.jobs:
+			case j, ok := <-b.jobs:
+				if !ok {
+					break more
+				}
 				batch = append(batch, j)
 			default:
 				break more

@@ -1,0 +1,119 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// TestBatcherCloseWithQueuedJobs closes the store while one write is being
+// committed and more are queued behind it, and writes keep arriving: every
+// write must return, and a write that returned nil must be in the
+// database while one that returned an error must not. Writes queued
+// before Close are committed.
+func TestBatcherCloseWithQueuedJobs(t *testing.T) {
+	// The shutdown races the batcher's loop; repeat so that an ordering
+	// that strands a job is hit.
+	for round := 0; round < 20; round++ {
+		closeWithQueued(t, round)
+		if t.Failed() {
+			return
+		}
+	}
+}
+
+func closeWithQueued(t *testing.T, round int) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "t.db")
+	db, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.db.ExecContext(ctx, `CREATE TABLE writes (n INTEGER PRIMARY KEY)`); err != nil {
+		t.Fatal(err)
+	}
+	insert := func(n int) func(*sql.Tx) error {
+		return func(tx *sql.Tx) error {
+			_, err := tx.Exec(`INSERT INTO writes(n) VALUES(?)`, n)
+			return err
+		}
+	}
+
+	// Job 0 holds the batcher inside a commit until released.
+	inCommit, release := make(chan struct{}), make(chan struct{})
+	const queued, late = 40, 10
+	results := make(chan [2]int, 1+queued+late) // n, 1 if do returned nil
+	do := func(n int, fn func(*sql.Tx) error) {
+		err := db.batch.do(ctx, fn)
+		ok := 0
+		if err == nil {
+			ok = 1
+		}
+		results <- [2]int{n, ok}
+	}
+	go do(0, func(tx *sql.Tx) error {
+		close(inCommit)
+		<-release
+		return insert(0)(tx)
+	})
+	<-inCommit
+	for n := 1; n <= queued; n++ {
+		go do(n, insert(n))
+	}
+	// Let the queued writes reach the batcher's queue.
+	deadline := time.Now().Add(5 * time.Second)
+	for len(db.batch.jobs) < queued && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- db.Close() }()
+	for n := queued + 1; n <= queued+late; n++ {
+		go do(n, insert(n))
+	}
+	close(release)
+
+	ok := map[int]bool{}
+	timeout := time.After(10 * time.Second)
+	for i := 0; i < 1+queued+late; i++ {
+		select {
+		case r := <-results:
+			ok[r[0]] = r[1] == 1
+		case <-timeout:
+			t.Fatalf("round %d: %d of %d writes still waiting 10s after Close", round, 1+queued+late-i, 1+queued+late)
+		}
+	}
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatalf("round %d: close: %v", round, err)
+		}
+	case <-timeout:
+		t.Fatalf("round %d: Close did not return", round)
+	}
+
+	// Close commits what was queued before it.
+	for n := 0; n <= queued; n++ {
+		if !ok[n] {
+			t.Errorf("round %d: write %d, queued before Close, failed", round, n)
+		}
+	}
+
+	db, err = Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for n, committed := range ok {
+		var got int
+		db.db.QueryRowContext(ctx, `SELECT count(*) FROM writes WHERE n=?`, n).Scan(&got)
+		if committed != (got == 1) {
+			t.Errorf("round %d: write %d returned success=%v but is %sin the database", round, n, committed, map[bool]string{true: "", false: "not "}[got == 1])
+		}
+	}
+	if t.Failed() {
+		t.Logf("round %d: %s", round, fmt.Sprint(ok))
+	}
+}
