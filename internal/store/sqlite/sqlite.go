@@ -34,13 +34,19 @@ var _ store.Store = (*DB)(nil)
 // Open opens (creating if needed) the database at path and applies pending
 // migrations.
 func Open(ctx context.Context, path string) (*DB, error) {
+	return openWith(ctx, path, migrations)
+}
+
+// openWith is Open with the migrations read from fsys (migrations/*.sql),
+// so tests can migrate to an earlier version or through a broken file.
+func openWith(ctx context.Context, path string, fsys fs.FS) (*DB, error) {
 	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	s := &DB{db: db}
-	if err := s.migrate(ctx); err != nil {
+	if err := s.migrate(ctx, fsys); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -48,22 +54,35 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	return s, nil
 }
 
-func (s *DB) migrate(ctx context.Context) error {
+// migrate applies, in order and each in its own transaction, the
+// migrations in fsys that schema_migrations does not list. A migration that
+// fails is rolled back whole and stops the ones after it.
+func (s *DB) migrate(ctx context.Context, fsys fs.FS) error {
 	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied INTEGER NOT NULL)`); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
-	names, err := fs.Glob(migrations, "migrations/*.sql")
+	names, err := fs.Glob(fsys, "migrations/*.sql")
 	if err != nil {
 		return err
 	}
 	sort.Strings(names)
+	seen := map[int]string{}
 	for _, n := range names {
 		base := strings.TrimPrefix(n, "migrations/")
 		v, err := strconv.Atoi(strings.SplitN(base, "_", 2)[0])
 		if err != nil {
 			return fmt.Errorf("migration %s: bad name", base)
 		}
-		body, _ := migrations.ReadFile(n)
+		// Two files with one number: the second would be skipped as
+		// applied.
+		if prev, dup := seen[v]; dup {
+			return fmt.Errorf("migration %s: version %d is also %s", base, v, prev)
+		}
+		seen[v] = base
+		body, err := fs.ReadFile(fsys, n)
+		if err != nil {
+			return fmt.Errorf("migration %s: %w", base, err)
+		}
 		err = s.tx(ctx, func(tx *sql.Tx) error {
 			var one int
 			if err := tx.QueryRowContext(ctx, `SELECT 1 FROM schema_migrations WHERE version=?`, v).Scan(&one); err == nil {
