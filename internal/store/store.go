@@ -17,6 +17,7 @@ var (
 	ErrCodeExpired = errors.New("activation code has expired")
 	ErrCodeUsed    = errors.New("activation code was already used")
 	ErrCodeBusy    = errors.New("activation code is being used by another enrollment")
+	ErrReplayed    = errors.New("single-use value was already spent")
 )
 
 // Account statuses.
@@ -34,7 +35,8 @@ type Account struct {
 	Status  string
 	Created time.Time
 	Secrets AccountSecrets
-	Attempt Attempts
+	Attempt Attempts // unlocks of all its devices
+	Login   Attempts // new-device logins (password login from no device)
 }
 
 // AccountSecrets is what the server holds to let a device log in with the
@@ -78,7 +80,14 @@ type Subject string
 const (
 	SubjectAccount Subject = "account"
 	SubjectDevice  Subject = "device"
+	SubjectLogin   Subject = "login" // an account's new-device logins
 )
+
+// AttemptSubject is one counter an attempt is counted against.
+type AttemptSubject struct {
+	Subject Subject
+	ID      int64 // account id for SubjectAccount and SubjectLogin
+}
 
 // Store is the cluster's state. Every method is safe for concurrent use, also
 // from another process (the admin commands) on the same data directory.
@@ -110,10 +119,21 @@ type Store interface {
 	// key in one transaction.
 	ChangePassword(ctx context.Context, accountID int64, s AccountSecrets, deviceID int64, sealedDevice []byte) error
 
-	// RecordAttempt adds one unconfirmed attempt and returns the counter as
-	// it was before.
-	RecordAttempt(ctx context.Context, subj Subject, id int64, now time.Time) (Attempts, error)
+	// TryAttempt judges and counts one password attempt as one atomic step:
+	// it reads the counters of every subject, gives them to judge, and adds
+	// one unconfirmed attempt to each (last try at now) only if judge
+	// returns nil; otherwise it changes nothing and returns judge's error.
+	// No concurrent attempt on the same subjects can interleave, so a
+	// decision is always made from the counters it increments. It returns
+	// the counters as they were before.
+	TryAttempt(ctx context.Context, now time.Time, subjects []AttemptSubject, judge func([]Attempts) error) ([]Attempts, error)
 	ResetAttempts(ctx context.Context, subj Subject, id int64) error
+
+	// SpendNonce records a single-use value (by its hash) until expires and
+	// fails with ErrReplayed if it was recorded before. Records older than
+	// their expiry are pruned, so the table stays bounded by what can still
+	// be replayed.
+	SpendNonce(ctx context.Context, hash []byte, expires, now time.Time) error
 
 	AddContact(ctx context.Context, accountID int64, contact string, now time.Time) error
 	RemoveContact(ctx context.Context, accountID int64, contact string) error

@@ -1,7 +1,8 @@
 // Package throttle decides how long a client must wait before its next
 // password attempt, like a bank card PIN: a few attempts are free, then the
-// wait doubles with each failure, then the subject is locked until an
-// operator lifts the lock.
+// wait doubles with each failure, then (where a policy asks for it) every
+// attempt needs a human check, then the subject is locked until an operator
+// lifts the lock.
 package throttle
 
 import (
@@ -14,14 +15,23 @@ type Policy struct {
 	BaseDelay time.Duration // delay after the first failure beyond Free
 	MaxDelay  time.Duration // cap of the doubling delay
 	LockAfter int           // failures after which the subject is locked
+	// HumanAfter is the number of failures after which every further
+	// attempt must carry a solved human check (0: never).
+	HumanAfter int
 }
 
 // DeviceDefault guards the unlock of one device's profile.
 var DeviceDefault = Policy{Free: 3, BaseDelay: 2 * time.Second, MaxDelay: 10 * time.Minute, LockAfter: 10}
 
-// AccountDefault guards an account across all its devices and new-device
-// logins, so an attacker cannot multiply attempts by enrolling devices.
+// AccountDefault guards the unlocks of all of an account's devices together,
+// so an attacker who stole several devices cannot multiply attempts.
 var AccountDefault = Policy{Free: 5, BaseDelay: 2 * time.Second, MaxDelay: 10 * time.Minute, LockAfter: 20}
+
+// LoginDefault guards new-device logins, which anyone who knows the account
+// name can start: it is counted apart from the devices' unlocks, so a
+// stranger's guesses never lock out devices that exist, and after the free
+// attempts each guess costs the guesser a proof of work.
+var LoginDefault = Policy{Free: 3, BaseDelay: 2 * time.Second, MaxDelay: 10 * time.Minute, LockAfter: 20, HumanAfter: 3}
 
 // State is what the store keeps per subject.
 type State struct {
@@ -35,6 +45,7 @@ type Verdict struct {
 	RetryAfter time.Duration // zero when an attempt is allowed now
 	Remaining  int           // attempts left before the lock
 	FreeLeft   int           // attempts left before delays start
+	Human      bool          // the attempt must carry a solved human check
 }
 
 // Allowed reports whether an attempt may start now.
@@ -62,7 +73,14 @@ func (p Policy) Check(s State, now time.Time) Verdict {
 	if wait := s.Last.Add(p.Delay(s.Failures)).Sub(now); wait > 0 {
 		v.RetryAfter = wait
 	}
+	v.Human = p.HumanAfter > 0 && s.Failures >= p.HumanAfter
 	return v
+}
+
+// After is the verdict once the attempt being judged is counted: what the
+// client is told about its remaining attempts.
+func (p Policy) After(s State, now time.Time) Verdict {
+	return p.Check(State{Failures: s.Failures + 1, Last: now}, now)
 }
 
 // Combine gives the stricter of two verdicts.
@@ -72,5 +90,6 @@ func Combine(a, b Verdict) Verdict {
 		RetryAfter: max(a.RetryAfter, b.RetryAfter),
 		Remaining:  min(a.Remaining, b.Remaining),
 		FreeLeft:   min(a.FreeLeft, b.FreeLeft),
+		Human:      a.Human || b.Human,
 	}
 }

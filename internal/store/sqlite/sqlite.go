@@ -139,16 +139,16 @@ func fromUnix(n int64) time.Time {
 	return time.Unix(0, n)
 }
 
-const accountCols = `id, name, status, created, kdf, salts, sealed_oprf, auth_pub, failures, last_try`
+const accountCols = `id, name, status, created, kdf, salts, sealed_oprf, auth_pub, failures, last_try, login_failures, login_last_try`
 
 func scanAccount(r interface{ Scan(...any) error }) (store.Account, error) {
 	var a store.Account
-	var created, last int64
-	err := r.Scan(&a.ID, &a.Name, &a.Status, &created, &a.Secrets.KDF, &a.Secrets.Salts, &a.Secrets.SealedOPRF, &a.Secrets.AuthPub, &a.Attempt.Failures, &last)
+	var created, last, loginLast int64
+	err := r.Scan(&a.ID, &a.Name, &a.Status, &created, &a.Secrets.KDF, &a.Secrets.Salts, &a.Secrets.SealedOPRF, &a.Secrets.AuthPub, &a.Attempt.Failures, &last, &a.Login.Failures, &loginLast)
 	if errors.Is(err, sql.ErrNoRows) {
 		return a, store.ErrNotFound
 	}
-	a.Created, a.Attempt.Last = fromUnix(created), fromUnix(last)
+	a.Created, a.Attempt.Last, a.Login.Last = fromUnix(created), fromUnix(last), fromUnix(loginLast)
 	return a, err
 }
 
@@ -346,43 +346,78 @@ func (s *DB) ChangePassword(ctx context.Context, accountID int64, sec store.Acco
 	})
 }
 
-func table(subj store.Subject) (string, error) {
+// counter is where a subject's attempt counter lives.
+type counter struct{ table, failures, last string }
+
+func counterOf(subj store.Subject) (counter, error) {
 	switch subj {
 	case store.SubjectAccount:
-		return "accounts", nil
+		return counter{"accounts", "failures", "last_try"}, nil
 	case store.SubjectDevice:
-		return "devices", nil
+		return counter{"devices", "failures", "last_try"}, nil
+	case store.SubjectLogin:
+		return counter{"accounts", "login_failures", "login_last_try"}, nil
 	}
-	return "", fmt.Errorf("unknown attempt subject %q", subj)
+	return counter{}, fmt.Errorf("unknown attempt subject %q", subj)
 }
 
-func (s *DB) RecordAttempt(ctx context.Context, subj store.Subject, id int64, now time.Time) (store.Attempts, error) {
-	t, err := table(subj)
-	if err != nil {
-		return store.Attempts{}, err
+// TryAttempt runs in one write transaction. The DSN's _txlock=immediate
+// makes BEGIN take SQLite's write lock at once, so two attempts on any
+// subjects are serialised: the second reads what the first wrote.
+func (s *DB) TryAttempt(ctx context.Context, now time.Time, subjects []store.AttemptSubject, judge func([]store.Attempts) error) ([]store.Attempts, error) {
+	cs := make([]counter, len(subjects))
+	for i, sub := range subjects {
+		c, err := counterOf(sub.Subject)
+		if err != nil {
+			return nil, err
+		}
+		cs[i] = c
 	}
-	var a store.Attempts
-	err = s.tx(ctx, func(tx *sql.Tx) error {
-		var last int64
-		if err := tx.QueryRowContext(ctx, `SELECT failures, last_try FROM `+t+` WHERE id=?`, id).Scan(&a.Failures, &last); err != nil {
+	out := make([]store.Attempts, len(subjects))
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		for i, sub := range subjects {
+			var last int64
+			err := tx.QueryRowContext(ctx, `SELECT `+cs[i].failures+`, `+cs[i].last+` FROM `+cs[i].table+` WHERE id=?`, sub.ID).Scan(&out[i].Failures, &last)
 			if errors.Is(err, sql.ErrNoRows) {
-				return store.ErrNotFound
+				return fmt.Errorf("%s %d: %w", sub.Subject, sub.ID, store.ErrNotFound)
 			}
+			if err != nil {
+				return err
+			}
+			out[i].Last = fromUnix(last)
+		}
+		if err := judge(out); err != nil {
 			return err
 		}
-		a.Last = fromUnix(last)
-		_, err := tx.ExecContext(ctx, `UPDATE `+t+` SET failures=failures+1, last_try=? WHERE id=?`, unix(now), id)
-		return err
+		for i, sub := range subjects {
+			if _, err := tx.ExecContext(ctx, `UPDATE `+cs[i].table+` SET `+cs[i].failures+`=`+cs[i].failures+`+1, `+cs[i].last+`=? WHERE id=?`, unix(now), sub.ID); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
-	return a, err
+	return out, err
 }
 
 func (s *DB) ResetAttempts(ctx context.Context, subj store.Subject, id int64) error {
-	t, err := table(subj)
+	c, err := counterOf(subj)
 	if err != nil {
 		return err
 	}
-	return affected(s.db.ExecContext(ctx, `UPDATE `+t+` SET failures=0 WHERE id=?`, id))
+	return affected(s.db.ExecContext(ctx, `UPDATE `+c.table+` SET `+c.failures+`=0 WHERE id=?`, id))
+}
+
+func (s *DB) SpendNonce(ctx context.Context, hash []byte, expires, now time.Time) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM spent_nonces WHERE expires<?`, unix(now)); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO spent_nonces(hash, expires) VALUES(?, ?)`, hash, unix(expires))
+		if isUnique(err) {
+			return store.ErrReplayed
+		}
+		return err
+	})
 }
 
 func (s *DB) AddContact(ctx context.Context, accountID int64, contact string, now time.Time) error {

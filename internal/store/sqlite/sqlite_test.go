@@ -5,6 +5,7 @@ import (
 	"errors"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -108,11 +109,24 @@ func TestAttemptsAndContacts(t *testing.T) {
 	now := time.Now()
 	a, _ := db.CreateAccount(ctx, "alpha@x.org", now)
 	db.CreateAccount(ctx, "bravo@x.org", now)
+	acct := []store.AttemptSubject{{Subject: store.SubjectAccount, ID: a.ID}}
+	allow := func([]store.Attempts) error { return nil }
 	for i := 0; i < 3; i++ {
-		before, err := db.RecordAttempt(ctx, store.SubjectAccount, a.ID, now)
-		if err != nil || before.Failures != i {
+		before, err := db.TryAttempt(ctx, now, acct, allow)
+		if err != nil || before[0].Failures != i {
 			t.Fatalf("attempt %d: %+v %v", i, before, err)
 		}
+	}
+	// The login counter is apart from the account's unlock counter.
+	if got, _ := db.Account(ctx, "alpha@x.org"); got.Attempt.Failures != 3 || got.Login.Failures != 0 {
+		t.Fatalf("counters %+v %+v", got.Attempt, got.Login)
+	}
+	refuse := errors.New("refused")
+	if _, err := db.TryAttempt(ctx, now, acct, func([]store.Attempts) error { return refuse }); !errors.Is(err, refuse) {
+		t.Fatalf("refused attempt: %v", err)
+	}
+	if got, _ := db.Account(ctx, "alpha@x.org"); got.Attempt.Failures != 3 {
+		t.Fatalf("a refused attempt was counted: %+v", got.Attempt)
 	}
 	if err := db.ResetAttempts(ctx, store.SubjectAccount, a.ID); err != nil {
 		t.Fatal(err)
@@ -120,7 +134,7 @@ func TestAttemptsAndContacts(t *testing.T) {
 	if got, _ := db.Account(ctx, "alpha@x.org"); got.Attempt.Failures != 0 {
 		t.Fatal("reset did not reset")
 	}
-	if _, err := db.RecordAttempt(ctx, "bogus", a.ID, now); err == nil {
+	if _, err := db.TryAttempt(ctx, now, []store.AttemptSubject{{Subject: "bogus", ID: a.ID}}, allow); err == nil {
 		t.Fatal("bogus subject accepted")
 	}
 	if err := db.AddContact(ctx, a.ID, "bravo@x.org", now); err != nil {
@@ -144,5 +158,65 @@ func TestAttemptsAndContacts(t *testing.T) {
 	}
 	if err := db.RemoveContact(ctx, a.ID, "bravo@x.org"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("remove missing contact: %v", err)
+	}
+}
+
+// TestTryAttemptIsAtomic lets 200 attempts race for 3 free ones: the judge
+// sees the counter each increment starts from, so exactly 3 get through.
+func TestTryAttemptIsAtomic(t *testing.T) {
+	ctx := context.Background()
+	db := open(t)
+	now := time.Now()
+	a, _ := db.CreateAccount(ctx, "alpha@x.org", now)
+	subj := []store.AttemptSubject{{Subject: store.SubjectLogin, ID: a.ID}}
+	full := errors.New("no free attempt left")
+	var wg sync.WaitGroup
+	var passed atomic.Int32
+	for range 200 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := db.TryAttempt(ctx, now, subj, func(c []store.Attempts) error {
+				if c[0].Failures >= 3 {
+					return full
+				}
+				return nil
+			})
+			switch {
+			case err == nil:
+				passed.Add(1)
+			case !errors.Is(err, full):
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := passed.Load(); n != 3 {
+		t.Fatalf("%d attempts passed, want 3", n)
+	}
+	if got, _ := db.Account(ctx, "alpha@x.org"); got.Login.Failures != 3 || got.Attempt.Failures != 0 {
+		t.Fatalf("counters %+v %+v", got.Login, got.Attempt)
+	}
+}
+
+func TestSpendNoncePrunesByAge(t *testing.T) {
+	ctx := context.Background()
+	db := open(t)
+	t0 := time.Unix(1_000_000, 0)
+	for i := range 50 {
+		if err := db.SpendNonce(ctx, []byte{byte(i)}, t0.Add(time.Minute), t0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.SpendNonce(ctx, []byte{7}, t0.Add(time.Minute), t0.Add(time.Second)); !errors.Is(err, store.ErrReplayed) {
+		t.Fatalf("replay: %v", err)
+	}
+	// Once they expire, the next record prunes them all.
+	if err := db.SpendNonce(ctx, []byte("late"), t0.Add(3*time.Minute), t0.Add(2*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := db.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM spent_nonces`).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("%d records after pruning (%v), want 1", n, err)
 	}
 }
