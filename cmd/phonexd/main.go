@@ -180,6 +180,9 @@ func cmdUser(ctx context.Context, args []string) error {
 			if x.Locked {
 				st += " (locked)"
 			}
+			if x.LoginLocked {
+				st += " (logins locked)"
+			}
 			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", x.User, st, x.Devices, x.Created.Format(time.RFC3339))
 		}
 		return tw.Flush()

@@ -17,9 +17,11 @@ import (
 const (
 	PathEnrollBegin   = "/v1/enroll/begin"
 	PathEnrollFinish  = "/v1/enroll/finish"
+	PathEnrollConfirm = "/v1/enroll/confirm"
 	PathLoginParams   = "/v1/login/params"
 	PathLoginBegin    = "/v1/login/begin"
 	PathLoginFinish   = "/v1/login/finish"
+	PathLoginConfirm  = "/v1/login/confirm"
 	PathUnlock        = "/v1/unlock"
 	PathUnlockConfirm = "/v1/unlock/confirm"
 	PathMe            = "/v1/me"
@@ -39,6 +41,9 @@ const MaxBody = 64 << 10
 const (
 	CodeBadRequest       = "bad_request"
 	CodeUnknownUser      = "unknown_user"
+	CodeNotEnrolled      = "not_enrolled" // the account has an activation code but no device yet
+	CodeHumanCheck       = "human_check_required"
+	CodeBusy             = "busy" // too many exchanges in progress; retry later
 	CodeUnknownDevice    = "unknown_device"
 	CodeCodeInvalid      = "code_invalid"
 	CodeCodeExpired      = "code_expired"
@@ -71,7 +76,29 @@ type Error struct {
 	RetryAfter float64 `json:"retry_after_seconds,omitempty"`
 	// Remaining is the number of attempts left before lock-out, where known.
 	Remaining *int `json:"attempts_remaining,omitempty"`
-	Status    int  `json:"-"`
+	// Challenge is set with CodeHumanCheck: the puzzle to solve and send
+	// back with the retried request.
+	Challenge *Challenge `json:"challenge,omitempty"`
+	Status    int        `json:"-"`
+}
+
+// Challenge is a proof-of-work puzzle (see package pow).
+type Challenge struct {
+	Token []byte `json:"token"`
+	Bits  int    `json:"bits"`
+}
+
+// Solution answers a Challenge.
+type Solution struct {
+	Token   []byte `json:"token"`
+	Counter uint64 `json:"counter"`
+}
+
+// Confirm ends an enrollment or login: sent over mutual TLS with the new
+// certificate once the device has verified it and saved its profile, it
+// activates the device (and, at enrollment, consumes the code).
+type Confirm struct {
+	Session string `json:"session"`
 }
 
 func (e *Error) Error() string { return e.Message }
@@ -113,7 +140,8 @@ type EnrollBegin struct {
 	DeviceBlind  []byte `json:"device_blind"`
 }
 
-// OPRFEvals answers the blinded elements of a begin request.
+// OPRFEvals answers the blinded elements of a begin request. Session names
+// the exchange in the finish and confirm requests.
 type OPRFEvals struct {
 	Session     string `json:"session"`
 	AccountEval []byte `json:"account_eval,omitempty"`
@@ -146,6 +174,8 @@ type LoginBegin struct {
 	Device       string `json:"device"`
 	AccountBlind []byte `json:"account_blind"`
 	DeviceBlind  []byte `json:"device_blind"`
+	// Proof is the solved human check, once the server asked for one.
+	Proof *Solution `json:"proof,omitempty"`
 }
 
 // LoginParams asks for an account's public password parameters.

@@ -52,6 +52,7 @@ func startCluster(t *testing.T, tweak func(*server.Config)) *cluster {
 	cfg := server.Defaults(t.TempDir())
 	cfg.Domain = "example.org"
 	cfg.Hosts = []string{"127.0.0.1"}
+	cfg.KDFMinLogN = fastKDF.LogN
 	if tweak != nil {
 		tweak(&cfg)
 	}
@@ -167,11 +168,12 @@ func TestProfileLifecycle(t *testing.T) {
 	// A further device logs in with the new password, not the old.
 	req := client.EnrollRequest{Dir: filepath.Join(t.TempDir(), "p2"), User: "alpha@example.org", Device: "desktop", Server: c.addr,
 		Fingerprint: mustFP(t, c), Password: []byte("alpha password")}
-	if _, err := client.Login(ctx, req, nil); apiCode(err) != api.CodeWrongPassword {
+	lo := &client.Options{MinKDF: fastKDF}
+	if _, err := client.Login(ctx, req, lo); apiCode(err) != api.CodeWrongPassword {
 		t.Fatalf("login with the old password: %v", err)
 	}
 	req.Password = []byte("new alpha password")
-	p2, err := client.Login(ctx, req, nil)
+	p2, err := client.Login(ctx, req, lo)
 	if err != nil {
 		t.Fatal(err)
 	}

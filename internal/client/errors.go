@@ -16,4 +16,7 @@ var (
 	ErrCAMismatch     = errors.New("the server's CA does not match the fingerprint given")
 	ErrNoPassword     = errors.New("no password given")
 	ErrPasswordFormat = errors.New("password too short (at least 8 characters)")
+	ErrNotCA          = errors.New("the pinned certificate is not a CA certificate (give the cluster's ca.pem, not the server's certificate)")
+	ErrNotEnrolled    = errors.New("account not enrolled yet")
+	ErrWeakKDF        = errors.New("the server asks for password KDF parameters weaker than this device accepts")
 )

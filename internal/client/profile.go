@@ -24,6 +24,7 @@ import (
 	"github.com/phonex/phonex/internal/ident"
 	"github.com/phonex/phonex/internal/kdf"
 	"github.com/phonex/phonex/internal/keys"
+	"github.com/phonex/phonex/internal/pow"
 )
 
 // Profile is an open (unlocked) device profile.
@@ -48,6 +49,16 @@ type Options struct {
 	Log      *slog.Logger
 	Progress func(step string) // called before each slow step
 	KDF      kdf.Params        // zero: kdf.DefaultParams
+	// MinKDF is the weakest KDF cost accepted from a server at login
+	// (zero: kdf.MinParams). It is a local choice, never the server's.
+	MinKDF kdf.Params
+}
+
+func (o *Options) minKDF() kdf.Params {
+	if o != nil && o.MinKDF != (kdf.Params{}) {
+		return o.MinKDF
+	}
+	return kdf.MinParams
 }
 
 func (o *Options) progress(s string) {
@@ -157,6 +168,9 @@ func (r *EnrollRequest) connect() (*conn, func() *x509.Certificate, error) {
 		if err != nil {
 			return nil, nil, err
 		}
+		if err := checkCA(c); err != nil {
+			return nil, nil, fmt.Errorf("--ca-file %s: %w", r.CAFile, err)
+		}
 		cn, err := newConn(r.Server, c, "", nil, nil)
 		return cn, func() *x509.Certificate { return c }, err
 	}
@@ -197,7 +211,11 @@ func Login(ctx context.Context, r EnrollRequest, o *Options) (*Profile, error) {
 	return enroll(ctx, r, o, true)
 }
 
-func enroll(ctx context.Context, r EnrollRequest, o *Options, login bool) (*Profile, error) {
+// enroll runs enrollment or login. The server activates the device (and,
+// at enrollment, consumes the code) only at the confirm step, which the
+// device reaches after it has verified the certificates and written its
+// profile; any failure before leaves no active device and no spent code.
+func enroll(ctx context.Context, r EnrollRequest, o *Options, login bool) (_ *Profile, err error) {
 	dev, err := r.check()
 	if err != nil {
 		return nil, err
@@ -224,7 +242,12 @@ func enroll(ctx context.Context, r EnrollRequest, o *Options, login bool) (*Prof
 		// be formed only once they are known.
 		var pp api.PasswordParams
 		if err := cn.call(ctx, "POST", api.PathLoginParams, api.LoginParams{User: r.User}, &pp); err != nil {
-			return nil, err
+			return nil, loginError(r.User, err)
+		}
+		// The parameters come from the server: a compromised one must not
+		// be able to make this device's keys cheap to guess.
+		if err := pp.KDF.AtLeast(o.minKDF()); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrWeakKDF, err)
 		}
 		acctSalts, params = pp.Salts, pp.KDF
 	} else {
@@ -243,7 +266,9 @@ func enroll(ctx context.Context, r EnrollRequest, o *Options, login bool) (*Prof
 	o.progress("contacting " + r.Server)
 	if login {
 		var ch api.LoginChallenge
-		err = cn.call(ctx, "POST", api.PathLoginBegin, api.LoginBegin{User: r.User, Device: dev.Name, AccountBlind: ablind.Message(), DeviceBlind: dblind.Message()}, &ch)
+		if ch, err = loginBegin(ctx, cn, api.LoginBegin{User: r.User, Device: dev.Name, AccountBlind: ablind.Message(), DeviceBlind: dblind.Message()}, dev.Account.String(), o); err != nil {
+			return nil, loginError(r.User, err)
+		}
 		evals, challenge = ch.OPRFEvals, ch.Challenge
 	} else {
 		err = cn.call(ctx, "POST", api.PathEnrollBegin, api.EnrollBegin{User: r.User, Code: r.Code, Device: dev.Name, AccountBlind: ablind.Message(), DeviceBlind: dblind.Message()}, &evals)
@@ -270,9 +295,11 @@ func enroll(ctx context.Context, r EnrollRequest, o *Options, login bool) (*Prof
 		return nil, err
 	}
 	var certs api.Certs
+	confirmPath := api.PathEnrollConfirm
 	if login {
 		sig := ed25519.Sign(authKey(kAuth), api.LoginMessage(evals.Session, challenge, dev.Name))
 		err = cn.call(ctx, "POST", api.PathLoginFinish, api.LoginFinish{Session: evals.Session, Signature: sig, CSR: csr, KexPub: kexPub, KexSig: kexSig}, &certs)
+		confirmPath = api.PathLoginConfirm
 	} else {
 		pub := authKey(kAuth).Public().(ed25519.PublicKey)
 		err = cn.call(ctx, "POST", api.PathEnrollFinish, api.EnrollFinish{Session: evals.Session, CSR: csr, KexPub: kexPub, KexSig: kexSig, AuthPub: pub, KDF: params, Salts: acctSalts}, &certs)
@@ -287,9 +314,20 @@ func enroll(ctx context.Context, r EnrollRequest, o *Options, login bool) (*Prof
 	}
 	p.Meta = &Meta{Version: 1, Server: r.Server, CASHA256: ca.Fingerprint(caCert), Handle: certs.Handle, KDF: params,
 		Salts: kdf.Salts{Scrypt: acctSalts.Scrypt, Keystore: devSalts.Keystore, Database: devSalts.Database}, Check: checkValue(ksKey)}
+	o.progress("saving the profile in " + r.Dir)
 	if err := os.MkdirAll(r.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create profile: %w", err)
 	}
+	// Until the server has confirmed, a failure removes what was written,
+	// so the directory can be used again.
+	defer func() {
+		if err != nil {
+			p.Close()
+			for _, f := range []string{CAFile, KeystoreFile, KexFile, DBFile, MetaFile} {
+				os.Remove(filepath.Join(r.Dir, f))
+			}
+		}
+	}()
 	if err := writeFile(filepath.Join(r.Dir, CAFile), ca.EncodePEM(caCert)); err != nil {
 		return nil, err
 	}
@@ -299,11 +337,15 @@ func enroll(ctx context.Context, r EnrollRequest, o *Options, login bool) (*Prof
 	if p.db, err = openLocalDB(ctx, filepath.Join(r.Dir, DBFile), dbKey); err != nil {
 		return nil, err
 	}
-	// profile.json last: its presence marks a complete profile.
-	if err := writeFile(filepath.Join(r.Dir, MetaFile), p.Meta.encode()); err != nil {
+	if err := p.connect(); err != nil {
 		return nil, err
 	}
-	if err := p.connect(); err != nil {
+	o.progress("activating " + dev.String())
+	if err := p.c.call(ctx, "POST", confirmPath, api.Confirm{Session: evals.Session}, nil); err != nil {
+		return nil, fmt.Errorf("activate %s: %w", dev, err)
+	}
+	// profile.json last: its presence marks a complete profile.
+	if err := writeFile(filepath.Join(r.Dir, MetaFile), p.Meta.encode()); err != nil {
 		return nil, err
 	}
 	// Publish the message key now, so contacts can write to this device
@@ -315,6 +357,34 @@ func enroll(ctx context.Context, r EnrollRequest, o *Options, login bool) (*Prof
 		p.log.Warn("ratchet prekeys not published yet; they will be at the next open", "err", err)
 	}
 	return p, nil
+}
+
+// loginBegin starts a login; when the server asks for the human check (after
+// failed logins), it solves the proof of work and asks again.
+func loginBegin(ctx context.Context, cn *conn, req api.LoginBegin, account string, o *Options) (api.LoginChallenge, error) {
+	var ch api.LoginChallenge
+	for tries := 0; ; tries++ {
+		err := cn.call(ctx, "POST", api.PathLoginBegin, req, &ch)
+		var ae *api.Error
+		if tries == 2 || !errors.As(err, &ae) || ae.Code != api.CodeHumanCheck || ae.Challenge == nil {
+			return ch, err
+		}
+		o.progress(fmt.Sprintf("the server asks for a proof of work after failed logins: solving a %d-bit puzzle", ae.Challenge.Bits))
+		n, err := pow.Solve(ctx, account, ae.Challenge.Token)
+		if err != nil {
+			return ch, fmt.Errorf("human check: %w", err)
+		}
+		req.Proof = &api.Solution{Token: ae.Challenge.Token, Counter: n}
+	}
+}
+
+// loginError gives a pending account its own error.
+func loginError(user string, err error) error {
+	var ae *api.Error
+	if errors.As(err, &ae) && ae.Code == api.CodeNotEnrolled {
+		return fmt.Errorf("%w: %s has an activation code but no device; enroll its first device with phonex enroll: %w", ErrNotEnrolled, user, err)
+	}
+	return err
 }
 
 func suiteName(s keys.Suite, bits int) string {

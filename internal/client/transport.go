@@ -55,6 +55,9 @@ func newConn(server string, caCert *x509.Certificate, fingerprint string, client
 			if root == nil {
 				return ErrCAMismatch
 			}
+			if err := checkCA(root); err != nil {
+				return err
+			}
 			pool := x509.NewCertPool()
 			pool.AddCert(root)
 			if _, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{Roots: pool, DNSName: host}); err != nil {
@@ -68,6 +71,20 @@ func newConn(server string, caCert *x509.Certificate, fingerprint string, client
 	}
 	tr := &http.Transport{TLSClientConfig: tc, ForceAttemptHTTP2: true, TLSHandshakeTimeout: 10 * time.Second, IdleConnTimeout: 30 * time.Second}
 	return &conn{server: server, hc: &http.Client{Transport: tr, Timeout: 30 * time.Second}}, nil
+}
+
+// checkCA refuses to pin a certificate that is not a self-signed CA: a
+// server (leaf) certificate given by mistake would verify the TLS
+// connection, and the mistake would show only after the enrollment had
+// spent the activation code.
+func checkCA(c *x509.Certificate) error {
+	if !c.BasicConstraintsValid || !c.IsCA || c.KeyUsage&x509.KeyUsageCertSign == 0 {
+		return ErrNotCA
+	}
+	if err := c.CheckSignatureFrom(c); err != nil {
+		return fmt.Errorf("%w: not self-signed: %v", ErrNotCA, err)
+	}
+	return nil
 }
 
 func (c *conn) close() { c.hc.CloseIdleConnections() }

@@ -59,6 +59,23 @@ type Params struct {
 // DefaultParams costs about 0.2 s and 64 MiB per guess on a 2020s server core.
 var DefaultParams = Params{LogN: 16, R: 8, P: 1}
 
+// MinParams is the weakest cost a node accepts for an account's password by
+// default, and the weakest a device accepts from a server at login, so that
+// a compromised server cannot downgrade the KDF of a device it adds.
+var MinParams = Params{LogN: 16, R: 8, P: 1}
+
+// AtLeast reports an error unless p costs at least as much as min in every
+// parameter.
+func (p Params) AtLeast(min Params) error {
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	if p.LogN < min.LogN || p.R < min.R || p.P < min.P {
+		return fmt.Errorf("%w: log_n=%d r=%d p=%d is weaker than the minimum log_n=%d r=%d p=%d", ErrParams, p.LogN, p.R, p.P, min.LogN, min.R, min.P)
+	}
+	return nil
+}
+
 // Validate refuses parameters that are too weak or absurdly expensive.
 func (p Params) Validate() error {
 	if p.LogN < 14 || p.LogN > 22 || p.R < 8 || p.R > 32 || p.P < 1 || p.P > 4 {

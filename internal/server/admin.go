@@ -80,6 +80,9 @@ type UserInfo struct {
 	Devices int       `json:"devices"`
 	Created time.Time `json:"created"`
 	Locked  bool      `json:"locked,omitempty"`
+	// LoginLocked: new-device logins are locked; existing devices still
+	// unlock.
+	LoginLocked bool `json:"login_locked,omitempty"`
 }
 
 // Users lists every account.
@@ -95,7 +98,7 @@ func (a *Admin) Users(ctx context.Context) ([]UserInfo, error) {
 			return nil, err
 		}
 		out = append(out, UserInfo{User: ac.Name, Status: ac.Status, Devices: len(ds), Created: ac.Created.UTC(),
-			Locked: ac.Attempt.Failures >= a.cfg.AccountAttempts.LockAfter})
+			Locked: ac.Attempt.Failures >= a.cfg.AccountAttempts.LockAfter, LoginLocked: ac.Login.Failures >= a.cfg.LoginAttempts.LockAfter})
 	}
 	return out, nil
 }
@@ -199,8 +202,8 @@ func (a *Admin) RevokeDevice(ctx context.Context, name string) error {
 }
 
 // Unlock lifts a lock-out. For user@domain/device it clears that device's
-// counter and the account's; for user@domain, the account's and all its
-// devices'.
+// counter and the account's; for user@domain, the account's, all its
+// devices' and the new-device login counter.
 func (a *Admin) Unlock(ctx context.Context, name string) error {
 	if d, err := a.device(ctx, name); err == nil {
 		if err := a.st.ResetAttempts(ctx, store.SubjectDevice, d.ID); err != nil {
@@ -224,6 +227,9 @@ func (a *Admin) Unlock(ctx context.Context, name string) error {
 		if err := a.st.ResetAttempts(ctx, store.SubjectDevice, d.ID); err != nil {
 			return err
 		}
+	}
+	if err := a.st.ResetAttempts(ctx, store.SubjectLogin, rec.ID); err != nil {
+		return err
 	}
 	return a.st.ResetAttempts(ctx, store.SubjectAccount, rec.ID)
 }

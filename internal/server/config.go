@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/phonex/phonex/internal/ident"
+	"github.com/phonex/phonex/internal/kdf"
+	"github.com/phonex/phonex/internal/pow"
 	"github.com/phonex/phonex/internal/throttle"
 )
 
@@ -31,10 +33,17 @@ type Config struct {
 	CodeTTL      time.Duration // lifetime of activation codes
 	LogLevel     string        // debug, info, warn, error
 
-	// Password attempt limits: per device (profile unlock) and per account
-	// (all its devices and new-device logins).
+	// Password attempt limits: per device (profile unlock), per account
+	// (the unlocks of all its devices) and per account for new-device
+	// logins, which are counted apart so they never lock out devices.
 	DeviceAttempts  throttle.Policy
 	AccountAttempts throttle.Policy
+	LoginAttempts   throttle.Policy
+	LoginPoWBits    int // zero bits of the proof of work a login needs after LoginAttempts.HumanAfter failures
+
+	// KDFMinLogN is the weakest scrypt cost (log2 N) the node accepts for an
+	// account's password.
+	KDFMinLogN int
 
 	// Messaging limits per account.
 	MessageRate    float64 // MESSAGEs per second a sending account may average
@@ -56,6 +65,9 @@ func Defaults(dir string) Config {
 
 		DeviceAttempts:  throttle.DeviceDefault,
 		AccountAttempts: throttle.AccountDefault,
+		LoginAttempts:   throttle.LoginDefault,
+		LoginPoWBits:    20,
+		KDFMinLogN:      kdf.MinParams.LogN,
 
 		MessageRate:    50,
 		MessageBurst:   200,
@@ -83,10 +95,19 @@ func (c Config) Validate() error {
 	for _, p := range []struct {
 		name string
 		p    throttle.Policy
-	}{{"device", c.DeviceAttempts}, {"account", c.AccountAttempts}} {
+	}{{"device", c.DeviceAttempts}, {"account", c.AccountAttempts}, {"login", c.LoginAttempts}} {
 		if p.p.Free < 1 || p.p.LockAfter <= p.p.Free || p.p.BaseDelay <= 0 || p.p.MaxDelay < p.p.BaseDelay {
 			errs = append(errs, fmt.Errorf("%s attempt limits: need 1 <= free < lock_after, 0 < delay <= max_delay", p.name))
 		}
+	}
+	if h := c.LoginAttempts.HumanAfter; h != 0 && (h < c.LoginAttempts.Free || h >= c.LoginAttempts.LockAfter) {
+		errs = append(errs, fmt.Errorf("login_attempts_human %d: 0 (never), or between login_attempts_free and login_attempts_lock", h))
+	}
+	if c.LoginPoWBits < 1 || c.LoginPoWBits > pow.MaxBits {
+		errs = append(errs, fmt.Errorf("login_pow_bits %d: between 1 and %d", c.LoginPoWBits, pow.MaxBits))
+	}
+	if c.KDFMinLogN < 14 || c.KDFMinLogN > 22 {
+		errs = append(errs, fmt.Errorf("kdf_min_log_n %d: between 14 and 22", c.KDFMinLogN))
 	}
 	if c.MessageRate <= 0 || c.MessageBurst < 1 || c.MaxStoredBytes < 1<<10 {
 		errs = append(errs, fmt.Errorf("message limits: message_rate > 0, message_burst >= 1, max_stored_bytes >= 1024"))
@@ -113,9 +134,13 @@ func (c Config) Encode() []byte {
 	fmt.Fprintf(&b, "# Password attempts when unlocking a device: free ones, then a delay that doubles\n# from *_delay up to *_max_delay, then lock-out until 'phonexd device unlock'.\n")
 	fmt.Fprintf(&b, "device_attempts_free = %d\ndevice_attempts_lock = %d\ndevice_attempts_delay = %s\ndevice_attempts_max_delay = %s\n\n",
 		c.DeviceAttempts.Free, c.DeviceAttempts.LockAfter, c.DeviceAttempts.BaseDelay, c.DeviceAttempts.MaxDelay)
-	fmt.Fprintf(&b, "# The same per account, across its devices and new-device logins.\n")
-	fmt.Fprintf(&b, "account_attempts_free = %d\naccount_attempts_lock = %d\naccount_attempts_delay = %s\naccount_attempts_max_delay = %s\n",
+	fmt.Fprintf(&b, "# The same per account, across the unlocks of all its devices.\n")
+	fmt.Fprintf(&b, "account_attempts_free = %d\naccount_attempts_lock = %d\naccount_attempts_delay = %s\naccount_attempts_max_delay = %s\n\n",
 		c.AccountAttempts.Free, c.AccountAttempts.LockAfter, c.AccountAttempts.BaseDelay, c.AccountAttempts.MaxDelay)
+	fmt.Fprintf(&b, "# New-device logins ('phonex login'), counted per account apart from unlocks so that\n# they never lock out existing devices. After login_attempts_human failures each\n# further login needs a proof of work of login_pow_bits zero bits (0: never).\n")
+	fmt.Fprintf(&b, "login_attempts_free = %d\nlogin_attempts_lock = %d\nlogin_attempts_delay = %s\nlogin_attempts_max_delay = %s\nlogin_attempts_human = %d\nlogin_pow_bits = %d\n\n",
+		c.LoginAttempts.Free, c.LoginAttempts.LockAfter, c.LoginAttempts.BaseDelay, c.LoginAttempts.MaxDelay, c.LoginAttempts.HumanAfter, c.LoginPoWBits)
+	fmt.Fprintf(&b, "# Weakest scrypt cost (log2 N) accepted for an account password.\nkdf_min_log_n = %d\n", c.KDFMinLogN)
 	fmt.Fprintf(&b, "\n# Messaging limits per account: MESSAGEs per second (average and burst) a sender\n# may send, and bytes of undelivered copies the cluster holds for one recipient.\n")
 	fmt.Fprintf(&b, "message_rate = %g\nmessage_burst = %d\nmax_stored_bytes = %d\n", c.MessageRate, c.MessageBurst, c.MaxStoredBytes)
 	return b.Bytes()
@@ -174,6 +199,20 @@ func ParseConfig(dir string, data []byte) (Config, error) {
 			c.AccountAttempts.BaseDelay, err = time.ParseDuration(v)
 		case "account_attempts_max_delay":
 			c.AccountAttempts.MaxDelay, err = time.ParseDuration(v)
+		case "login_attempts_free":
+			c.LoginAttempts.Free, err = strconv.Atoi(v)
+		case "login_attempts_lock":
+			c.LoginAttempts.LockAfter, err = strconv.Atoi(v)
+		case "login_attempts_delay":
+			c.LoginAttempts.BaseDelay, err = time.ParseDuration(v)
+		case "login_attempts_max_delay":
+			c.LoginAttempts.MaxDelay, err = time.ParseDuration(v)
+		case "login_attempts_human":
+			c.LoginAttempts.HumanAfter, err = strconv.Atoi(v)
+		case "login_pow_bits":
+			c.LoginPoWBits, err = strconv.Atoi(v)
+		case "kdf_min_log_n":
+			c.KDFMinLogN, err = strconv.Atoi(v)
 		case "message_rate":
 			c.MessageRate, err = strconv.ParseFloat(v, 64)
 		case "message_burst":

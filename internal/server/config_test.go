@@ -12,11 +12,15 @@ func TestConfigRoundTrip(t *testing.T) {
 	c.Hosts = []string{"node1.example.org", "10.0.0.1"}
 	c.CertValidity = 90 * 24 * time.Hour
 	c.DeviceAttempts.Free = 4
+	c.LoginAttempts.HumanAfter = 5
+	c.LoginPoWBits = 16
+	c.KDFMinLogN = 17
 	back, err := ParseConfig("/d", c.Encode())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if back.Domain != c.Domain || strings.Join(back.Hosts, ",") != strings.Join(c.Hosts, ",") || back.CertValidity != c.CertValidity || back.DeviceAttempts != c.DeviceAttempts || back.AccountAttempts != c.AccountAttempts {
+	if back.Domain != c.Domain || strings.Join(back.Hosts, ",") != strings.Join(c.Hosts, ",") || back.CertValidity != c.CertValidity || back.DeviceAttempts != c.DeviceAttempts || back.AccountAttempts != c.AccountAttempts ||
+		back.LoginAttempts != c.LoginAttempts || back.LoginPoWBits != c.LoginPoWBits || back.KDFMinLogN != c.KDFMinLogN {
 		t.Fatalf("round trip: %+v", back)
 	}
 }
@@ -32,6 +36,11 @@ func TestConfigErrors(t *testing.T) {
 		"log_level = loud",
 		"device_attempts_free = 0",
 		"device_attempts_lock = 2\ndevice_attempts_free = 3",
+		"login_attempts_human = 1",
+		"login_attempts_human = 20",
+		"login_pow_bits = 0",
+		"login_pow_bits = 40",
+		"kdf_min_log_n = 10",
 	} {
 		if _, err := ParseConfig("/d", []byte(in)); err == nil {
 			t.Errorf("%q accepted", in)

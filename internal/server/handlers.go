@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
@@ -17,6 +18,7 @@ import (
 	"github.com/phonex/phonex/internal/ca"
 	"github.com/phonex/phonex/internal/ident"
 	"github.com/phonex/phonex/internal/kdf"
+	"github.com/phonex/phonex/internal/pow"
 	"github.com/phonex/phonex/internal/store"
 	"github.com/phonex/phonex/internal/throttle"
 )
@@ -27,9 +29,11 @@ func (n *Node) Handler() http.Handler {
 	m.HandleFunc("GET "+api.PathHealth, func(w http.ResponseWriter, r *http.Request) { writeJSON(w, map[string]string{"status": "ok"}) })
 	m.HandleFunc("POST "+api.PathEnrollBegin, n.open(n.enrollBegin))
 	m.HandleFunc("POST "+api.PathEnrollFinish, n.open(n.enrollFinish))
+	m.HandleFunc("POST "+api.PathEnrollConfirm, n.open(n.enrollConfirm))
 	m.HandleFunc("POST "+api.PathLoginParams, n.open(n.loginParams))
 	m.HandleFunc("POST "+api.PathLoginBegin, n.open(n.loginBegin))
 	m.HandleFunc("POST "+api.PathLoginFinish, n.open(n.loginFinish))
+	m.HandleFunc("POST "+api.PathLoginConfirm, n.open(n.loginConfirm))
 	m.HandleFunc("POST "+api.PathUnlock, n.open(n.unlock))
 	m.HandleFunc("POST "+api.PathUnlockConfirm, n.authed(n.unlockConfirm))
 	m.HandleFunc("GET "+api.PathMe, n.authed(n.me))
@@ -189,6 +193,9 @@ func newKeys() (kdf.OPRFKey, kdf.OPRFKey, error) {
 	return a, d, err
 }
 
+// enrollBegin checks the activation code before anything costs the node
+// work: a session is created and the OPRFs evaluated only for a code that
+// is valid, unexpired, unused and not claimed by another enrollment.
 func (n *Node) enrollBegin(ctx context.Context, r *http.Request) (any, error) {
 	var req api.EnrollBegin
 	if err := decode(r, &req); err != nil {
@@ -201,17 +208,6 @@ func (n *Node) enrollBegin(ctx context.Context, r *http.Request) (any, error) {
 	if err := ident.CheckDeviceName(req.Device); err != nil {
 		return nil, errorf(http.StatusBadRequest, api.CodeBadRequest, "%v", err)
 	}
-	p := &pending{kind: "enroll", account: acct.String(), device: req.Device, codeHash: CodeHash(req.Code)}
-	if p.accountKey, p.deviceKey, err = newKeys(); err != nil {
-		return nil, err
-	}
-	out := api.OPRFEvals{}
-	if out.AccountEval, err = n.evaluate(p.accountKey, req.AccountBlind); err != nil {
-		return nil, err
-	}
-	if out.DeviceEval, err = n.evaluate(p.deviceKey, req.DeviceBlind); err != nil {
-		return nil, err
-	}
 	a, err := n.st.Account(ctx, acct.String())
 	if errors.Is(err, store.ErrNotFound) {
 		// Same answer as a wrong code: a code holder learns nothing more.
@@ -223,13 +219,29 @@ func (n *Node) enrollBegin(ctx context.Context, r *http.Request) (any, error) {
 	if len(a.Secrets.AuthPub) != 0 {
 		return nil, errorf(http.StatusConflict, api.CodeCodeUsed, "account %s is already enrolled; use phonex login on further devices", a.Name)
 	}
-	out.Session = n.newSession(p)
+	if err := n.sessionRoom(a.Name); err != nil {
+		return nil, err
+	}
+	p := &pending{kind: "enroll", account: acct.String(), device: req.Device, codeHash: CodeHash(req.Code)}
+	id := newSessionID()
 	now := n.now()
-	id, err := n.st.ClaimCode(ctx, p.codeHash, a.ID, out.Session, now.Add(sessionTTL), now)
-	if err != nil {
+	if p.accountID, err = n.st.ClaimCode(ctx, p.codeHash, a.ID, id, now.Add(sessionTTL), now); err != nil {
 		return nil, codeError(err)
 	}
-	p.accountID = id
+	if p.accountKey, p.deviceKey, err = newKeys(); err != nil {
+		return nil, err
+	}
+	out := api.OPRFEvals{Session: id}
+	if out.AccountEval, err = n.evaluate(p.accountKey, req.AccountBlind); err != nil {
+		return nil, err
+	}
+	if out.DeviceEval, err = n.evaluate(p.deviceKey, req.DeviceBlind); err != nil {
+		return nil, err
+	}
+	p.claim = id
+	if err := n.putSession(id, p); err != nil {
+		return nil, err
+	}
 	return out, nil
 }
 
@@ -248,7 +260,7 @@ func codeError(err error) error {
 }
 
 func (n *Node) checkPasswordMaterial(params kdf.Params, salts kdf.Salts, authPub []byte) error {
-	if err := params.Validate(); err != nil {
+	if err := params.AtLeast(n.kdfMin); err != nil {
 		return errorf(http.StatusBadRequest, api.CodeBadRequest, "%v", err)
 	}
 	if len(salts.Scrypt) != kdf.SaltSize || len(salts.Auth) != kdf.SaltSize {
@@ -311,6 +323,11 @@ func mustAccount(s string) ident.Account {
 	return a
 }
 
+// enrollFinish issues the first device's certificate but stores nothing:
+// the code is consumed, the password material stored and the device
+// activated in one transaction by enrollConfirm, which the device calls once
+// it has verified the certificate and saved its profile. An enrollment that
+// fails on the device leaves no active device and an unspent code.
 func (n *Node) enrollFinish(ctx context.Context, r *http.Request) (any, error) {
 	var req api.EnrollFinish
 	if err := decode(r, &req); err != nil {
@@ -320,9 +337,6 @@ func (n *Node) enrollFinish(ctx context.Context, r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if p.accountID == 0 {
-		return nil, errorf(http.StatusBadRequest, api.CodeSessionExpired, "enrollment was not accepted; start again")
-	}
 	if err := n.checkPasswordMaterial(req.KDF, req.Salts, req.AuthPub); err != nil {
 		return nil, err
 	}
@@ -331,25 +345,66 @@ func (n *Node) enrollFinish(ctx context.Context, r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	sec, err := n.accountSecrets(p.account, p.accountKey, req.KDF, req.Salts, req.AuthPub)
-	if err != nil {
+	if p.secrets, err = n.accountSecrets(p.account, p.accountKey, req.KDF, req.Salts, req.AuthPub); err != nil {
 		return nil, err
 	}
-	d, err := n.newDevice(p, is)
-	if err != nil {
+	if p.dev, err = n.newDevice(p, is); err != nil {
 		return nil, err
 	}
-	d, err = n.st.Enroll(ctx, p.codeHash, req.Session, sec, d, n.now())
-	if err != nil {
+	// Hold the code for the confirm step too.
+	now := n.now()
+	if _, err := n.st.ClaimCode(ctx, p.codeHash, p.accountID, p.claim, now.Add(sessionTTL), now); err != nil {
 		return nil, codeError(err)
 	}
+	p.kind, p.issued = "enroll-confirm", is.Sign
+	if err := n.putSession(req.Session, p); err != nil {
+		return nil, err
+	}
+	d := p.dev
 	d.Account = p.account
-	n.log.Info("device enrolled", "device", dev.String(), "suite", d.Suite)
 	return n.certs(d), nil
 }
 
+// confirmSession takes a confirm session and checks that the request comes
+// over mutual TLS with the certificate the session issued: the handshake
+// proves the device holds its key, so it has the certificate in hand.
+func (n *Node) confirmSession(r *http.Request, kind string) (*pending, error) {
+	var req api.Confirm
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+		return nil, errorf(http.StatusUnauthorized, api.CodeCertRequired, "confirm with the new device certificate")
+	}
+	n.mu.Lock()
+	p, ok := n.sessions[req.Session]
+	if ok && p.kind == kind && p.issued.Equal(r.TLS.PeerCertificates[0]) {
+		delete(n.sessions, req.Session)
+	} else {
+		p = nil
+	}
+	n.mu.Unlock()
+	if p == nil || n.now().After(p.expires) {
+		return nil, errorf(http.StatusBadRequest, api.CodeSessionExpired, "%s session unknown or expired, or another certificate; start again", kind)
+	}
+	return p, nil
+}
+
+func (n *Node) enrollConfirm(ctx context.Context, r *http.Request) (any, error) {
+	p, err := n.confirmSession(r, "enroll-confirm")
+	if err != nil {
+		return nil, err
+	}
+	d, err := n.st.Enroll(ctx, p.codeHash, p.claim, p.secrets, p.dev, n.now())
+	if err != nil {
+		return nil, codeError(err)
+	}
+	n.log.Info("device enrolled", "device", p.account+"/"+d.Name, "suite", d.Suite)
+	return map[string]string{"status": "ok"}, nil
+}
+
 // throttled turns a verdict into an API error, or nil if an attempt may start.
-func throttled(v throttle.Verdict, what string) error {
+func throttled(v throttle.Verdict, what string) *api.Error {
 	if v.Locked {
 		return errorf(http.StatusLocked, api.CodeLocked, "%s is locked after too many wrong passwords; the operator must run 'phonexd device unlock'", what)
 	}
@@ -378,11 +433,17 @@ func (n *Node) loginAccount(ctx context.Context, user string) (store.Account, er
 		return store.Account{}, err
 	}
 	a, err := n.st.Account(ctx, acct.String())
-	if errors.Is(err, store.ErrNotFound) || (err == nil && len(a.Secrets.AuthPub) == 0) {
-		return a, errorf(http.StatusNotFound, api.CodeUnknownUser, "no enrolled account %s on this cluster", acct)
+	if errors.Is(err, store.ErrNotFound) {
+		return a, errorf(http.StatusNotFound, api.CodeUnknownUser, "no account %s on this cluster", acct)
 	}
 	if err != nil {
 		return a, err
+	}
+	// Whether an account exists is already told by unknown_user above; that
+	// it waits for its activation code tells a stranger nothing he can use
+	// without the code (docs/security.md).
+	if len(a.Secrets.AuthPub) == 0 && a.Status != store.StatusDisabled {
+		return a, errorf(http.StatusConflict, api.CodeNotEnrolled, "account %s is not enrolled yet: enroll its first device with phonex enroll and the activation code", acct)
 	}
 	if a.Status == store.StatusDisabled {
 		return a, errorf(http.StatusForbidden, api.CodeAccountDisabled, "account %s is disabled; ask the operator", a.Name)
@@ -409,6 +470,9 @@ func (n *Node) loginParams(ctx context.Context, r *http.Request) (any, error) {
 	return out, nil
 }
 
+// loginBegin starts a new-device login. Anyone who knows the account's
+// name can call it, so it counts only against the account's login counter,
+// never against the counters that guard its devices' unlocks.
 func (n *Node) loginBegin(ctx context.Context, r *http.Request) (any, error) {
 	var req api.LoginBegin
 	if err := decode(r, &req); err != nil {
@@ -424,7 +488,14 @@ func (n *Node) loginBegin(ctx context.Context, r *http.Request) (any, error) {
 	if _, err := n.st.DeviceByName(ctx, a.Name, req.Device); err == nil {
 		return nil, errorf(http.StatusConflict, api.CodeDeviceExists, "account %s already has a device named %q; choose another with --device", a.Name, req.Device)
 	}
-	if err := n.attempt(ctx, a, nil); err != nil {
+	if err := n.sessionRoom(a.Name); err != nil {
+		return nil, err
+	}
+	human, err := n.humanCheck(ctx, a.Name, req.Proof)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := n.attempt(ctx, "logins to account "+a.Name, a.Name, human, subject{store.SubjectLogin, a.ID, n.loginPol}); err != nil {
 		return nil, err
 	}
 	ak, err := n.openKey(a.Secrets.SealedOPRF, "oprf/account/"+a.Name)
@@ -449,33 +520,95 @@ func (n *Node) loginBegin(ctx context.Context, r *http.Request) (any, error) {
 	if err := json.Unmarshal(a.Secrets.Salts, &out.Salts); err != nil {
 		return nil, err
 	}
-	out.Session = n.newSession(p)
+	if out.Session, err = n.newSession(p); err != nil {
+		return nil, err
+	}
 	return out, nil
 }
 
-// attempt checks the account's (and the device's, if any) counters and, if
-// an attempt may start, counts it. Counters reset only on a proven success.
-func (n *Node) attempt(ctx context.Context, a store.Account, d *store.Device) error {
+// powTTL is how long a human-check token may be solved and used.
+const powTTL = 2 * time.Minute
+
+// humanCheck verifies and spends a proof of work, if one came. It reports
+// whether a valid one did; a forged, expired, too easy, wrong or replayed
+// one is refused with a specific error.
+func (n *Node) humanCheck(ctx context.Context, subject string, s *api.Solution) (bool, error) {
+	if s == nil {
+		return false, nil
+	}
+	c, err := pow.Verify(n.powKey, subject, s.Token, s.Counter, n.cfg.LoginPoWBits, n.now())
+	if err != nil {
+		return false, errorf(http.StatusForbidden, api.CodeHumanCheck, "proof of work refused (%v); solve the new challenge", err)
+	}
+	h := sha256.Sum256(s.Token)
+	if err := n.st.SpendNonce(ctx, h[:], c.Expires, n.now()); errors.Is(err, store.ErrReplayed) {
+		return false, errorf(http.StatusForbidden, api.CodeHumanCheck, "proof of work was already used; solve a new challenge")
+	} else if err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// subject is one attempt counter and the policy that judges it.
+type subject struct {
+	kind store.Subject
+	id   int64
+	pol  throttle.Policy
+}
+
+// attempt judges and counts one password attempt against every subject as
+// one atomic step in the store (the decision is made inside the
+// transaction that increments the counters, so concurrent attempts cannot
+// all pass on the same old counters). It returns the combined verdict as it
+// stands after this attempt. human says a valid human check for powSubject
+// came with it; a refusal for want of one carries a challenge for powSubject.
+func (n *Node) attempt(ctx context.Context, what, powSubject string, human bool, subjects ...subject) (throttle.Verdict, error) {
 	now := n.now()
-	v := n.accPol.Check(throttle.State(a.Attempt), now)
-	what := "account " + a.Name
-	if d != nil {
-		v = throttle.Combine(v, n.devPol.Check(throttle.State(d.Attempt), now))
-		what = "device " + a.Name + "/" + d.Name
+	refs := make([]store.AttemptSubject, len(subjects))
+	for i, s := range subjects {
+		refs[i] = store.AttemptSubject{Subject: s.kind, ID: s.id}
 	}
-	if err := throttled(v, what); err != nil {
-		n.log.Warn("password attempt refused", "subject", what, "locked", v.Locked)
-		return err
+	var refused *api.Error
+	var before throttle.Verdict
+	counters, err := n.st.TryAttempt(ctx, now, refs, func(cs []store.Attempts) error {
+		for i, c := range cs {
+			v := subjects[i].pol.Check(throttle.State(c), now)
+			if i == 0 {
+				before = v
+			} else {
+				before = throttle.Combine(before, v)
+			}
+		}
+		if e := throttled(before, what); e != nil {
+			refused = e
+			return e
+		}
+		if before.Human && !human {
+			refused = errorf(http.StatusForbidden, api.CodeHumanCheck, "too many failed attempts for %s: solve the proof of work to try again", what)
+			refused.Challenge = &api.Challenge{Token: pow.Issue(n.powKey, powSubject, n.cfg.LoginPoWBits, now.Add(powTTL)), Bits: n.cfg.LoginPoWBits}
+			rem := before.Remaining
+			refused.Remaining = &rem
+			return refused
+		}
+		return nil
+	})
+	if refused != nil {
+		n.log.Warn("password attempt refused", "subject", what, "locked", before.Locked, "human_check", refused.Code == api.CodeHumanCheck)
+		return before, refused
 	}
-	if _, err := n.st.RecordAttempt(ctx, store.SubjectAccount, a.ID, now); err != nil {
-		return err
+	if err != nil {
+		return before, err
 	}
-	if d != nil {
-		if _, err := n.st.RecordAttempt(ctx, store.SubjectDevice, d.ID, now); err != nil {
-			return err
+	var after throttle.Verdict
+	for i, c := range counters {
+		v := subjects[i].pol.After(throttle.State(c), now)
+		if i == 0 {
+			after = v
+		} else {
+			after = throttle.Combine(after, v)
 		}
 	}
-	return nil
+	return after, nil
 }
 
 func (n *Node) resetAttempts(ctx context.Context, accountID, deviceID int64) error {
@@ -488,6 +621,8 @@ func (n *Node) resetAttempts(ctx context.Context, accountID, deviceID int64) err
 	return nil
 }
 
+// loginFinish checks the password proof and issues the new device's
+// certificate; loginConfirm stores the device once it has accepted it.
 func (n *Node) loginFinish(ctx context.Context, r *http.Request) (any, error) {
 	var req api.LoginFinish
 	if err := decode(r, &req); err != nil {
@@ -503,9 +638,11 @@ func (n *Node) loginFinish(ctx context.Context, r *http.Request) (any, error) {
 	}
 	if len(a.Secrets.AuthPub) != ed25519.PublicKeySize || !ed25519.Verify(a.Secrets.AuthPub, api.LoginMessage(req.Session, p.challenge, p.device), req.Signature) {
 		n.log.Warn("wrong password at login", "account", a.Name)
-		return nil, n.wrongPassword(ctx, a)
+		return nil, n.wrongPassword(ctx, a.Name, store.SubjectLogin)
 	}
-	if err := n.resetAttempts(ctx, a.ID, 0); err != nil {
+	// The password is proven: the login counter restarts. The unlock
+	// counters of the account and its devices are not touched.
+	if err := n.st.ResetAttempts(ctx, store.SubjectLogin, a.ID); err != nil {
 		return nil, err
 	}
 	dev := ident.Device{Account: mustAccount(p.account), Name: p.device}
@@ -513,25 +650,42 @@ func (n *Node) loginFinish(ctx context.Context, r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	d, err := n.newDevice(p, is)
-	if err != nil {
+	if p.dev, err = n.newDevice(p, is); err != nil {
 		return nil, err
 	}
-	if d, err = n.st.CreateDevice(ctx, d); err != nil {
-		if errors.Is(err, store.ErrExists) {
-			return nil, errorf(http.StatusConflict, api.CodeDeviceExists, "account %s already has a device named %q", a.Name, p.device)
-		}
+	p.kind, p.issued = "login-confirm", is.Sign
+	if err := n.putSession(req.Session, p); err != nil {
 		return nil, err
 	}
+	d := p.dev
 	d.Account = a.Name
-	n.log.Info("device added by password login", "device", dev.String(), "suite", d.Suite)
 	return n.certs(d), nil
 }
 
-func (n *Node) wrongPassword(ctx context.Context, a store.Account) error {
-	e := errorf(http.StatusUnauthorized, api.CodeWrongPassword, "wrong password for %s", a.Name)
-	if fresh, err := n.st.Account(ctx, a.Name); err == nil {
+func (n *Node) loginConfirm(ctx context.Context, r *http.Request) (any, error) {
+	p, err := n.confirmSession(r, "login-confirm")
+	if err != nil {
+		return nil, err
+	}
+	if _, err := n.st.CreateDevice(ctx, p.dev); err != nil {
+		if errors.Is(err, store.ErrExists) {
+			return nil, errorf(http.StatusConflict, api.CodeDeviceExists, "account %s already has a device named %q", p.account, p.device)
+		}
+		return nil, err
+	}
+	n.log.Info("device added by password login", "device", p.account+"/"+p.device, "suite", p.dev.Suite)
+	return map[string]string{"status": "ok"}, nil
+}
+
+// wrongPassword answers a failed password proof with the attempts left on
+// the counter that the attempt was counted against.
+func (n *Node) wrongPassword(ctx context.Context, name string, subj store.Subject) error {
+	e := errorf(http.StatusUnauthorized, api.CodeWrongPassword, "wrong password for %s", name)
+	if fresh, err := n.st.Account(ctx, name); err == nil {
 		v := n.accPol.Check(throttle.State(fresh.Attempt), n.now())
+		if subj == store.SubjectLogin {
+			v = n.loginPol.Check(throttle.State(fresh.Login), n.now())
+		}
 		e.Remaining = &v.Remaining
 	}
 	return e
@@ -562,7 +716,9 @@ func (n *Node) unlock(ctx context.Context, r *http.Request) (any, error) {
 	if a.Status == store.StatusDisabled {
 		return nil, errorf(http.StatusForbidden, api.CodeAccountDisabled, "account %s is disabled; ask the operator", a.Name)
 	}
-	if err := n.attempt(ctx, a, &d); err != nil {
+	v, err := n.attempt(ctx, "device "+a.Name+"/"+d.Name, "", false,
+		subject{store.SubjectDevice, d.ID, n.devPol}, subject{store.SubjectAccount, a.ID, n.accPol})
+	if err != nil {
 		return nil, err
 	}
 	k, err := n.openKey(d.SealedOPRF, "oprf/device/"+d.Handle)
@@ -573,12 +729,6 @@ func (n *Node) unlock(ctx context.Context, r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	now := n.now()
-	d.Attempt.Failures++
-	d.Attempt.Last = now
-	a.Attempt.Failures++
-	a.Attempt.Last = now
-	v := throttle.Combine(n.accPol.Check(throttle.State(a.Attempt), now), n.devPol.Check(throttle.State(d.Attempt), now))
 	return api.UnlockResult{Eval: ev, FreeLeft: v.FreeLeft, Remaining: v.Remaining}, nil
 }
 
@@ -725,7 +875,8 @@ func (n *Node) passwdBegin(ctx context.Context, r *http.Request, c *caller) (any
 	if err := decode(r, &req); err != nil {
 		return nil, err
 	}
-	if err := n.attempt(ctx, c.account, nil); err != nil {
+	if _, err := n.attempt(ctx, "device "+c.id.String(), "", false,
+		subject{store.SubjectDevice, c.device.ID, n.devPol}, subject{store.SubjectAccount, c.account.ID, n.accPol}); err != nil {
 		return nil, err
 	}
 	ak, err := n.openKey(c.account.Secrets.SealedOPRF, "oprf/account/"+c.account.Name)
@@ -753,7 +904,9 @@ func (n *Node) passwdBegin(ctx context.Context, r *http.Request, c *caller) (any
 	if err := json.Unmarshal(c.account.Secrets.Salts, &out.Salts); err != nil {
 		return nil, err
 	}
-	out.Session = n.newSession(p)
+	if out.Session, err = n.newSession(p); err != nil {
+		return nil, err
+	}
 	return out, nil
 }
 
@@ -770,7 +923,7 @@ func (n *Node) passwdFinish(ctx context.Context, r *http.Request, c *caller) (an
 		return nil, errorf(http.StatusForbidden, api.CodeIdentityMismatch, "password change was started by another device")
 	}
 	if !ed25519.Verify(c.account.Secrets.AuthPub, api.PasswdMessage(req.Session, p.challenge, c.id.Name), req.Signature) {
-		return nil, n.wrongPassword(ctx, c.account)
+		return nil, n.wrongPassword(ctx, c.account.Name, store.SubjectAccount)
 	}
 	if err := n.checkPasswordMaterial(req.KDF, req.Salts, req.AuthPub); err != nil {
 		return nil, err

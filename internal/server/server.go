@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/base32"
 	"errors"
 	"fmt"
@@ -69,8 +70,15 @@ type Node struct {
 	seal   *sealer
 	log    *slog.Logger
 	now    func() time.Time
-	devPol throttle.Policy
-	accPol throttle.Policy
+	devPol   throttle.Policy
+	accPol   throttle.Policy
+	loginPol throttle.Policy
+	powKey   []byte // MACs human-check tokens; per process, so a restart voids open ones
+	kdfMin   kdf.Params
+
+	// Bounds of the exchanges in progress between a begin and its finish
+	// (or a finish and its confirm): in total, and per account.
+	maxSessions, maxAccountSessions int
 
 	mu       sync.Mutex
 	sessions map[string]*pending
@@ -104,8 +112,12 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	powKey := make([]byte, 32)
+	rand.Read(powKey)
 	return &Node{cfg: cfg, st: st, ca: c, seal: s, log: log, now: time.Now,
-		devPol: cfg.DeviceAttempts, accPol: cfg.AccountAttempts,
+		devPol: cfg.DeviceAttempts, accPol: cfg.AccountAttempts, loginPol: cfg.LoginAttempts,
+		powKey: powKey, kdfMin: kdf.Params{LogN: cfg.KDFMinLogN, R: kdf.MinParams.R, P: kdf.MinParams.P},
+		maxSessions: maxSessions, maxAccountSessions: maxAccountSessions,
 		sessions: map[string]*pending{}}, nil
 }
 
@@ -198,9 +210,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(string)) 
 	return err
 }
 
-// pending is a two-step exchange between its begin and finish calls.
+// pending is a two-step exchange between its begin and finish calls, or an
+// issued certificate waiting for its device to confirm.
 type pending struct {
-	kind       string // enroll, login, passwd
+	kind       string // enroll, login, passwd, enroll-confirm, login-confirm
 	expires    time.Time
 	accountID  int64
 	account    string
@@ -210,19 +223,76 @@ type pending struct {
 	challenge  []byte
 	accountKey kdf.OPRFKey
 	deviceKey  kdf.OPRFKey
+
+	// Confirm steps: what the finish call prepared, stored only when the
+	// device proves (by mutual TLS with it) that it accepted the certificate.
+	claim   string // the enrollment session that holds the code's claim
+	issued  *x509.Certificate
+	secrets store.AccountSecrets
+	dev     store.Device
 }
 
 const sessionTTL = 5 * time.Minute
 
-func (n *Node) newSession(p *pending) string {
+// Default bounds of the exchanges in progress. An honest device has at most
+// one; the per-account bound stops one account's name from filling the
+// table, the total bounds the node's memory.
+const (
+	maxSessions        = 4096
+	maxAccountSessions = 4
+)
+
+func newSessionID() string {
 	b := make([]byte, 18)
 	rand.Read(b)
-	id := base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b)
-	p.expires = n.now().Add(sessionTTL)
+	return base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b)
+}
+
+// roomLocked drops expired sessions and refuses a new one for account when
+// the bounds are reached. n.mu must be held.
+func (n *Node) roomLocked(account string, now time.Time) error {
+	perAccount := 0
+	for k, q := range n.sessions {
+		if now.After(q.expires) {
+			delete(n.sessions, k)
+			continue
+		}
+		if q.account == account {
+			perAccount++
+		}
+	}
+	if len(n.sessions) >= n.maxSessions || perAccount >= n.maxAccountSessions {
+		return &api.Error{Status: http.StatusServiceUnavailable, Code: api.CodeBusy, RetryAfter: sessionTTL.Seconds(),
+			Message: "too many enrollments or logins in progress for " + account + "; try again in a few minutes"}
+	}
+	return nil
+}
+
+// sessionRoom reports whether an exchange for account could start now,
+// so a handler can refuse before it spends work or counts an attempt.
+func (n *Node) sessionRoom(account string) error {
 	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.roomLocked(account, n.now())
+}
+
+// newSession stores p under a fresh id unless the bounds are reached.
+func (n *Node) newSession(p *pending) (string, error) {
+	id := newSessionID()
+	return id, n.putSession(id, p)
+}
+
+// putSession stores p under id unless the bounds are reached.
+func (n *Node) putSession(id string, p *pending) error {
+	now := n.now()
+	p.expires = now.Add(sessionTTL)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if err := n.roomLocked(p.account, now); err != nil {
+		return err
+	}
 	n.sessions[id] = p
-	n.mu.Unlock()
-	return id
+	return nil
 }
 
 // takeSession removes and returns a session: each is used at most once.

@@ -1,0 +1,188 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/phonex/phonex/internal/api"
+	"github.com/phonex/phonex/internal/ca"
+	"github.com/phonex/phonex/internal/client"
+	"github.com/phonex/phonex/internal/kdf"
+	"github.com/phonex/phonex/internal/keys"
+	"github.com/phonex/phonex/internal/server"
+	"github.com/phonex/phonex/internal/throttle"
+)
+
+// node is a cluster node serving its API on loopback.
+type node struct {
+	cfg  server.Config
+	addr string
+	adm  *server.Admin
+	hc   *http.Client
+}
+
+func startNode(t *testing.T, tweak func(*server.Config)) *node {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	cfg := server.Defaults(t.TempDir())
+	cfg.Domain = "example.org"
+	cfg.Hosts = []string{"127.0.0.1"}
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	if _, err := server.Init(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	n, err := server.Open(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { n.Serve(ctx, ln); n.Close(); close(done) }()
+	adm, err := server.OpenAdmin(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caCert, err := ca.ReadCert(filepath.Join(cfg.DataDir, ca.CACertFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(caCert)
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}, MaxConnsPerHost: 200, MaxIdleConnsPerHost: 200}
+	t.Cleanup(func() { cancel(); <-done; adm.Close(); tr.CloseIdleConnections() })
+	return &node{cfg: cfg, addr: ln.Addr().String(), adm: adm, hc: &http.Client{Transport: tr, Timeout: time.Minute}}
+}
+
+// post sends a request and returns the status and the error code, if any.
+func (n *node) post(t *testing.T, path string, body any) (int, *api.Error) {
+	b, _ := json.Marshal(body)
+	res, err := n.hc.Post("https://"+n.addr+path, "application/json", bytes.NewReader(b))
+	if err != nil {
+		t.Error(err)
+		return 0, nil
+	}
+	defer res.Body.Close()
+	data, _ := io.ReadAll(res.Body)
+	if res.StatusCode == http.StatusOK {
+		return res.StatusCode, nil
+	}
+	var eb api.ErrorBody
+	json.Unmarshal(data, &eb)
+	return res.StatusCode, eb.Error
+}
+
+func (n *node) enroll(t *testing.T, user, device, pw string) *client.Profile {
+	t.Helper()
+	a, err := n.adm.AddUser(context.Background(), user, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := client.Enroll(context.Background(), client.EnrollRequest{Dir: filepath.Join(t.TempDir(), "p"), User: user, Device: device,
+		Server: n.addr, CAFile: filepath.Join(n.cfg.DataDir, ca.CACertFile), Code: a.Code, Password: []byte(pw), Suite: keys.SuiteEC},
+		&client.Options{KDF: kdf.DefaultParams})
+	if err != nil {
+		t.Fatalf("enroll %s: %v", user, err)
+	}
+	return p
+}
+
+func blind(t *testing.T) []byte {
+	s := make([]byte, 32)
+	rand.Read(s)
+	b, err := kdf.Blind(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.Message()
+}
+
+// race fires 200 copies of one request at once and counts the OPRF
+// evaluations the node answered (200 OK).
+func race(t *testing.T, n *node, path string, body func() any) int {
+	const racers = 200
+	// Open the connections first, so the racers do not queue behind TLS
+	// handshakes and really arrive together.
+	var warm sync.WaitGroup
+	for range racers {
+		warm.Add(1)
+		go func() {
+			defer warm.Done()
+			if res, err := n.hc.Get("https://" + n.addr + api.PathHealth); err == nil {
+				io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+			}
+		}()
+	}
+	warm.Wait()
+	var wg sync.WaitGroup
+	var evaluated atomic.Int32
+	start := make(chan struct{})
+	for range racers {
+		wg.Add(1)
+		b := body()
+		go func() {
+			defer wg.Done()
+			<-start
+			status, e := n.post(t, path, b)
+			switch {
+			case status == http.StatusOK:
+				evaluated.Add(1)
+			case status == http.StatusTooManyRequests, status == http.StatusLocked, status == http.StatusForbidden:
+			case status == http.StatusServiceUnavailable && e != nil && e.Code == "busy":
+			default:
+				t.Errorf("unexpected answer %d %+v", status, e)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	return int(evaluated.Load())
+}
+
+// slowPolicy lets 3 attempts through, then makes the next wait an hour.
+var slowPolicy = throttle.Policy{Free: 3, BaseDelay: time.Hour, MaxDelay: time.Hour, LockAfter: 10}
+
+// TestConcurrentUnlocksGetOnlyFreeAttempts: 200 simultaneous unlocks of one
+// device get no more OPRF evaluations than the 3 free attempts.
+func TestConcurrentUnlocksGetOnlyFreeAttempts(t *testing.T) {
+	n := startNode(t, func(c *server.Config) { c.DeviceAttempts, c.AccountAttempts = slowPolicy, slowPolicy })
+	p := n.enroll(t, "alpha@example.org", "laptop", "alpha password")
+	handle := p.Meta.Handle
+	p.Close()
+	got := race(t, n, api.PathUnlock, func() any { return api.Unlock{Handle: handle, Blind: blind(t)} })
+	if got > slowPolicy.Free || got == 0 {
+		t.Fatalf("%d of 200 concurrent unlocks were evaluated; the policy allows %d", got, slowPolicy.Free)
+	}
+}
+
+// TestConcurrentLoginsGetOnlyFreeAttempts: the same for new-device logins.
+func TestConcurrentLoginsGetOnlyFreeAttempts(t *testing.T) {
+	n := startNode(t, func(c *server.Config) { c.DeviceAttempts, c.AccountAttempts = slowPolicy, slowPolicy })
+	n.enroll(t, "alpha@example.org", "laptop", "alpha password").Close()
+	i := 0
+	got := race(t, n, api.PathLoginBegin, func() any {
+		i++
+		return api.LoginBegin{User: "alpha@example.org", Device: "new" + string(rune('a'+i%26)), AccountBlind: blind(t), DeviceBlind: blind(t)}
+	})
+	if got > slowPolicy.Free || got == 0 {
+		t.Fatalf("%d of 200 concurrent login/begin were evaluated; the policy allows %d", got, slowPolicy.Free)
+	}
+}
