@@ -64,12 +64,12 @@ func Init(ctx context.Context, cfg Config) (*ca.CA, error) {
 
 // Node is a running cluster node.
 type Node struct {
-	cfg    Config
-	st     store.Store
-	ca     *ca.CA
-	seal   *sealer
-	log    *slog.Logger
-	now    func() time.Time
+	cfg      Config
+	st       store.Store
+	ca       *ca.CA
+	seal     *sealer
+	log      *slog.Logger
+	now      func() time.Time
 	devPol   throttle.Policy
 	accPol   throttle.Policy
 	loginPol throttle.Policy
