@@ -22,6 +22,7 @@ const (
 	PathLoginBegin    = "/v1/login/begin"
 	PathLoginFinish   = "/v1/login/finish"
 	PathLoginConfirm  = "/v1/login/confirm"
+	PathAbort         = "/v1/abort"
 	PathUnlock        = "/v1/unlock"
 	PathUnlockConfirm = "/v1/unlock/confirm"
 	PathMe            = "/v1/me"
@@ -94,7 +95,8 @@ type Solution struct {
 	Counter uint64 `json:"counter"`
 }
 
-// Confirm ends an enrollment or login: sent over mutual TLS with the new
+// Confirm ends an enrollment or login (POST PathAbort with it gives up one,
+// releasing the activation code at once): sent over mutual TLS with the new
 // certificate once the device has verified it and saved its profile, it
 // activates the device (and, at enrollment, consumes the code).
 type Confirm struct {

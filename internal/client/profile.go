@@ -276,6 +276,16 @@ func enroll(ctx context.Context, r EnrollRequest, o *Options, login bool) (_ *Pr
 	if err != nil {
 		return nil, err
 	}
+	// From here the server holds a session (and, at enrollment, the
+	// code's claim) until the confirm step: give it up on any failure, so
+	// that the code can be used again at once.
+	defer func() {
+		if err != nil {
+			actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			cn.call(actx, "POST", api.PathAbort, api.Confirm{Session: evals.Session}, nil)
+			cancel()
+		}
+	}()
 	kAuth, err := finalKey(ablind, evals.AccountEval, sec.auth, kdf.ServerAuth)
 	if err != nil {
 		return nil, err

@@ -111,7 +111,7 @@ func (c *conn) call(ctx context.Context, method, path string, req, resp any) err
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		if errors.Is(err, ErrCAMismatch) {
+		if errors.Is(err, ErrCAMismatch) || errors.Is(err, ErrNotCA) {
 			return err
 		}
 		var ce *tls.CertificateVerificationError

@@ -22,6 +22,7 @@ import (
 	"github.com/phonex/phonex/internal/client"
 	"github.com/phonex/phonex/internal/kdf"
 	"github.com/phonex/phonex/internal/keys"
+	"github.com/phonex/phonex/internal/pow"
 	"github.com/phonex/phonex/internal/server"
 	"github.com/phonex/phonex/internal/throttle"
 )
@@ -184,5 +185,84 @@ func TestConcurrentLoginsGetOnlyFreeAttempts(t *testing.T) {
 	})
 	if got > slowPolicy.Free || got == 0 {
 		t.Fatalf("%d of 200 concurrent login/begin were evaluated; the policy allows %d", got, slowPolicy.Free)
+	}
+}
+
+// TestLoginHumanCheck: past the free logins, login/begin asks for a proof of
+// work; a forged or wrong one is refused, a solved one is accepted once.
+func TestLoginHumanCheck(t *testing.T) {
+	n := startNode(t, func(c *server.Config) {
+		c.LoginAttempts = throttle.Policy{Free: 2, BaseDelay: time.Millisecond, MaxDelay: time.Millisecond, LockAfter: 20, HumanAfter: 2}
+		c.LoginPoWBits = 8
+	})
+	n.enroll(t, "alpha@example.org", "laptop", "alpha password").Close()
+	begin := func(proof *api.Solution) (int, *api.Error) {
+		return n.post(t, api.PathLoginBegin, api.LoginBegin{User: "alpha@example.org", Device: "desktop", AccountBlind: blind(t), DeviceBlind: blind(t), Proof: proof})
+	}
+	for i := range 2 {
+		if status, e := begin(nil); status != http.StatusOK {
+			t.Fatalf("free login %d: %d %+v", i, status, e)
+		}
+	}
+	status, e := begin(nil)
+	if status != http.StatusForbidden || e == nil || e.Code != api.CodeHumanCheck || e.Challenge == nil || e.Challenge.Bits != 8 {
+		t.Fatalf("third login without a proof: %d %+v", status, e)
+	}
+	tok := e.Challenge.Token
+	counter, err := pow.Solve(context.Background(), "alpha@example.org", tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := append([]byte{}, tok...)
+	forged[1] = 1
+	for _, bad := range []*api.Solution{{Token: forged, Counter: counter}, {Token: tok[:20], Counter: counter}} {
+		if status, e := begin(bad); status != http.StatusForbidden || e.Code != api.CodeHumanCheck {
+			t.Fatalf("bad proof: %d %+v", status, e)
+		}
+	}
+	time.Sleep(5 * time.Millisecond)
+	if status, e := begin(&api.Solution{Token: tok, Counter: counter}); status != http.StatusOK {
+		t.Fatalf("solved proof: %d %+v", status, e)
+	}
+	time.Sleep(5 * time.Millisecond)
+	if status, e := begin(&api.Solution{Token: tok, Counter: counter}); status != http.StatusForbidden || e.Code != api.CodeHumanCheck {
+		t.Fatalf("replayed proof: %d %+v", status, e)
+	}
+}
+
+// TestEnrollBeginChecksTheCodeFirst: a wrong code is refused before the
+// node evaluates the (here malformed) blinded elements or keeps a session.
+func TestEnrollBeginChecksTheCodeFirst(t *testing.T) {
+	n := startNode(t, nil)
+	if _, err := n.adm.AddUser(context.Background(), "alpha@example.org", 0); err != nil {
+		t.Fatal(err)
+	}
+	status, e := n.post(t, api.PathEnrollBegin, api.EnrollBegin{User: "alpha@example.org", Code: "AAAA-BBBB-CCCC-DDDD", Device: "d",
+		AccountBlind: []byte("not a group element"), DeviceBlind: []byte("nor this")})
+	if status != http.StatusForbidden || e == nil || e.Code != api.CodeCodeInvalid {
+		t.Fatalf("wrong code: %d %+v", status, e)
+	}
+}
+
+// TestLoginSessionsBounded: one account cannot hold more than a few
+// exchanges in progress.
+func TestLoginSessionsBounded(t *testing.T) {
+	n := startNode(t, func(c *server.Config) {
+		c.LoginAttempts = throttle.Policy{Free: 100, BaseDelay: time.Millisecond, MaxDelay: time.Millisecond, LockAfter: 200}
+	})
+	n.enroll(t, "alpha@example.org", "laptop", "alpha password").Close()
+	ok := 0
+	for range 10 {
+		status, e := n.post(t, api.PathLoginBegin, api.LoginBegin{User: "alpha@example.org", Device: "desktop", AccountBlind: blind(t), DeviceBlind: blind(t)})
+		switch {
+		case status == http.StatusOK:
+			ok++
+		case status == http.StatusServiceUnavailable && e.Code == api.CodeBusy:
+		default:
+			t.Fatalf("login/begin: %d %+v", status, e)
+		}
+	}
+	if ok == 0 || ok > 4 {
+		t.Fatalf("%d of 10 login sessions open at once for one account", ok)
 	}
 }

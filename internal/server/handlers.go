@@ -34,6 +34,7 @@ func (n *Node) Handler() http.Handler {
 	m.HandleFunc("POST "+api.PathLoginBegin, n.open(n.loginBegin))
 	m.HandleFunc("POST "+api.PathLoginFinish, n.open(n.loginFinish))
 	m.HandleFunc("POST "+api.PathLoginConfirm, n.open(n.loginConfirm))
+	m.HandleFunc("POST "+api.PathAbort, n.open(n.abort))
 	m.HandleFunc("POST "+api.PathUnlock, n.open(n.unlock))
 	m.HandleFunc("POST "+api.PathUnlockConfirm, n.authed(n.unlockConfirm))
 	m.HandleFunc("GET "+api.PathMe, n.authed(n.me))
@@ -388,6 +389,25 @@ func (n *Node) confirmSession(r *http.Request, kind string) (*pending, error) {
 		return nil, errorf(http.StatusBadRequest, api.CodeSessionExpired, "%s session unknown or expired, or another certificate; start again", kind)
 	}
 	return p, nil
+}
+
+// abort drops an enrollment or login in progress; the session id, a random
+// secret known only to the device that started it, is the authority.
+func (n *Node) abort(ctx context.Context, r *http.Request) (any, error) {
+	var req api.Confirm
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	n.mu.Lock()
+	p, ok := n.sessions[req.Session]
+	delete(n.sessions, req.Session)
+	n.mu.Unlock()
+	if ok && p.claim != "" {
+		if err := n.st.ReleaseCode(ctx, p.codeHash, p.claim); err != nil {
+			return nil, err
+		}
+	}
+	return map[string]string{"status": "ok"}, nil
 }
 
 func (n *Node) enrollConfirm(ctx context.Context, r *http.Request) (any, error) {

@@ -104,6 +104,9 @@ type Store interface {
 	// claimUntil; a second claimant gets ErrCodeBusy.
 	// The code must belong to accountID.
 	ClaimCode(ctx context.Context, hash []byte, accountID int64, session string, claimUntil, now time.Time) (int64, error)
+	// ReleaseCode ends a session's claim on an unused code, so another
+	// enrollment can use it at once.
+	ReleaseCode(ctx context.Context, hash []byte, session string) error
 	// Enroll consumes the claimed code, stores the account's password
 	// material and creates its first device, all or nothing.
 	Enroll(ctx context.Context, hash []byte, session string, s AccountSecrets, d Device, now time.Time) (Device, error)

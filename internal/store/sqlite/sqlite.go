@@ -243,6 +243,11 @@ func (s *DB) ClaimCode(ctx context.Context, hash []byte, accountID int64, sessio
 	return acct, err
 }
 
+func (s *DB) ReleaseCode(ctx context.Context, hash []byte, session string) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE codes SET claim_session=NULL, claim_until=0 WHERE hash=? AND claim_session=? AND used=0`, hash, session)
+	return err
+}
+
 func (s *DB) Enroll(ctx context.Context, hash []byte, session string, sec store.AccountSecrets, d store.Device, now time.Time) (store.Device, error) {
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE codes SET used=? WHERE hash=? AND used=0 AND claim_session=? AND claim_until>=? AND expires>=?`,
