@@ -23,6 +23,7 @@ import (
 type localDB struct {
 	db   *sql.DB
 	path string
+	seen seenLimits // pruning of the replay table (replay.go)
 }
 
 var localMigrations = []string{

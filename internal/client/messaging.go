@@ -527,7 +527,7 @@ func (m *messenger) receive(ctx context.Context, req *sip.Request) (int, string)
 		}
 		return 415, "Unsupported Media Type"
 	}
-	guard := &pendingGuard{db: m.p.db.db}
+	guard := &pendingGuard{db: m.p.db.db, limits: &m.p.db.seen, now: m.p.now}
 	// Signed-only messages (receipts) are addressed to the account; key
 	// slots name the device.
 	r := &stp.Receiver{Addresses: []string{m.p.Device.String(), m.p.Device.Account.String()}, KEMKey: nil, Replay: guard, Now: m.p.now,
@@ -721,6 +721,8 @@ func (m *messenger) senderCert(ctx context.Context, sender string) (*x509.Certif
 // is recorded in the same transaction as the message it belongs to.
 type pendingGuard struct {
 	db     *sql.DB
+	limits *seenLimits      // pruning of the table (replay.go)
+	now    func() time.Time
 	extra  func(*sql.Tx) error // the ratchet session and spent prekeys of the message
 	sender string
 	nonce  uint32
@@ -729,6 +731,11 @@ type pendingGuard struct {
 }
 
 func (g *pendingGuard) Seen(sender string, nonce uint32, sent time.Time) (bool, error) {
+	if g.limits != nil {
+		if below, err := g.limits.belowFloor(context.Background(), g.db, sent); err != nil || below {
+			return below, err
+		}
+	}
 	var one int
 	err := g.db.QueryRow(`SELECT 1 FROM seen WHERE sender=? AND nonce=?`, sender, int64(nonce)).Scan(&one)
 	if err == nil {
@@ -762,7 +769,15 @@ func (g *pendingGuard) commit(ctx context.Context, f func(*sql.Tx) error) error 
 			return err
 		}
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	if g.limits != nil && g.set {
+		// The message is stored; a failed pruning is retried at the next
+		// one, so its error is not the message's.
+		g.limits.prune(ctx, g.db, g.now(), false)
+	}
+	return nil
 }
 
 // Inbox returns the history, oldest first, optionally with one peer.
