@@ -721,7 +721,7 @@ func (m *messenger) senderCert(ctx context.Context, sender string) (*x509.Certif
 // is recorded in the same transaction as the message it belongs to.
 type pendingGuard struct {
 	db     *sql.DB
-	limits *seenLimits      // pruning of the table (replay.go)
+	limits *seenLimits // pruning of the table (replay.go)
 	now    func() time.Time
 	extra  func(*sql.Tx) error // the ratchet session and spent prekeys of the message
 	sender string
