@@ -244,6 +244,43 @@ func TestEnrollBeginChecksTheCodeFirst(t *testing.T) {
 	}
 }
 
+// TestFailedEnrollmentStepsFreeTheCode: a begin with malformed elements, or
+// a finish that fails, leaves the code free for the next try at once.
+func TestFailedEnrollmentStepsFreeTheCode(t *testing.T) {
+	n := startNode(t, nil)
+	a, err := n.adm.AddUser(context.Background(), "alpha@example.org", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, e := n.post(t, api.PathEnrollBegin, api.EnrollBegin{User: "alpha@example.org", Code: a.Code, Device: "d",
+		AccountBlind: []byte("not a group element"), DeviceBlind: blind(t)})
+	if status != http.StatusBadRequest {
+		t.Fatalf("malformed begin: %d %+v", status, e)
+	}
+	b, _ := json.Marshal(api.EnrollBegin{User: "alpha@example.org", Code: a.Code, Device: "d", AccountBlind: blind(t), DeviceBlind: blind(t)})
+	res, err := n.hc.Post("https://"+n.addr+api.PathEnrollBegin, "application/json", bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev api.OPRFEvals
+	json.NewDecoder(res.Body).Decode(&ev)
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK || ev.Session == "" {
+		t.Fatalf("begin: %d", res.StatusCode)
+	}
+	if status, e := n.post(t, api.PathEnrollFinish, api.EnrollFinish{Session: ev.Session, CSR: []byte("no CSR"), AuthPub: make([]byte, 32),
+		KDF: kdf.DefaultParams, Salts: kdf.NewSalts()}); status == http.StatusOK {
+		t.Fatalf("finish with a bad CSR: %d %+v", status, e)
+	}
+	p, err := client.Enroll(context.Background(), client.EnrollRequest{Dir: filepath.Join(t.TempDir(), "p"), User: "alpha@example.org", Device: "d",
+		Server: n.addr, CAFile: filepath.Join(n.cfg.DataDir, ca.CACertFile), Code: a.Code, Password: []byte("a password"), Suite: keys.SuiteEC},
+		&client.Options{KDF: kdf.DefaultParams})
+	if err != nil {
+		t.Fatalf("the code after failed steps: %v", err)
+	}
+	p.Close()
+}
+
 // TestLoginSessionsBounded: one account cannot hold more than a few
 // exchanges in progress.
 func TestLoginSessionsBounded(t *testing.T) {

@@ -229,21 +229,32 @@ func (n *Node) enrollBegin(ctx context.Context, r *http.Request) (any, error) {
 	if p.accountID, err = n.st.ClaimCode(ctx, p.codeHash, a.ID, id, now.Add(sessionTTL), now); err != nil {
 		return nil, codeError(err)
 	}
-	if p.accountKey, p.deviceKey, err = newKeys(); err != nil {
-		return nil, err
-	}
-	out := api.OPRFEvals{Session: id}
-	if out.AccountEval, err = n.evaluate(p.accountKey, req.AccountBlind); err != nil {
-		return nil, err
-	}
-	if out.DeviceEval, err = n.evaluate(p.deviceKey, req.DeviceBlind); err != nil {
-		return nil, err
-	}
 	p.claim = id
-	if err := n.putSession(id, p); err != nil {
+	out, err := n.enrollEvaluate(p, &req)
+	if err == nil {
+		err = n.putSession(id, p)
+	}
+	if err != nil {
+		// No session holds the claim: free the code for the next try.
+		if rerr := n.st.ReleaseCode(ctx, p.codeHash, id); rerr != nil {
+			n.log.Error("release activation code", "err", rerr)
+		}
 		return nil, err
 	}
 	return out, nil
+}
+
+func (n *Node) enrollEvaluate(p *pending, req *api.EnrollBegin) (api.OPRFEvals, error) {
+	out := api.OPRFEvals{Session: p.claim}
+	var err error
+	if p.accountKey, p.deviceKey, err = newKeys(); err != nil {
+		return out, err
+	}
+	if out.AccountEval, err = n.evaluate(p.accountKey, req.AccountBlind); err != nil {
+		return out, err
+	}
+	out.DeviceEval, err = n.evaluate(p.deviceKey, req.DeviceBlind)
+	return out, err
 }
 
 func codeError(err error) error {
@@ -329,7 +340,7 @@ func mustAccount(s string) ident.Account {
 // activated in one transaction by enrollConfirm, which the device calls once
 // it has verified the certificate and saved its profile. An enrollment that
 // fails on the device leaves no active device and an unspent code.
-func (n *Node) enrollFinish(ctx context.Context, r *http.Request) (any, error) {
+func (n *Node) enrollFinish(ctx context.Context, r *http.Request) (_ any, err error) {
 	var req api.EnrollFinish
 	if err := decode(r, &req); err != nil {
 		return nil, err
@@ -338,6 +349,14 @@ func (n *Node) enrollFinish(ctx context.Context, r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer func() {
+		if err != nil {
+			// The session is gone: free the code for the next try.
+			if rerr := n.st.ReleaseCode(ctx, p.codeHash, p.claim); rerr != nil {
+				n.log.Error("release activation code", "err", rerr)
+			}
+		}
+	}()
 	if err := n.checkPasswordMaterial(req.KDF, req.Salts, req.AuthPub); err != nil {
 		return nil, err
 	}
@@ -515,7 +534,7 @@ func (n *Node) loginBegin(ctx context.Context, r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := n.attempt(ctx, "logins to account "+a.Name, a.Name, human, subject{store.SubjectLogin, a.ID, n.loginPol}); err != nil {
+	if _, err := n.attempt(ctx, "new-device login to account "+a.Name, a.Name, human, subject{store.SubjectLogin, a.ID, n.loginPol}); err != nil {
 		return nil, err
 	}
 	ak, err := n.openKey(a.Secrets.SealedOPRF, "oprf/account/"+a.Name)
