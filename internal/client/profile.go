@@ -392,10 +392,22 @@ func loginBegin(ctx context.Context, cn *conn, req api.LoginBegin, account strin
 func loginError(user string, err error) error {
 	var ae *api.Error
 	if errors.As(err, &ae) && ae.Code == api.CodeNotEnrolled {
-		return fmt.Errorf("%w: %s has an activation code but no device; enroll its first device with phonex enroll: %w", ErrNotEnrolled, user, err)
+		return &notEnrolledError{user: user, err: ae}
 	}
 	return err
 }
+
+// notEnrolledError is ErrNotEnrolled and the server's answer.
+type notEnrolledError struct {
+	user string
+	err  *api.Error
+}
+
+func (e *notEnrolledError) Error() string {
+	return e.user + " has an activation code but no device yet: enroll its first device with phonex enroll and the code"
+}
+
+func (e *notEnrolledError) Unwrap() []error { return []error{ErrNotEnrolled, e.err} }
 
 func suiteName(s keys.Suite, bits int) string {
 	if s == keys.SuiteRSA {
