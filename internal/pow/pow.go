@@ -87,14 +87,17 @@ func Parse(token []byte) (Challenge, error) {
 	return Challenge{Bits: int(token[1]), Expires: time.Unix(int64(exp), 0), Nonce: token[10 : 10+nonceSize]}, nil
 }
 
-func zeroBits(subject string, token []byte, counter uint64) int {
-	h := sha256.New()
-	h.Write([]byte("phonex/v1/pow\x00" + subject + "\x00"))
-	h.Write(token)
-	var c [8]byte
-	binary.BigEndian.PutUint64(c[:], counter)
-	h.Write(c[:])
-	sum := h.Sum(nil)
+// puzzle is the hashed input without the counter's 8 bytes at its end.
+func puzzle(subject string, token []byte) []byte {
+	b := append([]byte("phonex/v1/pow\x00"+subject+"\x00"), token...)
+	return append(b, make([]byte, 8)...)
+}
+
+// zeroBits counts the leading zero bits of SHA-256(in) once the counter
+// is put in in's last 8 bytes.
+func zeroBits(in []byte, counter uint64) int {
+	binary.BigEndian.PutUint64(in[len(in)-8:], counter)
+	sum := sha256.Sum256(in)
 	n := 0
 	for _, b := range sum {
 		if b != 0 {
@@ -124,7 +127,7 @@ func Verify(key []byte, subject string, token []byte, counter uint64, minBits in
 	if c.Bits < minBits {
 		return c, ErrTooEasy
 	}
-	if zeroBits(subject, token, counter) < c.Bits {
+	if zeroBits(puzzle(subject, token), counter) < c.Bits {
 		return c, ErrUnsolved
 	}
 	return c, nil
@@ -140,11 +143,12 @@ func Solve(ctx context.Context, subject string, token []byte) (uint64, error) {
 	if c.Bits > MaxBits {
 		return 0, fmt.Errorf("%w: %d bits", ErrTooHard, c.Bits)
 	}
+	in := puzzle(subject, token)
 	for n := uint64(0); ; n++ {
 		if n%4096 == 0 && ctx.Err() != nil {
 			return 0, ctx.Err()
 		}
-		if zeroBits(subject, token, n) >= c.Bits {
+		if zeroBits(in, n) >= c.Bits {
 			return n, nil
 		}
 	}
