@@ -619,6 +619,9 @@ func (n *Node) attempt(ctx context.Context, what, powSubject string, human bool,
 			}
 		}
 		if e := throttled(before, what); e != nil {
+			if e.Code == api.CodeLocked && powSubject != "" {
+				e.Message = fmt.Sprintf("%s is locked after too many wrong passwords (existing devices still open); the operator must run 'phonexd device unlock %s'", what, powSubject)
+			}
 			refused = e
 			return e
 		}
