@@ -205,3 +205,46 @@ func TestLoginRefusesWeakKDF(t *testing.T) {
 		t.Fatalf("enrollment with log_n=14 on a node with minimum 16: %v", err)
 	}
 }
+
+// TestLoginLockoutSparesDevices: a locked login leaves the devices opening;
+// the operator's account unlock lifts it.
+func TestLoginLockoutSparesDevices(t *testing.T) {
+	c := startCluster(t, func(cfg *server.Config) {
+		cfg.LoginAttempts = throttle.Policy{Free: 2, LockAfter: 4, BaseDelay: time.Millisecond, MaxDelay: time.Millisecond, HumanAfter: 2}
+		cfg.LoginPoWBits = 8
+	})
+	ctx := context.Background()
+	p := c.enroll("alpha@example.org", "laptop", "alpha password", keys.SuiteEC)
+	dir := p.Dir
+	p.Close()
+	login := func(pw string) error {
+		p, err := client.Login(ctx, client.EnrollRequest{Dir: filepath.Join(t.TempDir(), "p"), User: "alpha@example.org", Device: "desktop",
+			Server: c.addr, Fingerprint: mustFP(t, c), Password: []byte(pw)}, &client.Options{MinKDF: fastKDF})
+		if err == nil {
+			p.Close()
+		}
+		return err
+	}
+	for i := range 4 {
+		if err := login("stranger guess"); apiCode(err) != api.CodeWrongPassword {
+			t.Fatalf("login %d: %v", i+1, err)
+		}
+	}
+	if err := login("alpha password"); apiCode(err) != api.CodeLocked {
+		t.Fatalf("login after the lock-out: %v", err)
+	}
+	if us, _ := c.adm.Users(ctx); len(us) != 1 || !us[0].LoginLocked || us[0].Locked {
+		t.Fatalf("user list: %+v", us)
+	}
+	p, err := client.Open(ctx, dir, []byte("alpha password"), nil)
+	if err != nil {
+		t.Fatalf("device while logins are locked: %v", err)
+	}
+	p.Close()
+	if err := c.adm.Unlock(ctx, "alpha@example.org"); err != nil {
+		t.Fatal(err)
+	}
+	if err := login("alpha password"); err != nil {
+		t.Fatalf("login after the operator's unlock: %v", err)
+	}
+}
