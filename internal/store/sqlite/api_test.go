@@ -102,8 +102,8 @@ func TestAccountsAndDevices(t *testing.T) {
 	if err := db.ChangePassword(ctx, b.ID, newSec, d1.ID, []byte("dev2")); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("change password with another account's device: %v", err)
 	}
-	db.RecordAttempt(ctx, store.SubjectDevice, d1.ID, now)
-	db.RecordAttempt(ctx, store.SubjectAccount, a.ID, now)
+	db.TryAttempt(ctx, now, []store.AttemptSubject{{Subject: store.SubjectDevice, ID: d1.ID}, {Subject: store.SubjectAccount, ID: a.ID}},
+		func([]store.Attempts) error { return nil })
 	if err := db.ChangePassword(ctx, a.ID, newSec, d1.ID, []byte("dev2")); err != nil {
 		t.Fatal(err)
 	}
