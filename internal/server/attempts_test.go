@@ -204,6 +204,7 @@ func TestLoginHumanCheck(t *testing.T) {
 			t.Fatalf("free login %d: %d %+v", i, status, e)
 		}
 	}
+	time.Sleep(5 * time.Millisecond) // past the delay, so the human check is what is asked
 	status, e := begin(nil)
 	if status != http.StatusForbidden || e == nil || e.Code != api.CodeHumanCheck || e.Challenge == nil || e.Challenge.Bits != 8 {
 		t.Fatalf("third login without a proof: %d %+v", status, e)
@@ -216,6 +217,7 @@ func TestLoginHumanCheck(t *testing.T) {
 	forged := append([]byte{}, tok...)
 	forged[1] = 1
 	for _, bad := range []*api.Solution{{Token: forged, Counter: counter}, {Token: tok[:20], Counter: counter}} {
+		time.Sleep(5 * time.Millisecond)
 		if status, e := begin(bad); status != http.StatusForbidden || e.Code != api.CodeHumanCheck {
 			t.Fatalf("bad proof: %d %+v", status, e)
 		}
