@@ -35,12 +35,14 @@ func TestErrorIs(t *testing.T) {
 }
 
 func FuzzDecode(f *testing.F) {
-	for _, v := range []any{EnrollBegin{User: "a@b", Code: "X"}, EnrollFinish{Session: "s"}, LoginBegin{}, LoginFinish{}, Unlock{Handle: "h"}, Renew{}, ContactAdd{User: "a@b"}, PasswdBegin{}, PasswdFinish{}} {
+	for _, v := range []any{EnrollBegin{User: "a@b", Code: "X"}, EnrollFinish{Session: "s"}, LoginBegin{}, LoginFinish{}, Unlock{Handle: "h"}, Renew{}, ContactAdd{User: "a@b"}, PasswdBegin{}, PasswdFinish{},
+		Confirm{Session: "s"}, LoginBegin{User: "a@b", Proof: &Solution{Token: []byte{1, 2}, Counter: 7}},
+		ErrorBody{Error: &Error{Code: CodeHumanCheck, Challenge: &Challenge{Token: []byte{1}, Bits: 20}}}} {
 		b, _ := json.Marshal(v)
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		for _, v := range []any{new(EnrollBegin), new(EnrollFinish), new(LoginBegin), new(LoginFinish), new(Unlock), new(Renew), new(ContactAdd), new(PasswdBegin), new(PasswdFinish), new(ErrorBody), new(Certs), new(Contact)} {
+		for _, v := range []any{new(EnrollBegin), new(EnrollFinish), new(LoginBegin), new(LoginFinish), new(Unlock), new(Renew), new(ContactAdd), new(PasswdBegin), new(PasswdFinish), new(ErrorBody), new(Certs), new(Contact), new(Confirm), new(Solution)} {
 			_ = Decode(bytes.NewReader(b), v)
 		}
 	})
