@@ -150,7 +150,7 @@ func TestProfileLifecycle(t *testing.T) {
 		t.Fatalf("contacts %+v %v", cs, err)
 	}
 	// Password change: the new password opens, the old one no longer does.
-	if err := p.ChangePassword(ctx, []byte("alpha password"), []byte("new alpha password"), &client.Options{KDF: fastKDF}); err != nil {
+	if err := p.ChangePassword(ctx, []byte("alpha password"), []byte("new alpha password"), &client.Options{KDF: fastKDF, MinKDF: fastKDF}); err != nil {
 		t.Fatal(err)
 	}
 	p.Close()

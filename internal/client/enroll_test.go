@@ -248,3 +248,15 @@ func TestLoginLockoutSparesDevices(t *testing.T) {
 		t.Fatalf("login after the operator's unlock: %v", err)
 	}
 }
+
+// TestPasswordChangeRefusesWeakKDF: the old password's parameters come from
+// the server too, and are held to the same minimum.
+func TestPasswordChangeRefusesWeakKDF(t *testing.T) {
+	c := startCluster(t, nil) // accepts fastKDF (log_n 14)
+	p := c.enroll("alpha@example.org", "laptop", "alpha password", keys.SuiteEC)
+	defer p.Close()
+	err := p.ChangePassword(context.Background(), []byte("alpha password"), []byte("new alpha password"), &client.Options{KDF: kdf.DefaultParams})
+	if !errors.Is(err, client.ErrWeakKDF) {
+		t.Fatalf("password change from log_n=14 parameters: %v", err)
+	}
+}

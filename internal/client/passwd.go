@@ -26,6 +26,11 @@ func (p *Profile) ChangePassword(ctx context.Context, oldPassword, newPassword [
 	if err := p.c.call(ctx, "GET", api.PathMe, nil, &me); err != nil {
 		return err
 	}
+	// As at login: parameters from the server must not make the password
+	// cheap to guess from what this exchange sends.
+	if err := me.KDF.AtLeast(o.minKDF()); err != nil {
+		return fmt.Errorf("%w: %w", ErrWeakKDF, err)
+	}
 	o.progress("deriving keys from the old and new passwords")
 	old, err := deriveSecrets(oldPassword, me.KDF, me.Salts.Scrypt, me.Salts.Auth, nil, nil)
 	if err != nil {
