@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -218,7 +219,8 @@ func TestLoginHumanCheck(t *testing.T) {
 	forged[1] = 1
 	for _, bad := range []*api.Solution{{Token: forged, Counter: counter}, {Token: tok[:20], Counter: counter}} {
 		time.Sleep(5 * time.Millisecond)
-		if status, e := begin(bad); status != http.StatusForbidden || e.Code != api.CodeHumanCheck {
+		status, e := begin(bad)
+		if status != http.StatusForbidden || e.Code != api.CodeHumanCheck || e.Challenge == nil || !strings.Contains(e.Message, "proof sent was refused") {
 			t.Fatalf("bad proof: %d %+v", status, e)
 		}
 	}
@@ -227,7 +229,7 @@ func TestLoginHumanCheck(t *testing.T) {
 		t.Fatalf("solved proof: %d %+v", status, e)
 	}
 	time.Sleep(5 * time.Millisecond)
-	if status, e := begin(&api.Solution{Token: tok, Counter: counter}); status != http.StatusForbidden || e.Code != api.CodeHumanCheck {
+	if status, e := begin(&api.Solution{Token: tok, Counter: counter}); status != http.StatusForbidden || e.Code != api.CodeHumanCheck || !strings.Contains(e.Message, "already used") {
 		t.Fatalf("replayed proof: %d %+v", status, e)
 	}
 }

@@ -530,11 +530,15 @@ func (n *Node) loginBegin(ctx context.Context, r *http.Request) (any, error) {
 	if err := n.sessionRoom(a.Name); err != nil {
 		return nil, err
 	}
-	human, err := n.humanCheck(ctx, a.Name, req.Proof)
+	human, why, err := n.humanCheck(ctx, a.Name, req.Proof)
 	if err != nil {
 		return nil, err
 	}
 	if _, err := n.attempt(ctx, "new-device login to account "+a.Name, a.Name, human, subject{store.SubjectLogin, a.ID, n.loginPol}); err != nil {
+		var ae *api.Error
+		if why != "" && errors.As(err, &ae) && ae.Code == api.CodeHumanCheck {
+			ae.Message += " (the proof sent was refused: " + why + ")"
+		}
 		return nil, err
 	}
 	ak, err := n.openKey(a.Secrets.SealedOPRF, "oprf/account/"+a.Name)
@@ -569,23 +573,24 @@ func (n *Node) loginBegin(ctx context.Context, r *http.Request) (any, error) {
 const powTTL = 2 * time.Minute
 
 // humanCheck verifies and spends a proof of work, if one came. It reports
-// whether a valid one did; a forged, expired, too easy, wrong or replayed
-// one is refused with a specific error.
-func (n *Node) humanCheck(ctx context.Context, subject string, s *api.Solution) (bool, error) {
+// whether a valid one did, and else why the one sent was refused (forged,
+// expired, too easy, wrong or replayed): a refused proof counts as none, so
+// the answer, if a check is needed, carries a fresh challenge.
+func (n *Node) humanCheck(ctx context.Context, subject string, s *api.Solution) (bool, string, error) {
 	if s == nil {
-		return false, nil
+		return false, "", nil
 	}
 	c, err := pow.Verify(n.powKey, subject, s.Token, s.Counter, n.cfg.LoginPoWBits, n.now())
 	if err != nil {
-		return false, errorf(http.StatusForbidden, api.CodeHumanCheck, "proof of work refused (%v); solve the new challenge", err)
+		return false, err.Error(), nil
 	}
 	h := sha256.Sum256(s.Token)
 	if err := n.st.SpendNonce(ctx, h[:], c.Expires, n.now()); errors.Is(err, store.ErrReplayed) {
-		return false, errorf(http.StatusForbidden, api.CodeHumanCheck, "proof of work was already used; solve a new challenge")
+		return false, "proof of work already used", nil
 	} else if err != nil {
-		return false, err
+		return false, "", err
 	}
-	return true, nil
+	return true, "", nil
 }
 
 // subject is one attempt counter and the policy that judges it.
