@@ -39,3 +39,23 @@ func TestCombine(t *testing.T) {
 		t.Fatalf("%+v", v)
 	}
 }
+
+func TestHumanCheckAndAfter(t *testing.T) {
+	p := Policy{Free: 2, BaseDelay: time.Second, MaxDelay: 4 * time.Second, LockAfter: 5, HumanAfter: 2}
+	t0 := time.Unix(1000, 0)
+	for failures, want := range []bool{false, false, true, true, true} {
+		if v := p.Check(State{Failures: failures, Last: t0}, t0.Add(time.Hour)); v.Human != want {
+			t.Errorf("failures=%d: human=%v", failures, v.Human)
+		}
+	}
+	if v := (Policy{Free: 2, BaseDelay: time.Second, MaxDelay: time.Second, LockAfter: 5}).Check(State{Failures: 4}, t0); v.Human {
+		t.Error("a policy without a human check asked for one")
+	}
+	// After counts the attempt being judged.
+	if v := p.After(State{Failures: 1, Last: t0}, t0); v.FreeLeft != 0 || v.Remaining != 3 || !v.Human {
+		t.Errorf("after the second attempt: %+v", v)
+	}
+	if v := Combine(Verdict{Human: true}, Verdict{}); !v.Human {
+		t.Error("Combine dropped the human check")
+	}
+}
