@@ -6,6 +6,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -18,7 +19,20 @@ var (
 	ErrCodeUsed    = errors.New("activation code was already used")
 	ErrCodeBusy    = errors.New("activation code is being used by another enrollment")
 	ErrReplayed    = errors.New("single-use value was already spent")
+	ErrStorageFull = errors.New("storage limit reached")
 )
+
+// StorageFullError names the account whose waiting copies would exceed the
+// limit; it matches ErrStorageFull.
+type StorageFullError struct {
+	AccountID int64
+}
+
+func (e *StorageFullError) Error() string {
+	return fmt.Sprintf("account %d: %v", e.AccountID, ErrStorageFull)
+}
+
+func (e *StorageFullError) Is(target error) bool { return target == ErrStorageFull }
 
 // Account statuses.
 const (
@@ -145,8 +159,13 @@ type Store interface {
 
 	// EnqueueMessage stores one message body and a delivery row per target
 	// device, in one transaction: once it returns, the copies survive a crash.
-	EnqueueMessage(ctx context.Context, m Message, targets []Target) (int64, error)
-	// Pending returns a device's undelivered messages in arrival order.
+	// When quota > 0 it first checks, in the same transaction, that no
+	// target account would then hold more than quota bytes of waiting
+	// copies, and refuses with a *StorageFullError otherwise.
+	EnqueueMessage(ctx context.Context, m Message, targets []Target, quota int64) (int64, error)
+	// Pending returns up to limit of a device's undelivered messages: each
+	// sender's in arrival order, the senders taking turns, so one sender's
+	// backlog does not hold up the others.
 	Pending(ctx context.Context, deviceID int64, limit int) ([]Delivery, error)
 	// Delivered forgets one delivery; the body goes when no delivery needs it.
 	Delivered(ctx context.Context, seq int64) error

@@ -25,6 +25,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/phonex/phonex/internal/ident"
+	"github.com/phonex/phonex/internal/siplimit"
 	"github.com/phonex/phonex/internal/store"
 )
 
@@ -69,7 +70,7 @@ const (
 	DefaultRate      = 50
 	DefaultBurst     = 200
 	DefaultMaxStored = 64 << 20
-	DefaultMaxBody   = 256 << 10
+	DefaultMaxBody   = siplimit.MaxBody
 	maxExpires       = 3600
 	defaultExpires   = 600
 )
@@ -110,8 +111,17 @@ type binding struct {
 	expires  time.Time
 	running  bool
 	pending  bool
-	lastFail time.Time
+	failures int         // transient failures in a row
+	retryAt  time.Time   // no attempt before, after a transient failure
+	retry    *time.Timer // the attempt at retryAt
 }
+
+// Backoff of deliveries after a transient failure (no answer, or a device's
+// answer that says the copy may pass later).
+const (
+	firstRetry = time.Second
+	maxRetry   = time.Minute
+)
 
 func init() {
 	// sipgo logs through a package-wide logger; the proxy logs what matters.
@@ -129,7 +139,8 @@ func New(cfg Config) (*Proxy, error) {
 	if cfg.MaxStored <= 0 {
 		cfg.MaxStored = DefaultMaxStored
 	}
-	if cfg.MaxBody <= 0 {
+	if cfg.MaxBody <= 0 || cfg.MaxBody > siplimit.MaxBody {
+		// Above the SIP stack's cap a body never arrives to be refused.
 		cfg.MaxBody = DefaultMaxBody
 	}
 	if cfg.Log == nil {
@@ -288,6 +299,10 @@ func (p *Proxy) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 		b = &binding{}
 		p.bindings[id.DeviceID] = b
 	}
+	if b.source != req.Source() {
+		// A new connection: whatever failed on the old one may pass now.
+		b.retryAt, b.failures = time.Time{}, 0
+	}
 	b.id, b.source, b.contact, b.expires = *id, req.Source(), contact.Address, time.Now().Add(time.Duration(expires)*time.Second)
 	p.mu.Unlock()
 	c := contact.Clone()
@@ -340,7 +355,16 @@ func (p *Proxy) onMessage(req *sip.Request, tx sip.ServerTransaction) {
 		p.respond(tx, req, 480, "Temporarily Unavailable")
 		return
 	}
-	// The whitelist: nothing is stored unless the recipient listed the sender.
+	ctype := "text/plain"
+	if h := req.ContentType(); h != nil {
+		ctype = h.Value()
+	}
+	// The whitelist: nothing is stored unless the recipient listed the
+	// sender. An encrypted envelope also needs the sender to have listed the
+	// recipient: the recipient's device reads the sender's keys, which the
+	// cluster shows only to the sender's contacts, so a one-sided message
+	// could never be opened.
+	envelope := strings.HasPrefix(ctype, EnvelopeType)
 	if rcpt.Name != id.Account {
 		allowed, err := p.cfg.Store.HasContact(ctx, rcpt.Name, id.Account)
 		if err != nil {
@@ -351,40 +375,78 @@ func (p *Proxy) onMessage(req *sip.Request, tx sip.ServerTransaction) {
 			p.respond(tx, req, 403, "Not allowed: you are not on the recipient's contact list")
 			return
 		}
+		if envelope {
+			listed, err := p.cfg.Store.HasContact(ctx, id.Account, rcpt.Name)
+			if err != nil {
+				p.internal(tx, req, err)
+				return
+			}
+			if !listed {
+				p.respond(tx, req, 403, "Not allowed: you have not added the recipient to your contacts")
+				return
+			}
+		}
 	}
 	if wait := p.limits.take(id.Account, time.Now()); wait > 0 {
 		p.respond(tx, req, 503, "Rate limit exceeded", sip.NewHeader("Retry-After", strconv.Itoa(int(wait.Seconds())+1)))
 		return
 	}
-	stored, err := p.cfg.Store.StoredBytes(ctx, rcpt.ID)
+	targets, err := p.targets(ctx, rcpt, id, !envelope)
 	if err != nil {
 		p.internal(tx, req, err)
 		return
 	}
-	if stored+int64(len(body)) > p.cfg.MaxStored {
+	if !hasAccount(targets, rcpt.ID) {
+		// Storing only the sender's own copies would be a 200 for a
+		// message the recipient never gets.
+		p.noDevice(ctx, tx, req, rcpt)
+		return
+	}
+	_, err = p.cfg.Store.EnqueueMessage(ctx, store.Message{Sender: id.Account, SenderDevice: id.Device, Recipient: rcpt.Name,
+		ContentType: ctype, Body: body, Created: time.Now()}, targets, p.cfg.MaxStored)
+	var full *store.StorageFullError
+	switch {
+	case errors.As(err, &full) && full.AccountID == rcpt.ID:
 		p.respond(tx, req, 480, "Recipient storage full", sip.NewHeader("Retry-After", "60"))
 		return
-	}
-	ctype := "text/plain"
-	if h := req.ContentType(); h != nil {
-		ctype = h.Value()
-	}
-	targets, err := p.targets(ctx, rcpt, id, !strings.HasPrefix(ctype, EnvelopeType))
-	if err != nil {
+	case errors.As(err, &full):
+		p.respond(tx, req, 480, "Your storage is full: your other devices have too many undelivered copies", sip.NewHeader("Retry-After", "60"))
+		return
+	case err != nil:
 		p.internal(tx, req, err)
 		return
-	}
-	if len(targets) > 0 {
-		if _, err := p.cfg.Store.EnqueueMessage(ctx, store.Message{Sender: id.Account, SenderDevice: id.Device, Recipient: rcpt.Name,
-			ContentType: ctype, Body: body, Created: time.Now()}, targets); err != nil {
-			p.internal(tx, req, err)
-			return
-		}
 	}
 	p.respond(tx, req, 200, "OK")
 	for _, t := range targets {
 		p.kick(t.DeviceID)
 	}
+}
+
+// noDevice refuses a message no device of the recipient can take: for
+// good (488) when only standard phones could and the message is encrypted,
+// for now (480) when the account has no active device at all.
+func (p *Proxy) noDevice(ctx context.Context, tx sip.ServerTransaction, req *sip.Request, rcpt store.Account) {
+	ds, err := p.cfg.Store.Devices(ctx, rcpt.ID)
+	if err != nil {
+		p.internal(tx, req, err)
+		return
+	}
+	for _, d := range ds {
+		if d.Status == store.StatusActive {
+			p.respond(tx, req, 488, "Not Acceptable Here: the recipient has only standard phones, which cannot open encrypted messages")
+			return
+		}
+	}
+	p.respond(tx, req, 480, "Temporarily Unavailable: the recipient has no active device")
+}
+
+func hasAccount(ts []store.Target, accountID int64) bool {
+	for _, t := range ts {
+		if t.AccountID == accountID {
+			return true
+		}
+	}
+	return false
 }
 
 // targets are the recipient's active devices and the sender's other
@@ -431,7 +493,9 @@ func (p *Proxy) kick(deviceID int64) {
 	if b == nil {
 		return
 	}
-	if b.running {
+	if b.running || time.Now().Before(b.retryAt) {
+		// A device that just deferred a copy is not pressed again before
+		// its backoff ends, however many new copies arrive.
 		b.pending = true
 		return
 	}
@@ -439,15 +503,30 @@ func (p *Proxy) kick(deviceID int64) {
 	go p.deliver(deviceID)
 }
 
-// deliver sends a device's stored copies in order until none is left or the
-// device stops answering.
+// deliver sends a device's stored copies until none is left or one is not
+// taken for good. A copy is forgotten only on a final answer (final); after
+// a transient failure delivery stops there, so order is kept, and resumes
+// after a backoff.
 func (p *Proxy) deliver(deviceID int64) {
+	failed := false
 	defer func() {
 		p.mu.Lock()
 		b := p.bindings[deviceID]
-		again := b != nil && b.pending && time.Since(b.lastFail) > time.Second
+		again := false
 		if b != nil {
 			b.running = false
+			if failed {
+				b.failures++
+				wait := min(firstRetry<<min(b.failures-1, 10), maxRetry)
+				if b.retry != nil {
+					b.retry.Stop()
+				}
+				b.retryAt = time.Now().Add(wait)
+				b.retry = time.AfterFunc(wait, func() { p.kick(deviceID) })
+			} else {
+				b.failures = 0
+				again = b.pending
+			}
 		}
 		p.mu.Unlock()
 		if again {
@@ -476,6 +555,7 @@ func (p *Proxy) deliver(deviceID int64) {
 		ds, err := p.cfg.Store.Pending(p.ctx, deviceID, 64)
 		if err != nil {
 			p.log.Error("read stored messages", "err", err)
+			failed = true
 			return
 		}
 		if len(ds) == 0 {
@@ -484,17 +564,20 @@ func (p *Proxy) deliver(deviceID int64) {
 		for _, d := range ds {
 			code, err := p.send(snap, d)
 			if err != nil {
-				p.mu.Lock()
-				if b := p.bindings[deviceID]; b != nil {
-					b.lastFail = time.Now()
-				}
-				p.mu.Unlock()
 				p.log.Debug("delivery failed; kept for later", "err", err)
+				failed = true
 				return
 			}
-			if code >= 500 && code != 501 {
-				// A transient refusal by the device: keep it and retry later.
+			if !final(code) {
+				p.log.Debug("device deferred a message; kept for later", "code", code)
+				failed = true
 				return
+			}
+			if code >= 300 {
+				// The device will never take this copy (it cannot be
+				// opened, or it is not for it); keeping it would block
+				// every copy behind it.
+				p.log.Warn("device refused a message for good; dropped", "code", code)
 			}
 			// Forgetting the copy need not hold up the next delivery: if it
 			// is lost in a crash, the device gets the copy again and drops
@@ -508,6 +591,22 @@ func (p *Proxy) deliver(deviceID int64) {
 			}(d.Seq)
 		}
 	}
+}
+
+// final reports whether a device's answer settles a copy: taken (2xx) or
+// refused for good (3xx, 4xx, 6xx). A device answers 5xx, 408 or 480
+// (RFC 3261 §21.4.9, §21.4.18) for what may pass later.
+func final(code int) bool {
+	switch {
+	case code < 200:
+		return false
+	case code == 408, code == 480:
+		return false
+	case code >= 500 && code < 600:
+		// 501 and 513 do not change with time.
+		return code == 501 || code == 513
+	}
+	return true
 }
 
 // send delivers one stored copy over the device's own TLS connection.

@@ -460,9 +460,31 @@ func (s *DB) HasContact(ctx context.Context, owner, contact string) (bool, error
 	return err == nil, err
 }
 
-func (s *DB) EnqueueMessage(ctx context.Context, m store.Message, targets []store.Target) (int64, error) {
+func (s *DB) EnqueueMessage(ctx context.Context, m store.Message, targets []store.Target, quota int64) (int64, error) {
 	var id int64
 	err := s.batch.do(ctx, func(tx *sql.Tx) error {
+		// The check and the insert share the write transaction (SQLite has
+		// one writer), so concurrent messages cannot both pass a check that
+		// only one of them fits.
+		if quota > 0 {
+			adds := map[int64]int64{}
+			var order []int64
+			for _, t := range targets {
+				if _, ok := adds[t.AccountID]; !ok {
+					order = append(order, t.AccountID)
+				}
+				adds[t.AccountID] += int64(len(m.Body))
+			}
+			for _, acct := range order {
+				var held int64
+				if err := tx.QueryRowContext(ctx, `SELECT COALESCE(SUM(size), 0) FROM deliveries WHERE account_id=?`, acct).Scan(&held); err != nil {
+					return err
+				}
+				if held+adds[acct] > quota {
+					return &store.StorageFullError{AccountID: acct}
+				}
+			}
+		}
 		res, err := tx.ExecContext(ctx, `INSERT INTO messages(sender, sender_dev, recipient, content_type, body, created) VALUES(?,?,?,?,?,?)`,
 			m.Sender, m.SenderDevice, m.Recipient, m.ContentType, m.Body, unix(m.Created))
 		if err != nil {
@@ -480,8 +502,15 @@ func (s *DB) EnqueueMessage(ctx context.Context, m store.Message, targets []stor
 }
 
 func (s *DB) Pending(ctx context.Context, deviceID int64, limit int) ([]store.Delivery, error) {
+	// Round robin over senders: the n-th waiting copy of every sender comes
+	// before the (n+1)-th of any, each sender's copies in arrival order.
+	// Bodies are read only for the copies chosen.
 	rows, err := s.db.QueryContext(ctx, `SELECT d.seq, m.id, m.sender, m.sender_dev, m.recipient, m.content_type, m.body, m.created
-		FROM deliveries d JOIN messages m ON m.id=d.message_id WHERE d.device_id=? ORDER BY d.seq LIMIT ?`, deviceID, limit)
+		FROM (SELECT d.seq, ROW_NUMBER() OVER (PARTITION BY m.sender ORDER BY d.seq) AS turn
+			FROM deliveries d JOIN messages m ON m.id=d.message_id WHERE d.device_id=?
+			ORDER BY turn, d.seq LIMIT ?) f
+		JOIN deliveries d ON d.seq=f.seq JOIN messages m ON m.id=d.message_id
+		ORDER BY f.turn, f.seq`, deviceID, limit)
 	if err != nil {
 		return nil, err
 	}
