@@ -85,6 +85,8 @@ type Proxy struct {
 	log    *slog.Logger
 	ctx    context.Context
 	limits *limiter
+	// sweepEvery is how often expired bindings are dropped.
+	sweepEvery time.Duration
 
 	mu       sync.Mutex
 	bindings map[int64]*binding // by device id
@@ -160,7 +162,7 @@ func New(cfg Config) (*Proxy, error) {
 		return nil, err
 	}
 	p := &Proxy{cfg: cfg, ua: ua, srv: srv, cli: cli, log: cfg.Log, bindings: map[int64]*binding{}, limits: newLimiter(cfg.Rate, cfg.Burst),
-		auth: map[string]authEntry{}}
+		auth: map[string]authEntry{}, sweepEvery: 30 * time.Second}
 	srv.OnRegister(p.onRegister)
 	srv.OnMessage(p.onMessage)
 	srv.OnOptions(func(req *sip.Request, tx sip.ServerTransaction) { p.respond(tx, req, 200, "OK") })
@@ -639,7 +641,7 @@ func user(account string) string {
 
 // sweep drops expired bindings.
 func (p *Proxy) sweep(ctx context.Context) {
-	t := time.NewTicker(30 * time.Second)
+	t := time.NewTicker(p.sweepEvery)
 	defer t.Stop()
 	for {
 		select {
@@ -649,6 +651,9 @@ func (p *Proxy) sweep(ctx context.Context) {
 			p.mu.Lock()
 			for id, b := range p.bindings {
 				if now.After(b.expires) {
+					if b.retry != nil {
+						b.retry.Stop()
+					}
 					delete(p.bindings, id)
 				}
 			}
