@@ -44,7 +44,7 @@ func TestMessageAnswers(t *testing.T) {
 	}{
 		{name: "accepted", to: "bravo", body: []byte("hi"), code: 200},
 		{name: "body at the limit", to: "bravo", body: filler(siplimit.MaxBody), code: 200},
-		{name: "body over the limit, under the SIP cap", to: "bravo", body: filler(siplimit.MaxBody+1), code: 513},
+		{name: "body over the limit, under the SIP cap", to: "bravo", body: filler(siplimit.MaxBody + 1), code: 513},
 		{name: "empty", to: "bravo", body: nil, code: 400},
 		{name: "From is someone else", from: "bravo", to: "bravo", body: []byte("x"), code: 403, reason: "From"},
 		{name: "unknown recipient", to: "nobody", body: []byte("x"), code: 404},
