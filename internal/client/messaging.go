@@ -19,6 +19,7 @@ import (
 	"github.com/phonex/phonex/internal/api"
 	"github.com/phonex/phonex/internal/ident"
 	"github.com/phonex/phonex/internal/ratchet"
+	"github.com/phonex/phonex/internal/siplimit"
 	"github.com/phonex/phonex/internal/stp"
 )
 
@@ -43,6 +44,20 @@ const (
 
 // ErrNotAllowed is a refusal because the recipient has not listed the sender.
 var ErrNotAllowed = errors.New("not allowed: the recipient has not added you to their contacts")
+
+// ErrNotListed is a refusal because the sender has not listed the recipient:
+// the recipient's device could not read the sender's keys to open it.
+var ErrNotListed = errors.New("not allowed: you have not added the recipient to your contacts")
+
+// ErrTooLarge is a message that cannot pass the cluster in one SIP MESSAGE.
+var ErrTooLarge = errors.New("message too large")
+
+// errTemporary marks a failure to take an incoming message that may pass
+// later (the cluster's key service unreachable, the local database busy):
+// the device answers 5xx and the cluster keeps its copy and retries.
+var errTemporary = errors.New("temporary failure")
+
+func temporary(err error) error { return fmt.Errorf("%w: %w", errTemporary, err) }
 
 // Event is something that happened, for 'phonex listen'.
 type Event struct {
@@ -164,7 +179,7 @@ func (p *Profile) Send(ctx context.Context, to, text string) (string, error) {
 		return "", errors.New("empty message")
 	}
 	if len(text) > amp.MaxTextSize {
-		return "", fmt.Errorf("message of %d bytes: at most %d", len(text), amp.MaxTextSize)
+		return "", fmt.Errorf("%w: %d bytes of text, at most %d", ErrTooLarge, len(text), amp.MaxTextSize)
 	}
 	nonce, err := p.enqueueText(ctx, acct, text)
 	if err != nil {
@@ -187,6 +202,12 @@ func (p *Profile) enqueueText(ctx context.Context, to ident.Account, text string
 	payload, err := (&amp.Text{Version: 2, Body: text, Nonce: nonce}).Marshal()
 	if err != nil {
 		return 0, err
+	}
+	// The envelope is larger than the (compressed) payload it seals, so a
+	// payload past the cluster's limit can never be sent: refuse it now
+	// rather than queue it.
+	if len(payload) > siplimit.MaxBody {
+		return 0, fmt.Errorf("%w: %d bytes of text compress to %d, the cluster takes at most %d per message", ErrTooLarge, len(text), len(payload), siplimit.MaxBody)
 	}
 	now := p.now()
 	tx, err := p.db.db.BeginTx(ctx, nil)
@@ -255,6 +276,9 @@ func (m *messenger) attempt(ctx context.Context, q queued) error {
 	}
 	if q.Envelope == nil {
 		env, err := m.sealAndStore(ctx, q, peer)
+		if errors.Is(err, ErrTooLarge) {
+			return m.drop(ctx, q, err)
+		}
 		if err != nil {
 			var ae *api.Error
 			if errors.As(err, &ae) && (ae.Code == api.CodeNotAllowed || ae.Code == api.CodeUnknownUser || ae.Code == api.CodeFederation) {
@@ -272,6 +296,8 @@ func (m *messenger) attempt(ctx context.Context, q queued) error {
 	switch {
 	case err == nil:
 		return m.finish(ctx, q, StateSent, nil)
+	case errors.As(err, &se) && se.Code == 403 && strings.Contains(strings.ToLower(se.Reason), "you have not added"):
+		return m.finish(ctx, q, StateFailed, fmt.Errorf("%w (%s)", ErrNotListed, peer))
 	case errors.As(err, &se) && se.Code == 403 && strings.Contains(strings.ToLower(se.Reason), "not allowed"):
 		return m.finish(ctx, q, StateFailed, fmt.Errorf("%w (%s)", ErrNotAllowed, peer))
 	case errors.As(err, &se) && se.Permanent():
@@ -290,6 +316,11 @@ func (m *messenger) sealAndStore(ctx context.Context, q queued, peer ident.Accou
 	env, save, err := m.seal(ctx, q, peer)
 	if err != nil {
 		return nil, err
+	}
+	if len(env) > siplimit.MaxBody {
+		// Nothing is saved: the sessions do not move for a message never sent.
+		return nil, fmt.Errorf("%w: sealed for every device it goes to, it takes %d bytes, the cluster takes at most %d per message; send a shorter text",
+			ErrTooLarge, len(env), siplimit.MaxBody)
 	}
 	tx, err := m.p.db.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -401,6 +432,31 @@ func (m *messenger) finish(ctx context.Context, q queued, state string, cause er
 	return cause
 }
 
+// drop removes a queue entry that can never be sent, and its message, so
+// nothing waits for or retries it.
+func (m *messenger) drop(ctx context.Context, q queued, cause error) error {
+	tx, err := m.p.db.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `DELETE FROM queue WHERE id=?`, q.ID); err != nil {
+		return err
+	}
+	if q.Kind == "text" {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM messages WHERE peer=? AND direction='out' AND nonce=?`, q.Peer, q.Nonce); err != nil {
+			return err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	if q.Kind == "text" {
+		m.emit(Event{Type: StateFailed, Peer: q.Peer, ID: msgID(q.Nonce), Time: m.p.now(), Error: cause.Error()})
+	}
+	return cause
+}
+
 func (m *messenger) retry(ctx context.Context, q queued, cause error) error {
 	q.Attempts++
 	if q.Attempts >= MaxSendAttempts {
@@ -440,7 +496,14 @@ func (p *Profile) Resend(ctx context.Context, id string) error {
 
 // Listen keeps the device registered, delivers incoming messages and
 // receipts to emit, and retries the outgoing queue, until ctx ends.
+// A second Listen on the same profile, in this process or another, fails
+// with ErrListening.
 func (p *Profile) Listen(ctx context.Context, emit func(Event)) error {
+	release, err := p.lockListen()
+	if err != nil {
+		return err
+	}
+	defer release()
 	m, err := p.messenger(ctx)
 	if err != nil {
 		return err
@@ -530,11 +593,23 @@ func (m *messenger) receive(ctx context.Context, req *sip.Request) (int, string)
 	guard := &pendingGuard{db: m.p.db.db, limits: &m.p.db.seen, now: m.p.now}
 	// Signed-only messages (receipts) are addressed to the account; key
 	// slots name the device.
+	// The STP wraps a certificate lookup's error as an unknown sender; kept
+	// here, it tells a lookup that may pass later from one that never will.
+	var certErr error
 	r := &stp.Receiver{Addresses: []string{m.p.Device.String(), m.p.Device.Account.String()}, KEMKey: nil, Replay: guard, Now: m.p.now,
-		SenderCertificate: func(s, _ string) (*x509.Certificate, error) { return m.senderCert(ctx, s) }}
-	if k, _, err := m.p.kemKey(ctx); err == nil {
-		r.KEMKey = k
+		SenderCertificate: func(s, _ string) (*x509.Certificate, error) {
+			c, err := m.senderCert(ctx, s)
+			if err != nil {
+				certErr = err
+			}
+			return c, err
+		}}
+	k, _, err := m.p.kemKey(ctx)
+	if err != nil {
+		m.p.log.Error("read the message key", "err", err)
+		return 500, "Local storage failed"
 	}
+	r.KEMKey = k
 	r.RSAKey = rsaKey(m.p.Keys.Sign)
 	var msg *stp.Message
 	if p, payload, perr := stp.ParseEnvelope(req.Body()); perr == nil && p == stp.RatchetV1 {
@@ -561,6 +636,11 @@ func (m *messenger) receive(ctx context.Context, req *sip.Request) (int, string)
 		// a receipt this account sent to a contact is not for them.
 		m.p.log.Debug("copy of an own signed message skipped")
 		return 200, "OK"
+	}
+	if err != nil && (errors.Is(err, errTemporary) || errors.Is(certErr, errTemporary) || guard.err != nil) {
+		// 4xx would make the cluster drop its copy for good.
+		m.p.log.Warn("message deferred", "err", err)
+		return 500, "Temporary failure, try again later"
 	}
 	if err != nil {
 		m.p.log.Warn("message refused", "err", err)
@@ -694,7 +774,13 @@ func (m *messenger) receiveInsecure(ctx context.Context, sender ident.Account, r
 func (m *messenger) senderDevice(ctx context.Context, d ident.Device) (peerDevice, error) {
 	ds, err := m.p.bundles(ctx, d.Account)
 	if err != nil {
-		return peerDevice{}, err
+		var ae *api.Error
+		if errors.As(err, &ae) && (ae.Code == api.CodeNotAllowed || ae.Code == api.CodeUnknownUser) {
+			// The sender removed this account from their contacts, or is
+			// gone: their keys will not be shown.
+			return peerDevice{}, fmt.Errorf("keys of %s: %v: %w", d, err, stp.ErrUnknownSender)
+		}
+		return peerDevice{}, temporary(fmt.Errorf("keys of %s: %w", d, err))
 	}
 	for _, pd := range ds {
 		if pd.id == d {
@@ -728,6 +814,7 @@ type pendingGuard struct {
 	nonce  uint32
 	sent   time.Time
 	set    bool
+	err    error // the database could not be read: the message may pass later
 }
 
 func (g *pendingGuard) Seen(sender string, nonce uint32, sent time.Time) (bool, error) {
@@ -742,7 +829,8 @@ func (g *pendingGuard) Seen(sender string, nonce uint32, sent time.Time) (bool, 
 		return true, nil
 	}
 	if !errors.Is(err, sql.ErrNoRows) {
-		return false, err
+		g.err = err
+		return false, temporary(err)
 	}
 	g.sender, g.nonce, g.sent, g.set = sender, nonce, sent, true
 	return false, nil

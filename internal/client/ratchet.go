@@ -182,7 +182,7 @@ func (s sessionStore) load(ctx context.Context, dev string) (*ratchet.Session, e
 		return nil, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, temporary(err)
 	}
 	sess := new(ratchet.Session)
 	if err := sess.UnmarshalBinary(b); err != nil {

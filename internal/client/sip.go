@@ -126,9 +126,16 @@ type SIPError struct {
 
 func (e *SIPError) Error() string { return fmt.Sprintf("cluster answered %d %s", e.Code, e.Reason) }
 
-// Permanent reports whether retrying the same request cannot succeed.
+// Permanent reports whether retrying the same request cannot succeed:
+// 4xx but 408 and 480 (RFC 3261 §21.4), 513 (too large) and 6xx.
 func (e *SIPError) Permanent() bool {
-	return e.Code >= 400 && e.Code < 500 && e.Code != 408 && e.Code != 480
+	switch {
+	case e.Code == 408, e.Code == 480:
+		return false
+	case e.Code >= 400 && e.Code < 500, e.Code == 513, e.Code >= 600:
+		return true
+	}
+	return false
 }
 
 func (l *sipLink) do(ctx context.Context, req *sip.Request) (*sip.Response, error) {
