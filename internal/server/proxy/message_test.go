@@ -325,3 +325,57 @@ func TestFairDelivery(t *testing.T) {
 		})
 	}
 }
+
+// The same with the device online while one sender floods it: another
+// sender's message waits at most for the batch being delivered, not for
+// the flood.
+func TestFairDeliveryOnline(t *testing.T) {
+	r, _ := newRig(t, func(c *Config) { c.Rate, c.Burst = 1e6, 1e6 })
+	r.account("alpha", "a1")
+	r.account("bravo", "b1")
+	r.account("carol", "c1")
+	r.friends("alpha", "bravo")
+	r.friends("carol", "bravo")
+	a1, b1, c1 := r.dev("alpha", "a1"), r.dev("bravo", "b1"), r.dev("carol", "c1")
+	b1.delay = 10 * time.Millisecond
+	b1.register(60)
+	const flood = 400
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := w; i < flood; i += 4 {
+				a1.send("bravo", fmt.Sprintf("a%03d", i))
+			}
+		}(w)
+	}
+	waitUntil(t, "a backlog", 20*time.Second, func() bool { return r.stored("bravo") >= 200*4 })
+	backlog := r.stored("bravo") / 4 // each flood body is 4 bytes
+	if res := c1.send("bravo", "carol"); res.StatusCode != 200 {
+		t.Fatalf("carol: %d", res.StatusCode)
+	}
+	before := len(b1.received())
+	waitUntil(t, "carol's message", 20*time.Second, func() bool {
+		for _, s := range b1.bodies() {
+			if s == "carol" {
+				return true
+			}
+		}
+		return false
+	})
+	after := 0
+	for _, s := range b1.bodies()[before:] {
+		if s == "carol" {
+			break
+		}
+		after++
+	}
+	wg.Wait()
+	// At most the rest of the batch in flight (64) and alpha's turn
+	// in the next one.
+	if after > 65 {
+		t.Fatalf("carol's message waited for %d of alpha's (backlog %d)", after, backlog)
+	}
+	t.Logf("backlog of %d, carol's message waited for %d", backlog, after)
+}
