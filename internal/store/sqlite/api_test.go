@@ -161,19 +161,19 @@ func TestStoreAndForward(t *testing.T) {
 	m := store.Message{Sender: "alpha@x.org", SenderDevice: "a1", Recipient: "bravo@x.org", ContentType: "application/x-phonex",
 		Body: []byte{0, 1, 2, 0xff, 'x'}, Created: created}
 	targets := []store.Target{{DeviceID: b1.ID, AccountID: b.ID}, {DeviceID: b2.ID, AccountID: b.ID}}
-	id, err := db.EnqueueMessage(ctx, m, targets)
+	id, err := db.EnqueueMessage(ctx, m, targets, 0)
 	if err != nil || id == 0 {
 		t.Fatalf("enqueue: %d %v", id, err)
 	}
 	m2 := m
 	m2.Body = []byte("second")
-	db.EnqueueMessage(ctx, m2, targets[:1])
+	db.EnqueueMessage(ctx, m2, targets[:1], 0)
 	if n, _ := db.StoredBytes(ctx, b.ID); n != int64(2*len(m.Body)+len(m2.Body)) {
 		t.Errorf("stored bytes %d", n)
 	}
 	// A delivery to a device that does not exist is refused and the
 	// message with it.
-	if _, err := db.EnqueueMessage(ctx, m, []store.Target{{DeviceID: 9999, AccountID: b.ID}}); err == nil {
+	if _, err := db.EnqueueMessage(ctx, m, []store.Target{{DeviceID: 9999, AccountID: b.ID}}, 0); err == nil {
 		t.Error("enqueue to a missing device accepted")
 	}
 	db.Close()
