@@ -3,6 +3,8 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"crypto/rand"
+	"encoding/base64"
 	"database/sql"
 	"encoding/json"
 	"fmt"
@@ -241,6 +243,19 @@ func TestMessaging(t *testing.T) {
 	r = c.px("bravo/b1", "send", "carol@example.org", "one-sided")
 	if r.code == 0 || !strings.Contains(r.err, "you have not added") {
 		t.Fatalf("one-sided send: exit %d %q", r.code, r.err)
+	}
+	// A text that cannot fit in one SIP MESSAGE fails at once, not queued.
+	noise := make([]byte, 75000)
+	rand.Read(noise)
+	r = c.px("alpha/a1", "send", "bravo@example.org", base64.StdEncoding.EncodeToString(noise))
+	if r.code == 0 || !strings.Contains(r.err, "message too large") || strings.Contains(r.err, "retry") {
+		t.Fatalf("oversized send: exit %d %q", r.code, r.err)
+	}
+	// A second listener on a listening profile is refused, not left to
+	// take the first one's messages.
+	r = c.px("bravo/b1", "listen", "--for", "10s")
+	if r.code == 0 || !strings.Contains(r.err, "already listening") {
+		t.Fatalf("second listen: exit %d %q", r.code, r.err)
 	}
 	db, err := sql.Open("sqlite", "file:"+filepath.Join(c.data, "phonexd.db")+"?mode=ro&_pragma=busy_timeout(5000)")
 	if err != nil {
