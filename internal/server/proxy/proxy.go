@@ -4,8 +4,9 @@
 // per-device digest credentials. A MESSAGE is checked against the
 // recipient's contact list, stored durably for every target device (the
 // recipient's devices and the sender's other devices), answered 200, and
-// then delivered to each registered device in order, each copy forgotten
-// once the device has answered it.
+// then delivered to each registered device, each sender's copies in order
+// and the senders taking turns; a copy is forgotten once the device has
+// given a final answer for it, and retried with backoff until then.
 package proxy
 
 import (
