@@ -82,9 +82,9 @@ func TestSendTooLarge(t *testing.T) {
 			if b, _ := (&amp.Text{Version: 2, Body: text, Nonce: 1}).Marshal(); name == "payload over the limit" && len(b) <= siplimit.MaxBody {
 				t.Fatalf("test text compresses to %d bytes", len(b))
 			}
-			_, err := alpha.Send(ctx, "bravo@example.org", text)
-			if !errors.Is(err, client.ErrTooLarge) {
-				t.Fatalf("send: %v", err)
+			id, err := alpha.Send(ctx, "bravo@example.org", text)
+			if !errors.Is(err, client.ErrTooLarge) || id != "" {
+				t.Fatalf("send: %q %v", id, err)
 			}
 			if es := queuedFor(t, alpha, "bravo@example.org"); len(es) != 0 {
 				t.Fatalf("a message that can never pass is kept: %+v", es[0].State)

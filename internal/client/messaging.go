@@ -192,6 +192,9 @@ func (p *Profile) Send(ctx context.Context, to, text string) (string, error) {
 	}
 	defer m.close()
 	if err := m.flush(ctx, nonce); err != nil {
+		if errors.Is(err, ErrTooLarge) {
+			return "", err // removed: there is no message id to follow
+		}
 		return id, err
 	}
 	return id, nil
