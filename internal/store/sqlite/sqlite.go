@@ -492,7 +492,7 @@ func (s *DB) EnqueueMessage(ctx context.Context, m store.Message, targets []stor
 		}
 		id, _ = res.LastInsertId()
 		for _, t := range targets {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO deliveries(message_id, device_id, account_id, size) VALUES(?,?,?,?)`, id, t.DeviceID, t.AccountID, len(m.Body)); err != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO deliveries(message_id, device_id, account_id, size, sender) VALUES(?,?,?,?,?)`, id, t.DeviceID, t.AccountID, len(m.Body), m.Sender); err != nil {
 				return err
 			}
 		}
@@ -504,12 +504,25 @@ func (s *DB) EnqueueMessage(ctx context.Context, m store.Message, targets []stor
 func (s *DB) Pending(ctx context.Context, deviceID int64, limit int) ([]store.Delivery, error) {
 	// Round robin over senders: the n-th waiting copy of every sender comes
 	// before the (n+1)-th of any, each sender's copies in arrival order.
-	// Bodies are read only for the copies chosen.
-	rows, err := s.db.QueryContext(ctx, `SELECT d.seq, m.id, m.sender, m.sender_dev, m.recipient, m.content_type, m.body, m.created
-		FROM (SELECT d.seq, ROW_NUMBER() OVER (PARTITION BY m.sender ORDER BY d.seq) AS turn
-			FROM deliveries d JOIN messages m ON m.id=d.message_id WHERE d.device_id=?
-			ORDER BY turn, d.seq LIMIT ?) f
-		JOIN deliveries d ON d.seq=f.seq JOIN messages m ON m.id=d.message_id
+	// Only each sender's first `limit` copies can be chosen, and the index
+	// on (device_id, sender, seq) finds them without reading the rest of a
+	// backlog: the senders by skipping from one to the next (s), each
+	// sender's limit-th copy (b), its first copies as a range up to that (h).
+	rows, err := s.db.QueryContext(ctx, `WITH RECURSIVE
+		s(sender) AS (
+			SELECT MIN(sender) FROM deliveries WHERE device_id=?1
+			UNION ALL
+			SELECT (SELECT MIN(sender) FROM deliveries WHERE device_id=?1 AND sender>s.sender) FROM s WHERE s.sender IS NOT NULL),
+		b(sender, bound) AS MATERIALIZED (
+			SELECT sender, COALESCE((SELECT y.seq FROM deliveries y WHERE y.device_id=?1 AND y.sender=s.sender ORDER BY y.seq LIMIT 1 OFFSET ?2-1),
+				9223372036854775807) FROM s WHERE sender IS NOT NULL),
+		h(seq, sender) AS (
+			SELECT x.seq, x.sender FROM b CROSS JOIN deliveries x INDEXED BY deliveries_device_sender
+			WHERE x.device_id=?1 AND x.sender=b.sender AND x.seq <= b.bound),
+		f(seq, turn) AS (
+			SELECT seq, ROW_NUMBER() OVER (PARTITION BY sender ORDER BY seq) FROM h ORDER BY 2, 1 LIMIT ?2)
+		SELECT d.seq, m.id, m.sender, m.sender_dev, m.recipient, m.content_type, m.body, m.created
+		FROM f JOIN deliveries d ON d.seq=f.seq JOIN messages m ON m.id=d.message_id
 		ORDER BY f.turn, f.seq`, deviceID, limit)
 	if err != nil {
 		return nil, err
