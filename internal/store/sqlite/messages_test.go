@@ -211,4 +211,75 @@ func TestMigrationBackfillsDeliverySender(t *testing.T) {
 	if want := "[a@x.org 0 b@x.org 3 a@x.org 1 a@x.org 2]"; fmt.Sprint(got) != want {
 		t.Fatalf("after the upgrade %v, want %s", got, want)
 	}
+	if n, err := db.StoredBytes(ctx, r.AccountID); err != nil || n != 4*3 {
+		t.Fatalf("stored bytes after the upgrade: %d %v", n, err)
+	}
+}
+
+// The per-account byte count follows every way a copy goes: delivered,
+// its device's account removed.
+func TestStoredBytesFollowsDeletes(t *testing.T) {
+	ctx := context.Background()
+	db := open(t)
+	b1 := device(t, db, "bravo@x.org", "b1")
+	b2 := device(t, db, "bravo@x.org", "b2")
+	c1 := device(t, db, "carol@x.org", "c1")
+	truth := func(acct int64) int64 {
+		var n int64
+		db.db.QueryRow(`SELECT COALESCE(SUM(size), 0) FROM deliveries WHERE account_id=?`, acct).Scan(&n)
+		return n
+	}
+	check := func(when string) {
+		t.Helper()
+		for _, a := range []int64{b1.AccountID, c1.AccountID} {
+			if n, err := db.StoredBytes(ctx, a); err != nil || n != truth(a) {
+				t.Fatalf("%s: account %d holds %d bytes by the count, %d by the copies (%v)", when, a, n, truth(a), err)
+			}
+		}
+	}
+	tg := []store.Target{{DeviceID: b1.ID, AccountID: b1.AccountID}, {DeviceID: b2.ID, AccountID: b2.AccountID}, {DeviceID: c1.ID, AccountID: c1.AccountID}}
+	for i := 0; i < 5; i++ {
+		if _, err := db.EnqueueMessage(ctx, store.Message{Sender: "a@x.org", SenderDevice: "d", Recipient: "bravo@x.org", ContentType: "t",
+			Body: make([]byte, 100+i), Created: time.Now()}, tg, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check("stored")
+	ds, _ := db.Pending(ctx, b1.ID, 2)
+	for _, d := range ds {
+		db.Delivered(ctx, d.Seq)
+	}
+	check("delivered")
+	if err := db.DeleteAccount(ctx, "bravo@x.org"); err != nil {
+		t.Fatal(err)
+	}
+	check("account removed")
+	if n, _ := db.StoredBytes(ctx, b1.AccountID); n != 0 {
+		t.Fatalf("removed account holds %d bytes", n)
+	}
+}
+
+// BenchmarkEnqueueWithQuota stores one copy for an account that already
+// holds 20,000: the cost of the storage check in the write transaction.
+func BenchmarkEnqueueWithQuota(b *testing.B) {
+	ctx := context.Background()
+	db, err := Open(ctx, b.TempDir()+"/b.db")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	r := device(b, db, "rcpt@x.org", "r1")
+	tg := []store.Target{{DeviceID: r.ID, AccountID: r.AccountID}}
+	m := store.Message{Sender: "s@x.org", SenderDevice: "d", Recipient: "rcpt@x.org", ContentType: "t", Body: make([]byte, 200), Created: time.Now()}
+	for i := 0; i < 20000; i++ {
+		if _, err := db.EnqueueMessage(ctx, m, tg, 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := db.EnqueueMessage(ctx, m, tg, 1<<40); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

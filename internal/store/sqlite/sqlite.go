@@ -477,7 +477,7 @@ func (s *DB) EnqueueMessage(ctx context.Context, m store.Message, targets []stor
 			}
 			for _, acct := range order {
 				var held int64
-				if err := tx.QueryRowContext(ctx, `SELECT COALESCE(SUM(size), 0) FROM deliveries WHERE account_id=?`, acct).Scan(&held); err != nil {
+				if err := tx.QueryRowContext(ctx, `SELECT COALESCE((SELECT bytes FROM stored_bytes WHERE account_id=?), 0)`, acct).Scan(&held); err != nil {
 					return err
 				}
 				if held+adds[acct] > quota {
@@ -560,7 +560,7 @@ func (s *DB) Delivered(ctx context.Context, seq int64) error {
 
 func (s *DB) StoredBytes(ctx context.Context, accountID int64) (int64, error) {
 	var n int64
-	err := s.db.QueryRowContext(ctx, `SELECT COALESCE(SUM(size), 0) FROM deliveries WHERE account_id=?`, accountID).Scan(&n)
+	err := s.db.QueryRowContext(ctx, `SELECT COALESCE((SELECT bytes FROM stored_bytes WHERE account_id=?), 0)`, accountID).Scan(&n)
 	return n, err
 }
 
