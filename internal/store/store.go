@@ -130,6 +130,8 @@ type Store interface {
 	DeviceByName(ctx context.Context, account, name string) (Device, error)
 	Devices(ctx context.Context, accountID int64) ([]Device, error)
 	UpdateDeviceCert(ctx context.Context, id int64, serial string, cert, kex []byte, notAfter time.Time) error
+	// SetDeviceStatus changes a device's status; revoking it also forgets
+	// the copies waiting for it.
 	SetDeviceStatus(ctx context.Context, id int64, status string) error
 	SetDeviceOPRF(ctx context.Context, id int64, sealed []byte) error
 	// ChangePassword replaces the account's material and one device's OPRF

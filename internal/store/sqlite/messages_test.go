@@ -283,3 +283,34 @@ func BenchmarkEnqueueWithQuota(b *testing.B) {
 		}
 	}
 }
+
+// Copies waiting for a revoked device are forgotten: it will never fetch
+// them, and they would hold its account's storage for good.
+func TestRevokedDeviceCopiesForgotten(t *testing.T) {
+	ctx := context.Background()
+	db := open(t)
+	b1 := device(t, db, "bravo@x.org", "b1")
+	b2 := device(t, db, "bravo@x.org", "b2")
+	tg := []store.Target{{DeviceID: b1.ID, AccountID: b1.AccountID}, {DeviceID: b2.ID, AccountID: b2.AccountID}}
+	shared, _ := db.EnqueueMessage(ctx, store.Message{Sender: "a@x.org", SenderDevice: "d", Recipient: "bravo@x.org", ContentType: "t",
+		Body: []byte("both"), Created: time.Now()}, tg, 0)
+	db.EnqueueMessage(ctx, store.Message{Sender: "a@x.org", SenderDevice: "d", Recipient: "bravo@x.org", ContentType: "t",
+		Body: []byte("b2 only"), Created: time.Now()}, tg[1:], 0)
+	if err := db.SetDeviceStatus(ctx, b2.ID, store.StatusRevoked); err != nil {
+		t.Fatal(err)
+	}
+	if ds, _ := db.Pending(ctx, b2.ID, 10); len(ds) != 0 {
+		t.Fatalf("%d copies left for the revoked device", len(ds))
+	}
+	if n, _ := db.StoredBytes(ctx, b1.AccountID); n != 4 {
+		t.Fatalf("account holds %d bytes, want the 4 of b1's copy", n)
+	}
+	var msgs int
+	db.db.QueryRow(`SELECT COUNT(*) FROM messages`).Scan(&msgs)
+	if ds, _ := db.Pending(ctx, b1.ID, 10); len(ds) != 1 || ds[0].MessageID != shared || msgs != 1 {
+		t.Fatalf("b1 pending %d, messages %d", len(ds), msgs)
+	}
+	if err := db.SetDeviceStatus(ctx, 9999, store.StatusRevoked); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("revoke a missing device: %v", err)
+	}
+}

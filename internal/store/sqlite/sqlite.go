@@ -334,7 +334,39 @@ func (s *DB) UpdateDeviceCert(ctx context.Context, id int64, serial string, cert
 }
 
 func (s *DB) SetDeviceStatus(ctx context.Context, id int64, status string) error {
-	return affected(s.db.ExecContext(ctx, `UPDATE devices SET status=? WHERE id=?`, status, id))
+	if status != store.StatusRevoked {
+		return affected(s.db.ExecContext(ctx, `UPDATE devices SET status=? WHERE id=?`, status, id))
+	}
+	// A revoked device never fetches its waiting copies again; kept, they
+	// would count against its account's storage for good.
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if err := affected(tx.ExecContext(ctx, `UPDATE devices SET status=? WHERE id=?`, status, id)); err != nil {
+			return err
+		}
+		var ids []int64
+		rows, err := tx.QueryContext(ctx, `SELECT DISTINCT message_id FROM deliveries WHERE device_id=?`, id)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var mid int64
+			if err := rows.Scan(&mid); err != nil {
+				rows.Close()
+				return err
+			}
+			ids = append(ids, mid)
+		}
+		rows.Close()
+		if _, err := tx.ExecContext(ctx, `DELETE FROM deliveries WHERE device_id=?`, id); err != nil {
+			return err
+		}
+		for _, mid := range ids {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM messages WHERE id=? AND NOT EXISTS (SELECT 1 FROM deliveries WHERE message_id=?)`, mid, mid); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 func (s *DB) SetDeviceOPRF(ctx context.Context, id int64, sealed []byte) error {
