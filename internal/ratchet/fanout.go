@@ -89,6 +89,20 @@ func ParseFanoutBody(b []byte) (*FanoutBody, error) {
 	return f, nil
 }
 
+// appendFanoutPrefix writes everything a cipher body carries before its
+// ciphertext; ids must be sorted and distinct.
+func appendFanoutPrefix(b []byte, sender DeviceID, ids []DeviceID) []byte {
+	b = append(b, fanoutVersion)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(sender)))
+	b = append(b, sender...)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(ids)))
+	for _, id := range ids {
+		b = binary.BigEndian.AppendUint16(b, uint16(len(id)))
+		b = append(b, id...)
+	}
+	return b
+}
+
 func bodyAEAD(key []byte) (cipher.AEAD, []byte, error) {
 	out, err := hkdf.Key(sha256.New, key, make([]byte, sha256.Size), infoFanout, 32+12)
 	if err != nil {
@@ -143,14 +157,7 @@ func EncryptFanout(r io.Reader, sender DeviceID, body []byte, sessions map[Devic
 	}
 	slices.Sort(ids)
 
-	prefix := []byte{fanoutVersion}
-	prefix = binary.BigEndian.AppendUint16(prefix, uint16(len(sender)))
-	prefix = append(prefix, sender...)
-	prefix = binary.BigEndian.AppendUint16(prefix, uint16(len(ids)))
-	for _, id := range ids {
-		prefix = binary.BigEndian.AppendUint16(prefix, uint16(len(id)))
-		prefix = append(prefix, id...)
-	}
+	prefix := appendFanoutPrefix(nil, sender, ids)
 
 	key := make([]byte, fanoutKeySize)
 	defer clear(key)
