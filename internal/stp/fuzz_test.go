@@ -1,6 +1,7 @@
 package stp
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"testing"
@@ -42,6 +43,23 @@ func FuzzEnvelope(f *testing.F) {
 		m, err := d.Open(b, r)
 		if err == nil && m == nil {
 			t.Fatal("nil message without error")
+		}
+		// What parses re-encodes (deterministic protobuf, so canonical) to
+		// an envelope that parses to the same protocol and payload.
+		p, payload, err := ParseEnvelope(b)
+		if err != nil {
+			return
+		}
+		enc, err := MarshalEnvelope(p, payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p2, payload2, err := ParseEnvelope(enc)
+		if err != nil || p2 != p || !bytes.Equal(payload2, payload) {
+			t.Fatalf("re-encoded envelope parses to %v %x, %v; want %v %x", p2, payload2, err, p, payload)
+		}
+		if again, _ := MarshalEnvelope(p2, payload2); !bytes.Equal(again, enc) {
+			t.Fatalf("envelope encoding not canonical:\n%x\n%x", enc, again)
 		}
 	})
 }

@@ -3,6 +3,7 @@ package stp
 import (
 	"bytes"
 	"errors"
+	"reflect"
 	"testing"
 	"time"
 )
@@ -53,8 +54,20 @@ func FuzzParseRatchet(f *testing.F) {
 			}
 			return
 		}
-		if _, err := MarshalRatchet(m); err != nil {
+		env, err := MarshalRatchet(m)
+		if err != nil {
 			t.Fatal(err)
+		}
+		_, payload, err := ParseEnvelope(env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m2, err := ParseRatchet(payload)
+		if err != nil || !reflect.DeepEqual(m, m2) {
+			t.Fatalf("re-encoded STPRatchet parses to %+v, %v; want %+v", m2, err, m)
+		}
+		if again, _ := MarshalRatchet(m2); !bytes.Equal(again, env) {
+			t.Fatal("STPRatchet encoding not canonical")
 		}
 	})
 }
