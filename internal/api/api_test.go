@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -43,7 +44,18 @@ func FuzzDecode(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		for _, v := range []any{new(EnrollBegin), new(EnrollFinish), new(LoginBegin), new(LoginFinish), new(Unlock), new(Renew), new(ContactAdd), new(PasswdBegin), new(PasswdFinish), new(ErrorBody), new(Certs), new(Contact), new(Confirm), new(Solution)} {
-			_ = Decode(bytes.NewReader(b), v)
+			if Decode(bytes.NewReader(b), v) != nil {
+				continue
+			}
+			// What decodes encodes to JSON that decodes to the same value.
+			enc, err := json.Marshal(v)
+			if err != nil {
+				t.Fatalf("%T does not re-encode: %v", v, err)
+			}
+			v2 := reflect.New(reflect.TypeOf(v).Elem()).Interface()
+			if err := Decode(bytes.NewReader(enc), v2); err != nil || !reflect.DeepEqual(v, v2) {
+				t.Fatalf("%T: re-encoded %s decodes to %+v, %v; want %+v", v, enc, v2, err, v)
+			}
 		}
 	})
 }

@@ -1,8 +1,10 @@
 package client
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"testing"
 
 	"github.com/phonex/phonex/internal/kdf"
@@ -38,8 +40,13 @@ func FuzzParseMeta(f *testing.F) {
 			}
 			return
 		}
-		if _, err := ParseMeta(m.encode()); err != nil {
+		enc := m.encode()
+		back, err := ParseMeta(enc)
+		if err != nil {
 			t.Fatalf("re-encoded meta does not parse: %v", err)
+		}
+		if !reflect.DeepEqual(back, m) || !bytes.Equal(back.encode(), enc) {
+			t.Fatalf("re-encoded meta parses to %+v, want %+v", back, m)
 		}
 	})
 }

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"bytes"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -56,8 +58,13 @@ func FuzzParseConfig(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if _, err := ParseConfig("/d", c.Encode()); err != nil {
+		enc := c.Encode()
+		back, err := ParseConfig("/d", enc)
+		if err != nil {
 			t.Fatalf("encode of a valid config does not parse: %v", err)
+		}
+		if !reflect.DeepEqual(back, c) || !bytes.Equal(back.Encode(), enc) {
+			t.Fatalf("re-encoded config parses to %+v, want %+v", back, c)
 		}
 	})
 }

@@ -1,9 +1,11 @@
 package sipua
 
 import (
+	"bytes"
 	"errors"
 	"net/netip"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -227,6 +229,16 @@ func FuzzParseMedia(f *testing.F) {
 		}
 		if back.ZRTPHash != m.ZRTPHash {
 			t.Fatalf("zrtp-hash %q became %q", m.ZRTPHash, back.ZRTPHash)
+		}
+		// Everything else survives too, but what Marshal writes in its
+		// own form: the address unmapped, and no a=crypto (never sent).
+		want := *m
+		want.Addr, want.SDES = m.Addr.Unmap(), false
+		if !reflect.DeepEqual(*back, want) {
+			t.Fatalf("round trip changed the description:\n%+v\n%+v", want, *back)
+		}
+		if again, err := back.Marshal(); err != nil || !bytes.Equal(again, out) {
+			t.Fatalf("SDP encoding not stable: %v\n%s\n%s", err, out, again)
 		}
 	})
 }
