@@ -101,9 +101,19 @@ func Find(p Peer) (string, error) {
 		if path, err := exec.LookPath(prog); err == nil {
 			return path, nil
 		}
+		// Debian puts daemons such as kamailio in sbin, which is not on
+		// an ordinary user's PATH.
+		for _, dir := range sbinDirs {
+			if path, err := exec.LookPath(filepath.Join(dir, prog)); err == nil {
+				return path, nil
+			}
+		}
 	}
-	return "", fmt.Errorf("%w: no %s on PATH", ErrNotFound, strings.Join(p.Programs, " or "))
+	return "", fmt.Errorf("%w: no %s on PATH or in %s", ErrNotFound, strings.Join(p.Programs, " or "), strings.Join(sbinDirs, ", "))
 }
+
+// sbinDirs are searched for programs not on PATH.
+var sbinDirs = []string{"/usr/local/sbin", "/usr/sbin", "/sbin"}
 
 // libDirs are the directories the glibc loader searches by default on
 // Debian and most other distributions, after LD_LIBRARY_PATH.

@@ -47,6 +47,8 @@ func TestInCI(t *testing.T) {
 
 func TestRequireMissing(t *testing.T) {
 	t.Setenv("PATH", t.TempDir())
+	defer func(d []string) { sbinDirs = d }(sbinDirs)
+	sbinDirs = []string{t.TempDir()}
 	for _, ci := range []string{"", "true"} {
 		t.Setenv("CI", ci)
 		r := &recorder{TB: t}
@@ -80,6 +82,20 @@ func TestRequireFound(t *testing.T) {
 	r := &recorder{TB: t}
 	if got := Require(r, "stunnel"); got != prog || r.failed != "" || r.skipped != "" {
 		t.Errorf("Require(stunnel) = %q (failed %q, skipped %q), want %q", got, r.failed, r.skipped, prog)
+	}
+}
+
+func TestFindInSbin(t *testing.T) {
+	sbin := t.TempDir()
+	prog := filepath.Join(sbin, "kamailio")
+	if err := os.WriteFile(prog, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	defer func(d []string) { sbinDirs = d }(sbinDirs)
+	sbinDirs = []string{t.TempDir(), sbin}
+	t.Setenv("PATH", t.TempDir())
+	if got, err := Find(Known["kamailio"]); err != nil || got != prog {
+		t.Errorf("Find(kamailio) = %q, %v; want %q", got, err, prog)
 	}
 }
 
