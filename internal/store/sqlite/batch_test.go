@@ -64,8 +64,11 @@ func closeWithQueued(t *testing.T, round int) {
 		go do(n, insert(n))
 	}
 	// Let the queued writes reach the batcher's queue.
-	deadline := time.Now().Add(5 * time.Second)
-	for len(db.batch.jobs) < queued && time.Now().Before(deadline) {
+	deadline := time.Now().Add(30 * time.Second)
+	for len(db.batch.jobs) < queued {
+		if time.Now().After(deadline) {
+			t.Fatalf("round %d: %d of %d writes queued after 30s", round, len(db.batch.jobs), queued)
+		}
 		time.Sleep(time.Millisecond)
 	}
 	closed := make(chan error, 1)
