@@ -7,6 +7,15 @@ import "time"
 // Opus is unavailable in a build without cgo; NewOpus says so.
 type Opus struct{}
 
+// DefaultOpusLibrary is the libopus a cgo build loads.
+const DefaultOpusLibrary = "libopus.so.0"
+
+// LoadOpusLibrary reports that Opus is missing.
+func LoadOpusLibrary(string) error { return ErrOpusUnavailable }
+
+// OpusUnavailableReason says why Opus cannot be used.
+func OpusUnavailableReason() string { return "built without cgo" }
+
 // OpusVersion reports that Opus is missing.
 func OpusVersion() string { return "unavailable (built without cgo)" }
 
