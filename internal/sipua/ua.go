@@ -337,6 +337,7 @@ func (u *UA) Dial(ctx context.Context, target string, opts CallOptions) (*Call, 
 }
 
 func (c *Call) connected(ctx context.Context, peer string) error {
+	c.peer = peer
 	if c.remote.ZRTPHash == "" {
 		c.log.Info("peer signalled no zrtp-hash; waiting for a ZRTP Hello")
 	}
