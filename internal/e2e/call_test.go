@@ -95,6 +95,8 @@ type callEvent struct {
 	Trust              string `json:"trust"`
 	PreviouslyVerified *bool  `json:"previously_verified"`
 	CacheMatched       bool   `json:"cache_matched"`
+	PeerZID            string `json:"peer_zid"`
+	Peer               string `json:"peer"`
 	Stats              *struct {
 		PacketsSent     uint64  `json:"packets_sent"`
 		BytesSent       uint64  `json:"bytes_sent"`
@@ -105,18 +107,51 @@ type callEvent struct {
 	} `json:"stats"`
 }
 
+// lockedBuffer is a bytes.Buffer a process writes while the test reads.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) Bytes() []byte {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return bytes.Clone(l.b.Bytes())
+}
+
+func (l *lockedBuffer) String() string { return string(l.Bytes()) }
+
 // proc is a phonex call or answer running in the background.
 type proc struct {
 	cmd    *exec.Cmd
-	out    bytes.Buffer
-	stderr bytes.Buffer
+	out    lockedBuffer
+	stderr lockedBuffer
+	stdin  io.WriteCloser
 	done   chan error
 }
 
 func startPhonex(t *testing.T, args ...string) *proc {
 	t.Helper()
+	return startPhonexEnv(t, nil, args...)
+}
+
+// startPhonexEnv starts phonex with env added to the environment and a
+// pipe on its standard input (for confirming the SAS).
+func startPhonexEnv(t *testing.T, env []string, args ...string) *proc {
+	t.Helper()
 	p := &proc{cmd: exec.Command(filepath.Join(bin, "phonex"), args...), done: make(chan error, 1)}
 	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.stderr
+	p.cmd.Env = append(os.Environ(), env...)
+	var err error
+	if p.stdin, err = p.cmd.StdinPipe(); err != nil {
+		t.Fatal(err)
+	}
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -132,6 +167,33 @@ func startPhonex(t *testing.T, args ...string) *proc {
 		}
 	})
 	return p
+}
+
+// waitEvent waits until the process printed an event of type typ.
+func (p *proc) waitEvent(t *testing.T, typ string, limit time.Duration) callEvent {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		sc := bufio.NewScanner(bytes.NewReader(p.out.Bytes()))
+		for sc.Scan() {
+			var e callEvent
+			if json.Unmarshal(sc.Bytes(), &e) == nil && e.Event == typ {
+				return e
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("phonex %v: no %s event within %v\n%s%s", p.cmd.Args[1:], typ, limit, p.out.String(), p.stderr.String())
+	return callEvent{}
+}
+
+// confirmSAS types y once the SAS is shown, as a user who compared it.
+func (p *proc) confirmSAS(t *testing.T) {
+	t.Helper()
+	p.waitEvent(t, "secure", 15*time.Second)
+	if _, err := io.WriteString(p.stdin, "y\n"); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // wait waits for the process and returns its events by type.
@@ -170,20 +232,33 @@ func TestDirectCall(t *testing.T) {
 	writeTone(t, tone, 44100, 440, 5)
 	cacheA, cacheB := filepath.Join(tmp, "zrtp-a"), filepath.Join(tmp, "zrtp-b")
 
-	call := func(n int, extra ...string) (caller, callee map[string]callEvent, rec string) {
+	// call runs one call; confirm, if set, acts on the two processes
+	// while the call is up.
+	call := func(n int, cacheB string, confirm func(caller, callee *proc)) (caller, callee map[string]callEvent, rec string) {
 		port := freePort(t)
 		rec = filepath.Join(tmp, fmt.Sprintf("out%d.wav", n))
-		ans := startPhonex(t, append([]string{"answer", "--direct", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--record", rec,
-			"--for", "6s", "--json", "--zrtp-cache", cacheB}, extra...)...)
-		time.Sleep(300 * time.Millisecond)
-		c := startPhonex(t, append([]string{"call", fmt.Sprintf("sip:x@127.0.0.1:%d", port), "--direct", "--play", tone,
-			"--for", "4s", "--json", "--zrtp-cache", cacheA}, extra...)...)
+		ans := startPhonex(t, "answer", "--direct", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--record", rec,
+			"--for", "6s", "--json", "--zrtp-cache", cacheB)
+		ans.waitEvent(t, "listening", 10*time.Second)
+		c := startPhonex(t, "call", fmt.Sprintf("sip:x@127.0.0.1:%d", port), "--direct", "--play", tone,
+			"--for", "4s", "--json", "--zrtp-cache", cacheA)
+		if confirm != nil {
+			confirm(c, ans)
+		}
 		caller = c.wait(t, 15*time.Second)
 		callee = ans.wait(t, 15*time.Second)
 		return caller, callee, rec
 	}
 
-	a, b, rec := call(1, "--verify-sas")
+	// --verify-sas trusted a peer before anyone compared anything: gone,
+	// with a pointer to the new way.
+	if r := run(t, nil, "phonex", "call", "sip:x@127.0.0.1:9", "--direct", "--zrtp-cache", cacheA, "--verify-sas"); r.code == 0 || !strings.Contains(r.err, "verify-call") {
+		t.Fatalf("--verify-sas: exit %d, %s", r.code, r.err)
+	}
+
+	// First call: the callee confirms the SAS during the call (y on
+	// standard input), the caller afterwards with verify-call.
+	a, b, rec := call(1, cacheB, func(_, callee *proc) { callee.confirmSAS(t) })
 	sa, sb := a["secure"], b["secure"]
 	if sa.SAS == "" || sa.SAS != sb.SAS {
 		t.Fatalf("SAS differ: caller %q callee %q", sa.SAS, sb.SAS)
@@ -191,8 +266,14 @@ func TestDirectCall(t *testing.T) {
 	if sa.Trust != "unverified" || sa.PreviouslyVerified == nil || *sa.PreviouslyVerified {
 		t.Errorf("first call: trust %q previously_verified %v", sa.Trust, sa.PreviouslyVerified)
 	}
-	if _, ok := a["sas_verified"]; !ok {
-		t.Error("no sas_verified event with --verify-sas")
+	if _, ok := b["sas_verified"]; !ok {
+		t.Error("callee: no sas_verified event after typing y")
+	}
+	if _, ok := a["sas_verified"]; ok {
+		t.Error("caller: sas_verified without confirmation")
+	}
+	if w, ok := a["warning"]; !ok || !strings.Contains(w.Reason, "unencrypted") {
+		t.Errorf("caller without a profile: warning %+v", w)
 	}
 	// About 4 s of audio in 40 ms packets (the default packet time), less
 	// the ZRTP handshake at the start.
@@ -206,9 +287,18 @@ func TestDirectCall(t *testing.T) {
 		sa.SAS, sa.SASType, sa.KeyAgreement, sa.Cipher, sa.Hash, sa.AuthTag,
 		a["ended"].Stats.PacketsSent, b["ended"].Stats.PacketsReceived, b["ended"].Stats.Lost, b["ended"].Stats.JitterMS)
 
-	// Same cache directories: the retained secret matches and both sides
-	// remember the confirmed SAS.
-	a, b, _ = call(2)
+	wrong := "aaaa"
+	if strings.EqualFold(sa.SAS, wrong) {
+		wrong = "bbbb"
+	}
+	if r := run(t, nil, "phonex", "verify-call", sa.PeerZID, wrong, "--zrtp-cache", cacheA); r.code == 0 || !strings.Contains(r.err, "not the one shown") {
+		t.Fatalf("verify-call with the wrong SAS: exit %d %s%s", r.code, r.out, r.err)
+	}
+	mustRun(t, nil, "phonex", "verify-call", sa.PeerZID, sa.SAS, "--zrtp-cache", cacheA)
+
+	// Same caches: the retained secret matches and both sides remember
+	// the confirmed SAS.
+	a, b, _ = call(2, cacheB, nil)
 	for side, e := range map[string]callEvent{"caller": a["secure"], "callee": b["secure"]} {
 		if e.PreviouslyVerified == nil || !*e.PreviouslyVerified || !e.CacheMatched || e.Trust != "verified" {
 			t.Errorf("second call %s: previously_verified %v cache_matched %v trust %q", side, e.PreviouslyVerified, e.CacheMatched, e.Trust)
@@ -216,6 +306,32 @@ func TestDirectCall(t *testing.T) {
 	}
 	if a["secure"].SAS != b["secure"].SAS {
 		t.Errorf("second call SAS differ")
+	}
+
+	// The callee's ZID without its secrets: the peer lost its cache, or a
+	// man in the middle claims its ZID. The caller must see an unsafe
+	// call, and stay unverified until it confirms that call's SAS.
+	lost := filepath.Join(tmp, "zrtp-lost")
+	os.MkdirAll(lost, 0o700)
+	zid, err := os.ReadFile(filepath.Join(cacheB, "zid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(lost, "zid"), zid, 0o600)
+	a, _, _ = call(3, lost, nil)
+	if s := a["secure"]; s.Trust != "unsafe" || *s.PreviouslyVerified {
+		t.Fatalf("mismatch call: trust %q previously_verified %v", s.Trust, *s.PreviouslyVerified)
+	}
+	if _, ok := a["alert"]; !ok {
+		t.Error("no alert on the retained-secret mismatch")
+	}
+	out := mustRun(t, nil, "phonex", "verify-call", a["secure"].PeerZID, a["secure"].SAS, "--zrtp-cache", cacheA)
+	if !strings.Contains(out, "UNSAFE") {
+		t.Errorf("verify-call of the unsafe call does not say it was unsafe: %s", out)
+	}
+	a, _, _ = call(4, lost, nil)
+	if s := a["secure"]; s.Trust != "verified" || !s.CacheMatched {
+		t.Errorf("after confirming the unsafe call: trust %q cache_matched %v", s.Trust, s.CacheMatched)
 	}
 }
 
