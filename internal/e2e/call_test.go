@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -588,5 +589,74 @@ func TestLinphonecInterop(t *testing.T) {
 				t.Errorf("linphonec did not report the SAS as previously verified on the second call")
 			}
 		})
+	}
+}
+
+// TestDirectCallWithProfiles: two profiles on one machine (one HOME) call
+// each other directly. Each profile has its own ZID in its encrypted
+// database (before, both shared ~/.phonex/zrtp and the call failed with
+// equal ZIDs), nothing of ZRTP is left in plain files, and verify-call
+// works on the profile.
+func TestDirectCallWithProfiles(t *testing.T) {
+	c := newCluster(t)
+	c.n = serveOn(t, c.data, freeAddr(t), freeAddr(t))
+	c.device("alpha", "a1", true)
+	c.device("bravo", "b1", true)
+	home := filepath.Join(c.tmp, "home")
+	os.MkdirAll(home, 0o700)
+	env := []string{"HOME=" + home}
+	withProfile := func(dev string, args ...string) []string {
+		return append(args, "--profile", c.profile(dev), "--password-file", c.pw)
+	}
+
+	call := func() (caller, callee map[string]callEvent) {
+		port := freePort(t)
+		ans := startPhonexEnv(t, env, withProfile("bravo/b1", "answer", "--direct", "--listen", fmt.Sprintf("127.0.0.1:%d", port),
+			"--for", "5s", "--json", "--no-opus")...)
+		ans.waitEvent(t, "listening", 20*time.Second)
+		p := startPhonexEnv(t, env, withProfile("alpha/a1", "call", fmt.Sprintf("sip:b@127.0.0.1:%d", port), "--direct",
+			"--for", "3s", "--json", "--no-opus")...)
+		return p.wait(t, 30*time.Second), ans.wait(t, 30*time.Second)
+	}
+	a, b := call()
+	sa, sb := a["secure"], b["secure"]
+	if sa.SAS == "" || sa.SAS != sb.SAS || sa.PeerZID == sb.PeerZID {
+		t.Fatalf("SAS %q/%q, ZIDs %s/%s", sa.SAS, sb.SAS, sa.PeerZID, sb.PeerZID)
+	}
+	for side, ev := range map[string]map[string]callEvent{"caller": a, "callee": b} {
+		if w, ok := ev["warning"]; ok {
+			t.Errorf("%s with a profile: warning %q", side, w.Reason)
+		}
+	}
+	// No ZRTP state outside the encrypted database: no cache directory,
+	// and neither ZID in any file in the clear.
+	if _, err := os.Stat(filepath.Join(home, ".phonex")); !os.IsNotExist(err) {
+		t.Errorf("%s/.phonex exists: %v", home, err)
+	}
+	filepath.WalkDir(c.tmp, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil
+		}
+		b, _ := os.ReadFile(path)
+		for _, z := range []string{sa.PeerZID, sb.PeerZID} {
+			raw, _ := hex.DecodeString(z)
+			if bytes.Contains(b, []byte(z)) || bytes.Contains(b, raw) {
+				t.Errorf("ZID %s in the clear in %s", z, path)
+			}
+		}
+		return nil
+	})
+
+	// Confirm on both profiles after the call: by ZID and by address.
+	if r := run(t, env, "phonex", withProfile("alpha/a1", "verify-call", sa.PeerZID, "zzzz")...); r.code == 0 {
+		t.Fatalf("verify-call with a wrong SAS succeeded: %s", r.out)
+	}
+	mustRun(t, env, "phonex", withProfile("alpha/a1", "verify-call", sa.PeerZID, sa.SAS)...)
+	mustRun(t, env, "phonex", withProfile("bravo/b1", "verify-call", sb.PeerZID, sb.SAS)...)
+	a, b = call()
+	for side, e := range map[string]callEvent{"caller": a["secure"], "callee": b["secure"]} {
+		if e.Trust != "verified" || !e.CacheMatched {
+			t.Errorf("second call %s: trust %q cache_matched %v", side, e.Trust, e.CacheMatched)
+		}
 	}
 }
