@@ -419,8 +419,9 @@ func startLinphonec(t *testing.T, home, suites string) *linphonec {
 	t.Cleanup(l.quit)
 	// No prompt is printed without a terminal: give the core time to start.
 	time.Sleep(3 * time.Second)
+	m := l.mark()
 	l.send("soundcard use files")
-	l.waitFor(`Using wav files`, 5*time.Second)
+	l.waitFor(m, `Using wav files`, 5*time.Second)
 	return l
 }
 
@@ -436,23 +437,35 @@ func (l *linphonec) output() string {
 	return l.out.String()
 }
 
-// waitFor waits until the output matches re and returns the last match.
-func (l *linphonec) waitFor(re string, limit time.Duration) []string {
+// mark is the current end of the output: a call's lines are those after
+// the mark taken when it starts, so nothing of an earlier call can match.
+func (l *linphonec) mark() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.out.Len()
+}
+
+// since is the output after mark.
+func (l *linphonec) since(mark int) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return string(l.out.Bytes()[mark:])
+}
+
+// waitFor waits until the output after mark matches re and returns the
+// first match.
+func (l *linphonec) waitFor(mark int, re string, limit time.Duration) []string {
 	l.t.Helper()
 	rx := regexp.MustCompile(re)
 	deadline := time.Now().Add(limit)
 	for time.Now().Before(deadline) {
-		if m := rx.FindAllStringSubmatch(l.output(), -1); len(m) > 0 {
-			return m[len(m)-1]
+		if m := rx.FindStringSubmatch(l.since(mark)); m != nil {
+			return m
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	l.t.Fatalf("linphonec: no %q within %v; output:\n%s", re, limit, l.output())
+	l.t.Fatalf("linphonec: no %q within %v after offset %d; output since:\n%s", re, limit, mark, l.since(mark))
 	return nil
-}
-
-func (l *linphonec) count(re string) int {
-	return len(regexp.MustCompile(re).FindAllString(l.output(), -1))
 }
 
 func (l *linphonec) quit() {
@@ -473,6 +486,23 @@ func (l *linphonec) quit() {
 func (l *linphonec) debugLog() string {
 	b, _ := os.ReadFile(filepath.Join(l.home, "debug.log"))
 	return string(b)
+}
+
+// TestLinphonecOutputSinceMark: a call's checks see only linphonec's output
+// after the call started; an earlier call's SAS line must not satisfy them.
+func TestLinphonecOutputSinceMark(t *testing.T) {
+	l := &linphonec{t: t}
+	l.out.WriteString("Call 1 is fully encrypted and auth token is abcd.\nCall 1 ended\n")
+	mark := l.mark()
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		l.mu.Lock()
+		l.out.WriteString("Call 2 is fully encrypted and auth token is wxyz.\n")
+		l.mu.Unlock()
+	}()
+	if m := l.waitFor(mark, sasRE, 5*time.Second); m[1] != "wxyz" {
+		t.Fatalf("matched %q from before the mark", m[1])
+	}
 }
 
 // sameSAS compares SAS renderings: bzrtp joins the PGP words with ':'.
@@ -512,10 +542,12 @@ func TestLinphonecInterop(t *testing.T) {
 			lp := startLinphonec(t, filepath.Join(tmp, "lp"), s.rc)
 			calls := 0
 
-			check := func(dir string, ev map[string]callEvent, lpRec, ourRec string) {
+			// check looks only at linphonec's output since mark, taken
+			// when this call started.
+			check := func(dir string, mark int, ev map[string]callEvent, lpRec, ourRec string) {
 				t.Helper()
 				calls++
-				lpSAS := lp.waitFor(sasRE, 10*time.Second)[1]
+				lpSAS := lp.waitFor(mark, sasRE, 10*time.Second)[1]
 				sec := ev["secure"]
 				if !sameSAS(sec.SAS, lpSAS) {
 					t.Errorf("%s: SAS phonex %q linphonec %q", dir, sec.SAS, lpSAS)
@@ -523,7 +555,7 @@ func TestLinphonecInterop(t *testing.T) {
 				if sec.KeyAgreement != s.ka || sec.SASType != s.sas {
 					t.Errorf("%s: negotiated %s %s, want %s %s", dir, sec.KeyAgreement, sec.SASType, s.ka, s.sas)
 				}
-				lp.waitFor(`ended`, 10*time.Second)
+				lp.waitFor(mark, `ended`, 10*time.Second)
 				time.Sleep(500 * time.Millisecond)
 				if f := dominant(t, lpRec); f < 430 || f > 450 {
 					t.Errorf("%s: linphonec recorded %.1f Hz, want 440", dir, f)
@@ -538,14 +570,15 @@ func TestLinphonecInterop(t *testing.T) {
 			}
 
 			// phonex calls linphonec.
-			outCall := func(n int, extra ...string) map[string]callEvent {
+			outCall := func(n int) map[string]callEvent {
 				lpRec, ourRec := filepath.Join(tmp, fmt.Sprintf("lp%d.wav", n)), filepath.Join(tmp, fmt.Sprintf("px%d.wav", n))
 				lp.send("play " + tone660)
 				lp.send("record " + lpRec)
+				mark := lp.mark()
 				args := append([]string{"call", fmt.Sprintf("sip:lp@127.0.0.1:%d", lp.port), "--direct", "--play", tone440,
 					"--record", ourRec, "--for", "5s", "--json", "--zrtp-cache", cache}, s.flags...)
-				ev := startPhonex(t, append(args, extra...)...).wait(t, 20*time.Second)
-				check("phonex -> linphonec", ev, lpRec, ourRec)
+				ev := startPhonex(t, args...).wait(t, 20*time.Second)
+				check("phonex -> linphonec", mark, ev, lpRec, ourRec)
 				return ev
 			}
 			outCall(1)
@@ -556,15 +589,13 @@ func TestLinphonecInterop(t *testing.T) {
 			ans := startPhonex(t, append([]string{"answer", "--direct", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--play", tone440,
 				"--record", ourRec, "--for", "5s", "--json", "--zrtp-cache", cache}, s.flags...)...)
 			time.Sleep(300 * time.Millisecond)
+			ans.waitEvent(t, "listening", 10*time.Second)
 			lp.send("play " + tone660)
 			lp.send("record " + lpRec)
-			before := lp.count(sasRE)
+			mark := lp.mark()
 			lp.send(fmt.Sprintf("call sip:x@127.0.0.1:%d", port))
 			ev := ans.wait(t, 20*time.Second)
-			if lp.count(sasRE) <= before {
-				lp.waitFor(sasRE, 5*time.Second)
-			}
-			check("linphonec -> phonex", ev, lpRec, ourRec)
+			check("linphonec -> phonex", mark, ev, lpRec, ourRec)
 
 			if !s.reCall {
 				return
@@ -573,19 +604,24 @@ func TestLinphonecInterop(t *testing.T) {
 			// retained secret and say it was verified.
 			lp.send("play " + tone660)
 			lp.send("record " + filepath.Join(tmp, "lp3.wav"))
+			mark = lp.mark()
 			args := append([]string{"call", fmt.Sprintf("sip:lp@127.0.0.1:%d", lp.port), "--direct", "--play", tone440,
-				"--record", filepath.Join(tmp, "px3.wav"), "--for", "4s", "--json", "--zrtp-cache", cache, "--verify-sas"}, s.flags...)
+				"--record", filepath.Join(tmp, "px3.wav"), "--for", "4s", "--json", "--zrtp-cache", cache}, s.flags...)
 			p := startPhonex(t, args...)
-			lp.waitFor(`(?s)(`+sasRE+`.*){3}`, 15*time.Second)
+			lp.waitFor(mark, sasRE, 15*time.Second)
 			lp.send("zrtp-set-verified")
-			p.wait(t, 20*time.Second)
-			lp.waitFor(`(?s)(ended.*){3}`, 10*time.Second)
+			p.confirmSAS(t)
+			if ev := p.wait(t, 20*time.Second); ev["sas_verified"].Event == "" {
+				t.Errorf("phonex: no sas_verified after typing y")
+			}
+			lp.waitFor(mark, `ended`, 10*time.Second)
+			logMark := len(lp.debugLog())
 			ev = outCall(4)
 			sec := ev["secure"]
 			if !sec.CacheMatched || sec.PreviouslyVerified == nil || !*sec.PreviouslyVerified || sec.Trust != "verified" {
 				t.Errorf("after zrtp-set-verified: cache_matched %v previously_verified %v trust %q", sec.CacheMatched, sec.PreviouslyVerified, sec.Trust)
 			}
-			if !strings.Contains(lp.debugLog(), "previously verified yes") {
+			if !strings.Contains(lp.debugLog()[logMark:], "previously verified yes") {
 				t.Errorf("linphonec did not report the SAS as previously verified on the second call")
 			}
 		})
