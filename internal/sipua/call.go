@@ -176,7 +176,7 @@ func newCall(ua *UA, opts CallOptions, outgoing bool) (*Call, error) {
 		c.opusMissing = true
 	}
 	if c.opusMissing {
-		c.emit(Event{Type: EventWarning, Reason: "Opus is unavailable (" + codec.OpusUnavailableReason() + "): offering G.711 (PCMU, PCMA) only"})
+		c.emit(Event{Type: EventWarning, Reason: "Opus is unavailable (" + codec.OpusUnavailableReason() + "): offering G.711 (PCMU, PCMA) only; install libopus0 for Opus"})
 	}
 	c.local = Media{Addr: ip, Port: conn.LocalAddr().(*net.UDPAddr).Port, Proto: proto, Codecs: codecs,
 		Direction: SendRecv, ZRTPHash: c.engine.HelloHash(), SessionID: sid, Version: sid, PTime: c.opts.PTime}

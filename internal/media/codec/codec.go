@@ -44,7 +44,7 @@ var (
 	ErrFrameSize = errors.New("codec: PCM is not exactly one frame")
 	// ErrOpusUnavailable is returned by NewOpus when libopus cannot be
 	// loaded (install libopus0) or in a build without cgo.
-	ErrOpusUnavailable = errors.New("codec: Opus unavailable (libopus.so.0 not loaded; install libopus0, or use PCMU/PCMA)")
+	ErrOpusUnavailable = errors.New("codec: Opus unavailable")
 	// ErrClosed is returned after Close.
 	ErrClosed = errors.New("codec: closed")
 )

@@ -136,10 +136,19 @@ func loadOpus(name string) (*C.px_opus, error) {
 	var missing *C.char
 	lib := C.px_load(cname, &missing)
 	if lib == nil {
-		return nil, fmt.Errorf("%w: load %s: %s", ErrOpusUnavailable, name, C.GoString(missing))
+		return nil, &opusLoadError{reason: fmt.Sprintf("cannot load %s: %s", name, C.GoString(missing))}
 	}
 	return lib, nil
 }
+
+// opusLoadError says why libopus could not be loaded.
+type opusLoadError struct{ reason string }
+
+func (e *opusLoadError) Error() string {
+	return ErrOpusUnavailable.Error() + ": " + e.reason + " (install libopus0, or use PCMU/PCMA)"
+}
+
+func (e *opusLoadError) Unwrap() error { return ErrOpusUnavailable }
 
 func opusLibrary() (*C.px_opus, error) {
 	opusLib.Lock()
@@ -157,7 +166,11 @@ func opusLibrary() (*C.px_opus, error) {
 
 // OpusUnavailableReason says why Opus cannot be used, or "" when it can.
 func OpusUnavailableReason() string {
-	if _, err := opusLibrary(); err != nil {
+	_, err := opusLibrary()
+	if le, ok := err.(*opusLoadError); ok {
+		return le.reason
+	}
+	if err != nil {
 		return err.Error()
 	}
 	return ""
