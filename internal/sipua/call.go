@@ -94,7 +94,9 @@ type Call struct {
 	endOnce sync.Once
 	endErr  error
 	reason  string
+	runMu   sync.Mutex // guards cancel and ending
 	cancel  context.CancelFunc
+	ending  bool
 	loopWG  sync.WaitGroup
 
 	statsMu sync.Mutex
@@ -323,8 +325,14 @@ func (c *Call) RejectSAS() error {
 // end stops the media and reports the ended event once.
 func (c *Call) end(reason string, err error) {
 	c.endOnce.Do(func() {
-		if c.cancel != nil {
-			c.cancel()
+		// A BYE may end the call while Dial or Accept still starts the
+		// media: after this, startMedia starts nothing.
+		c.runMu.Lock()
+		c.ending = true
+		cancel := c.cancel
+		c.runMu.Unlock()
+		if cancel != nil {
+			cancel()
 		}
 		c.conn.Close()
 		c.loopWG.Wait()
@@ -421,6 +429,13 @@ func (c *Call) startMedia(parent context.Context) error {
 		st.helloWait = time.Now().Add(to)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	c.runMu.Lock()
+	defer c.runMu.Unlock()
+	if c.ending {
+		cancel()
+		st.close()
+		return errors.New("call: ended before the media started")
+	}
 	c.cancel = cancel
 	pkts := make(chan packet, 64)
 	c.loopWG.Add(2)

@@ -405,17 +405,22 @@ func dialFailure(target string, err error, ringing bool) error {
 
 func (c *Call) connected(ctx context.Context, peer string) error {
 	c.peer = peer
-	if c.remote.ZRTPHash == "" {
+	// A re-INVITE may already change the description: read it under
+	// sigMu.
+	c.sigMu.Lock()
+	remote, chosen := *c.remote, c.codec
+	c.sigMu.Unlock()
+	if remote.ZRTPHash == "" {
 		c.log.Info("peer signalled no zrtp-hash; waiting for a ZRTP Hello")
 	}
-	if c.remote.SDES {
+	if remote.SDES {
 		c.alert("the peer offered SDES keys (a=crypto), which a signalling server can read; ignored, ZRTP is used")
 	}
 	if err := c.startMedia(ctx); err != nil {
 		return err
 	}
-	c.emit(Event{Type: EventConnected, Peer: peer, Codec: c.codec.String(),
-		RemoteRTP: netip.AddrPortFrom(c.remote.Addr, uint16(c.remote.Port)).String()})
+	c.emit(Event{Type: EventConnected, Peer: peer, Codec: chosen.String(),
+		RemoteRTP: netip.AddrPortFrom(remote.Addr, uint16(remote.Port)).String()})
 	return nil
 }
 
