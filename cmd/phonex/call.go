@@ -79,6 +79,11 @@ func parseAlgos(list string) ([]zrtp.Algo, error) {
 	return out, nil
 }
 
+func dirExists(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.IsDir()
+}
+
 // errVerifySASRemoved explains the way that replaced --verify-sas.
 var errVerifySASRemoved = errors.New("--verify-sas is gone: it trusted the peer without anyone comparing the SAS. " +
 	"Read the SAS aloud during the call and type y (then Enter) when the peer reads the same words, " +
@@ -104,6 +109,10 @@ func secretStore(ctx context.Context, fs *flag.FlagSet, profile, pwFile, cacheDi
 		p, _, err := c.open(ctx)
 		if err != nil {
 			return nil, nil, err
+		}
+		if old := filepath.Join(profile, "zrtp"); dirExists(old) {
+			out.print(sipua.Event{Type: sipua.EventWarning, Time: time.Now(), Reason: "the unencrypted ZRTP cache " + old +
+				" of earlier versions is not used any more (the profile's encrypted database has its own ZID and secrets); remove it, it holds retained secrets in the clear"})
 		}
 		return p.ZRTPStore(), func() { p.Close() }, nil
 	}

@@ -689,7 +689,12 @@ func TestDirectCallWithProfiles(t *testing.T) {
 	}
 	mustRun(t, env, "phonex", withProfile("alpha/a1", "verify-call", sa.PeerZID, sa.SAS)...)
 	mustRun(t, env, "phonex", withProfile("bravo/b1", "verify-call", sb.PeerZID, sb.SAS)...)
+	// A cache directory of earlier versions in the profile is pointed out.
+	os.MkdirAll(filepath.Join(c.profile("bravo/b1"), "zrtp"), 0o700)
 	a, b = call()
+	if w := b["warning"]; !strings.Contains(w.Reason, "earlier versions") {
+		t.Errorf("no warning about the old cache directory: %+v", w)
+	}
 	for side, e := range map[string]callEvent{"caller": a["secure"], "callee": b["secure"]} {
 		if e.Trust != "verified" || !e.CacheMatched {
 			t.Errorf("second call %s: trust %q cache_matched %v", side, e.Trust, e.CacheMatched)
