@@ -381,7 +381,7 @@ func cmdVerifyCall(ctx context.Context, args []string) error {
 	who, words := pos[0], strings.Join(pos[1:], " ")
 	res, err := sipua.ConfirmLastCall(store, who, words)
 	if err != nil {
-		return fmt.Errorf("verify-call %s: %w", who, err)
+		return fmt.Errorf("verify-call: %w", err)
 	}
 	v := map[string]any{"event": "sas_verified", "peer": res.Peer, "peer_zid": res.PeerZID.String(), "sas": res.SAS,
 		"call_time": res.At.UTC().Format(time.RFC3339), "unsafe": res.Unsafe}

@@ -88,7 +88,7 @@ type PendingSecret struct {
 // Errors of SAS confirmation that callers branch on.
 var (
 	// ErrNoCallRemembered: there was no call with that peer to confirm.
-	ErrNoCallRemembered = errors.New("no call with this peer is remembered")
+	ErrNoCallRemembered = errors.New("no call remembered")
 	// ErrSASMismatch: the words given are not the SAS of the last call.
 	ErrSASMismatch = errors.New("the SAS given is not the one shown in the last call with this peer")
 )
@@ -127,7 +127,7 @@ func FindPeer(s SecretStore, who string) (zrtp.ZID, PeerRecord, error) {
 			return z, r, err
 		}
 		if !ok || r.Last.SAS == "" {
-			return z, r, fmt.Errorf("peer ZID %s: %w", who, ErrNoCallRemembered)
+			return z, r, fmt.Errorf("%w with ZID %s", ErrNoCallRemembered, who)
 		}
 		return z, r, nil
 	}
@@ -147,7 +147,7 @@ func FindPeer(s SecretStore, who string) (zrtp.ZID, PeerRecord, error) {
 		}
 	}
 	if !found {
-		return z, best, fmt.Errorf("peer %s: %w", who, ErrNoCallRemembered)
+		return z, best, fmt.Errorf("%w with %s (name the peer by the ZID printed with the SAS)", ErrNoCallRemembered, who)
 	}
 	return z, best, nil
 }
