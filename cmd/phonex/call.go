@@ -219,7 +219,7 @@ func (p *eventPrinter) print(e sipua.Event) {
 		}
 		fmt.Println()
 		if s.Trust == sipua.TrustUnsafe {
-			fmt.Println("UNSAFE: the peer's retained secret does not match; this may be a man in the middle. Trust the peer again only if it reads exactly this SAS.")
+			fmt.Println("UNSAFE: this may be a man in the middle (see the alert). Trust the peer again only if it reads exactly this SAS.")
 		}
 		if !s.PreviouslyVerified {
 			fmt.Printf("Compare the SAS aloud: type y and Enter if the peer reads %q, n if not (or later: phonex verify-call %s 'SAS')\n", s.SAS, s.PeerZID)
@@ -387,9 +387,9 @@ func cmdVerifyCall(ctx context.Context, args []string) error {
 		"call_time": res.At.UTC().Format(time.RFC3339), "unsafe": res.Unsafe}
 	return c.print(v, func() {
 		if res.Unsafe {
-			fmt.Printf("The call with %s at %s was UNSAFE: the retained secret did not match (a man in the middle, or the peer lost its ZRTP cache).\n",
+			fmt.Printf("The call with %s at %s was UNSAFE: a retained-secret mismatch, or the peer was marked unsafe before (a man in the middle, or the peer lost its ZRTP cache).\n",
 				res.Peer, res.At.Local().Format(time.DateTime))
-			fmt.Println("You confirmed that the peer read the same SAS, so that call's new secret is kept.")
+			fmt.Println("You confirmed that the peer read the same SAS, so that call's secret is kept.")
 		}
 		fmt.Printf("SAS %q confirmed: %s (ZID %s) is verified; later calls show \"previously verified\".\n", res.SAS, res.Peer, res.PeerZID)
 	})

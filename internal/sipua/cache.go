@@ -69,8 +69,10 @@ type LastCall struct {
 	SAS     string    `json:"sas,omitempty"`
 	SASType string    `json:"sas_type,omitempty"`
 	At      time.Time `json:"at,omitzero"`
-	// Unsafe: the retained secret did not match in that call (§4.3.2).
-	Unsafe bool `json:"unsafe,omitempty"`
+	// Unsafe: the call was shown as unsafe: its retained secret did not
+	// match (Mismatch, §4.3.2), or the peer was marked unsafe before.
+	Unsafe   bool `json:"unsafe,omitempty"`
+	Mismatch bool `json:"mismatch,omitempty"`
 	// Confirmed: the user confirmed this SAS already.
 	Confirmed bool `json:"confirmed,omitempty"`
 	// Pending is the secret of an unsafe call, kept back until the user
@@ -205,7 +207,7 @@ func confirm(s SecretStore, peer zrtp.ZID, sas string, inCall bool) error {
 	if !ok || !SameSAS(r.Last.SAS, sas) {
 		return fmt.Errorf("confirm SAS: %w", ErrNoCallRemembered)
 	}
-	if r.Last.Unsafe && r.Last.Pending == nil && !r.Last.Confirmed {
+	if r.Last.Mismatch && r.Last.Pending == nil && !r.Last.Confirmed {
 		if inCall {
 			// The new secret is not agreed yet: the call keeps it,
 			// verified, when it comes.
@@ -228,13 +230,15 @@ func confirmInCall(s SecretStore, peer zrtp.ZID, sas string) error {
 }
 
 // reject records that the user found the SAS different: the peer is unsafe
-// and the secret of that call is not kept.
+// until a SAS is confirmed, and no retained secret is kept (the one of this
+// call may already be stored, and it may be a man in the middle's).
 func reject(s SecretStore, peer zrtp.ZID) error {
 	r, _, err := s.Peer(peer)
 	if err != nil {
 		return err
 	}
 	r.Verified, r.Unsafe = false, true
+	r.RS1, r.RS2, r.Expires = nil, nil, time.Time{}
 	r.Last.Pending, r.Last.Confirmed = nil, false
 	r.Updated = time.Now().UTC()
 	return s.PutPeer(peer, r)

@@ -750,15 +750,16 @@ func (c *Call) onSecure(st *mediaState, now time.Time, ev *zrtp.Secure) error {
 		return fmt.Errorf("call: receiver: %w", err)
 	}
 	st.sendReady = !ev.Initiator
+	flagged, err := c.rememberCall(ev, now)
+	if err != nil {
+		c.log.Warn("ZRTP cache", "err", err)
+	}
 	trust := TrustUnverified
 	switch {
-	case ev.CacheMismatch:
+	case ev.CacheMismatch || flagged:
 		trust = TrustUnsafe
 	case ev.PreviouslyVerified:
 		trust = TrustVerified
-	}
-	if err := c.rememberCall(ev, now); err != nil {
-		c.log.Warn("ZRTP cache", "err", err)
 	}
 	info := &SecureInfo{
 		SAS: ev.SAS, SASType: strings.TrimSpace(ev.SASType.String()), Cipher: ev.Cipher.String(),
@@ -771,28 +772,34 @@ func (c *Call) onSecure(st *mediaState, now time.Time, ev *zrtp.Secure) error {
 	c.secure, c.peerZID = info, ev.PeerZID
 	c.statsMu.Unlock()
 	c.emit(Event{Type: EventSecure, Secure: info})
-	if ev.CacheMismatch {
+	switch {
+	case ev.CacheMismatch:
 		c.alert("the peer's retained ZRTP secret does not match ours: this may be a man in the middle, or the peer lost its cache; compare the SAS aloud")
+	case flagged:
+		c.alert("this peer is marked unsafe (a retained-secret mismatch or a different SAS in an earlier call, never confirmed since); compare the SAS aloud")
 	}
 	return nil
 }
 
 // rememberCall keeps the SAS shown in this call, for confirming it later,
 // and marks the peer unsafe after a retained-secret mismatch until the
-// user confirms the SAS (RFC 6189 §4.3.2).
-func (c *Call) rememberCall(ev *zrtp.Secure, now time.Time) error {
+// user confirms the SAS (RFC 6189 §4.3.2). flagged reports a peer marked
+// unsafe by an earlier call and not confirmed since.
+func (c *Call) rememberCall(ev *zrtp.Secure, now time.Time) (flagged bool, err error) {
 	c.verifyMu.Lock()
 	defer c.verifyMu.Unlock()
 	r, _, err := c.opts.Cache.Peer(ev.PeerZID)
 	if err != nil {
-		return err
+		return false, err
 	}
-	r.Last = LastCall{Peer: c.peer, SAS: ev.SAS, SASType: strings.TrimSpace(ev.SASType.String()), At: now.UTC(), Unsafe: ev.CacheMismatch}
+	flagged = r.Unsafe
+	r.Last = LastCall{Peer: c.peer, SAS: ev.SAS, SASType: strings.TrimSpace(ev.SASType.String()), At: now.UTC(),
+		Unsafe: ev.CacheMismatch || flagged, Mismatch: ev.CacheMismatch}
 	if ev.CacheMismatch {
 		r.Unsafe, r.Verified = true, false
 	}
 	r.Updated = now.UTC()
-	return c.opts.Cache.PutPeer(ev.PeerZID, r)
+	return flagged, c.opts.Cache.PutPeer(ev.PeerZID, r)
 }
 
 func (c *Call) onRetain(ev *zrtp.Retain) {
@@ -827,9 +834,8 @@ func (c *Call) retain(ev *zrtp.Retain) error {
 	}
 	r.RS1, r.RS2, r.Expires = ev.Record.RS1, ev.Record.RS2, expiryTime(now, ev.Expiry)
 	r.Verified = ev.Record.Verified || c.userVerified
-	// Either the secrets matched, or there were none, or the user
-	// confirmed the SAS after a mismatch.
-	r.Unsafe = false
+	// An unsafe mark stays until the user confirms a SAS.
+	r.Unsafe = r.Unsafe && !c.userVerified
 	r.Last.Pending = nil
 	return c.opts.Cache.PutPeer(ev.PeerZID, r)
 }

@@ -1,7 +1,6 @@
 package sipua
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -156,16 +155,25 @@ func TestSASConfirmedInCall(t *testing.T) {
 	if sa, _ := callOnce(t, a, m, nil); sa.Trust != TrustVerified {
 		t.Fatalf("after confirming the unsafe call in the call: %+v", sa)
 	}
-	// The user hears a different SAS: unsafe, nothing kept.
+	// The user hears a different SAS: unsafe, no secret kept, and the
+	// peer stays unsafe in later calls until a SAS is confirmed.
 	n := lostCache(t, b, filepath.Join(dir, "n"))
-	before, _, _ := a.Peer(mustZID(t, n))
 	callOnce(t, a, n, func(p pair) {
 		if err := p.caller.RejectSAS(); err != nil {
 			t.Fatal(err)
 		}
 	})
-	if r, _, _ := a.Peer(mustZID(t, n)); !r.Unsafe || r.Verified || !bytes.Equal(r.RS1, before.RS1) || r.Last.Pending != nil {
+	if r, _, _ := a.Peer(mustZID(t, n)); !r.Unsafe || r.Verified || len(r.RS1) != 0 || r.Last.Pending != nil {
 		t.Fatalf("after rejecting: %+v", r)
+	}
+	// (n kept the rejected call's secret and now sees a mismatch: both
+	// confirm.)
+	sa, _ = callOnce(t, a, n, confirmBoth)
+	if sa.Trust != TrustUnsafe {
+		t.Fatalf("call after rejecting: %+v", sa)
+	}
+	if sa, _ := callOnce(t, a, n, nil); sa.Trust != TrustVerified {
+		t.Fatalf("after confirming again: %+v", sa)
 	}
 }
 
