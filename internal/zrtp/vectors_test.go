@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/phonex/phonex/internal/testpeer"
 )
 
 // The vectors in testdata/kdf_vectors.json and testdata/sas_b32.json, and
@@ -191,15 +193,9 @@ func TestSASBase256(t *testing.T) {
 
 // TestVectorScript runs testdata/zrtp_vectors.py --check: the recorded
 // vectors are what the independent script computes. Without python3 it
-// skips, unless CI is set.
+// skips, or fails when CI is set.
 func TestVectorScript(t *testing.T) {
-	py, err := exec.LookPath("python3")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("python3 not found; CI must check the vector script")
-		}
-		t.Skip("python3 not found")
-	}
+	py := testpeer.Require(t, "python3")
 	cmd := exec.Command(py, "zrtp_vectors.py", "--check")
 	cmd.Dir = "testdata"
 	out, err := cmd.CombinedOutput()

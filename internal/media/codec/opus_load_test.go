@@ -9,7 +9,17 @@ import (
 	"time"
 
 	"github.com/phonex/phonex/internal/media/dsp"
+	"github.com/phonex/phonex/internal/testpeer"
 )
+
+// requireOpus skips (fails in CI) a test that needs libopus when it cannot
+// be loaded.
+func requireOpus(t testing.TB) {
+	t.Helper()
+	if r := OpusUnavailableReason(); r != "" {
+		testpeer.Missing(t, "libopus", r)
+	}
+}
 
 // TestOpusLibraryLoading checks the run-time loading of libopus: a library
 // that does not exist makes Opus unavailable with a reason, and loading the
@@ -33,7 +43,7 @@ func TestOpusLibraryLoading(t *testing.T) {
 	}
 
 	if err := LoadOpusLibrary(DefaultOpusLibrary); err != nil {
-		t.Skipf("libopus not installed: %v", err)
+		testpeer.Missing(t, "libopus", err.Error())
 	}
 	if r := OpusUnavailableReason(); r != "" {
 		t.Fatalf("reason %q after loading libopus", r)

@@ -12,6 +12,7 @@ import (
 )
 
 func TestOpusTone(t *testing.T) {
+	requireOpus(t)
 	for _, tt := range []struct {
 		rate, bitrate int
 		frame         time.Duration
@@ -56,6 +57,7 @@ func TestOpusTone(t *testing.T) {
 }
 
 func TestOpusLossAndFEC(t *testing.T) {
+	requireOpus(t)
 	o, err := NewOpus(OpusConfig{FEC: true, PacketLoss: 10, CBR: true})
 	if err != nil {
 		t.Fatal(err)
@@ -113,6 +115,7 @@ func TestOpusConfig(t *testing.T) {
 }
 
 func BenchmarkOpus20ms(b *testing.B) {
+	requireOpus(b)
 	for _, rate := range []int{16000, 48000} {
 		o, err := NewOpus(OpusConfig{SampleRate: rate, Bitrate: 16000})
 		if err != nil {
