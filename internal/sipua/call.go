@@ -94,10 +94,14 @@ type Call struct {
 	endOnce sync.Once
 	endErr  error
 	reason  string
-	runMu   sync.Mutex // guards cancel and ending
+	runMu   sync.Mutex // guards cancel, ending and the failure
 	cancel  context.CancelFunc
 	ending  bool
-	loopWG  sync.WaitGroup
+	// failReason and failErr: why the call failed, once it started to
+	// end on a failure.
+	failReason string
+	failErr    error
+	loopWG     sync.WaitGroup
 
 	statsMu sync.Mutex
 	stats   Stats
@@ -330,6 +334,9 @@ func (c *Call) end(reason string, err error) {
 		c.runMu.Lock()
 		c.ending = true
 		cancel := c.cancel
+		if c.failErr != nil || c.failReason != "" {
+			reason, err = c.failReason, c.failErr
+		}
 		c.runMu.Unlock()
 		if cancel != nil {
 			cancel()
@@ -536,6 +543,13 @@ func (st *mediaState) close() {
 
 // failAsync ends the call from the media goroutine without waiting for it.
 func (c *Call) failAsync(reason string, err error) {
+	// The peer may hang up too (both ends saw the same failure) and its
+	// BYE may end the call first: the failure must still be the reason.
+	c.runMu.Lock()
+	if c.failErr == nil && c.failReason == "" {
+		c.failReason, c.failErr = reason, err
+	}
+	c.runMu.Unlock()
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		defer cancel()
