@@ -75,11 +75,11 @@ func run(n int) error {
 
 func oneCall(dir string, ka zrtp.Algo) (sample, error) {
 	var s sample
-	ca, err := sipua.OpenSecretCache(filepath.Join(dir, "a"))
+	ca, err := sipua.OpenFileStore(filepath.Join(dir, "a"))
 	if err != nil {
 		return s, err
 	}
-	cb, err := sipua.OpenSecretCache(filepath.Join(dir, "b"))
+	cb, err := sipua.OpenFileStore(filepath.Join(dir, "b"))
 	if err != nil {
 		return s, err
 	}

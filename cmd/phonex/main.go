@@ -35,8 +35,9 @@ const usage = `phonex: a PhoneX device
   phonex inbox [--with USER@DOMAIN] [--read] [--json]
   phonex read USER@DOMAIN
   phonex resend MESSAGE_ID
-  phonex call SIP_URI --direct [--play F.wav] [--record F.wav] [--for DUR] [--json] [--zrtp-prefer X255,DH3k] [--sas B256] [--verify-sas] [--allow-insecure] [--listen IP:PORT] [--transport udp|tcp] [--zrtp-cache DIR]
+  phonex call SIP_URI --direct [--play F.wav] [--record F.wav] [--for DUR] [--json] [--zrtp-prefer X255,DH3k] [--sas B256] [--allow-insecure] [--listen IP:PORT] [--transport udp|tcp] [--zrtp-cache DIR]
   phonex answer --direct --listen IP:PORT [same options as call]
+  phonex verify-call ZID|PEER SAS-WORDS [--zrtp-cache DIR] [--json]
 
 Every command takes --profile DIR (default ~/.phonex). The password comes from
 PHONEX_PASSWORD, --password-file FILE, or a prompt.`
@@ -75,6 +76,8 @@ func main() {
 		err = cmdCall(ctx, args)
 	case "answer":
 		err = cmdAnswer(ctx, args)
+	case "verify-call":
+		err = cmdVerifyCall(ctx, args)
 	case "help", "-h", "--help":
 		fmt.Println(usage)
 		return

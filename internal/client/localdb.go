@@ -89,6 +89,17 @@ var localMigrations = []string{
 		device TEXT PRIMARY KEY,
 		key    BLOB NOT NULL
 	);`,
+	// ZRTP (zrtpcache.go): this profile's ZID and, per peer ZID, the
+	// retained secrets, trust flags and the SAS of the last call.
+	`CREATE TABLE zrtp_self (
+		id  INTEGER PRIMARY KEY CHECK (id = 1),
+		zid BLOB NOT NULL
+	);
+	CREATE TABLE zrtp_peers (
+		zid     TEXT PRIMARY KEY,
+		record  BLOB NOT NULL,
+		updated INTEGER NOT NULL
+	);`,
 }
 
 func openLocalDB(ctx context.Context, path string, key []byte) (*localDB, error) {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -95,6 +96,8 @@ type callEvent struct {
 	Trust              string `json:"trust"`
 	PreviouslyVerified *bool  `json:"previously_verified"`
 	CacheMatched       bool   `json:"cache_matched"`
+	PeerZID            string `json:"peer_zid"`
+	Peer               string `json:"peer"`
 	Stats              *struct {
 		PacketsSent     uint64  `json:"packets_sent"`
 		BytesSent       uint64  `json:"bytes_sent"`
@@ -105,18 +108,51 @@ type callEvent struct {
 	} `json:"stats"`
 }
 
+// lockedBuffer is a bytes.Buffer a process writes while the test reads.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) Bytes() []byte {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return bytes.Clone(l.b.Bytes())
+}
+
+func (l *lockedBuffer) String() string { return string(l.Bytes()) }
+
 // proc is a phonex call or answer running in the background.
 type proc struct {
 	cmd    *exec.Cmd
-	out    bytes.Buffer
-	stderr bytes.Buffer
+	out    lockedBuffer
+	stderr lockedBuffer
+	stdin  io.WriteCloser
 	done   chan error
 }
 
 func startPhonex(t *testing.T, args ...string) *proc {
 	t.Helper()
+	return startPhonexEnv(t, nil, args...)
+}
+
+// startPhonexEnv starts phonex with env added to the environment and a
+// pipe on its standard input (for confirming the SAS).
+func startPhonexEnv(t *testing.T, env []string, args ...string) *proc {
+	t.Helper()
 	p := &proc{cmd: exec.Command(filepath.Join(bin, "phonex"), args...), done: make(chan error, 1)}
 	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.stderr
+	p.cmd.Env = append(os.Environ(), env...)
+	var err error
+	if p.stdin, err = p.cmd.StdinPipe(); err != nil {
+		t.Fatal(err)
+	}
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -132,6 +168,33 @@ func startPhonex(t *testing.T, args ...string) *proc {
 		}
 	})
 	return p
+}
+
+// waitEvent waits until the process printed an event of type typ.
+func (p *proc) waitEvent(t *testing.T, typ string, limit time.Duration) callEvent {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		sc := bufio.NewScanner(bytes.NewReader(p.out.Bytes()))
+		for sc.Scan() {
+			var e callEvent
+			if json.Unmarshal(sc.Bytes(), &e) == nil && e.Event == typ {
+				return e
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("phonex %v: no %s event within %v\n%s%s", p.cmd.Args[1:], typ, limit, p.out.String(), p.stderr.String())
+	return callEvent{}
+}
+
+// confirmSAS types y once the SAS is shown, as a user who compared it.
+func (p *proc) confirmSAS(t *testing.T) {
+	t.Helper()
+	p.waitEvent(t, "secure", 15*time.Second)
+	if _, err := io.WriteString(p.stdin, "y\n"); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // wait waits for the process and returns its events by type.
@@ -170,20 +233,33 @@ func TestDirectCall(t *testing.T) {
 	writeTone(t, tone, 44100, 440, 5)
 	cacheA, cacheB := filepath.Join(tmp, "zrtp-a"), filepath.Join(tmp, "zrtp-b")
 
-	call := func(n int, extra ...string) (caller, callee map[string]callEvent, rec string) {
+	// call runs one call; confirm, if set, acts on the two processes
+	// while the call is up.
+	call := func(n int, cacheB string, confirm func(caller, callee *proc)) (caller, callee map[string]callEvent, rec string) {
 		port := freePort(t)
 		rec = filepath.Join(tmp, fmt.Sprintf("out%d.wav", n))
-		ans := startPhonex(t, append([]string{"answer", "--direct", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--record", rec,
-			"--for", "6s", "--json", "--zrtp-cache", cacheB}, extra...)...)
-		time.Sleep(300 * time.Millisecond)
-		c := startPhonex(t, append([]string{"call", fmt.Sprintf("sip:x@127.0.0.1:%d", port), "--direct", "--play", tone,
-			"--for", "4s", "--json", "--zrtp-cache", cacheA}, extra...)...)
+		ans := startPhonex(t, "answer", "--direct", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--record", rec,
+			"--for", "6s", "--json", "--zrtp-cache", cacheB)
+		ans.waitEvent(t, "listening", 10*time.Second)
+		c := startPhonex(t, "call", fmt.Sprintf("sip:x@127.0.0.1:%d", port), "--direct", "--play", tone,
+			"--for", "4s", "--json", "--zrtp-cache", cacheA)
+		if confirm != nil {
+			confirm(c, ans)
+		}
 		caller = c.wait(t, 15*time.Second)
 		callee = ans.wait(t, 15*time.Second)
 		return caller, callee, rec
 	}
 
-	a, b, rec := call(1, "--verify-sas")
+	// --verify-sas trusted a peer before anyone compared anything: gone,
+	// with a pointer to the new way.
+	if r := run(t, nil, "phonex", "call", "sip:x@127.0.0.1:9", "--direct", "--zrtp-cache", cacheA, "--verify-sas"); r.code == 0 || !strings.Contains(r.err, "verify-call") {
+		t.Fatalf("--verify-sas: exit %d, %s", r.code, r.err)
+	}
+
+	// First call: the callee confirms the SAS during the call (y on
+	// standard input), the caller afterwards with verify-call.
+	a, b, rec := call(1, cacheB, func(_, callee *proc) { callee.confirmSAS(t) })
 	sa, sb := a["secure"], b["secure"]
 	if sa.SAS == "" || sa.SAS != sb.SAS {
 		t.Fatalf("SAS differ: caller %q callee %q", sa.SAS, sb.SAS)
@@ -191,8 +267,14 @@ func TestDirectCall(t *testing.T) {
 	if sa.Trust != "unverified" || sa.PreviouslyVerified == nil || *sa.PreviouslyVerified {
 		t.Errorf("first call: trust %q previously_verified %v", sa.Trust, sa.PreviouslyVerified)
 	}
-	if _, ok := a["sas_verified"]; !ok {
-		t.Error("no sas_verified event with --verify-sas")
+	if _, ok := b["sas_verified"]; !ok {
+		t.Error("callee: no sas_verified event after typing y")
+	}
+	if _, ok := a["sas_verified"]; ok {
+		t.Error("caller: sas_verified without confirmation")
+	}
+	if w, ok := a["warning"]; !ok || !strings.Contains(w.Reason, "unencrypted") {
+		t.Errorf("caller without a profile: warning %+v", w)
 	}
 	// About 4 s of audio in 40 ms packets (the default packet time), less
 	// the ZRTP handshake at the start.
@@ -206,9 +288,18 @@ func TestDirectCall(t *testing.T) {
 		sa.SAS, sa.SASType, sa.KeyAgreement, sa.Cipher, sa.Hash, sa.AuthTag,
 		a["ended"].Stats.PacketsSent, b["ended"].Stats.PacketsReceived, b["ended"].Stats.Lost, b["ended"].Stats.JitterMS)
 
-	// Same cache directories: the retained secret matches and both sides
-	// remember the confirmed SAS.
-	a, b, _ = call(2)
+	wrong := "aaaa"
+	if strings.EqualFold(sa.SAS, wrong) {
+		wrong = "bbbb"
+	}
+	if r := run(t, nil, "phonex", "verify-call", sa.PeerZID, wrong, "--zrtp-cache", cacheA); r.code == 0 || !strings.Contains(r.err, "not the one shown") {
+		t.Fatalf("verify-call with the wrong SAS: exit %d %s%s", r.code, r.out, r.err)
+	}
+	mustRun(t, nil, "phonex", "verify-call", sa.PeerZID, sa.SAS, "--zrtp-cache", cacheA)
+
+	// Same caches: the retained secret matches and both sides remember
+	// the confirmed SAS.
+	a, b, _ = call(2, cacheB, nil)
 	for side, e := range map[string]callEvent{"caller": a["secure"], "callee": b["secure"]} {
 		if e.PreviouslyVerified == nil || !*e.PreviouslyVerified || !e.CacheMatched || e.Trust != "verified" {
 			t.Errorf("second call %s: previously_verified %v cache_matched %v trust %q", side, e.PreviouslyVerified, e.CacheMatched, e.Trust)
@@ -216,6 +307,32 @@ func TestDirectCall(t *testing.T) {
 	}
 	if a["secure"].SAS != b["secure"].SAS {
 		t.Errorf("second call SAS differ")
+	}
+
+	// The callee's ZID without its secrets: the peer lost its cache, or a
+	// man in the middle claims its ZID. The caller must see an unsafe
+	// call, and stay unverified until it confirms that call's SAS.
+	lost := filepath.Join(tmp, "zrtp-lost")
+	os.MkdirAll(lost, 0o700)
+	zid, err := os.ReadFile(filepath.Join(cacheB, "zid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(lost, "zid"), zid, 0o600)
+	a, _, _ = call(3, lost, nil)
+	if s := a["secure"]; s.Trust != "unsafe" || *s.PreviouslyVerified {
+		t.Fatalf("mismatch call: trust %q previously_verified %v", s.Trust, *s.PreviouslyVerified)
+	}
+	if _, ok := a["alert"]; !ok {
+		t.Error("no alert on the retained-secret mismatch")
+	}
+	out := mustRun(t, nil, "phonex", "verify-call", a["secure"].PeerZID, a["secure"].SAS, "--zrtp-cache", cacheA)
+	if !strings.Contains(out, "UNSAFE") {
+		t.Errorf("verify-call of the unsafe call does not say it was unsafe: %s", out)
+	}
+	a, _, _ = call(4, lost, nil)
+	if s := a["secure"]; s.Trust != "verified" || !s.CacheMatched {
+		t.Errorf("after confirming the unsafe call: trust %q cache_matched %v", s.Trust, s.CacheMatched)
 	}
 }
 
@@ -302,8 +419,9 @@ func startLinphonec(t *testing.T, home, suites string) *linphonec {
 	t.Cleanup(l.quit)
 	// No prompt is printed without a terminal: give the core time to start.
 	time.Sleep(3 * time.Second)
+	m := l.mark()
 	l.send("soundcard use files")
-	l.waitFor(`Using wav files`, 5*time.Second)
+	l.waitFor(m, `Using wav files`, 5*time.Second)
 	return l
 }
 
@@ -319,23 +437,35 @@ func (l *linphonec) output() string {
 	return l.out.String()
 }
 
-// waitFor waits until the output matches re and returns the last match.
-func (l *linphonec) waitFor(re string, limit time.Duration) []string {
+// mark is the current end of the output: a call's lines are those after
+// the mark taken when it starts, so nothing of an earlier call can match.
+func (l *linphonec) mark() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.out.Len()
+}
+
+// since is the output after mark.
+func (l *linphonec) since(mark int) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return string(l.out.Bytes()[mark:])
+}
+
+// waitFor waits until the output after mark matches re and returns the
+// first match.
+func (l *linphonec) waitFor(mark int, re string, limit time.Duration) []string {
 	l.t.Helper()
 	rx := regexp.MustCompile(re)
 	deadline := time.Now().Add(limit)
 	for time.Now().Before(deadline) {
-		if m := rx.FindAllStringSubmatch(l.output(), -1); len(m) > 0 {
-			return m[len(m)-1]
+		if m := rx.FindStringSubmatch(l.since(mark)); m != nil {
+			return m
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	l.t.Fatalf("linphonec: no %q within %v; output:\n%s", re, limit, l.output())
+	l.t.Fatalf("linphonec: no %q within %v after offset %d; output since:\n%s", re, limit, mark, l.since(mark))
 	return nil
-}
-
-func (l *linphonec) count(re string) int {
-	return len(regexp.MustCompile(re).FindAllString(l.output(), -1))
 }
 
 func (l *linphonec) quit() {
@@ -356,6 +486,23 @@ func (l *linphonec) quit() {
 func (l *linphonec) debugLog() string {
 	b, _ := os.ReadFile(filepath.Join(l.home, "debug.log"))
 	return string(b)
+}
+
+// TestLinphonecOutputSinceMark: a call's checks see only linphonec's output
+// after the call started; an earlier call's SAS line must not satisfy them.
+func TestLinphonecOutputSinceMark(t *testing.T) {
+	l := &linphonec{t: t}
+	l.out.WriteString("Call 1 is fully encrypted and auth token is abcd.\nCall 1 ended\n")
+	mark := l.mark()
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		l.mu.Lock()
+		l.out.WriteString("Call 2 is fully encrypted and auth token is wxyz.\n")
+		l.mu.Unlock()
+	}()
+	if m := l.waitFor(mark, sasRE, 5*time.Second); m[1] != "wxyz" {
+		t.Fatalf("matched %q from before the mark", m[1])
+	}
 }
 
 // sameSAS compares SAS renderings: bzrtp joins the PGP words with ':'.
@@ -395,10 +542,12 @@ func TestLinphonecInterop(t *testing.T) {
 			lp := startLinphonec(t, filepath.Join(tmp, "lp"), s.rc)
 			calls := 0
 
-			check := func(dir string, ev map[string]callEvent, lpRec, ourRec string) {
+			// check looks only at linphonec's output since mark, taken
+			// when this call started.
+			check := func(dir string, mark int, ev map[string]callEvent, lpRec, ourRec string) {
 				t.Helper()
 				calls++
-				lpSAS := lp.waitFor(sasRE, 10*time.Second)[1]
+				lpSAS := lp.waitFor(mark, sasRE, 10*time.Second)[1]
 				sec := ev["secure"]
 				if !sameSAS(sec.SAS, lpSAS) {
 					t.Errorf("%s: SAS phonex %q linphonec %q", dir, sec.SAS, lpSAS)
@@ -406,7 +555,7 @@ func TestLinphonecInterop(t *testing.T) {
 				if sec.KeyAgreement != s.ka || sec.SASType != s.sas {
 					t.Errorf("%s: negotiated %s %s, want %s %s", dir, sec.KeyAgreement, sec.SASType, s.ka, s.sas)
 				}
-				lp.waitFor(`ended`, 10*time.Second)
+				lp.waitFor(mark, `ended`, 10*time.Second)
 				time.Sleep(500 * time.Millisecond)
 				if f := dominant(t, lpRec); f < 430 || f > 450 {
 					t.Errorf("%s: linphonec recorded %.1f Hz, want 440", dir, f)
@@ -421,14 +570,15 @@ func TestLinphonecInterop(t *testing.T) {
 			}
 
 			// phonex calls linphonec.
-			outCall := func(n int, extra ...string) map[string]callEvent {
+			outCall := func(n int) map[string]callEvent {
 				lpRec, ourRec := filepath.Join(tmp, fmt.Sprintf("lp%d.wav", n)), filepath.Join(tmp, fmt.Sprintf("px%d.wav", n))
 				lp.send("play " + tone660)
 				lp.send("record " + lpRec)
+				mark := lp.mark()
 				args := append([]string{"call", fmt.Sprintf("sip:lp@127.0.0.1:%d", lp.port), "--direct", "--play", tone440,
 					"--record", ourRec, "--for", "5s", "--json", "--zrtp-cache", cache}, s.flags...)
-				ev := startPhonex(t, append(args, extra...)...).wait(t, 20*time.Second)
-				check("phonex -> linphonec", ev, lpRec, ourRec)
+				ev := startPhonex(t, args...).wait(t, 20*time.Second)
+				check("phonex -> linphonec", mark, ev, lpRec, ourRec)
 				return ev
 			}
 			outCall(1)
@@ -439,15 +589,13 @@ func TestLinphonecInterop(t *testing.T) {
 			ans := startPhonex(t, append([]string{"answer", "--direct", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--play", tone440,
 				"--record", ourRec, "--for", "5s", "--json", "--zrtp-cache", cache}, s.flags...)...)
 			time.Sleep(300 * time.Millisecond)
+			ans.waitEvent(t, "listening", 10*time.Second)
 			lp.send("play " + tone660)
 			lp.send("record " + lpRec)
-			before := lp.count(sasRE)
+			mark := lp.mark()
 			lp.send(fmt.Sprintf("call sip:x@127.0.0.1:%d", port))
 			ev := ans.wait(t, 20*time.Second)
-			if lp.count(sasRE) <= before {
-				lp.waitFor(sasRE, 5*time.Second)
-			}
-			check("linphonec -> phonex", ev, lpRec, ourRec)
+			check("linphonec -> phonex", mark, ev, lpRec, ourRec)
 
 			if !s.reCall {
 				return
@@ -456,21 +604,100 @@ func TestLinphonecInterop(t *testing.T) {
 			// retained secret and say it was verified.
 			lp.send("play " + tone660)
 			lp.send("record " + filepath.Join(tmp, "lp3.wav"))
+			mark = lp.mark()
 			args := append([]string{"call", fmt.Sprintf("sip:lp@127.0.0.1:%d", lp.port), "--direct", "--play", tone440,
-				"--record", filepath.Join(tmp, "px3.wav"), "--for", "4s", "--json", "--zrtp-cache", cache, "--verify-sas"}, s.flags...)
+				"--record", filepath.Join(tmp, "px3.wav"), "--for", "4s", "--json", "--zrtp-cache", cache}, s.flags...)
 			p := startPhonex(t, args...)
-			lp.waitFor(`(?s)(`+sasRE+`.*){3}`, 15*time.Second)
+			lp.waitFor(mark, sasRE, 15*time.Second)
 			lp.send("zrtp-set-verified")
-			p.wait(t, 20*time.Second)
-			lp.waitFor(`(?s)(ended.*){3}`, 10*time.Second)
+			p.confirmSAS(t)
+			if ev := p.wait(t, 20*time.Second); ev["sas_verified"].Event == "" {
+				t.Errorf("phonex: no sas_verified after typing y")
+			}
+			lp.waitFor(mark, `ended`, 10*time.Second)
+			logMark := len(lp.debugLog())
 			ev = outCall(4)
 			sec := ev["secure"]
 			if !sec.CacheMatched || sec.PreviouslyVerified == nil || !*sec.PreviouslyVerified || sec.Trust != "verified" {
 				t.Errorf("after zrtp-set-verified: cache_matched %v previously_verified %v trust %q", sec.CacheMatched, sec.PreviouslyVerified, sec.Trust)
 			}
-			if !strings.Contains(lp.debugLog(), "previously verified yes") {
+			if !strings.Contains(lp.debugLog()[logMark:], "previously verified yes") {
 				t.Errorf("linphonec did not report the SAS as previously verified on the second call")
 			}
 		})
+	}
+}
+
+// TestDirectCallWithProfiles: two profiles on one machine (one HOME) call
+// each other directly. Each profile has its own ZID in its encrypted
+// database (before, both shared ~/.phonex/zrtp and the call failed with
+// equal ZIDs), nothing of ZRTP is left in plain files, and verify-call
+// works on the profile.
+func TestDirectCallWithProfiles(t *testing.T) {
+	c := newCluster(t)
+	c.n = serveOn(t, c.data, freeAddr(t), freeAddr(t))
+	c.device("alpha", "a1", true)
+	c.device("bravo", "b1", true)
+	home := filepath.Join(c.tmp, "home")
+	os.MkdirAll(home, 0o700)
+	env := []string{"HOME=" + home}
+	withProfile := func(dev string, args ...string) []string {
+		return append(args, "--profile", c.profile(dev), "--password-file", c.pw)
+	}
+
+	call := func() (caller, callee map[string]callEvent) {
+		port := freePort(t)
+		ans := startPhonexEnv(t, env, withProfile("bravo/b1", "answer", "--direct", "--listen", fmt.Sprintf("127.0.0.1:%d", port),
+			"--for", "5s", "--json", "--no-opus")...)
+		ans.waitEvent(t, "listening", 20*time.Second)
+		p := startPhonexEnv(t, env, withProfile("alpha/a1", "call", fmt.Sprintf("sip:b@127.0.0.1:%d", port), "--direct",
+			"--for", "3s", "--json", "--no-opus")...)
+		return p.wait(t, 30*time.Second), ans.wait(t, 30*time.Second)
+	}
+	a, b := call()
+	sa, sb := a["secure"], b["secure"]
+	if sa.SAS == "" || sa.SAS != sb.SAS || sa.PeerZID == sb.PeerZID {
+		t.Fatalf("SAS %q/%q, ZIDs %s/%s", sa.SAS, sb.SAS, sa.PeerZID, sb.PeerZID)
+	}
+	for side, ev := range map[string]map[string]callEvent{"caller": a, "callee": b} {
+		if w, ok := ev["warning"]; ok {
+			t.Errorf("%s with a profile: warning %q", side, w.Reason)
+		}
+	}
+	// No ZRTP state outside the encrypted database: no cache directory,
+	// and neither ZID in any file in the clear.
+	if _, err := os.Stat(filepath.Join(home, ".phonex")); !os.IsNotExist(err) {
+		t.Errorf("%s/.phonex exists: %v", home, err)
+	}
+	filepath.WalkDir(c.tmp, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil
+		}
+		b, _ := os.ReadFile(path)
+		for _, z := range []string{sa.PeerZID, sb.PeerZID} {
+			raw, _ := hex.DecodeString(z)
+			if bytes.Contains(b, []byte(z)) || bytes.Contains(b, raw) {
+				t.Errorf("ZID %s in the clear in %s", z, path)
+			}
+		}
+		return nil
+	})
+
+	// Confirm on both profiles after the call: by ZID and by address.
+	if r := run(t, env, "phonex", withProfile("alpha/a1", "verify-call", sa.PeerZID, "zzzz")...); r.code == 0 {
+		t.Fatalf("verify-call with a wrong SAS succeeded: %s", r.out)
+	}
+	mustRun(t, env, "phonex", withProfile("alpha/a1", "verify-call", sa.PeerZID, sa.SAS)...)
+	mustRun(t, env, "phonex", withProfile("bravo/b1", "verify-call", sb.PeerZID, sb.SAS)...)
+	// A cache directory of earlier versions in the profile is pointed out.
+	os.MkdirAll(filepath.Join(c.profile("bravo/b1"), "zrtp"), 0o700)
+	a, b = call()
+	if w := b["warning"]; !strings.Contains(w.Reason, "earlier versions") {
+		t.Errorf("no warning about the old cache directory: %+v", w)
+	}
+	for side, e := range map[string]callEvent{"caller": a["secure"], "callee": b["secure"]} {
+		if e.Trust != "verified" || !e.CacheMatched {
+			t.Errorf("second call %s: trust %q cache_matched %v", side, e.Trust, e.CacheMatched)
+		}
 	}
 }

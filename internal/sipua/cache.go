@@ -2,6 +2,7 @@ package sipua
 
 import (
 	"crypto/rand"
+	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -32,38 +33,238 @@ const (
 	TrustUnsafe Trust = "unsafe"
 )
 
-// SecretCache keeps our ZID and the ZRTP retained secrets of each peer ZID
-// in files under one directory, one file per peer, readable by the owner
-// only. It implements zrtp.Cache.
-type SecretCache struct {
-	dir string
-	mu  sync.Mutex
+// SecretStore keeps this endpoint's ZID and one PeerRecord per peer ZID.
+// Implementations only persist; what the records mean is decided in this
+// package. The device profile keeps them in its encrypted database; a
+// FileStore keeps them in plain files for direct calls without a profile.
+type SecretStore interface {
+	// ZID returns this endpoint's ZID, creating a random one on first use
+	// (RFC 6189 §4.9: one ZID per installation, kept across calls).
+	ZID() (zrtp.ZID, error)
+	// Peer returns the record of peer; found is false when there is none.
+	Peer(peer zrtp.ZID) (r PeerRecord, found bool, err error)
+	// PutPeer writes the record of peer.
+	PutPeer(peer zrtp.ZID, r PeerRecord) error
+	// Peers lists every record, for finding a peer by its SIP address.
+	Peers() (map[zrtp.ZID]PeerRecord, error)
 }
 
-// peerRecord is the file kept for one peer.
-type peerRecord struct {
-	RS1      []byte    `json:"rs1"`
+// PeerRecord is what is kept about one peer ZID: the retained secrets
+// (RFC 6189 §4.9), the trust flags, and the SAS shown in the last call so
+// that the user can confirm it after the call.
+type PeerRecord struct {
+	RS1      []byte    `json:"rs1,omitempty"`
 	RS2      []byte    `json:"rs2,omitempty"`
 	Verified bool      `json:"verified"`
 	Unsafe   bool      `json:"unsafe,omitempty"`
 	Expires  time.Time `json:"expires,omitzero"` // zero: never
 	Updated  time.Time `json:"updated"`
+
+	Last LastCall `json:"last_call,omitzero"`
 }
 
-// OpenSecretCache opens (creating it if needed) the cache in dir.
-func OpenSecretCache(dir string) (*SecretCache, error) {
+// LastCall is what the user saw in the latest call with a peer.
+type LastCall struct {
+	Peer    string    `json:"peer,omitempty"` // SIP address as shown
+	SAS     string    `json:"sas,omitempty"`
+	SASType string    `json:"sas_type,omitempty"`
+	At      time.Time `json:"at,omitzero"`
+	// Unsafe: the call was shown as unsafe: its retained secret did not
+	// match (Mismatch, §4.3.2), or the peer was marked unsafe before.
+	Unsafe   bool `json:"unsafe,omitempty"`
+	Mismatch bool `json:"mismatch,omitempty"`
+	// Confirmed: the user confirmed this SAS already.
+	Confirmed bool `json:"confirmed,omitempty"`
+	// Pending is the secret of an unsafe call, kept back until the user
+	// confirms its SAS (§4.6.1.1).
+	Pending *PendingSecret `json:"pending,omitempty"`
+}
+
+// PendingSecret is a retained secret waiting for the user's confirmation.
+type PendingSecret struct {
+	RS1     []byte    `json:"rs1"`
+	RS2     []byte    `json:"rs2,omitempty"`
+	Expires time.Time `json:"expires,omitzero"`
+}
+
+// Errors of SAS confirmation that callers branch on.
+var (
+	// ErrNoCallRemembered: there was no call with that peer to confirm.
+	ErrNoCallRemembered = errors.New("no call remembered")
+	// ErrSASMismatch: the words given are not the SAS of the last call.
+	ErrSASMismatch = errors.New("the SAS given is not the one shown in the last call with this peer")
+)
+
+// expiryTime turns a cache expiry interval (seconds, RFC 6189 §4.9) into a
+// time; zero means never.
+func expiryTime(now time.Time, expiry uint32) time.Time {
+	if expiry == zrtp.CacheExpiryForever {
+		return time.Time{}
+	}
+	return now.Add(time.Duration(expiry) * time.Second).UTC()
+}
+
+// zrtpCache adapts a SecretStore to the engine's zrtp.Cache.
+type zrtpCache struct{ s SecretStore }
+
+// Lookup implements zrtp.Cache. Expired and damaged records count as
+// absent; a peer marked unsafe is never reported verified.
+func (c zrtpCache) Lookup(peer zrtp.ZID) (zrtp.CachedSecret, bool) {
+	r, ok, err := c.s.Peer(peer)
+	if err != nil || !ok || len(r.RS1) != 32 || (!r.Expires.IsZero() && time.Now().After(r.Expires)) {
+		return zrtp.CachedSecret{}, false
+	}
+	return zrtp.CachedSecret{RS1: r.RS1, RS2: r.RS2, Verified: r.Verified && !r.Unsafe}, true
+}
+
+// FindPeer finds a peer by its ZID in hex or by the SIP address of the
+// last call with it (with or without "sip:"); of several ZIDs seen at one
+// address the latest call wins.
+func FindPeer(s SecretStore, who string) (zrtp.ZID, PeerRecord, error) {
+	var z zrtp.ZID
+	if b, err := hex.DecodeString(who); err == nil && len(b) == len(z) {
+		copy(z[:], b)
+		r, ok, err := s.Peer(z)
+		if err != nil {
+			return z, r, err
+		}
+		if !ok || r.Last.SAS == "" {
+			return z, r, fmt.Errorf("%w with ZID %s", ErrNoCallRemembered, who)
+		}
+		return z, r, nil
+	}
+	all, err := s.Peers()
+	if err != nil {
+		return z, PeerRecord{}, err
+	}
+	want := strings.TrimPrefix(who, "sip:")
+	var best PeerRecord
+	found := false
+	for id, r := range all {
+		if r.Last.SAS == "" || strings.TrimPrefix(r.Last.Peer, "sip:") != want {
+			continue
+		}
+		if !found || r.Last.At.After(best.Last.At) {
+			z, best, found = id, r, true
+		}
+	}
+	if !found {
+		return z, best, fmt.Errorf("%w with %s (name the peer by the ZID printed with the SAS)", ErrNoCallRemembered, who)
+	}
+	return z, best, nil
+}
+
+// Confirmation is the outcome of confirming a call's SAS.
+type Confirmation struct {
+	PeerZID zrtp.ZID
+	Peer    string
+	SAS     string
+	At      time.Time
+	// Unsafe: the confirmed call had a retained-secret mismatch; its new
+	// secret is kept now.
+	Unsafe bool
+}
+
+// ConfirmLastCall records that the user compared the SAS of the last call
+// with the peer named by who (a ZID in hex or a SIP address) and that it
+// read sas. Words that differ from the SAS shown in that call are refused
+// and change nothing.
+func ConfirmLastCall(s SecretStore, who, sas string) (Confirmation, error) {
+	z, r, err := FindPeer(s, who)
+	if err != nil {
+		return Confirmation{}, err
+	}
+	if !SameSAS(r.Last.SAS, sas) {
+		return Confirmation{}, fmt.Errorf("%w (%s, call at %s): nothing changed", ErrSASMismatch, r.Last.Peer, r.Last.At.Local().Format(time.DateTime))
+	}
+	if err := confirm(s, z, r.Last.SAS, false); err != nil {
+		return Confirmation{}, err
+	}
+	return Confirmation{PeerZID: z, Peer: r.Last.Peer, SAS: r.Last.SAS, At: r.Last.At, Unsafe: r.Last.Unsafe}, nil
+}
+
+// SameSAS compares two renderings of a SAS, ignoring case and whether the
+// words are separated by spaces or colons (bzrtp's way), in constant time.
+func SameSAS(a, b string) bool {
+	norm := func(s string) string {
+		return strings.Join(strings.Fields(strings.ToLower(strings.ReplaceAll(s, ":", " "))), " ")
+	}
+	x, y := norm(a), norm(b)
+	if x == "" {
+		return false
+	}
+	return subtle.ConstantTimeCompare([]byte(x), []byte(y)) == 1
+}
+
+// confirm marks the last call's SAS with peer as confirmed: the pending
+// secret of an unsafe call becomes the retained one, and the peer is
+// verified (RFC 6189 §4.6.1.1, §7.1).
+func confirm(s SecretStore, peer zrtp.ZID, sas string, inCall bool) error {
+	r, ok, err := s.Peer(peer)
+	if err != nil {
+		return err
+	}
+	if !ok || !SameSAS(r.Last.SAS, sas) {
+		return fmt.Errorf("confirm SAS: %w", ErrNoCallRemembered)
+	}
+	if r.Last.Mismatch && r.Last.Pending == nil && !r.Last.Confirmed {
+		if inCall {
+			// The new secret is not agreed yet: the call keeps it,
+			// verified, when it comes.
+			r.Last.Confirmed = true
+			return s.PutPeer(peer, r)
+		}
+		return errors.New("confirm SAS: the unsafe call ended before a new secret was agreed; call again and confirm the SAS during the call")
+	}
+	if p := r.Last.Pending; p != nil {
+		r.RS1, r.RS2, r.Expires = p.RS1, p.RS2, p.Expires
+		r.Last.Pending = nil
+	}
+	r.Verified, r.Unsafe, r.Last.Confirmed = true, false, true
+	r.Updated = time.Now().UTC()
+	return s.PutPeer(peer, r)
+}
+
+func confirmInCall(s SecretStore, peer zrtp.ZID, sas string) error {
+	return confirm(s, peer, sas, true)
+}
+
+// reject records that the user found the SAS different: the peer is unsafe
+// until a SAS is confirmed, and no retained secret is kept (the one of this
+// call may already be stored, and it may be a man in the middle's).
+func reject(s SecretStore, peer zrtp.ZID) error {
+	r, _, err := s.Peer(peer)
+	if err != nil {
+		return err
+	}
+	r.Verified, r.Unsafe = false, true
+	r.RS1, r.RS2, r.Expires = nil, nil, time.Time{}
+	r.Last.Pending, r.Last.Confirmed = nil, false
+	r.Updated = time.Now().UTC()
+	return s.PutPeer(peer, r)
+}
+
+// FileStore keeps the ZID and the peer records in files under one
+// directory, one file per peer, readable by the owner only. The files are
+// not encrypted: it is meant for direct calls without a profile.
+type FileStore struct {
+	dir string
+	mu  sync.Mutex
+}
+
+// OpenFileStore opens (creating it if needed) the store in dir.
+func OpenFileStore(dir string) (*FileStore, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "peers"), 0o700); err != nil {
 		return nil, fmt.Errorf("open ZRTP cache: %w", err)
 	}
-	return &SecretCache{dir: dir}, nil
+	return &FileStore{dir: dir}, nil
 }
 
 // Dir is the cache directory.
-func (c *SecretCache) Dir() string { return c.dir }
+func (c *FileStore) Dir() string { return c.dir }
 
-// ZID returns this endpoint's ZID, creating a random one on first use
-// (RFC 6189 §4.9: one ZID per installation, kept across calls).
-func (c *SecretCache) ZID() (zrtp.ZID, error) {
+// ZID implements SecretStore.
+func (c *FileStore) ZID() (zrtp.ZID, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var z zrtp.ZID
@@ -89,21 +290,32 @@ func (c *SecretCache) ZID() (zrtp.ZID, error) {
 	return z, nil
 }
 
-func (c *SecretCache) path(peer zrtp.ZID) string {
+func (c *FileStore) path(peer zrtp.ZID) string {
 	return filepath.Join(c.dir, "peers", hex.EncodeToString(peer[:])+".json")
 }
 
-func (c *SecretCache) load(peer zrtp.ZID) (peerRecord, bool) {
-	var r peerRecord
+// Peer implements SecretStore. A damaged file counts as absent.
+func (c *FileStore) Peer(peer zrtp.ZID) (PeerRecord, bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var r PeerRecord
 	b, err := os.ReadFile(c.path(peer))
-	if err != nil || json.Unmarshal(b, &r) != nil || len(r.RS1) != 32 {
-		return peerRecord{}, false
+	if errors.Is(err, os.ErrNotExist) {
+		return r, false, nil
 	}
-	return r, true
+	if err != nil {
+		return r, false, fmt.Errorf("ZRTP cache: read peer %s: %w", peer, err)
+	}
+	if json.Unmarshal(b, &r) != nil {
+		return PeerRecord{}, false, nil
+	}
+	return r, true, nil
 }
 
-func (c *SecretCache) save(peer zrtp.ZID, r peerRecord) error {
-	r.Updated = time.Now().UTC()
+// PutPeer implements SecretStore.
+func (c *FileStore) PutPeer(peer zrtp.ZID, r PeerRecord) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	b, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return err
@@ -114,60 +326,26 @@ func (c *SecretCache) save(peer zrtp.ZID, r peerRecord) error {
 	return nil
 }
 
-// Lookup implements zrtp.Cache. Expired records count as absent.
-func (c *SecretCache) Lookup(peer zrtp.ZID) (zrtp.CachedSecret, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	r, ok := c.load(peer)
-	if !ok || (!r.Expires.IsZero() && time.Now().After(r.Expires)) {
-		return zrtp.CachedSecret{}, false
+// Peers implements SecretStore.
+func (c *FileStore) Peers() (map[zrtp.ZID]PeerRecord, error) {
+	ents, err := os.ReadDir(filepath.Join(c.dir, "peers"))
+	if err != nil {
+		return nil, fmt.Errorf("ZRTP cache: %w", err)
 	}
-	return zrtp.CachedSecret{RS1: r.RS1, RS2: r.RS2, Verified: r.Verified && !r.Unsafe}, true
-}
-
-// Store saves the new retained secrets for peer. expiry is the peer's
-// cache expiry interval in seconds (RFC 6189 §4.9): 0 means the peer asks
-// us not to keep them, 0xffffffff means no limit.
-func (c *SecretCache) Store(peer zrtp.ZID, rec zrtp.CachedSecret, expiry uint32) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if expiry == 0 {
-		if err := os.Remove(c.path(peer)); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("ZRTP cache: forget peer %s: %w", peer, err)
+	out := map[zrtp.ZID]PeerRecord{}
+	for _, e := range ents {
+		name, ok := strings.CutSuffix(e.Name(), ".json")
+		b, err := hex.DecodeString(name)
+		var z zrtp.ZID
+		if !ok || err != nil || len(b) != len(z) {
+			continue
 		}
-		return nil
+		copy(z[:], b)
+		if r, found, err := c.Peer(z); err == nil && found {
+			out[z] = r
+		}
 	}
-	r := peerRecord{RS1: rec.RS1, RS2: rec.RS2, Verified: rec.Verified}
-	if expiry != zrtp.CacheExpiryForever {
-		r.Expires = time.Now().Add(time.Duration(expiry) * time.Second).UTC()
-	}
-	return c.save(peer, r)
-}
-
-// SetVerified records that the user compared the SAS with peer and found
-// it equal (true) or different (false, which marks the peer unsafe).
-func (c *SecretCache) SetVerified(peer zrtp.ZID, ok bool) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	r, found := c.load(peer)
-	if !found {
-		return nil // nothing retained yet; the next Store carries the flag
-	}
-	r.Verified, r.Unsafe = ok, !ok
-	return c.save(peer, r)
-}
-
-// MarkUnsafe records a retained-secret mismatch for peer until the user
-// verifies the SAS again.
-func (c *SecretCache) MarkUnsafe(peer zrtp.ZID) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	r, found := c.load(peer)
-	if !found {
-		return nil
-	}
-	r.Unsafe, r.Verified = true, false
-	return c.save(peer, r)
+	return out, nil
 }
 
 func writeFileAtomic(path string, b []byte) error {

@@ -29,6 +29,9 @@ var (
 	ErrNoZRTP = errors.New("the peer does not speak ZRTP: no a=zrtp-hash and no ZRTP Hello; the call is not encrypted end to end (use --allow-insecure only if you accept that)")
 	// ErrZRTPFailed: the ZRTP exchange ended without keys.
 	ErrZRTPFailed = errors.New("ZRTP key agreement failed")
+	// ErrEqualZID: both ends have the same ZID (RFC 6189 §4.2 requires
+	// them to differ), nearly always because they share one ZRTP cache.
+	ErrEqualZID = errors.New("both ends have the same ZRTP identity (ZID), so they share one ZRTP cache: give each end its own profile (--profile DIR), or for calls without a profile its own --zrtp-cache DIR")
 )
 
 // CallOptions configure one call.
@@ -37,8 +40,9 @@ type CallOptions struct {
 	Play *wav.Audio
 	// Record names a WAV file that receives what the peer sends.
 	Record string
-	// Cache keeps our ZID and the peers' retained secrets. Required.
-	Cache *SecretCache
+	// Cache keeps our ZID, the peers' retained secrets and the SAS of
+	// the last call with each. Required.
+	Cache SecretStore
 	// ZRTP preference lists; nil means the zrtp package's defaults.
 	KeyAgreements, SASTypes, Hashes, Ciphers, AuthTags []zrtp.Algo
 	// AllowInsecure lets a call to a peer without ZRTP go on (with an
@@ -90,8 +94,14 @@ type Call struct {
 	endOnce sync.Once
 	endErr  error
 	reason  string
+	runMu   sync.Mutex // guards cancel, ending and the failure
 	cancel  context.CancelFunc
-	loopWG  sync.WaitGroup
+	ending  bool
+	// failReason and failErr: why the call failed, once it started to
+	// end on a failure.
+	failReason string
+	failErr    error
+	loopWG     sync.WaitGroup
 
 	statsMu sync.Mutex
 	stats   Stats
@@ -100,7 +110,9 @@ type Call struct {
 
 	verifyMu     sync.Mutex
 	userVerified bool
-	pendingStore *zrtp.Retain
+	sasRejected  bool
+	opusMissing  bool
+	peer         string // SIP address of the peer, as shown
 }
 
 func newCall(ua *UA, opts CallOptions, outgoing bool) (*Call, error) {
@@ -113,7 +125,7 @@ func newCall(ua *UA, opts CallOptions, outgoing bool) (*Call, error) {
 	}
 	zid, err := opts.Cache.ZID()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("call: ZRTP identity: %w", err)
 	}
 	host := opts.RTPHost
 	if host == "" {
@@ -135,7 +147,7 @@ func newCall(ua *UA, opts CallOptions, outgoing bool) (*Call, error) {
 	c := &Call{ua: ua, opts: opts, log: log, outgoing: outgoing, conn: conn, zid: zid,
 		ssrc: binary.BigEndian.Uint32(b[:]), ctrl: make(chan func(*mediaState), 8), ended: make(chan struct{})}
 	c.engine, err = zrtp.New(zrtp.Config{
-		ZID: zid, SSRC: c.ssrc, Cache: opts.Cache,
+		ZID: zid, SSRC: c.ssrc, Cache: zrtpCache{opts.Cache},
 		Hashes: opts.Hashes, Ciphers: opts.Ciphers, AuthTags: opts.AuthTags,
 		KeyAgreements: opts.KeyAgreements, SASTypes: opts.SASTypes,
 	})
@@ -165,6 +177,12 @@ func newCall(ua *UA, opts CallOptions, outgoing bool) (*Call, error) {
 	if b := c.opts.OpusBitrate; b < 8000 || b > 20000 {
 		conn.Close()
 		return nil, fmt.Errorf("call: Opus bitrate %d: use 8000 to 20000", b)
+	}
+	if !opts.NoOpus && !opusAvailable() {
+		c.opusMissing = true
+	}
+	if c.opusMissing {
+		c.emit(Event{Type: EventWarning, Reason: "Opus is unavailable (" + codec.OpusUnavailableReason() + "): offering G.711 (PCMU, PCMA) only; install libopus0 for Opus"})
 	}
 	c.local = Media{Addr: ip, Port: conn.LocalAddr().(*net.UDPAddr).Port, Proto: proto, Codecs: codecs,
 		Direction: SendRecv, ZRTPHash: c.engine.HelloHash(), SessionID: sid, Version: sid, PTime: c.opts.PTime}
@@ -261,39 +279,67 @@ func (c *Call) Hangup(ctx context.Context) error {
 	return nil
 }
 
-// ConfirmSAS records that the user compared the SAS with the peer and
-// found it equal; later calls to this peer report previously_verified.
+// ConfirmSAS records that the user compared the SAS with the peer during
+// this call and found it equal; later calls to this peer report
+// previously_verified. After a retained-secret mismatch it is also what
+// lets the new secret be kept (RFC 6189 §4.6.1.1).
 func (c *Call) ConfirmSAS() error {
 	s := c.Secure()
 	if s == nil {
 		return errors.New("confirm SAS: the call is not secure yet")
 	}
-	c.verifyMu.Lock()
-	c.userVerified = true
-	pending := c.pendingStore
-	c.pendingStore = nil
-	c.verifyMu.Unlock()
 	c.statsMu.Lock()
 	peer := c.peerZID
 	c.statsMu.Unlock()
-	if pending != nil {
-		rec := pending.Record
-		rec.Verified = true
-		if err := c.opts.Cache.Store(pending.PeerZID, rec, pending.Expiry); err != nil {
-			return err
-		}
-	} else if err := c.opts.Cache.SetVerified(peer, true); err != nil {
+	c.verifyMu.Lock()
+	defer c.verifyMu.Unlock()
+	c.userVerified, c.sasRejected = true, false
+	if err := confirmInCall(c.opts.Cache, peer, s.SAS); err != nil {
 		return err
 	}
-	c.emit(Event{Type: EventSASVerified, Reason: "SAS " + s.SAS + " confirmed for peer " + s.PeerZID})
+	reason := "SAS " + s.SAS + " confirmed for peer " + s.PeerZID
+	if s.Trust == TrustUnsafe {
+		reason += "; this call had a retained-secret mismatch (unsafe): its new secret is kept now"
+	}
+	c.emit(Event{Type: EventSASVerified, Reason: reason})
+	return nil
+}
+
+// RejectSAS records that the peer read a different SAS: a man in the
+// middle. The peer is marked unsafe and the call's secret is not kept;
+// hang up.
+func (c *Call) RejectSAS() error {
+	s := c.Secure()
+	if s == nil {
+		return errors.New("reject SAS: the call is not secure yet")
+	}
+	c.statsMu.Lock()
+	peer := c.peerZID
+	c.statsMu.Unlock()
+	c.verifyMu.Lock()
+	defer c.verifyMu.Unlock()
+	c.userVerified, c.sasRejected = false, true
+	if err := reject(c.opts.Cache, peer); err != nil {
+		return err
+	}
+	c.alert("you found the SAS different from the peer's: possibly a man in the middle; the peer is marked unsafe, hang up")
 	return nil
 }
 
 // end stops the media and reports the ended event once.
 func (c *Call) end(reason string, err error) {
 	c.endOnce.Do(func() {
-		if c.cancel != nil {
-			c.cancel()
+		// A BYE may end the call while Dial or Accept still starts the
+		// media: after this, startMedia starts nothing.
+		c.runMu.Lock()
+		c.ending = true
+		cancel := c.cancel
+		if c.failErr != nil || c.failReason != "" {
+			reason, err = c.failReason, c.failErr
+		}
+		c.runMu.Unlock()
+		if cancel != nil {
+			cancel()
 		}
 		c.conn.Close()
 		c.loopWG.Wait()
@@ -390,6 +436,13 @@ func (c *Call) startMedia(parent context.Context) error {
 		st.helloWait = time.Now().Add(to)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	c.runMu.Lock()
+	defer c.runMu.Unlock()
+	if c.ending {
+		cancel()
+		st.close()
+		return errors.New("call: ended before the media started")
+	}
 	c.cancel = cancel
 	pkts := make(chan packet, 64)
 	c.loopWG.Add(2)
@@ -490,6 +543,13 @@ func (st *mediaState) close() {
 
 // failAsync ends the call from the media goroutine without waiting for it.
 func (c *Call) failAsync(reason string, err error) {
+	// The peer may hang up too (both ends saw the same failure) and its
+	// BYE may end the call first: the failure must still be the reason.
+	c.runMu.Lock()
+	if c.failErr == nil && c.failReason == "" {
+		c.failReason, c.failErr = reason, err
+	}
+	c.runMu.Unlock()
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		defer cancel()
@@ -662,6 +722,11 @@ func (c *Call) zrtpResult(st *mediaState, now time.Time, res zrtp.Result) {
 			c.onRetain(ev)
 			st.sendReady = true
 		case *zrtp.Failed:
+			var ze *zrtp.Error
+			if errors.As(ev.Err, &ze) && ze.Code == zrtp.CodeEqualZID {
+				c.failAsync("", fmt.Errorf("%w: %w", ErrZRTPFailed, ErrEqualZID))
+				return
+			}
 			c.failAsync("", fmt.Errorf("%w: %v", ErrZRTPFailed, ev.Err))
 			return
 		case *zrtp.GoClearRefused:
@@ -699,13 +764,14 @@ func (c *Call) onSecure(st *mediaState, now time.Time, ev *zrtp.Secure) error {
 		return fmt.Errorf("call: receiver: %w", err)
 	}
 	st.sendReady = !ev.Initiator
+	flagged, err := c.rememberCall(ev, now)
+	if err != nil {
+		c.log.Warn("ZRTP cache", "err", err)
+	}
 	trust := TrustUnverified
 	switch {
-	case ev.CacheMismatch:
+	case ev.CacheMismatch || flagged:
 		trust = TrustUnsafe
-		if err := c.opts.Cache.MarkUnsafe(ev.PeerZID); err != nil {
-			c.log.Warn("ZRTP cache", "err", err)
-		}
 	case ev.PreviouslyVerified:
 		trust = TrustVerified
 	}
@@ -720,28 +786,72 @@ func (c *Call) onSecure(st *mediaState, now time.Time, ev *zrtp.Secure) error {
 	c.secure, c.peerZID = info, ev.PeerZID
 	c.statsMu.Unlock()
 	c.emit(Event{Type: EventSecure, Secure: info})
-	if ev.CacheMismatch {
+	switch {
+	case ev.CacheMismatch:
 		c.alert("the peer's retained ZRTP secret does not match ours: this may be a man in the middle, or the peer lost its cache; compare the SAS aloud")
+	case flagged:
+		c.alert("this peer is marked unsafe (a retained-secret mismatch or a different SAS in an earlier call, never confirmed since); compare the SAS aloud")
 	}
 	return nil
+}
+
+// rememberCall keeps the SAS shown in this call, for confirming it later,
+// and marks the peer unsafe after a retained-secret mismatch until the
+// user confirms the SAS (RFC 6189 §4.3.2). flagged reports a peer marked
+// unsafe by an earlier call and not confirmed since.
+func (c *Call) rememberCall(ev *zrtp.Secure, now time.Time) (flagged bool, err error) {
+	c.verifyMu.Lock()
+	defer c.verifyMu.Unlock()
+	r, _, err := c.opts.Cache.Peer(ev.PeerZID)
+	if err != nil {
+		return false, err
+	}
+	flagged = r.Unsafe
+	r.Last = LastCall{Peer: c.peer, SAS: ev.SAS, SASType: strings.TrimSpace(ev.SASType.String()), At: now.UTC(),
+		Unsafe: ev.CacheMismatch || flagged, Mismatch: ev.CacheMismatch}
+	if ev.CacheMismatch {
+		r.Unsafe, r.Verified = true, false
+	}
+	r.Updated = now.UTC()
+	return flagged, c.opts.Cache.PutPeer(ev.PeerZID, r)
 }
 
 func (c *Call) onRetain(ev *zrtp.Retain) {
 	c.verifyMu.Lock()
 	defer c.verifyMu.Unlock()
-	rec := ev.Record
-	if c.userVerified {
-		rec.Verified = true
-	} else if ev.RequiresVerification {
-		// RFC 6189 §4.6.1.1: after a cache mismatch, keep the new
-		// secret only once the user has compared the SAS.
-		e := *ev
-		c.pendingStore = &e
-		return
-	}
-	if err := c.opts.Cache.Store(ev.PeerZID, rec, ev.Expiry); err != nil {
+	if err := c.retain(ev); err != nil {
 		c.log.Warn("ZRTP cache", "err", err)
 	}
+}
+
+// retain stores the new retained secret (RFC 6189 §4.6.1). After a cache
+// mismatch it is kept back as pending until the user confirms the SAS
+// (§4.6.1.1), during the call or afterwards.
+func (c *Call) retain(ev *zrtp.Retain) error {
+	r, _, err := c.opts.Cache.Peer(ev.PeerZID)
+	if err != nil {
+		return err
+	}
+	now := time.Now().UTC()
+	r.Updated = now
+	if ev.Expiry == 0 {
+		// The peer asks us not to keep secrets (§4.9).
+		r.RS1, r.RS2, r.Expires, r.Last.Pending = nil, nil, time.Time{}, nil
+		return c.opts.Cache.PutPeer(ev.PeerZID, r)
+	}
+	if c.sasRejected {
+		return nil // the user found the SAS different: keep nothing of this call
+	}
+	if ev.RequiresVerification && !c.userVerified {
+		r.Last.Pending = &PendingSecret{RS1: ev.Record.RS1, RS2: ev.Record.RS2, Expires: expiryTime(now, ev.Expiry)}
+		return c.opts.Cache.PutPeer(ev.PeerZID, r)
+	}
+	r.RS1, r.RS2, r.Expires = ev.Record.RS1, ev.Record.RS2, expiryTime(now, ev.Expiry)
+	r.Verified = ev.Record.Verified || c.userVerified
+	// An unsafe mark stays until the user confirms a SAS.
+	r.Unsafe = r.Unsafe && !c.userVerified
+	r.Last.Pending = nil
+	return c.opts.Cache.PutPeer(ev.PeerZID, r)
 }
 
 // ioMulti returns a reader yielding first, then crypto randomness.

@@ -91,9 +91,9 @@ func dialPair(t *testing.T, transport string, callerOpts, calleeOpts CallOptions
 	return p
 }
 
-func cacheAt(t *testing.T, dir string) *SecretCache {
+func cacheAt(t *testing.T, dir string) *FileStore {
 	t.Helper()
-	c, err := OpenSecretCache(dir)
+	c, err := OpenFileStore(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,8 @@ const (
 	EventResume      EventType = "resume"       // the peer took it off hold
 	EventAlert       EventType = "alert"        // something the user must see
 	EventEnded       EventType = "ended"        // the call is over
+	EventWarning     EventType = "warning"      // a limitation of this call the user should know
+	EventListening   EventType = "listening"    // answer: waiting for a call at Peer
 )
 
 // SecureInfo describes the keys of a call once ZRTP has finished.

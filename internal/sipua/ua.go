@@ -281,7 +281,7 @@ func (u *UA) Dial(ctx context.Context, target string, opts CallOptions) (*Call, 
 	sess, err := u.dua.WriteInvite(ctx, req)
 	if err != nil {
 		c.conn.Close()
-		return nil, fmt.Errorf("call %s: send INVITE: %w", target, err)
+		return nil, dialFailure(target, err, false)
 	}
 	c.cdlg = sess
 	c.callID = req.CallID().Value()
@@ -298,14 +298,10 @@ func (u *UA) Dial(ctx context.Context, target string, opts CallOptions) (*Call, 
 		u.forget(c)
 		c.conn.Close()
 		sess.Close()
-		var re *sipgo.ErrDialogResponse
-		switch {
-		case errors.As(err, &re):
-			return nil, fmt.Errorf("call %s: refused: %d %s", target, re.Res.StatusCode, re.Res.Reason)
-		case ctx.Err() != nil:
+		if ctx.Err() != nil {
 			return nil, fmt.Errorf("call %s: cancelled before the answer (CANCEL sent)", target)
 		}
-		return nil, fmt.Errorf("call %s: %w", target, err)
+		return nil, dialFailure(target, err, ringing)
 	}
 	ans, err := ParseMedia(sess.InviteResponse.Body())
 	var chosen Codec
@@ -336,18 +332,95 @@ func (u *UA) Dial(ctx context.Context, target string, opts CallOptions) (*Call, 
 	return c, nil
 }
 
+// Why a call was not answered, for callers that branch on it.
+var (
+	ErrBusy        = errors.New("busy")
+	ErrDeclined    = errors.New("declined")
+	ErrNoAnswer    = errors.New("no answer")
+	ErrUnreachable = errors.New("cannot reach the peer")
+	ErrRefused     = errors.New("refused")
+)
+
+// DialError says in words why a call was not answered. Err is one of
+// ErrBusy, ErrDeclined, ErrNoAnswer, ErrUnreachable or ErrRefused.
+type DialError struct {
+	Target string
+	Err    error
+	// Status is the peer's final response, 0 when there was none.
+	Status int
+	Detail string
+}
+
+func (e *DialError) Error() string { return e.Detail }
+
+func (e *DialError) Unwrap() error { return e.Err }
+
+// dialFailure turns a SIP transaction or final response failure into
+// words (RFC 3261 §21 for the status codes).
+func dialFailure(target string, err error, ringing bool) error {
+	var res *sip.Response
+	var rp *sipgo.ErrDialogResponse
+	var rv sipgo.ErrDialogResponse
+	switch {
+	case errors.As(err, &rp):
+		res = rp.Res
+	case errors.As(err, &rv):
+		res = rv.Res
+	}
+	e := &DialError{Target: target}
+	if res != nil {
+		e.Status = res.StatusCode
+		status := fmt.Sprintf("%d %s", res.StatusCode, res.Reason)
+		switch code := res.StatusCode; {
+		case code == 486 || code == 600:
+			e.Err, e.Detail = ErrBusy, fmt.Sprintf("%s is busy (%s)", target, status)
+		case code == 603 || code == 403:
+			e.Err, e.Detail = ErrDeclined, fmt.Sprintf("%s declined the call (%s)", target, status)
+		case code == 408 || code == 480 || code == 487:
+			e.Err, e.Detail = ErrNoAnswer, fmt.Sprintf("no answer from %s (%s)", target, status)
+		case code == 404 || code == 604:
+			e.Err, e.Detail = ErrUnreachable, fmt.Sprintf("cannot reach %s: no such user there (%s)", target, status)
+		case code == 488 || code == 606 || code == 415:
+			e.Err, e.Detail = ErrRefused, fmt.Sprintf("%s cannot take this call: no audio codec or encryption in common (%s)", target, status)
+		default:
+			e.Err, e.Detail = ErrRefused, fmt.Sprintf("%s refused the call (%s)", target, status)
+		}
+		return e
+	}
+	switch {
+	case errors.Is(err, sip.ErrTransactionTimeout) && ringing:
+		e.Err, e.Detail = ErrNoAnswer, fmt.Sprintf("no answer from %s: it rang but nobody answered", target)
+	case errors.Is(err, sip.ErrTransactionTimeout):
+		e.Err, e.Detail = ErrUnreachable, fmt.Sprintf("cannot reach %s: no response (is a SIP phone listening at that address and transport?)", target)
+	default:
+		detail := "the connection failed"
+		var oe *net.OpError
+		if errors.As(err, &oe) && oe.Err != nil {
+			detail = oe.Err.Error()
+		}
+		e.Err, e.Detail = ErrUnreachable, fmt.Sprintf("cannot reach %s: %s", target, detail)
+	}
+	return e
+}
+
 func (c *Call) connected(ctx context.Context, peer string) error {
-	if c.remote.ZRTPHash == "" {
+	c.peer = peer
+	// A re-INVITE may already change the description: read it under
+	// sigMu.
+	c.sigMu.Lock()
+	remote, chosen := *c.remote, c.codec
+	c.sigMu.Unlock()
+	if remote.ZRTPHash == "" {
 		c.log.Info("peer signalled no zrtp-hash; waiting for a ZRTP Hello")
 	}
-	if c.remote.SDES {
+	if remote.SDES {
 		c.alert("the peer offered SDES keys (a=crypto), which a signalling server can read; ignored, ZRTP is used")
 	}
 	if err := c.startMedia(ctx); err != nil {
 		return err
 	}
-	c.emit(Event{Type: EventConnected, Peer: peer, Codec: c.codec.String(),
-		RemoteRTP: netip.AddrPortFrom(c.remote.Addr, uint16(c.remote.Port)).String()})
+	c.emit(Event{Type: EventConnected, Peer: peer, Codec: chosen.String(),
+		RemoteRTP: netip.AddrPortFrom(remote.Addr, uint16(remote.Port)).String()})
 	return nil
 }
 

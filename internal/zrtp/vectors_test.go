@@ -10,15 +10,21 @@ import (
 	"hash"
 	"math/big"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/phonex/phonex/internal/testpeer"
 )
 
-// The vectors in testdata/kdf_vectors.json and testdata/sas_b32.json were
-// computed independently of this package with Python's hmac and hashlib
-// modules, following RFC 6189 §4.5.1 (KDF), §4.4.1.4 (s0) and the base32
-// pseudocode of §5.1.6, and then recorded here.
+// The vectors in testdata/kdf_vectors.json and testdata/sas_b32.json, and
+// the HelloACK packet of TestPacketCRCKnown, are computed independently of
+// this package by testdata/zrtp_vectors.py (Python's hmac and hashlib,
+// following RFC 6189 §4.5.1 (KDF), §4.4.1.4 (s0), the base32 pseudocode of
+// §5.1.6 and the CRC-32C of §5). To regenerate the outputs from the inputs
+// in the JSON files: cd testdata && python3 zrtp_vectors.py; TestVectorScript
+// checks that the script and the recorded vectors agree.
 
 func hashByName(t *testing.T, name string) func() hash.Hash {
 	switch name {
@@ -185,6 +191,22 @@ func TestSASBase256(t *testing.T) {
 	}
 }
 
+// TestVectorScript runs testdata/zrtp_vectors.py --check: the recorded
+// vectors are what the independent script computes. Without python3 it
+// skips, or fails when CI is set.
+func TestVectorScript(t *testing.T) {
+	py := testpeer.Require(t, "python3")
+	cmd := exec.Command(py, "zrtp_vectors.py", "--check")
+	cmd.Dir = "testdata"
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("zrtp_vectors.py --check: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "HelloACK seq 1 SSRC 01020304: 100000015a52545001020304505a000348656c6c6f41434bf8cb9ead") {
+		t.Fatalf("script's HelloACK packet differs from TestPacketCRCKnown's:\n%s", out)
+	}
+}
+
 func TestPacketCRCKnown(t *testing.T) {
 	// CRC-32C check value of RFC 3720 / RFC 4960.
 	if got := packetCRC([]byte("123456789")); got != 0xe3069283 {
@@ -192,7 +214,7 @@ func TestPacketCRCKnown(t *testing.T) {
 	}
 	// A HelloACK packet, sequence 1, SSRC 0x01020304; the trailer was
 	// computed with a bitwise CRC-32C (reflected polynomial 0x82F63B78) and
-	// written least significant byte first.
+	// written least significant byte first (testdata/zrtp_vectors.py).
 	want := unhex(t, "100000015a52545001020304505a000348656c6c6f41434bf8cb9ead")
 	got := EncodePacket(1, 0x01020304, ackMessage(typeHelloACK))
 	if !bytes.Equal(got, want) {

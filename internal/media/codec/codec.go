@@ -1,5 +1,6 @@
 // Package codec holds the audio codecs of a call behind one interface: Opus
-// (RFC 6716, carried as RFC 7587 describes) through libopus, and G.711
+// (RFC 6716, carried as RFC 7587 describes) through libopus, loaded at run
+// time so that a build needs no libopus headers, and G.711
 // μ-law and A-law (ITU-T G.711, RTP payload types 0 and 8 of RFC 3551) in
 // pure Go as the fallback for peers without Opus.
 package codec
@@ -41,8 +42,9 @@ type Codec interface {
 var (
 	// ErrFrameSize is returned when Encode gets other than one frame.
 	ErrFrameSize = errors.New("codec: PCM is not exactly one frame")
-	// ErrOpusUnavailable is returned by NewOpus in a build without cgo.
-	ErrOpusUnavailable = errors.New("codec: built without cgo: Opus unavailable (rebuild with CGO_ENABLED=1 and libopus-dev installed, or use PCMU/PCMA)")
+	// ErrOpusUnavailable is returned by NewOpus when libopus cannot be
+	// loaded (install libopus0) or in a build without cgo.
+	ErrOpusUnavailable = errors.New("codec: Opus unavailable")
 	// ErrClosed is returned after Close.
 	ErrClosed = errors.New("codec: closed")
 )

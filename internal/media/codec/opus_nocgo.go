@@ -2,10 +2,24 @@
 
 package codec
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // Opus is unavailable in a build without cgo; NewOpus says so.
 type Opus struct{}
+
+// DefaultOpusLibrary is the libopus a cgo build loads.
+const DefaultOpusLibrary = "libopus.so.0"
+
+// LoadOpusLibrary reports that Opus is missing.
+func LoadOpusLibrary(string) error { return errNoCgo }
+
+var errNoCgo = fmt.Errorf("%w: built without cgo (rebuild with CGO_ENABLED=1, or use PCMU/PCMA)", ErrOpusUnavailable)
+
+// OpusUnavailableReason says why Opus cannot be used.
+func OpusUnavailableReason() string { return "built without cgo" }
 
 // OpusVersion reports that Opus is missing.
 func OpusVersion() string { return "unavailable (built without cgo)" }
@@ -15,7 +29,7 @@ func NewOpus(cfg OpusConfig) (*Opus, error) {
 	if _, err := cfg.withDefaults(); err != nil {
 		return nil, err
 	}
-	return nil, ErrOpusUnavailable
+	return nil, errNoCgo
 }
 
 func (o *Opus) SetBitrate(int) error                         { return ErrOpusUnavailable }
