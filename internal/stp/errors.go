@@ -15,6 +15,10 @@ var (
 	ErrUnsupported = errors.New("stp: unsupported protocol or algorithm")
 	// ErrNotForMe: the destination (or no key slot) names this receiver.
 	ErrNotForMe = errors.New("stp: message is not addressed to this receiver")
+	// ErrDestination: an authenticated group message whose signed
+	// destination does not name this receiver (its keys were re-wrapped
+	// for a third party).
+	ErrDestination = errors.New("stp: signed destination does not name this receiver")
 	// ErrDecrypt: the key block or the ciphertext cannot be opened.
 	ErrDecrypt = errors.New("stp: cannot decrypt")
 	// ErrBadMAC: the HMAC does not verify.

@@ -68,7 +68,10 @@ var (
 	// STPSimpleGroup follows STPSimple v2; field 13 holds the key slots and
 	// there is no field 14.
 	groupSig = simpleSigV2
-	groupMAC = []protoreflect.FieldNumber{
+	// STPSimpleGroup v2 also signs the key slots (field 13): in v1 only the
+	// HMAC covers them, and every recipient knows the MAC key.
+	groupSigV2 = append(append([]protoreflect.FieldNumber{}, simpleSigV2...), fEasymBlock)
+	groupMAC   = []protoreflect.FieldNumber{
 		fMessageSentMiliUTC, fProtocolType, fProtocolVersion, fAmpType, fAmpVersion,
 		fSequenceNumber, fRandomNonce, fSender, fDestination, fDestinationType, fIV,
 		fEncKey, fMacKey, fEasymBlock, fEsymBlock, fEsymBlockVersion,

@@ -85,4 +85,4 @@ func fuzzSTP(f *testing.F, typ int32, versions []int32, open func(Protocol, []by
 
 func FuzzOpenSimple(f *testing.F) { fuzzSTP(f, TypeSimple, []int32{1, 2, 3}, openSimple) }
 func FuzzOpenAuth(f *testing.F)   { fuzzSTP(f, TypeAuth, []int32{1}, openAuth) }
-func FuzzOpenGroup(f *testing.F)  { fuzzSTP(f, TypeGroup, []int32{1}, openGroup) }
+func FuzzOpenGroup(f *testing.F)  { fuzzSTP(f, TypeGroup, []int32{1, 2}, openGroup) }

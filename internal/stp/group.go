@@ -3,6 +3,7 @@ package stp
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -17,14 +18,25 @@ const MaxKeySlots = 1024
 // version field is omitted. SealGroup always sends them.
 var groupDefaults = suite{sig: SigRSA, key: KeyRSAOAEP, sym: SymAESGCM, mac: MACSHA256}
 
-func groupLists(int32) (sig, mac []protoreflect.FieldNumber) { return groupSig, groupMAC }
+func groupLists(version int32) (sig, mac []protoreflect.FieldNumber) {
+	if version >= 2 {
+		return groupSigV2, groupMAC
+	}
+	return groupSig, groupMAC
+}
 
 // SealGroup encrypts out once and seals its keys in one key slot per
-// recipient device (draft §2.4). destination names the group (or the
-// account, for a user's own devices). A recipient with a KEM key gets an
-// HPKE slot, otherwise an RSA-OAEP slot for its certificate's key. The
-// signer may be RSA or Ed25519.
+// recipient device (draft §2.4), as STPSimpleGroup v2: the signature covers
+// the key slots too, so the recipient set is the sender's. destination
+// names the group (or the account, for a user's own devices). A recipient
+// with a KEM key gets an HPKE slot, otherwise an RSA-OAEP slot for its
+// certificate's key. The signer may be RSA or Ed25519.
 func SealGroup(from *Sender, destination string, to []*Recipient, out *Outgoing) ([]byte, error) {
+	return sealGroup(GroupV2, from, destination, to, out)
+}
+
+// sealGroup seals as STPSimpleGroup v1 (tests of the older receivers) or v2.
+func sealGroup(p Protocol, from *Sender, destination string, to []*Recipient, out *Outgoing) ([]byte, error) {
 	if err := checkSender(from); err != nil {
 		return nil, fmt.Errorf("seal STPSimpleGroup: %w", err)
 	}
@@ -57,7 +69,7 @@ func SealGroup(from *Sender, destination string, to []*Recipient, out *Outgoing)
 	s.sig = sv
 	m.SignatureVersion = proto.Int32(sv)
 	keys := newKeys()
-	v := &virtualFields{encKey: keys[:symKeySize], macKey: keys[symKeySize:], payload: out.Payload, protocol: GroupV1}
+	v := &virtualFields{encKey: keys[:symKeySize], macKey: keys[symKeySize:], payload: out.Payload, protocol: p}
 	if m.Iv, m.EsymBlock, err = sealPayload(s.sym, v.encKey, out.Payload); err != nil {
 		return nil, fmt.Errorf("seal STPSimpleGroup: %w", err)
 	}
@@ -79,7 +91,7 @@ func SealGroup(from *Sender, destination string, to []*Recipient, out *Outgoing)
 	if err := signAndMAC(m, s, from, v, groupLists); err != nil {
 		return nil, fmt.Errorf("seal STPSimpleGroup: %w", err)
 	}
-	return marshalSTP(GroupV1, m)
+	return marshalSTP(p, m)
 }
 
 func openGroup(p Protocol, payload []byte, r *Receiver) (*Message, error) {
@@ -91,7 +103,7 @@ func openGroup(p Protocol, payload []byte, r *Receiver) (*Message, error) {
 }
 
 func openGroupMessage(p Protocol, payload []byte, r *Receiver) (*Message, error) {
-	if p != GroupV1 {
+	if p != GroupV1 && p != GroupV2 {
 		return nil, fmt.Errorf("protocol %v: %w", p, ErrUnknownProtocol)
 	}
 	if len(payload) > MaxMessageSize {
@@ -146,11 +158,32 @@ func openGroupMessage(p Protocol, payload []byte, r *Receiver) (*Message, error)
 	if err != nil {
 		return nil, err
 	}
-	if covered, err = coveredBytes(&m, groupSig, v); err != nil {
+	sigList, _ := groupLists(p.Version)
+	if covered, err = coveredBytes(&m, sigList, v); err != nil {
 		return nil, fmt.Errorf("signed bytes: %w", err)
 	}
 	if err := verify(s.sig, cert, covered, m.Signature); err != nil {
 		return nil, fmt.Errorf("sender %s: %w", m.GetSender(), err)
 	}
+	// The key slot only says who can decrypt: a recipient who knows the
+	// keys can re-wrap them for anyone. The signed destination says whom
+	// the sender wrote to, so it must name this receiver, one of its
+	// groups, or (a copy of what the account sent) the sender must be a
+	// device of this receiver's own account.
+	ok, err := matchDestination(r, m.GetDestinationType(), m.GetDestination(), m.GetRandomNonce())
+	if err != nil {
+		return nil, err
+	}
+	if !ok && !slices.Contains(r.Groups, m.GetDestination()) && !slices.Contains(r.Addresses, accountOf(m.GetSender())) {
+		return nil, fmt.Errorf("signed destination %q: %w", m.GetDestination(), ErrDestination)
+	}
 	return accept(p, &m, m.SequenceNumber, v.payload, r)
+}
+
+// accountOf is the account part of a device address (user@domain/device).
+func accountOf(sender string) string {
+	if i := strings.LastIndexByte(sender, '/'); i > 0 {
+		return sender[:i]
+	}
+	return ""
 }

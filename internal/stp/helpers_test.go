@@ -18,6 +18,9 @@ import (
 	"time"
 )
 
+// testGroup is the group destination every test party belongs to.
+const testGroup = "team@example.org"
+
 var update = flag.Bool("update", false, "regenerate testdata/keys.json and testdata/vectors.json")
 
 // party is one test device with keys of both suites.
@@ -70,6 +73,7 @@ func (f *fixture) parties() []*party { return []*party{f.Alice, f.Bob, f.Carol} 
 func (f *fixture) receiver(p *party) *Receiver {
 	return &Receiver{
 		Addresses: []string{p.Address},
+		Groups:    []string{testGroup},
 		RSAKey:    p.rsaKey,
 		KEMKey:    p.kemKey,
 		SenderCertificate: func(sender, cv string) (*x509.Certificate, error) {

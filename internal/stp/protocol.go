@@ -19,7 +19,7 @@ import (
 const (
 	TypeSMIME     int32 = 1 // S/MIME, protocol v1: answered with ErrUnsupported
 	TypeSimple    int32 = 2 // STPSimple v1, v2, v3
-	TypeGroup     int32 = 3 // STPSimpleGroup v1
+	TypeGroup     int32 = 3 // STPSimpleGroup v1, v2 (key slots signed)
 	TypeAuth      int32 = 4 // STPSimpleAuth v1
 	TypeGroupAuth int32 = 5 // Group STPAuth: reserved, not implemented
 	TypeRatchet   int32 = 6 // ratchet STP (X3DH/PQXDH + Double Ratchet): registered by its package
@@ -41,6 +41,7 @@ var (
 	SimpleV2 = Protocol{TypeSimple, 2}
 	SimpleV3 = Protocol{TypeSimple, 3}
 	GroupV1  = Protocol{TypeGroup, 1}
+	GroupV2  = Protocol{TypeGroup, 2}
 	AuthV1   = Protocol{TypeAuth, 1}
 )
 
@@ -68,6 +69,9 @@ type Receiver struct {
 	// Addresses this device accepts as destination (its device address,
 	// and its account address if messages to the account are wanted).
 	Addresses []string
+	// Groups are further destinations of STPSimpleGroup messages this
+	// device accepts (the groups it belongs to).
+	Groups []string
 	// RSAKey opens RSA-OAEP key blocks (easymBlockVersion 1).
 	RSAKey *rsa.PrivateKey
 	// KEMKey opens HPKE key blocks (easymBlockVersion 2); an
@@ -135,6 +139,7 @@ func NewDispatcher() *Dispatcher {
 		d.openers[p] = OpenerFunc(openSimple)
 	}
 	d.openers[GroupV1] = OpenerFunc(openGroup)
+	d.openers[GroupV2] = OpenerFunc(openGroup)
 	d.openers[AuthV1] = OpenerFunc(openAuth)
 	return d
 }

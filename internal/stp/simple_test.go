@@ -29,8 +29,8 @@ func sealFor(t testing.TB, f *fixture, p Protocol, out *Outgoing) []byte {
 		env, err = SealSimple(3, s, f.Bob.recipient(), out)
 	case AuthV1:
 		env, err = SealAuth(f.Alice.rsaSender(), f.Bob.Address, out)
-	case GroupV1:
-		env, err = SealGroup(f.Alice.rsaSender(), "team@example.org", []*Recipient{f.Carol.recipient(), f.Bob.recipient()}, out)
+	case GroupV1, GroupV2:
+		env, err = sealGroup(p, f.Alice.rsaSender(), testGroup, []*Recipient{f.Carol.recipient(), f.Bob.recipient()}, out)
 	}
 	if err != nil {
 		t.Fatalf("seal %v: %v", p, err)
@@ -38,7 +38,7 @@ func sealFor(t testing.TB, f *fixture, p Protocol, out *Outgoing) []byte {
 	return env
 }
 
-var allProtocols = []Protocol{SimpleV1, SimpleV2, SimpleV3, AuthV1, GroupV1}
+var allProtocols = []Protocol{SimpleV1, SimpleV2, SimpleV3, AuthV1, GroupV1, GroupV2}
 
 func TestRoundTrip(t *testing.T) {
 	f := loadFixture(t)

@@ -74,6 +74,9 @@ func vectorInputs() []*vector {
 		{Name: "group-v1-rsa", Seed: 109, Protocol: GroupV1, From: "bob",
 			To: []string{"alice", "carol"}, Destination: "bob@example.org",
 			AmpType: 1, AmpVersion: 1, SentMillis: sent, Payload: []byte("to my devices")},
+		{Name: "group-v2-ed25519-mixed-slots", Seed: 110, Protocol: GroupV2, From: "alice", Ed25519: true,
+			To: []string{"bob", "carol"}, RSAOnly: []string{"carol"}, Destination: "friends@example.org",
+			AmpType: 1, AmpVersion: 2, SentMillis: sent, Payload: []byte("slots signed")},
 	}
 }
 
@@ -120,7 +123,7 @@ func (v *vector) seal(t *testing.T, f *fixture) []byte {
 	case TypeAuth:
 		env, err = SealAuth(from, to[0].Address, out)
 	case TypeGroup:
-		env, err = SealGroup(from, v.Destination, to, out)
+		env, err = sealGroup(v.Protocol, from, v.Destination, to, out)
 	}
 	if err != nil {
 		t.Fatalf("seal %s: %v", v.Name, err)
@@ -163,7 +166,7 @@ func covered(t *testing.T, env []byte, r *Receiver) (signed, maced []byte) {
 			t.Fatal(err)
 		}
 		v.payload, err = openPayload(SymAESGCM, v.encKey, g.Iv, g.EsymBlock)
-		sigList, macList = groupSig, groupMAC
+		sigList, macList = groupLists(p.Version)
 		m = g
 	case TypeAuth:
 		s := new(wire.STPSimple)
@@ -225,6 +228,7 @@ func TestVectors(t *testing.T) {
 		t.Run(v.Name, func(t *testing.T) {
 			for _, to := range v.To {
 				r := f.receiver(f.byName(to))
+				r.Groups = []string{v.Destination} // the recipients are members
 				m, err := d.Open(v.Envelope, r)
 				if err != nil {
 					t.Fatalf("open for %s: %v", to, err)
