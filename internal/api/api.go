@@ -318,6 +318,10 @@ type Prekeys struct {
 	OneTime      []Prekey `json:"one_time,omitempty"`
 	PQSigned     *Prekey  `json:"pq_signed,omitempty"`
 	PQOneTime    []Prekey `json:"pq_one_time,omitempty"`
+	// Record is the device's signed statement of its capabilities and
+	// current signed prekeys (amp.CapabilityRecord), signed with the
+	// device's certified key; the server stores and hands it out as is.
+	Record *Prekey `json:"record,omitempty"`
 }
 
 // PrekeyCount is how many unused one-time keys of the device remain.
@@ -338,10 +342,14 @@ type Bundle struct {
 	OneTime      *Prekey  `json:"one_time,omitempty"`
 	PQSigned     *Prekey  `json:"pq_signed,omitempty"`
 	PQOneTime    *Prekey  `json:"pq_one_time,omitempty"`
+	Record       *Prekey  `json:"record,omitempty"`
 }
 
 // Limits of published keys.
 const (
 	MaxPrekeyData    = 4096
 	MaxPrekeysPerPut = 200
+	// MaxStoredPrekeys caps the one-time keys of one kind the cluster keeps
+	// for a device.
+	MaxStoredPrekeys = 400
 )

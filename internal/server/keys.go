@@ -6,6 +6,8 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/phonex/phonex/internal/api"
 	"github.com/phonex/phonex/internal/ident"
@@ -19,7 +21,75 @@ const (
 	kindOneTime   = "onetime"
 	kindPQSigned  = "pq-signed"
 	kindPQOneTime = "pq-onetime"
+	kindRecord    = "record" // the signed capability record
 )
+
+// One-time prekey handout limits. A sender needs one-time keys only to
+// start a session, so a few per pair and hour serve every honest use; a
+// device asking for more, or many devices together, get bundles without
+// one-time keys (PQXDH then uses the last-resort keys) instead of draining
+// the target's supply.
+const (
+	handoutWindow    = time.Hour
+	handoutPerPair   = 5  // per requesting device and target device
+	handoutPerTarget = 60 // per target device, all requesters together
+)
+
+// handoutLimiter counts one-time key handouts in a sliding window. It
+// lives in memory: after a restart the counts start again, which at worst
+// hands out one more window's worth.
+type handoutLimiter struct {
+	mu        sync.Mutex
+	window    time.Duration
+	perPair   int
+	perTarget int
+	pairs     map[[2]int64][]time.Time
+	targets   map[int64][]time.Time
+	lastPrune time.Time
+}
+
+func recent(ts []time.Time, since time.Time) []time.Time {
+	i := 0
+	for i < len(ts) && !ts[i].After(since) {
+		i++
+	}
+	return ts[i:]
+}
+
+// allow records a handout of target's one-time keys to requester and
+// reports whether it is within the limits.
+func (l *handoutLimiter) allow(requester, target int64, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.pairs == nil {
+		l.pairs, l.targets = map[[2]int64][]time.Time{}, map[int64][]time.Time{}
+		if l.window == 0 {
+			l.window, l.perPair, l.perTarget = handoutWindow, handoutPerPair, handoutPerTarget
+		}
+	}
+	since := now.Add(-l.window)
+	if now.Sub(l.lastPrune) > l.window {
+		for k, ts := range l.pairs {
+			if len(recent(ts, since)) == 0 {
+				delete(l.pairs, k)
+			}
+		}
+		for k, ts := range l.targets {
+			if len(recent(ts, since)) == 0 {
+				delete(l.targets, k)
+			}
+		}
+		l.lastPrune = now
+	}
+	pk := [2]int64{requester, target}
+	pair, tgt := recent(l.pairs[pk], since), recent(l.targets[target], since)
+	if len(pair) >= l.perPair || len(tgt) >= l.perTarget {
+		l.pairs[pk], l.targets[target] = pair, tgt
+		return false
+	}
+	l.pairs[pk], l.targets[target] = append(pair, now), append(tgt, now)
+	return true
+}
 
 func encodeKey(k api.Prekey) store.Prekey {
 	b, _ := json.Marshal(k)
@@ -46,13 +116,15 @@ func checkKeys(keys ...api.Prekey) error {
 	return nil
 }
 
-// putKeys stores what a device publishes.
+// putKeys stores what a device publishes, all or nothing: every part is
+// checked first, and the store writes them in one transaction.
 func (n *Node) putKeys(ctx context.Context, r *http.Request, c *caller) (any, error) {
 	var req api.Prekeys
 	if err := decode(r, &req); err != nil {
 		return nil, err
 	}
-	single := map[string]*api.Prekey{kindKEM: req.KEM, kindSigned: req.Signed, kindPQSigned: req.PQSigned}
+	up := store.KeyUpload{Replace: map[string]store.Prekey{}, Add: map[string][]store.Prekey{}, MaxPerKind: api.MaxStoredPrekeys}
+	single := map[string]*api.Prekey{kindKEM: req.KEM, kindSigned: req.Signed, kindPQSigned: req.PQSigned, kindRecord: req.Record}
 	for kind, k := range single {
 		if k == nil {
 			continue
@@ -60,20 +132,14 @@ func (n *Node) putKeys(ctx context.Context, r *http.Request, c *caller) (any, er
 		if err := checkKeys(*k); err != nil {
 			return nil, err
 		}
-		if err := n.st.PutPrekeys(ctx, c.device.ID, kind, []store.Prekey{encodeKey(*k)}); err != nil {
-			return nil, err
-		}
+		up.Replace[kind] = encodeKey(*k)
 	}
 	for kind, ks := range map[string][]api.Prekey{kindOneTime: req.OneTime, kindPQOneTime: req.PQOneTime} {
 		if err := checkKeys(ks...); err != nil {
 			return nil, err
 		}
-		var enc []store.Prekey
 		for _, k := range ks {
-			enc = append(enc, encodeKey(k))
-		}
-		if err := n.st.PutPrekeys(ctx, c.device.ID, kind, enc); err != nil {
-			return nil, err
+			up.Add[kind] = append(up.Add[kind], encodeKey(k))
 		}
 	}
 	if req.Capabilities != nil {
@@ -85,9 +151,15 @@ func (n *Node) putKeys(ctx context.Context, r *http.Request, c *caller) (any, er
 		if len(req.Capabilities) > 32 {
 			return nil, errorf(http.StatusBadRequest, api.CodeBadRequest, "too many capabilities")
 		}
-		if err := n.st.SetDeviceCaps(ctx, c.device.ID, strings.Join(req.Capabilities, ",")); err != nil {
-			return nil, err
-		}
+		caps := strings.Join(req.Capabilities, ",")
+		up.Caps = &caps
+	}
+	err := n.st.PutKeys(ctx, c.device.ID, up)
+	if errors.Is(err, store.ErrTooManyKeys) {
+		return nil, errorf(http.StatusBadRequest, api.CodeBadRequest, "at most %d unused one-time keys of a kind per device", api.MaxStoredPrekeys)
+	}
+	if err != nil {
+		return nil, err
 	}
 	return n.countKeys(ctx, c.device.ID)
 }
@@ -152,14 +224,19 @@ func (n *Node) getKeys(ctx context.Context, r *http.Request, c *caller) (any, er
 		if d.Caps != "" {
 			b.Capabilities = strings.Split(d.Caps, ",")
 		}
+		oneTime := d.ID != c.device.ID && consume[d.Name] // only for sessions being started
+		if oneTime && !n.handouts.allow(c.device.ID, d.ID, n.now()) {
+			n.log.Info("one-time prekey handout over its limit; bundle without one-time keys")
+			oneTime = false
+		}
 		for _, x := range []struct {
 			kind    string
 			consume bool
 			dst     **api.Prekey
-		}{{kindKEM, false, &b.KEM}, {kindSigned, false, &b.Signed}, {kindPQSigned, false, &b.PQSigned},
+		}{{kindKEM, false, &b.KEM}, {kindSigned, false, &b.Signed}, {kindPQSigned, false, &b.PQSigned}, {kindRecord, false, &b.Record},
 			{kindOneTime, true, &b.OneTime}, {kindPQOneTime, true, &b.PQOneTime}} {
-			if x.consume && (d.ID == c.device.ID || !consume[d.Name]) {
-				continue // one-time keys only for sessions being started
+			if x.consume && !oneTime {
+				continue
 			}
 			k, err := n.st.TakePrekey(ctx, d.ID, x.kind, x.consume)
 			if errors.Is(err, store.ErrNotFound) {

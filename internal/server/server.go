@@ -83,6 +83,8 @@ type Node struct {
 	mu       sync.Mutex
 	sessions map[string]*pending
 	sipLive  string // the SIP listener's address once it runs
+
+	handouts handoutLimiter // one-time prekeys handed out (keys.go)
 }
 
 // sipAddr is where devices reach SIP: the live listener, else the setting.

@@ -20,6 +20,7 @@ var (
 	ErrCodeBusy    = errors.New("activation code is being used by another enrollment")
 	ErrReplayed    = errors.New("single-use value was already spent")
 	ErrStorageFull = errors.New("storage limit reached")
+	ErrTooManyKeys = errors.New("too many stored keys")
 )
 
 // StorageFullError names the account whose waiting copies would exceed the
@@ -177,9 +178,9 @@ type Store interface {
 	SetSIPCredential(ctx context.Context, deviceID int64, username string, ha1 []byte) error
 	SIPCredential(ctx context.Context, username string) (Device, []byte, error)
 
-	// PutPrekeys stores a device's prekeys of one kind; existing ids are
-	// replaced, so a signed prekey rotation is one call.
-	PutPrekeys(ctx context.Context, deviceID int64, kind string, keys []Prekey) error
+	// PutKeys stores what a device publishes in one transaction: all of it
+	// or, on any error, nothing.
+	PutKeys(ctx context.Context, deviceID int64, up KeyUpload) error
 	// TakePrekey returns the device's key of that kind with the lowest id,
 	// deleting it when consume is set (one-time keys are handed out once).
 	TakePrekey(ctx context.Context, deviceID int64, kind string, consume bool) (Prekey, error)
@@ -210,6 +211,22 @@ type Delivery struct {
 	Seq       int64
 	MessageID int64
 	Message
+}
+
+// KeyUpload is one publication of a device's keys.
+type KeyUpload struct {
+	// Replace holds the kinds with one current key (the signed prekeys, the
+	// message key, the signed capabilities): the key replaces every stored
+	// key of its kind, so a rotated key is never handed out again.
+	Replace map[string]Prekey
+	// Add holds one-time keys, added to those stored (an id already stored
+	// is replaced).
+	Add map[string][]Prekey
+	// Caps, when not nil, replaces the device's capability string.
+	Caps *string
+	// MaxPerKind caps the keys of one kind stored for the device after the
+	// upload; beyond it the upload fails with ErrTooManyKeys. 0: no cap.
+	MaxPerKind int
 }
 
 // Prekey is an opaque published key (encoded by the ratchet package).

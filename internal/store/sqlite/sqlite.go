@@ -618,11 +618,42 @@ func (s *DB) SIPCredential(ctx context.Context, username string) (store.Device, 
 	return d, ha1, err
 }
 
-func (s *DB) PutPrekeys(ctx context.Context, deviceID int64, kind string, keys []store.Prekey) error {
+func (s *DB) PutKeys(ctx context.Context, deviceID int64, up store.KeyUpload) error {
+	put := func(tx *sql.Tx, kind string, k store.Prekey) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO prekeys(device_id, kind, key_id, data) VALUES(?,?,?,?) ON CONFLICT(device_id, kind, key_id) DO UPDATE SET data=excluded.data`,
+			deviceID, kind, k.ID, k.Data)
+		if err != nil {
+			return fmt.Errorf("%s key %d: %w", kind, k.ID, err)
+		}
+		return nil
+	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		for _, k := range keys {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO prekeys(device_id, kind, key_id, data) VALUES(?,?,?,?) ON CONFLICT(device_id, kind, key_id) DO UPDATE SET data=excluded.data`,
-				deviceID, kind, k.ID, k.Data); err != nil {
+		for kind, k := range up.Replace {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM prekeys WHERE device_id=? AND kind=?`, deviceID, kind); err != nil {
+				return err
+			}
+			if err := put(tx, kind, k); err != nil {
+				return err
+			}
+		}
+		for kind, ks := range up.Add {
+			for _, k := range ks {
+				if err := put(tx, kind, k); err != nil {
+					return err
+				}
+			}
+			if up.MaxPerKind > 0 {
+				var n int
+				if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM prekeys WHERE device_id=? AND kind=?`, deviceID, kind).Scan(&n); err != nil {
+					return err
+				}
+				if n > up.MaxPerKind {
+					return fmt.Errorf("%d %s keys, at most %d: %w", n, kind, up.MaxPerKind, store.ErrTooManyKeys)
+				}
+			}
+		}
+		if up.Caps != nil {
+			if err := affected(tx.ExecContext(ctx, `UPDATE devices SET caps=? WHERE id=?`, *up.Caps, deviceID)); err != nil {
 				return err
 			}
 		}
