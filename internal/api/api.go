@@ -328,6 +328,10 @@ type Prekeys struct {
 type PrekeyCount struct {
 	OneTime   int `json:"one_time"`
 	PQOneTime int `json:"pq_one_time"`
+	// Signed and PQSigned are the ids of the signed prekeys the cluster
+	// holds (0: none), so the device republishes what is missing.
+	Signed   int64 `json:"signed"`
+	PQSigned int64 `json:"pq_signed"`
 }
 
 // Bundle is one device's keys as handed to a contact (GET /v1/keys/USER).

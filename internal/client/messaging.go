@@ -61,7 +61,7 @@ func temporary(err error) error { return fmt.Errorf("%w: %w", errTemporary, err)
 
 // Event is something that happened, for 'phonex listen'.
 type Event struct {
-	Type       string    `json:"type"` // message, delivered, read, failed, sent, key_changed, warning
+	Type       string    `json:"type"` // message, delivered, read, failed, sent, new_device, key_changed, downgrade, warning
 	From       string    `json:"from,omitempty"`
 	FromDevice string    `json:"from_device,omitempty"`
 	Peer       string    `json:"peer,omitempty"`
@@ -136,7 +136,7 @@ func (p *Profile) messenger(ctx context.Context) (*messenger, error) {
 	if err := p.publishPrekeys(ctx); err != nil {
 		p.log.Warn("ratchet prekeys not published; messages fall back to key slots", "err", err)
 	}
-	m := &messenger{p: p, sipAddr: me.SIP, stp: stp.NewDispatcher(), amp: amp.NewDispatcher(), emit: func(Event) {}}
+	m := &messenger{p: p, sipAddr: me.SIP, stp: stp.NewDispatcher(), amp: amp.NewDispatcher(), emit: p.eventSink()}
 	if m.link, err = m.dial(); err != nil {
 		return nil, err
 	}
@@ -294,7 +294,13 @@ func (m *messenger) attempt(ctx context.Context, q queued) error {
 		}
 		q.Envelope = env
 	}
-	err = m.link.message(ctx, peer, ContentType, q.Envelope)
+	// A mixed send is two envelopes (ratchet, key slots); a retry sends
+	// both again and receivers drop what they already have.
+	for _, env := range unpackEnvelopes(q.Envelope) {
+		if err = m.link.message(ctx, peer, ContentType, env); err != nil {
+			break
+		}
+	}
 	var se *SIPError
 	switch {
 	case err == nil:
@@ -320,10 +326,12 @@ func (m *messenger) sealAndStore(ctx context.Context, q queued, peer ident.Accou
 	if err != nil {
 		return nil, err
 	}
-	if len(env) > siplimit.MaxBody {
-		// Nothing is saved: the sessions do not move for a message never sent.
-		return nil, fmt.Errorf("%w: sealed for every device it goes to, it takes %d bytes, the cluster takes at most %d per message; send a shorter text",
-			ErrTooLarge, len(env), siplimit.MaxBody)
+	for _, one := range unpackEnvelopes(env) { // each goes in its own MESSAGE
+		if len(one) > siplimit.MaxBody {
+			// Nothing is saved: the sessions do not move for a message never sent.
+			return nil, fmt.Errorf("%w: sealed for every device it goes to, it takes %d bytes, the cluster takes at most %d per message; send a shorter text",
+				ErrTooLarge, len(one), siplimit.MaxBody)
+		}
 	}
 	tx, err := m.p.db.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -342,10 +350,13 @@ func (m *messenger) sealAndStore(ctx context.Context, q queued, peer ident.Accou
 }
 
 // seal encrypts (texts) or signs (receipts) a queue entry for every device
-// of the peer and this account's other devices: with the ratchet STP when
-// every device takes part in it, else with STPSimpleGroup key slots.
-// The returned save, when not nil, stores the ratchet sessions that
-// sealing advanced; it runs in the transaction that stores the envelope.
+// of the peer and this account's other devices: with the ratchet STP for
+// every device that takes part in it, and STPSimpleGroup key slots only for
+// the others (then the envelope is two, packed). A ratchet-capable device
+// that gets key slots (the cluster offered no valid bundle for it) is
+// reported as a downgrade. The returned save, when not nil, stores the
+// ratchet sessions that sealing advanced; it runs in the transaction that
+// stores the envelope.
 func (m *messenger) seal(ctx context.Context, q queued, peer ident.Account) ([]byte, func(*sql.Tx) error, error) {
 	from := &stp.Sender{Address: m.p.Device.String(), Signer: m.p.Keys.Sign}
 	switch q.Kind {
@@ -360,22 +371,38 @@ func (m *messenger) seal(ctx context.Context, q queued, peer ident.Account) ([]b
 	if err != nil {
 		return nil, nil, err
 	}
-	for _, d := range theirs {
-		if d.changed {
-			m.emit(Event{Type: "key_changed", Peer: peer.String(), FromDevice: d.id.Name, Time: m.p.now(),
-				Error: "the key of " + d.id.String() + " changed since first seen: verify it with the contact"})
-		}
+	all := append(append([]peerDevice{}, theirs...), ours...)
+	m.announce(all)
+	viaRatchet, viaSlots, reachable, err := m.split(ctx, all, peer)
+	if err != nil {
+		return nil, nil, err
 	}
-	if len(recipients(theirs, m.p.Device)) == 0 {
+	if !reachable {
 		return nil, nil, fmt.Errorf("%s has no device that can receive encrypted messages yet", peer)
 	}
-	env, save, err := m.sealRatchet(ctx, q, peer, append(theirs, ours...))
-	if err != nil || env != nil {
-		return env, save, err
+	var envs [][]byte
+	var save func(*sql.Tx) error
+	if len(viaRatchet) > 0 {
+		env, sv, err := m.sealRatchet(ctx, q, peer, viaRatchet)
+		if err != nil {
+			return nil, nil, err
+		}
+		envs, save = append(envs, env), sv
 	}
-	rs := append(recipients(theirs, m.p.Device), recipients(ours, m.p.Device)...)
-	env, err = stp.SealGroup(from, peer.String(), rs, &stp.Outgoing{AmpType: amp.TextV2.Type, AmpVersion: amp.TextV2.Version, Payload: q.Payload})
-	return env, nil, err
+	if len(viaSlots) > 0 {
+		for _, d := range viaSlots {
+			if d.downgrade {
+				m.emit(Event{Type: EventDowngrade, Peer: d.id.Account.String(), FromDevice: d.id.Name, ID: msgID(q.Nonce), Time: m.p.now(),
+					Protocol: protocolName(stp.GroupV2), Error: "sent to " + d.id.String() + " with key slots (no forward secrecy): it takes part in the ratchet, but the cluster offered no valid prekey bundle for it"})
+			}
+		}
+		env, err := stp.SealGroup(from, peer.String(), recipients(devicesOf(viaSlots), m.p.Device), &stp.Outgoing{AmpType: amp.TextV2.Type, AmpVersion: amp.TextV2.Version, Payload: q.Payload})
+		if err != nil {
+			return nil, nil, err
+		}
+		envs = append(envs, env)
+	}
+	return packEnvelopes(envs), save, nil
 }
 
 // targets are the verified devices of the peer and of this account. Devices
@@ -399,7 +426,19 @@ func (m *messenger) targets(ctx context.Context, peer ident.Account) (theirs, ou
 		if len(fresh) == 0 {
 			return ds, nil
 		}
-		return m.p.bundles(ctx, a, fresh...)
+		again, err := m.p.bundles(ctx, a, fresh...)
+		if err != nil {
+			return nil, err
+		}
+		// The first look pinned the devices; keep what it found.
+		for i := range again {
+			for _, d := range ds {
+				if d.id == again[i].id && again[i].pin == pinSame {
+					again[i].pin = d.pin
+				}
+			}
+		}
+		return again, nil
 	}
 	if theirs, err = fetch(peer); err != nil {
 		return nil, nil, err
@@ -513,6 +552,13 @@ func (p *Profile) Listen(ctx context.Context, emit func(Event)) error {
 	}
 	defer m.close()
 	m.emit = emit
+	// New devices and changed keys seen while not listening (by 'send')
+	// stay outstanding until trusted; each listen shows them first.
+	if ns, err := p.Notices(ctx); err == nil {
+		for _, e := range ns {
+			emit(e)
+		}
+	}
 	onMessage := func(req *sip.Request) (int, string) { return m.receive(ctx, req) }
 	m.link.mu.Lock()
 	m.link.onMessage = onMessage
@@ -599,13 +645,20 @@ func (m *messenger) receive(ctx context.Context, req *sip.Request) (int, string)
 	// The STP wraps a certificate lookup's error as an unknown sender; kept
 	// here, it tells a lookup that may pass later from one that never will.
 	var certErr error
+	var spd *peerDevice // the sending device, once looked up
 	r := &stp.Receiver{Addresses: []string{m.p.Device.String(), m.p.Device.Account.String()}, KEMKey: nil, Replay: guard, Now: m.p.now,
 		SenderCertificate: func(s, _ string) (*x509.Certificate, error) {
-			c, err := m.senderCert(ctx, s)
+			d, err := ident.ParseDevice(s)
+			if err != nil {
+				return nil, err
+			}
+			pd, err := m.senderDevice(ctx, d)
 			if err != nil {
 				certErr = err
+				return nil, err
 			}
-			return c, err
+			spd = &pd
+			return pd.cert, nil
 		}}
 	k, _, err := m.p.kemKey(ctx)
 	if err != nil {
@@ -634,10 +687,11 @@ func (m *messenger) receive(ctx context.Context, req *sip.Request) (int, string)
 		m.p.log.Debug("duplicate or replayed message dropped")
 		return 200, "OK"
 	}
-	if errors.Is(err, stp.ErrNotForMe) && sender == m.p.Device.Account {
-		// The cluster copies what this account sends to its other devices;
-		// a receipt this account sent to a contact is not for them.
-		m.p.log.Debug("copy of an own signed message skipped")
+	if errors.Is(err, stp.ErrNotForMe) {
+		// The cluster copies what this account sends to its other devices
+		// (a receipt this account sent to a contact is not for them), and a
+		// mixed send carries an envelope for the other devices.
+		m.p.log.Debug("message for other devices skipped")
 		return 200, "OK"
 	}
 	if err != nil && (errors.Is(err, errTemporary) || errors.Is(certErr, errTemporary) || guard.err != nil) {
@@ -662,6 +716,9 @@ func (m *messenger) receive(ctx context.Context, req *sip.Request) (int, string)
 	}
 	if kind.Confidential() && msg.Protocol.Type == stp.TypeAuth {
 		return 400, "Confidential message sent without encryption"
+	}
+	if kind.Confidential() && msg.Protocol.Type != stp.TypeRatchet && m.refuseDowngrade(ctx, sdev, msg, spd, now) {
+		return 400, "Weaker protocol refused"
 	}
 	switch a := am.(type) {
 	case *amp.Text:
@@ -787,23 +844,11 @@ func (m *messenger) senderDevice(ctx context.Context, d ident.Device) (peerDevic
 	}
 	for _, pd := range ds {
 		if pd.id == d {
-			if pd.changed {
-				m.emit(Event{Type: "key_changed", Peer: d.Account.String(), FromDevice: d.Name, Time: m.p.now(),
-					Error: "the key of " + d.String() + " changed since first seen: verify it with the contact"})
-			}
+			m.announce([]peerDevice{pd})
 			return pd, nil
 		}
 	}
 	return peerDevice{}, fmt.Errorf("no current certificate for %s: %w", d, stp.ErrUnknownSender)
-}
-
-func (m *messenger) senderCert(ctx context.Context, sender string) (*x509.Certificate, error) {
-	d, err := ident.ParseDevice(sender)
-	if err != nil {
-		return nil, err
-	}
-	pd, err := m.senderDevice(ctx, d)
-	return pd.cert, err
 }
 
 // pendingGuard is the persistent replay guard: Seen only looks, and the pair
@@ -950,6 +995,8 @@ func protocolName(p stp.Protocol) string {
 		return "ratchet"
 	case stp.GroupV1:
 		return "stp-group"
+	case stp.GroupV2:
+		return "stp-group-v2"
 	case stp.SimpleV3:
 		return "stp-simple-v3"
 	case stp.SimpleV2:

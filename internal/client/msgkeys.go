@@ -73,9 +73,18 @@ func (p *Profile) publishKeys(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	up := api.Prekeys{Capabilities: amp.Capabilities(false), KEM: &api.Prekey{ID: 1, Data: pub, Sig: sig}}
+	rec, caps, state, err := p.capabilityRecord(ctx)
+	if err != nil {
+		return err
+	}
+	up := api.Prekeys{Capabilities: caps, KEM: &api.Prekey{ID: 1, Data: pub, Sig: sig}, Record: rec}
 	if err := p.c.call(ctx, "PUT", api.PathKeys, up, nil); err != nil {
 		return fmt.Errorf("publish message key: %w", err)
+	}
+	if rec != nil {
+		if err := kvPut(ctx, p.db.db, kvRecordState, state); err != nil {
+			return err
+		}
 	}
 	_, err = p.db.db.ExecContext(ctx, `INSERT INTO kv(k, v) VALUES('kem-published', ?) ON CONFLICT(k) DO UPDATE SET v=excluded.v`, []byte(p.Meta.Handle))
 	return err
@@ -88,8 +97,9 @@ type peerDevice struct {
 	kexCert *x509.Certificate
 	kex     *ecdh.PublicKey
 	kem     hpke.PublicKey
-	caps    []string
-	changed bool
+	caps    []string              // from the signed record only
+	record  *amp.CapabilityRecord // nil when missing or not verifying
+	pin     pinStatus
 	bundle  *ratchet.PrekeyBundle // nil unless asked for and offered
 }
 
@@ -107,6 +117,21 @@ func (p *Profile) bundles(ctx context.Context, acct ident.Account, consume ...st
 	if err := p.c.call(ctx, "GET", path, nil, &bs); err != nil {
 		return nil, err
 	}
+	known, err := p.db.accountPinned(ctx, acct.String())
+	if err != nil {
+		return nil, err
+	}
+	own := acct == p.Device.Account
+	if own {
+		// This device is not pinned; whether it looked at its account
+		// before is recorded instead, so that a second device added later
+		// is new, not trusted on first use.
+		_, seen, err := kvGet(ctx, p.db.db, kvOwnSeen)
+		if err != nil {
+			return nil, err
+		}
+		known = known || seen
+	}
 	var out []peerDevice
 	for _, b := range bs {
 		d, err := ident.ParseDevice(b.Device)
@@ -120,12 +145,12 @@ func (p *Profile) bundles(ctx context.Context, acct ident.Account, consume ...st
 			continue
 		}
 		cert, _ := x509.ParseCertificate(b.Cert)
-		pd := peerDevice{id: d, cert: cert, caps: b.Capabilities}
-		changed, err := p.db.pin(ctx, d.String(), vd.KeySHA256, vd.kexSHA, p.now())
-		if err != nil {
-			return nil, err
+		pd := peerDevice{id: d, cert: cert}
+		if d != p.Device {
+			if pd.pin, err = p.pinDevice(ctx, d, vd.KeySHA256, vd.kexSHA, known); err != nil {
+				return nil, err
+			}
 		}
-		pd.changed = changed
 		if b.KexCert != nil {
 			if pd.kexCert, err = x509.ParseCertificate(b.KexCert); err == nil {
 				pd.kex, err = ca.KexPublic(pd.kexCert)
@@ -134,6 +159,13 @@ func (p *Profile) bundles(ctx context.Context, acct ident.Account, consume ...st
 				p.log.Warn("key-agreement certificate refused", "device", d.String())
 				pd.kexCert, pd.kex = nil, nil
 			}
+		}
+		// Capabilities count only as the device signed them: the cluster
+		// could otherwise hide the ratchet and force key slots.
+		if pd.record, err = verifyRecord(cert, d.String(), b.Record); err != nil {
+			p.log.Debug("capability record refused", "device", d.String(), "err", err)
+		} else {
+			pd.caps = pd.record.Capabilities
 		}
 		if pd.bundle, err = bundleOf(pd, b); err != nil {
 			p.log.Warn("ratchet bundle refused", "device", d.String(), "err", err)
@@ -147,6 +179,11 @@ func (p *Profile) bundles(ctx context.Context, acct ident.Account, consume ...st
 			}
 		}
 		out = append(out, pd)
+	}
+	if own {
+		if err := kvPut(ctx, p.db.db, kvOwnSeen, "1"); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/phonex/phonex/internal/api"
 	"github.com/phonex/phonex/internal/ca"
+	"github.com/phonex/phonex/internal/ident"
 	"github.com/phonex/phonex/internal/kdf"
 )
 
@@ -239,7 +240,8 @@ type ContactDevice struct {
 	Suite      string    `json:"suite"`
 	KeySHA256  string    `json:"key_sha256"`
 	NotAfter   time.Time `json:"not_after"`
-	KeyChanged bool      `json:"key_changed,omitempty"`
+	KeyChanged bool      `json:"key_changed,omitempty"` // until trusted (TrustDevice)
+	NewDevice  bool      `json:"new_device,omitempty"`  // added after the contact's first devices, until trusted
 }
 
 // verifyContact checks every device certificate of a contact against the CA
@@ -247,6 +249,14 @@ type ContactDevice struct {
 // certificate that fails is dropped and reported.
 func (p *Profile) verifyContact(ctx context.Context, e api.Contact) (Contact, error) {
 	out := Contact{User: e.User, Devices: []ContactDevice{}}
+	acct, err := ident.ParseAccount(e.User)
+	if err != nil {
+		return out, fmt.Errorf("contact %q: %w", e.User, err)
+	}
+	known, err := p.db.accountPinned(ctx, acct.String())
+	if err != nil {
+		return out, err
+	}
 	for _, d := range e.Devices {
 		cd, err := verifyContactDevice(p.CA, e.User, d, p.now())
 		if err != nil {
@@ -257,11 +267,13 @@ func (p *Profile) verifyContact(ctx context.Context, e api.Contact) (Contact, er
 		if d.KexCert != nil {
 			kex = cd.kexSHA
 		}
-		changed, err := p.db.pin(ctx, e.User+"/"+d.Name, cd.KeySHA256, kex, p.now())
-		if err != nil {
+		dev := ident.Device{Account: acct, Name: d.Name}
+		if _, err := p.pinDevice(ctx, dev, cd.KeySHA256, kex, known); err != nil {
 			return out, err
 		}
-		cd.KeyChanged = changed
+		// Shown until the user trusts the device (TrustDevice).
+		cd.KeyChanged = p.hasNotice(ctx, NoticeKeyChanged, dev.String())
+		cd.NewDevice = p.hasNotice(ctx, NoticeNewDevice, dev.String())
 		out.Devices = append(out.Devices, cd.ContactDevice)
 	}
 	return out, nil

@@ -42,6 +42,8 @@ type Profile struct {
 	c     *conn
 	log   *slog.Logger
 	now   func() time.Time
+
+	events func(Event) // SetEvents; nil drops events outside Listen
 }
 
 // Options tune how a profile is created or opened.

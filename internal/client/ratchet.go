@@ -8,9 +8,11 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 
 	"github.com/phonex/phonex/internal/amp"
 	"github.com/phonex/phonex/internal/api"
@@ -44,53 +46,63 @@ func (p *Profile) identity() (*ratchet.IdentityKeyPair, error) {
 	return ratchet.NewIdentityKeyPair(sk, p.Keys.Kex)
 }
 
-// publishPrekeys makes and publishes the signed prekey, the ML-KEM
-// last-resort prekey and batches of one-time prekeys when the cluster runs
-// low. The private halves stay in the encrypted database.
+// publishPrekeys makes and publishes the signed prekey and the ML-KEM
+// last-resort prekey, replacing both every PrekeyRotation, batches of
+// one-time prekeys when the cluster runs low, and the signed capability
+// record naming the current signed prekeys. The private halves stay in the
+// encrypted database.
 func (p *Profile) publishPrekeys(ctx context.Context) error {
 	ik, err := p.identity()
 	if err != nil || ik == nil {
 		return err
 	}
 	var up api.Prekeys
-	up.Capabilities = amp.Capabilities(true)
 	db := p.db.db
-	var have int
-	db.QueryRowContext(ctx, `SELECT COUNT(*) FROM ratchet_prekeys WHERE kind=?`, kindSPK).Scan(&have)
-	if have == 0 {
-		spk, err := ratchet.NewSignedPrekey(rand.Reader, ik, signedPrekeyID)
-		if err != nil {
-			return err
+	cur, since, err := p.currentSigned(ctx)
+	if err != nil {
+		return err
+	}
+	if cur == 0 || p.now().Sub(since) >= PrekeyRotation {
+		if cur, err = p.rotateSigned(ctx, ik, cur); err != nil {
+			return fmt.Errorf("rotate signed prekeys: %w", err)
 		}
-		last, err := ratchet.NewPQPrekey(rand.Reader, ik, signedPrekeyID, true)
-		if err != nil {
-			return err
-		}
-		b := ik.Public()
-		up.Signed = &api.Prekey{ID: signedPrekeyID, Data: append(append([]byte{}, b.Binding...), spk.Key.PublicKey().Bytes()...), Sig: spk.Signature}
-		up.PQSigned = &api.Prekey{ID: signedPrekeyID, Data: last.Key.EncapsulationKey().Bytes(), Sig: last.Signature}
-		if _, err := db.ExecContext(ctx, `INSERT INTO ratchet_prekeys(kind, id, private) VALUES(?,?,?),(?,?,?)`,
-			kindSPK, spk.ID, spk.Key.Bytes(), kindPQLast, last.ID, last.Key.Bytes()); err != nil {
-			return err
-		}
+	}
+	if err := p.retirePrekeys(ctx); err != nil {
+		return fmt.Errorf("delete retired prekeys: %w", err)
 	}
 	var count api.PrekeyCount
 	if err := p.c.call(ctx, "GET", api.PathKeys, nil, &count); err != nil {
 		return err
 	}
+	published, err := kvInt(ctx, db, kvSPKPublished)
+	if err != nil {
+		return err
+	}
+	// Published again when the cluster lost them (a restore, or a cluster
+	// that dropped them: senders then report the downgrade).
+	if published != int64(cur) || count.Signed != int64(cur) || count.PQSigned != int64(cur) {
+		v, _, err := kvGet(ctx, db, kvSPKUpload)
+		if err != nil {
+			return err
+		}
+		var u signedUpload
+		if err := json.Unmarshal([]byte(v), &u); err != nil || u.Signed == nil || u.PQSigned == nil {
+			return fmt.Errorf("%w: stored signed prekey upload", ErrTampered)
+		}
+		up.Signed, up.PQSigned = u.Signed, u.PQSigned
+	}
 	if count.OneTime < prekeyRefill || count.PQOneTime < prekeyRefill {
-		var next int64
-		db.QueryRowContext(ctx, `SELECT COALESCE(MAX(v), 0) FROM (SELECT CAST(v AS INTEGER) AS v FROM kv WHERE k='prekey-next')`).Scan(&next)
-		if next < 2 {
-			next = 2
+		next, err := p.allocPrekeyIDs(ctx, prekeyBatch)
+		if err != nil {
+			return err
 		}
 		tx, err := db.BeginTx(ctx, nil)
 		if err != nil {
 			return err
 		}
 		defer tx.Rollback()
-		for i := int64(0); i < prekeyBatch; i++ {
-			id := uint32(next + i)
+		for i := uint32(0); i < prekeyBatch; i++ {
+			id := next + i
 			opk, err := ratchet.NewOneTimePrekey(rand.Reader, id)
 			if err != nil {
 				return err
@@ -106,25 +118,116 @@ func (p *Profile) publishPrekeys(ctx context.Context) error {
 				return err
 			}
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO kv(k, v) VALUES('prekey-next', ?) ON CONFLICT(k) DO UPDATE SET v=excluded.v`,
-			fmt.Sprint(next+prekeyBatch)); err != nil {
-			return err
-		}
 		if err := tx.Commit(); err != nil {
 			return err
 		}
 	}
-	if up.Signed == nil && up.OneTime == nil {
+	rec, caps, state, err := p.capabilityRecord(ctx)
+	if err != nil {
+		return err
+	}
+	if rec != nil || up.Signed != nil {
+		up.Record, up.Capabilities = rec, caps
+	}
+	if up.Signed == nil && up.OneTime == nil && up.Record == nil {
 		return nil
 	}
-	return p.c.call(ctx, "PUT", api.PathKeys, up, nil)
+	if err := p.c.call(ctx, "PUT", api.PathKeys, up, nil); err != nil {
+		return err
+	}
+	if up.Signed != nil {
+		if err := kvPut(ctx, db, kvSPKPublished, strconv.FormatUint(uint64(cur), 10)); err != nil {
+			return err
+		}
+	}
+	if up.Record != nil {
+		return kvPut(ctx, db, kvRecordState, state)
+	}
+	return nil
+}
+
+// allocPrekeyIDs reserves n consecutive prekey ids. Signed and one-time
+// prekeys share the counter: the responder looks an ML-KEM prekey up by id
+// among both its one-time and its last-resort keys.
+func (p *Profile) allocPrekeyIDs(ctx context.Context, n uint32) (uint32, error) {
+	next, err := kvInt(ctx, p.db.db, "prekey-next")
+	if err != nil {
+		return 0, err
+	}
+	if next < signedPrekeyID+1 {
+		next = signedPrekeyID + 1
+	}
+	if next+int64(n) > 1<<32-1 {
+		return 0, errors.New("prekey ids exhausted")
+	}
+	return uint32(next), kvPut(ctx, p.db.db, "prekey-next", strconv.FormatInt(next+int64(n), 10))
+}
+
+// rotateSigned makes a new signed prekey and ML-KEM last-resort prekey,
+// and marks the previous ones retired (kept for PrekeyGrace).
+func (p *Profile) rotateSigned(ctx context.Context, ik *ratchet.IdentityKeyPair, prev uint32) (uint32, error) {
+	id := uint32(signedPrekeyID)
+	if prev != 0 {
+		var err error
+		if id, err = p.allocPrekeyIDs(ctx, 1); err != nil {
+			return 0, err
+		}
+	}
+	spk, err := ratchet.NewSignedPrekey(rand.Reader, ik, id)
+	if err != nil {
+		return 0, err
+	}
+	last, err := ratchet.NewPQPrekey(rand.Reader, ik, id, true)
+	if err != nil {
+		return 0, err
+	}
+	b := ik.Public()
+	u := signedUpload{
+		Signed:   &api.Prekey{ID: int64(id), Data: append(append([]byte{}, b.Binding...), spk.Key.PublicKey().Bytes()...), Sig: spk.Signature},
+		PQSigned: &api.Prekey{ID: int64(id), Data: last.Key.EncapsulationKey().Bytes(), Sig: last.Signature},
+	}
+	now := p.now()
+	tx, err := p.db.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `INSERT INTO ratchet_prekeys(kind, id, private) VALUES(?,?,?),(?,?,?)`,
+		kindSPK, id, spk.Key.Bytes(), kindPQLast, id, last.Key.Bytes()); err != nil {
+		return 0, err
+	}
+	ms := strconv.FormatInt(now.UnixMilli(), 10)
+	for _, kv := range [][2]string{{kvSPKCurrent, strconv.FormatUint(uint64(id), 10)}, {kvSPKSince, ms}, {kvSPKUpload, marshalUpload(u)}} {
+		if err := kvPut(ctx, tx, kv[0], kv[1]); err != nil {
+			return 0, err
+		}
+	}
+	if prev != 0 {
+		if err := kvPut(ctx, tx, kvRetired+strconv.FormatUint(uint64(prev), 10), ms); err != nil {
+			return 0, err
+		}
+	}
+	return id, tx.Commit()
 }
 
 // bundleOf turns a key-service bundle into a ratchet bundle whose identity
 // is the device's certified keys. Nil when the device offers no ratchet.
+// The signed prekeys must be the ones the device's signed record names (a
+// cluster cannot hand out keys the device has rotated out); without a
+// record, the prekeys' own signatures by the certified identity key are
+// what make the bundle usable.
 func bundleOf(pd peerDevice, b api.Bundle) (*ratchet.PrekeyBundle, error) {
-	if b.Signed == nil || b.PQSigned == nil || !slices.Contains(b.Capabilities, amp.CapMessagingRatchet) {
+	if b.Signed == nil || b.PQSigned == nil {
 		return nil, nil
+	}
+	if r := pd.record; r != nil {
+		if !r.Ratchet() {
+			return nil, nil
+		}
+		if uint32(b.Signed.ID) != r.SignedPrekey || uint32(b.PQSigned.ID) != r.PQPrekey || b.Signed.ID < 0 || b.PQSigned.ID < 0 {
+			return nil, fmt.Errorf("bundle of %s: signed prekeys %d/%d, the device's record names %d/%d",
+				pd.id, b.Signed.ID, b.PQSigned.ID, r.SignedPrekey, r.PQPrekey)
+		}
 	}
 	signing, ok := pd.cert.PublicKey.(ed25519.PublicKey)
 	if !ok || pd.kex == nil {
@@ -298,9 +401,8 @@ func (t trustStore) StoreIdentity(dev ratchet.DeviceID, key ratchet.IdentityKey)
 	return err
 }
 
-// sealRatchet encrypts a text for every device with the ratchet. It returns
-// no envelope when some device cannot take part (the caller then uses the
-// group STP); save stores every session it advanced.
+// sealRatchet encrypts a text with the ratchet for devices that each have a
+// session or a verified bundle; save stores every session it advanced.
 func (m *messenger) sealRatchet(ctx context.Context, q queued, peer ident.Account, devs []peerDevice) (env []byte, save func(*sql.Tx) error, err error) {
 	ik, err := m.p.identity()
 	if err != nil || ik == nil || len(devs) == 0 {
@@ -318,7 +420,7 @@ func (m *messenger) sealRatchet(ctx context.Context, q queued, peer ident.Accoun
 		}
 		if sess == nil {
 			if d.bundle == nil {
-				return nil, nil, nil
+				return nil, nil, fmt.Errorf("no ratchet session or bundle for %s", d.id)
 			}
 			if err := ratchet.CheckIdentity(trustStore{m.p.db.db}, ratchet.DeviceID(d.id.String()), d.bundle.Identity); err != nil {
 				return nil, nil, err

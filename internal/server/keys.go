@@ -170,8 +170,23 @@ func (n *Node) countKeys(ctx context.Context, deviceID int64) (api.PrekeyCount, 
 	if out.OneTime, err = n.st.CountPrekeys(ctx, deviceID, kindOneTime); err != nil {
 		return out, err
 	}
-	out.PQOneTime, err = n.st.CountPrekeys(ctx, deviceID, kindPQOneTime)
-	return out, err
+	if out.PQOneTime, err = n.st.CountPrekeys(ctx, deviceID, kindPQOneTime); err != nil {
+		return out, err
+	}
+	for _, x := range []struct {
+		kind string
+		dst  *int64
+	}{{kindSigned, &out.Signed}, {kindPQSigned, &out.PQSigned}} {
+		k, err := n.st.TakePrekey(ctx, deviceID, x.kind, false)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return out, err
+		}
+		*x.dst = k.ID
+	}
+	return out, nil
 }
 
 func (n *Node) keyCount(ctx context.Context, r *http.Request, c *caller) (any, error) {
