@@ -238,12 +238,12 @@ func TestSIPCredentialsAndPrekeys(t *testing.T) {
 	}
 
 	one := []store.Prekey{{ID: 3, Data: []byte("c")}, {ID: 1, Data: []byte("a")}, {ID: 2, Data: []byte("b")}}
-	if err := db.PutPrekeys(ctx, d1.ID, "onetime", one); err != nil {
+	if err := db.PutKeys(ctx, d1.ID, store.KeyUpload{Add: map[string][]store.Prekey{"onetime": one}}); err != nil {
 		t.Fatal(err)
 	}
-	db.PutPrekeys(ctx, d1.ID, "signed", []store.Prekey{{ID: 1, Data: []byte("s1")}, {ID: 2, Data: []byte("s2")}})
-	// Rotation replaces an id's data.
-	db.PutPrekeys(ctx, d1.ID, "signed", []store.Prekey{{ID: 2, Data: []byte("s2'")}})
+	db.PutKeys(ctx, d1.ID, store.KeyUpload{Replace: map[string]store.Prekey{"signed": {ID: 1, Data: []byte("s1")}}})
+	// Rotation replaces the signed key.
+	db.PutKeys(ctx, d1.ID, store.KeyUpload{Replace: map[string]store.Prekey{"signed": {ID: 2, Data: []byte("s2'")}}})
 	if n, _ := db.CountPrekeys(ctx, d1.ID, "onetime"); n != 3 {
 		t.Errorf("%d one-time keys", n)
 	}
@@ -266,7 +266,7 @@ func TestSIPCredentialsAndPrekeys(t *testing.T) {
 	if n, _ := db.CountPrekeys(ctx, d2.ID, "signed"); n != 0 {
 		t.Errorf("another device's keys: %d", n)
 	}
-	if err := db.PutPrekeys(ctx, 9999, "signed", one); err == nil {
+	if err := db.PutKeys(ctx, 9999, store.KeyUpload{Add: map[string][]store.Prekey{"onetime": one}}); err == nil {
 		t.Error("prekeys for a missing device accepted")
 	}
 }
