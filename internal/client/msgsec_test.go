@@ -22,7 +22,7 @@ func (c *cluster) login(user, device, pw string, suite keys.Suite) *client.Profi
 	c.t.Helper()
 	req := client.EnrollRequest{Dir: filepath.Join(c.t.TempDir(), device), User: user, Device: device, Server: c.addr,
 		Fingerprint: mustFP(c.t, c), Password: []byte(pw), Suite: suite, RSABits: 2048}
-	p, err := client.Login(context.Background(), req, &client.Options{KDF: fastKDF})
+	p, err := client.Login(context.Background(), req, &client.Options{KDF: fastKDF, MinKDF: fastKDF})
 	if err != nil {
 		c.t.Fatalf("login %s/%s: %v", user, device, err)
 	}
