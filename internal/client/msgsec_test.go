@@ -150,6 +150,10 @@ func TestMixedSendPerDevice(t *testing.T) {
 		if d := e.of(client.EventDowngrade); len(d) != 0 {
 			t.Errorf("%s: downgrade events %+v for a device that cannot take part", name, d)
 		}
+		// Each device skips the envelope that has no slot for it.
+		if w := e.of("warning"); len(w) != 0 {
+			t.Errorf("%s: warnings %+v", name, w)
+		}
 	}
 }
 
@@ -314,5 +318,39 @@ func TestNewDeviceEvent(t *testing.T) {
 	}
 	if ns, err := alpha.Notices(ctx); err != nil || len(ns) != 0 {
 		t.Fatalf("notices after trusting: %+v %v", ns, err)
+	}
+}
+
+// A first message made with the bundle of before a rotation, waiting on
+// the cluster, still opens after the rotation (the previous signed prekey
+// is kept for the grace period).
+func TestRotationKeepsInFlightInitiation(t *testing.T) {
+	c := startCluster(t, nil)
+	ctx := context.Background()
+	alpha := c.enroll("alpha@example.org", "a1", "alpha password", keys.SuiteEC)
+	bravo := c.enroll("bravo@example.org", "b1", "bravo password", keys.SuiteEC)
+	contacts(t, alpha, bravo, "alpha@example.org", "bravo@example.org")
+	_, before, err := client.PrekeyIDs(ctx, bravo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := alpha.Send(ctx, "bravo@example.org", "initiated before the rotation")
+	if err != nil {
+		t.Fatal(err)
+	}
+	later := time.Now().Add(client.PrekeyRotation + time.Hour)
+	client.SetClock(bravo, func() time.Time { return later })
+	if err := client.PublishPrekeys(ctx, bravo); err != nil {
+		t.Fatal(err)
+	}
+	if _, after, _ := client.PrekeyIDs(ctx, bravo); after == before {
+		t.Fatal("no rotation")
+	}
+	ev := listen(t, bravo)
+	if got := ev.wait(t, 20*time.Second, "the waiting message", message(id)); got.Protocol != "ratchet" {
+		t.Fatalf("protocol %q", got.Protocol)
+	}
+	for _, e := range append(ev.of("warning"), ev.of(client.EventDowngrade)...) {
+		t.Errorf("unexpected %s: %s", e.Type, e.Error)
 	}
 }
