@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/phonex/phonex/internal/ident"
@@ -59,4 +60,23 @@ func BundleIDs(ctx context.Context, p *Profile, acct string) (map[string]uint32,
 func ForgetSessions(ctx context.Context, p *Profile) error {
 	_, err := p.db.db.ExecContext(ctx, `DELETE FROM ratchet_sessions`)
 	return err
+}
+
+// BundleHasOneTime fetches the bundle of device (consuming its one-time
+// keys) and reports whether a verified one-time X25519 prekey came with it.
+func BundleHasOneTime(ctx context.Context, p *Profile, device string) (bool, error) {
+	d, err := ident.ParseDevice(device)
+	if err != nil {
+		return false, err
+	}
+	ds, err := p.bundles(ctx, d.Account, d.Name)
+	if err != nil {
+		return false, err
+	}
+	for _, pd := range ds {
+		if pd.id == d && pd.bundle != nil {
+			return pd.bundle.OneTimePrekey != nil, nil
+		}
+	}
+	return false, errors.New("no bundle")
 }

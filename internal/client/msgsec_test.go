@@ -2,7 +2,10 @@ package client_test
 
 import (
 	"context"
+	"crypto/ecdh"
+	"crypto/rand"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -12,6 +15,7 @@ import (
 
 	_ "modernc.org/sqlite"
 
+	"github.com/phonex/phonex/internal/api"
 	"github.com/phonex/phonex/internal/client"
 	"github.com/phonex/phonex/internal/keys"
 	"github.com/phonex/phonex/internal/server"
@@ -352,5 +356,62 @@ func TestRotationKeepsInFlightInitiation(t *testing.T) {
 	}
 	for _, e := range append(ev.of("warning"), ev.of(client.EventDowngrade)...) {
 		t.Errorf("unexpected %s: %s", e.Type, e.Error)
+	}
+}
+
+// One-time prekeys are signed by the device: one the cluster substitutes
+// is left out of the session (which still starts, on the other keys).
+func TestSubstitutedOneTimePrekeyDropped(t *testing.T) {
+	c := startCluster(t, nil)
+	ctx := context.Background()
+	alpha := c.enroll("alpha@example.org", "a1", "alpha password", keys.SuiteEC)
+	bravo := c.enroll("bravo@example.org", "b1", "bravo password", keys.SuiteEC)
+	contacts(t, alpha, bravo, "alpha@example.org", "bravo@example.org")
+	if ok, err := client.BundleHasOneTime(ctx, alpha, "bravo@example.org/b1"); err != nil || !ok {
+		t.Fatalf("the device's own one-time prekey refused: %v %v", ok, err)
+	}
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(c.cfg.DataDir, server.DBFile)+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Query(`SELECT key_id, data FROM prekeys WHERE kind='onetime'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	subst := map[int64][]byte{}
+	for rows.Next() {
+		var id int64
+		var data []byte
+		if err := rows.Scan(&id, &data); err != nil {
+			t.Fatal(err)
+		}
+		var k api.Prekey
+		if err := json.Unmarshal(data, &k); err != nil {
+			t.Fatal(err)
+		}
+		other, err := ecdh.X25519().GenerateKey(rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k.Data = other.PublicKey().Bytes() // the cluster's key, the device's signature
+		subst[id], _ = json.Marshal(k)
+	}
+	rows.Close()
+	for id, data := range subst {
+		if _, err := db.Exec(`UPDATE prekeys SET data=? WHERE kind='onetime' AND key_id=?`, data, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ok, err := client.BundleHasOneTime(ctx, alpha, "bravo@example.org/b1"); err != nil || ok {
+		t.Fatalf("a substituted one-time prekey was used: %v %v", ok, err)
+	}
+	ev := listen(t, bravo)
+	id, err := alpha.Send(ctx, "bravo@example.org", "without the one-time key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ev.wait(t, 20*time.Second, "message", message(id)); got.Protocol != "ratchet" {
+		t.Fatalf("protocol %q", got.Protocol)
 	}
 }

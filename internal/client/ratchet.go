@@ -18,6 +18,7 @@ import (
 	"github.com/phonex/phonex/internal/api"
 	"github.com/phonex/phonex/internal/ca"
 	"github.com/phonex/phonex/internal/ident"
+	"github.com/phonex/phonex/internal/keys"
 	"github.com/phonex/phonex/internal/ratchet"
 	"github.com/phonex/phonex/internal/stp"
 )
@@ -111,7 +112,12 @@ func (p *Profile) publishPrekeys(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			up.OneTime = append(up.OneTime, api.Prekey{ID: int64(id), Data: opk.Key.PublicKey().Bytes()})
+			pub := opk.Key.PublicKey().Bytes()
+			sig, err := keys.Sign(p.Keys.Sign, oneTimeMessage(p.Device.String(), id, pub))
+			if err != nil {
+				return err
+			}
+			up.OneTime = append(up.OneTime, api.Prekey{ID: int64(id), Data: pub, Sig: sig})
 			up.PQOneTime = append(up.PQOneTime, api.Prekey{ID: int64(id), Data: pq.Key.EncapsulationKey().Bytes(), Sig: pq.Signature})
 			if _, err := tx.ExecContext(ctx, `INSERT INTO ratchet_prekeys(kind, id, private) VALUES(?,?,?),(?,?,?)`,
 				kindOPK, id, opk.Key.Bytes(), kindPQ, id, pq.Key.Bytes()); err != nil {
@@ -253,7 +259,11 @@ func bundleOf(pd peerDevice, b api.Bundle) (*ratchet.PrekeyBundle, error) {
 		return nil, err
 	}
 	rb.PQPrekeyID, rb.PQPrekeySig = uint32(pq.ID), pq.Sig
-	if b.OneTime != nil {
+	// PQXDH leaves one-time X25519 prekeys unsigned; here they are signed
+	// too, so every key of a bundle is the device's. One that does not
+	// verify (or an unsigned one from before) is left out: the session
+	// then starts without it, as when the device has none left.
+	if b.OneTime != nil && keys.Verify(pd.cert.PublicKey, oneTimeMessage(pd.id.String(), uint32(b.OneTime.ID), b.OneTime.Data), b.OneTime.Sig) == nil && b.OneTime.ID >= 0 {
 		rb.OneTimePrekeyID = uint32(b.OneTime.ID)
 		if rb.OneTimePrekey, err = ecdh.X25519().NewPublicKey(b.OneTime.Data); err != nil {
 			return nil, err
@@ -263,6 +273,13 @@ func bundleOf(pd peerDevice, b api.Bundle) (*ratchet.PrekeyBundle, error) {
 		return nil, fmt.Errorf("bundle of %s: %w", pd.id, err)
 	}
 	return rb, nil
+}
+
+// oneTimeMessage is what the device signs for a one-time X25519 prekey: the
+// device and the key id are bound to the key.
+func oneTimeMessage(dev string, id uint32, pub []byte) []byte {
+	b := append([]byte("phonex/v1/one-time-prekey\x00"+dev+"\x00"), byte(id>>24), byte(id>>16), byte(id>>8), byte(id))
+	return append(b, pub...)
 }
 
 // certifiedIdentity is the ratchet identity a device's certificates name.
