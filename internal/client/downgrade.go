@@ -94,24 +94,29 @@ func (m *messenger) split(ctx context.Context, ds []peerDevice, peer ident.Accou
 // when this device shares a ratchet session with the sender (only the
 // sender can have chosen a weaker protocol, or someone else signed in its
 // name with a stolen key), reported when the sender is ratchet-capable.
-func (m *messenger) refuseDowngrade(ctx context.Context, sdev ident.Device, msg *stp.Message, spd *peerDevice, now time.Time) bool {
+func (m *messenger) refuseDowngrade(ctx context.Context, sdev ident.Device, msg *stp.Message, spd *peerDevice, now time.Time) (code int, reason string, refused bool) {
 	ik, err := m.p.identity()
 	if err != nil || ik == nil {
-		return false // this device has no ratchet: key slots are expected
+		return 0, "", false // this device has no ratchet: key slots are expected
 	}
 	proto := protocolName(msg.Protocol)
 	sess, err := sessionStore{db: m.p.db.db}.load(ctx, sdev.String())
-	if err != nil || sess != nil {
+	if err != nil {
+		// The cluster keeps its copy and tries again.
+		m.p.log.Error("read the ratchet session", "err", err)
+		return 500, "Local storage failed", true
+	}
+	if sess != nil {
 		m.p.log.Warn("message in a weaker protocol from a device with a ratchet session refused", "protocol", proto)
 		m.emit(Event{Type: EventDowngrade, From: sdev.Account.String(), FromDevice: sdev.Name, Peer: sdev.Account.String(), Time: now, Protocol: proto,
 			Error: "refused a message from " + sdev.String() + " sent with " + proto + ": you share a ratchet session with this device, so the weaker protocol is a downgrade"})
-		return true
+		return 400, "Weaker protocol refused", true
 	}
 	if spd != nil && spd.ratchetCapable() {
 		m.emit(Event{Type: EventDowngrade, From: sdev.Account.String(), FromDevice: sdev.Name, Peer: sdev.Account.String(), Time: now, Protocol: proto,
 			Error: sdev.String() + " takes part in the ratchet but sent with " + proto + " (no forward secrecy)"})
 	}
-	return false
+	return 0, "", false
 }
 
 // A queue entry holds one envelope, or several packed: the magic, then

@@ -717,8 +717,10 @@ func (m *messenger) receive(ctx context.Context, req *sip.Request) (int, string)
 	if kind.Confidential() && msg.Protocol.Type == stp.TypeAuth {
 		return 400, "Confidential message sent without encryption"
 	}
-	if kind.Confidential() && msg.Protocol.Type != stp.TypeRatchet && m.refuseDowngrade(ctx, sdev, msg, spd, now) {
-		return 400, "Weaker protocol refused"
+	if kind.Confidential() && msg.Protocol.Type != stp.TypeRatchet {
+		if code, reason, refused := m.refuseDowngrade(ctx, sdev, msg, spd, now); refused {
+			return code, reason
+		}
 	}
 	switch a := am.(type) {
 	case *amp.Text:
