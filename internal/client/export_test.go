@@ -80,3 +80,15 @@ func BundleHasOneTime(ctx context.Context, p *Profile, device string) (bool, err
 	}
 	return false, errors.New("no bundle")
 }
+
+// RecordWithoutPrekeys reports whether the device would sign a capability
+// record while it has no signed prekey.
+func RecordWithoutPrekeys(ctx context.Context, p *Profile) (bool, error) {
+	for _, q := range []string{`DELETE FROM ratchet_prekeys WHERE kind IN ('spk', 'pq-last')`, `DELETE FROM kv WHERE k IN ('spk-current', 'record-published')`} {
+		if _, err := p.db.db.ExecContext(ctx, q); err != nil {
+			return false, err
+		}
+	}
+	rec, _, _, err := p.capabilityRecord(ctx)
+	return rec != nil, err
+}

@@ -160,6 +160,13 @@ func (p *Profile) capabilityRecord(ctx context.Context) (*api.Prekey, []string, 
 		return nil, nil, "", err
 	}
 	caps := amp.Capabilities(ik != nil && cur != 0)
+	if ik != nil && cur == 0 {
+		// An ec-suite device signs no record without the ratchet: a
+		// cluster could keep such a record and hand it out later to make
+		// senders use key slots without a downgrade warning. Until its
+		// prekeys exist it has no record, and senders count it capable.
+		return nil, caps, "", nil
+	}
 	state := fmt.Sprintf("%s|%d", strings.Join(caps, ","), cur)
 	if have, _, err := kvGet(ctx, p.db.db, kvRecordState); err != nil || have == state {
 		return nil, caps, state, err

@@ -415,3 +415,14 @@ func TestSubstitutedOneTimePrekeyDropped(t *testing.T) {
 		t.Fatalf("protocol %q", got.Protocol)
 	}
 }
+
+// An ec-suite device never signs a capability record that leaves out the
+// ratchet (which a cluster could keep and replay to hide it).
+func TestNoRecordWithoutRatchet(t *testing.T) {
+	c := startCluster(t, nil)
+	p := c.enroll("alpha@example.org", "a1", "alpha password", keys.SuiteEC)
+	signed, err := client.RecordWithoutPrekeys(context.Background(), p)
+	if err != nil || signed {
+		t.Fatalf("record signed without the ratchet: %v %v", signed, err)
+	}
+}
