@@ -49,6 +49,20 @@ type Config struct {
 	MessageRate    float64 // MESSAGEs per second a sending account may average
 	MessageBurst   int     // and burst
 	MaxStoredBytes int64   // bytes of undelivered copies held for one account
+
+	// SIP listener limits against hostile clients.
+	SIP SIPLimits
+}
+
+// SIPLimits bound what clients may hold on the SIP port.
+type SIPLimits struct {
+	MaxConns          int           // connections in total (lowered to fit the file descriptor limit)
+	MaxConnsPerSource int           // connections per source IP address
+	HandshakeTimeout  time.Duration // TLS handshake
+	ReadTimeout       time.Duration // a request must arrive whole within it
+	IdleTimeout       time.Duration // a connection without a live registration and without traffic
+	UnauthRate        float64       // unauthenticated requests per second per source IP
+	UnauthBurst       int
 }
 
 // Defaults returns a Config with every default set.
@@ -72,6 +86,9 @@ func Defaults(dir string) Config {
 		MessageRate:    50,
 		MessageBurst:   200,
 		MaxStoredBytes: 64 << 20,
+
+		SIP: SIPLimits{MaxConns: 20000, MaxConnsPerSource: 200, HandshakeTimeout: 10 * time.Second,
+			ReadTimeout: 10 * time.Second, IdleTimeout: 60 * time.Second, UnauthRate: 20, UnauthBurst: 100},
 	}
 }
 
@@ -112,6 +129,10 @@ func (c Config) Validate() error {
 	if c.MessageRate <= 0 || c.MessageBurst < 1 || c.MaxStoredBytes < 1<<10 {
 		errs = append(errs, fmt.Errorf("message limits: message_rate > 0, message_burst >= 1, max_stored_bytes >= 1024"))
 	}
+	if s := c.SIP; s.MaxConns < 1 || s.MaxConnsPerSource < 1 || s.HandshakeTimeout < 100*time.Millisecond ||
+		s.ReadTimeout < 100*time.Millisecond || s.IdleTimeout < 100*time.Millisecond || s.UnauthRate <= 0 || s.UnauthBurst < 1 {
+		errs = append(errs, fmt.Errorf("sip limits: connections >= 1, timeouts >= 100ms, sip_unauth_rate > 0, sip_unauth_burst >= 1"))
+	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
@@ -143,6 +164,9 @@ func (c Config) Encode() []byte {
 	fmt.Fprintf(&b, "# Weakest scrypt cost (log2 N) accepted for an account password.\nkdf_min_log_n = %d\n", c.KDFMinLogN)
 	fmt.Fprintf(&b, "\n# Messaging limits per account: MESSAGEs per second (average and burst) a sender\n# may send, and bytes of undelivered copies the cluster holds for one recipient.\n")
 	fmt.Fprintf(&b, "message_rate = %g\nmessage_burst = %d\nmax_stored_bytes = %d\n", c.MessageRate, c.MessageBurst, c.MaxStoredBytes)
+	fmt.Fprintf(&b, "\n# SIP port limits: connections in total and per source IP address; the TLS\n# handshake, a whole request, and an idle connection without a registration\n# must end within their timeouts; unauthenticated requests per second per\n# source IP (average and burst).\n")
+	fmt.Fprintf(&b, "sip_max_connections = %d\nsip_max_connections_per_source = %d\nsip_handshake_timeout = %s\nsip_read_timeout = %s\nsip_idle_timeout = %s\nsip_unauth_rate = %g\nsip_unauth_burst = %d\n",
+		c.SIP.MaxConns, c.SIP.MaxConnsPerSource, c.SIP.HandshakeTimeout, c.SIP.ReadTimeout, c.SIP.IdleTimeout, c.SIP.UnauthRate, c.SIP.UnauthBurst)
 	return b.Bytes()
 }
 
@@ -219,6 +243,20 @@ func ParseConfig(dir string, data []byte) (Config, error) {
 			c.MessageBurst, err = strconv.Atoi(v)
 		case "max_stored_bytes":
 			c.MaxStoredBytes, err = strconv.ParseInt(v, 10, 64)
+		case "sip_max_connections":
+			c.SIP.MaxConns, err = strconv.Atoi(v)
+		case "sip_max_connections_per_source":
+			c.SIP.MaxConnsPerSource, err = strconv.Atoi(v)
+		case "sip_handshake_timeout":
+			c.SIP.HandshakeTimeout, err = time.ParseDuration(v)
+		case "sip_read_timeout":
+			c.SIP.ReadTimeout, err = time.ParseDuration(v)
+		case "sip_idle_timeout":
+			c.SIP.IdleTimeout, err = time.ParseDuration(v)
+		case "sip_unauth_rate":
+			c.SIP.UnauthRate, err = strconv.ParseFloat(v, 64)
+		case "sip_unauth_burst":
+			c.SIP.UnauthBurst, err = strconv.Atoi(v)
 		default:
 			return c, fmt.Errorf("%s line %d: unknown setting %q", ConfigFile, line, k)
 		}

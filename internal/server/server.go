@@ -80,6 +80,8 @@ type Node struct {
 	// (or a finish and its confirm): in total, and per account.
 	maxSessions, maxAccountSessions int
 
+	fdLimit uint64 // soft limit on open files, 0 if unknown
+
 	mu       sync.Mutex
 	sessions map[string]*pending
 	sipLive  string // the SIP listener's address once it runs
@@ -186,6 +188,14 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(string)) 
 		return err
 	}
 	defer n.Close()
+	// A flood of connections must meet the SIP listener's caps, not the
+	// process's file descriptor limit.
+	if soft, hard, err := raiseFileLimit(); err != nil && soft == 0 {
+		log.Warn("file descriptor limit unknown", "err", err)
+	} else {
+		n.fdLimit = soft
+		log.Info("file descriptor limit", "soft", soft, "hard", hard, "raised", err == nil)
+	}
 	ln, err := net.Listen("tcp", cfg.APIAddr)
 	if err != nil {
 		return fmt.Errorf("api listener: %w", err)

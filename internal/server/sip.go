@@ -13,6 +13,7 @@ import (
 	"github.com/phonex/phonex/internal/api"
 	"github.com/phonex/phonex/internal/server/proxy"
 	"github.com/phonex/phonex/internal/store"
+	"github.com/phonex/phonex/internal/throttle"
 )
 
 // SuiteSIP marks a standard SIP device: digest credentials, no certificate,
@@ -21,14 +22,40 @@ const SuiteSIP = "sip"
 
 // SIPTLSConfig is the SIP listener's TLS: 1.2 accepted for standard phones,
 // 1.3 preferred; a client certificate requested (PhoneX devices) but not
-// required (standard phones use digest).
+// required (standard phones use digest). TLS 1.2 offers only ECDHE with
+// AEAD ciphers (RFC 7525 §4.2): no CBC, no SHA-1 MAC, no static RSA key
+// exchange. TLS 1.3's suites are all AEAD.
 func (n *Node) SIPTLSConfig() (*tls.Config, error) {
 	tc, err := n.TLSConfig()
 	if err != nil {
 		return nil, err
 	}
 	tc.MinVersion = tls.VersionTLS12
+	tc.CipherSuites = []uint16{
+		tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+		tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+		tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+		tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+		tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+		tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+	}
 	return tc, nil
+}
+
+// sipLimits are the configured SIP limits, the total lowered to leave room
+// in the file descriptor limit for the API, the database and logs.
+func (n *Node) sipLimits() proxy.Limits {
+	s := n.cfg.SIP
+	maxConns := s.MaxConns
+	if n.fdLimit > 0 {
+		reserve := min(n.fdLimit/2, 256)
+		if fit := int(min(n.fdLimit-reserve, 1<<30)); fit < maxConns {
+			n.log.Warn("sip_max_connections lowered to fit the file descriptor limit", "configured", maxConns, "max", fit)
+			maxConns = fit
+		}
+	}
+	return proxy.Limits{MaxConns: maxConns, MaxConnsPerSource: s.MaxConnsPerSource, HandshakeTimeout: s.HandshakeTimeout,
+		ReadTimeout: s.ReadTimeout, IdleTimeout: s.IdleTimeout}
 }
 
 // Certificate implements proxy.Authenticator.
@@ -70,6 +97,35 @@ func (n *Node) SIPCredential(ctx context.Context, username string) (proxy.Identi
 	return proxy.Identity{AccountID: a.ID, DeviceID: d.ID, Account: a.Name, Device: d.Name}, ha1, nil
 }
 
+// SIPAttempt implements proxy.Authenticator. A phone's digest password is
+// guarded like the account password: a few free attempts, then a doubling
+// delay, then a lock lifted by 'phonexd device unlock'. The attempt is
+// judged and counted in one step, so parallel guesses cannot pass together.
+func (n *Node) SIPAttempt(ctx context.Context, deviceID int64) error {
+	now := n.now()
+	var refused *proxy.Refusal
+	_, err := n.st.TryAttempt(ctx, now, []store.AttemptSubject{{Subject: store.SubjectDevice, ID: deviceID}}, func(cs []store.Attempts) error {
+		switch v := n.accPol.Check(throttle.State(cs[0]), now); {
+		case v.Locked:
+			refused = &proxy.Refusal{Status: 403, Reason: "Forbidden: device locked after failed attempts"}
+		case v.RetryAfter > 0:
+			refused = &proxy.Refusal{Status: 503, Reason: "Service Unavailable: too many failed attempts", RetryAfter: v.RetryAfter}
+		default:
+			return nil
+		}
+		return refused
+	})
+	if refused != nil {
+		return refused
+	}
+	return err
+}
+
+// SIPVerified implements proxy.Authenticator.
+func (n *Node) SIPVerified(ctx context.Context, deviceID int64) error {
+	return n.st.ResetAttempts(ctx, store.SubjectDevice, deviceID)
+}
+
 func (n *Node) newProxy() (*proxy.Proxy, error) {
 	tc, err := n.SIPTLSConfig()
 	if err != nil {
@@ -79,7 +135,8 @@ func (n *Node) newProxy() (*proxy.Proxy, error) {
 	key := make([]byte, 32)
 	rand.Read(key)
 	return proxy.New(proxy.Config{Domain: n.cfg.Domain, Store: n.st, Auth: n, TLS: tc, Log: n.log, NonceKey: key,
-		Rate: n.cfg.MessageRate, Burst: n.cfg.MessageBurst, MaxStored: n.cfg.MaxStoredBytes})
+		Rate: n.cfg.MessageRate, Burst: n.cfg.MessageBurst, MaxStored: n.cfg.MaxStoredBytes,
+		Limits: n.sipLimits(), UnauthRate: n.cfg.SIP.UnauthRate, UnauthBurst: n.cfg.SIP.UnauthBurst, Attempts: n.accPol})
 }
 
 // ServeSIP runs the SIP registrar and message proxy on ln until ctx ends.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/md5"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
@@ -11,17 +12,26 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
 	"github.com/icholy/digest"
+
+	"github.com/phonex/phonex/internal/throttle"
 )
 
 // Digest authentication (RFC 3261 §22.4, RFC 2617 with qop=auth) for
 // standard SIP phones, which have per-device credentials and never the
-// account password. Nonces are stateless: a timestamp and its HMAC.
+// account password. A nonce is a timestamp, random bytes and their HMAC, so
+// the node needs no state to issue one; the nonce count of each nonce in
+// use is tracked so a response is accepted once (RFC 2617 §3.2.2).
 
 const nonceLife = 5 * time.Minute
+
+// maxNonces bounds the nonce counts tracked; beyond it a client is
+// challenged again, with a fresh nonce.
+const maxNonces = 200000
 
 // HA1 is MD5(username:realm:password) (RFC 2617 §3.2.2.2); the server
 // stores it instead of the password.
@@ -33,8 +43,9 @@ func HA1(username, realm, password string) []byte {
 }
 
 func (p *Proxy) nonce(now time.Time) string {
-	b := make([]byte, 8, 24)
+	b := make([]byte, 16, 32)
 	binary.BigEndian.PutUint64(b, uint64(now.Unix()))
+	rand.Read(b[8:16])
 	m := hmac.New(sha256.New, p.cfg.NonceKey)
 	m.Write(b)
 	b = append(b, m.Sum(nil)[:16]...)
@@ -43,16 +54,155 @@ func (p *Proxy) nonce(now time.Time) string {
 
 func (p *Proxy) nonceValid(n string, now time.Time) bool {
 	b, err := base64.RawURLEncoding.DecodeString(n)
-	if err != nil || len(b) != 24 {
+	if err != nil || len(b) != 32 {
 		return false
 	}
 	m := hmac.New(sha256.New, p.cfg.NonceKey)
-	m.Write(b[:8])
-	if !hmac.Equal(m.Sum(nil)[:16], b[8:]) {
+	m.Write(b[:16])
+	if !hmac.Equal(m.Sum(nil)[:16], b[16:]) {
 		return false
 	}
 	t := time.Unix(int64(binary.BigEndian.Uint64(b[:8])), 0)
 	return now.Sub(t) < nonceLife && t.Sub(now) < time.Minute
+}
+
+// nonceCounts remembers the highest nonce count accepted per nonce.
+type nonceCounts struct {
+	mu sync.Mutex
+	m  map[string]nonceUse
+}
+
+type nonceUse struct {
+	nc      int
+	expires time.Time
+}
+
+// use accepts nc for nonce if it is above every count accepted before
+// (RFC 2617 §3.2.2: "the server can detect request replays by maintaining
+// its own copy of this count"). A response without qop has no count and
+// is accepted once per nonce.
+func (n *nonceCounts) use(nonce string, nc int, now time.Time) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.m == nil {
+		n.m = map[string]nonceUse{}
+	}
+	u, seen := n.m[nonce]
+	if seen && nc <= u.nc {
+		return false
+	}
+	if !seen && len(n.m) >= maxNonces {
+		n.sweepLocked(now)
+		if len(n.m) >= maxNonces {
+			return false
+		}
+	}
+	n.m[nonce] = nonceUse{nc: nc, expires: now.Add(nonceLife + time.Minute)}
+	return true
+}
+
+func (n *nonceCounts) sweep(now time.Time) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.sweepLocked(now)
+}
+
+func (n *nonceCounts) sweepLocked(now time.Time) {
+	for k, u := range n.m {
+		if now.After(u.expires) {
+			delete(n.m, k)
+		}
+	}
+}
+
+// guesses throttles digest failures per source address with the account
+// password policy. A source is never locked for good, since no operator
+// command names one: past the lock threshold it waits the longest delay.
+// Failures are logged once per burst with the source and the account, for
+// an operator's fail2ban.
+type guesses struct {
+	pol throttle.Policy
+	mu  sync.Mutex
+	m   map[string]*guessState
+}
+
+type guessState struct {
+	throttle.State
+	unlogged int
+	loggedAt time.Time
+}
+
+const maxSources = 100000
+
+// begin counts an attempt from src before it is checked, so parallel
+// guesses cannot pass together, and returns how long src must wait
+// instead (the attempt is then not counted).
+func (g *guesses) begin(src string, now time.Time) time.Duration {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.m == nil {
+		g.m = map[string]*guessState{}
+	}
+	s := g.m[src]
+	if s == nil {
+		if len(g.m) >= maxSources {
+			g.sweepLocked(now)
+		}
+		s = &guessState{}
+		g.m[src] = s
+	}
+	v := g.pol.Check(s.State, now)
+	if v.Locked {
+		v.RetryAfter = s.Last.Add(g.pol.MaxDelay).Sub(now)
+	}
+	if v.RetryAfter > 0 {
+		return v.RetryAfter
+	}
+	s.Failures++
+	s.Last = now
+	return 0
+}
+
+// succeeded takes back the attempt counted by begin.
+func (g *guesses) succeeded(src string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if s := g.m[src]; s != nil && s.Failures > 0 {
+		s.Failures--
+	}
+}
+
+// failed confirms the attempt counted by begin as a failure and reports
+// whether to log it: the first failure of a burst, then at most one line a
+// minute with the count in between.
+func (g *guesses) failed(src string, now time.Time) (log bool, count int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	s := g.m[src]
+	if s == nil {
+		return true, 1
+	}
+	s.unlogged++
+	if now.Sub(s.loggedAt) < time.Minute {
+		return false, 0
+	}
+	count, s.unlogged, s.loggedAt = s.unlogged, 0, now
+	return true, count
+}
+
+func (g *guesses) sweep(now time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.sweepLocked(now)
+}
+
+// sweepLocked forgets sources quiet for twice the longest delay.
+func (g *guesses) sweepLocked(now time.Time) {
+	for k, s := range g.m {
+		if now.Sub(s.Last) > 2*g.pol.MaxDelay {
+			delete(g.m, k)
+		}
+	}
 }
 
 func (p *Proxy) challenge(tx sip.ServerTransaction, req *sip.Request, stale bool) {
@@ -65,7 +215,8 @@ func (p *Proxy) challenge(tx sip.ServerTransaction, req *sip.Request, stale bool
 
 var errDigest = errors.New("digest authentication failed")
 
-// checkDigest verifies credentials against the stored HA1.
+// checkDigest verifies credentials against the stored HA1
+// (RFC 2617 §3.2.2.1, with HA2 of §3.2.2.3 for qop=auth).
 func checkDigest(cr *digest.Credentials, method string, ha1 []byte) error {
 	if cr.Algorithm != "" && !strings.EqualFold(cr.Algorithm, "MD5") {
 		return fmt.Errorf("%w: algorithm %s", errDigest, cr.Algorithm)
@@ -88,34 +239,104 @@ func checkDigest(cr *digest.Credentials, method string, ha1 []byte) error {
 	return nil
 }
 
-func (p *Proxy) digest(ctx context.Context, req *sip.Request, tx sip.ServerTransaction) (*Identity, bool) {
+// sameURI reports whether the digest-uri names the Request-URI (RFC 2617
+// §3.2.2.5: the server checks they are the same, so a response cannot be
+// replayed against another target). Both are read by the same parser, so
+// equivalent spellings compare equal.
+func sameURI(digestURI string, req sip.Uri) bool {
+	var u sip.Uri
+	if err := sip.ParseUri(digestURI, &u); err != nil {
+		return false
+	}
+	return u.String() == req.String()
+}
+
+// digestVerdict is the outcome of a digest check: an identity, or the
+// answer to send.
+type digestVerdict struct {
+	status     int
+	reason     string
+	challenge  bool // send a 401 with a fresh nonce
+	stale      bool
+	retryAfter time.Duration
+}
+
+// verifyDigest checks req's digest credentials; it answers nothing itself,
+// so the fuzz target runs exactly this check.
+func (p *Proxy) verifyDigest(ctx context.Context, req *sip.Request) (*Identity, digestVerdict) {
 	h := req.GetHeader("Authorization")
 	if h == nil {
-		p.challenge(tx, req, false)
-		return nil, false
+		return nil, digestVerdict{challenge: true}
 	}
 	cr, err := digest.ParseCredentials(h.Value())
-	if err != nil || cr.Realm != p.cfg.Domain {
-		p.respond(tx, req, 400, "Bad Authorization header")
-		return nil, false
+	if err != nil || cr.Realm != p.cfg.Domain || cr.Username == "" {
+		return nil, digestVerdict{status: 400, reason: "Bad Authorization header"}
 	}
-	if !p.nonceValid(cr.Nonce, time.Now()) {
-		p.challenge(tx, req, true)
-		return nil, false
+	if !sameURI(cr.URI, req.Recipient) {
+		return nil, digestVerdict{status: 400, reason: "Bad Authorization header: uri is not the Request-URI"}
+	}
+	now := time.Now()
+	if !p.nonceValid(cr.Nonce, now) {
+		return nil, digestVerdict{challenge: true, stale: true}
+	}
+	src := hostOf(req.Source())
+	if wait := p.guesses.begin(src, now); wait > 0 {
+		return nil, digestVerdict{status: 503, reason: "Service Unavailable: too many failed attempts", retryAfter: wait}
 	}
 	id, ha1, err := p.cfg.Auth.SIPCredential(ctx, cr.Username)
 	if err == nil {
-		err = checkDigest(cr, string(req.Method), ha1)
+		if err = p.cfg.Auth.SIPAttempt(ctx, id.DeviceID); err == nil {
+			err = checkDigest(cr, string(req.Method), ha1)
+		}
 	}
 	if err != nil {
 		var r *Refusal
-		if errors.As(err, &r) {
-			p.respond(tx, req, r.Status, r.Reason)
-			return nil, false
+		if !errors.As(err, &r) && !errors.Is(err, errDigest) {
+			p.guesses.succeeded(src)
+			p.log.Error("sip credential lookup failed", "err", err)
+			return nil, digestVerdict{status: 500, reason: "Server Internal Error"}
 		}
-		p.log.Warn("sip digest authentication failed")
-		p.respond(tx, req, 403, "Forbidden")
-		return nil, false
+		if log, n := p.guesses.failed(src, now); log {
+			p.log.Warn("sip digest authentication failed", "source", src, "account", cr.Username, "failures", n)
+		}
+		if r != nil {
+			return nil, digestVerdict{status: r.Status, reason: r.Reason, retryAfter: r.RetryAfter}
+		}
+		return nil, digestVerdict{status: 403, reason: "Forbidden"}
 	}
-	return &id, true
+	p.guesses.succeeded(src)
+	// Replay detection only after the response verified: a forged count
+	// must not use up a nonce.
+	nc := cr.Nc
+	if cr.QOP == "" {
+		nc = 0
+	}
+	if !p.nonces.use(cr.Nonce, nc, now) {
+		return nil, digestVerdict{challenge: true, stale: true}
+	}
+	if err := p.cfg.Auth.SIPVerified(ctx, id.DeviceID); err != nil {
+		p.log.Error("reset sip attempts", "err", err)
+	}
+	return &id, digestVerdict{}
+}
+
+func (p *Proxy) digest(ctx context.Context, req *sip.Request, tx sip.ServerTransaction) (*Identity, bool) {
+	id, v := p.verifyDigest(ctx, req)
+	switch {
+	case id != nil:
+		return id, true
+	case v.challenge:
+		p.challenge(tx, req, v.stale)
+	default:
+		p.respond(tx, req, v.status, v.reason, retryAfter(v.retryAfter)...)
+	}
+	return nil, false
+}
+
+// retryAfter is the Retry-After header for a wait (RFC 3261 §20.33), if any.
+func retryAfter(d time.Duration) []sip.Header {
+	if d <= 0 {
+		return nil
+	}
+	return []sip.Header{sip.NewHeader("Retry-After", fmt.Sprint(int(d.Seconds())+1))}
 }

@@ -1,33 +1,105 @@
 package proxy
 
 import (
-	"context"
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/emiago/sipgo/sip"
 )
 
-// peerListener hands sipgo TLS connections and remembers each connection's
-// client certificate by remote address, because SIP requests carry only
-// their source address up to the handlers.
-type peerListener struct {
-	net.Listener
-	mu    sync.Mutex
-	peers map[string]*x509.Certificate
+// Limits of the SIP listener: what a client may hold and for how long.
+type Limits struct {
+	MaxConns          int           // connections held in total
+	MaxConnsPerSource int           // per source IP address
+	HandshakeTimeout  time.Duration // TLS handshake, from accept
+	ReadTimeout       time.Duration // a message must arrive whole within it from its first byte
+	IdleTimeout       time.Duration // no message nor keep-alive, on a connection without a live registration
+	WriteTimeout      time.Duration // a write the peer does not take in
 }
 
-func newPeerListener(ln net.Listener, conf *tls.Config) *peerListener {
-	return &peerListener{Listener: tls.NewListener(ln, conf), peers: map[string]*x509.Certificate{}}
+// Default limits. A registered device refreshes its registration (PhoneX
+// devices every 15 s) or sends CRLF keep-alives; its connection is kept
+// while its binding lives, whatever IdleTimeout says.
+const (
+	DefaultMaxConns          = 20000
+	DefaultMaxConnsPerSource = 200
+	DefaultHandshakeTimeout  = 10 * time.Second
+	DefaultReadTimeout       = 10 * time.Second
+	DefaultIdleTimeout       = 60 * time.Second
+	DefaultWriteTimeout      = 10 * time.Second
+
+	// keepGrace is how long past its binding's expiry a registered
+	// connection is kept, for a refresh that comes late.
+	keepGrace = 30 * time.Second
+)
+
+func init() {
+	// sipgo gives every connection a read buffer of this size for its whole
+	// life. The framing layer hands it whole messages, which its stream
+	// parser takes in pieces of any size, so a small buffer suffices and
+	// keeps idle connections cheap.
+	sip.TransportBufferReadSize = 2048
 }
+
+func (l *Limits) defaults() {
+	if l.MaxConns <= 0 {
+		l.MaxConns = DefaultMaxConns
+	}
+	if l.MaxConnsPerSource <= 0 {
+		l.MaxConnsPerSource = DefaultMaxConnsPerSource
+	}
+	if l.HandshakeTimeout <= 0 {
+		l.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if l.ReadTimeout <= 0 {
+		l.ReadTimeout = DefaultReadTimeout
+	}
+	if l.IdleTimeout <= 0 {
+		l.IdleTimeout = DefaultIdleTimeout
+	}
+	if l.WriteTimeout <= 0 {
+		l.WriteTimeout = DefaultWriteTimeout
+	}
+}
+
+// peerListener hands sipgo TLS connections whose every message has passed
+// the framing layer, and remembers each connection by remote address,
+// because SIP requests carry only their source address up to the handlers.
+type peerListener struct {
+	guard *guardListener
+	lim   Limits
+	conf  *tls.Config
+	log   *slog.Logger
+	mu    sync.Mutex
+	conns map[string]*peerConn
+}
+
+func newPeerListener(ln net.Listener, conf *tls.Config, lim Limits, log *slog.Logger) *peerListener {
+	lim.defaults()
+	return &peerListener{guard: newGuardListener(ln, lim.MaxConns, lim.MaxConnsPerSource, log), lim: lim, conf: conf, log: log,
+		conns: map[string]*peerConn{}}
+}
+
+func (l *peerListener) Addr() net.Addr { return l.guard.Addr() }
+func (l *peerListener) Close() error   { return l.guard.Close() }
 
 func (l *peerListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
+	c, err := l.guard.Accept()
 	if err != nil {
 		return nil, err
 	}
-	return &peerConn{Conn: c, l: l}, nil
+	// The handshake must end within its bound even if sipgo never reads.
+	c.SetDeadline(time.Now().Add(l.lim.HandshakeTimeout))
+	return &peerConn{tc: tls.Server(c, l.conf), l: l}, nil
 }
 
 // peer returns the verified-by-handshake client certificate of the
@@ -35,41 +107,205 @@ func (l *peerListener) Accept() (net.Conn, error) {
 func (l *peerListener) peer(addr string) *x509.Certificate {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.peers[addr]
+	if c := l.conns[addr]; c != nil {
+		return c.cert
+	}
+	return nil
 }
 
+// keep spares the connection from addr the idle timeout until t: it
+// carries a registration that lives until then.
+func (l *peerListener) keep(addr string, t time.Time) {
+	l.mu.Lock()
+	c := l.conns[addr]
+	l.mu.Unlock()
+	if c != nil {
+		c.keepUntil.Store(t.UnixNano())
+	}
+}
+
+// peerConn is one SIP over TLS connection. Its Read hands sipgo one whole,
+// validated message at a time, answers refused requests itself, answers
+// CRLF keep-alives, and enforces the read and idle timeouts.
 type peerConn struct {
-	net.Conn
-	l    *peerListener
-	once sync.Once
-	err  error
+	tc *tls.Conn
+	l  *peerListener
+
+	once      sync.Once
+	err       error
+	cert      *x509.Certificate
+	keepUntil atomic.Int64 // unix ns; idle is allowed until then
+
+	in    []byte   // received, not yet framed; nil between messages
+	out   []byte   // a framed message not yet handed to sipgo
+	first [64]byte // reads between messages, so an idle connection holds no buffer
+}
+
+var errIdle = errors.New("sip connection idle")
+
+func (c *peerConn) handshake() error {
+	c.once.Do(func() {
+		if c.err = c.tc.Handshake(); c.err != nil {
+			return
+		}
+		cs := c.tc.ConnectionState()
+		if len(cs.PeerCertificates) > 0 {
+			c.cert = cs.PeerCertificates[0]
+		}
+		c.l.mu.Lock()
+		c.l.conns[c.RemoteAddr().String()] = c
+		c.l.mu.Unlock()
+		c.tc.SetDeadline(time.Time{})
+	})
+	return c.err
 }
 
 // Read completes the handshake before the first byte reaches the SIP parser,
 // so the certificate is known when the first request is handled.
 func (c *peerConn) Read(b []byte) (int, error) {
-	c.once.Do(func() {
-		tc := c.Conn.(*tls.Conn)
-		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer cancel()
-		if c.err = tc.HandshakeContext(ctx); c.err != nil {
-			return
-		}
-		if cs := tc.ConnectionState(); len(cs.PeerCertificates) > 0 {
-			c.l.mu.Lock()
-			c.l.peers[c.RemoteAddr().String()] = cs.PeerCertificates[0]
-			c.l.mu.Unlock()
-		}
-	})
-	if c.err != nil {
-		return 0, c.err
+	if err := c.handshake(); err != nil {
+		return 0, err
 	}
-	return c.Conn.Read(b)
+	if len(c.out) == 0 {
+		msg, err := c.next()
+		if err != nil {
+			return 0, err
+		}
+		c.out = msg
+	}
+	n := copy(b, c.out)
+	c.out = c.out[n:]
+	if len(c.out) == 0 {
+		c.out = nil
+	}
+	return n, nil
+}
+
+// next reads until one whole valid message is framed.
+func (c *peerConn) next() ([]byte, error) {
+	var started time.Time
+	for {
+		c.in = c.keepAlive(c.in)
+		if c.in == nil && !started.IsZero() {
+			started = time.Time{}
+		}
+		if len(c.in) > 0 {
+			if started.IsZero() {
+				started = time.Now()
+			}
+			n, err := frame(c.in)
+			if err == nil {
+				msg := c.in[:n:n]
+				if rest := c.in[n:]; len(rest) > 0 {
+					c.in = append([]byte(nil), rest...)
+				} else {
+					c.in = nil
+				}
+				return msg, nil
+			}
+			var fe *FrameError
+			if errors.As(err, &fe) {
+				if !bytes.HasPrefix(c.in, []byte("SIP/")) {
+					c.write(refusal(c.in, fe))
+				}
+				c.l.log.Debug("sip message refused", "source", c.RemoteAddr().String(), "status", fe.Status, "reason", fe.Reason)
+				if fe.Length == 0 {
+					return nil, fmt.Errorf("sip framing from %s: %w", c.RemoteAddr(), err)
+				}
+				c.in = append([]byte(nil), c.in[fe.Length:]...)
+				if len(c.in) == 0 {
+					c.in = nil
+				}
+				started = time.Time{}
+				continue
+			}
+		}
+		deadline := started.Add(c.l.lim.ReadTimeout)
+		if started.IsZero() {
+			deadline = time.Now().Add(c.l.lim.IdleTimeout)
+			if k := time.Unix(0, c.keepUntil.Load()); k.After(deadline) {
+				deadline = k
+			}
+		}
+		c.tc.SetReadDeadline(deadline)
+		var n int
+		var err error
+		if c.in == nil {
+			n, err = c.tc.Read(c.first[:])
+			if n > 0 {
+				c.in = append(make([]byte, 0, 1024), c.first[:n]...)
+			}
+		} else {
+			if cap(c.in)-len(c.in) < 512 {
+				c.in = append(c.in, make([]byte, len(c.in)+1024)...)[:len(c.in)]
+			}
+			n, err = c.tc.Read(c.in[len(c.in):cap(c.in)])
+			c.in = c.in[:len(c.in)+n]
+		}
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				if started.IsZero() {
+					return nil, fmt.Errorf("%s: %w", c.RemoteAddr(), errIdle)
+				}
+				c.l.log.Debug("sip request too slow", "source", c.RemoteAddr().String())
+				return nil, fmt.Errorf("sip read from %s: request not whole within %v", c.RemoteAddr(), c.l.lim.ReadTimeout)
+			}
+			if errors.Is(err, io.EOF) {
+				return nil, io.EOF
+			}
+			return nil, err
+		}
+	}
+}
+
+// keepAlive consumes CRLF keep-alives between messages: a double CRLF
+// ping is answered with a single CRLF pong (RFC 5626 §4.4.1), a single
+// CRLF (a pong, or a client's own keep-alive) is dropped.
+func (c *peerConn) keepAlive(in []byte) []byte {
+	for len(in) >= 2 && in[0] == '\r' && in[1] == '\n' {
+		if len(in) >= 4 && in[2] == '\r' && in[3] == '\n' {
+			c.write([]byte("\r\n"))
+			in = in[4:]
+			continue
+		}
+		if len(in) == 3 && in[2] == '\r' {
+			break // the rest of a ping is on its way
+		}
+		in = in[2:]
+	}
+	if len(in) == 0 {
+		return nil
+	}
+	return in
+}
+
+func (c *peerConn) write(b []byte) {
+	c.tc.SetWriteDeadline(time.Now().Add(c.l.lim.WriteTimeout))
+	c.tc.Write(b)
+}
+
+// Write bounds every write, so a peer that stops reading cannot hold a
+// delivery forever.
+func (c *peerConn) Write(b []byte) (int, error) {
+	if err := c.handshake(); err != nil {
+		return 0, err
+	}
+	c.tc.SetWriteDeadline(time.Now().Add(c.l.lim.WriteTimeout))
+	return c.tc.Write(b)
 }
 
 func (c *peerConn) Close() error {
 	c.l.mu.Lock()
-	delete(c.l.peers, c.RemoteAddr().String())
+	if c.l.conns[c.RemoteAddr().String()] == c {
+		delete(c.l.conns, c.RemoteAddr().String())
+	}
 	c.l.mu.Unlock()
-	return c.Conn.Close()
+	return c.tc.Close()
 }
+
+func (c *peerConn) LocalAddr() net.Addr                { return c.tc.LocalAddr() }
+func (c *peerConn) RemoteAddr() net.Addr               { return c.tc.RemoteAddr() }
+func (c *peerConn) SetDeadline(t time.Time) error      { return nil }
+func (c *peerConn) SetReadDeadline(t time.Time) error  { return nil }
+func (c *peerConn) SetWriteDeadline(t time.Time) error { return nil }

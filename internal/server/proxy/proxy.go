@@ -28,6 +28,7 @@ import (
 	"github.com/phonex/phonex/internal/ident"
 	"github.com/phonex/phonex/internal/siplimit"
 	"github.com/phonex/phonex/internal/store"
+	"github.com/phonex/phonex/internal/throttle"
 )
 
 // Identity is an authenticated SIP peer.
@@ -40,8 +41,9 @@ type Identity struct {
 
 // Refusal is an authentication failure with its SIP answer.
 type Refusal struct {
-	Status int
-	Reason string
+	Status     int
+	Reason     string
+	RetryAfter time.Duration // sent as Retry-After when set
 }
 
 func (r *Refusal) Error() string { return fmt.Sprintf("%d %s", r.Status, r.Reason) }
@@ -50,6 +52,11 @@ func (r *Refusal) Error() string { return fmt.Sprintf("%d %s", r.Status, r.Reaso
 type Authenticator interface {
 	Certificate(ctx context.Context, cert *x509.Certificate) (Identity, error)
 	SIPCredential(ctx context.Context, username string) (Identity, []byte, error)
+	// SIPAttempt counts a digest attempt of a device before its response is
+	// checked, or refuses it with a Refusal while the device must wait or
+	// is locked.
+	SIPAttempt(ctx context.Context, deviceID int64) error
+	SIPVerified(ctx context.Context, deviceID int64) error // a right response: attempts forgotten
 }
 
 // Config configures a Proxy.
@@ -64,6 +71,12 @@ type Config struct {
 	MaxStored int64 // bytes waiting per recipient account
 	MaxBody   int   // bytes per MESSAGE body
 	NonceKey  []byte
+	Limits    Limits // of the SIP listener
+	// Requests without a device certificate, per source address.
+	UnauthRate  float64
+	UnauthBurst int
+	// Digest failures per source address; the account password policy.
+	Attempts throttle.Policy
 }
 
 // Defaults for the limits.
@@ -78,14 +91,17 @@ const (
 
 // Proxy is a running registrar and message proxy.
 type Proxy struct {
-	cfg    Config
-	ua     *sipgo.UserAgent
-	srv    *sipgo.Server
-	cli    *sipgo.Client
-	ln     *peerListener
-	log    *slog.Logger
-	ctx    context.Context
-	limits *limiter
+	cfg     Config
+	ua      *sipgo.UserAgent
+	srv     *sipgo.Server
+	cli     *sipgo.Client
+	ln      *peerListener
+	log     *slog.Logger
+	ctx     context.Context
+	limits  *limiter
+	unauth  *limiter
+	nonces  nonceCounts
+	guesses guesses
 	// sweepEvery is how often expired bindings are dropped.
 	sweepEvery time.Duration
 
@@ -146,6 +162,15 @@ func New(cfg Config) (*Proxy, error) {
 		// Above the SIP stack's cap a body never arrives to be refused.
 		cfg.MaxBody = DefaultMaxBody
 	}
+	if cfg.UnauthRate <= 0 {
+		cfg.UnauthRate = DefaultUnauthRate
+	}
+	if cfg.UnauthBurst <= 0 {
+		cfg.UnauthBurst = DefaultUnauthBurst
+	}
+	if cfg.Attempts.LockAfter <= 0 {
+		cfg.Attempts = throttle.AccountDefault
+	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
@@ -163,20 +188,21 @@ func New(cfg Config) (*Proxy, error) {
 		return nil, err
 	}
 	p := &Proxy{cfg: cfg, ua: ua, srv: srv, cli: cli, log: cfg.Log, bindings: map[int64]*binding{}, limits: newLimiter(cfg.Rate, cfg.Burst),
-		auth: map[string]authEntry{}, sweepEvery: 30 * time.Second}
-	srv.OnRegister(p.onRegister)
-	srv.OnMessage(p.onMessage)
-	srv.OnOptions(func(req *sip.Request, tx sip.ServerTransaction) { p.respond(tx, req, 200, "OK") })
-	srv.OnNoRoute(func(req *sip.Request, tx sip.ServerTransaction) {
+		auth: map[string]authEntry{}, sweepEvery: 30 * time.Second,
+		unauth: newLimiter(cfg.UnauthRate, cfg.UnauthBurst), guesses: guesses{pol: cfg.Attempts}}
+	srv.OnRegister(p.entry(p.onRegister))
+	srv.OnMessage(p.entry(p.onMessage))
+	srv.OnOptions(p.entry(func(req *sip.Request, tx sip.ServerTransaction) { p.respond(tx, req, 200, "OK") }))
+	srv.OnNoRoute(p.entry(func(req *sip.Request, tx sip.ServerTransaction) {
 		p.respond(tx, req, 405, "Method Not Allowed")
-	})
+	}))
 	return p, nil
 }
 
 // Serve accepts SIP over TLS on ln until ctx ends.
 func (p *Proxy) Serve(ctx context.Context, ln net.Listener) error {
 	p.ctx = ctx
-	p.ln = newPeerListener(ln, p.cfg.TLS)
+	p.ln = newPeerListener(ln, p.cfg.TLS, p.cfg.Limits, p.log)
 	go func() {
 		<-ctx.Done()
 		p.ln.Close()
@@ -240,7 +266,7 @@ func (p *Proxy) authenticate(req *sip.Request, tx sip.ServerTransaction) (*Ident
 func (p *Proxy) refuse(tx sip.ServerTransaction, req *sip.Request, err error) {
 	var r *Refusal
 	if errors.As(err, &r) {
-		p.respond(tx, req, r.Status, r.Reason)
+		p.respond(tx, req, r.Status, r.Reason, retryAfter(r.RetryAfter)...)
 		return
 	}
 	p.log.Error("sip authentication failed", "err", err)
@@ -306,8 +332,10 @@ func (p *Proxy) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 		// A new connection: whatever failed on the old one may pass now.
 		b.retryAt, b.failures = time.Time{}, 0
 	}
-	b.id, b.source, b.contact, b.expires = *id, req.Source(), contact.Address, time.Now().Add(time.Duration(expires)*time.Second)
+	exp := time.Now().Add(time.Duration(expires) * time.Second)
+	b.id, b.source, b.contact, b.expires = *id, req.Source(), contact.Address, exp
 	p.mu.Unlock()
+	p.ln.keep(req.Source(), exp.Add(keepGrace))
 	c := contact.Clone()
 	c.Params.Add("expires", strconv.Itoa(expires))
 	p.respond(tx, req, 200, "OK", c)
@@ -659,6 +687,9 @@ func (p *Proxy) sweep(ctx context.Context) {
 				}
 			}
 			p.mu.Unlock()
+			p.nonces.sweep(now)
+			p.guesses.sweep(now)
+			p.sweepUnauth(now)
 		}
 	}
 }
