@@ -47,8 +47,10 @@ checkIP = 127.0.0.1
 	defer func() { st.Process.Kill(); st.Wait() }()
 	time.Sleep(500 * time.Millisecond)
 
+	// SIPp's digest uri defaults to the address it dials; the node binds it
+	// to the Request-URI (RFC 2617 §3.2.2.5), as phones do.
 	const n = 5
-	cmd := exec.Command(sipp, "-sf", "testdata/sipp_message.xml", "-s", "alpha", "-t", "t1",
+	cmd := exec.Command(sipp, "-sf", "testdata/sipp_message.xml", "-s", "alpha", "-t", "t1", "-auth_uri", "alpha@example.org",
 		"-i", "127.0.0.1", "-p", strings.Split(freeAddr(t), ":")[1], tunnel,
 		"-au", cred["username"], "-ap", cred["password"], "-m", fmt.Sprint(n), "-r", "5", "-nostdin", "-timeout", "30s", "-trace_err")
 	cmd.Dir = dir
@@ -68,12 +70,14 @@ checkIP = 127.0.0.1
 		return len(a1.texts(func(e event) bool { return e.From == "sippy@example.org" && e.Insecure })) == n
 	})
 
-	// Wrong credentials are refused.
-	bad := exec.Command(sipp, "-sf", abs, "-s", "alpha", "-t", "t1", "-i", "127.0.0.1", "-p", strings.Split(freeAddr(t), ":")[1], tunnel,
-		"-au", cred["username"], "-ap", "wrong", "-m", "1", "-nostdin", "-timeout", "10s")
+	// Wrong credentials are refused with an explicit 403: the scenario
+	// succeeds only if that answer comes, and fails on any other.
+	refused, _ := filepath.Abs("testdata/sipp_message_refused.xml")
+	bad := exec.Command(sipp, "-sf", refused, "-s", "alpha", "-t", "t1", "-auth_uri", "alpha@example.org", "-i", "127.0.0.1",
+		"-p", strings.Split(freeAddr(t), ":")[1], tunnel, "-au", cred["username"], "-ap", "wrong", "-m", "1", "-nostdin", "-timeout", "10s", "-trace_err")
 	bad.Dir = dir
-	if err := bad.Run(); err == nil {
-		t.Fatal("sipp with a wrong password got its MESSAGE through")
+	if out, err := bad.CombinedOutput(); err != nil {
+		t.Fatalf("sipp with a wrong password did not get 401 then 403: %v\n%s", err, tail(out))
 	}
 }
 
