@@ -90,7 +90,14 @@ func serve(t *testing.T, data string) *node {
 
 func serveOn(t *testing.T, data, api, sipAddr string) *node {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(bin, "phonexd"), "serve", "--data", data, "--api-addr", api, "--sip-addr", sipAddr)
+	return serveUnder(t, nil, data, api, sipAddr)
+}
+
+// serveUnder starts phonexd through a wrapper command (prlimit ...), if any.
+func serveUnder(t *testing.T, wrap []string, data, api, sipAddr string) *node {
+	t.Helper()
+	args := append(append([]string{}, wrap...), filepath.Join(bin, "phonexd"), "serve", "--data", data, "--api-addr", api, "--sip-addr", sipAddr)
+	cmd := exec.Command(args[0], args[1:]...)
 	stdout, _ := cmd.StdoutPipe()
 	n := &node{cmd: cmd, logs: &bytes.Buffer{}}
 	cmd.Stderr = n.logs

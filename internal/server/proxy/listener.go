@@ -246,6 +246,11 @@ func (c *peerConn) next() ([]byte, error) {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
 				if started.IsZero() {
+					// A registration handled while this read waited
+					// extends the deadline it was given.
+					if time.Now().Before(time.Unix(0, c.keepUntil.Load())) {
+						continue
+					}
 					return nil, fmt.Errorf("%s: %w", c.RemoteAddr(), errIdle)
 				}
 				c.l.log.Debug("sip request too slow", "source", c.RemoteAddr().String())
