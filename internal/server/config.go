@@ -87,7 +87,7 @@ func Defaults(dir string) Config {
 		MessageBurst:   200,
 		MaxStoredBytes: 64 << 20,
 
-		SIP: SIPLimits{MaxConns: 20000, MaxConnsPerSource: 200, HandshakeTimeout: 10 * time.Second,
+		SIP: SIPLimits{MaxConns: 10000, MaxConnsPerSource: 200, HandshakeTimeout: 10 * time.Second,
 			ReadTimeout: 10 * time.Second, IdleTimeout: 60 * time.Second, UnauthRate: 20, UnauthBurst: 100},
 	}
 }

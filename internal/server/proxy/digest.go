@@ -296,6 +296,12 @@ func (p *Proxy) verifyDigest(ctx context.Context, req *sip.Request) (*Identity, 
 			p.log.Error("sip credential lookup failed", "err", err)
 			return nil, digestVerdict{status: 500, reason: "Server Internal Error"}
 		}
+		if r != nil && r.RetryAfter > 0 {
+			// The device waits: the response was not checked, so it is
+			// no guess of this source.
+			p.guesses.succeeded(src)
+			return nil, digestVerdict{status: r.Status, reason: r.Reason, retryAfter: r.RetryAfter}
+		}
 		if log, n := p.guesses.failed(src, now); log {
 			p.log.Warn("sip digest authentication failed", "source", src, "account", cr.Username, "failures", n)
 		}

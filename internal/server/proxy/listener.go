@@ -30,7 +30,7 @@ type Limits struct {
 // devices every 15 s) or sends CRLF keep-alives; its connection is kept
 // while its binding lives, whatever IdleTimeout says.
 const (
-	DefaultMaxConns          = 20000
+	DefaultMaxConns          = 10000
 	DefaultMaxConnsPerSource = 200
 	DefaultHandshakeTimeout  = 10 * time.Second
 	DefaultReadTimeout       = 10 * time.Second
