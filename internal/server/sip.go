@@ -31,6 +31,10 @@ func (n *Node) SIPTLSConfig() (*tls.Config, error) {
 		return nil, err
 	}
 	tc.MinVersion = tls.VersionTLS12
+	// Devices hold one connection for hours; resuming is rare, and a
+	// connection that may send tickets keeps its resumption secret for
+	// its whole life.
+	tc.SessionTicketsDisabled = true
 	tc.CipherSuites = []uint16{
 		tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
 		tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,

@@ -47,7 +47,7 @@ func init() {
 	// life. The framing layer hands it whole messages, which its stream
 	// parser takes in pieces of any size, so a small buffer suffices and
 	// keeps idle connections cheap.
-	sip.TransportBufferReadSize = 2048
+	sip.TransportBufferReadSize = 512
 }
 
 func (l *Limits) defaults() {
@@ -145,7 +145,12 @@ var errIdle = errors.New("sip connection idle")
 
 func (c *peerConn) handshake() error {
 	c.once.Do(func() {
-		if c.err = c.tc.Handshake(); c.err != nil {
+		// The handshake runs on a goroutine of its own: its deep crypto
+		// stack is freed when it ends, instead of staying with the
+		// connection's reader for the connection's life.
+		done := make(chan error, 1)
+		go func() { done <- c.tc.Handshake() }()
+		if c.err = <-done; c.err != nil {
 			return
 		}
 		cs := c.tc.ConnectionState()

@@ -1,0 +1,152 @@
+//go:build !race
+
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"fmt"
+	"math/big"
+	"net"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/phonex/phonex/internal/store/sqlite"
+)
+
+// oneDevice accepts every certificate as the same device.
+type oneDevice struct{}
+
+func (oneDevice) Certificate(context.Context, *x509.Certificate) (Identity, error) {
+	return Identity{AccountID: 1, DeviceID: 1, Account: "idle@example.org", Device: "d"}, nil
+}
+func (oneDevice) SIPCredential(context.Context, string) (Identity, []byte, error) {
+	return Identity{}, nil, &Refusal{Status: 403, Reason: "Forbidden"}
+}
+func (oneDevice) SIPFailed(context.Context, int64) error   { return nil }
+func (oneDevice) SIPVerified(context.Context, int64) error { return nil }
+
+func selfSigned(t *testing.T) tls.Certificate {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "idle"}, NotBefore: time.Now().Add(-time.Hour),
+		NotAfter: time.Now().Add(time.Hour), IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: k}
+}
+
+// TestIdleConnectionMemory holds 500 registered device connections (mutual
+// TLS 1.3, one REGISTER each) and measures the live heap and stacks they
+// add, after garbage collection. The process's RSS is about twice this
+// (the collector lets the heap grow to twice the live data by default);
+// bench/sipidle.sh measures that on a running node.
+func TestIdleConnectionMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("opens 500 TLS connections")
+	}
+	st, err := sqlite.Open(context.Background(), t.TempDir()+"/db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	p, err := New(Config{Domain: "example.org", Store: st, Auth: oneDevice{}, NonceKey: []byte("k"),
+		TLS: &tls.Config{Certificates: []tls.Certificate{selfSigned(t)}, ClientAuth: tls.RequestClientCert, SessionTicketsDisabled: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go p.Serve(ctx, ln)
+	client := &tls.Config{InsecureSkipVerify: true, Certificates: []tls.Certificate{selfSigned(t)}}
+	live := func() uint64 {
+		runtime.GC()
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapInuse + m.StackInuse
+	}
+	const n = 500
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	// The client side lives in this process too: measure it alone first,
+	// against a bare TLS server that drops its side after the handshake.
+	bare, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{selfSigned(t)}, ClientAuth: tls.RequestClientCert,
+		SessionTicketsDisabled: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bare.Close()
+	go func() {
+		for {
+			c, err := bare.Accept()
+			if err != nil {
+				return
+			}
+			c.(*tls.Conn).Handshake()
+			c.Close()
+		}
+	}()
+	before := live()
+	for i := 0; i < n; i++ {
+		c, err := tls.Dial("tcp", bare.Addr().String(), client)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	clientSide := live() - before
+	for _, c := range conns {
+		c.Close()
+	}
+	conns = nil
+	time.Sleep(500 * time.Millisecond)
+
+	before = live()
+	for i := 0; i < n; i++ {
+		from := &net.TCPAddr{IP: net.IPv4(127, 0, 3, byte(1+i/100))}
+		c, err := tls.DialWithDialer(&net.Dialer{LocalAddr: from}, "tcp", ln.Addr().String(), client)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+		fmt.Fprintf(c, "REGISTER sip:example.org SIP/2.0\r\nVia: SIP/2.0/TLS %s;branch=z9hG4bKidle%d\r\nFrom: <sip:idle@example.org>;tag=i%d\r\n"+
+			"To: <sip:idle@example.org>\r\nCall-ID: idle-%d\r\nCSeq: 1 REGISTER\r\nMax-Forwards: 70\r\nContact: <sip:idle@example.org;transport=tls>\r\n"+
+			"Expires: 3600\r\nContent-Length: 0\r\n\r\n", c.LocalAddr(), i, i, i)
+		line, err := bufio.NewReader(c).ReadString('\n')
+		if err != nil || !strings.HasPrefix(line, "SIP/2.0 200") {
+			t.Fatalf("REGISTER %d: %q %v", i, line, err)
+		}
+	}
+	time.Sleep(500 * time.Millisecond)
+	perConn := (float64(live()-before) - float64(clientSide)) / n / 1024
+	t.Logf("live heap and stacks per idle registered connection, server side: %.1f KiB", perConn)
+	if open := p.ln.guard.open(); open != n {
+		t.Fatalf("%d connections open, want %d", open, n)
+	}
+	if perConn > 20 {
+		t.Fatalf("%.1f KiB per idle connection, want at most 20", perConn)
+	}
+}
