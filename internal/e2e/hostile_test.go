@@ -478,3 +478,25 @@ func TestSIPUnauthenticatedRate(t *testing.T) {
 		t.Fatalf("another source: %q", res)
 	}
 }
+
+// TestSIPKeepAlive: CRLF keep-alives (RFC 5626 §4.4.1) keep a connection
+// past the idle timeout, and a double CRLF ping gets a CRLF pong.
+func TestSIPKeepAlive(t *testing.T) {
+	c := newCluster(t)
+	c.configure("sip_idle_timeout = 2s")
+	c.n = serve(t, c.data)
+	s := c.mustDialSIP()
+	for i := 0; i < 5; i++ {
+		time.Sleep(time.Second)
+		s.send("\r\n\r\n")
+		s.c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		pong := make([]byte, 2)
+		if _, err := io.ReadFull(s.r, pong); err != nil || string(pong) != "\r\n" {
+			t.Fatalf("ping %d: %q %v", i, pong, err)
+		}
+	}
+	s.send(request("OPTIONS", "sip:alpha@example.org", 1, "", ""))
+	if res := s.recv(3 * time.Second); status(res) != 200 {
+		t.Fatalf("after 5 s of keep-alives: %q", res)
+	}
+}
