@@ -194,7 +194,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(string)) 
 		log.Warn("file descriptor limit unknown", "err", err)
 	} else {
 		n.fdLimit = soft
-		log.Info("file descriptor limit", "soft", soft, "hard", hard, "raised", err == nil)
+		if err != nil {
+			log.Warn("file descriptor limit not raised", "soft", soft, "hard", hard, "err", err)
+		} else {
+			log.Info("file descriptor limit", "soft", soft, "hard", hard)
+		}
 	}
 	ln, err := net.Listen("tcp", cfg.APIAddr)
 	if err != nil {
