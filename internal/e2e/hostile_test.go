@@ -11,7 +11,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -143,10 +142,7 @@ func request(method, ruri string, cseq int, extra string, body string) string {
 // SIP port of a node limited to 256 file descriptors until it runs out:
 // the node must go on serving both ports.
 func TestSIPSurvivesDescriptorExhaustion(t *testing.T) {
-	prlimit, err := exec.LookPath("prlimit")
-	if err != nil {
-		needPeer(t, "prlimit not installed (Debian package util-linux)")
-	}
+	prlimit := requirePeer(t, "prlimit")
 	c := newCluster(t)
 	// Caps far above the limit: only the descriptor limit stops the flood.
 	c.configure("sip_max_connections = 100000", "sip_max_connections_per_source = 100000")

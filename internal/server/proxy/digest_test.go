@@ -22,8 +22,8 @@ import (
 // oneCredential is an Authenticator with one standard phone, "a.b" with
 // password "pw", counting what the proxy reports about its attempts.
 type oneCredential struct {
-	ha1              []byte
-	failed, verified int
+	ha1                []byte
+	attempts, verified int
 }
 
 func (a *oneCredential) Certificate(context.Context, *x509.Certificate) (Identity, error) {
@@ -37,7 +37,7 @@ func (a *oneCredential) SIPCredential(_ context.Context, username string) (Ident
 	return Identity{AccountID: 1, DeviceID: 7, Account: "a@example.org", Device: "phone"}, a.ha1, nil
 }
 
-func (a *oneCredential) SIPFailed(context.Context, int64) error   { a.failed++; return nil }
+func (a *oneCredential) SIPAttempt(context.Context, int64) error  { a.attempts++; return nil }
 func (a *oneCredential) SIPVerified(context.Context, int64) error { a.verified++; return nil }
 
 func digestProxy(t testing.TB, log *slog.Logger) (*Proxy, *oneCredential) {
@@ -111,8 +111,11 @@ func TestDigestURIAndNonceCount(t *testing.T) {
 			t.Errorf("%s: %+v, want a challenge (stale=%v)", tc.name, v, tc.stale)
 		}
 	}
-	if auth.verified != 2 || auth.failed != 1 {
-		t.Fatalf("verified %d failed %d, want 2 and 1", auth.verified, auth.failed)
+	// Attempts counted for the device: the 2 right answers, the 2 replayed
+	// ones and the wrong password (forged, expired and uri-mismatched
+	// answers are refused before the device's counter is read).
+	if auth.verified != 2 || auth.attempts != 5 {
+		t.Fatalf("verified %d attempts %d, want 2 and 5", auth.verified, auth.attempts)
 	}
 }
 
@@ -135,8 +138,8 @@ func TestDigestThrottle(t *testing.T) {
 	if fmt.Sprint(statuses[:4]) != "[403 403 403 503]" {
 		t.Fatalf("answers %v", statuses)
 	}
-	if auth.failed != 3 {
-		t.Fatalf("%d failures reached the device's counter, want 3 (the rest were not checked)", auth.failed)
+	if auth.attempts != 3 {
+		t.Fatalf("%d attempts reached the device's counter, want 3 (the rest were not checked)", auth.attempts)
 	}
 	// The right password is not even checked while the source waits.
 	if id, v := p.verifyDigest(ctx, digestRequest("198.51.100.7:40001", answer("pw", "sip:x@example.org", n, 60))); id != nil || v.status != 503 {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/phonex/phonex/internal/siplimit"
 )
 
 // A strict framing and validation layer in front of sipgo's parser: sipgo
@@ -33,7 +35,6 @@ func (e *FrameError) Error() string { return fmt.Sprintf("%d %s", e.Status, e.Re
 
 const (
 	maxHeaderBytes = 32 << 10  // start line and headers
-	maxFrameBody   = 512 << 10 // above the proxy's largest accepted body
 	maxCSeq        = 1<<31 - 1 // RFC 3261 §8.1.1.5
 )
 
@@ -107,10 +108,11 @@ func frame(b []byte) (int, error) {
 	if clSeen == 0 {
 		return 0, &FrameError{Status: 400, Reason: "Missing Content-Length"}
 	}
-	if length > maxFrameBody {
+	total := end + 4 + length
+	if total > siplimit.MaxMessage {
+		// sipgo would drop the connection without a word; answer first.
 		return 0, &FrameError{Status: 513, Reason: "Message Too Large"}
 	}
-	total := end + 4 + length
 	if len(b) < total {
 		return 0, errPartial
 	}

@@ -66,6 +66,9 @@ func (a certAuth) SIPCredential(ctx context.Context, username string) (Identity,
 	return Identity{}, nil, &Refusal{Status: 403, Reason: "Forbidden"}
 }
 
+func (a certAuth) SIPAttempt(context.Context, int64) error  { return nil }
+func (a certAuth) SIPVerified(context.Context, int64) error { return nil }
+
 // faulty lets a test make store calls fail.
 type faulty struct {
 	store.Store

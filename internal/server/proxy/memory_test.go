@@ -31,7 +31,7 @@ func (oneDevice) Certificate(context.Context, *x509.Certificate) (Identity, erro
 func (oneDevice) SIPCredential(context.Context, string) (Identity, []byte, error) {
 	return Identity{}, nil, &Refusal{Status: 403, Reason: "Forbidden"}
 }
-func (oneDevice) SIPFailed(context.Context, int64) error   { return nil }
+func (oneDevice) SIPAttempt(context.Context, int64) error  { return nil }
 func (oneDevice) SIPVerified(context.Context, int64) error { return nil }
 
 func selfSigned(t *testing.T) tls.Certificate {
