@@ -174,3 +174,17 @@ func FuzzFrame(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkFrame(b *testing.B) {
+	body := strings.Repeat("x", 1024)
+	msg := []byte("MESSAGE sip:bravo@example.org SIP/2.0\r\nVia: SIP/2.0/TLS 127.0.0.1:40000;branch=z9hG4bK.abcdef;rport\r\n" +
+		"From: <sip:alpha@example.org>;tag=0123456789abcdef\r\nTo: <sip:bravo@example.org>\r\nCall-ID: 0123456789abcdef0123456789abcdef\r\n" +
+		"CSeq: 1 MESSAGE\r\nMax-Forwards: 70\r\nContent-Type: application/vnd.phonex.envelope\r\nContent-Length: 1024\r\n\r\n" + body)
+	b.SetBytes(int64(len(msg)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if n, err := frame(msg); err != nil || n != len(msg) {
+			b.Fatal(n, err)
+		}
+	}
+}
