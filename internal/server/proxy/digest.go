@@ -279,7 +279,7 @@ func (p *Proxy) verifyDigest(ctx context.Context, req *sip.Request) (*Identity, 
 	if !p.nonceValid(cr.Nonce, now) {
 		return nil, digestVerdict{challenge: true, stale: true}
 	}
-	src := hostOf(req.Source())
+	src := sourceOf(req.Source())
 	if wait := p.guesses.begin(src, now); wait > 0 {
 		return nil, digestVerdict{status: 503, reason: "Service Unavailable: too many failed attempts", retryAfter: wait}
 	}
@@ -303,7 +303,8 @@ func (p *Proxy) verifyDigest(ctx context.Context, req *sip.Request) (*Identity, 
 			return nil, digestVerdict{status: r.Status, reason: r.Reason, retryAfter: r.RetryAfter}
 		}
 		if log, n := p.guesses.failed(src, now); log {
-			p.log.Warn("sip digest authentication failed", "source", src, "account", cr.Username, "failures", n)
+			// The exact address, for fail2ban.
+			p.log.Warn("sip digest authentication failed", "source", hostOf(req.Source()), "account", cr.Username, "failures", n)
 		}
 		if r != nil {
 			return nil, digestVerdict{status: r.Status, reason: r.Reason, retryAfter: r.RetryAfter}

@@ -21,7 +21,7 @@ const (
 func (p *Proxy) entry(h sipgo.RequestHandler) sipgo.RequestHandler {
 	return func(req *sip.Request, tx sip.ServerTransaction) {
 		if p.ln == nil || p.ln.peer(req.Source()) == nil {
-			if wait := p.unauth.take(hostOf(req.Source()), time.Now()); wait > 0 {
+			if wait := p.unauth.take(sourceOf(req.Source()), time.Now()); wait > 0 {
 				if req.Method != sip.ACK {
 					p.respond(tx, req, 503, "Service Unavailable: rate limit", retryAfter(wait)...)
 				}

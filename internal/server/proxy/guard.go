@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"syscall"
 	"time"
@@ -62,7 +63,7 @@ func (l *guardListener) Accept() (net.Conn, error) {
 			continue
 		}
 		delay = 0
-		src := hostOf(c.RemoteAddr().String())
+		src := sourceOf(c.RemoteAddr().String())
 		l.mu.Lock()
 		ok := l.total < l.max && l.bySource[src] < l.perSource
 		if ok {
@@ -120,4 +121,19 @@ func hostOf(addr string) string {
 		return h
 	}
 	return addr
+}
+
+// sourceOf is what limits count per: the IPv4 address, or the /64 of an
+// IPv6 address, since one subscriber usually holds a whole /64 (RFC 6177).
+func sourceOf(addr string) string {
+	h := hostOf(addr)
+	ip, err := netip.ParseAddr(h)
+	if err != nil {
+		return h
+	}
+	if ip = ip.Unmap(); ip.Is4() {
+		return ip.String()
+	}
+	p, _ := ip.Prefix(64)
+	return p.String()
 }

@@ -103,3 +103,17 @@ func TestGuardCaps(t *testing.T) {
 		t.Fatal("a closed connection was not given back")
 	}
 }
+
+func TestSourceOf(t *testing.T) {
+	for _, tc := range []struct{ addr, want string }{
+		{"192.0.2.7:5061", "192.0.2.7"},
+		{"[2001:db8:1:2:3:4:5:6]:5061", "2001:db8:1:2::/64"},
+		{"[2001:db8:1:2:ffff::1]:40000", "2001:db8:1:2::/64"},
+		{"[::ffff:192.0.2.7]:5061", "192.0.2.7"},
+		{"not an address", "not an address"},
+	} {
+		if got := sourceOf(tc.addr); got != tc.want {
+			t.Errorf("sourceOf(%q) = %q, want %q", tc.addr, got, tc.want)
+		}
+	}
+}
