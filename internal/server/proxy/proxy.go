@@ -320,6 +320,7 @@ func (p *Proxy) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 	if expires == 0 || contact == nil {
 		delete(p.bindings, id.DeviceID)
 		p.mu.Unlock()
+		p.ln.keep(req.Source(), time.Now()) // idle again like any connection
 		p.respond(tx, req, 200, "OK")
 		return
 	}
