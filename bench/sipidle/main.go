@@ -154,7 +154,15 @@ func enroll(addr string, caCert *x509.Certificate, user, code string) (tls.Certi
 		KDF: kdf.DefaultParams, Salts: kdf.Salts{Scrypt: salts.Scrypt, Auth: salts.Auth}}, &certs); err != nil {
 		return tls.Certificate{}, err
 	}
-	return tls.Certificate{Certificate: [][]byte{certs.Cert}, PrivateKey: k.Sign}, nil
+	cert := tls.Certificate{Certificate: [][]byte{certs.Cert}, PrivateKey: k.Sign}
+	// The device becomes active once it confirms with its new certificate.
+	mtls := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: addr[:strings.LastIndex(addr, ":")],
+		Certificates: []tls.Certificate{cert}}}, Timeout: 30 * time.Second}
+	var done map[string]any
+	if err := post(mtls, "https://"+addr+api.PathEnrollConfirm, api.Confirm{Session: ev.Session}, &done); err != nil {
+		return tls.Certificate{}, err
+	}
+	return cert, nil
 }
 
 func post(hc *http.Client, url string, req, resp any) error {
