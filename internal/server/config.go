@@ -60,7 +60,7 @@ type SIPLimits struct {
 	MaxConnsPerSource int           // connections per source IP address
 	HandshakeTimeout  time.Duration // TLS handshake
 	ReadTimeout       time.Duration // a request must arrive whole within it
-	IdleTimeout       time.Duration // a connection without a live registration and without traffic
+	IdleTimeout       time.Duration // a connection without a live registration and without a message
 	UnauthRate        float64       // unauthenticated requests per second per source IP
 	UnauthBurst       int
 }

@@ -22,7 +22,7 @@ type Limits struct {
 	MaxConnsPerSource int           // per source IP address
 	HandshakeTimeout  time.Duration // TLS handshake, from accept
 	ReadTimeout       time.Duration // a message must arrive whole within it from its first byte
-	IdleTimeout       time.Duration // no message nor keep-alive, on a connection without a live registration
+	IdleTimeout       time.Duration // no message (keep-alives do not count), on a connection without a live registration
 	WriteTimeout      time.Duration // a write the peer does not take in
 }
 
@@ -135,6 +135,7 @@ type peerConn struct {
 	err       error
 	cert      *x509.Certificate
 	keepUntil atomic.Int64 // unix ns; idle is allowed until then
+	lastMsg   time.Time    // end of the handshake or the last message; keep-alives do not count
 
 	in    []byte   // received, not yet framed; nil between messages
 	out   []byte   // a framed message not yet handed to sipgo
@@ -161,6 +162,7 @@ func (c *peerConn) handshake() error {
 		c.l.conns[c.RemoteAddr().String()] = c
 		c.l.mu.Unlock()
 		c.tc.SetDeadline(time.Time{})
+		c.lastMsg = time.Now()
 	})
 	return c.err
 }
@@ -200,6 +202,7 @@ func (c *peerConn) next() ([]byte, error) {
 			}
 			n, err := frame(c.in)
 			if err == nil {
+				c.lastMsg = time.Now()
 				msg := c.in[:n:n]
 				if rest := c.in[n:]; len(rest) > 0 {
 					c.in = append([]byte(nil), rest...)
@@ -221,13 +224,16 @@ func (c *peerConn) next() ([]byte, error) {
 				if len(c.in) == 0 {
 					c.in = nil
 				}
-				started = time.Time{}
+				started, c.lastMsg = time.Time{}, time.Now()
 				continue
 			}
 		}
 		deadline := started.Add(c.l.lim.ReadTimeout)
 		if started.IsZero() {
-			deadline = time.Now().Add(c.l.lim.IdleTimeout)
+			// Idle counts from the last message: CRLF keep-alives are
+			// answered but keep only a registered connection, whose
+			// binding sets keepUntil.
+			deadline = c.lastMsg.Add(c.l.lim.IdleTimeout)
 			if k := time.Unix(0, c.keepUntil.Load()); k.After(deadline) {
 				deadline = k
 			}
