@@ -114,13 +114,14 @@ func (l *peerListener) peer(addr string) *x509.Certificate {
 }
 
 // keep spares the connection from addr the idle timeout until t: it
-// carries a registration that lives until then.
+// carries a registration that lives until then. A shorter t (the binding
+// removed) wakes the reader, which waits with the old deadline.
 func (l *peerListener) keep(addr string, t time.Time) {
 	l.mu.Lock()
 	c := l.conns[addr]
 	l.mu.Unlock()
-	if c != nil {
-		c.keepUntil.Store(t.UnixNano())
+	if c != nil && c.keepUntil.Swap(t.UnixNano()) > t.UnixNano() {
+		c.tc.SetReadDeadline(time.Now())
 	}
 }
 
@@ -228,17 +229,12 @@ func (c *peerConn) next() ([]byte, error) {
 				continue
 			}
 		}
-		deadline := started.Add(c.l.lim.ReadTimeout)
-		if started.IsZero() {
-			// Idle counts from the last message: CRLF keep-alives are
-			// answered but keep only a registered connection, whose
-			// binding sets keepUntil.
-			deadline = c.lastMsg.Add(c.l.lim.IdleTimeout)
-			if k := time.Unix(0, c.keepUntil.Load()); k.After(deadline) {
-				deadline = k
-			}
-		}
+		keep := c.keepUntil.Load()
+		deadline := c.deadline(started, keep)
 		c.tc.SetReadDeadline(deadline)
+		if started.IsZero() && c.keepUntil.Load() != keep {
+			continue // a registration changed while the deadline was set
+		}
 		var n int
 		var err error
 		if c.in == nil {
@@ -256,12 +252,12 @@ func (c *peerConn) next() ([]byte, error) {
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
+				// A registration handled while this read waited changes
+				// the deadline it was given.
+				if time.Now().Before(c.deadline(started, c.keepUntil.Load())) {
+					continue
+				}
 				if started.IsZero() {
-					// A registration handled while this read waited
-					// extends the deadline it was given.
-					if time.Now().Before(time.Unix(0, c.keepUntil.Load())) {
-						continue
-					}
 					return nil, fmt.Errorf("%s: %w", c.RemoteAddr(), errIdle)
 				}
 				c.l.log.Debug("sip request too slow", "source", c.RemoteAddr().String())
@@ -273,6 +269,21 @@ func (c *peerConn) next() ([]byte, error) {
 			return nil, err
 		}
 	}
+}
+
+// deadline is when the current read must end: the read timeout from a
+// message's first byte, else the idle timeout from the last message, or
+// the end of the connection's registration (keep, unix ns) if later.
+// CRLF keep-alives are answered but keep only a registered connection.
+func (c *peerConn) deadline(started time.Time, keep int64) time.Time {
+	if !started.IsZero() {
+		return started.Add(c.l.lim.ReadTimeout)
+	}
+	d := c.lastMsg.Add(c.l.lim.IdleTimeout)
+	if k := time.Unix(0, keep); k.After(d) {
+		d = k
+	}
+	return d
 }
 
 // keepAlive consumes CRLF keep-alives between messages: a double CRLF

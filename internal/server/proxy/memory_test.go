@@ -5,14 +5,8 @@ package proxy
 import (
 	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"fmt"
-	"math/big"
 	"net"
 	"runtime"
 	"strings"
@@ -21,34 +15,6 @@ import (
 
 	"github.com/phonex/phonex/internal/store/sqlite"
 )
-
-// oneDevice accepts every certificate as the same device.
-type oneDevice struct{}
-
-func (oneDevice) Certificate(context.Context, *x509.Certificate) (Identity, error) {
-	return Identity{AccountID: 1, DeviceID: 1, Account: "idle@example.org", Device: "d"}, nil
-}
-func (oneDevice) SIPCredential(context.Context, string) (Identity, []byte, error) {
-	return Identity{}, nil, &Refusal{Status: 403, Reason: "Forbidden"}
-}
-func (oneDevice) SIPAttempt(context.Context, int64) error  { return nil }
-func (oneDevice) SIPVerified(context.Context, int64) error { return nil }
-
-func selfSigned(t *testing.T) tls.Certificate {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "idle"}, NotBefore: time.Now().Add(-time.Hour),
-		NotAfter: time.Now().Add(time.Hour), IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: k}
-}
 
 // TestIdleConnectionMemory holds 500 registered device connections (mutual
 // TLS 1.3, one REGISTER each) and measures the live heap and stacks they
