@@ -1,23 +1,52 @@
 #!/usr/bin/env bash
 # Messaging relay on this machine, in one run: phonexd (mutual TLS, contact
 # checks, durable storage, delivery to registered devices) and, as the
-# reference, Kamailio relaying MESSAGEs from SIPp (UDP, no auth, no storage).
-# Prints a Markdown table and the ratio. Needs kamailio and sip-tester; it
+# reference, Kamailio relaying MESSAGEs between two SIPp processes over UDP
+# and over TCP (no auth, no storage, no TLS), plus SIPp talking to itself
+# with no proxy in between, which is the ceiling of the load generator.
+# Prints a Markdown table and both ratios. Needs kamailio and sip-tester; it
 # installs them with apt-get when missing (as root).
+#
+# Environment: KAM_CHILDREN (UDP workers, default 4), KAM_TCP_CHILDREN
+# (default 4), KAM_SHM_MB (default 1024), KAM_PKG_MB (default 64),
+# UDP_RATES and TCP_RATES (offered MESSAGEs/s to sweep), SWEEP_SECONDS
+# (length of each step, default 5).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 for pkg in kamailio:kamailio sipp:sip-tester; do
   command -v "${pkg%%:*}" >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${pkg#*:}" >/dev/null; }
 done
 work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+# Every background process is started with exec (directly or in its
+# subshell), so the recorded pid is the real process, not a wrapper shell.
+# The pids go to a file because the Kamailio runs happen in command
+# substitutions, whose variables the EXIT trap would not see.
+track() { echo "$1" >>"$work/pids"; }
+stop() {
+  for p in "$@"; do kill "$p" 2>/dev/null || true; done
+  for p in "$@"; do
+    wait "$p" 2>/dev/null || true # reaps our own children
+    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+  done
+}
+cleanup() {
+  [ -f "$work/pids" ] && stop $(cat "$work/pids")
+  rm -rf "$work"
+}
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+children=${KAM_CHILDREN:-4}
+tcp_children=${KAM_TCP_CHILDREN:-4}
+shm=${KAM_SHM_MB:-1024}
+pkg=${KAM_PKG_MB:-64}
+secs=${SWEEP_SECONDS:-5}
 
 # phonexd, with the per-account rate limit raised so that it measures the
 # relay, not the limiter (the check itself still runs on every MESSAGE).
 go build -o "$work/phonexd" ./cmd/phonexd
+go build -o "$work/relay" ./bench/relay
 "$work/phonexd" init --data "$work/data" --domain bench.test --host 127.0.0.1 >/dev/null
 sed -i 's/^message_rate = .*/message_rate = 1000000/; s/^message_burst = .*/message_burst = 1000000/' "$work/data/phonexd.conf"
 sed -i 's/^log_level = .*/log_level = warn/' "$work/data/phonexd.conf"
@@ -25,7 +54,7 @@ sed -i 's/^log_level = .*/log_level = warn/' "$work/data/phonexd.conf"
 sed -i 's/^kdf_min_log_n = .*/kdf_min_log_n = 14/' "$work/data/phonexd.conf"
 ulimit -n 8192 2>/dev/null || true
 "$work/phonexd" serve --data "$work/data" --api-addr 127.0.0.1:0 --sip-addr 127.0.0.1:0 >"$work/serve.out" 2>"$work/serve.err" &
-pids+=($!)
+phonexd=$!; track $phonexd
 for _ in $(seq 100); do grep -q '^sip:' "$work/serve.out" 2>/dev/null && break; sleep 0.1; done
 api=$(sed -n 's#^api: https://\([^ ]*\).*#\1#p' "$work/serve.out")
 sip=$(sed -n 's#^sip: sips:\([^ ]*\).*#\1#p' "$work/serve.out")
@@ -33,38 +62,86 @@ echo "## Messaging relay ($(nproc) cores, $(go version | cut -d' ' -f3), $(kamai
 echo
 echo "| measure | value |"
 echo "|---|---|"
-go run ./bench/relay -api "$api" -sip "$sip" -data "$work/data" "$@" | tee "$work/relay.out" | grep -v '^RATE'
+"$work/relay" -api "$api" -sip "$sip" -data "$work/data" "$@" | tee "$work/relay.out" | grep -v '^RATE'
 ours=$(sed -n 's/^RATE //p' "$work/relay.out")
-kill "${pids[0]}"; wait "${pids[0]}" 2>/dev/null || true; pids=()
+stop $phonexd
 
-# Kamailio with SIPp: a sink registers, a source sends MESSAGEs through it.
-kport=$(free_port); sink=$(free_port); src=$(free_port); regp=$(free_port)
-mpath=$(dirname "$(find /usr/lib -name tm.so -path '*kamailio*' | head -1)")/
-sed "s#@PORT@#$kport#; s#@MPATH@#$mpath#" bench/kamailio/kamailio.cfg >"$work/kamailio.cfg"
-kamailio -f "$work/kamailio.cfg" -DD -E -w "$work" >"$work/kam.log" 2>&1 &
-pids+=($!)
-sleep 1
 cp bench/sipp/*.xml "$work/"
-sed "s/@PORT@/$sink/" bench/sipp/sink.csv >"$work/sink.csv"
-(cd "$work" && sipp -sf msg_uas.xml -i 127.0.0.1 -p "$sink" -nostdin >/dev/null 2>&1) &
-pids+=($!)
-(cd "$work" && sipp -sf reg.xml -s sink -inf sink.csv -i 127.0.0.1 -p "$regp" "127.0.0.1:$kport" -m 1 -nostdin -timeout 10s >/dev/null 2>&1)
-# Sweep the offered rate; Kamailio's figure is the best rate at which at
-# least 99% of MESSAGEs got their 200 (the SIPp source and sink share the
-# machine, as phonexd's test clients do).
-best=0; bestok=0
-for r in ${KAMAILIO_RATES:-250 500 750 1000 1500 2000 3000}; do
-  rm -f "$work"/msg_uac_*_screen.log
-  start=$(date +%s.%N)
-  (cd "$work" && sipp -sf msg_uac.xml -s sink -i 127.0.0.1 -p "$src" "127.0.0.1:$kport" -r "$r" -m $((r*5)) -l 5000 \
-     -nostdin -timeout 60s -trace_screen >/dev/null 2>&1) || true
-  end=$(date +%s.%N)
-  ok=$(grep 'Successful call' "$work"/msg_uac_*_screen.log | tail -1 | awk -F'|' '{gsub(/ /,"",$3); print $3}')
-  bad=$(grep 'Failed call' "$work"/msg_uac_*_screen.log | tail -1 | awk -F'|' '{gsub(/ /,"",$3); print $3}')
-  rate=$(awk -v n="${ok:-0}" -v s="$start" -v e="$end" 'BEGIN{printf "%.0f", n/(e-s)}')
-  echo "  Kamailio at offered $r/s: $ok ok, $bad failed, $rate/s" >&2
-  if [ "${bad:-1}" -le $(( (ok + bad) / 100 )) ] && [ "$rate" -gt "$best" ]; then best=$rate; bestok=$ok; fi
-done
-kam=$best
-echo "| Kamailio (UDP, stateful t_relay, no auth, no storage): MESSAGEs relayed per second from SIPp, best rate with >= 99% answered 200 | $kam |"
-awk -v a="$ours" -v b="$kam" 'BEGIN{ if (b > 0) printf "| ratio phonexd / Kamailio | %.2f |\n", a/b; else print "| ratio phonexd / Kamailio | Kamailio run failed |" }'
+mpath=$(dirname "$(find /usr/lib -name tm.so -path '*kamailio*' | head -1)")/
+
+# sweep TRANSPORT TARGET RATES...: SIPp sends MESSAGEs to TARGET (host:port)
+# for the sink registered as "sink" at each offered rate, for $secs seconds
+# each, and prints the best achieved rate at which at least 99% got their
+# 200. The achieved rate is SIPp's own count of successful transactions over
+# its own elapsed time. It stops once a step achieves less than 90% of what
+# was offered or fails more than 1%: that step is past the ceiling.
+sweep() {
+  local tr=$1 target=$2; shift 2
+  local best=0 src r ok bad rate t0 t1 cpu log
+  for r in "$@"; do
+    src=$(free_port)
+    rm -f "$work"/msg_uac_*_screen.log
+    (cd "$work" && exec /usr/bin/time -f '%P' -o "$work/cpu" sipp -sf msg_uac.xml -s sink -t "$tr" -i 127.0.0.1 -p "$src" "$target" \
+       -r "$r" -m $((r * secs)) -l 20000 -nostdin -timeout $((secs * 4))s -trace_screen >/dev/null 2>&1) || true
+    log=$(ls "$work"/msg_uac_*_screen.log 2>/dev/null | head -1)
+    ok=$(grep 'Successful call' "$log" 2>/dev/null | tail -1 | awk -F'|' '{gsub(/ /,"",$3); print $3}')
+    bad=$(grep 'Failed call' "$log" 2>/dev/null | tail -1 | awk -F'|' '{gsub(/ /,"",$3); print $3}')
+    t0=$(grep 'Start Time' "$log" 2>/dev/null | tail -1 | awk -F'\t' '{print $3}' | awk '{print $1}')
+    t1=$(grep 'Current Time' "$log" 2>/dev/null | tail -1 | awk -F'\t' '{print $3}' | awk '{print $1}')
+    ok=${ok:-0}; bad=${bad:-0}
+    rate=$(awk -v n="$ok" -v a="${t0:-0}" -v b="${t1:-0}" 'BEGIN{ if (b > a) printf "%.0f", n/(b-a); else print 0 }')
+    cpu=$(tail -1 "$work/cpu" 2>/dev/null || echo '?')
+    echo "  $label at offered $r/s: $ok ok, $bad failed, $rate/s, SIPp source CPU $cpu" >&2
+    if [ "$bad" -le $(( (ok + bad) / 100 )) ] && [ "$ok" -gt 0 ]; then
+      [ "$rate" -gt "$best" ] && best=$rate
+      [ "$rate" -lt $(( r * 9 / 10 )) ] && break
+    else
+      break
+    fi
+  done
+  echo "$best"
+}
+
+# run_pair TRANSPORT WITH_KAMAILIO RATES...: starts a SIPp sink on
+# TRANSPORT, and Kamailio when asked (the sink registers there), sweeps,
+# stops them, and prints the best rate.
+run_pair() {
+  local tr=$1 kam=$2; shift 2
+  local sink kport target own=()
+  sink=$(free_port)
+  sed "s/@PORT@/$sink/" bench/sipp/sink.csv >"$work/sink.csv"
+  (cd "$work" && exec sipp -sf msg_uas.xml -t "$tr" -i 127.0.0.1 -p "$sink" -nostdin >/dev/null 2>&1) &
+  own+=($!); track $!
+  target=127.0.0.1:$sink
+  if [ "$kam" = yes ]; then
+    kport=$(free_port)
+    sed "s#@PORT@#$kport#; s#@MPATH@#$mpath#; s#@CHILDREN@#$children#; s#@TCP_CHILDREN@#$tcp_children#" \
+      bench/kamailio/kamailio.cfg >"$work/kamailio.cfg"
+    kamailio -f "$work/kamailio.cfg" -m "$shm" -M "$pkg" -DD -E -w "$work" >"$work/kam.log" 2>&1 &
+    own+=($!); track $!
+    for _ in $(seq 50); do grep -q 'tcp: 127.0.0.1' "$work/kam.log" 2>/dev/null && break; sleep 0.1; done
+    sleep 0.5
+    (cd "$work" && exec sipp -sf reg.xml -s sink -t "$tr" -inf sink.csv -i 127.0.0.1 -p "$(free_port)" "127.0.0.1:$kport" \
+      -m 1 -nostdin -timeout 10s >/dev/null 2>&1) || { echo "  registration at Kamailio failed" >&2; cat "$work/kam.log" >&2; }
+    target=127.0.0.1:$kport
+  else
+    sleep 0.3
+  fi
+  sweep "$tr" "$target" "$@"
+  stop "${own[@]}"
+}
+
+udp_rates=${UDP_RATES:-1000 2000 4000 5000 6000 7000 8000 10000 12000 14000}
+tcp_rates=${TCP_RATES:-2000 4000 6000 8000 10000 12000 14000 16000 20000 24000}
+label="Kamailio UDP"; kam_udp=$(run_pair u1 yes $udp_rates)
+label="Kamailio TCP"; kam_tcp=$(run_pair t1 yes $tcp_rates)
+label="SIPp alone UDP"; sipp_udp=$(run_pair u1 no $udp_rates 16000 20000 24000)
+label="SIPp alone TCP"; sipp_tcp=$(run_pair t1 no $tcp_rates 28000 32000 40000)
+
+settings="shared memory ${shm} MB (-m), private ${pkg} MB per process (-M), children=${children} (UDP workers), tcp_children=${tcp_children}, stateful t_relay, no auth, no storage, no TLS"
+echo "| Kamailio settings | $settings |"
+echo "| Kamailio over UDP (SIPp source and sink over UDP): MESSAGEs relayed per second, best with >= 99% answered 200 | $kam_udp |"
+echo "| Kamailio over TCP (one SIPp TCP connection each way): MESSAGEs relayed per second, best with >= 99% answered 200 | $kam_tcp |"
+echo "| SIPp source straight to SIPp sink, no proxy (ceiling of the load generator): UDP / TCP | $sipp_udp / $sipp_tcp |"
+awk -v a="$ours" -v b="$kam_udp" 'BEGIN{ if (b > 0) printf "| ratio phonexd / Kamailio-UDP | %.2f |\n", a/b; else print "| ratio phonexd / Kamailio-UDP | Kamailio run failed |" }'
+awk -v a="$ours" -v b="$kam_tcp" 'BEGIN{ if (b > 0) printf "| ratio phonexd / Kamailio-TCP | %.2f |\n", a/b; else print "| ratio phonexd / Kamailio-TCP | Kamailio run failed |" }'
