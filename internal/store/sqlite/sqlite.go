@@ -23,9 +23,13 @@ import (
 //go:embed migrations/*.sql
 var migrations embed.FS
 
+// maxIdleConns is how many open connections stay in the pool.
+const maxIdleConns = 16
+
 // DB implements store.Store.
 type DB struct {
 	db    *sql.DB
+	conn  *cachingConnector
 	batch *batcher
 }
 
@@ -41,11 +45,16 @@ func Open(ctx context.Context, path string) (*DB, error) {
 // so tests can migrate to an earlier version or through a broken file.
 func openWith(ctx context.Context, path string, fsys fs.FS) (*DB, error) {
 	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)&_txlock=immediate"
-	db, err := sql.Open("sqlite", dsn)
+	conn, err := newCachingConnector(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	s := &DB{db: db}
+	db := sql.OpenDB(conn)
+	// Keep the connections (and their compiled statements) that the
+	// concurrent readers of the message path need, instead of reopening
+	// one per query past database/sql's default of two idle connections.
+	db.SetMaxIdleConns(maxIdleConns)
+	s := &DB{db: db, conn: conn}
 	if err := s.migrate(ctx, fsys); err != nil {
 		db.Close()
 		return nil, err
