@@ -133,6 +133,11 @@ type binding struct {
 	failures int         // transient failures in a row
 	retryAt  time.Time   // no attempt before, after a transient failure
 	retry    *time.Timer // the attempt at retryAt
+	// answered is the sequence number of the last copy the device
+	// answered for good; forgets are the store writes forgetting such
+	// copies.
+	answered int64
+	forgets  *sync.WaitGroup
 }
 
 // Backoff of deliveries after a transient failure (no answer, or a device's
@@ -539,6 +544,12 @@ func (p *Proxy) kick(deviceID int64) {
 // taken for good. A copy is forgotten only on a final answer (final); after
 // a transient failure delivery stops there, so order is kept, and resumes
 // after a backoff.
+//
+// Copies answered for good are forgotten in the background, and until
+// that commits they are skipped by sequence number: deliveries.seq only
+// grows (AUTOINCREMENT) and copies are stored by one writer at a time, so
+// every copy at or below the last one answered was sent already. Delivery
+// so never waits for a forget's commit (an fsync).
 func (p *Proxy) deliver(deviceID int64) {
 	failed := false
 	defer func() {
@@ -565,34 +576,45 @@ func (p *Proxy) deliver(deviceID int64) {
 			p.kick(deviceID)
 		}
 	}()
-	var forgets sync.WaitGroup
-	defer forgets.Wait()
+	const page = 64
+	stalled := false
 	for p.ctx.Err() == nil {
 		p.mu.Lock()
 		b := p.bindings[deviceID]
-		if b != nil {
-			b.pending = false
-		}
 		var snap binding
 		if b != nil {
+			b.pending = false
+			if b.forgets == nil {
+				b.forgets = new(sync.WaitGroup)
+			}
 			snap = *b
 		}
 		p.mu.Unlock()
 		if b == nil || time.Now().After(snap.expires) {
 			return
 		}
-		// Copies being forgotten must be gone before the next read, or
-		// they would be sent twice.
-		forgets.Wait()
-		ds, err := p.cfg.Store.Pending(p.ctx, deviceID, 64)
+		ds, err := p.cfg.Store.Pending(p.ctx, deviceID, page)
 		if err != nil {
 			p.log.Error("read stored messages", "err", err)
 			failed = true
 			return
 		}
+		full := len(ds) == page
+		for len(ds) > 0 && ds[0].Seq <= snap.answered {
+			ds = ds[1:]
+		}
 		if len(ds) == 0 {
+			if full && !stalled {
+				// A whole page of copies still being forgotten: read on
+				// once they are gone (a forget that failed stays until
+				// the device registers again).
+				snap.forgets.Wait()
+				stalled = true
+				continue
+			}
 			return
 		}
+		stalled = false
 		for _, d := range ds {
 			code, err := p.send(snap, d)
 			if err != nil {
@@ -611,12 +633,16 @@ func (p *Proxy) deliver(deviceID int64) {
 				// every copy behind it.
 				p.log.Warn("device refused a message for good; dropped", "code", code)
 			}
-			// Forgetting the copy need not hold up the next delivery: if it
-			// is lost in a crash, the device gets the copy again and drops
-			// it as a duplicate.
-			forgets.Add(1)
+			p.mu.Lock()
+			if b := p.bindings[deviceID]; b != nil && b.answered < d.Seq {
+				b.answered = d.Seq
+			}
+			p.mu.Unlock()
+			// If the forget is lost in a crash, the device gets the copy
+			// again and drops it as a duplicate.
+			snap.forgets.Add(1)
 			go func(seq int64) {
-				defer forgets.Done()
+				defer snap.forgets.Done()
 				if err := p.cfg.Store.Delivered(p.ctx, seq); err != nil {
 					p.log.Error("forget delivered message", "err", err)
 				}
