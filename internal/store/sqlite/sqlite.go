@@ -23,8 +23,8 @@ import (
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// maxIdleConns is how many open connections stay in the pool.
-const maxIdleConns = 16
+// maxConns is the size of the connection pool.
+const maxConns = 16
 
 // DB implements store.Store.
 type DB struct {
@@ -50,10 +50,15 @@ func openWith(ctx context.Context, path string, fsys fs.FS) (*DB, error) {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	db := sql.OpenDB(conn)
-	// Keep the connections (and their compiled statements) that the
-	// concurrent readers of the message path need, instead of reopening
-	// one per query past database/sql's default of two idle connections.
-	db.SetMaxIdleConns(maxIdleConns)
+	// A fixed pool whose connections (and their compiled statements) stay
+	// open: without a bound, every reader past the idle ones opened a
+	// connection for one query (a new file handle, the pragmas, every
+	// statement compiled again) and closed it. SQLite runs on the
+	// caller's CPU, so more connections than this buy nothing on the
+	// machines the node runs on; no store method holds one connection
+	// while asking for another, so callers only wait, never deadlock.
+	db.SetMaxOpenConns(maxConns)
+	db.SetMaxIdleConns(maxConns)
 	s := &DB{db: db, conn: conn}
 	if err := s.migrate(ctx, fsys); err != nil {
 		db.Close()

@@ -9,9 +9,10 @@ import (
 	"time"
 )
 
-// TestConnectionsKept: the message path's concurrent reads reuse pooled
-// connections instead of opening and closing one per query (each open
-// costs the pragmas and, with them gone, every compiled statement).
+// TestConnectionsKept: the message path's concurrent reads, more of them
+// than the pool holds, reuse pooled connections instead of opening and
+// closing one per query (each open costs the pragmas and, with them gone,
+// every compiled statement).
 func TestConnectionsKept(t *testing.T) {
 	ctx := context.Background()
 	db := open(t)
@@ -23,7 +24,7 @@ func TestConnectionsKept(t *testing.T) {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
-	for g := 0; g < 8; g++ {
+	for g := 0; g < 4*maxConns; g++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -40,7 +41,7 @@ func TestConnectionsKept(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if st := db.db.Stats(); st.MaxIdleClosed > 0 {
+	if st := db.db.Stats(); st.MaxIdleClosed > 0 || st.OpenConnections > maxConns {
 		t.Fatalf("%d connections closed for want of idle slots (%d open)", st.MaxIdleClosed, st.OpenConnections)
 	}
 }
