@@ -10,7 +10,8 @@
 # Environment: KAM_CHILDREN (UDP workers, default 4), KAM_TCP_CHILDREN
 # (default 4), KAM_SHM_MB (default 1024), KAM_PKG_MB (default 64),
 # UDP_RATES and TCP_RATES (offered MESSAGEs/s to sweep), SWEEP_SECONDS
-# (length of each step, default 5).
+# (length of each step, default 5), PHONEXD_ONLY. Arguments go to
+# bench/relay (e.g. -pairs, -duration).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 for pkg in kamailio:kamailio sipp:sip-tester; do
@@ -65,6 +66,8 @@ echo "|---|---|"
 "$work/relay" -api "$api" -sip "$sip" -data "$work/data" "$@" | tee "$work/relay.out" | grep -v '^RATE'
 ours=$(sed -n 's/^RATE //p' "$work/relay.out")
 stop $phonexd
+# PHONEXD_ONLY=1 measures phonexd alone (for iterating on the relay).
+[ -n "${PHONEXD_ONLY:-}" ] && exit 0
 
 cp bench/sipp/*.xml "$work/"
 mpath=$(dirname "$(find /usr/lib -name tm.so -path '*kamailio*' | head -1)")/
@@ -73,11 +76,12 @@ mpath=$(dirname "$(find /usr/lib -name tm.so -path '*kamailio*' | head -1)")/
 # for the sink registered as "sink" at each offered rate, for $secs seconds
 # each, and prints the best achieved rate at which at least 99% got their
 # 200. The achieved rate is SIPp's own count of successful transactions over
-# its own elapsed time. It stops once a step achieves less than 90% of what
-# was offered or fails more than 1%: that step is past the ceiling.
+# its own elapsed time. It stops after two steps in a row achieve less than
+# 90% of what was offered or fail more than 1%: past the ceiling (one such
+# step alone may be the shared machine's noise).
 sweep() {
   local tr=$1 target=$2; shift 2
-  local best=0 src r ok bad rate t0 t1 cpu log
+  local best=0 misses=0 src r ok bad rate t0 t1 cpu log
   for r in "$@"; do
     src=$(free_port)
     rm -f "$work"/msg_uac_*_screen.log
@@ -94,9 +98,12 @@ sweep() {
     echo "  $label at offered $r/s: $ok ok, $bad failed, $rate/s, SIPp source CPU $cpu" >&2
     if [ "$bad" -le $(( (ok + bad) / 100 )) ] && [ "$ok" -gt 0 ]; then
       [ "$rate" -gt "$best" ] && best=$rate
-      [ "$rate" -lt $(( r * 9 / 10 )) ] && break
+    fi
+    if [ "$bad" -gt $(( (ok + bad) / 100 )) ] || [ "$rate" -lt $(( r * 9 / 10 )) ]; then
+      misses=$((misses + 1))
+      [ "$misses" -ge 2 ] && break
     else
-      break
+      misses=0
     fi
   done
   echo "$best"

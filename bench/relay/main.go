@@ -82,31 +82,33 @@ func run(api, sipAddr, data string, pairs int, dur time.Duration, size int) erro
 			Code: act.Code, Password: []byte("bench password")}, &client.Options{KDF: kdf.Params{LogN: 14, R: 8, P: 1}})
 	}
 	st := &stats{}
-	var senders, receivers []*peer
+	senders, receivers := make([]*peer, pairs), make([]*peer, pairs)
+	// Enrollment is slow by design (the password KDF), so pairs are
+	// enrolled a few at a time.
+	var (
+		wg    sync.WaitGroup
+		emu   sync.Mutex
+		first error
+		slots = make(chan struct{}, 4)
+	)
 	for i := 0; i < pairs; i++ {
-		s, r := fmt.Sprintf("s%d@%s", i, cfg.Domain), fmt.Sprintf("r%d@%s", i, cfg.Domain)
-		sp, err := enroll(s)
-		if err != nil {
-			return err
-		}
-		rp, err := enroll(r)
-		if err != nil {
-			return err
-		}
-		if _, err := rp.AddContact(ctx, s); err != nil {
-			return err
-		}
-		sender, err := connect(sp, sipAddr, cfg.Domain, nil)
-		if err != nil {
-			return err
-		}
-		receiver, err := connect(rp, sipAddr, cfg.Domain, st)
-		if err != nil {
-			return err
-		}
-		sp.Close()
-		rp.Close()
-		senders, receivers = append(senders, sender), append(receivers, receiver)
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			slots <- struct{}{}
+			defer func() { <-slots }()
+			s, r, err := enrollPair(ctx, enroll, i, cfg.Domain, sipAddr, st)
+			emu.Lock()
+			defer emu.Unlock()
+			if err != nil && first == nil {
+				first = err
+			}
+			senders[i], receivers[i] = s, r
+		}(i)
+	}
+	wg.Wait()
+	if first != nil {
+		return first
 	}
 	for _, r := range receivers {
 		if err := register(ctx, r, sipAddr); err != nil {
@@ -121,7 +123,6 @@ func run(api, sipAddr, data string, pairs int, dur time.Duration, size int) erro
 	var sent, failed atomic.Int64
 	start := time.Now()
 	deadline := start.Add(dur)
-	var wg sync.WaitGroup
 	for i := range senders {
 		wg.Add(1)
 		go func(i int) {
@@ -173,6 +174,32 @@ func run(api, sipAddr, data string, pairs int, dur time.Duration, size int) erro
 	}
 	fmt.Printf("RATE %.0f\n", rate)
 	return nil
+}
+
+func enrollPair(ctx context.Context, enroll func(string) (*client.Profile, error), i int, domain, sipAddr string, st *stats) (*peer, *peer, error) {
+	s, r := fmt.Sprintf("s%d@%s", i, domain), fmt.Sprintf("r%d@%s", i, domain)
+	sp, err := enroll(s)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer sp.Close()
+	rp, err := enroll(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rp.Close()
+	if _, err := rp.AddContact(ctx, s); err != nil {
+		return nil, nil, err
+	}
+	sender, err := connect(sp, sipAddr, domain, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	receiver, err := connect(rp, sipAddr, domain, st)
+	if err != nil {
+		return nil, nil, err
+	}
+	return sender, receiver, nil
 }
 
 func connect(p *client.Profile, sipAddr, domain string, st *stats) (*peer, error) {
