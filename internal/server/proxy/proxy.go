@@ -648,6 +648,18 @@ func (p *Proxy) deliver(deviceID int64) {
 				}
 			}(d.Seq)
 		}
+		if !full {
+			// The read saw every stored copy; a copy stored since then
+			// has kicked, and without a kick another read would only
+			// return the copies just sent.
+			p.mu.Lock()
+			b := p.bindings[deviceID]
+			more := b != nil && b.pending
+			p.mu.Unlock()
+			if !more {
+				return
+			}
+		}
 	}
 }
 

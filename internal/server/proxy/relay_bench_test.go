@@ -392,3 +392,46 @@ func TestDeliveryDoesNotWaitForForget(t *testing.T) {
 		t.Fatalf("delivered %d (want 4), out of order or twice: %v", got, r.order.Load())
 	}
 }
+
+// countPending counts reads of stored copies.
+type countPending struct {
+	store.Store
+	reads atomic.Int64
+}
+
+func (c *countPending) Pending(ctx context.Context, deviceID int64, limit int) ([]store.Delivery, error) {
+	c.reads.Add(1)
+	return c.Store.Pending(ctx, deviceID, limit)
+}
+
+// TestDeliveryReadsOnce: one MESSAGE to an idle registered device costs one
+// read of its stored copies, not a second one that finds only the copy
+// just sent.
+func TestDeliveryReadsOnce(t *testing.T) {
+	cp := &countPending{}
+	env := newRelayEnv(t, 1, func(st store.Store) store.Store { cp.Store = st; return cp })
+	ctx := context.Background()
+	// The delivery run the REGISTER started reads too; let it end.
+	for n := int64(-1); n != cp.reads.Load(); time.Sleep(100 * time.Millisecond) {
+		n = cp.reads.Load()
+	}
+	for i := 1; i <= 5; i++ {
+		before := cp.reads.Load()
+		body := make([]byte, 64)
+		body[7] = byte(i)
+		if err := env.do(ctx, env.senders[0], sip.MESSAGE, env.receivers[0].account, body); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(3 * time.Second)
+		for env.got.Load() < int64(i) {
+			if time.Now().After(deadline) {
+				t.Fatalf("message %d not delivered", i)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		time.Sleep(50 * time.Millisecond) // let the delivery run end
+		if n := cp.reads.Load() - before; n != 1 {
+			t.Fatalf("message %d: %d reads of stored copies", i, n)
+		}
+	}
+}
