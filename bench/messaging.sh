@@ -63,8 +63,9 @@ echo "## Messaging relay ($(nproc) cores, $(go version | cut -d' ' -f3), $(kamai
 echo
 echo "| measure | value |"
 echo "|---|---|"
-"$work/relay" -api "$api" -sip "$sip" -data "$work/data" "$@" | tee "$work/relay.out" | grep -v '^RATE'
+"$work/relay" -api "$api" -sip "$sip" -data "$work/data" -pid "$phonexd" "$@" | tee "$work/relay.out" | grep -v '^RATE\|^CPU'
 ours=$(sed -n 's/^RATE //p' "$work/relay.out")
+ours_cpu=$(sed -n 's/^CPU //p' "$work/relay.out")
 stop $phonexd
 # PHONEXD_ONLY=1 measures phonexd alone (for iterating on the relay).
 [ -n "${PHONEXD_ONLY:-}" ] && exit 0
@@ -72,33 +73,56 @@ stop $phonexd
 cp bench/sipp/*.xml "$work/"
 mpath=$(dirname "$(find /usr/lib -name tm.so -path '*kamailio*' | head -1)")/
 
+# kam_ticks: CPU clock ticks (1/100 s) used so far by all Kamailio processes.
+kam_ticks() {
+  local p t=0
+  for p in $(pgrep -f "kamailio -f $work/kamailio.cfg" || true); do
+    t=$((t + $(awk '{sub(/^.*\) /, ""); print $12 + $13}' "/proc/$p/stat" 2>/dev/null || echo 0)))
+  done
+  echo "$t"
+}
+
 # sweep TRANSPORT TARGET RATES...: SIPp sends MESSAGEs to TARGET (host:port)
 # for the sink registered as "sink" at each offered rate, for $secs seconds
 # each, and prints the best achieved rate at which at least 99% got their
-# 200. The achieved rate is SIPp's own count of successful transactions over
-# its own elapsed time. It stops after two steps in a row achieve less than
-# 90% of what was offered or fail more than 1%: past the ceiling (one such
-# step alone may be the shared machine's noise).
+# 200. The achieved rate is from SIPp's own statistics, once a second: 200s
+# received while it was still sending over the time it had been sending, so
+# a straggler's retransmissions after the end do not count against the run
+# and answers that lag behind do. It stops after two steps in a row achieve
+# less than 90% of what was offered or fail more than 1%: past the ceiling
+# (one such step alone may be the shared machine's noise). With Kamailio
+# running it also prints Kamailio's CPU time per MESSAGE at that best step.
 sweep() {
-  local tr=$1 target=$2; shift 2
-  local best=0 misses=0 src r ok bad rate t0 t1 cpu log
+  local tr=$1 target=$2 enough=${ENOUGH:-0}; shift 2
+  local best=0 bestcpu=0 misses=0 src r ok bad rate cpu stat k0 k1 kcpu
   for r in "$@"; do
     src=$(free_port)
-    rm -f "$work"/msg_uac_*_screen.log
-    (cd "$work" && exec /usr/bin/time -f '%P' -o "$work/cpu" sipp -sf msg_uac.xml -s sink -t "$tr" -i 127.0.0.1 -p "$src" "$target" \
-       -r "$r" -m $((r * secs)) -l 20000 -nostdin -timeout $((secs * 4))s -trace_screen >/dev/null 2>&1) || true
-    log=$(ls "$work"/msg_uac_*_screen.log 2>/dev/null | head -1)
-    ok=$(grep 'Successful call' "$log" 2>/dev/null | tail -1 | awk -F'|' '{gsub(/ /,"",$3); print $3}')
-    bad=$(grep 'Failed call' "$log" 2>/dev/null | tail -1 | awk -F'|' '{gsub(/ /,"",$3); print $3}')
-    t0=$(grep 'Start Time' "$log" 2>/dev/null | tail -1 | awk -F'\t' '{print $3}' | awk '{print $1}')
-    t1=$(grep 'Current Time' "$log" 2>/dev/null | tail -1 | awk -F'\t' '{print $3}' | awk '{print $1}')
-    ok=${ok:-0}; bad=${bad:-0}
-    rate=$(awk -v n="$ok" -v a="${t0:-0}" -v b="${t1:-0}" 'BEGIN{ if (b > a) printf "%.0f", n/(b-a); else print 0 }')
+    rm -f "$work"/msg_uac_*_.csv
+    k0=$(kam_ticks)
+    # A transaction not answered within 5 s fails (over TCP SIPp does not
+    # retransmit), and a SIPp that still hangs is stopped.
+    (cd "$work" && exec /usr/bin/time -f '%P' -o "$work/cpu" timeout -k 3 $((secs * 3 + 10)) sipp -sf msg_uac.xml -s sink -t "$tr" \
+       -i 127.0.0.1 -p "$src" "$target" -r "$r" -m $((r * secs)) -l 20000 -buff_size 4194304 -recv_timeout 5000 -nostdin \
+       -trace_stat -fd 1 >/dev/null 2>&1) || true
+    k1=$(kam_ticks)
+    stat=$(ls "$work"/msg_uac_*_.csv 2>/dev/null | head -1 || true)
+    # Columns: 1 StartTime, 3 CurrentTime (date, time, epoch separated by
+    # tabs), 12 OutgoingCall(C), 16 SuccessfulCall(C). Calls sent but not
+    # answered by the end count as failed.
+    read -r ok bad rate < <(awk -F';' -v total=$((r * secs)) 'NR > 1 {
+        n = split($1, a, "\t"); t0 = a[n]; n = split($3, b, "\t"); t = b[n]
+        if ($12 + 0 < total && t > t0) rate = $16 / (t - t0)
+        ok = $16; bad = $12 - $16
+      } END { printf "%d %d %.0f\n", ok, bad, rate }' "$stat" 2>/dev/null || echo "0 0 0")
+    ok=${ok:-0}; bad=${bad:-0}; rate=${rate:-0}
     cpu=$(tail -1 "$work/cpu" 2>/dev/null || echo '?')
-    echo "  $label at offered $r/s: $ok ok, $bad failed, $rate/s, SIPp source CPU $cpu" >&2
+    kcpu=$(( ok > 0 ? (k1 - k0) * 10000 / ok : 0 ))
+    echo "  $label at offered $r/s: $ok ok, $bad failed, $rate/s, SIPp source CPU $cpu$( [ "$kcpu" -gt 0 ] && echo ", Kamailio CPU ${kcpu} µs/MESSAGE")" >&2
     if [ "$bad" -le $(( (ok + bad) / 100 )) ] && [ "$ok" -gt 0 ]; then
-      [ "$rate" -gt "$best" ] && best=$rate
+      [ "$rate" -gt "$best" ] && { best=$rate; bestcpu=$kcpu; }
     fi
+    # ENOUGH: a rate past which the sweep has shown what it is for.
+    [ "$enough" -gt 0 ] && [ "$best" -gt "$enough" ] && break
     if [ "$bad" -gt $(( (ok + bad) / 100 )) ] || [ "$rate" -lt $(( r * 9 / 10 )) ]; then
       misses=$((misses + 1))
       [ "$misses" -ge 2 ] && break
@@ -106,7 +130,7 @@ sweep() {
       misses=0
     fi
   done
-  echo "$best"
+  echo "$best $bestcpu"
 }
 
 # run_pair TRANSPORT WITH_KAMAILIO RATES...: starts a SIPp sink on
@@ -117,7 +141,7 @@ run_pair() {
   local sink kport target own=()
   sink=$(free_port)
   sed "s/@PORT@/$sink/" bench/sipp/sink.csv >"$work/sink.csv"
-  (cd "$work" && exec sipp -sf msg_uas.xml -t "$tr" -i 127.0.0.1 -p "$sink" -nostdin >/dev/null 2>&1) &
+  (cd "$work" && exec sipp -sf msg_uas.xml -t "$tr" -i 127.0.0.1 -p "$sink" -buff_size 4194304 -nostdin >/dev/null 2>&1) &
   own+=($!); track $!
   target=127.0.0.1:$sink
   if [ "$kam" = yes ]; then
@@ -140,15 +164,21 @@ run_pair() {
 
 udp_rates=${UDP_RATES:-1000 2000 4000 5000 6000 7000 8000 10000 12000 14000}
 tcp_rates=${TCP_RATES:-2000 4000 6000 8000 10000 12000 14000 16000 20000 24000}
-label="Kamailio UDP"; kam_udp=$(run_pair u1 yes $udp_rates)
-label="Kamailio TCP"; kam_tcp=$(run_pair t1 yes $tcp_rates)
-label="SIPp alone UDP"; sipp_udp=$(run_pair u1 no $udp_rates 16000 20000 24000)
-label="SIPp alone TCP"; sipp_tcp=$(run_pair t1 no $tcp_rates 28000 32000 40000)
+# $(...) waits for each run to stop its processes before the next starts.
+label="Kamailio UDP"; out=$(run_pair u1 yes $udp_rates); read -r kam_udp kam_udp_cpu <<<"$out"
+label="Kamailio TCP"; out=$(run_pair t1 yes $tcp_rates); read -r kam_tcp kam_tcp_cpu <<<"$out"
+# SIPp alone only needs to show whether it goes clearly past Kamailio.
+label="SIPp alone UDP"; out=$(ENOUGH=$((kam_udp * 3 / 2)) run_pair u1 no $udp_rates 16000 20000 24000); read -r sipp_udp _ <<<"$out"
+label="SIPp alone TCP"; out=$(ENOUGH=$((kam_tcp * 3 / 2)) run_pair t1 no $tcp_rates 28000 32000 40000); read -r sipp_tcp _ <<<"$out"
 
 settings="shared memory ${shm} MB (-m), private ${pkg} MB per process (-M), children=${children} (UDP workers), tcp_children=${tcp_children}, stateful t_relay, no auth, no storage, no TLS"
 echo "| Kamailio settings | $settings |"
 echo "| Kamailio over UDP (SIPp source and sink over UDP): MESSAGEs relayed per second, best with >= 99% answered 200 | $kam_udp |"
 echo "| Kamailio over TCP (one SIPp TCP connection each way): MESSAGEs relayed per second, best with >= 99% answered 200 | $kam_tcp |"
-echo "| SIPp source straight to SIPp sink, no proxy (ceiling of the load generator): UDP / TCP | $sipp_udp / $sipp_tcp |"
+echo "| SIPp source straight to SIPp sink, no proxy (the load generator's own ceiling; the sweep stops once past 1.5 times Kamailio): UDP / TCP | $sipp_udp / $sipp_tcp |"
+echo "| Kamailio: CPU time per relayed MESSAGE at its best rate (all processes), UDP / TCP | ${kam_udp_cpu} µs / ${kam_tcp_cpu} µs |"
 awk -v a="$ours" -v b="$kam_udp" 'BEGIN{ if (b > 0) printf "| ratio phonexd / Kamailio-UDP | %.2f |\n", a/b; else print "| ratio phonexd / Kamailio-UDP | Kamailio run failed |" }'
 awk -v a="$ours" -v b="$kam_tcp" 'BEGIN{ if (b > 0) printf "| ratio phonexd / Kamailio-TCP | %.2f |\n", a/b; else print "| ratio phonexd / Kamailio-TCP | Kamailio run failed |" }'
+# The machine is shared, so rates move with the load; CPU time per MESSAGE
+# moves less and says what each relay would do with the cores to itself.
+awk -v a="${ours_cpu:-0}" -v b="$kam_tcp_cpu" 'BEGIN{ if (a > 0 && b > 0) printf "| CPU-cost ratio Kamailio-TCP / phonexd (above 1: phonexd cheaper per MESSAGE) | %.2f |\n", b/a }'

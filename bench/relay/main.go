@@ -16,6 +16,8 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,9 +38,10 @@ func main() {
 	pairs := flag.Int("pairs", 20, "sender/receiver device pairs")
 	dur := flag.Duration("duration", 8*time.Second, "length of each run")
 	size := flag.Int("size", 600, "message body bytes (an envelope's typical size)")
+	pid := flag.Int("pid", 0, "phonexd's process id, to measure its CPU time per MESSAGE")
 	flag.Parse()
 	sip.SetDefaultLogger(slog.New(slog.DiscardHandler))
-	if err := run(*api, *sipAddr, *data, *pairs, *dur, *size); err != nil {
+	if err := run(*api, *sipAddr, *data, *pairs, *dur, *size, *pid); err != nil {
 		fmt.Fprintln(os.Stderr, "relay:", err)
 		os.Exit(1)
 	}
@@ -59,7 +62,7 @@ type stats struct {
 	record   atomic.Bool
 }
 
-func run(api, sipAddr, data string, pairs int, dur time.Duration, size int) error {
+func run(api, sipAddr, data string, pairs int, dur time.Duration, size, pid int) error {
 	ctx := context.Background()
 	cfg, err := server.LoadConfig(data)
 	if err != nil {
@@ -121,6 +124,7 @@ func run(api, sipAddr, data string, pairs int, dur time.Duration, size int) erro
 	// Run 1: as fast as the node goes.
 	st.received.Store(0)
 	var sent, failed atomic.Int64
+	node0, self0 := cpuTime(pid), cpuTime(os.Getpid())
 	start := time.Now()
 	deadline := start.Add(dur)
 	for i := range senders {
@@ -139,8 +143,16 @@ func run(api, sipAddr, data string, pairs int, dur time.Duration, size int) erro
 	wg.Wait()
 	time.Sleep(2 * time.Second) // let the last deliveries land
 	elapsed := time.Since(start) - 2*time.Second
-	rate := float64(st.received.Load()) / elapsed.Seconds()
+	got := st.received.Load()
+	node, self := cpuTime(pid)-node0, cpuTime(os.Getpid())-self0
+	rate := float64(got) / elapsed.Seconds()
 	fmt.Printf("| phonexd: MESSAGEs relayed end to end per second (%d sender and %d receiver devices, mutual TLS, stored before 200) | %.0f |\n", pairs, pairs, rate)
+	if pid > 0 && got > 0 {
+		perMsg := node / time.Duration(got)
+		fmt.Printf("| phonexd: CPU time per relayed MESSAGE (user + system, all threads) | %d µs |\n", perMsg.Microseconds())
+		fmt.Printf("| load generator (bench/relay, 2 TLS devices per pair): CPU time per MESSAGE | %d µs |\n", (self / time.Duration(got)).Microseconds())
+		fmt.Printf("CPU %d\n", perMsg.Microseconds())
+	}
 	if failed.Load() > 0 {
 		fmt.Printf("| phonexd: refused or failed sends in run 1 | %d of %d |\n", failed.Load(), sent.Load()+failed.Load())
 	}
@@ -174,6 +186,31 @@ func run(api, sipAddr, data string, pairs int, dur time.Duration, size int) erro
 	}
 	fmt.Printf("RATE %.0f\n", rate)
 	return nil
+}
+
+// cpuTime is the user and system CPU time a process has used so far, from
+// /proc (zero when unknown). Clock ticks are 1/100 s on Linux.
+func cpuTime(pid int) time.Duration {
+	if pid <= 0 {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name, which is in parentheses and may hold
+	// spaces: state is field 3, utime 14, stime 15.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+stime) * 10 * time.Millisecond
 }
 
 func enrollPair(ctx context.Context, enroll func(string) (*client.Profile, error), i int, domain, sipAddr string, st *stats) (*peer, *peer, error) {
