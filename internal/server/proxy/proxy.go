@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -133,10 +134,10 @@ type binding struct {
 	failures int         // transient failures in a row
 	retryAt  time.Time   // no attempt before, after a transient failure
 	retry    *time.Timer // the attempt at retryAt
-	// answered is the sequence number of the last copy the device
-	// answered for good; forgets are the store writes forgetting such
-	// copies.
-	answered int64
+	// answered is, by sender, the sequence number of the last copy the
+	// device answered for good; forgets are the store writes forgetting
+	// such copies. Only the device's delivery run uses them.
+	answered map[string]int64
 	forgets  *sync.WaitGroup
 }
 
@@ -547,9 +548,10 @@ func (p *Proxy) kick(deviceID int64) {
 //
 // Copies answered for good are forgotten in the background, and until
 // that commits they are skipped by sequence number: deliveries.seq only
-// grows (AUTOINCREMENT) and copies are stored by one writer at a time, so
-// every copy at or below the last one answered was sent already. Delivery
-// so never waits for a forget's commit (an fsync).
+// grows (AUTOINCREMENT), copies are stored by one writer at a time, and
+// Pending returns each sender's copies in that order, so every copy of a
+// sender at or below the last one of that sender answered was sent
+// already. Delivery so never waits for a forget's commit (an fsync).
 func (p *Proxy) deliver(deviceID int64) {
 	failed := false
 	defer func() {
@@ -585,7 +587,7 @@ func (p *Proxy) deliver(deviceID int64) {
 		if b != nil {
 			b.pending = false
 			if b.forgets == nil {
-				b.forgets = new(sync.WaitGroup)
+				b.forgets, b.answered = new(sync.WaitGroup), map[string]int64{}
 			}
 			snap = *b
 		}
@@ -600,9 +602,24 @@ func (p *Proxy) deliver(deviceID int64) {
 			return
 		}
 		full := len(ds) == page
-		for len(ds) > 0 && ds[0].Seq <= snap.answered {
-			ds = ds[1:]
+		fresh := ds[:0:0]
+		for _, d := range ds {
+			if d.Seq > snap.answered[d.Sender] {
+				fresh = append(fresh, d)
+			}
 		}
+		if !full {
+			// The page holds every stored copy: a sender with none left
+			// has no forget in flight either.
+			p.mu.Lock()
+			for sender := range snap.answered {
+				if !slices.ContainsFunc(ds, func(d store.Delivery) bool { return d.Sender == sender }) {
+					delete(snap.answered, sender)
+				}
+			}
+			p.mu.Unlock()
+		}
+		ds = fresh
 		if len(ds) == 0 {
 			if full && !stalled {
 				// A whole page of copies still being forgotten: read on
@@ -634,9 +651,7 @@ func (p *Proxy) deliver(deviceID int64) {
 				p.log.Warn("device refused a message for good; dropped", "code", code)
 			}
 			p.mu.Lock()
-			if b := p.bindings[deviceID]; b != nil && b.answered < d.Seq {
-				b.answered = d.Seq
-			}
+			snap.answered[d.Sender] = max(snap.answered[d.Sender], d.Seq)
 			p.mu.Unlock()
 			// If the forget is lost in a crash, the device gets the copy
 			// again and drops it as a duplicate.
