@@ -225,7 +225,12 @@ func enrollPair(ctx context.Context, enroll func(string) (*client.Profile, error
 		return nil, nil, err
 	}
 	defer rp.Close()
+	// Each lists the other: the node stores a MESSAGE only between
+	// accounts that have added each other.
 	if _, err := rp.AddContact(ctx, s); err != nil {
+		return nil, nil, err
+	}
+	if _, err := sp.AddContact(ctx, r); err != nil {
 		return nil, nil, err
 	}
 	sender, err := connect(sp, sipAddr, domain, nil)
