@@ -130,6 +130,9 @@ type Store interface {
 	DeviceByHandle(ctx context.Context, handle string) (Device, error)
 	DeviceByName(ctx context.Context, account, name string) (Device, error)
 	Devices(ctx context.Context, accountID int64) ([]Device, error)
+	// ActiveDevices lists an account's active devices as message routing
+	// needs them, without the certificates and secrets Devices reads.
+	ActiveDevices(ctx context.Context, accountID int64) ([]DeviceRef, error)
 	UpdateDeviceCert(ctx context.Context, id int64, serial string, cert, kex []byte, notAfter time.Time) error
 	// SetDeviceStatus changes a device's status; revoking it also forgets
 	// the copies waiting for it.
@@ -198,6 +201,12 @@ type Message struct {
 	ContentType  string
 	Body         []byte
 	Created      time.Time
+}
+
+// DeviceRef is an active device as message routing sees it.
+type DeviceRef struct {
+	ID    int64
+	Suite string
 }
 
 // Target is one device a message goes to.

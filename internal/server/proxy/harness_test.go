@@ -119,6 +119,14 @@ func (f *faulty) Devices(ctx context.Context, accountID int64) ([]store.Device, 
 	return f.Store.Devices(ctx, accountID)
 }
 
+// ActiveDevices fails with the "Devices" fault: both are the device lookup.
+func (f *faulty) ActiveDevices(ctx context.Context, accountID int64) ([]store.DeviceRef, error) {
+	if err := f.err("Devices"); err != nil {
+		return nil, err
+	}
+	return f.Store.ActiveDevices(ctx, accountID)
+}
+
 var errDisk = errors.New("disk I/O error")
 
 func newRig(t *testing.T, tweak func(*Config)) (*rig, *faulty) {

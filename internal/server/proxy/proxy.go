@@ -496,12 +496,12 @@ const EnvelopeType = "application/vnd.phonex.envelope"
 func (p *Proxy) targets(ctx context.Context, rcpt store.Account, from *Identity, toPhones bool) ([]store.Target, error) {
 	var out []store.Target
 	add := func(accountID int64) error {
-		ds, err := p.cfg.Store.Devices(ctx, accountID)
+		ds, err := p.cfg.Store.ActiveDevices(ctx, accountID)
 		if err != nil {
 			return err
 		}
 		for _, d := range ds {
-			if d.Status == store.StatusActive && d.ID != from.DeviceID && (toPhones || d.Suite != "sip") {
+			if d.ID != from.DeviceID && (toPhones || d.Suite != "sip") {
 				out = append(out, store.Target{DeviceID: d.ID, AccountID: accountID})
 			}
 		}

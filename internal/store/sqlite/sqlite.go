@@ -343,6 +343,23 @@ func (s *DB) Devices(ctx context.Context, accountID int64) ([]store.Device, erro
 	return out, rows.Err()
 }
 
+func (s *DB) ActiveDevices(ctx context.Context, accountID int64) ([]store.DeviceRef, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, suite FROM devices WHERE account_id=? AND status=? ORDER BY name`, accountID, store.StatusActive)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.DeviceRef
+	for rows.Next() {
+		var d store.DeviceRef
+		if err := rows.Scan(&d.ID, &d.Suite); err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
 func (s *DB) UpdateDeviceCert(ctx context.Context, id int64, serial string, cert, kex []byte, notAfter time.Time) error {
 	return affected(s.db.ExecContext(ctx, `UPDATE devices SET serial=?, cert=?, kex_cert=?, not_after=? WHERE id=?`, serial, cert, kex, unix(notAfter), id))
 }
