@@ -20,8 +20,8 @@ done
 work=$(mktemp -d)
 # Every background process is started with exec (directly or in its
 # subshell), so the recorded pid is the real process, not a wrapper shell.
-# The pids go to a file because the Kamailio runs happen in command
-# substitutions, whose variables the EXIT trap would not see.
+# The pids go to a file because the Kamailio runs happen in subshells,
+# whose variables the EXIT trap would not see.
 track() { echo "$1" >>"$work/pids"; }
 stop() {
   for p in "$@"; do kill "$p" 2>/dev/null || true; done
@@ -101,9 +101,13 @@ sweep() {
     k0=$(kam_ticks)
     # A transaction not answered within 5 s fails (over TCP SIPp does not
     # retransmit), and a SIPp that still hangs is stopped.
-    (cd "$work" && exec /usr/bin/time -f '%P' -o "$work/cpu" timeout -k 3 $((secs * 3 + 10)) sipp -sf msg_uac.xml -s sink -t "$tr" \
+    # timeout leads its own process group and passes a signal on to it,
+    # so stopping it stops time and SIPp too.
+    (cd "$work" && exec timeout -k 3 $((secs * 3 + 10)) /usr/bin/time -f '%P' -o "$work/cpu" sipp -sf msg_uac.xml -s sink -t "$tr" \
        -i 127.0.0.1 -p "$src" "$target" -r "$r" -m $((r * secs)) -l 20000 -buff_size 4194304 -recv_timeout 5000 -nostdin \
-       -trace_stat -fd 1 >/dev/null 2>&1) || true
+       -trace_stat -fd 1 >/dev/null 2>&1) &
+    track $!
+    wait $! || true
     k1=$(kam_ticks)
     stat=$(ls "$work"/msg_uac_*_.csv 2>/dev/null | head -1 || true)
     # Columns: 1 StartTime, 3 CurrentTime (date, time, epoch separated by
@@ -164,12 +168,19 @@ run_pair() {
 
 udp_rates=${UDP_RATES:-1000 2000 4000 5000 6000 7000 8000 10000 12000 14000}
 tcp_rates=${TCP_RATES:-2000 4000 6000 8000 10000 12000 14000 16000 20000 24000}
-# $(...) waits for each run to stop its processes before the next starts.
-label="Kamailio UDP"; out=$(run_pair u1 yes $udp_rates); read -r kam_udp kam_udp_cpu <<<"$out"
-label="Kamailio TCP"; out=$(run_pair t1 yes $tcp_rates); read -r kam_tcp kam_tcp_cpu <<<"$out"
+# Each run goes in the background and the script waits for it, so that an
+# interrupt reaches the EXIT trap at once rather than after the run.
+pair() {
+  local out=$1; shift
+  run_pair "$@" >"$work/$out" &
+  track $!
+  wait $!
+}
+label="Kamailio UDP"; pair kam_udp u1 yes $udp_rates; read -r kam_udp kam_udp_cpu <"$work/kam_udp"
+label="Kamailio TCP"; pair kam_tcp t1 yes $tcp_rates; read -r kam_tcp kam_tcp_cpu <"$work/kam_tcp"
 # SIPp alone only needs to show whether it goes clearly past Kamailio.
-label="SIPp alone UDP"; out=$(ENOUGH=$((kam_udp * 3 / 2)) run_pair u1 no $udp_rates 16000 20000 24000); read -r sipp_udp _ <<<"$out"
-label="SIPp alone TCP"; out=$(ENOUGH=$((kam_tcp * 3 / 2)) run_pair t1 no $tcp_rates 28000 32000 40000); read -r sipp_tcp _ <<<"$out"
+label="SIPp alone UDP"; ENOUGH=$((kam_udp * 3 / 2)) pair sipp_udp u1 no $udp_rates 16000 20000 24000; read -r sipp_udp _ <"$work/sipp_udp"
+label="SIPp alone TCP"; ENOUGH=$((kam_tcp * 3 / 2)) pair sipp_tcp t1 no $tcp_rates 28000 32000 40000; read -r sipp_tcp _ <"$work/sipp_tcp"
 
 settings="shared memory ${shm} MB (-m), private ${pkg} MB per process (-M), children=${children} (UDP workers), tcp_children=${tcp_children}, stateful t_relay, no auth, no storage, no TLS"
 echo "| Kamailio settings | $settings |"
