@@ -166,7 +166,7 @@ run_pair() {
   stop "${own[@]}"
 }
 
-udp_rates=${UDP_RATES:-1000 2000 4000 5000 6000 7000 8000 10000 12000 14000}
+udp_rates=${UDP_RATES:-1000 2000 4000 5000 6000 7000 8000 10000 12000 14000 16000 20000 24000}
 tcp_rates=${TCP_RATES:-2000 4000 6000 8000 10000 12000 14000 16000 20000 24000}
 # Each run goes in the background and the script waits for it, so that an
 # interrupt reaches the EXIT trap at once rather than after the run.
@@ -179,7 +179,7 @@ pair() {
 label="Kamailio UDP"; pair kam_udp u1 yes $udp_rates; read -r kam_udp kam_udp_cpu <"$work/kam_udp"
 label="Kamailio TCP"; pair kam_tcp t1 yes $tcp_rates; read -r kam_tcp kam_tcp_cpu <"$work/kam_tcp"
 # SIPp alone only needs to show whether it goes clearly past Kamailio.
-label="SIPp alone UDP"; ENOUGH=$((kam_udp * 3 / 2)) pair sipp_udp u1 no $udp_rates 16000 20000 24000; read -r sipp_udp _ <"$work/sipp_udp"
+label="SIPp alone UDP"; ENOUGH=$((kam_udp * 3 / 2)) pair sipp_udp u1 no $udp_rates 28000 32000 40000; read -r sipp_udp _ <"$work/sipp_udp"
 label="SIPp alone TCP"; ENOUGH=$((kam_tcp * 3 / 2)) pair sipp_tcp t1 no $tcp_rates 28000 32000 40000; read -r sipp_tcp _ <"$work/sipp_tcp"
 
 settings="shared memory ${shm} MB (-m), private ${pkg} MB per process (-M), children=${children} (UDP workers), tcp_children=${tcp_children}, stateful t_relay, no auth, no storage, no TLS"
