@@ -179,8 +179,21 @@ func ExamplePhone_Dial() {
 		log.Fatal(err)
 	}
 	fmt.Println("ended")
+
+	// After the call, the caller confirms the SAS the peer read aloud: the
+	// next call with this peer shows it as previously verified. Other
+	// words are refused.
+	peer := call.Secure().PeerZID
+	_, err = juliet.ZRTPStore().ConfirmLastCall(peer, "not the sas")
+	fmt.Println("wrong words refused:", errors.Is(err, sdk.ErrSASMismatch))
+	if _, err := juliet.ZRTPStore().ConfirmLastCall(peer, a); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("SAS confirmed")
 	// Output:
 	// same SAS on both sides: true
 	// key agreement: X255 trust: unverified
 	// ended
+	// wrong words refused: true
+	// SAS confirmed
 }
