@@ -229,14 +229,19 @@ type ContactDevice struct {
 	KeySHA256 string    `json:"key_sha256"` // compare it with the contact out of band
 	NotAfter  time.Time `json:"not_after"`
 	// KeyChanged: the device's key differs from the one first seen; the
-	// contact should be asked whether they re-enrolled it.
+	// contact should be asked whether they re-enrolled it. Set until
+	// Device.TrustDevice.
 	KeyChanged bool `json:"key_changed,omitempty"`
+	// NewDevice: the device was added after the contact's first ones; set
+	// until Device.TrustDevice.
+	NewDevice bool `json:"new_device,omitempty"`
 }
 
 func contact(c client.Contact) Contact {
 	out := Contact{User: c.User, Devices: make([]ContactDevice, len(c.Devices))}
 	for i, d := range c.Devices {
-		out.Devices[i] = ContactDevice{Name: d.Name, Suite: KeySuite(d.Suite), KeySHA256: d.KeySHA256, NotAfter: d.NotAfter, KeyChanged: d.KeyChanged}
+		out.Devices[i] = ContactDevice{Name: d.Name, Suite: KeySuite(d.Suite), KeySHA256: d.KeySHA256, NotAfter: d.NotAfter,
+			KeyChanged: d.KeyChanged, NewDevice: d.NewDevice}
 	}
 	return out
 }

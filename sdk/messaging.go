@@ -95,8 +95,16 @@ const (
 	EventRead      EventType = "read"      // the recipient read ID
 	EventSent      EventType = "sent"      // the cluster accepted a queued message
 	EventFailed    EventType = "failed"    // a queued message was given up
-	// EventKeyChanged: a contact device's key differs from the pinned one.
-	EventKeyChanged EventType = "key_changed"
+	// EventNewDevice: a device was added to a contact's account (or to
+	// this one) after the first ones; check it with the contact, then
+	// Device.TrustDevice. Repeated at each Listen start until trusted.
+	EventNewDevice EventType = client.NoticeNewDevice
+	// EventKeyChanged: a contact device's key differs from the pinned one;
+	// repeated at each Listen start until trusted.
+	EventKeyChanged EventType = client.NoticeKeyChanged
+	// EventDowngrade: a message to or from a ratchet-capable device went in
+	// a weaker protocol (key slots: no forward secrecy), or was refused.
+	EventDowngrade EventType = client.EventDowngrade
 	// EventWarning: the link to the cluster was lost or came back, or
 	// something else the user should know; see Error.
 	EventWarning EventType = "warning"
@@ -119,6 +127,47 @@ type Event struct {
 	Error    string `json:"error,omitempty"`
 }
 
+func event(e client.Event) Event {
+	return Event{Type: EventType(e.Type), From: e.From, FromDevice: e.FromDevice, Peer: e.Peer, ID: e.ID, Text: e.Text,
+		Time: e.Time, Outgoing: e.Outgoing, Insecure: e.Insecure, Protocol: e.Protocol, Error: e.Error}
+}
+
+// SetEvents sets where the events of Send, Resend and MarkRead go (new
+// devices, changed keys, downgrades, failures); nil drops them. Listen
+// reports its own events to its callback.
+func (d *Device) SetEvents(f func(Event)) {
+	if f == nil {
+		d.p.SetEvents(nil)
+		return
+	}
+	d.p.SetEvents(func(e client.Event) { f(event(e)) })
+}
+
+// Notices returns the outstanding EventNewDevice and EventKeyChanged
+// events, oldest first.
+func (d *Device) Notices(ctx context.Context) ([]Event, error) {
+	es, err := d.p.Notices(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("notices: %w", err)
+	}
+	out := make([]Event, len(es))
+	for i, e := range es {
+		out[i] = event(e)
+	}
+	return out, nil
+}
+
+// TrustDevice confirms a device (user@domain/device) of a contact or of
+// this account once its new-device or changed-key notice was checked with
+// the contact out of band (compare ContactDevice.KeySHA256), and clears its
+// notices.
+func (d *Device) TrustDevice(ctx context.Context, device string) error {
+	if err := d.p.TrustDevice(ctx, device); err != nil {
+		return fmt.Errorf("trust %s: %w", device, err)
+	}
+	return nil
+}
+
 // Listen keeps the device registered with the cluster, delivers incoming
 // messages and receipts to emit (first an EventReady once registered),
 // and retries the outgoing queue, until ctx ends; it then unregisters and
@@ -129,8 +178,7 @@ func (d *Device) Listen(ctx context.Context, emit func(Event)) error {
 	err := d.p.Listen(ctx, func(e client.Event) {
 		mu.Lock()
 		defer mu.Unlock()
-		emit(Event{Type: EventType(e.Type), From: e.From, FromDevice: e.FromDevice, Peer: e.Peer, ID: e.ID, Text: e.Text,
-			Time: e.Time, Outgoing: e.Outgoing, Insecure: e.Insecure, Protocol: e.Protocol, Error: e.Error})
+		emit(event(e))
 	})
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
