@@ -86,7 +86,8 @@ type EventType string
 // Event types of Listen.
 const (
 	// EventReady: the device is registered with the cluster; messages
-	// stored for it start arriving. Sent once, first.
+	// stored for it start arriving. Sent once, after the outstanding
+	// notices (EventNewDevice, EventKeyChanged).
 	EventReady EventType = "ready"
 	// EventMessage: a message arrived, decrypted and verified (or, with
 	// Insecure, in plain text from a standard SIP phone).
@@ -169,7 +170,7 @@ func (d *Device) TrustDevice(ctx context.Context, device string) error {
 }
 
 // Listen keeps the device registered with the cluster, delivers incoming
-// messages and receipts to emit (first an EventReady once registered),
+// messages and receipts to emit (EventReady once registered),
 // and retries the outgoing queue, until ctx ends; it then unregisters and
 // returns nil. emit is called from one goroutine at a time and should not
 // block long: the cluster keeps a message until emit has returned.
