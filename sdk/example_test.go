@@ -145,12 +145,16 @@ func ExamplePhone_Dial() {
 	juliet, kilo := enrolled("juliet@example.org", "laptop"), enrolled("kilo@example.org", "phone")
 	defer juliet.Close()
 	defer kilo.Close()
-	callee, err := sdk.NewPhone(sdk.PhoneConfig{Listen: "127.0.0.1:0", ZRTP: kilo.ZRTPStore()})
+	// SIP over TCP: this test process also runs the node, whose SIP
+	// listener shrinks sipgo's process-wide read buffer to 512 bytes, too
+	// small for an INVITE in one UDP datagram. A program without the node
+	// in it may use the default, UDP.
+	callee, err := sdk.NewPhone(sdk.PhoneConfig{Listen: "127.0.0.1:0", Transport: "tcp", ZRTP: kilo.ZRTPStore()})
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer callee.Close()
-	caller, err := sdk.NewPhone(sdk.PhoneConfig{Listen: "127.0.0.1:0", ZRTP: juliet.ZRTPStore()})
+	caller, err := sdk.NewPhone(sdk.PhoneConfig{Listen: "127.0.0.1:0", Transport: "tcp", ZRTP: juliet.ZRTPStore()})
 	if err != nil {
 		log.Fatal(err)
 	}
