@@ -4,8 +4,8 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,15 +13,12 @@ import (
 	"time"
 
 	"github.com/phonex/phonex/internal/cli"
-	"github.com/phonex/phonex/internal/client"
-	"github.com/phonex/phonex/internal/media/wav"
-	"github.com/phonex/phonex/internal/sipua"
-	"github.com/phonex/phonex/internal/zrtp"
+	"github.com/phonex/phonex/sdk"
 )
 
 // callFlags are the options shared by call and answer.
 type callFlags struct {
-	fs            *flag.FlagSet
+	*cli.Flags
 	direct        *bool
 	play, record  *string
 	dur           *time.Duration
@@ -39,13 +36,13 @@ type callFlags struct {
 	ptime         *time.Duration
 }
 
-func newCallFlags(name, listenDefault string) *callFlags {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+func newCallFlags(name, synopsis, listenDefault string) *callFlags {
+	fs := cli.NewFlags(name, synopsis)
 	home, _ := os.UserHomeDir()
-	return &callFlags{fs: fs,
+	return &callFlags{Flags: fs,
 		profile:       fs.String("profile", filepath.Join(home, ".phonex"), "profile directory: its encrypted database keeps the ZRTP secrets (opened when it exists)"),
 		pwFile:        fs.String("password-file", "", "read the profile password from this file (first line)"),
-		direct:        fs.Bool("direct", false, "call peer to peer, without the cluster (the only mode so far)"),
+		direct:        fs.Bool("direct", false, "call peer to peer, without the cluster (the only mode so far; required)"),
 		play:          fs.String("play", "", "WAV file to send (silence when none)"),
 		record:        fs.String("record", "", "WAV file to record what the peer sends"),
 		dur:           fs.Duration("for", 0, "hang up after this long once connected (0: until Ctrl-C or the peer hangs up)"),
@@ -58,25 +55,9 @@ func newCallFlags(name, listenDefault string) *callFlags {
 		cacheDir:      fs.String("zrtp-cache", "", "calls without a profile: directory of the ZID and the ZRTP retained secrets, unencrypted (default ~/.phonex/zrtp)"),
 		verifySAS:     fs.Bool("verify-sas", false, "removed: confirm the SAS during the call (type y) or afterwards with phonex verify-call"),
 		noOpus:        fs.Bool("no-opus", false, "offer G.711 only"),
-		opusBitrate:   fs.Int("opus-bitrate", sipua.DefaultOpusBitrate, "Opus bitrate to send, 8000 to 20000 bit/s"),
-		ptime:         fs.Duration("ptime", sipua.DefaultPTime, "audio per packet to send: 20ms, 40ms or 60ms (40ms or more keeps a direction under 20 kbit/s)"),
+		opusBitrate:   fs.Int("opus-bitrate", sdk.DefaultOpusBitrate, "Opus bitrate to send, 8000 to 20000 bit/s"),
+		ptime:         fs.Duration("ptime", sdk.DefaultPTime, "audio per packet to send: 20ms, 40ms or 60ms (40ms or more keeps a direction under 20 kbit/s)"),
 	}
-}
-
-func parseAlgos(list string) ([]zrtp.Algo, error) {
-	if list == "" {
-		return nil, nil
-	}
-	var out []zrtp.Algo
-	for _, name := range strings.Split(list, ",") {
-		name = strings.TrimSpace(name)
-		if name == "" || len(name) > 4 {
-			return nil, fmt.Errorf("ZRTP algorithm %q: want a 4-character name such as X255, DH3k, B32, B256", name)
-		}
-		name = (name + "    ")[:4]
-		out = append(out, zrtp.Algo(uint32(name[0])<<24|uint32(name[1])<<16|uint32(name[2])<<8|uint32(name[3])))
-	}
-	return out, nil
 }
 
 func dirExists(path string) bool {
@@ -89,236 +70,220 @@ var errVerifySASRemoved = errors.New("--verify-sas is gone: it trusted the peer 
 	"Read the SAS aloud during the call and type y (then Enter) when the peer reads the same words, " +
 	"or afterwards run: phonex verify-call PEER 'SAS WORDS'")
 
-// secretStore opens where the ZRTP secrets live: the profile's encrypted
+// zrtpStore opens where the ZRTP secrets live: the profile's encrypted
 // database when a profile is given or the default one exists, otherwise
 // (and only for calls without a profile) the files of --zrtp-cache, which
-// a warning event points out. close must be called after the call.
-func secretStore(ctx context.Context, fs *flag.FlagSet, profile, pwFile, cacheDir string, out *eventPrinter) (sipua.SecretStore, func(), error) {
-	given := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	if given["profile"] && cacheDir != "" {
-		return nil, nil, errors.New("give --profile (secrets in its encrypted database) or --zrtp-cache (no profile), not both")
+// a warning event points out. done must be called after the call.
+func (a *app) zrtpStore(ctx context.Context, fs *cli.Flags, profile, pwFile, cacheDir string, out *eventPrinter) (store *sdk.ZRTPStore, done func(), err error) {
+	if fs.IsSet("profile") && cacheDir != "" {
+		return nil, nil, cli.Misuse(fs.Usage(), "give --profile (secrets in its encrypted database) or --zrtp-cache (no profile), not both")
 	}
-	if cacheDir == "" && (given["profile"] || client.Exists(profile)) {
-		c := &common{profile: &profile, pwFile: &pwFile, jsonOut: &out.json}
-		c.progress = func(step string) {
-			if isTerminal(os.Stderr) && !out.json {
-				fmt.Fprintf(os.Stderr, "… %s\n", step)
-			}
-		}
-		p, _, err := c.open(ctx)
+	if cacheDir == "" && (fs.IsSet("profile") || sdk.Exists(profile)) {
+		c := &common{Flags: fs, a: a, profile: &profile, pwFile: &pwFile, jsonOut: &out.json}
+		d, _, err := c.open(ctx)
 		if err != nil {
 			return nil, nil, err
 		}
 		if old := filepath.Join(profile, "zrtp"); dirExists(old) {
-			out.print(sipua.Event{Type: sipua.EventWarning, Time: time.Now(), Reason: "the unencrypted ZRTP cache " + old +
+			out.print(sdk.CallEvent{Type: sdk.CallWarning, Time: time.Now(), Reason: "the unencrypted ZRTP cache " + old +
 				" of earlier versions is not used any more (the profile's encrypted database has its own ZID and secrets); remove it, it holds retained secrets in the clear"})
 		}
-		return p.ZRTPStore(), func() { p.Close() }, nil
+		return d.ZRTPStore(), func() { d.Close() }, nil
 	}
 	if cacheDir == "" {
 		home, _ := os.UserHomeDir()
 		cacheDir = filepath.Join(home, ".phonex", "zrtp")
 	}
-	fstore, err := sipua.OpenFileStore(cacheDir)
+	store, err = sdk.OpenZRTPCache(cacheDir)
 	if err != nil {
 		return nil, nil, err
 	}
-	out.print(sipua.Event{Type: sipua.EventWarning, Time: time.Now(), Reason: "no profile: the ZRTP identity, retained secrets and trust flags are kept unencrypted in " +
+	out.print(sdk.CallEvent{Type: sdk.CallWarning, Time: time.Now(), Reason: "no profile: the ZRTP identity, retained secrets and trust flags are kept unencrypted in " +
 		cacheDir + "; enroll a profile (or give --profile) to keep them in its encrypted database"})
-	return fstore, func() {}, nil
+	return store, func() {}, nil
 }
 
-func (f *callFlags) options(ctx context.Context, out *eventPrinter) (sipua.CallOptions, func(), error) {
-	var o sipua.CallOptions
+// setup checks the flags and returns the phone, the call options and what
+// to run once the call is over.
+func (f *callFlags) setup(ctx context.Context, a *app, out *eventPrinter) (*sdk.Phone, sdk.CallOptions, func(), error) {
+	var o sdk.CallOptions
 	if *f.verifySAS {
-		return o, nil, errVerifySASRemoved
+		return nil, o, nil, errVerifySASRemoved
 	}
 	if !*f.direct {
-		return o, nil, errors.New("calls through the cluster are not available yet: add --direct to call a SIP address peer to peer")
+		return nil, o, nil, cli.Misuse(f.Usage(), "missing required flag --direct: calls through the cluster are not available yet, so add --direct to call a SIP address peer to peer")
 	}
-	cache, closeStore, err := secretStore(ctx, f.fs, *f.profile, *f.pwFile, *f.cacheDir, out)
+	kas, err := sdk.ParseAlgorithms(*f.prefer)
 	if err != nil {
-		return o, nil, err
+		return nil, o, nil, fmt.Errorf("--zrtp-prefer: %w", err)
 	}
-	o, err = f.callOptions(cache, out)
+	sas, err := sdk.ParseAlgorithms(*f.sas)
 	if err != nil {
-		closeStore()
-		return o, nil, err
+		return nil, o, nil, fmt.Errorf("--sas: %w", err)
 	}
-	return o, closeStore, nil
-}
-
-func (f *callFlags) callOptions(cache sipua.SecretStore, out *eventPrinter) (sipua.CallOptions, error) {
-	var o sipua.CallOptions
-	kas, err := parseAlgos(*f.prefer)
-	if err != nil {
-		return o, err
-	}
-	if kas != nil {
-		// Keep Mult so the peer may add streams (RFC 6189 §4.4.3).
-		kas = append(kas, zrtp.Mult)
-	}
-	sas, err := parseAlgos(*f.sas)
-	if err != nil {
-		return o, err
-	}
-	if len(sas) == 1 {
-		// Preferred first, the other still accepted.
-		if sas[0] == zrtp.B256 {
-			sas = append(sas, zrtp.B32)
-		} else {
-			sas = append(sas, zrtp.B256)
+	o = sdk.CallOptions{Record: *f.record, KeyAgreements: kas, SASTypes: sas, AllowInsecure: *f.allowInsecure, NoOpus: *f.noOpus,
+		OnEvent: out.print, OpusBitrate: *f.opusBitrate, PTime: *f.ptime}
+	var closers []func()
+	done := func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
 		}
 	}
-	o = sipua.CallOptions{Record: *f.record, Cache: cache, KeyAgreements: kas, SASTypes: sas,
-		AllowInsecure: *f.allowInsecure, NoOpus: *f.noOpus, OnEvent: out.print, Logger: logger(),
-		OpusBitrate: *f.opusBitrate, PTime: *f.ptime}
 	if *f.play != "" {
 		fh, err := os.Open(*f.play)
 		if err != nil {
-			return o, fmt.Errorf("play: %w", err)
+			return nil, o, nil, fmt.Errorf("play: %w", err)
 		}
-		defer fh.Close()
-		if o.Play, err = wav.Decode(fh); err != nil {
-			return o, fmt.Errorf("play %s: %w", *f.play, err)
-		}
+		o.Play = fh
+		closers = append(closers, func() { fh.Close() })
 	}
-	return o, nil
+	store, closeStore, err := a.zrtpStore(ctx, f.Flags, *f.profile, *f.pwFile, *f.cacheDir, out)
+	if err != nil {
+		done()
+		return nil, o, nil, err
+	}
+	closers = append(closers, closeStore)
+	ph, err := sdk.NewPhone(sdk.PhoneConfig{Listen: *f.listen, Transport: *f.transport, ZRTP: store, Logger: logger(a.getenv, a.stderr)})
+	if err != nil {
+		done()
+		return nil, o, nil, err
+	}
+	closers = append(closers, func() { ph.Close() })
+	return ph, o, done, nil
 }
 
 // eventPrinter prints call events as text or JSON lines.
 type eventPrinter struct {
-	mu     sync.Mutex
-	json   bool
-	secure chan struct{}
-	once   sync.Once
+	mu             sync.Mutex
+	stdout, stderr io.Writer
+	json           bool
+	secure         chan struct{}
+	once           sync.Once
 }
 
-func (p *eventPrinter) print(e sipua.Event) {
+func (p *eventPrinter) print(e sdk.CallEvent) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if e.Type == sipua.EventSecure {
+	if e.Type == sdk.CallSecure && p.secure != nil {
 		defer p.once.Do(func() { close(p.secure) })
 	}
 	if p.json {
-		_ = cli.JSON(os.Stdout, e)
+		_ = cli.JSON(p.stdout, e)
 		return
 	}
+	w := p.stdout
 	switch e.Type {
-	case sipua.EventRinging:
-		fmt.Println("ringing…")
-	case sipua.EventConnected:
-		fmt.Printf("connected to %s, codec %s, media %s\n", e.Peer, e.Codec, e.RemoteRTP)
-	case sipua.EventSecure:
+	case sdk.CallRinging:
+		fmt.Fprintln(w, "ringing…")
+	case sdk.CallConnected:
+		fmt.Fprintf(w, "connected to %s, codec %s, media %s\n", e.Peer, e.Codec, e.RemoteRTP)
+	case sdk.CallSecure:
 		s := e.Secure
-		fmt.Printf("SAS: %s   (read it to the peer; %s)\n", s.SAS, s.SASType)
-		fmt.Printf("secure: %s %s %s %s, trust %s", s.KeyAgreement, s.Cipher, s.Hash, s.AuthTag, s.Trust)
+		fmt.Fprintf(w, "SAS: %s   (read it to the peer; %s)\n", s.SAS, s.SASType)
+		fmt.Fprintf(w, "secure: %s %s %s %s, trust %s", s.KeyAgreement, s.Cipher, s.Hash, s.AuthTag, s.Trust)
 		if s.PreviouslyVerified {
-			fmt.Print(", SAS verified in an earlier call")
+			fmt.Fprint(w, ", SAS verified in an earlier call")
 		}
-		fmt.Println()
-		if s.Trust == sipua.TrustUnsafe {
-			fmt.Println("UNSAFE: this may be a man in the middle (see the alert). Trust the peer again only if it reads exactly this SAS.")
+		fmt.Fprintln(w)
+		if s.Trust == sdk.TrustUnsafe {
+			fmt.Fprintln(w, "UNSAFE: this may be a man in the middle (see the alert). Trust the peer again only if it reads exactly this SAS.")
 		}
 		if !s.PreviouslyVerified {
-			fmt.Printf("Compare the SAS aloud: type y and Enter if the peer reads %q, n if not (or later: phonex verify-call %s 'SAS')\n", s.SAS, s.PeerZID)
+			fmt.Fprintf(w, "Compare the SAS aloud: type y and Enter if the peer reads %q, n if not (or later: phonex verify-call %s 'SAS')\n", s.SAS, s.PeerZID)
 		}
-	case sipua.EventSASVerified:
-		fmt.Println("SAS marked as verified:", e.Reason)
-	case sipua.EventWarning:
-		fmt.Fprintln(os.Stderr, "warning:", e.Reason)
-	case sipua.EventListening:
-		fmt.Fprintf(os.Stderr, "waiting for a call on %s\n", e.Peer)
-	case sipua.EventHold:
-		fmt.Println("the peer put the call on hold")
-	case sipua.EventResume:
-		fmt.Println("the peer resumed the call")
-	case sipua.EventAlert:
-		fmt.Println("ALERT:", e.Reason)
-	case sipua.EventEnded:
+	case sdk.CallSASVerified:
+		fmt.Fprintln(w, "SAS marked as verified:", e.Reason)
+	case sdk.CallWarning:
+		fmt.Fprintln(p.stderr, "warning:", e.Reason)
+	case sdk.CallListening:
+		fmt.Fprintf(p.stderr, "waiting for a call on %s\n", e.Peer)
+	case sdk.CallHold:
+		fmt.Fprintln(w, "the peer put the call on hold")
+	case sdk.CallResume:
+		fmt.Fprintln(w, "the peer resumed the call")
+	case sdk.CallAlert:
+		fmt.Fprintln(w, "ALERT:", e.Reason)
+	case sdk.CallEnded:
 		s := e.Stats
-		fmt.Printf("ended: %s; sent %d packets (%d bytes), received %d packets (%d bytes), lost %d, jitter %.1f ms\n",
-			e.Reason, s.PacketsSent, s.BytesSent, s.PacketsReceived, s.BytesReceived, s.Lost, s.JitterMS)
+		fmt.Fprintf(w, "ended: %s; sent %s (%d bytes), received %s (%d bytes), lost %d, jitter %.1f ms\n",
+			e.Reason, cli.Plural(int(s.PacketsSent), "packet", "packets"), s.BytesSent,
+			cli.Plural(int(s.PacketsReceived), "packet", "packets"), s.BytesReceived, s.Lost, s.JitterMS)
 	}
 }
 
-func cmdCall(ctx context.Context, args []string) error {
-	f := newCallFlags("call", "127.0.0.1:0")
-	pos, err := cli.Parse(f.fs, args)
+const (
+	callSynopsis       = "phonex call SIP_URI --direct [--play F.wav] [--record F.wav] [--for DUR] [--json] [--zrtp-prefer X255,DH3k] [--sas B256] [--allow-insecure] [--listen IP:PORT] [--transport udp|tcp] [--profile DIR | --zrtp-cache DIR]"
+	answerSynopsis     = "phonex answer --direct --listen IP:PORT [same options as call]"
+	verifyCallSynopsis = "phonex verify-call PEER_ZID|SIP_URI SAS-WORDS [--zrtp-cache DIR] [--json]"
+)
+
+func (a *app) cmdCall(ctx context.Context, args []string) error {
+	f := newCallFlags("call", callSynopsis, "127.0.0.1:0")
+	pos, err := f.Parse(args)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 1 {
-		return cli.Usage(usage)
+		return cli.Misuse(callSynopsis, "call takes one SIP_URI")
 	}
-	out := &eventPrinter{json: *f.jsonOut, secure: make(chan struct{})}
-	opts, closeStore, err := f.options(ctx, out)
+	out := &eventPrinter{stdout: a.stdout, stderr: a.stderr, json: *f.jsonOut, secure: make(chan struct{})}
+	ph, opts, done, err := f.setup(ctx, a, out)
 	if err != nil {
 		return err
 	}
-	defer closeStore()
-	ua, err := sipua.NewUA(sipua.Config{Listen: *f.listen, Transport: *f.transport, Logger: logger()})
+	defer done()
+	call, err := ph.Dial(ctx, pos[0], opts)
 	if err != nil {
 		return err
 	}
-	defer ua.Close()
-	target := pos[0]
-	if !strings.HasPrefix(target, "sip:") {
-		target = "sip:" + target
-	}
-	call, err := ua.Dial(ctx, target, opts)
-	if err != nil {
-		return err
-	}
-	return runCall(ctx, call, f, out)
+	return a.runCall(ctx, call, f, out)
 }
 
-func cmdAnswer(ctx context.Context, args []string) error {
-	f := newCallFlags("answer", "")
-	pos, err := cli.Parse(f.fs, args)
+func (a *app) cmdAnswer(ctx context.Context, args []string) error {
+	f := newCallFlags("answer", answerSynopsis, "")
+	pos, err := f.Parse(args)
 	if err != nil {
 		return err
 	}
-	if len(pos) != 0 || *f.listen == "" {
-		return cli.Usage(usage)
+	if len(pos) != 0 {
+		return cli.Misuse(answerSynopsis, "unexpected argument %q", pos[0])
 	}
-	out := &eventPrinter{json: *f.jsonOut, secure: make(chan struct{})}
-	opts, closeStore, err := f.options(ctx, out)
+	if err := f.Require("listen"); err != nil {
+		return err
+	}
+	out := &eventPrinter{stdout: a.stdout, stderr: a.stderr, json: *f.jsonOut, secure: make(chan struct{})}
+	ph, opts, done, err := f.setup(ctx, a, out)
 	if err != nil {
 		return err
 	}
-	defer closeStore()
-	ua, err := sipua.NewUA(sipua.Config{Listen: *f.listen, Transport: *f.transport, Logger: logger()})
-	if err != nil {
-		return err
-	}
-	defer ua.Close()
-	out.print(sipua.Event{Type: sipua.EventListening, Time: time.Now(), Peer: ua.URI()})
-	call, err := ua.Accept(ctx, opts)
+	defer done()
+	call, err := ph.Accept(ctx, opts)
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
 			return nil
 		}
 		return err
 	}
-	return runCall(ctx, call, f, out)
+	return a.runCall(ctx, call, f, out)
 }
 
 // runCall waits for the end of a connected call: --for, Ctrl-C or the
 // peer's BYE. Once the SAS is shown, a line "y" on standard input confirms
 // it and "n" says the peer read a different one; lines typed before the
 // SAS was shown count for nothing.
-func runCall(ctx context.Context, call *sipua.Call, f *callFlags, out *eventPrinter) error {
+func (a *app) runCall(ctx context.Context, call *sdk.Call, f *callFlags, out *eventPrinter) error {
 	var timeout <-chan time.Time
 	if *f.dur > 0 {
 		t := time.NewTimer(*f.dur)
 		defer t.Stop()
 		timeout = t.C
 	}
+	if a.in == nil {
+		a.in = bufio.NewReader(a.stdin)
+	}
 	lines := make(chan string)
 	go func() {
-		sc := bufio.NewScanner(os.Stdin)
+		sc := bufio.NewScanner(a.in)
 		for sc.Scan() {
 			select {
 			case lines <- strings.ToLower(strings.TrimSpace(sc.Text())):
@@ -347,7 +312,7 @@ func runCall(ctx context.Context, call *sipua.Call, f *callFlags, out *eventPrin
 				continue
 			}
 			if err != nil {
-				fmt.Fprintln(os.Stderr, "phonex:", err)
+				fmt.Fprintf(a.stderr, "%s: %v\n", prog, err)
 			}
 			continue
 		case <-call.Done():
@@ -362,35 +327,35 @@ func runCall(ctx context.Context, call *sipua.Call, f *callFlags, out *eventPrin
 
 // cmdVerifyCall confirms, after the call, the SAS of the last call with a
 // peer: the words must be the SAS that call showed.
-func cmdVerifyCall(ctx context.Context, args []string) error {
-	c := newCommon("verify-call")
-	cacheDir := c.fs.String("zrtp-cache", "", "for calls made without a profile: the --zrtp-cache directory they used (default ~/.phonex/zrtp)")
-	pos, err := cli.Parse(c.fs, args)
+func (a *app) cmdVerifyCall(ctx context.Context, args []string) error {
+	c := a.newCommon("verify-call", verifyCallSynopsis)
+	cacheDir := c.String("zrtp-cache", "", "for calls made without a profile: the --zrtp-cache directory they used (default ~/.phonex/zrtp)")
+	pos, err := c.Parse(args)
 	if err != nil {
 		return err
 	}
 	if len(pos) < 2 {
-		return cli.Usage(usage)
+		return cli.Misuse(verifyCallSynopsis, "verify-call takes the peer (its ZID or SIP address) and the SAS words")
 	}
-	out := &eventPrinter{json: *c.jsonOut}
-	store, closeStore, err := secretStore(ctx, c.fs, *c.profile, *c.pwFile, *cacheDir, out)
+	out := &eventPrinter{stdout: a.stdout, stderr: a.stderr, json: *c.jsonOut}
+	store, done, err := a.zrtpStore(ctx, c.Flags, *c.profile, *c.pwFile, *cacheDir, out)
 	if err != nil {
 		return err
 	}
-	defer closeStore()
+	defer done()
 	who, words := pos[0], strings.Join(pos[1:], " ")
-	res, err := sipua.ConfirmLastCall(store, who, words)
+	res, err := store.ConfirmLastCall(who, words)
 	if err != nil {
 		return fmt.Errorf("verify-call: %w", err)
 	}
-	v := map[string]any{"event": "sas_verified", "peer": res.Peer, "peer_zid": res.PeerZID.String(), "sas": res.SAS,
+	v := map[string]any{"event": "sas_verified", "peer": res.Peer, "peer_zid": res.PeerZID, "sas": res.SAS,
 		"call_time": res.At.UTC().Format(time.RFC3339), "unsafe": res.Unsafe}
-	return c.print(v, func() {
+	return c.print(v, func(w io.Writer) {
 		if res.Unsafe {
-			fmt.Printf("The call with %s at %s was UNSAFE: a retained-secret mismatch, or the peer was marked unsafe before (a man in the middle, or the peer lost its ZRTP cache).\n",
+			fmt.Fprintf(w, "The call with %s at %s was UNSAFE: a retained-secret mismatch, or the peer was marked unsafe before (a man in the middle, or the peer lost its ZRTP cache).\n",
 				res.Peer, res.At.Local().Format(time.DateTime))
-			fmt.Println("You confirmed that the peer read the same SAS, so that call's secret is kept.")
+			fmt.Fprintln(w, "You confirmed that the peer read the same SAS, so that call's secret is kept.")
 		}
-		fmt.Printf("SAS %q confirmed: %s (ZID %s) is verified; later calls show \"previously verified\".\n", res.SAS, res.Peer, res.PeerZID)
+		fmt.Fprintf(w, "SAS %q confirmed: %s (ZID %s) is verified; later calls show \"previously verified\".\n", res.SAS, res.Peer, res.PeerZID)
 	})
 }

@@ -1,24 +1,26 @@
-// Command phonex is the PhoneX device: enrollment, the profile, contacts.
+// Command phonex is the PhoneX device: enrollment, the profile, contacts,
+// messages and calls. It is built on the public SDK (package sdk) alone,
+// with internal/cli for flags and output.
 package main
 
 import (
+	"bufio"
 	"context"
-	"errors"
-	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"text/tabwriter"
 	"time"
 
 	"github.com/phonex/phonex/internal/cli"
-	"github.com/phonex/phonex/internal/client"
-	"github.com/phonex/phonex/internal/keys"
+	"github.com/phonex/phonex/sdk"
 )
+
+const prog = "phonex"
 
 const usage = `phonex: a PhoneX device
 
@@ -29,186 +31,236 @@ const usage = `phonex: a PhoneX device
   phonex contacts add|remove USER@DOMAIN [--json]
   phonex contacts [list] [--json]
   phonex devices [--json]
-  phonex passwd
+  phonex passwd [--new-password-file FILE]
   phonex send USER@DOMAIN TEXT [--json]
   phonex listen [--for DURATION] [--json]
   phonex inbox [--with USER@DOMAIN] [--read] [--json]
-  phonex read USER@DOMAIN
-  phonex resend MESSAGE_ID
+  phonex read USER@DOMAIN [--json]
+  phonex resend MESSAGE_ID [--json]
   phonex call SIP_URI --direct [--play F.wav] [--record F.wav] [--for DUR] [--json] [--zrtp-prefer X255,DH3k] [--sas B256] [--allow-insecure] [--listen IP:PORT] [--transport udp|tcp] [--zrtp-cache DIR]
   phonex answer --direct --listen IP:PORT [same options as call]
   phonex verify-call ZID|PEER SAS-WORDS [--zrtp-cache DIR] [--json]
+  phonex --version
 
-Every command takes --profile DIR (default ~/.phonex). The password comes from
-PHONEX_PASSWORD, --password-file FILE, or a prompt.`
+Every command takes --profile DIR (default ~/.phonex); call and answer keep
+the ZRTP secrets in its encrypted database, or without a profile in --zrtp-cache.
+The password comes from --password-file FILE, PHONEX_PASSWORD, or a prompt.
+'phonex COMMAND --help' shows the options of one command.`
 
 func main() {
-	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, usage)
-		os.Exit(2)
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	cmd, args := os.Args[1], os.Args[2:]
-	var err error
-	switch cmd {
-	case "enroll", "login":
-		err = cmdEnroll(ctx, cmd, args)
-	case "whoami":
-		err = cmdWhoami(ctx, args)
-	case "contacts":
-		err = cmdContacts(ctx, args)
-	case "devices":
-		err = cmdDevices(ctx, args)
-	case "passwd":
-		err = cmdPasswd(ctx, args)
-	case "send":
-		err = cmdSend(ctx, args)
-	case "listen":
-		err = cmdListen(ctx, args)
-	case "inbox":
-		err = cmdInbox(ctx, args)
-	case "read":
-		err = cmdRead(ctx, args)
-	case "resend":
-		err = cmdResend(ctx, args)
-	case "call":
-		err = cmdCall(ctx, args)
-	case "answer":
-		err = cmdAnswer(ctx, args)
-	case "verify-call":
-		err = cmdVerifyCall(ctx, args)
-	case "help", "-h", "--help":
-		fmt.Println(usage)
-		return
-	default:
-		err = cli.Usage(usage)
+	a := &app{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}
+	code := a.run(ctx, os.Args[1:])
+	stop()
+	os.Exit(code)
+}
+
+// app is one run of the command, with its standard streams and
+// environment, so that tests can run it in process.
+type app struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	getenv         func(string) string
+	in             *bufio.Reader // stdin, once a prompt has read from it
+}
+
+type command struct {
+	name string
+	run  func(a *app, ctx context.Context, args []string) error
+}
+
+var commands = []command{
+	{"enroll", func(a *app, ctx context.Context, args []string) error { return a.cmdEnroll(ctx, "enroll", args) }},
+	{"login", func(a *app, ctx context.Context, args []string) error { return a.cmdEnroll(ctx, "login", args) }},
+	{"whoami", (*app).cmdWhoami},
+	{"contacts", (*app).cmdContacts},
+	{"devices", (*app).cmdDevices},
+	{"passwd", (*app).cmdPasswd},
+	{"send", (*app).cmdSend},
+	{"listen", (*app).cmdListen},
+	{"inbox", (*app).cmdInbox},
+	{"read", (*app).cmdRead},
+	{"resend", (*app).cmdResend},
+	{"call", (*app).cmdCall},
+	{"answer", (*app).cmdAnswer},
+	{"verify-call", (*app).cmdVerifyCall},
+}
+
+// cmdHelp is 'phonex help [COMMAND]'.
+func (a *app) cmdHelp(ctx context.Context, args []string) error {
+	if len(args) == 0 || args[0] == "help" {
+		return cli.Help(usage + "\n")
 	}
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(2)
+	return a.dispatch(ctx, append(args[:1:1], "--help"))
+}
+
+// run dispatches args (without the program name) and returns the exit code.
+func (a *app) run(ctx context.Context, args []string) int {
+	return cli.Exit(prog, a.dispatch(ctx, args), a.stdout, a.stderr)
+}
+
+func (a *app) dispatch(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		return cli.Overview(usage)
+	}
+	switch args[0] {
+	case "-h", "-help", "--help":
+		return cli.Help(usage + "\n")
+	case "-version", "--version", "version":
+		fmt.Fprintln(a.stdout, cli.VersionLine(prog))
+		return nil
+	}
+	if args[0] == "help" {
+		return a.cmdHelp(ctx, args[1:])
+	}
+	names := []string{"help"}
+	for _, c := range commands {
+		if c.name == args[0] {
+			return c.run(a, ctx, args[1:])
 		}
-		cli.Fail("phonex", err)
+		names = append(names, c.name)
 	}
+	return cli.UnknownCommand(prog, args[0], names, "")
 }
 
-// common holds the flags of every command.
+// common holds the flags of every profile command.
 type common struct {
-	fs       *flag.FlagSet
-	profile  *string
-	pwFile   *string
-	jsonOut  *bool
-	progress func(string)
+	*cli.Flags
+	a       *app
+	profile *string
+	pwFile  *string
+	jsonOut *bool
 }
 
-func newCommon(name string) *common {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+func (a *app) newCommon(name, synopsis string) *common {
+	fs := cli.NewFlags(name, synopsis)
 	home, _ := os.UserHomeDir()
-	c := &common{fs: fs,
+	return &common{Flags: fs, a: a,
 		profile: fs.String("profile", filepath.Join(home, ".phonex"), "profile directory"),
-		pwFile:  fs.String("password-file", "", "read the password from this file (first line)"),
+		pwFile:  fs.String("password-file", "", "read the password from this file (first line); else PHONEX_PASSWORD or a prompt"),
 		jsonOut: fs.Bool("json", false, "print JSON"),
 	}
-	c.progress = func(step string) {
-		if isTerminal(os.Stderr) && !*c.jsonOut {
-			fmt.Fprintf(os.Stderr, "… %s\n", step)
+}
+
+func (c *common) options() *sdk.Options {
+	return &sdk.Options{Logger: logger(c.a.getenv, c.a.stderr), Progress: func(step string) {
+		if isTerminal(c.a.stderr) && !*c.jsonOut {
+			fmt.Fprintf(c.a.stderr, "… %s\n", step)
 		}
-	}
-	return c
+	}}
 }
 
-func (c *common) options() *client.Options {
-	return &client.Options{Progress: c.progress, Log: logger()}
-}
-
-func (c *common) open(ctx context.Context) (*client.Profile, []byte, error) {
-	if !client.Exists(*c.profile) {
-		return nil, nil, fmt.Errorf("%w: %s (enroll first with phonex enroll, or give --profile)", client.ErrNoProfile, *c.profile)
+func (c *common) open(ctx context.Context) (*sdk.Device, []byte, error) {
+	if !sdk.Exists(*c.profile) {
+		return nil, nil, fmt.Errorf("%w: %s (enroll first with phonex enroll, or give --profile)", sdk.ErrNoProfile, *c.profile)
 	}
-	pw, err := password(*c.pwFile, "Password: ", false)
+	pw, err := c.a.password(*c.pwFile, "Password: ", false)
 	if err != nil {
 		return nil, nil, err
 	}
-	p, err := client.Open(ctx, *c.profile, pw, c.options())
-	return p, pw, err
+	d, err := sdk.Open(ctx, *c.profile, pw, c.options())
+	return d, pw, err
 }
 
-// withProfile opens the profile, runs f with it and closes it.
-func (c *common) withProfile(ctx context.Context, f func(*client.Profile) error) error {
-	p, _, err := c.open(ctx)
+// withDevice opens the profile, runs f with it and closes it.
+func (c *common) withDevice(ctx context.Context, f func(*sdk.Device) error) error {
+	d, _, err := c.open(ctx)
 	if err != nil {
 		return err
 	}
-	defer p.Close()
-	return f(p)
+	defer d.Close()
+	return f(d)
 }
 
-func (c *common) print(v any, text func()) error {
+func (c *common) print(v any, text func(w io.Writer)) error {
 	if *c.jsonOut {
-		return cli.JSON(os.Stdout, v)
+		return cli.JSON(c.a.stdout, v)
 	}
-	text()
+	text(c.a.stdout)
 	return nil
 }
 
-func cmdEnroll(ctx context.Context, cmd string, args []string) error {
-	c := newCommon(cmd)
-	server := c.fs.String("server", "", "the home cluster's API, HOST:PORT")
-	caFile := c.fs.String("ca-file", "", "the cluster's CA certificate (PEM)")
-	fp := c.fs.String("ca-fingerprint", "", "the SHA-256 fingerprint of the cluster's CA")
-	code := c.fs.String("code", "", "activation code from the operator (enroll)")
-	device := c.fs.String("device", "", "this device's name (default: the host name)")
-	suite := c.fs.String("suite", "ec", "key suite: ec (Ed25519 + X25519) or rsa")
-	bits := c.fs.Int("rsa-bits", 3072, "RSA key size for --suite rsa: 2048, 3072 or 4096")
-	pos, err := cli.Parse(c.fs, args)
+func (a *app) cmdEnroll(ctx context.Context, cmd string, args []string) error {
+	syn := "phonex enroll USER@DOMAIN --server HOST:PORT (--ca-file FILE | --ca-fingerprint SHA256) --code CODE [--device NAME] [--suite ec|rsa] [--rsa-bits N]"
+	if cmd == "login" {
+		syn = "phonex login USER@DOMAIN --server HOST:PORT (--ca-file FILE | --ca-fingerprint SHA256) [--device NAME]"
+	}
+	c := a.newCommon(cmd, syn)
+	server := c.String("server", "", "the home cluster's API, HOST:PORT (required)")
+	caFile := c.String("ca-file", "", "the cluster's CA certificate (PEM)")
+	fp := c.String("ca-fingerprint", "", "the SHA-256 fingerprint of the cluster's CA")
+	code := c.String("code", "", "activation code from the operator (enroll; required)")
+	device := c.String("device", "", "this device's name (default: the host name)")
+	suite := c.String("suite", "ec", "key suite: ec (Ed25519 + X25519) or rsa")
+	bits := c.Int("rsa-bits", 3072, "RSA key size for --suite rsa: 2048, 3072 or 4096")
+	pos, err := c.Parse(args)
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 || *server == "" || (cmd == "enroll" && *code == "") {
-		return cli.Usage(usage)
+	if len(pos) != 1 {
+		return cli.Misuse(syn, "%s takes one account, USER@DOMAIN (got %d arguments)", cmd, len(pos))
 	}
-	if *suite != "rsa" {
-		*bits = 0
-	}
-	pw, err := password(*c.pwFile, "Password: ", cmd == "enroll")
-	if err != nil {
-		return err
-	}
-	req := client.EnrollRequest{Dir: *c.profile, User: pos[0], Device: *device, Server: *server, CAFile: *caFile, Fingerprint: *fp,
-		Code: *code, Password: pw, Suite: keys.Suite(*suite), RSABits: *bits}
-	start := time.Now()
-	var p *client.Profile
+	required := []string{"server"}
 	if cmd == "enroll" {
-		p, err = client.Enroll(ctx, req, c.options())
-	} else {
-		p, err = client.Login(ctx, req, c.options())
+		required = append(required, "code")
 	}
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", cmd, pos[0], err)
+	if err := c.Require(required...); err != nil {
+		return err
 	}
-	defer p.Close()
-	w, err := p.Whoami(ctx)
+	if *caFile == "" && *fp == "" {
+		return cli.Misuse(syn, "missing required flag --ca-file or --ca-fingerprint (the cluster's CA)")
+	}
+	pw, err := a.password(*c.pwFile, "Password: ", cmd == "enroll")
 	if err != nil {
 		return err
 	}
-	return c.print(w, func() {
-		fmt.Printf("enrolled %s (%s keys) in %.1fs; profile in %s\ncertificate %s valid until %s\n", w.Identity, w.Suite, time.Since(start).Seconds(),
+	cfg := sdk.EnrollConfig{Dir: *c.profile, User: pos[0], Device: *device, Server: *server, CAFile: *caFile, CAFingerprint: *fp,
+		Code: *code, Password: pw, Suite: sdk.KeySuite(*suite), RSABits: *bits}
+	start := time.Now()
+	var d *sdk.Device
+	if cmd == "enroll" {
+		d, err = sdk.Enroll(ctx, cfg, c.options())
+	} else {
+		d, err = sdk.Login(ctx, cfg, c.options())
+	}
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	w, err := d.Whoami(ctx)
+	if err != nil {
+		return err
+	}
+	return c.print(w, func(out io.Writer) {
+		fmt.Fprintf(out, "enrolled %s (%s keys) in %.1fs; profile in %s\ncertificate %s valid until %s\n", w.Identity, w.Suite, time.Since(start).Seconds(),
 			*c.profile, w.Serial, w.NotAfter.Format(time.RFC3339))
 	})
 }
 
-func cmdWhoami(ctx context.Context, args []string) error {
-	c := newCommon("whoami")
-	if _, err := cli.Parse(c.fs, args); err != nil {
+// noArgs fails when a command that takes none got positional arguments.
+func noArgs(c *common, pos []string) error {
+	if len(pos) > 0 {
+		return cli.Misuse(c.Usage(), "unexpected argument %q", pos[0])
+	}
+	return nil
+}
+
+func (a *app) cmdWhoami(ctx context.Context, args []string) error {
+	c := a.newCommon("whoami", "phonex whoami [--json]")
+	pos, err := c.Parse(args)
+	if err != nil {
 		return err
 	}
-	return c.withProfile(ctx, func(p *client.Profile) error {
-		w, err := p.Whoami(ctx)
+	if err := noArgs(c, pos); err != nil {
+		return err
+	}
+	return c.withDevice(ctx, func(d *sdk.Device) error {
+		w, err := d.Whoami(ctx)
 		if err != nil {
 			return err
 		}
-		return c.print(w, func() {
-			tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+		return c.print(w, func(out io.Writer) {
+			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 			fmt.Fprintf(tw, "identity\t%s\nkey suite\t%s\ncertificate serial\t%s\ncertificate expires\t%s\nserver\t%s\nCA SHA-256\t%s\n",
 				w.Identity, w.Suite, w.Serial, w.NotAfter.Format(time.RFC3339), w.Server, w.CASHA256)
 			tw.Flush()
@@ -216,50 +268,59 @@ func cmdWhoami(ctx context.Context, args []string) error {
 	})
 }
 
-func cmdContacts(ctx context.Context, args []string) error {
+func (a *app) cmdContacts(ctx context.Context, args []string) error {
+	const syn = "phonex contacts add|remove USER@DOMAIN [--json] | phonex contacts [list] [--json]"
 	verb := "list"
 	if len(args) > 0 && (args[0] == "add" || args[0] == "remove" || args[0] == "list") {
 		verb, args = args[0], args[1:]
 	}
-	c := newCommon("contacts")
-	pos, err := cli.Parse(c.fs, args)
+	c := a.newCommon("contacts", syn)
+	pos, err := c.Parse(args)
 	if err != nil {
 		return err
 	}
-	if (verb == "list") != (len(pos) == 0) || len(pos) > 1 {
-		return cli.Usage("phonex contacts add|remove USER@DOMAIN | phonex contacts list [--json]")
+	switch {
+	case verb == "list" && len(pos) > 0:
+		if s := cli.Suggest(pos[0], []string{"add", "remove", "list"}); s != "" {
+			return cli.Misuse(syn, "unknown command \"contacts %s\" (did you mean \"contacts %s\"?)", pos[0], s)
+		}
+		return cli.Misuse(syn, "unexpected argument %q", pos[0])
+	case verb != "list" && len(pos) != 1:
+		return cli.Misuse(syn, "contacts %s takes one account, USER@DOMAIN", verb)
 	}
-	return c.withProfile(ctx, func(p *client.Profile) error {
+	return c.withDevice(ctx, func(d *sdk.Device) error {
 		switch verb {
 		case "add":
-			ct, err := p.AddContact(ctx, pos[0])
+			ct, err := d.AddContact(ctx, pos[0])
 			if err != nil {
 				return err
 			}
-			return c.print(ct, func() { fmt.Printf("added %s (%d devices)\n", ct.User, len(ct.Devices)) })
+			return c.print(ct, func(out io.Writer) {
+				fmt.Fprintf(out, "added %s (%s)\n", ct.User, cli.Plural(len(ct.Devices), "device", "devices"))
+			})
 		case "remove":
-			if err := p.RemoveContact(ctx, pos[0]); err != nil {
+			if err := d.RemoveContact(ctx, pos[0]); err != nil {
 				return err
 			}
-			return c.print(map[string]string{"removed": pos[0]}, func() { fmt.Printf("removed %s\n", pos[0]) })
+			return c.print(map[string]string{"removed": pos[0]}, func(out io.Writer) { fmt.Fprintf(out, "removed %s\n", pos[0]) })
 		}
-		cs, err := p.Contacts(ctx)
+		cs, err := d.Contacts(ctx)
 		if err != nil {
 			return err
 		}
-		return c.print(cs, func() {
-			tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+		return c.print(cs, func(out io.Writer) {
+			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "CONTACT\tDEVICE\tSUITE\tKEY (SHA-256)")
 			for _, ct := range cs {
 				if len(ct.Devices) == 0 {
 					fmt.Fprintf(tw, "%s\t-\t\t\n", ct.User)
 				}
-				for _, d := range ct.Devices {
+				for _, dv := range ct.Devices {
 					warn := ""
-					if d.KeyChanged {
+					if dv.KeyChanged {
 						warn = "  KEY CHANGED since first seen: verify with the contact"
 					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s%s\n", ct.User, d.Name, d.Suite, d.KeySHA256[:16], warn)
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s%s\n", ct.User, dv.Name, dv.Suite, dv.KeySHA256[:16], warn)
 				}
 			}
 			tw.Flush()
@@ -267,111 +328,123 @@ func cmdContacts(ctx context.Context, args []string) error {
 	})
 }
 
-func cmdDevices(ctx context.Context, args []string) error {
-	c := newCommon("devices")
-	if _, err := cli.Parse(c.fs, args); err != nil {
+func (a *app) cmdDevices(ctx context.Context, args []string) error {
+	c := a.newCommon("devices", "phonex devices [--json]")
+	pos, err := c.Parse(args)
+	if err != nil {
 		return err
 	}
-	return c.withProfile(ctx, func(p *client.Profile) error {
-		ds, err := p.Devices(ctx)
+	if err := noArgs(c, pos); err != nil {
+		return err
+	}
+	return c.withDevice(ctx, func(d *sdk.Device) error {
+		ds, err := d.Devices(ctx)
 		if err != nil {
 			return err
 		}
-		return c.print(ds, func() {
-			tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+		return c.print(ds, func(out io.Writer) {
+			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "DEVICE\tSUITE\tSTATUS\tEXPIRES")
-			for _, d := range ds {
-				name := d.Name
-				if d.Current {
+			for _, x := range ds {
+				name := x.Name
+				if x.Current {
 					name += " (this device)"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", name, d.Suite, d.Status, d.NotAfter.Format(time.RFC3339))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", name, x.Suite, x.Status, x.NotAfter.Format(time.RFC3339))
 			}
 			tw.Flush()
+			fmt.Fprintln(out, cli.Plural(len(ds), "device", "devices"))
 		})
 	})
 }
 
-func cmdPasswd(ctx context.Context, args []string) error {
-	c := newCommon("passwd")
-	newFile := c.fs.String("new-password-file", "", "read the new password from this file (else PHONEX_NEW_PASSWORD or a prompt)")
-	if _, err := cli.Parse(c.fs, args); err != nil {
-		return err
-	}
-	p, old, err := c.open(ctx)
+func (a *app) cmdPasswd(ctx context.Context, args []string) error {
+	c := a.newCommon("passwd", "phonex passwd [--new-password-file FILE]   (the new password: --new-password-file, PHONEX_NEW_PASSWORD, or a prompt)")
+	newFile := c.String("new-password-file", "", "read the new password from this file (else PHONEX_NEW_PASSWORD or a prompt)")
+	pos, err := c.Parse(args)
 	if err != nil {
 		return err
 	}
-	defer p.Close()
+	if err := noArgs(c, pos); err != nil {
+		return err
+	}
+	d, old, err := c.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
 	var nu []byte
 	if *newFile != "" {
 		nu, err = readPasswordFile(*newFile)
-	} else if v := os.Getenv("PHONEX_NEW_PASSWORD"); v != "" {
+	} else if v := a.getenv("PHONEX_NEW_PASSWORD"); v != "" {
 		nu = []byte(v)
 	} else {
-		nu, err = prompt("New password: ", true)
+		nu, err = a.prompt("New password: ", true, "PHONEX_NEW_PASSWORD", "--new-password-file")
 	}
 	if err != nil {
+		return fmt.Errorf("new password: %w", err)
+	}
+	if err := d.ChangePassword(ctx, old, nu, c.options()); err != nil {
 		return err
 	}
-	if err := p.ChangePassword(ctx, old, nu, c.options()); err != nil {
-		return err
-	}
-	return c.print(map[string]string{"status": "password changed"}, func() {
-		fmt.Println("password changed; other devices keep opening with the password they last used until you run phonex passwd there")
+	return c.print(map[string]string{"status": "password changed"}, func(out io.Writer) {
+		fmt.Fprintln(out, "password changed; other devices keep opening with the password they last used until you run phonex passwd there")
 	})
 }
 
-func cmdSend(ctx context.Context, args []string) error {
-	c := newCommon("send")
-	pos, err := cli.Parse(c.fs, args)
+func (a *app) cmdSend(ctx context.Context, args []string) error {
+	c := a.newCommon("send", "phonex send USER@DOMAIN TEXT [--json]")
+	pos, err := c.Parse(args)
 	if err != nil {
 		return err
 	}
 	if len(pos) < 2 {
-		return cli.Usage("phonex send USER@DOMAIN TEXT [--json]")
+		return cli.Misuse(c.Usage(), "send takes the recipient USER@DOMAIN and the TEXT")
 	}
 	text := strings.Join(pos[1:], " ")
-	return c.withProfile(ctx, func(p *client.Profile) error {
-		id, err := p.Send(ctx, pos[0], text)
+	return c.withDevice(ctx, func(d *sdk.Device) error {
+		id, err := d.Send(ctx, pos[0], text)
 		if err != nil {
-			if id != "" {
-				return fmt.Errorf("message %s: %w", id, err)
+			if id != "" && !strings.Contains(err.Error(), id) {
+				// The id is what 'phonex resend' needs.
+				err = fmt.Errorf("message %s: %w", id, err)
 			}
 			return err
 		}
-		return c.print(map[string]string{"id": id, "to": pos[0], "state": client.StateSent}, func() {
-			fmt.Printf("sent %s to %s\n", id, pos[0])
+		return c.print(map[string]string{"id": id, "to": pos[0], "state": string(sdk.StateSent)}, func(out io.Writer) {
+			fmt.Fprintf(out, "sent %s to %s\n", id, pos[0])
 		})
 	})
 }
 
-func cmdListen(ctx context.Context, args []string) error {
-	c := newCommon("listen")
-	dur := c.fs.Duration("for", 0, "stop after this long (default: until interrupted)")
-	if _, err := cli.Parse(c.fs, args); err != nil {
+func (a *app) cmdListen(ctx context.Context, args []string) error {
+	c := a.newCommon("listen", "phonex listen [--for DURATION] [--json]")
+	dur := c.Duration("for", 0, "stop after this long (default: until interrupted)")
+	pos, err := c.Parse(args)
+	if err != nil {
 		return err
 	}
-	return c.withProfile(ctx, func(p *client.Profile) error {
+	if err := noArgs(c, pos); err != nil {
+		return err
+	}
+	return c.withDevice(ctx, func(d *sdk.Device) error {
 		if *dur > 0 {
 			var cancel context.CancelFunc
 			ctx, cancel = context.WithTimeout(ctx, *dur)
 			defer cancel()
 		}
-		if !*c.jsonOut && isTerminal(os.Stderr) {
-			fmt.Fprintf(os.Stderr, "listening as %s (Ctrl-C to stop)\n", p.Device)
-		}
-		var mu sync.Mutex
-		return p.Listen(ctx, func(e client.Event) {
-			mu.Lock()
-			defer mu.Unlock()
+		out := c.a.stdout
+		return d.Listen(ctx, func(e sdk.Event) {
+			defer syncOut(out)
 			if *c.jsonOut {
-				cli.JSON(os.Stdout, e)
+				cli.JSON(out, e)
 				return
 			}
 			ts := e.Time.Local().Format("15:04:05")
 			switch e.Type {
-			case "message":
+			case sdk.EventReady:
+				fmt.Fprintf(out, "%s ready: listening as %s (Ctrl-C to stop)\n", ts, d.Identity())
+			case sdk.EventMessage:
 				dir, who := "from "+e.From+"/"+e.FromDevice, ""
 				if e.Outgoing {
 					dir = "sent to " + e.Peer + " from your device " + e.FromDevice
@@ -379,85 +452,101 @@ func cmdListen(ctx context.Context, args []string) error {
 				if e.Insecure {
 					who = " [NOT ENCRYPTED]"
 				}
-				fmt.Printf("%s %s %s%s: %s\n", ts, e.ID, dir, who, e.Text)
-			case "delivered", "read":
-				fmt.Printf("%s %s %s by %s\n", ts, e.ID, e.Type, e.Peer)
-			case "sent":
-				fmt.Printf("%s %s sent to %s\n", ts, e.ID, e.Peer)
-			case "failed":
-				fmt.Printf("%s %s to %s FAILED: %s\n", ts, e.ID, e.Peer, e.Error)
+				fmt.Fprintf(out, "%s %s %s%s: %s\n", ts, e.ID, dir, who, e.Text)
+			case sdk.EventDelivered, sdk.EventRead:
+				fmt.Fprintf(out, "%s %s %s by %s\n", ts, e.ID, e.Type, e.Peer)
+			case sdk.EventSent:
+				fmt.Fprintf(out, "%s %s sent to %s\n", ts, e.ID, e.Peer)
+			case sdk.EventFailed:
+				fmt.Fprintf(out, "%s %s to %s FAILED: %s\n", ts, e.ID, e.Peer, e.Error)
 			default:
-				fmt.Printf("%s %s: %s\n", ts, e.Type, e.Error)
+				fmt.Fprintf(out, "%s %s: %s\n", ts, e.Type, e.Error)
 			}
-			os.Stdout.Sync()
 		})
 	})
 }
 
-func cmdInbox(ctx context.Context, args []string) error {
-	c := newCommon("inbox")
-	with := c.fs.String("with", "", "only the conversation with USER@DOMAIN")
-	markRead := c.fs.Bool("read", false, "mark the shown messages from --with read and send read receipts")
-	if _, err := cli.Parse(c.fs, args); err != nil {
+// syncOut flushes w when it is a file, so that a reader of a pipe sees each
+// event as it happens.
+func syncOut(w io.Writer) {
+	if f, ok := w.(*os.File); ok {
+		f.Sync()
+	}
+}
+
+func (a *app) cmdInbox(ctx context.Context, args []string) error {
+	c := a.newCommon("inbox", "phonex inbox [--with USER@DOMAIN] [--read] [--json]")
+	with := c.String("with", "", "only the conversation with USER@DOMAIN")
+	markRead := c.Bool("read", false, "mark the shown messages from --with read and send read receipts")
+	pos, err := c.Parse(args)
+	if err != nil {
 		return err
 	}
-	return c.withProfile(ctx, func(p *client.Profile) error {
-		es, err := p.Inbox(ctx, *with)
+	if err := noArgs(c, pos); err != nil {
+		return err
+	}
+	if *markRead && *with == "" {
+		return cli.Misuse(c.Usage(), "--read needs --with USER@DOMAIN")
+	}
+	return c.withDevice(ctx, func(d *sdk.Device) error {
+		ms, err := d.Inbox(ctx, *with)
 		if err != nil {
 			return err
 		}
-		if *markRead && *with != "" {
-			if _, err := p.MarkRead(ctx, *with); err != nil {
+		if *markRead {
+			if _, err := d.MarkRead(ctx, *with); err != nil {
 				return err
 			}
 		}
-		return c.print(es, func() {
-			for _, e := range es {
+		return c.print(ms, func(out io.Writer) {
+			for _, m := range ms {
 				arrow := "<-"
-				if e.Direction == "out" {
+				if m.Direction == "out" {
 					arrow = "->"
 				}
 				flag := ""
-				if e.Insecure {
+				if m.Insecure {
 					flag = " [NOT ENCRYPTED]"
 				}
-				fmt.Printf("%s %s %s %s %-9s%s %s\n", e.Time.Local().Format("2006-01-02 15:04"), e.ID, arrow, e.Peer, e.State, flag, e.Text)
+				fmt.Fprintf(out, "%s %s %s %s %-9s%s %s\n", m.Time.Local().Format("2006-01-02 15:04"), m.ID, arrow, m.Peer, m.State, flag, m.Text)
 			}
 		})
 	})
 }
 
-func cmdRead(ctx context.Context, args []string) error {
-	c := newCommon("read")
-	pos, err := cli.Parse(c.fs, args)
+func (a *app) cmdRead(ctx context.Context, args []string) error {
+	c := a.newCommon("read", "phonex read USER@DOMAIN [--json]")
+	pos, err := c.Parse(args)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 1 {
-		return cli.Usage("phonex read USER@DOMAIN [--json]")
+		return cli.Misuse(c.Usage(), "read takes one account, USER@DOMAIN")
 	}
-	return c.withProfile(ctx, func(p *client.Profile) error {
-		n, err := p.MarkRead(ctx, pos[0])
+	return c.withDevice(ctx, func(d *sdk.Device) error {
+		n, err := d.MarkRead(ctx, pos[0])
 		if err != nil {
 			return err
 		}
-		return c.print(map[string]any{"peer": pos[0], "marked_read": n}, func() { fmt.Printf("marked %d messages from %s read\n", n, pos[0]) })
+		return c.print(map[string]any{"peer": pos[0], "marked_read": n}, func(out io.Writer) {
+			fmt.Fprintf(out, "marked %s from %s read\n", cli.Plural(n, "message", "messages"), pos[0])
+		})
 	})
 }
 
-func cmdResend(ctx context.Context, args []string) error {
-	c := newCommon("resend")
-	pos, err := cli.Parse(c.fs, args)
+func (a *app) cmdResend(ctx context.Context, args []string) error {
+	c := a.newCommon("resend", "phonex resend MESSAGE_ID [--json]")
+	pos, err := c.Parse(args)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 1 {
-		return cli.Usage("phonex resend MESSAGE_ID")
+		return cli.Misuse(c.Usage(), "resend takes one MESSAGE_ID")
 	}
-	return c.withProfile(ctx, func(p *client.Profile) error {
-		if err := p.Resend(ctx, pos[0]); err != nil {
+	return c.withDevice(ctx, func(d *sdk.Device) error {
+		if err := d.Resend(ctx, pos[0]); err != nil {
 			return err
 		}
-		return c.print(map[string]string{"id": pos[0], "state": client.StateSent}, func() { fmt.Printf("sent %s\n", pos[0]) })
+		return c.print(map[string]string{"id": pos[0], "state": string(sdk.StateSent)}, func(out io.Writer) { fmt.Fprintf(out, "sent %s\n", pos[0]) })
 	})
 }

@@ -5,9 +5,10 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -21,48 +22,67 @@ import (
 	"github.com/phonex/phonex/internal/server"
 )
 
-const defaultData = "phonexd-data"
+const (
+	prog        = "phonexd"
+	defaultData = "phonexd-data"
+)
 
 const usage = `phonexd: a PhoneX cluster node
 
-  phonexd init    --data DIR --domain DOMAIN [--host NAME_OR_IP ...]
+  phonexd init    --data DIR --domain DOMAIN [--host NAME_OR_IP ...] [--json]
   phonexd serve   [--data DIR] [--api-addr HOST:PORT] [--sip-addr HOST:PORT]
   phonexd user    add|list|disable|enable|remove --data DIR [USER] [--json] [--expires 168h]
   phonexd device  list|revoke|unlock --data DIR [USER[/DEVICE]] [--json]
   phonexd device  add-sip --data DIR USER --name NAME [--json]   (digest credentials for a standard SIP phone)
+  phonexd --version
 
 DIR defaults to ./` + defaultData + `. 'serve' on a DIR that does not exist yet initialises it
-with domain localhost first.`
+with domain localhost first. 'phonexd COMMAND --help' shows the options of one command.`
+
+const (
+	initSynopsis   = "phonexd init --data DIR --domain DOMAIN [--host NAME_OR_IP ...] [--json]"
+	serveSynopsis  = "phonexd serve [--data DIR] [--api-addr HOST:PORT] [--sip-addr HOST:PORT]"
+	userSynopsis   = "phonexd user add|list|disable|enable|remove --data DIR [USER@DOMAIN] [--expires 168h] [--json]"
+	deviceSynopsis = "phonexd device list|revoke|unlock --data DIR [USER@DOMAIN[/DEVICE]] [--json] | phonexd device add-sip --data DIR USER@DOMAIN --name NAME [--json]"
+)
 
 func main() {
-	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, usage)
-		os.Exit(2)
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	var err error
-	switch os.Args[1] {
-	case "init":
-		err = cmdInit(ctx, os.Args[2:])
-	case "serve":
-		err = cmdServe(ctx, os.Args[2:])
-	case "user":
-		err = cmdUser(ctx, os.Args[2:])
-	case "device":
-		err = cmdDevice(ctx, os.Args[2:])
-	case "help", "-h", "--help":
-		fmt.Println(usage)
-		return
-	default:
-		err = cli.Usage(usage)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run dispatches args (without the program name) and returns the exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return cli.Exit(prog, dispatch(ctx, args, stdout, stderr), stdout, stderr)
+}
+
+func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return cli.Overview(usage)
 	}
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(2)
+	switch args[0] {
+	case "-h", "-help", "--help":
+		return cli.Help(usage + "\n")
+	case "help":
+		if len(args) > 1 && args[1] != "help" {
+			return dispatch(ctx, []string{args[1], "--help"}, stdout, stderr)
 		}
-		cli.Fail("phonexd", err)
+		return cli.Help(usage + "\n")
+	case "-version", "--version", "version":
+		fmt.Fprintln(stdout, cli.VersionLine(prog))
+		return nil
+	case "init":
+		return cmdInit(ctx, args[1:], stdout)
+	case "serve":
+		return cmdServe(ctx, args[1:], stdout, stderr)
+	case "user":
+		return cmdUser(ctx, args[1:], stdout)
+	case "device":
+		return cmdDevice(ctx, args[1:], stdout)
 	}
+	return cli.UnknownCommand(prog, args[0], []string{"init", "serve", "user", "device", "help"}, "")
 }
 
 type multi []string
@@ -70,18 +90,29 @@ type multi []string
 func (m *multi) String() string     { return strings.Join(*m, ",") }
 func (m *multi) Set(s string) error { *m = append(*m, s); return nil }
 
-func cmdInit(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("init", flag.ContinueOnError)
+func noArgs(fs *cli.Flags, pos []string) error {
+	if len(pos) > 0 {
+		return cli.Misuse(fs.Usage(), "unexpected argument %q", pos[0])
+	}
+	return nil
+}
+
+func cmdInit(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := cli.NewFlags("init", initSynopsis)
 	data := fs.String("data", defaultData, "data directory")
-	domain := fs.String("domain", "", "the cluster's domain (accounts are user@DOMAIN)")
+	domain := fs.String("domain", "", "the cluster's domain (accounts are user@DOMAIN; required)")
 	var hosts multi
 	fs.Var(&hosts, "host", "name or address of this node for the server certificate (repeatable)")
 	jsonOut := fs.Bool("json", false, "print JSON")
-	if _, err := cli.Parse(fs, args); err != nil {
+	pos, err := fs.Parse(args)
+	if err != nil {
 		return err
 	}
-	if *domain == "" {
-		return cli.Usage("phonexd init --data DIR --domain DOMAIN [--host NAME_OR_IP ...]")
+	if err := noArgs(fs, pos); err != nil {
+		return err
+	}
+	if err := fs.Require("domain"); err != nil {
+		return err
 	}
 	cfg := server.Defaults(*data)
 	cfg.Domain = strings.ToLower(*domain)
@@ -92,24 +123,28 @@ func cmdInit(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	return printInit(cfg, c, *jsonOut)
+	return printInit(stdout, cfg, c, *jsonOut)
 }
 
-func printInit(cfg server.Config, c *ca.CA, jsonOut bool) error {
+func printInit(w io.Writer, cfg server.Config, c *ca.CA, jsonOut bool) error {
 	fp := ca.Fingerprint(c.Cert)
 	if jsonOut {
-		return cli.JSON(os.Stdout, map[string]string{"data": cfg.DataDir, "domain": cfg.Domain, "ca": filepath.Join(cfg.DataDir, ca.CACertFile), "ca_sha256": fp})
+		return cli.JSON(w, map[string]string{"data": cfg.DataDir, "domain": cfg.Domain, "ca": filepath.Join(cfg.DataDir, ca.CACertFile), "ca_sha256": fp})
 	}
-	fmt.Printf("initialised %s for domain %s\nCA certificate: %s\nCA SHA-256 fingerprint: %s\n", cfg.DataDir, cfg.Domain, filepath.Join(cfg.DataDir, ca.CACertFile), fp)
+	fmt.Fprintf(w, "initialised %s for domain %s\nCA certificate: %s\nCA SHA-256 fingerprint: %s\n", cfg.DataDir, cfg.Domain, filepath.Join(cfg.DataDir, ca.CACertFile), fp)
 	return nil
 }
 
-func cmdServe(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := cli.NewFlags("serve", serveSynopsis)
 	data := fs.String("data", defaultData, "data directory")
 	apiAddr := fs.String("api-addr", "", "HTTPS API address (overrides the configuration)")
 	sipAddr := fs.String("sip-addr", "", "SIP over TLS address (overrides the configuration)")
-	if _, err := cli.Parse(fs, args); err != nil {
+	pos, err := fs.Parse(args)
+	if err != nil {
+		return err
+	}
+	if err := noArgs(fs, pos); err != nil {
 		return err
 	}
 	if _, err := os.Stat(filepath.Join(*data, server.ConfigFile)); errors.Is(err, os.ErrNotExist) {
@@ -118,7 +153,7 @@ func cmdServe(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		if err := printInit(cfg, c, false); err != nil {
+		if err := printInit(stdout, cfg, c, false); err != nil {
 			return err
 		}
 	}
@@ -134,46 +169,75 @@ func cmdServe(ctx context.Context, args []string) error {
 	}
 	var level slog.Level
 	level.UnmarshalText([]byte(cfg.LogLevel))
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	return server.Run(ctx, cfg, log, func(line string) { fmt.Println(line) })
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	return server.Run(ctx, cfg, log, func(line string) { fmt.Fprintln(stdout, line) })
 }
 
-func openAdmin(ctx context.Context, fs *flag.FlagSet, data string) (*server.Admin, error) {
-	cfg, err := server.LoadConfig(data)
-	if err != nil {
-		return nil, err
-	}
-	return server.OpenAdmin(ctx, cfg)
-}
-
-func cmdUser(ctx context.Context, args []string) error {
-	const u = "phonexd user add|list|disable|enable|remove --data DIR [USER@DOMAIN] [--json]"
+// verb splits the subcommand off args; "--help" alone asks for the help of
+// the whole command.
+func verb(fs *cli.Flags, args []string, verbs []string) (string, []string, error) {
 	if len(args) == 0 {
-		return cli.Usage(u)
+		return "", nil, cli.Misuse(fs.Usage(), "missing subcommand: one of %s", strings.Join(verbs, ", "))
 	}
-	fs := flag.NewFlagSet("user", flag.ContinueOnError)
+	switch args[0] {
+	case "-h", "-help", "--help":
+		return "", nil, cli.Help(fs.HelpText())
+	}
+	for _, v := range verbs {
+		if args[0] == v {
+			return v, args[1:], nil
+		}
+	}
+	return "", nil, cli.UnknownCommand(prog+" "+fs.Name(), fs.Name()+" "+args[0], prefixed(fs.Name(), verbs), fs.Usage())
+}
+
+func prefixed(p string, vs []string) []string {
+	out := make([]string, len(vs))
+	for i, v := range vs {
+		out[i] = p + " " + v
+	}
+	return out
+}
+
+func cmdUser(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := cli.NewFlags("user", userSynopsis)
 	data := fs.String("data", defaultData, "data directory")
 	jsonOut := fs.Bool("json", false, "print JSON")
 	expires := fs.Duration("expires", 0, "activation code lifetime (default: code_ttl of the configuration, 168h)")
-	pos, err := cli.Parse(fs, args[1:])
+	verb, rest, err := verb(fs, args, []string{"add", "list", "disable", "enable", "remove"})
 	if err != nil {
 		return err
 	}
-	adm, err := openAdmin(ctx, fs, *data)
+	pos, err := fs.Parse(rest)
+	if err != nil {
+		return err
+	}
+	if verb == "list" {
+		if err := noArgs(fs, pos); err != nil {
+			return err
+		}
+	} else if len(pos) != 1 {
+		return cli.Misuse(userSynopsis, "user %s takes one account, USER@DOMAIN", verb)
+	}
+	cfg, err := server.LoadConfig(*data)
+	if err != nil {
+		return err
+	}
+	adm, err := server.OpenAdmin(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer adm.Close()
-	verb := args[0]
-	if verb == "list" {
+	switch verb {
+	case "list":
 		users, err := adm.Users(ctx)
 		if err != nil {
 			return err
 		}
 		if *jsonOut {
-			return cli.JSON(os.Stdout, users)
+			return cli.JSON(stdout, users)
 		}
-		tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "USER\tSTATUS\tDEVICES\tCREATED")
 		for _, x := range users {
 			st := x.Status
@@ -185,76 +249,108 @@ func cmdUser(ctx context.Context, args []string) error {
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", x.User, st, x.Devices, x.Created.Format(time.RFC3339))
 		}
-		return tw.Flush()
-	}
-	if len(pos) != 1 {
-		return cli.Usage(u)
-	}
-	switch verb {
+		tw.Flush()
+		fmt.Fprintln(stdout, cli.Plural(len(users), "user", "users"))
+		return nil
 	case "add":
 		act, err := adm.AddUser(ctx, pos[0], *expires)
 		if err != nil {
 			return err
 		}
-		if *jsonOut {
-			return cli.JSON(os.Stdout, act)
+		addr, fp, err := enrollTarget(cfg)
+		if err != nil {
+			return err
 		}
-		fmt.Printf("created %s\nactivation code: %s (expires %s)\nenroll with: phonex enroll %s --server HOST:PORT --ca-fingerprint SHA256 --code %s\n",
-			act.User, act.Code, act.Expires.Format(time.RFC3339), act.User, act.Code)
+		if *jsonOut {
+			return cli.JSON(stdout, struct {
+				server.Activation
+				Server   string `json:"server"`
+				CASHA256 string `json:"ca_sha256"`
+			}{act, addr, fp})
+		}
+		fmt.Fprintf(stdout, "created %s\nactivation code: %s (expires %s)\nenroll with: phonex enroll %s --server %s --ca-fingerprint %s --code %s\n",
+			act.User, act.Code, act.Expires.Format(time.RFC3339), act.User, addr, fp, act.Code)
 		return nil
 	case "disable", "enable":
 		err = adm.SetUserEnabled(ctx, pos[0], verb == "enable")
 	case "remove":
 		err = adm.RemoveUser(ctx, pos[0])
-	default:
-		return cli.Usage(u)
 	}
 	if err != nil {
 		return err
 	}
-	return result(*jsonOut, verb, pos[0])
+	return result(stdout, *jsonOut, verb, pos[0])
 }
 
-func result(jsonOut bool, verb, subject string) error {
+// enrollTarget is what a device enrolls against: the API address from the
+// configuration (a wildcard listener replaced by the first of hosts, the
+// names the server certificate carries) and the CA's SHA-256 fingerprint.
+func enrollTarget(cfg server.Config) (addr, fingerprint string, err error) {
+	cert, err := ca.ReadCert(filepath.Join(cfg.DataDir, ca.CACertFile))
+	if err != nil {
+		return "", "", fmt.Errorf("CA certificate: %w", err)
+	}
+	addr = cfg.APIAddr
+	host, port, err := net.SplitHostPort(addr)
+	if err == nil && len(cfg.Hosts) > 0 {
+		if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+			addr = net.JoinHostPort(cfg.Hosts[0], port)
+		}
+	}
+	return addr, ca.Fingerprint(cert), nil
+}
+
+func result(w io.Writer, jsonOut bool, verb, subject string) error {
 	past := map[string]string{"disable": "disabled", "enable": "enabled", "remove": "removed", "revoke": "revoked", "unlock": "unlocked"}[verb]
 	if jsonOut {
-		return cli.JSON(os.Stdout, map[string]string{"subject": subject, "result": past})
+		return cli.JSON(w, map[string]string{"subject": subject, "result": past})
 	}
-	fmt.Printf("%s %s\n", past, subject)
+	fmt.Fprintf(w, "%s %s\n", past, subject)
 	return nil
 }
 
-func cmdDevice(ctx context.Context, args []string) error {
-	const u = "phonexd device list|revoke|unlock --data DIR [USER@DOMAIN[/DEVICE]] [--json] | phonexd device add-sip --data DIR USER@DOMAIN --name NAME"
-	if len(args) == 0 {
-		return cli.Usage(u)
-	}
-	fs := flag.NewFlagSet("device", flag.ContinueOnError)
+func cmdDevice(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := cli.NewFlags("device", deviceSynopsis)
 	data := fs.String("data", defaultData, "data directory")
 	jsonOut := fs.Bool("json", false, "print JSON")
-	name := fs.String("name", "", "device name (add-sip)")
-	pos, err := cli.Parse(fs, args[1:])
+	name := fs.String("name", "", "device name (add-sip; required there)")
+	verb, rest, err := verb(fs, args, []string{"list", "revoke", "unlock", "add-sip"})
 	if err != nil {
 		return err
 	}
-	adm, err := openAdmin(ctx, fs, *data)
+	pos, err := fs.Parse(rest)
+	if err != nil {
+		return err
+	}
+	switch {
+	case verb == "list" && len(pos) > 1:
+		return cli.Misuse(deviceSynopsis, "device list takes at most one USER@DOMAIN")
+	case verb != "list" && len(pos) != 1:
+		return cli.Misuse(deviceSynopsis, "device %s takes one %s", verb, map[bool]string{true: "USER@DOMAIN", false: "USER@DOMAIN/DEVICE"}[verb == "add-sip"])
+	case verb == "add-sip":
+		if err := fs.Require("name"); err != nil {
+			return err
+		}
+	}
+	cfg, err := server.LoadConfig(*data)
+	if err != nil {
+		return err
+	}
+	adm, err := server.OpenAdmin(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer adm.Close()
-	switch args[0] {
+	switch verb {
 	case "add-sip":
-		if len(pos) != 1 || *name == "" {
-			return cli.Usage(u)
-		}
 		d, err := adm.AddSIPDevice(ctx, pos[0], *name)
 		if err != nil {
 			return err
 		}
 		if *jsonOut {
-			return cli.JSON(os.Stdout, d)
+			return cli.JSON(stdout, d)
 		}
-		fmt.Printf("created %s\nSIP username: %s\nSIP password: %s (shown once; it is not the account password)\nrealm: %s\nregistrar: %s (TLS)\n",
+		fmt.Fprintf(stdout, "created %s\nSIP username: %s\nSIP password: %s (shown once; it is not the account password)\nrealm: %s\nregistrar: %s (TLS)\n",
 			d.Device, d.Username, d.Password, d.Realm, d.Registrar)
 		return nil
 	case "list":
@@ -267,9 +363,9 @@ func cmdDevice(ctx context.Context, args []string) error {
 			return err
 		}
 		if *jsonOut {
-			return cli.JSON(os.Stdout, ds)
+			return cli.JSON(stdout, ds)
 		}
-		tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "DEVICE\tSUITE\tSTATUS\tEXPIRES\tFAILED ATTEMPTS")
 		for _, d := range ds {
 			st := d.Status
@@ -278,22 +374,16 @@ func cmdDevice(ctx context.Context, args []string) error {
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\n", d.Device, d.Suite, st, d.NotAfter.Format(time.RFC3339), d.Failures)
 		}
-		return tw.Flush()
+		tw.Flush()
+		fmt.Fprintln(stdout, cli.Plural(len(ds), "device", "devices"))
+		return nil
 	case "revoke":
-		if len(pos) != 1 {
-			return cli.Usage(u)
-		}
 		err = adm.RevokeDevice(ctx, pos[0])
 	case "unlock":
-		if len(pos) != 1 {
-			return cli.Usage(u)
-		}
 		err = adm.Unlock(ctx, pos[0])
-	default:
-		return cli.Usage(u)
 	}
 	if err != nil {
 		return err
 	}
-	return result(*jsonOut, args[0], pos[0])
+	return result(stdout, *jsonOut, verb, pos[0])
 }

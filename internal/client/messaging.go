@@ -61,7 +61,7 @@ func temporary(err error) error { return fmt.Errorf("%w: %w", errTemporary, err)
 
 // Event is something that happened, for 'phonex listen'.
 type Event struct {
-	Type       string    `json:"type"` // message, delivered, read, failed, sent, new_device, key_changed, downgrade, warning
+	Type       string    `json:"type"` // ready, message, delivered, read, failed, sent, new_device, key_changed, downgrade, warning
 	From       string    `json:"from,omitempty"`
 	FromDevice string    `json:"from_device,omitempty"`
 	Peer       string    `json:"peer,omitempty"`
@@ -570,6 +570,7 @@ func (p *Profile) Listen(ctx context.Context, emit func(Event)) error {
 	if err := m.link.register(ctx, expires); err != nil {
 		return err
 	}
+	emit(Event{Type: "ready", Time: p.now()})
 	refresh := time.NewTicker(every)
 	defer refresh.Stop()
 	tick := time.NewTicker(time.Second)

@@ -26,10 +26,17 @@ func (e *WrongPasswordError) Error() string {
 	case e.Remaining <= 0:
 		return "wrong password; this device is now locked: the operator must run 'phonexd device unlock'"
 	case e.FreeLeft > 0:
-		return fmt.Sprintf("wrong password (%d attempts left before delays, %d before lock-out)", e.FreeLeft, e.Remaining)
+		return fmt.Sprintf("wrong password (%s left before delays, %d before lock-out)", attempts(e.FreeLeft), e.Remaining)
 	default:
-		return fmt.Sprintf("wrong password (%d attempts left before lock-out; each further attempt waits longer)", e.Remaining)
+		return fmt.Sprintf("wrong password (%s left before lock-out; each further attempt waits longer)", attempts(e.Remaining))
 	}
+}
+
+func attempts(n int) string {
+	if n == 1 {
+		return "1 attempt"
+	}
+	return fmt.Sprintf("%d attempts", n)
 }
 
 func (e *WrongPasswordError) Unwrap() error { return ErrWrongPassword }

@@ -138,6 +138,18 @@ func (l *listener) texts(f func(event) bool) []string {
 	return out
 }
 
+// first returns the first event of type typ.
+func (l *listener) first(typ string) event {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, e := range l.events {
+		if e.Type == typ {
+			return e
+		}
+	}
+	return event{}
+}
+
 func (l *listener) has(typ, id string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -196,11 +208,11 @@ func TestMessaging(t *testing.T) {
 	c.mustPx("carol/c1", "contacts", "add", "bravo@example.org") // bravo does not list carol
 
 	b1 := c.listen("bravo/b1")
-	time.Sleep(1500 * time.Millisecond) // registered
+	waitFor(t, "b1 registered", 10*time.Second, func() bool { return b1.has("ready", "") })
 	sent := decode[map[string]string](t, c.mustPx("alpha/a1", "send", "bravo@example.org", "first, online", "--json"))
 	id1 := sent["id"]
 	waitFor(t, "online delivery", 10*time.Second, func() bool { return len(b1.texts(all)) == 1 })
-	if e := b1.events[0]; e.From != "alpha@example.org" || e.FromDevice != "a1" || e.ID != id1 || e.Text != "first, online" || e.Protocol != "ratchet" {
+	if e := b1.first("message"); e.From != "alpha@example.org" || e.FromDevice != "a1" || e.ID != id1 || e.Text != "first, online" || e.Protocol != "ratchet" {
 		t.Fatalf("online message event: %+v", e)
 	}
 

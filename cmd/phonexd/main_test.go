@@ -1,0 +1,60 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/phonex/phonex/internal/server"
+)
+
+func TestEnrollTarget(t *testing.T) {
+	cfg := server.Defaults(t.TempDir())
+	cfg.Domain = "example.org"
+	cfg.Hosts = []string{"node1.example.org", "10.0.0.1"}
+	if _, err := server.Init(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ api, want string }{
+		{"127.0.0.1:8443", "127.0.0.1:8443"},
+		{"10.0.0.1:443", "10.0.0.1:443"},
+		{"0.0.0.0:8443", "node1.example.org:8443"},
+		{"[::]:8443", "node1.example.org:8443"},
+		{":8443", "node1.example.org:8443"},
+	} {
+		cfg.APIAddr = c.api
+		addr, fp, err := enrollTarget(cfg)
+		if err != nil || addr != c.want || len(fp) != 64 {
+			t.Errorf("api_addr %s: %q %q %v, want %q", c.api, addr, fp, err, c.want)
+		}
+	}
+}
+
+// TestDispatch runs the command in process: exit codes and where the words
+// go.
+func TestDispatch(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "d")
+	for _, c := range []struct {
+		args      []string
+		code      int
+		out, errs string
+	}{
+		{nil, 2, "", "phonexd init"},
+		{[]string{"--version"}, 0, "phonexd ", ""},
+		{[]string{"help", "device"}, 0, "usage: phonexd device", ""},
+		{[]string{"sreve"}, 2, "", `did you mean "serve"`},
+		{[]string{"user"}, 2, "", "missing subcommand"},
+		{[]string{"user", "list", "--data", data}, 1, "", "phonexd: "},
+		{[]string{"init", "--data", data, "--domain", "example.org"}, 0, "CA SHA-256 fingerprint", ""},
+		{[]string{"user", "add", "--data", data, "a@example.org"}, 0, "enroll with: phonex enroll a@example.org --server 127.0.0.1:8443 --ca-fingerprint ", ""},
+		{[]string{"user", "list", "--data", data}, 0, "\n1 user\n", ""},
+	} {
+		var out, errs bytes.Buffer
+		code := run(context.Background(), c.args, &out, &errs)
+		if code != c.code || !strings.Contains(out.String(), c.out) || !strings.Contains(errs.String(), c.errs) {
+			t.Errorf("phonexd %v: exit %d\nstdout: %s\nstderr: %s", c.args, code, out.String(), errs.String())
+		}
+	}
+}
