@@ -29,6 +29,7 @@ const usage = `phonex: a PhoneX device
   phonex login  USER@DOMAIN --server HOST:PORT (--ca-file FILE | --ca-fingerprint SHA256) [--device NAME]
   phonex whoami [--json]
   phonex contacts add|remove USER@DOMAIN [--json]
+  phonex contacts trust USER@DOMAIN/DEVICE [--json]
   phonex contacts [list] [--json]
   phonex devices [--json]
   phonex passwd [--new-password-file FILE]
@@ -269,9 +270,9 @@ func (a *app) cmdWhoami(ctx context.Context, args []string) error {
 }
 
 func (a *app) cmdContacts(ctx context.Context, args []string) error {
-	const syn = "phonex contacts add|remove USER@DOMAIN [--json] | phonex contacts [list] [--json]"
+	const syn = "phonex contacts add|remove USER@DOMAIN [--json] | phonex contacts trust USER@DOMAIN/DEVICE [--json] | phonex contacts [list] [--json]"
 	verb := "list"
-	if len(args) > 0 && (args[0] == "add" || args[0] == "remove" || args[0] == "list") {
+	if len(args) > 0 && (args[0] == "add" || args[0] == "remove" || args[0] == "trust" || args[0] == "list") {
 		verb, args = args[0], args[1:]
 	}
 	c := a.newCommon("contacts", syn)
@@ -281,10 +282,12 @@ func (a *app) cmdContacts(ctx context.Context, args []string) error {
 	}
 	switch {
 	case verb == "list" && len(pos) > 0:
-		if s := cli.Suggest(pos[0], []string{"add", "remove", "list"}); s != "" {
+		if s := cli.Suggest(pos[0], []string{"add", "remove", "trust", "list"}); s != "" {
 			return cli.Misuse(syn, "unknown command \"contacts %s\" (did you mean \"contacts %s\"?)", pos[0], s)
 		}
 		return cli.Misuse(syn, "unexpected argument %q", pos[0])
+	case verb == "trust" && len(pos) != 1:
+		return cli.Misuse(syn, "contacts trust takes one device, USER@DOMAIN/DEVICE")
 	case verb != "list" && len(pos) != 1:
 		return cli.Misuse(syn, "contacts %s takes one account, USER@DOMAIN", verb)
 	}
@@ -298,6 +301,13 @@ func (a *app) cmdContacts(ctx context.Context, args []string) error {
 			return c.print(ct, func(out io.Writer) {
 				fmt.Fprintf(out, "added %s (%s)\n", ct.User, cli.Plural(len(ct.Devices), "device", "devices"))
 			})
+		case "trust":
+			// The user confirms a new or changed device after checking it
+			// with the contact; until then listen repeats the notice.
+			if err := d.TrustDevice(ctx, pos[0]); err != nil {
+				return err
+			}
+			return c.print(map[string]string{"trusted": pos[0]}, func(out io.Writer) { fmt.Fprintf(out, "trusted %s\n", pos[0]) })
 		case "remove":
 			if err := d.RemoveContact(ctx, pos[0]); err != nil {
 				return err
@@ -317,8 +327,11 @@ func (a *app) cmdContacts(ctx context.Context, args []string) error {
 				}
 				for _, dv := range ct.Devices {
 					warn := ""
-					if dv.KeyChanged {
-						warn = "  KEY CHANGED since first seen: verify with the contact"
+					switch {
+					case dv.KeyChanged:
+						warn = "  KEY CHANGED since first seen: verify with the contact, then phonex contacts trust " + ct.User + "/" + dv.Name
+					case dv.NewDevice:
+						warn = "  NEW DEVICE: verify with the contact, then phonex contacts trust " + ct.User + "/" + dv.Name
 					}
 					fmt.Fprintf(tw, "%s\t%s\t%s\t%s%s\n", ct.User, dv.Name, dv.Suite, dv.KeySHA256[:16], warn)
 				}

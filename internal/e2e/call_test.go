@@ -421,7 +421,7 @@ func startLinphonec(t *testing.T, home, suites string) *linphonec {
 	time.Sleep(3 * time.Second)
 	m := l.mark()
 	l.send("soundcard use files")
-	l.waitFor(m, `Using wav files`, 5*time.Second)
+	l.waitFor(m, `Using wav files`, 20*time.Second)
 	return l
 }
 

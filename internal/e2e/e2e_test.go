@@ -226,6 +226,27 @@ func TestWalkthrough(t *testing.T) {
 	}
 	mustRun(t, nil, "phonex", "contacts", "remove", "bravo@example.org", "--profile", laptop, "--password-file", pwFile)
 
+	// A contact's devices at the first look are trusted; a device added
+	// later is marked until the user trusts it.
+	mustRun(t, env, "phonex", "contacts", "add", "alpha@example.org", "--profile", phone)
+	if text := mustRun(t, env, "phonex", "contacts", "--profile", phone); strings.Contains(text, "NEW DEVICE") {
+		t.Fatalf("first devices marked new: %q", text)
+	}
+	mustRun(t, nil, "phonex", "login", "alpha@example.org", "--profile", filepath.Join(tmp, "tablet"), "--server", n.addr, "--ca-fingerprint", fp,
+		"--device", "tablet", "--password-file", pwFile)
+	text = mustRun(t, env, "phonex", "contacts", "--profile", phone)
+	if !strings.Contains(text, "NEW DEVICE") || !strings.Contains(text, "contacts trust alpha@example.org/tablet") {
+		t.Fatalf("new device not shown: %q", text)
+	}
+	if r := run(t, env, "phonex", "contacts", "trust", "--profile", phone); r.code != 2 || !strings.Contains(r.err, "USER@DOMAIN/DEVICE") {
+		t.Fatalf("trust without a device: %d %q", r.code, r.err)
+	}
+	mustRun(t, env, "phonex", "contacts", "trust", "alpha@example.org/tablet", "--profile", phone)
+	if text := mustRun(t, env, "phonex", "contacts", "--profile", phone); strings.Contains(text, "NEW DEVICE") {
+		t.Fatalf("trusted device still marked: %q", text)
+	}
+	mustRun(t, nil, "phonexd", "device", "revoke", "--data", data, "alpha@example.org/tablet")
+
 	// Password change on the laptop; the desktop keeps working.
 	newPw := filepath.Join(tmp, "newpw")
 	os.WriteFile(newPw, []byte("a much better password\n"), 0o600)
@@ -242,7 +263,7 @@ func TestWalkthrough(t *testing.T) {
 		t.Fatalf("revoked device: %d %q", r.code, r.err)
 	}
 	ds := decode[[]map[string]any](t, mustRun(t, nil, "phonexd", "device", "list", "--data", data, "--json"))
-	if len(ds) != 3 {
+	if len(ds) != 4 {
 		t.Fatalf("device list: %v", ds)
 	}
 	users := decode[[]map[string]any](t, mustRun(t, nil, "phonexd", "user", "list", "--data", data, "--json"))
