@@ -112,7 +112,10 @@ func TestIdleConnectionMemory(t *testing.T) {
 	if open := p.ln.guard.open(); open != n {
 		t.Fatalf("%d connections open, want %d", open, n)
 	}
-	if perConn > 20 {
-		t.Fatalf("%.1f KiB per idle connection, want at most 20", perConn)
+	// Measured 17 to 19.6 KiB here (57 KiB before the listener work); the
+	// bound leaves room for the collector's timing so that it catches a
+	// regression such as sipgo's 32 KiB buffer coming back, not noise.
+	if perConn > 24 {
+		t.Fatalf("%.1f KiB per idle connection, want at most 24", perConn)
 	}
 }
