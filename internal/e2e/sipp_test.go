@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -45,7 +46,15 @@ checkIP = 127.0.0.1
 		t.Fatal(err)
 	}
 	defer func() { st.Process.Kill(); st.Wait() }()
-	time.Sleep(500 * time.Millisecond)
+	// stunnel starts slowly on a loaded machine: wait until it accepts.
+	waitFor(t, "stunnel listening on "+tunnel, 15*time.Second, func() bool {
+		c, err := net.DialTimeout("tcp", tunnel, time.Second)
+		if err != nil {
+			return false
+		}
+		c.Close()
+		return true
+	})
 
 	// SIPp's digest uri defaults to the address it dials; the node binds it
 	// to the Request-URI (RFC 2617 §3.2.2.5), as phones do.
