@@ -119,11 +119,30 @@ func frame(b []byte) (int, error) {
 	if later == nil {
 		later = startLineLater(lines[0], req)
 	}
+	if later == nil && zeroRead(b[:total]) {
+		// sipgo would drop a read of only zeros inside this body and wait
+		// for bytes that never come: refuse it in words instead.
+		later = &FrameError{Status: 400, Reason: "Body has a run of zero bytes the node cannot carry"}
+	}
 	if later != nil {
 		later.Length = total
 		return 0, later
 	}
 	return total, nil
+}
+
+// zeroRead reports whether one of the reads that hand msg to sipgo (one
+// message at a time, readBuffer bytes each from its start; see
+// peerConn.Read) would hold only zero bytes.
+func zeroRead(msg []byte) bool {
+	for len(msg) > 0 {
+		n := min(readBuffer, len(msg))
+		if len(bytes.Trim(msg[:n], "\x00")) == 0 {
+			return true
+		}
+		msg = msg[n:]
+	}
+	return false
 }
 
 // headerValue is the value of the header on lines[0], with its folded

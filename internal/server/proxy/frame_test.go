@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -114,6 +115,9 @@ func TestFrameStrict(t *testing.T) {
 		{"bad header name", strings.Replace(okOptions, "Call-ID:", "Call ID:", 1), 400, 0},
 		{"continuation first", strings.Replace(okOptions, "Via:", " Via:", 1), 400, 0},
 		{"response", okResponse + "more", 0, len(okResponse)},
+		{"body with a run of zeros over a whole read", zeroBody(2*readBuffer, false), 400, 0},
+		{"body ending in a short read of zeros", zeroTail(), 400, 0},
+		{"body with a shorter run of zeros", zeroBody(readBuffer/2, false), 0, len(zeroBody(readBuffer/2, false))},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			n, err := frame([]byte(tc.in))
@@ -187,4 +191,23 @@ func BenchmarkFrame(b *testing.B) {
 			b.Fatal(n, err)
 		}
 	}
+}
+
+// zeroBody is a MESSAGE whose body holds a run of n zero bytes after a
+// non-zero one, and another after them unless atEnd.
+func zeroBody(n int, atEnd bool) string {
+	body := "x" + strings.Repeat("\x00", n)
+	if !atEnd {
+		body += "y"
+	}
+	return "MESSAGE sip:a@example.org SIP/2.0\r\nVia: SIP/2.0/TLS h;branch=z9hG4bKz\r\nFrom: <sip:b@example.org>;tag=1\r\n" +
+		"To: <sip:a@example.org>\r\nCall-ID: z1\r\nCSeq: 1 MESSAGE\r\nMax-Forwards: 70\r\n" +
+		fmt.Sprintf("Content-Length: %04d\r\n\r\n", len(body)) + body
+}
+
+// zeroTail is a MESSAGE whose last read (readBuffer bytes each from the
+// start) is 10 zero bytes.
+func zeroTail() string {
+	head := len(zeroBody(0, true))
+	return zeroBody(2*readBuffer+10-head, true)
 }

@@ -47,8 +47,13 @@ func init() {
 	// life. The framing layer hands it whole messages, which its stream
 	// parser takes in pieces of any size, so a small buffer suffices and
 	// keeps idle connections cheap.
-	sip.TransportBufferReadSize = 512
+	sip.TransportBufferReadSize = readBuffer
 }
+
+// readBuffer is the size of sipgo's reads from a connection. sipgo skips a
+// read made only of zero bytes (as if it were padding), so frame refuses a
+// body with a run of zeros this long rather than let it stall the stream.
+const readBuffer = 512
 
 func (l *Limits) defaults() {
 	if l.MaxConns <= 0 {
