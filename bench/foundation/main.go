@@ -17,12 +17,12 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/phonex/phonex/bench/internal/nodeprobe"
 	"github.com/phonex/phonex/internal/api"
 	"github.com/phonex/phonex/internal/ca"
 	"github.com/phonex/phonex/internal/client"
@@ -172,7 +172,7 @@ func throughput(ctx context.Context, adm *server.Admin, cfg server.Config, addr 
 	// 4. Memory per idle authenticated connection, from the server's RSS.
 	if pid > 0 {
 		time.Sleep(time.Second)
-		before, err := rss(pid)
+		before, err := nodeprobe.RSS(pid)
 		if err != nil {
 			return err
 		}
@@ -185,7 +185,7 @@ func throughput(ctx context.Context, adm *server.Admin, cfg server.Config, addr 
 			conns = append(conns, hc)
 		}
 		time.Sleep(2 * time.Second)
-		after, err := rss(pid)
+		after, err := nodeprobe.RSS(pid)
 		if err != nil {
 			return err
 		}
@@ -225,7 +225,7 @@ func get(hc *http.Client, addr, path string) error {
 }
 
 func post(hc *http.Client, addr, path string, req, resp any) error {
-	return postJSON(hc, "https://"+addr+path, req, resp)
+	return nodeprobe.PostJSON(hc, "https://"+addr+path, req, resp)
 }
 
 func rawEnroll(hc *http.Client, addr, user, code string) error {
@@ -247,20 +247,6 @@ func rawEnroll(hc *http.Client, addr, user, code string) error {
 	var certs api.Certs
 	return post(hc, addr, api.PathEnrollFinish, api.EnrollFinish{Session: ev.Session, CSR: csr, KexPub: pub, KexSig: sig, AuthPub: authPub,
 		KDF: kdf.DefaultParams, Salts: kdf.Salts{Scrypt: salts.Scrypt, Auth: salts.Auth}}, &certs)
-}
-
-func rss(pid int) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(l, "VmRSS:"); ok {
-			kb, err := strconv.ParseInt(strings.Fields(rest)[0], 10, 64)
-			return kb * 1024, err
-		}
-	}
-	return 0, fmt.Errorf("no VmRSS for pid %d", pid)
 }
 
 func median(d []time.Duration) time.Duration {

@@ -6,24 +6,21 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/phonex/phonex/bench/internal/nodeprobe"
 	"github.com/phonex/phonex/internal/api"
 	"github.com/phonex/phonex/internal/ca"
 	"github.com/phonex/phonex/internal/ident"
@@ -74,7 +71,7 @@ func run(apiAddr, sipAddr, data string, pid, n int) error {
 	tc := &tls.Config{RootCAs: pool, ServerName: sipAddr[:strings.LastIndex(sipAddr, ":")], Certificates: []tls.Certificate{cert}}
 
 	time.Sleep(time.Second)
-	before, err := rss(pid)
+	before, err := nodeprobe.RSS(pid)
 	if err != nil {
 		return err
 	}
@@ -97,7 +94,7 @@ func run(apiAddr, sipAddr, data string, pid, n int) error {
 		}
 	}
 	time.Sleep(2 * time.Second)
-	after, err := rss(pid)
+	after, err := nodeprobe.RSS(pid)
 	if err != nil {
 		return err
 	}
@@ -136,7 +133,7 @@ func enroll(addr string, caCert *x509.Certificate, user, code string) (tls.Certi
 	ab, _ := kdf.Blind(in)
 	db, _ := kdf.Blind(in)
 	var ev api.OPRFEvals
-	if err := post(hc, "https://"+addr+api.PathEnrollBegin, api.EnrollBegin{User: user, Code: code, Device: "d", AccountBlind: ab.Message(), DeviceBlind: db.Message()}, &ev); err != nil {
+	if err := nodeprobe.PostJSON(hc, "https://"+addr+api.PathEnrollBegin, api.EnrollBegin{User: user, Code: code, Device: "d", AccountBlind: ab.Message(), DeviceBlind: db.Message()}, &ev); err != nil {
 		return tls.Certificate{}, err
 	}
 	k, err := keys.Generate(keys.SuiteEC, 0)
@@ -150,7 +147,7 @@ func enroll(addr string, caCert *x509.Certificate, user, code string) (tls.Certi
 	authPub, _, _ := ed25519.GenerateKey(rand.Reader)
 	salts := kdf.NewSalts()
 	var certs api.Certs
-	if err := post(hc, "https://"+addr+api.PathEnrollFinish, api.EnrollFinish{Session: ev.Session, CSR: csr, KexPub: pub, KexSig: sig, AuthPub: authPub,
+	if err := nodeprobe.PostJSON(hc, "https://"+addr+api.PathEnrollFinish, api.EnrollFinish{Session: ev.Session, CSR: csr, KexPub: pub, KexSig: sig, AuthPub: authPub,
 		KDF: kdf.DefaultParams, Salts: kdf.Salts{Scrypt: salts.Scrypt, Auth: salts.Auth}}, &certs); err != nil {
 		return tls.Certificate{}, err
 	}
@@ -159,39 +156,8 @@ func enroll(addr string, caCert *x509.Certificate, user, code string) (tls.Certi
 	mtls := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: addr[:strings.LastIndex(addr, ":")],
 		Certificates: []tls.Certificate{cert}}}, Timeout: 30 * time.Second}
 	var done map[string]any
-	if err := post(mtls, "https://"+addr+api.PathEnrollConfirm, api.Confirm{Session: ev.Session}, &done); err != nil {
+	if err := nodeprobe.PostJSON(mtls, "https://"+addr+api.PathEnrollConfirm, api.Confirm{Session: ev.Session}, &done); err != nil {
 		return tls.Certificate{}, err
 	}
 	return cert, nil
-}
-
-func post(hc *http.Client, url string, req, resp any) error {
-	b, err := json.Marshal(req)
-	if err != nil {
-		return err
-	}
-	res, err := hc.Post(url, "application/json", bytes.NewReader(b))
-	if err != nil {
-		return err
-	}
-	defer res.Body.Close()
-	if res.StatusCode != 200 {
-		msg, _ := io.ReadAll(io.LimitReader(res.Body, 512))
-		return fmt.Errorf("%s: %s %s", url, res.Status, msg)
-	}
-	return json.NewDecoder(res.Body).Decode(resp)
-}
-
-func rss(pid int) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(l, "VmRSS:"); ok {
-			kb, err := strconv.ParseInt(strings.Fields(rest)[0], 10, 64)
-			return kb * 1024, err
-		}
-	}
-	return 0, fmt.Errorf("no VmRSS for pid %d", pid)
 }
