@@ -219,11 +219,7 @@ func cmdUser(ctx context.Context, args []string, stdout io.Writer) error {
 	} else if len(pos) != 1 {
 		return cli.Misuse(userSynopsis, "user %s takes one account, USER@DOMAIN", verb)
 	}
-	cfg, err := server.LoadConfig(*data)
-	if err != nil {
-		return err
-	}
-	adm, err := server.OpenAdmin(ctx, cfg)
+	adm, cfg, err := openAdmin(ctx, *data)
 	if err != nil {
 		return err
 	}
@@ -332,11 +328,7 @@ func cmdDevice(ctx context.Context, args []string, stdout io.Writer) error {
 			return err
 		}
 	}
-	cfg, err := server.LoadConfig(*data)
-	if err != nil {
-		return err
-	}
-	adm, err := server.OpenAdmin(ctx, cfg)
+	adm, _, err := openAdmin(ctx, *data)
 	if err != nil {
 		return err
 	}
@@ -386,4 +378,15 @@ func cmdDevice(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	return result(stdout, *jsonOut, verb, pos[0])
+}
+
+// openAdmin opens the node's store in dir for an admin command, which may
+// run while serve does.
+func openAdmin(ctx context.Context, dir string) (*server.Admin, server.Config, error) {
+	cfg, err := server.LoadConfig(dir)
+	if err != nil {
+		return nil, cfg, err
+	}
+	adm, err := server.OpenAdmin(ctx, cfg)
+	return adm, cfg, err
 }
