@@ -180,6 +180,11 @@ type Store interface {
 
 	SetSIPCredential(ctx context.Context, deviceID int64, username string, ha1 []byte) error
 	SIPCredential(ctx context.Context, username string) (Device, []byte, error)
+	// SetPhoneLogin stores a phone's digest login by its account's user
+	// name; PhoneLogins returns every phone a digest username may name:
+	// those logins and a per-device credential of that name.
+	SetPhoneLogin(ctx context.Context, deviceID int64, username string, ha1 []byte) error
+	PhoneLogins(ctx context.Context, username string) ([]PhoneLogin, error)
 
 	// PutKeys stores what a device publishes in one transaction: all of it
 	// or, on any error, nothing.
@@ -191,6 +196,12 @@ type Store interface {
 	SetDeviceCaps(ctx context.Context, deviceID int64, caps string) error
 
 	Close() error
+}
+
+// PhoneLogin is a standard phone's device and its sealed digest HA1.
+type PhoneLogin struct {
+	Device Device
+	HA1    []byte
 }
 
 // Message is a stored SIP MESSAGE body (ciphertext for PhoneX devices).

@@ -283,10 +283,19 @@ func (p *Proxy) verifyDigest(ctx context.Context, req *sip.Request) (*Identity, 
 	if wait := p.guesses.begin(src, now); wait > 0 {
 		return nil, digestVerdict{status: 503, reason: "Service Unavailable: too many failed attempts", retryAfter: wait}
 	}
-	id, ha1, err := p.cfg.Auth.SIPCredential(ctx, cr.Username)
+	creds, err := p.credentials(ctx, cr.Username)
+	var id Identity
 	if err == nil {
-		if err = p.cfg.Auth.SIPAttempt(ctx, id.DeviceID); err == nil {
-			err = checkDigest(cr, string(req.Method), ha1)
+		// The attempt counts against the login name, kept with its first
+		// phone: every phone it may name is tried with one count.
+		if err = p.cfg.Auth.SIPAttempt(ctx, creds[0].ID.DeviceID); err == nil {
+			err = errDigest
+			for _, c := range creds {
+				if err = checkDigest(cr, string(req.Method), c.HA1); err == nil {
+					id = c.ID
+					break
+				}
+			}
 		}
 	}
 	if err != nil {
@@ -321,10 +330,40 @@ func (p *Proxy) verifyDigest(ctx context.Context, req *sip.Request) (*Identity, 
 	if !p.nonces.use(cr.Nonce, nc, now) {
 		return nil, digestVerdict{challenge: true, stale: true}
 	}
-	if err := p.cfg.Auth.SIPVerified(ctx, id.DeviceID); err != nil {
+	if err := p.cfg.Auth.SIPVerified(ctx, creds[0].ID.DeviceID); err != nil {
 		p.log.Error("reset sip attempts", "err", err)
 	}
 	return &id, digestVerdict{}
+}
+
+// Credential is one phone a digest username may name, with its HA1.
+type Credential struct {
+	ID  Identity
+	HA1 []byte
+}
+
+// PhoneLogins is implemented by an Authenticator whose digest usernames
+// may name several phones: the address-of-record user ("alice") is every
+// phone's login name and the password tells the phones apart.
+type PhoneLogins interface {
+	SIPCredentials(ctx context.Context, username string) ([]Credential, error)
+}
+
+// credentials are the phones username may name, at least one, or the
+// Authenticator's refusal.
+func (p *Proxy) credentials(ctx context.Context, username string) ([]Credential, error) {
+	if pl, ok := p.cfg.Auth.(PhoneLogins); ok {
+		cs, err := pl.SIPCredentials(ctx, username)
+		if err == nil && len(cs) == 0 {
+			err = &Refusal{Status: 403, Reason: "Forbidden"}
+		}
+		return cs, err
+	}
+	id, ha1, err := p.cfg.Auth.SIPCredential(ctx, username)
+	if err != nil {
+		return nil, err
+	}
+	return []Credential{{ID: id, HA1: ha1}}, nil
 }
 
 func (p *Proxy) digest(ctx context.Context, req *sip.Request, tx sip.ServerTransaction) (*Identity, bool) {

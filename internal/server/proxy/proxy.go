@@ -97,6 +97,7 @@ type Proxy struct {
 	srv     *sipgo.Server
 	cli     *sipgo.Client
 	ln      *peerListener
+	phones  *peerListener // standard phones, no certificate requested (phones.go)
 	log     *slog.Logger
 	ctx     context.Context
 	limits  *limiter
@@ -198,10 +199,8 @@ func New(cfg Config) (*Proxy, error) {
 		unauth: newLimiter(cfg.UnauthRate, cfg.UnauthBurst), guesses: guesses{pol: cfg.Attempts}}
 	srv.OnRegister(p.entry(p.onRegister))
 	srv.OnMessage(p.entry(p.onMessage))
-	srv.OnOptions(p.entry(func(req *sip.Request, tx sip.ServerTransaction) { p.respond(tx, req, 200, "OK") }))
-	srv.OnNoRoute(p.entry(func(req *sip.Request, tx sip.ServerTransaction) {
-		p.respond(tx, req, 405, "Method Not Allowed")
-	}))
+	srv.OnOptions(p.entry(func(req *sip.Request, tx sip.ServerTransaction) { p.respond(tx, req, 200, "OK", p.allowHeader()) }))
+	srv.OnNoRoute(p.entry(p.notAllowed))
 	return p, nil
 }
 
@@ -215,6 +214,7 @@ func (p *Proxy) Serve(ctx context.Context, ln net.Listener) error {
 		p.ua.Close()
 	}()
 	go p.sweep(ctx)
+	p.servePhones()
 	err := p.srv.ServeTLS(p.ln)
 	if ctx.Err() != nil {
 		return nil
@@ -326,7 +326,7 @@ func (p *Proxy) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 	if expires == 0 || contact == nil {
 		delete(p.bindings, id.DeviceID)
 		p.mu.Unlock()
-		p.ln.keep(req.Source(), time.Now()) // idle again like any connection
+		p.keep(req.Source(), time.Now()) // idle again like any connection
 		p.respond(tx, req, 200, "OK")
 		return
 	}
@@ -342,7 +342,7 @@ func (p *Proxy) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 	exp := time.Now().Add(time.Duration(expires) * time.Second)
 	b.id, b.source, b.contact, b.expires = *id, req.Source(), contact.Address, exp
 	p.mu.Unlock()
-	p.ln.keep(req.Source(), exp.Add(keepGrace))
+	p.keep(req.Source(), exp.Add(keepGrace))
 	c := contact.Clone()
 	c.Params.Add("expires", strconv.Itoa(expires))
 	p.respond(tx, req, 200, "OK", c)
@@ -429,7 +429,7 @@ func (p *Proxy) onMessage(req *sip.Request, tx sip.ServerTransaction) {
 		p.respond(tx, req, 503, "Rate limit exceeded", sip.NewHeader("Retry-After", strconv.Itoa(int(wait.Seconds())+1)))
 		return
 	}
-	targets, err := p.targets(ctx, rcpt, id, !envelope)
+	targets, phonesSkipped, err := p.targets(ctx, rcpt, id, !envelope)
 	if err != nil {
 		p.internal(tx, req, err)
 		return
@@ -454,7 +454,11 @@ func (p *Proxy) onMessage(req *sip.Request, tx sip.ServerTransaction) {
 		p.internal(tx, req, err)
 		return
 	}
-	p.respond(tx, req, 200, "OK")
+	var warn []sip.Header
+	if phonesSkipped {
+		warn = p.notForPhones(ctx, rcpt)
+	}
+	p.respond(tx, req, 200, "OK", warn...)
 	for _, t := range targets {
 		p.kick(t.DeviceID)
 	}
@@ -493,29 +497,37 @@ func hasAccount(ts []store.Target, accountID int64) bool {
 // standard SIP phones cannot open them and do not get copies.
 const EnvelopeType = "application/vnd.phonex.envelope"
 
-func (p *Proxy) targets(ctx context.Context, rcpt store.Account, from *Identity, toPhones bool) ([]store.Target, error) {
+func (p *Proxy) targets(ctx context.Context, rcpt store.Account, from *Identity, toPhones bool) ([]store.Target, bool, error) {
 	var out []store.Target
-	add := func(accountID int64) error {
+	phonesSkipped := false
+	add := func(accountID int64, own bool) error {
 		ds, err := p.cfg.Store.ActiveDevices(ctx, accountID)
 		if err != nil {
 			return err
 		}
 		for _, d := range ds {
-			if d.ID != from.DeviceID && (toPhones || d.Suite != "sip") {
-				out = append(out, store.Target{DeviceID: d.ID, AccountID: accountID})
+			if d.ID == from.DeviceID {
+				continue
 			}
+			// A standard phone cannot open an envelope, and would show a
+			// copy of its own account's message as one from itself.
+			if d.Suite == "sip" && (!toPhones || own) {
+				phonesSkipped = phonesSkipped || !own
+				continue
+			}
+			out = append(out, store.Target{DeviceID: d.ID, AccountID: accountID})
 		}
 		return nil
 	}
-	if err := add(rcpt.ID); err != nil {
-		return nil, err
+	if err := add(rcpt.ID, rcpt.ID == from.AccountID); err != nil {
+		return nil, false, err
 	}
 	if rcpt.ID != from.AccountID {
-		if err := add(from.AccountID); err != nil {
-			return nil, err
+		if err := add(from.AccountID, true); err != nil {
+			return nil, false, err
 		}
 	}
-	return out, nil
+	return out, phonesSkipped, nil
 }
 
 func (p *Proxy) internal(tx sip.ServerTransaction, req *sip.Request, err error) {

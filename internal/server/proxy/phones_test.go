@@ -1,0 +1,289 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/icholy/digest"
+)
+
+// phoneProxy runs a second proxy over the rig's store with a phone port;
+// it returns the device and phone addresses.
+func phoneProxy(t *testing.T, r *rig) (*Proxy, string, string) {
+	t.Helper()
+	p, err := New(r.p.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.AddPhoneListener(pln); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.AddPhoneListener(pln); err != ErrPhonesServing {
+		t.Fatalf("second phone listener: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { p.Serve(ctx, dln); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return p, dln.Addr().String(), pln.Addr().String()
+}
+
+// rawSIP is a TLS connection that reads whole SIP responses.
+type rawSIP struct {
+	c *tls.Conn
+	r *bufio.Reader
+}
+
+func dialRaw(t *testing.T, r *rig, addr string, conf *tls.Config) *rawSIP {
+	t.Helper()
+	if conf == nil {
+		conf = &tls.Config{RootCAs: r.pool, ServerName: "127.0.0.1"}
+	}
+	c, err := tls.Dial("tcp", addr, conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &rawSIP{c: c, r: bufio.NewReader(c)}
+}
+
+func (s *rawSIP) send(t *testing.T, msg string) {
+	t.Helper()
+	if _, err := io.WriteString(s.c, msg); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// recv returns the next response, or "" if none comes within d.
+func (s *rawSIP) recv(d time.Duration) string {
+	s.c.SetReadDeadline(time.Now().Add(d))
+	var b strings.Builder
+	n := 0
+	for {
+		l, err := s.r.ReadString('\n')
+		b.WriteString(l)
+		if err != nil {
+			return ""
+		}
+		if m := regexp.MustCompile(`(?i)^(content-length|l)\s*:\s*(\d+)`).FindStringSubmatch(l); m != nil {
+			n, _ = strconv.Atoi(m[2])
+		}
+		if l == "\r\n" {
+			break
+		}
+	}
+	body := make([]byte, n)
+	if _, err := io.ReadFull(s.r, body); err != nil {
+		return ""
+	}
+	return b.String() + string(body)
+}
+
+func rawRequest(method, callID string, cseq int, cseqMethod, extra string) string {
+	return fmt.Sprintf("%s sip:bob@example.org SIP/2.0\r\nVia: SIP/2.0/TLS 127.0.0.1:5999;branch=z9hG4bK-%s-%d\r\n"+
+		"From: <sip:alice@example.org>;tag=a1\r\nTo: <sip:bob@example.org>\r\nCall-ID: %s\r\nCSeq: %d %s\r\nMax-Forwards: 70\r\n%sContent-Length: 0\r\n\r\n",
+		method, callID, cseq, callID, cseq, cseqMethod, extra)
+}
+
+// TestPhonePortAsksNoCertificate: the device port asks every client for a
+// certificate (the request that made linphonec stop at a password
+// prompt); the phone port asks none, and takes digest logins only.
+func TestPhonePortAsksNoCertificate(t *testing.T) {
+	r, _ := newRig(t, nil)
+	_, devAddr, phoneAddr := phoneProxy(t, r)
+	asked := func(addr string) bool {
+		was := false
+		conf := &tls.Config{RootCAs: r.pool, ServerName: "127.0.0.1", MaxVersion: tls.VersionTLS12,
+			GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+				was = true
+				return &tls.Certificate{}, nil
+			}}
+		c, err := tls.Dial("tcp", addr, conf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+		return was
+	}
+	if !asked(devAddr) {
+		t.Fatal("the device port did not ask for a certificate")
+	}
+	if asked(phoneAddr) {
+		t.Fatal("the phone port asked for a certificate")
+	}
+	// A device's certificate offered on the phone port is not asked for,
+	// so it is never taken as an identity: the request is challenged.
+	r.account("alice", "a1")
+	cert := r.issue("alice@example.org/a1", nil)
+	s := dialRaw(t, r, phoneAddr, &tls.Config{RootCAs: r.pool, ServerName: "127.0.0.1", Certificates: []tls.Certificate{cert}})
+	s.send(t, rawRequest("REGISTER", "reg-1", 1, "REGISTER", "Contact: <sip:alice@127.0.0.1:5999;transport=tls>\r\n"))
+	if res := s.recv(5 * time.Second); !strings.HasPrefix(res, "SIP/2.0 401") || !strings.Contains(res, "WWW-Authenticate: Digest") {
+		t.Fatalf("REGISTER on the phone port: %q", res)
+	}
+}
+
+// TestNotAllowedAllowAndACK: a method without a handler gets 405 with an
+// Allow header naming the registered methods (RFC 3261 §21.4.6), and the
+// ACK for it gets no answer at all (§17.2.1).
+func TestNotAllowedAllowAndACK(t *testing.T) {
+	r, _ := newRig(t, nil)
+	_, _, phoneAddr := phoneProxy(t, r)
+	for _, addr := range []string{r.addr, phoneAddr} {
+		s := dialRaw(t, r, addr, nil)
+		for i, m := range []string{"INVITE", "SUBSCRIBE"} {
+			id := fmt.Sprintf("na-%s-%d", m, i)
+			s.send(t, rawRequest(m, id, 1, m, ""))
+			res := s.recv(5 * time.Second)
+			if !strings.HasPrefix(res, "SIP/2.0 405") {
+				t.Fatalf("%s: %q", m, res)
+			}
+			allow := regexp.MustCompile(`(?m)^Allow: (.*)\r$`).FindStringSubmatch(res)
+			if allow == nil {
+				t.Fatalf("405 without Allow: %q", res)
+			}
+			want := r.p.srv.RegisteredMethods()
+			for _, w := range want {
+				if !strings.Contains(allow[1], w) {
+					t.Errorf("Allow %q lacks %s", allow[1], w)
+				}
+			}
+			if strings.Contains(allow[1], m) {
+				t.Errorf("Allow %q names %s, which was refused", allow[1], m)
+			}
+			if m == "INVITE" {
+				s.send(t, rawRequest("ACK", id, 1, "ACK", ""))
+				if res := s.recv(1500 * time.Millisecond); res != "" {
+					t.Fatalf("the ACK was answered: %q", res)
+				}
+			}
+		}
+		// The connection still works, and OPTIONS lists the methods too.
+		s.send(t, rawRequest("OPTIONS", "opt", 1, "OPTIONS", ""))
+		if res := s.recv(5 * time.Second); !strings.HasPrefix(res, "SIP/2.0 200") || !strings.Contains(res, "Allow: ") {
+			t.Fatalf("OPTIONS: %q", res)
+		}
+	}
+}
+
+// twoPhones is an Authenticator with two phones of alice sharing the
+// login name "alice", told apart by their passwords.
+type twoPhones struct {
+	oneCredential
+	attempted []int64
+}
+
+func (a *twoPhones) SIPCredentials(_ context.Context, username string) ([]Credential, error) {
+	if username != "alice" {
+		return nil, &Refusal{Status: 403, Reason: "Forbidden"}
+	}
+	return []Credential{
+		{ID: Identity{AccountID: 1, DeviceID: 3, Account: "alice@example.org", Device: "desk"}, HA1: HA1("alice", "example.org", "desk-pw")},
+		{ID: Identity{AccountID: 1, DeviceID: 5, Account: "alice@example.org", Device: "mobile"}, HA1: HA1("alice", "example.org", "mobile-pw")},
+	}, nil
+}
+
+func (a *twoPhones) SIPAttempt(_ context.Context, id int64) error {
+	a.attempted = append(a.attempted, id)
+	return nil
+}
+
+// TestDigestLoginByAddressOfRecord: the digest username is the account's
+// user name; with two phones, the password picks the device, and every
+// attempt counts against the login name's one counter.
+func TestDigestLoginByAddressOfRecord(t *testing.T) {
+	p, _ := digestProxy(t, nil)
+	auth := &twoPhones{}
+	p.cfg.Auth = auth
+	try := func(password string, nc int) (*Identity, digestVerdict) {
+		nonce := p.nonce(time.Now())
+		uri := "sip:x@example.org"
+		ha1 := md5hex("alice:example.org:" + password)
+		resp := md5hex(fmt.Sprintf("%s:%s:%08x:cn:auth:%s", ha1, nonce, nc, md5hex("MESSAGE:"+uri)))
+		h := fmt.Sprintf(`Digest username="alice", realm="example.org", nonce="%s", uri="%s", qop=auth, nc=%08x, cnonce="cn", response="%s", algorithm=MD5`, nonce, uri, nc, resp)
+		if _, err := digest.ParseCredentials(h); err != nil {
+			t.Fatal(err)
+		}
+		return p.verifyDigest(context.Background(), digestRequest("192.0.2.1:5000", h))
+	}
+	for _, c := range []struct{ pw, device string }{{"desk-pw", "desk"}, {"mobile-pw", "mobile"}} {
+		id, v := try(c.pw, 1)
+		if id == nil || id.Device != c.device || id.Account != "alice@example.org" {
+			t.Fatalf("password of %s: %+v %+v", c.device, id, v)
+		}
+	}
+	if id, v := try("neither", 1); id != nil || v.status != 403 {
+		t.Fatalf("wrong password: %+v %+v", id, v)
+	}
+	for _, d := range auth.attempted {
+		if d != 3 {
+			t.Fatalf("attempts counted against devices %v, want the login name's first phone (3) only", auth.attempted)
+		}
+	}
+}
+
+// TestPhoneTargets: an encrypted message skips the recipient's phones and
+// its 200 names each in a Warning; plain text reaches them. The sender's
+// own phones get no copy of either: a phone would show its account's
+// message as one from itself.
+func TestPhoneTargets(t *testing.T) {
+	r, _ := newRig(t, nil)
+	r.account("alice", "a1", "a2", "phone1")
+	r.account("bob", "b1", "phone2", "phone3")
+	r.friends("alice", "bob")
+	a1 := r.dev("alice", "a1")
+	pending := func(account, device string) int {
+		ds, err := r.db.Pending(context.Background(), r.deviceID(account, device), 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(ds)
+	}
+	res := a1.send("bob", "ciphertext")
+	if res.StatusCode != 200 {
+		t.Fatalf("envelope: %d %s", res.StatusCode, res.Reason)
+	}
+	var warns []string
+	for _, h := range res.GetHeaders("Warning") {
+		warns = append(warns, h.Value())
+	}
+	want := []string{`399 example.org "not delivered to bob@example.org/phone2: cannot receive encrypted messages"`,
+		`399 example.org "not delivered to bob@example.org/phone3: cannot receive encrypted messages"`}
+	if strings.Join(warns, "|") != strings.Join(want, "|") {
+		t.Fatalf("warnings %q, want %q", warns, want)
+	}
+	got := map[string]int{"b1": pending("bob", "b1"), "phone2": pending("bob", "phone2"), "a2": pending("alice", "a2"), "phone1": pending("alice", "phone1")}
+	if fmt.Sprint(got) != "map[a2:1 b1:1 phone1:0 phone2:0]" {
+		t.Fatalf("envelope copies: %v", got)
+	}
+	res = a1.sendAs("alice", "bob", "text/plain;charset=UTF-8", []byte("plain"))
+	if res.StatusCode != 200 || len(res.GetHeaders("Warning")) != 0 {
+		t.Fatalf("plain text: %d %s %v", res.StatusCode, res.Reason, res.GetHeaders("Warning"))
+	}
+	got = map[string]int{"b1": pending("bob", "b1"), "phone2": pending("bob", "phone2"), "phone3": pending("bob", "phone3"), "a2": pending("alice", "a2"), "phone1": pending("alice", "phone1")}
+	if fmt.Sprint(got) != "map[a2:2 b1:2 phone1:0 phone2:1 phone3:1]" {
+		t.Fatalf("plain copies: %v", got)
+	}
+	// Between accounts without phones, no Warning.
+	r.account("carol", "c1")
+	r.friends("alice", "carol")
+	if res := a1.send("carol", "ciphertext"); res.StatusCode != 200 || len(res.GetHeaders("Warning")) != 0 {
+		t.Fatalf("to carol: %d %v", res.StatusCode, res.GetHeaders("Warning"))
+	}
+}
