@@ -30,20 +30,22 @@ const (
 const usage = `phonexd: a PhoneX cluster node
 
   phonexd init    --data DIR --domain DOMAIN [--host NAME_OR_IP ...] [--json]
-  phonexd serve   [--data DIR] [--api-addr HOST:PORT] [--sip-addr HOST:PORT]
+  phonexd serve   [--data DIR] [--api-addr HOST:PORT] [--sip-addr HOST:PORT] [--sip-phone-addr HOST:PORT|off]
   phonexd user    add|list|disable|enable|remove --data DIR [USER] [--json] [--expires 168h]
   phonexd device  list|revoke|unlock --data DIR [USER[/DEVICE]] [--json]
   phonexd device  add-sip --data DIR USER --name NAME [--json]   (digest credentials for a standard SIP phone)
+  phonexd contacts add|remove|list --data DIR USER [CONTACT] [--json]   (for accounts with only standard phones)
   phonexd --version
 
 DIR defaults to ./` + defaultData + `. 'serve' on a DIR that does not exist yet initialises it
 with domain localhost first. 'phonexd COMMAND --help' shows the options of one command.`
 
 const (
-	initSynopsis   = "phonexd init --data DIR --domain DOMAIN [--host NAME_OR_IP ...] [--json]"
-	serveSynopsis  = "phonexd serve [--data DIR] [--api-addr HOST:PORT] [--sip-addr HOST:PORT]"
-	userSynopsis   = "phonexd user add|list|disable|enable|remove --data DIR [USER@DOMAIN] [--expires 168h] [--json]"
-	deviceSynopsis = "phonexd device list|revoke|unlock --data DIR [USER@DOMAIN[/DEVICE]] [--json] | phonexd device add-sip --data DIR USER@DOMAIN --name NAME [--json]"
+	initSynopsis     = "phonexd init --data DIR --domain DOMAIN [--host NAME_OR_IP ...] [--json]"
+	serveSynopsis    = "phonexd serve [--data DIR] [--api-addr HOST:PORT] [--sip-addr HOST:PORT] [--sip-phone-addr HOST:PORT|off]"
+	userSynopsis     = "phonexd user add|list|disable|enable|remove --data DIR [USER@DOMAIN] [--expires 168h] [--json]"
+	deviceSynopsis   = "phonexd device list|revoke|unlock --data DIR [USER@DOMAIN[/DEVICE]] [--json] | phonexd device add-sip --data DIR USER@DOMAIN --name NAME [--json]"
+	contactsSynopsis = "phonexd contacts add|remove --data DIR USER@DOMAIN CONTACT@DOMAIN [--json] | phonexd contacts list --data DIR USER@DOMAIN [--json]"
 )
 
 func main() {
@@ -81,8 +83,10 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return cmdUser(ctx, args[1:], stdout)
 	case "device":
 		return cmdDevice(ctx, args[1:], stdout)
+	case "contacts":
+		return cmdContacts(ctx, args[1:], stdout)
 	}
-	return cli.UnknownCommand(prog, args[0], []string{"init", "serve", "user", "device", "help"}, "")
+	return cli.UnknownCommand(prog, args[0], []string{"init", "serve", "user", "device", "contacts", "help"}, "")
 }
 
 type multi []string
@@ -140,6 +144,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	data := fs.String("data", defaultData, "data directory")
 	apiAddr := fs.String("api-addr", "", "HTTPS API address (overrides the configuration)")
 	sipAddr := fs.String("sip-addr", "", "SIP over TLS address (overrides the configuration)")
+	phoneAddr := fs.String("sip-phone-addr", "", "SIP over TLS address for standard phones, or off (overrides the configuration; default: the port after --sip-addr's)")
 	pos, err := fs.Parse(args)
 	if err != nil {
 		return err
@@ -166,6 +171,9 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if *sipAddr != "" {
 		cfg.SIPAddr = *sipAddr
+	}
+	if *phoneAddr != "" {
+		cfg.SIPPhoneAddr = *phoneAddr
 	}
 	var level slog.Level
 	level.UnmarshalText([]byte(cfg.LogLevel))
@@ -342,8 +350,7 @@ func cmdDevice(ctx context.Context, args []string, stdout io.Writer) error {
 		if *jsonOut {
 			return cli.JSON(stdout, d)
 		}
-		fmt.Fprintf(stdout, "created %s\nSIP username: %s\nSIP password: %s (shown once; it is not the account password)\nrealm: %s\nregistrar: %s (TLS)\n",
-			d.Device, d.Username, d.Password, d.Realm, d.Registrar)
+		printSIPDevice(stdout, d)
 		return nil
 	case "list":
 		who := ""
@@ -389,4 +396,77 @@ func openAdmin(ctx context.Context, dir string) (*server.Admin, server.Config, e
 	}
 	adm, err := server.OpenAdmin(ctx, cfg)
 	return adm, cfg, err
+}
+
+// printSIPDevice prints a phone's account settings as a phone asks for
+// them.
+func printSIPDevice(w io.Writer, d server.SIPDevice) {
+	where := "the running node listens there"
+	if !d.Listening {
+		where = "from phonexd.conf; the node is not running"
+	}
+	fmt.Fprintf(w, "created %s\n", d.Device)
+	fmt.Fprintf(w, "SIP address (identity): %s\n", d.Identity)
+	fmt.Fprintf(w, "username: %s\n", d.Username)
+	fmt.Fprintf(w, "password: %s (shown once; it is not the account password)\n", d.Password)
+	fmt.Fprintf(w, "domain (realm): %s\n", d.Realm)
+	fmt.Fprintf(w, "proxy/registrar: %s (%s)\n", d.Registrar, where)
+	fmt.Fprintf(w, "  server %s, port %d, transport TLS; trust the cluster CA (ca.pem)\n", d.Host, d.Port)
+	fmt.Fprintf(w, "linphonec: register %s %s PASSWORD\n", d.Identity, d.Registrar)
+}
+
+func cmdContacts(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := cli.NewFlags("contacts", contactsSynopsis)
+	data := fs.String("data", defaultData, "data directory")
+	jsonOut := fs.Bool("json", false, "print JSON")
+	verb, rest, err := verb(fs, args, []string{"add", "remove", "list"})
+	if err != nil {
+		return err
+	}
+	pos, err := fs.Parse(rest)
+	if err != nil {
+		return err
+	}
+	switch {
+	case verb == "list" && len(pos) != 1:
+		return cli.Misuse(contactsSynopsis, "contacts list takes one account, USER@DOMAIN")
+	case verb != "list" && len(pos) != 2:
+		return cli.Misuse(contactsSynopsis, "contacts %s takes an account and a contact, USER@DOMAIN CONTACT@DOMAIN", verb)
+	}
+	adm, _, err := openAdmin(ctx, *data)
+	if err != nil {
+		return err
+	}
+	defer adm.Close()
+	switch verb {
+	case "list":
+		cs, err := adm.Contacts(ctx, pos[0])
+		if err != nil {
+			return err
+		}
+		if *jsonOut {
+			return cli.JSON(stdout, cs)
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "CONTACT\tSTATUS")
+		for _, c := range cs {
+			fmt.Fprintf(tw, "%s\t%s\n", c.Contact, c.Status)
+		}
+		tw.Flush()
+		fmt.Fprintln(stdout, cli.Plural(len(cs), "contact", "contacts"))
+		return nil
+	case "add":
+		err = adm.AddContact(ctx, pos[0], pos[1])
+	case "remove":
+		err = adm.RemoveContact(ctx, pos[0], pos[1])
+	}
+	if err != nil {
+		return err
+	}
+	past := map[string]string{"add": "added", "remove": "removed"}[verb]
+	if *jsonOut {
+		return cli.JSON(stdout, map[string]string{"account": pos[0], "contact": pos[1], "result": past})
+	}
+	fmt.Fprintf(stdout, "%s %s %s the contacts of %s\n", past, pos[1], map[string]string{"add": "to", "remove": "from"}[verb], pos[0])
+	return nil
 }

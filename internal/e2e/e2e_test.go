@@ -81,6 +81,7 @@ type node struct {
 	cmd      *exec.Cmd
 	addr     string // API address, set once every listener is up
 	api, sip string
+	phones   string // the standard phones' port, when on
 	logs     *bytes.Buffer
 }
 
@@ -121,6 +122,9 @@ func serveUnder(t *testing.T, wrap []string, data, api, sipAddr string) *node {
 			}
 			if rest, ok := strings.CutPrefix(l, "api: https://"); ok {
 				n.api = strings.Fields(rest)[0]
+			}
+			if rest, ok := strings.CutPrefix(l, "phones: sip:"); ok {
+				n.phones = strings.TrimSuffix(strings.Fields(rest)[0], ";transport=tls")
 			}
 			if rest, ok := strings.CutPrefix(l, "sip: sips:"); ok {
 				n.sip = strings.Fields(rest)[0]

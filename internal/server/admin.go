@@ -233,3 +233,89 @@ func (a *Admin) Unlock(ctx context.Context, name string) error {
 	}
 	return a.st.ResetAttempts(ctx, store.SubjectAccount, rec.ID)
 }
+
+// ContactInfo is one line of 'phonexd contacts list'.
+type ContactInfo struct {
+	Contact string `json:"contact"`
+	Status  string `json:"status"` // the contact account's status; "removed" if it is gone
+}
+
+// contactPair checks an account and a contact for the contact commands:
+// both of this cluster, not the same, the contact existing and enrolled.
+func (a *Admin) contactPair(ctx context.Context, owner, contact string) (store.Account, ident.Account, error) {
+	o, err := a.account(owner)
+	if err != nil {
+		return store.Account{}, ident.Account{}, err
+	}
+	rec, err := a.st.Account(ctx, o.String())
+	if err != nil {
+		return rec, ident.Account{}, fmt.Errorf("%s: %w", o, err)
+	}
+	c, err := a.account(contact)
+	if err != nil {
+		return rec, c, err
+	}
+	if c == o {
+		return rec, c, fmt.Errorf("%s cannot be its own contact", o)
+	}
+	return rec, c, nil
+}
+
+// AddContact lists contact in owner's contact list, as owner's device would
+// with 'phonex contacts add': for accounts that have only standard phones,
+// which cannot manage their list themselves.
+func (a *Admin) AddContact(ctx context.Context, owner, contact string) error {
+	rec, c, err := a.contactPair(ctx, owner, contact)
+	if err != nil {
+		return err
+	}
+	crec, err := a.st.Account(ctx, c.String())
+	if errors.Is(err, store.ErrNotFound) || (err == nil && crec.Status == store.StatusPending) {
+		return fmt.Errorf("no account %s on this cluster (or it has no device yet)", c)
+	}
+	if err != nil {
+		return err
+	}
+	return a.st.AddContact(ctx, rec.ID, crec.Name, a.now())
+}
+
+// RemoveContact takes contact off owner's contact list.
+func (a *Admin) RemoveContact(ctx context.Context, owner, contact string) error {
+	rec, c, err := a.contactPair(ctx, owner, contact)
+	if err != nil {
+		return err
+	}
+	if err := a.st.RemoveContact(ctx, rec.ID, c.String()); errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("%s is not on the contact list of %s", c, rec.Name)
+	} else if err != nil {
+		return err
+	}
+	return nil
+}
+
+// Contacts is owner's contact list.
+func (a *Admin) Contacts(ctx context.Context, owner string) ([]ContactInfo, error) {
+	o, err := a.account(owner)
+	if err != nil {
+		return nil, err
+	}
+	rec, err := a.st.Account(ctx, o.String())
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", o, err)
+	}
+	names, err := a.st.Contacts(ctx, rec.ID)
+	if err != nil {
+		return nil, err
+	}
+	out := []ContactInfo{}
+	for _, n := range names {
+		st := "removed"
+		if c, err := a.st.Account(ctx, n); err == nil {
+			st = c.Status
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
+		out = append(out, ContactInfo{Contact: n, Status: st})
+	}
+	return out, nil
+}

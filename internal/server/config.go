@@ -29,6 +29,7 @@ type Config struct {
 	Hosts        []string      // names and addresses in the server certificate
 	APIAddr      string        // HTTPS API listener
 	SIPAddr      string        // SIP over TLS listener
+	SIPPhoneAddr string        // SIP over TLS for standard phones; "" next to SIPAddr, "off" none (phones.go)
 	CertValidity time.Duration // lifetime of device certificates
 	CodeTTL      time.Duration // lifetime of activation codes
 	LogLevel     string        // debug, info, warn, error
@@ -98,7 +99,10 @@ func (c Config) Validate() error {
 	if err := ident.CheckDomain(c.Domain); err != nil {
 		errs = append(errs, fmt.Errorf("domain: %w", err))
 	}
-	for _, a := range []struct{ name, v string }{{"api_addr", c.APIAddr}, {"sip_addr", c.SIPAddr}} {
+	for _, a := range []struct{ name, v string }{{"api_addr", c.APIAddr}, {"sip_addr", c.SIPAddr}, {"sip_phone_addr", c.PhoneAddr()}} {
+		if a.v == "" {
+			continue // phones off
+		}
 		if _, _, err := net.SplitHostPort(a.v); err != nil {
 			errs = append(errs, fmt.Errorf("%s %q: %w", a.name, a.v, err))
 		}
@@ -149,6 +153,7 @@ func (c Config) Encode() []byte {
 	fmt.Fprintf(&b, "# Names and addresses in the server certificate (comma-separated).\nhosts = %s\n\n", strings.Join(c.Hosts, ", "))
 	fmt.Fprintf(&b, "# HTTPS API (enrollment, unlock, contacts), mutual TLS after enrollment.\napi_addr = %s\n\n", c.APIAddr)
 	fmt.Fprintf(&b, "# SIP over TLS (messaging and calls).\nsip_addr = %s\n\n", c.SIPAddr)
+	fmt.Fprintf(&b, "# SIP over TLS for standard phones (digest login, no client certificate asked);\n# empty: the port after sip_addr's; off: no phone port.\nsip_phone_addr = %s\n\n", c.SIPPhoneAddr)
 	fmt.Fprintf(&b, "# Lifetime of device certificates; devices renew when a third is left.\ncert_validity = %s\n\n", c.CertValidity)
 	fmt.Fprintf(&b, "# Lifetime of activation codes made by 'phonexd user add'.\ncode_ttl = %s\n\n", c.CodeTTL)
 	fmt.Fprintf(&b, "# debug, info, warn or error. No level logs message content, keys or passwords.\nlog_level = %s\n\n", c.LogLevel)
@@ -201,6 +206,8 @@ func ParseConfig(dir string, data []byte) (Config, error) {
 			c.APIAddr = v
 		case "sip_addr":
 			c.SIPAddr = v
+		case "sip_phone_addr":
+			c.SIPPhoneAddr = v
 		case "cert_validity":
 			c.CertValidity, err = time.ParseDuration(v)
 		case "code_ttl":

@@ -209,13 +209,23 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(string)) 
 		ln.Close()
 		return fmt.Errorf("sip listener: %w", err)
 	}
+	pln, err := listenPhones(cfg)
+	if err != nil {
+		ln.Close()
+		sln.Close()
+		return err
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errc := make(chan error, 2)
 	go func() { errc <- n.Serve(ctx, ln) }()
-	go func() { errc <- n.ServeSIP(ctx, sln) }()
+	go func() { errc <- n.ServeSIPPhones(ctx, sln, pln) }()
+	defer recordListening(cfg.DataDir, ln, sln, pln, log)()
 	if ready != nil {
 		ready(fmt.Sprintf("api: https://%s (mutual TLS, CA %s)", ln.Addr(), ca.Fingerprint(n.ca.Cert)))
+		if pln != nil {
+			ready(fmt.Sprintf("phones: sip:%s;transport=tls (SIP over TLS for standard phones: digest login, no client certificate)", pln.Addr()))
+		}
 		ready(fmt.Sprintf("sip: sips:%s (SIP over TLS; devices by certificate, standard phones by digest)", sln.Addr()))
 	}
 	log.Info("node started", "domain", cfg.Domain, "api", ln.Addr().String(), "sip", sln.Addr().String())

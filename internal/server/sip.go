@@ -8,9 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 
 	"github.com/phonex/phonex/internal/api"
+	"github.com/phonex/phonex/internal/ident"
 	"github.com/phonex/phonex/internal/server/proxy"
 	"github.com/phonex/phonex/internal/store"
 	"github.com/phonex/phonex/internal/throttle"
@@ -145,9 +147,21 @@ func (n *Node) newProxy() (*proxy.Proxy, error) {
 
 // ServeSIP runs the SIP registrar and message proxy on ln until ctx ends.
 func (n *Node) ServeSIP(ctx context.Context, ln net.Listener) error {
+	return n.ServeSIPPhones(ctx, ln, nil)
+}
+
+// ServeSIPPhones runs the SIP registrar and message proxy on ln (devices,
+// client certificate requested) and, when phones is not nil, on phones
+// (standard phones: no certificate requested, digest only).
+func (n *Node) ServeSIPPhones(ctx context.Context, ln, phones net.Listener) error {
 	p, err := n.newProxy()
 	if err != nil {
 		return err
+	}
+	if phones != nil {
+		if err := p.AddPhoneListener(phones); err != nil {
+			return err
+		}
 	}
 	n.mu.Lock()
 	n.sipLive = ln.Addr().String()
@@ -155,20 +169,36 @@ func (n *Node) ServeSIP(ctx context.Context, ln net.Listener) error {
 	return p.Serve(ctx, ln)
 }
 
-// SIPDevice is the answer of 'phonexd device add-sip'.
+// SIPDevice is the answer of 'phonexd device add-sip': what to type into a
+// phone's account settings.
 type SIPDevice struct {
-	Device    string `json:"device"`
-	Username  string `json:"username"`
-	Password  string `json:"password"`
-	Realm     string `json:"realm"`
+	Device   string `json:"device"`
+	Identity string `json:"identity"` // the address of record, sip:user@domain
+	Username string `json:"username"`
+	Password string `json:"password"`
+	Realm    string `json:"realm"`
+	// Registrar is the phone port the node listens on (proxy and
+	// registrar in one), as a SIP URI over TLS; Host and Port are its
+	// parts, for phones that ask for them apart.
 	Registrar string `json:"registrar"`
+	Host      string `json:"host"`
+	Port      int    `json:"port"`
+	Transport string `json:"transport"`
+	// Listening: the address is the one a running node listens on; false
+	// when it comes from the configuration (the node is not running).
+	Listening bool `json:"listening"`
 }
 
 // AddSIPDevice creates a standard SIP device with its own digest
-// credentials; the account password is never used for SIP.
+// password; its login name is the account's user name, as at any SIP
+// provider. The account password is never used for SIP.
 func (a *Admin) AddSIPDevice(ctx context.Context, user, name string) (SIPDevice, error) {
 	acct, err := a.account(user)
 	if err != nil {
+		return SIPDevice{}, err
+	}
+	name = strings.ToLower(name)
+	if err := ident.CheckDeviceName(name); err != nil {
 		return SIPDevice{}, err
 	}
 	rec, err := a.st.Account(ctx, acct.String())
@@ -179,7 +209,11 @@ func (a *Admin) AddSIPDevice(ctx context.Context, user, name string) (SIPDevice,
 	if err != nil {
 		return SIPDevice{}, err
 	}
-	username := acct.User + "." + strings.ToLower(name)
+	addr, live := a.phoneAddr()
+	if addr == "" {
+		return SIPDevice{}, errors.New("the phone port is off (sip_phone_addr = off in phonexd.conf): a standard phone has nowhere to register")
+	}
+	username := acct.User
 	password := strings.ToLower(strings.ReplaceAll(NewCode(), "-", "")) + strings.ToLower(strings.ReplaceAll(NewCode(), "-", ""))
 	if rec.Status == store.StatusPending {
 		// A phone-only account is reachable now; it can still enroll a
@@ -193,9 +227,63 @@ func (a *Admin) AddSIPDevice(ctx context.Context, user, name string) (SIPDevice,
 	if err != nil {
 		return SIPDevice{}, fmt.Errorf("add sip device %s/%s: %w", acct, name, err)
 	}
-	if err := a.st.SetSIPCredential(ctx, d.ID, username, s.seal(proxy.HA1(username, a.cfg.Domain, password), "sip/"+username)); err != nil {
+	if err := a.st.SetPhoneLogin(ctx, d.ID, username, s.seal(proxy.HA1(username, a.cfg.Domain, password), phoneLoginLabel(d.ID, username))); err != nil {
 		return SIPDevice{}, err
 	}
-	return SIPDevice{Device: acct.String() + "/" + d.Name, Username: username, Password: password, Realm: a.cfg.Domain,
-		Registrar: "sips:" + a.cfg.SIPAddr}, nil
+	out := SIPDevice{Device: acct.String() + "/" + d.Name, Identity: "sip:" + acct.String(), Username: username, Password: password,
+		Realm: a.cfg.Domain, Transport: "tls", Listening: live}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return out, fmt.Errorf("phone address %q: %w", addr, err)
+	}
+	out.Host = host
+	out.Port, _ = strconv.Atoi(port)
+	out.Registrar = "sip:" + net.JoinHostPort(host, port) + ";transport=tls"
+	return out, nil
+}
+
+// phoneLoginLabel binds a sealed phone HA1 to its device and login name,
+// so a row copied to another device does not open.
+func phoneLoginLabel(deviceID int64, username string) string {
+	return fmt.Sprintf("sip-login/%d/%s", deviceID, username)
+}
+
+// SIPCredentials implements proxy.PhoneLogins: the active phones a digest
+// username names (the account's user name, or a per-device name of a phone
+// added before), with their HA1.
+func (n *Node) SIPCredentials(ctx context.Context, username string) ([]proxy.Credential, error) {
+	ls, err := n.st.PhoneLogins(ctx, username)
+	if err != nil {
+		return nil, err
+	}
+	var out []proxy.Credential
+	refusal := &proxy.Refusal{Status: 403, Reason: "Forbidden"}
+	for _, l := range ls {
+		d := l.Device
+		if d.Status != store.StatusActive {
+			refusal = &proxy.Refusal{Status: 403, Reason: "Forbidden: device revoked"}
+			continue
+		}
+		a, err := n.st.Account(ctx, d.Account)
+		if err != nil {
+			return nil, err
+		}
+		if a.Status == store.StatusDisabled {
+			refusal = &proxy.Refusal{Status: 403, Reason: "Forbidden: account disabled"}
+			continue
+		}
+		// A per-device name (sip_credentials) was sealed under its name
+		// alone; a login under its device and name.
+		ha1, err := n.seal.open(l.HA1, phoneLoginLabel(d.ID, username))
+		if err != nil {
+			if ha1, err = n.seal.open(l.HA1, "sip/"+username); err != nil {
+				return nil, fmt.Errorf("open the digest secret of device %d: %w", d.ID, err)
+			}
+		}
+		out = append(out, proxy.Credential{ID: proxy.Identity{AccountID: a.ID, DeviceID: d.ID, Account: a.Name, Device: d.Name}, HA1: ha1})
+	}
+	if len(out) == 0 {
+		return nil, refusal
+	}
+	return out, nil
 }
