@@ -32,8 +32,9 @@ type Message struct {
 	Text      string       `json:"text"`
 	Time      time.Time    `json:"time"`
 	State     MessageState `json:"state"`
-	// Insecure: it arrived without end-to-end encryption (from a
-	// standard SIP phone), so the cluster could read it.
+	// Insecure: it went without end-to-end encryption (from or to a
+	// standard SIP phone, or sent with SendOptions.Insecure), so the
+	// cluster could read it.
 	Insecure bool `json:"insecure,omitempty"`
 }
 
@@ -44,6 +45,32 @@ type Message struct {
 // message left in the queue, which Listen retries and Resend restarts.
 func (d *Device) Send(ctx context.Context, user, text string) (string, error) {
 	return d.p.Send(ctx, user, text)
+}
+
+// SendOptions are the choices of SendWith.
+type SendOptions struct {
+	// Insecure sends the text in plain, without end-to-end encryption:
+	// the cluster can read it, and the recipient's standard SIP phones get
+	// it too. Every side marks it insecure. Never chosen for the user.
+	Insecure bool
+}
+
+// SendResult is what SendWith reports.
+type SendResult struct {
+	ID       string `json:"id"`
+	Insecure bool   `json:"insecure,omitempty"`
+	// NotDelivered names the recipient's devices the message cannot
+	// reach, with why: an encrypted message does not go to standard
+	// phones ("not delivered to bob@example.org/phone: cannot receive
+	// encrypted messages").
+	NotDelivered []string `json:"not_delivered,omitempty"`
+}
+
+// SendWith is Send with options, reporting also the recipient's devices
+// the message could not go to (each also an EventNotDelivered).
+func (d *Device) SendWith(ctx context.Context, user, text string, o SendOptions) (SendResult, error) {
+	r, err := d.p.SendWith(ctx, user, text, client.SendOptions{Insecure: o.Insecure})
+	return SendResult{ID: r.ID, Insecure: r.Insecure, NotDelivered: r.NotDelivered}, err
 }
 
 // Resend puts a failed or queued message back in the queue with a fresh
@@ -106,6 +133,10 @@ const (
 	// EventDowngrade: a message to or from a ratchet-capable device went in
 	// a weaker protocol (key slots: no forward secrecy), or was refused.
 	EventDowngrade EventType = client.EventDowngrade
+	// EventNotDelivered: the cluster took message ID but one of the
+	// recipient's devices cannot get it (a standard phone cannot open an
+	// encrypted message); Error names it. SendOptions.Insecure reaches it.
+	EventNotDelivered EventType = client.EventNotDelivered
 	// EventWarning: the link to the cluster was lost or came back, or
 	// something else the user should know; see Error.
 	EventWarning EventType = "warning"
@@ -122,7 +153,9 @@ type Event struct {
 	Time       time.Time `json:"time"`
 	// Outgoing: a message this account sent from another of its devices.
 	Outgoing bool `json:"outgoing,omitempty"`
-	// Insecure: the message arrived without end-to-end encryption.
+	// Insecure: the message went without end-to-end encryption (from a
+	// standard SIP phone, or sent with SendOptions.Insecure); on EventSent,
+	// this device sent it so.
 	Insecure bool   `json:"insecure,omitempty"`
 	Protocol string `json:"protocol,omitempty"` // the secure transport protocol it came in
 	Error    string `json:"error,omitempty"`

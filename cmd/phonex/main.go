@@ -33,7 +33,7 @@ const usage = `phonex: a PhoneX device
   phonex contacts [list] [--json]
   phonex devices [--json]
   phonex passwd [--new-password-file FILE]
-  phonex send USER@DOMAIN TEXT [--json]
+  phonex send USER@DOMAIN TEXT [--insecure] [--json]
   phonex listen [--for DURATION] [--json]
   phonex inbox [--with USER@DOMAIN] [--read] [--json]
   phonex read USER@DOMAIN [--json]
@@ -406,7 +406,8 @@ func (a *app) cmdPasswd(ctx context.Context, args []string) error {
 }
 
 func (a *app) cmdSend(ctx context.Context, args []string) error {
-	c := a.newCommon("send", "phonex send USER@DOMAIN TEXT [--json]")
+	c := a.newCommon("send", "phonex send USER@DOMAIN TEXT [--insecure] [--json]")
+	insecure := c.Bool("insecure", false, "send in plain text, NOT end-to-end encrypted: the cluster can read it; reaches the recipient's standard SIP phones too")
 	pos, err := c.Parse(args)
 	if err != nil {
 		return err
@@ -416,7 +417,8 @@ func (a *app) cmdSend(ctx context.Context, args []string) error {
 	}
 	text := strings.Join(pos[1:], " ")
 	return c.withDevice(ctx, func(d *sdk.Device) error {
-		id, err := d.Send(ctx, pos[0], text)
+		r, err := d.SendWith(ctx, pos[0], text, sdk.SendOptions{Insecure: *insecure})
+		id := r.ID
 		if err != nil {
 			if id != "" && !strings.Contains(err.Error(), id) {
 				// The id is what 'phonex resend' needs.
@@ -424,8 +426,22 @@ func (a *app) cmdSend(ctx context.Context, args []string) error {
 			}
 			return err
 		}
-		return c.print(map[string]string{"id": id, "to": pos[0], "state": string(sdk.StateSent)}, func(out io.Writer) {
-			fmt.Fprintf(out, "sent %s to %s\n", id, pos[0])
+		out := struct {
+			ID           string   `json:"id"`
+			To           string   `json:"to"`
+			State        string   `json:"state"`
+			Insecure     bool     `json:"insecure,omitempty"`
+			NotDelivered []string `json:"not_delivered,omitempty"`
+		}{id, pos[0], string(sdk.StateSent), r.Insecure, r.NotDelivered}
+		return c.print(out, func(w io.Writer) {
+			if r.Insecure {
+				fmt.Fprintf(w, "sent %s to %s NOT ENCRYPTED (--insecure): the cluster could read it\n", id, pos[0])
+			} else {
+				fmt.Fprintf(w, "sent %s to %s\n", id, pos[0])
+			}
+			for _, n := range r.NotDelivered {
+				fmt.Fprintf(w, "%s (send with --insecure to reach it in plain text)\n", n)
+			}
 		})
 	})
 }
@@ -469,9 +485,15 @@ func (a *app) cmdListen(ctx context.Context, args []string) error {
 			case sdk.EventDelivered, sdk.EventRead:
 				fmt.Fprintf(out, "%s %s %s by %s\n", ts, e.ID, e.Type, e.Peer)
 			case sdk.EventSent:
-				fmt.Fprintf(out, "%s %s sent to %s\n", ts, e.ID, e.Peer)
+				mark := ""
+				if e.Insecure {
+					mark = " [NOT ENCRYPTED]"
+				}
+				fmt.Fprintf(out, "%s %s sent to %s%s\n", ts, e.ID, e.Peer, mark)
 			case sdk.EventFailed:
 				fmt.Fprintf(out, "%s %s to %s FAILED: %s\n", ts, e.ID, e.Peer, e.Error)
+			case sdk.EventNotDelivered:
+				fmt.Fprintf(out, "%s %s %s\n", ts, e.ID, e.Error)
 			default:
 				fmt.Fprintf(out, "%s %s: %s\n", ts, e.Type, e.Error)
 			}

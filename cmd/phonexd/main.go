@@ -410,7 +410,7 @@ func printSIPDevice(w io.Writer, d server.SIPDevice) {
 	fmt.Fprintf(w, "username: %s\n", d.Username)
 	fmt.Fprintf(w, "password: %s (shown once; it is not the account password)\n", d.Password)
 	fmt.Fprintf(w, "domain (realm): %s\n", d.Realm)
-	fmt.Fprintf(w, "proxy/registrar: %s (%s)\n", d.Registrar, where)
+	fmt.Fprintf(w, "registrar and outbound proxy: %s (%s)\n", d.Registrar, where)
 	fmt.Fprintf(w, "  server %s, port %d, transport TLS; trust the cluster CA (ca.pem)\n", d.Host, d.Port)
 	fmt.Fprintf(w, "linphonec: register %s %s PASSWORD\n", d.Identity, d.Registrar)
 }

@@ -171,33 +171,8 @@ func (m *messenger) close() { m.link.close() }
 // Send queues a text for user and tries to hand it to the cluster. It
 // returns the message id; a nil error means the cluster accepted it.
 func (p *Profile) Send(ctx context.Context, to, text string) (string, error) {
-	acct, err := ident.ParseAccount(to)
-	if err != nil {
-		return "", err
-	}
-	if strings.TrimSpace(text) == "" {
-		return "", errors.New("empty message")
-	}
-	if len(text) > amp.MaxTextSize {
-		return "", fmt.Errorf("%w: %d bytes of text, at most %d", ErrTooLarge, len(text), amp.MaxTextSize)
-	}
-	nonce, err := p.enqueueText(ctx, acct, text)
-	if err != nil {
-		return "", err
-	}
-	id := msgID(nonce)
-	m, err := p.messenger(ctx)
-	if err != nil {
-		return id, fmt.Errorf("message %s queued, not sent: %w", id, err)
-	}
-	defer m.close()
-	if err := m.flush(ctx, nonce); err != nil {
-		if errors.Is(err, ErrTooLarge) {
-			return "", err // removed: there is no message id to follow
-		}
-		return id, err
-	}
-	return id, nil
+	r, err := p.SendWith(ctx, to, text, SendOptions{})
+	return r.ID, err
 }
 
 func (p *Profile) enqueueText(ctx context.Context, to ident.Account, text string) (int32, error) {
@@ -261,7 +236,7 @@ func (m *messenger) flush(ctx context.Context, want int32) error {
 	var wantErr error
 	for _, q := range due {
 		err := m.attempt(ctx, q)
-		if q.Kind == "text" && q.Nonce == want {
+		if isText(q.Kind) && q.Nonce == want {
 			wantErr = err
 		}
 		if ctx.Err() != nil {
@@ -277,7 +252,7 @@ func (m *messenger) attempt(ctx context.Context, q queued) error {
 	if err != nil {
 		return m.finish(ctx, q, StateFailed, err)
 	}
-	if q.Envelope == nil {
+	if q.Envelope == nil && q.Kind != kindPlain {
 		env, err := m.sealAndStore(ctx, q, peer)
 		if errors.Is(err, ErrTooLarge) {
 			return m.drop(ctx, q, err)
@@ -296,14 +271,22 @@ func (m *messenger) attempt(ctx context.Context, q queued) error {
 	}
 	// A mixed send is two envelopes (ratchet, key slots); a retry sends
 	// both again and receivers drop what they already have.
-	for _, env := range unpackEnvelopes(q.Envelope) {
-		if err = m.link.message(ctx, peer, ContentType, env); err != nil {
+	bodies, ctype := unpackEnvelopes(q.Envelope), ContentType
+	if q.Kind == kindPlain {
+		bodies, ctype = [][]byte{q.Payload}, PlainType
+	}
+	var notices []string
+	for _, body := range bodies {
+		var warns []string
+		if warns, err = m.link.message(ctx, peer, ctype, body); err != nil {
 			break
 		}
+		notices = append(notices, warns...)
 	}
 	var se *SIPError
 	switch {
 	case err == nil:
+		m.notDelivered(q, notices)
 		return m.finish(ctx, q, StateSent, nil)
 	case errors.As(err, &se) && se.Code == 403 && strings.Contains(strings.ToLower(se.Reason), "you have not added"):
 		return m.finish(ctx, q, StateFailed, fmt.Errorf("%w (%s)", ErrNotListed, peer))
@@ -463,12 +446,12 @@ func (m *messenger) finish(ctx context.Context, q queued, state string, cause er
 	if _, err := m.p.db.db.ExecContext(ctx, `UPDATE queue SET state=?, attempts=attempts+1, last_error=? WHERE id=?`, qstate, msg, q.ID); err != nil {
 		return err
 	}
-	if q.Kind == "text" {
+	if isText(q.Kind) {
 		if _, err := m.p.db.db.ExecContext(ctx, `UPDATE messages SET state=? WHERE peer=? AND direction='out' AND nonce=? AND state IN (?, ?)`,
 			state, q.Peer, q.Nonce, StateQueued, StateFailed); err != nil {
 			return err
 		}
-		ev := Event{Type: state, Peer: q.Peer, ID: msgID(q.Nonce), Time: m.p.now(), Error: msg}
+		ev := Event{Type: state, Peer: q.Peer, ID: msgID(q.Nonce), Time: m.p.now(), Error: msg, Insecure: q.Kind == kindPlain}
 		m.emit(ev)
 	}
 	return cause
@@ -485,7 +468,7 @@ func (m *messenger) drop(ctx context.Context, q queued, cause error) error {
 	if _, err := tx.ExecContext(ctx, `DELETE FROM queue WHERE id=?`, q.ID); err != nil {
 		return err
 	}
-	if q.Kind == "text" {
+	if isText(q.Kind) {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM messages WHERE peer=? AND direction='out' AND nonce=?`, q.Peer, q.Nonce); err != nil {
 			return err
 		}
@@ -493,7 +476,7 @@ func (m *messenger) drop(ctx context.Context, q queued, cause error) error {
 	if err := tx.Commit(); err != nil {
 		return err
 	}
-	if q.Kind == "text" {
+	if isText(q.Kind) {
 		m.emit(Event{Type: StateFailed, Peer: q.Peer, ID: msgID(q.Nonce), Time: m.p.now(), Error: cause.Error()})
 	}
 	return cause
@@ -519,7 +502,7 @@ func (p *Profile) Resend(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	res, err := p.db.db.ExecContext(ctx, `UPDATE queue SET state='queued', envelope=NULL, attempts=0, next_try=?, last_error='' WHERE kind='text' AND nonce=? AND state IN ('queued','failed')`,
+	res, err := p.db.db.ExecContext(ctx, `UPDATE queue SET state='queued', envelope=NULL, attempts=0, next_try=?, last_error='' WHERE kind IN ('text','plain') AND nonce=? AND state IN ('queued','failed')`,
 		p.now().UnixMilli(), nonce)
 	if err != nil {
 		return err
@@ -816,19 +799,34 @@ func (m *messenger) commitOnly(ctx context.Context, g *pendingGuard) (int, strin
 	return 200, "OK"
 }
 
-// receiveInsecure keeps a plain-text MESSAGE from a standard SIP client (the
-// cluster has checked the sender is a contact), clearly marked insecure.
+// receiveInsecure keeps a plain-text MESSAGE from a standard SIP phone, or
+// sent with --insecure (the cluster has checked the sender is a contact),
+// clearly marked insecure. One from this account (its phone, or another
+// device's --insecure send) is an outgoing copy to the To account.
 func (m *messenger) receiveInsecure(ctx context.Context, sender ident.Account, req *sip.Request, now time.Time) (int, string) {
 	body := string(req.Body())
 	if len(body) > amp.MaxTextSize {
 		return 513, "Message Too Large"
 	}
+	peer, dir, state, own := sender.String(), "in", StateReceived, sender == m.p.Device.Account
+	if own {
+		to := req.To()
+		if to == nil {
+			return 400, "Missing To"
+		}
+		dest, err := ident.ParseAccount(to.Address.User + "@" + to.Address.Host)
+		if err != nil {
+			return 400, "Bad To"
+		}
+		peer, dir, state = dest.String(), "out", StateSent
+	}
+	device := assertedDevice(req)
 	nonce := randomNonce()
 	if _, err := m.p.db.db.ExecContext(ctx, `INSERT INTO messages(peer, direction, nonce, device, body, sent, received, state, secure) VALUES(?,?,?,?,?,?,?,?,0)`,
-		sender.String(), "in", nonce, "sip", body, now.UnixMilli(), now.UnixMilli(), StateReceived); err != nil {
+		peer, dir, nonce, device, body, now.UnixMilli(), now.UnixMilli(), state); err != nil {
 		return 500, "Local storage failed"
 	}
-	m.emit(Event{Type: "message", From: sender.String(), Peer: sender.String(), ID: msgID(nonce), Text: body, Time: now, Insecure: true})
+	m.emit(Event{Type: "message", From: sender.String(), FromDevice: device, Peer: peer, ID: msgID(nonce), Text: body, Time: now, Outgoing: own, Insecure: true})
 	return 200, "OK"
 }
 

@@ -148,8 +148,9 @@ func (l *sipLink) do(ctx context.Context, req *sip.Request) (*sip.Response, erro
 	return res, nil
 }
 
-// message sends one MESSAGE to an account and returns the final answer.
-func (l *sipLink) message(ctx context.Context, to ident.Account, ctype string, body []byte) error {
+// message sends one MESSAGE to an account and returns the final answer,
+// with the texts of its Warning headers (phones it did not reach).
+func (l *sipLink) message(ctx context.Context, to ident.Account, ctype string, body []byte) ([]string, error) {
 	req := sip.NewRequest(sip.MESSAGE, l.uri(to))
 	from := &sip.FromHeader{Address: l.uri(l.account), Params: sip.NewParams()}
 	from.Params.Add("tag", sip.GenerateTagN(16))
@@ -161,10 +162,10 @@ func (l *sipLink) message(ctx context.Context, to ident.Account, ctype string, b
 	l.prepare(req)
 	res, err := l.do(ctx, req)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if res.StatusCode/100 != 2 {
-		return &SIPError{Code: res.StatusCode, Reason: res.Reason}
+		return nil, &SIPError{Code: res.StatusCode, Reason: res.Reason}
 	}
-	return nil
+	return warnings(res), nil
 }

@@ -1,0 +1,307 @@
+package e2e
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// phoneRC is linphonec's configuration for a standard phone of the
+// cluster: SIP over TLS only, the cluster's CA trusted and the server
+// certificate checked. Registration settings come after it, or from a
+// typed 'register' line.
+const phoneRC = `[sip]
+bind_address=127.0.0.1
+sip_port=-1
+sip_tcp_port=0
+sip_tls_port=-1
+use_ipv6=0
+ipv6_migration_done=1
+root_ca=%s
+verify_server_certs=1
+verify_server_cn=1
+guess_hostname=0
+media_encryption=zrtp
+default_proxy=0
+
+[rtp]
+bind_address=127.0.0.1
+audio_rtp_port=%d
+video_rtp_port=%d
+text_rtp_port=%d
+
+[sound]
+echocancellation=0
+
+[video]
+display=0
+capture=0
+automatically_initiate=0
+automatically_accept=0
+`
+
+// phoneAccountRC registers at start, without a line typed: the proxy and
+// the digest login add-sip printed. The registrar is the outbound proxy
+// too, since the test domain has no DNS records that lead to the node.
+const phoneAccountRC = `
+[proxy_0]
+reg_proxy=<%s>
+reg_route=<%s;lr>
+reg_identity=%s
+reg_expires=600
+reg_sendregister=1
+publish=0
+
+[auth_info_0]
+username=%s
+passwd=%s
+realm=%s
+domain=%s
+`
+
+// startPhone runs linphonec as a standard phone; nothing is typed into it
+// until the caller does.
+func startPhone(t *testing.T, home, rc string) *linphonec {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Join(home, ".local", "share", "linphone"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	rtp := freePort(t)
+	path := filepath.Join(home, "rc")
+	if err := os.WriteFile(path, fmt.Appendf(nil, rc, rtp, rtp+2, rtp+4), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l := &linphonec{t: t, home: home, done: make(chan struct{})}
+	l.cmd = exec.Command("linphonec", "-c", path, "-d", "6", "-l", filepath.Join(home, "debug.log"))
+	l.cmd.Dir = home
+	l.cmd.Env = append(os.Environ(), "HOME="+home)
+	var err error
+	if l.in, err = l.cmd.StdinPipe(); err != nil {
+		t.Fatal(err)
+	}
+	pr, pw := io.Pipe()
+	l.cmd.Stdout, l.cmd.Stderr = pw, pw
+	if err := l.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			l.mu.Lock()
+			l.out.WriteString(sc.Text() + "\n")
+			l.mu.Unlock()
+		}
+	}()
+	go func() { l.cmd.Wait(); pw.Close(); close(l.done) }()
+	t.Cleanup(l.quit)
+	return l
+}
+
+// logMatch waits until linphonec's debug log matches re.
+func (l *linphonec) logMatch(re string, limit time.Duration) bool {
+	rx := regexp.MustCompile(re)
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		if rx.MatchString(l.debugLog()) {
+			return true
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return false
+}
+
+type sipDevice struct {
+	Device    string `json:"device"`
+	Identity  string `json:"identity"`
+	Username  string `json:"username"`
+	Password  string `json:"password"`
+	Realm     string `json:"realm"`
+	Registrar string `json:"registrar"`
+	Host      string `json:"host"`
+	Port      int    `json:"port"`
+	Listening bool   `json:"listening"`
+}
+
+type sendResult struct {
+	ID           string   `json:"id"`
+	Insecure     bool     `json:"insecure"`
+	NotDelivered []string `json:"not_delivered"`
+}
+
+// TestStandardPhone: linphonec, a standard SIP phone with the credentials
+// of 'phonexd device add-sip', registers over TLS on the phone port with
+// the account's user name, with no client certificate and no line typed;
+// messages go both ways with the right markings; an encrypted message
+// tells its sender the phone did not get it; and an account with only a
+// phone has its contacts managed by the operator.
+func TestStandardPhone(t *testing.T) {
+	requirePeer(t, "linphonec")
+	c := newCluster(t)
+	c.n = serve(t, c.data)
+	if c.n.phones == "" {
+		t.Fatal("phonexd printed no phone listener line")
+	}
+	c.device("alpha", "a1", true)
+	c.device("bravo", "b1", true)
+	c.mustPx("alpha/a1", "contacts", "add", "bravo@example.org")
+	c.mustPx("bravo/b1", "contacts", "add", "alpha@example.org")
+	ca := filepath.Join(c.data, "ca.pem")
+
+	// add-sip prints the address the node listens on, in words and JSON.
+	text := mustRun(t, nil, "phonexd", "device", "add-sip", "--data", c.data, "alpha@example.org", "--name", "desk")
+	for _, want := range []string{"username: alpha\n", "sip:" + c.n.phones + ";transport=tls (the running node listens there)",
+		"register sip:alpha@example.org sip:" + c.n.phones + ";transport=tls PASSWORD"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("add-sip output lacks %q:\n%s", want, text)
+		}
+	}
+	mustRun(t, nil, "phonexd", "device", "revoke", "--data", c.data, "alpha@example.org/desk")
+	cred := decode[sipDevice](t, mustRun(t, nil, "phonexd", "device", "add-sip", "--data", c.data, "alpha@example.org", "--name", "linphone", "--json"))
+	if cred.Username != "alpha" || cred.Identity != "sip:alpha@example.org" || cred.Registrar != "sip:"+c.n.phones+";transport=tls" ||
+		!cred.Listening || fmt.Sprintf("%s:%d", cred.Host, cred.Port) != c.n.phones {
+		t.Fatalf("add-sip --json: %+v (phone port %s)", cred, c.n.phones)
+	}
+
+	a1, b1 := c.listen("alpha/a1"), c.listen("bravo/b1")
+	waitFor(t, "a1 and b1 registered", 15*time.Second, func() bool { return a1.has("ready", "") && b1.has("ready", "") })
+
+	// The phone registers from its configuration alone: no client
+	// certificate is asked for, so nothing waits for a typed line.
+	home := filepath.Join(c.tmp, "lp-alpha")
+	rc := strings.Replace(phoneRC, "%s", ca, 1) + fmt.Sprintf(phoneAccountRC, cred.Registrar, cred.Registrar, cred.Identity, cred.Username, cred.Password, cred.Realm, cred.Realm)
+	lp := startPhone(t, home, rc)
+	if !lp.logMatch(`LinphoneRegistrationOk`, 30*time.Second) {
+		t.Fatalf("linphonec did not register; output:\n%s\nlog tail:\n%s", lp.output(), tail([]byte(lp.debugLog())))
+	}
+	if strings.Contains(strings.ToLower(lp.output()), "password") {
+		t.Fatalf("linphonec asked for a password:\n%s", lp.output())
+	}
+
+	// Phone to a PhoneX contact: insecure at the recipient, an outgoing
+	// insecure copy on alpha's other device.
+	lp.send("chat sip:bravo@example.org hello-from-the-phone")
+	lp.waitOr(t, c, "the phone's message at b1 and a1", 20*time.Second, func() bool {
+		return len(b1.texts(func(e event) bool { return e.Text == "hello-from-the-phone" })) == 1 &&
+			len(a1.texts(func(e event) bool { return e.Text == "hello-from-the-phone" })) == 1
+	})
+	for _, l := range []struct {
+		name string
+		l    *listener
+		want event
+	}{
+		{"b1", b1, event{Type: "message", From: "alpha@example.org", FromDevice: "linphone", Peer: "alpha@example.org", Text: "hello-from-the-phone", Insecure: true}},
+		{"a1", a1, event{Type: "message", From: "alpha@example.org", FromDevice: "linphone", Peer: "bravo@example.org", Text: "hello-from-the-phone", Insecure: true, Outgoing: true}},
+	} {
+		got := l.l.find(func(e event) bool { return e.Text == "hello-from-the-phone" })
+		got.ID = ""
+		if got != l.want {
+			t.Errorf("%s: %+v, want %+v", l.name, got, l.want)
+		}
+	}
+
+	// An encrypted message reaches a1 but not the phone, and the sender
+	// is told so.
+	r := decode[sendResult](t, c.mustPx("bravo/b1", "send", "alpha@example.org", "sealed-for-alpha", "--json"))
+	if r.Insecure || len(r.NotDelivered) != 1 || r.NotDelivered[0] != "not delivered to alpha@example.org/linphone: cannot receive encrypted messages" {
+		t.Fatalf("encrypted send to an account with a phone: %+v", r)
+	}
+	if out := c.mustPx("bravo/b1", "send", "alpha@example.org", "sealed-again"); !strings.Contains(out, "not delivered to alpha@example.org/linphone: cannot receive encrypted messages") {
+		t.Fatalf("send without --json does not say the phone did not get it: %q", out)
+	}
+	waitFor(t, "the encrypted message at a1", 15*time.Second, func() bool {
+		return len(a1.texts(func(e event) bool { return e.Text == "sealed-for-alpha" && !e.Insecure && e.Protocol == "ratchet" })) == 1
+	})
+
+	// --insecure: plain text the phone gets too, marked on every side.
+	r = decode[sendResult](t, c.mustPx("bravo/b1", "send", "alpha@example.org", "plain-for-alpha", "--insecure", "--json"))
+	if !r.Insecure || len(r.NotDelivered) != 0 {
+		t.Fatalf("insecure send: %+v", r)
+	}
+	if !lp.logMatch(`plain-for-alpha`, 20*time.Second) {
+		t.Fatalf("linphonec did not get the plain message:\n%s", lp.output())
+	}
+	waitFor(t, "the plain message at a1", 15*time.Second, func() bool {
+		return len(a1.texts(func(e event) bool {
+			return e.Text == "plain-for-alpha" && e.Insecure && e.From == "bravo@example.org" && e.FromDevice == "b1"
+		})) == 1
+	})
+	if strings.Contains(lp.debugLog(), "sealed-for-alpha") {
+		t.Fatal("the phone saw the encrypted message's text")
+	}
+	inbox := decode[[]map[string]any](t, c.mustPx("bravo/b1", "inbox", "--with", "alpha@example.org", "--json"))
+	marks := map[string]bool{}
+	for _, m := range inbox {
+		ins, _ := m["insecure"].(bool)
+		marks[m["text"].(string)] = ins
+	}
+	if !marks["plain-for-alpha"] || marks["sealed-for-alpha"] || !marks["hello-from-the-phone"] {
+		t.Fatalf("bravo's inbox markings (text: insecure): %v", marks)
+	}
+
+	// carol has only a phone: the operator manages her contacts.
+	mustRun(t, nil, "phonexd", "user", "add", "--data", c.data, "carol@example.org")
+	ccred := decode[sipDevice](t, mustRun(t, nil, "phonexd", "device", "add-sip", "--data", c.data, "carol@example.org", "--name", "phone", "--json"))
+	c.mustPx("bravo/b1", "contacts", "add", "carol@example.org")
+	if r := c.px("bravo/b1", "send", "carol@example.org", "before-listed", "--insecure"); r.code == 0 || !strings.Contains(r.err, "not allowed") {
+		t.Fatalf("send to carol before she lists bravo: exit %d %q", r.code, r.err)
+	}
+	mustRun(t, nil, "phonexd", "contacts", "add", "--data", c.data, "carol@example.org", "bravo@example.org")
+	list := decode[[]map[string]string](t, mustRun(t, nil, "phonexd", "contacts", "list", "--data", c.data, "carol@example.org", "--json"))
+	if len(list) != 1 || list[0]["contact"] != "bravo@example.org" || list[0]["status"] != "active" {
+		t.Fatalf("carol's contacts: %v", list)
+	}
+	// carol's phone registers with the line add-sip printed.
+	chome := filepath.Join(c.tmp, "lp-carol")
+	clp := startPhone(t, chome, strings.Replace(phoneRC, "%s", ca, 1))
+	time.Sleep(3 * time.Second) // no prompt without a terminal: let the core start
+	clp.send(fmt.Sprintf("register %s %s %s", ccred.Identity, ccred.Registrar, ccred.Password))
+	if !clp.logMatch(`LinphoneRegistrationOk`, 30*time.Second) {
+		t.Fatalf("carol's linphonec did not register:\n%s", clp.output())
+	}
+	c.mustPx("bravo/b1", "send", "carol@example.org", "plain-for-carol", "--insecure")
+	if !clp.logMatch(`plain-for-carol`, 20*time.Second) {
+		t.Fatal("carol's phone did not get bravo's message")
+	}
+	mustRun(t, nil, "phonexd", "contacts", "remove", "--data", c.data, "carol@example.org", "bravo@example.org")
+	if r := c.px("bravo/b1", "send", "carol@example.org", "after-removal", "--insecure"); r.code == 0 || !strings.Contains(r.err, "not allowed") {
+		t.Fatalf("send to carol after the operator removed bravo: exit %d %q", r.code, r.err)
+	}
+}
+
+// find returns the first message event matching f.
+func (l *listener) find(f func(event) bool) event {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, e := range l.events {
+		if e.Type == "message" && f(e) {
+			return e
+		}
+	}
+	return event{}
+}
+
+// waitOr is waitFor that shows linphonec's SIP exchange and the node's log
+// when it times out.
+func (l *linphonec) waitOr(t *testing.T, c *cluster, what string, d time.Duration, f func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !f() {
+		if time.Now().After(deadline) {
+			var sipLines []string
+			for _, line := range strings.Split(l.debugLog(), "\n") {
+				if strings.HasPrefix(line, "SIP/2.0 ") || strings.HasPrefix(line, "MESSAGE ") || strings.HasPrefix(line, "Warning:") {
+					sipLines = append(sipLines, line)
+				}
+			}
+			t.Fatalf("timed out waiting for %s\nlinphonec SIP lines:\n%s\nnode log:\n%s", what, strings.Join(sipLines, "\n"), tail(c.n.logs.Bytes()))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
