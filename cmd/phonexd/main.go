@@ -402,7 +402,7 @@ func openAdmin(ctx context.Context, dir string) (*server.Admin, server.Config, e
 // them.
 func printSIPDevice(w io.Writer, d server.SIPDevice) {
 	where := "the running node listens there"
-	if !d.Listening {
+	if d.Source != server.SourceListener {
 		where = "from phonexd.conf; the node is not running"
 	}
 	fmt.Fprintf(w, "created %s\n", d.Device)
@@ -411,7 +411,7 @@ func printSIPDevice(w io.Writer, d server.SIPDevice) {
 	fmt.Fprintf(w, "password: %s (shown once; it is not the account password)\n", d.Password)
 	fmt.Fprintf(w, "domain (realm): %s\n", d.Realm)
 	fmt.Fprintf(w, "registrar and outbound proxy: %s (%s)\n", d.Registrar, where)
-	fmt.Fprintf(w, "  server %s, port %d, transport TLS; trust the cluster CA (ca.pem)\n", d.Host, d.Port)
+	fmt.Fprintf(w, "  server %s, port %s, transport TLS; trust the cluster CA (ca.pem)\n", d.Host, d.Port)
 	fmt.Fprintf(w, "linphonec: register %s %s PASSWORD\n", d.Identity, d.Registrar)
 }
 

@@ -125,8 +125,8 @@ type sipDevice struct {
 	Realm     string `json:"realm"`
 	Registrar string `json:"registrar"`
 	Host      string `json:"host"`
-	Port      int    `json:"port"`
-	Listening bool   `json:"listening"`
+	Port      string `json:"port"`
+	Source    string `json:"source"`
 }
 
 type sendResult struct {
@@ -165,7 +165,7 @@ func TestStandardPhone(t *testing.T) {
 	mustRun(t, nil, "phonexd", "device", "revoke", "--data", c.data, "alpha@example.org/desk")
 	cred := decode[sipDevice](t, mustRun(t, nil, "phonexd", "device", "add-sip", "--data", c.data, "alpha@example.org", "--name", "linphone", "--json"))
 	if cred.Username != "alpha" || cred.Identity != "sip:alpha@example.org" || cred.Registrar != "sip:"+c.n.phones+";transport=tls" ||
-		!cred.Listening || fmt.Sprintf("%s:%d", cred.Host, cred.Port) != c.n.phones {
+		cred.Source != "listener" || cred.Host+":"+cred.Port != c.n.phones {
 		t.Fatalf("add-sip --json: %+v (phone port %s)", cred, c.n.phones)
 	}
 
@@ -272,6 +272,17 @@ func TestStandardPhone(t *testing.T) {
 	mustRun(t, nil, "phonexd", "contacts", "remove", "--data", c.data, "carol@example.org", "bravo@example.org")
 	if r := c.px("bravo/b1", "send", "carol@example.org", "after-removal", "--insecure"); r.code == 0 || !strings.Contains(r.err, "not allowed") {
 		t.Fatalf("send to carol after the operator removed bravo: exit %d %q", r.code, r.err)
+	}
+
+	// With the node stopped, add-sip says the address is the configured
+	// one (sip_addr 127.0.0.1:5061 of init, so the phone port 5062).
+	c.n.stop(t)
+	if _, err := os.Stat(filepath.Join(c.data, "listening.json")); !os.IsNotExist(err) {
+		t.Fatalf("listening.json left behind by a stopped node: %v", err)
+	}
+	off := decode[sipDevice](t, mustRun(t, nil, "phonexd", "device", "add-sip", "--data", c.data, "carol@example.org", "--name", "spare", "--json"))
+	if off.Source != "configuration" || off.Registrar != "sip:127.0.0.1:5062;transport=tls" {
+		t.Fatalf("add-sip with the node stopped: %+v", off)
 	}
 }
 

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strconv"
 	"strings"
 
 	"github.com/phonex/phonex/internal/api"
@@ -177,17 +176,24 @@ type SIPDevice struct {
 	Username string `json:"username"`
 	Password string `json:"password"`
 	Realm    string `json:"realm"`
-	// Registrar is the phone port the node listens on (proxy and
-	// registrar in one), as a SIP URI over TLS; Host and Port are its
-	// parts, for phones that ask for them apart.
+	// Registrar is the phone port the node listens on (registrar and
+	// outbound proxy in one), as a SIP URI over TLS; Host and Port are its
+	// parts, for phones that ask for them apart. Every value is a string,
+	// so the answer reads as one flat map.
 	Registrar string `json:"registrar"`
 	Host      string `json:"host"`
-	Port      int    `json:"port"`
+	Port      string `json:"port"`
 	Transport string `json:"transport"`
-	// Listening: the address is the one a running node listens on; false
-	// when it comes from the configuration (the node is not running).
-	Listening bool `json:"listening"`
+	// Source says where the address comes from: "listener" (the running
+	// node listens there) or "configuration" (the node is not running).
+	Source string `json:"source"`
 }
+
+// Where a SIPDevice's address comes from.
+const (
+	SourceListener      = "listener"
+	SourceConfiguration = "configuration"
+)
 
 // AddSIPDevice creates a standard SIP device with its own digest
 // password; its login name is the account's user name, as at any SIP
@@ -231,13 +237,15 @@ func (a *Admin) AddSIPDevice(ctx context.Context, user, name string) (SIPDevice,
 		return SIPDevice{}, err
 	}
 	out := SIPDevice{Device: acct.String() + "/" + d.Name, Identity: "sip:" + acct.String(), Username: username, Password: password,
-		Realm: a.cfg.Domain, Transport: "tls", Listening: live}
+		Realm: a.cfg.Domain, Transport: "tls", Source: SourceConfiguration}
+	if live {
+		out.Source = SourceListener
+	}
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return out, fmt.Errorf("phone address %q: %w", addr, err)
 	}
-	out.Host = host
-	out.Port, _ = strconv.Atoi(port)
+	out.Host, out.Port = host, port
 	out.Registrar = "sip:" + net.JoinHostPort(host, port) + ";transport=tls"
 	return out, nil
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emiago/sipgo/sip"
 	"github.com/icholy/digest"
 )
 
@@ -285,5 +286,84 @@ func TestPhoneTargets(t *testing.T) {
 	r.friends("alice", "carol")
 	if res := a1.send("carol", "ciphertext"); res.StatusCode != 200 || len(res.GetHeaders("Warning")) != 0 {
 		t.Fatalf("to carol: %d %v", res.StatusCode, res.GetHeaders("Warning"))
+	}
+}
+
+// phoneAuth is certAuth plus digest logins: every "sip" device of an
+// account logs in as the account's user with password "pw-DEVICE".
+type phoneAuth struct{ certAuth }
+
+func (a phoneAuth) SIPCredentials(ctx context.Context, username string) ([]Credential, error) {
+	acct, err := a.st.Account(ctx, username+"@"+domain)
+	if err != nil {
+		return nil, &Refusal{Status: 403, Reason: "Forbidden"}
+	}
+	ds, err := a.st.Devices(ctx, acct.ID)
+	if err != nil {
+		return nil, err
+	}
+	var out []Credential
+	for _, d := range ds {
+		if d.Suite == "sip" {
+			out = append(out, Credential{ID: Identity{AccountID: acct.ID, DeviceID: d.ID, Account: acct.Name, Device: d.Name},
+				HA1: HA1(username, domain, "pw-"+d.Name)})
+		}
+	}
+	return out, nil
+}
+
+// TestPhoneStaysRegistered: a phone registered on the phone port keeps
+// its connection past the idle timeout, and messages for it arrive over
+// that connection.
+func TestPhoneStaysRegistered(t *testing.T) {
+	r, _ := newRig(t, func(c *Config) {
+		c.Auth = phoneAuth{certAuth{c.Store}}
+		c.Limits.IdleTimeout = 300 * time.Millisecond
+	})
+	r.account("alice", "phone1")
+	r.account("bob", "b1")
+	r.friends("alice", "bob")
+	_, devAddr, phoneAddr := phoneProxy(t, r)
+	s := dialRaw(t, r, phoneAddr, nil)
+	register := func(cseq int, auth string) string {
+		return fmt.Sprintf("REGISTER sip:example.org SIP/2.0\r\nVia: SIP/2.0/TLS 127.0.0.1:5999;branch=z9hG4bK-reg-%d\r\n"+
+			"From: <sip:alice@example.org>;tag=p1\r\nTo: <sip:alice@example.org>\r\nCall-ID: reg-phone\r\nCSeq: %d REGISTER\r\nMax-Forwards: 70\r\n"+
+			"Contact: <sip:alice@127.0.0.1:5999;transport=tls>\r\nExpires: 600\r\n%sContent-Length: 0\r\n\r\n", cseq, cseq, auth)
+	}
+	s.send(t, register(1, ""))
+	ch := s.recv(5 * time.Second)
+	nonce := regexp.MustCompile(`nonce="([^"]+)"`).FindStringSubmatch(ch)
+	if nonce == nil {
+		t.Fatalf("no challenge: %q", ch)
+	}
+	ha1 := md5hex("alice:example.org:pw-phone1")
+	resp := md5hex(fmt.Sprintf("%s:%s:%08x:cn:auth:%s", ha1, nonce[1], 1, md5hex("REGISTER:sip:example.org")))
+	s.send(t, register(2, fmt.Sprintf("Authorization: Digest username=\"alice\", realm=\"example.org\", nonce=\"%s\", uri=\"sip:example.org\", qop=auth, nc=00000001, cnonce=\"cn\", response=\"%s\", algorithm=MD5\r\n", nonce[1], resp)))
+	if res := s.recv(5 * time.Second); !strings.HasPrefix(res, "SIP/2.0 200") {
+		t.Fatalf("register: %q", res)
+	}
+	time.Sleep(time.Second) // past the idle timeout
+	// bob sends through the proxy that has the phone port: it holds the
+	// phone's binding.
+	b1 := r.dev("bob", "b1")
+	req := sip.NewRequest(sip.MESSAGE, b1.uri("alice"))
+	from := &sip.FromHeader{Address: b1.uri("bob"), Params: sip.NewParams()}
+	from.Params.Add("tag", "b1")
+	req.AppendHeader(from)
+	req.AppendHeader(&sip.ToHeader{Address: b1.uri("alice"), Params: sip.NewParams()})
+	ct := sip.ContentTypeHeader("text/plain")
+	req.AppendHeader(&ct)
+	req.SetBody([]byte("to the phone"))
+	req.SetTransport("TLS")
+	req.SetDestination(devAddr)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := b1.cli.Do(ctx, req)
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("bob's message: %v %v", res, err)
+	}
+	in := s.recv(10 * time.Second)
+	if !strings.HasPrefix(in, "MESSAGE sip:alice@") || !strings.HasSuffix(in, "to the phone") || !strings.Contains(in, "P-Asserted-Identity: <sip:bob@example.org;gr=b1>") {
+		t.Fatalf("the phone got %q", in)
 	}
 }
