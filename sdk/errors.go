@@ -47,6 +47,10 @@ var (
 	// ErrTooLarge: the text cannot pass the cluster in one message; it
 	// was not queued.
 	ErrTooLarge = client.ErrTooLarge
+	// ErrNoSecureDevice: the recipient has no device that can receive an
+	// encrypted message (only standard SIP phones, or none enrolled yet);
+	// SendOptions.Insecure reaches phones in plain text.
+	ErrNoSecureDevice = client.ErrNoSecureDevice
 	// ErrListening: another process is already listening with this
 	// profile; a second listener would take its messages.
 	ErrListening = client.ErrListening

@@ -257,6 +257,11 @@ func (m *messenger) attempt(ctx context.Context, q queued) error {
 		if errors.Is(err, ErrTooLarge) {
 			return m.drop(ctx, q, err)
 		}
+		if errors.Is(err, ErrNoSecureDevice) {
+			// Never sent in plain text instead; Resend tries again once a
+			// device is enrolled.
+			return m.finish(ctx, q, StateFailed, err)
+		}
 		if err != nil {
 			var ae *api.Error
 			if errors.As(err, &ae) && (ae.Code == api.CodeNotAllowed || ae.Code == api.CodeUnknownUser || ae.Code == api.CodeFederation) {
@@ -361,7 +366,7 @@ func (m *messenger) seal(ctx context.Context, q queued, peer ident.Account) ([]b
 		return nil, nil, err
 	}
 	if !reachable {
-		return nil, nil, fmt.Errorf("%s has no device that can receive encrypted messages yet", peer)
+		return nil, nil, fmt.Errorf("%s: %w", peer, ErrNoSecureDevice)
 	}
 	var envs [][]byte
 	var save func(*sql.Tx) error

@@ -22,6 +22,10 @@ import (
 // reaches phones, marked insecure on every side. Nothing is downgraded
 // without the user asking.
 
+// ErrNoSecureDevice: the recipient has no device that can receive an
+// encrypted message (only standard phones, or none enrolled yet).
+var ErrNoSecureDevice = errors.New("no device that can receive encrypted messages (a standard phone cannot: phonex send --insecure reaches it in plain text)")
+
 // PlainType is the content type of a plain-text message.
 const PlainType = "text/plain;charset=UTF-8"
 

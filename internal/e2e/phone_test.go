@@ -253,6 +253,10 @@ func TestStandardPhone(t *testing.T) {
 		t.Fatalf("send to carol before she lists bravo: exit %d %q", r.code, r.err)
 	}
 	mustRun(t, nil, "phonexd", "contacts", "add", "--data", c.data, "carol@example.org", "bravo@example.org")
+	// Encrypted, it cannot reach her phone: it fails, never goes in plain.
+	if r := c.px("bravo/b1", "send", "carol@example.org", "sealed-for-carol"); r.code == 0 || !strings.Contains(r.err, "--insecure") {
+		t.Fatalf("encrypted send to a phone-only account: exit %d %q", r.code, r.err)
+	}
 	list := decode[[]map[string]string](t, mustRun(t, nil, "phonexd", "contacts", "list", "--data", c.data, "carol@example.org", "--json"))
 	if len(list) != 1 || list[0]["contact"] != "bravo@example.org" || list[0]["status"] != "active" {
 		t.Fatalf("carol's contacts: %v", list)
@@ -268,6 +272,9 @@ func TestStandardPhone(t *testing.T) {
 	c.mustPx("bravo/b1", "send", "carol@example.org", "plain-for-carol", "--insecure")
 	if !clp.logMatch(`plain-for-carol`, 20*time.Second) {
 		t.Fatal("carol's phone did not get bravo's message")
+	}
+	if strings.Contains(clp.debugLog(), "sealed-for-carol") {
+		t.Fatal("the failed encrypted message reached carol's phone")
 	}
 	mustRun(t, nil, "phonexd", "contacts", "remove", "--data", c.data, "carol@example.org", "bravo@example.org")
 	if r := c.px("bravo/b1", "send", "carol@example.org", "after-removal", "--insecure"); r.code == 0 || !strings.Contains(r.err, "not allowed") {
