@@ -367,3 +367,47 @@ func TestPhoneStaysRegistered(t *testing.T) {
 		t.Fatalf("the phone got %q", in)
 	}
 }
+
+// FuzzDigestPhoneLogins runs the digest check with a login name shared by
+// two phones: nothing but one phone's right response verifies, and it
+// names that phone.
+func FuzzDigestPhoneLogins(f *testing.F) {
+	p, _ := digestProxy(f, nil)
+	p.cfg.Auth = &twoPhones{}
+	n := p.nonce(time.Now())
+	answerAs := func(password, uri string, nc int) string {
+		ha1 := md5hex("alice:example.org:" + password)
+		resp := md5hex(fmt.Sprintf("%s:%s:%08x:cn:auth:%s", ha1, n, nc, md5hex("MESSAGE:"+uri)))
+		return fmt.Sprintf(`Digest username="alice", realm="example.org", nonce="%s", uri="%s", qop=auth, nc=%08x, cnonce="cn", response="%s", algorithm=MD5`, n, uri, nc, resp)
+	}
+	f.Add(answerAs("desk-pw", "sip:x@example.org", 1))
+	f.Add(answerAs("mobile-pw", "sip:x@example.org", 2))
+	f.Add(answerAs("other", "sip:x@example.org", 3))
+	f.Add(`Digest username="alice", realm="example.org"`)
+	ctx := context.Background()
+	f.Fuzz(func(t *testing.T, h string) {
+		p.guesses = guesses{pol: p.guesses.pol}
+		p.nonces = nonceCounts{}
+		id, v := p.verifyDigest(ctx, digestRequest("203.0.113.1:5061", h))
+		if id == nil {
+			if !v.challenge && (v.status < 400 || v.status > 599) {
+				t.Fatalf("refusal without a status: %+v", v)
+			}
+			return
+		}
+		cr, err := digest.ParseCredentials(h)
+		if err != nil {
+			t.Fatalf("accepted unparsable credentials: %v", err)
+		}
+		pw := map[string]string{"desk": "desk-pw", "mobile": "mobile-pw"}[id.Device]
+		ha1 := md5hex("alice:example.org:" + pw)
+		ha2 := md5hex("MESSAGE:" + cr.URI)
+		want := md5hex(ha1 + ":" + cr.Nonce + ":" + ha2)
+		if cr.QOP != "" {
+			want = md5hex(fmt.Sprintf("%s:%s:%08x:%s:%s:%s", ha1, cr.Nonce, cr.Nc, cr.Cnonce, cr.QOP, ha2))
+		}
+		if cr.Username != "alice" || pw == "" || strings.ToLower(cr.Response) != want {
+			t.Fatalf("accepted %q as %+v", h, id)
+		}
+	})
+}
