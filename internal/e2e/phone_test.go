@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"os"
@@ -321,5 +322,59 @@ func (l *linphonec) waitOr(t *testing.T, c *cluster, what string, d time.Duratio
 			t.Fatalf("timed out waiting for %s\nlinphonec SIP lines:\n%s\nnode log:\n%s", what, strings.Join(sipLines, "\n"), tail(c.n.logs.Bytes()))
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestPhonePortMethods, against the real phonexd with a raw TLS client:
+// the device port asks for a client certificate and the phone port does
+// not; on both, a method the node does not handle gets 405 with Allow
+// (RFC 3261 §21.4.6) and the ACK for it gets no answer (§17.2.1).
+func TestPhonePortMethods(t *testing.T) {
+	c := newCluster(t)
+	c.n = serve(t, c.data)
+	for _, port := range []struct {
+		name, addr string
+		asks       bool
+	}{{"device port", c.n.sip, true}, {"phone port", c.n.phones, false}} {
+		asked := false
+		conn, err := tls.Dial("tcp", port.addr, &tls.Config{RootCAs: c.caPool(), ServerName: "127.0.0.1", MaxVersion: tls.VersionTLS12,
+			GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+				asked = true
+				return &tls.Certificate{}, nil
+			}})
+		if err != nil {
+			t.Fatalf("%s: %v", port.name, err)
+		}
+		defer conn.Close()
+		if asked != port.asks {
+			t.Fatalf("%s: client certificate asked %v, want %v", port.name, asked, port.asks)
+		}
+		s := &sipClient{t: t, c: conn, r: bufio.NewReader(conn)}
+		invite := request("INVITE", "sip:alpha@example.org", 1, "", "")
+		s.send(invite)
+		res := s.recv(5 * time.Second)
+		allow := regexp.MustCompile(`(?m)^Allow: (.*)\r$`).FindStringSubmatch(res)
+		if status(res) != 405 || allow == nil {
+			t.Fatalf("%s: INVITE answered %q", port.name, res)
+		}
+		for _, m := range []string{"MESSAGE", "OPTIONS", "REGISTER"} {
+			if !strings.Contains(allow[1], m) {
+				t.Errorf("%s: Allow %q lacks %s", port.name, allow[1], m)
+			}
+		}
+		callID := regexp.MustCompile(`(?m)^Call-ID: (\S+)\r$`).FindStringSubmatch(invite)[1]
+		branch := regexp.MustCompile(`branch=(\S+)\r`).FindStringSubmatch(invite)[1]
+		ack := strings.NewReplacer("INVITE sip:", "ACK sip:", "CSeq: 1 INVITE", "CSeq: 1 ACK").Replace(invite)
+		if !strings.Contains(ack, callID) || !strings.Contains(ack, branch) {
+			t.Fatal("the ACK is not for the INVITE's transaction")
+		}
+		s.send(ack)
+		if res := s.recv(1500 * time.Millisecond); res != "" {
+			t.Fatalf("%s: the ACK was answered: %q", port.name, res)
+		}
+		s.send(request("OPTIONS", "sip:example.org", 2, "", ""))
+		if res := s.recv(5 * time.Second); status(res) != 200 || !strings.Contains(res, "\r\nAllow: ") {
+			t.Fatalf("%s: OPTIONS answered %q", port.name, res)
+		}
 	}
 }
