@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -376,5 +377,72 @@ func TestPhonePortMethods(t *testing.T) {
 		if res := s.recv(5 * time.Second); status(res) != 200 || !strings.Contains(res, "\r\nAllow: ") {
 			t.Fatalf("%s: OPTIONS answered %q", port.name, res)
 		}
+	}
+}
+
+// TestPhoneContactsAPI: an account with only a phone manages its contact
+// list over the API with the phone's digest login (HTTP Digest, RFC 7616).
+func TestPhoneContactsAPI(t *testing.T) {
+	c := newCluster(t)
+	c.n = serve(t, c.data)
+	c.device("bravo", "b1", true)
+	mustRun(t, nil, "phonexd", "user", "add", "--data", c.data, "carol@example.org")
+	cred := decode[sipDevice](t, mustRun(t, nil, "phonexd", "device", "add-sip", "--data", c.data, "carol@example.org", "--name", "phone", "--json"))
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: c.caPool(), ServerName: "127.0.0.1"}}}
+	base := "https://" + c.n.api
+	nc := 0
+	// do sends one request, answering the challenge of a first try
+	// without credentials with the password.
+	do := func(method, path, body, password string) (int, string, http.Header) {
+		t.Helper()
+		send := func(auth string) *http.Response {
+			req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+			if auth != "" {
+				req.Header.Set("Authorization", auth)
+			}
+			res, err := hc.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return res
+		}
+		res := send("")
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		ch := res.Header.Get("WWW-Authenticate")
+		if res.StatusCode != 401 || ch == "" {
+			t.Fatalf("%s %s without credentials: %d %q", method, path, res.StatusCode, ch)
+		}
+		nc++
+		auth := strings.TrimPrefix(digestAnswer(t, ch, cred.Username, password, method, path, nc), "Authorization: ")
+		res = send(strings.TrimSpace(auth))
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		return res.StatusCode, string(b), res.Header
+	}
+	if code, body, _ := do("GET", "/v1/phone/contacts", "", cred.Password); code != 200 || !strings.Contains(body, `"contacts":[]`) {
+		t.Fatalf("list: %d %s", code, body)
+	}
+	if code, body, _ := do("POST", "/v1/phone/contacts", `{"user":"bravo@example.org"}`, cred.Password); code != 200 || !strings.Contains(body, "bravo@example.org") {
+		t.Fatalf("add: %d %s", code, body)
+	}
+	list := decode[[]map[string]string](t, mustRun(t, nil, "phonexd", "contacts", "list", "--data", c.data, "carol@example.org", "--json"))
+	if len(list) != 1 || list[0]["contact"] != "bravo@example.org" {
+		t.Fatalf("after the phone's add, the operator sees %v", list)
+	}
+	if code, body, _ := do("POST", "/v1/phone/contacts", `{"user":"nobody@example.org"}`, cred.Password); code != 404 {
+		t.Fatalf("add of a missing account: %d %s", code, body)
+	}
+	if code, body, _ := do("GET", "/v1/phone/contacts", "", "wrong password"); code != 403 {
+		t.Fatalf("wrong password: %d %s", code, body)
+	}
+	if code, body, _ := do("DELETE", "/v1/phone/contacts/bravo@example.org", "", cred.Password); code != 200 || !strings.Contains(body, `"removed":"bravo@example.org"`) {
+		t.Fatalf("remove: %d %s", code, body)
+	}
+	if code, body, _ := do("GET", "/v1/phone/contacts", "", cred.Password); code != 200 || !strings.Contains(body, `"contacts":[]`) {
+		t.Fatalf("list after remove: %d %s", code, body)
+	}
+	if strings.Contains(c.n.logs.String(), cred.Password) {
+		t.Fatal("the phone's password reached the node's log")
 	}
 }

@@ -48,6 +48,7 @@ func (n *Node) Handler() http.Handler {
 	m.HandleFunc("PUT "+api.PathKeys, n.authed(n.putKeys))
 	m.HandleFunc("GET "+api.PathKeys, n.authed(n.keyCount))
 	m.HandleFunc("GET "+api.PathKeys+"/{user}", n.authed(n.getKeys))
+	n.phoneRoutes(m) // phoneapi.go
 	return m
 }
 

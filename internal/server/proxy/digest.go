@@ -205,12 +205,18 @@ func (g *guesses) sweepLocked(now time.Time) {
 	}
 }
 
-func (p *Proxy) challenge(tx sip.ServerTransaction, req *sip.Request, stale bool) {
+// challengeValue is a WWW-Authenticate value with a fresh nonce, for SIP
+// (RFC 3261 §22.4) and HTTP (RFC 7616 §3.3, MD5 and qop=auth) alike.
+func (p *Proxy) challengeValue(stale bool) string {
 	c := fmt.Sprintf(`Digest realm="%s", nonce="%s", algorithm=MD5, qop="auth"`, p.cfg.Domain, p.nonce(time.Now()))
 	if stale {
 		c += ", stale=true"
 	}
-	p.respond(tx, req, 401, "Unauthorized", sip.NewHeader("WWW-Authenticate", c))
+	return c
+}
+
+func (p *Proxy) challenge(tx sip.ServerTransaction, req *sip.Request, stale bool) {
+	p.respond(tx, req, 401, "Unauthorized", sip.NewHeader("WWW-Authenticate", p.challengeValue(stale)))
 }
 
 var errDigest = errors.New("digest authentication failed")
@@ -268,18 +274,25 @@ func (p *Proxy) verifyDigest(ctx context.Context, req *sip.Request) (*Identity, 
 	if h == nil {
 		return nil, digestVerdict{challenge: true}
 	}
-	cr, err := digest.ParseCredentials(h.Value())
+	return p.verifyCredentials(ctx, h.Value(), string(req.Method), func(u string) bool { return sameURI(u, req.Recipient) }, "Request-URI", req.Source())
+}
+
+// verifyCredentials checks an Authorization header's digest response for
+// method, its uri accepted by uriOK (target names it in a refusal), sent
+// from source (host:port).
+func (p *Proxy) verifyCredentials(ctx context.Context, auth, method string, uriOK func(string) bool, target, source string) (*Identity, digestVerdict) {
+	cr, err := digest.ParseCredentials(auth)
 	if err != nil || cr.Realm != p.cfg.Domain || cr.Username == "" {
 		return nil, digestVerdict{status: 400, reason: "Bad Authorization header"}
 	}
-	if !sameURI(cr.URI, req.Recipient) {
-		return nil, digestVerdict{status: 400, reason: "Bad Authorization header: uri is not the Request-URI"}
+	if !uriOK(cr.URI) {
+		return nil, digestVerdict{status: 400, reason: "Bad Authorization header: uri is not the " + target}
 	}
 	now := time.Now()
 	if !p.nonceValid(cr.Nonce, now) {
 		return nil, digestVerdict{challenge: true, stale: true}
 	}
-	src := sourceOf(req.Source())
+	src := sourceOf(source)
 	if wait := p.guesses.begin(src, now); wait > 0 {
 		return nil, digestVerdict{status: 503, reason: "Service Unavailable: too many failed attempts", retryAfter: wait}
 	}
@@ -291,7 +304,7 @@ func (p *Proxy) verifyDigest(ctx context.Context, req *sip.Request) (*Identity, 
 		if err = p.cfg.Auth.SIPAttempt(ctx, creds[0].ID.DeviceID); err == nil {
 			err = errDigest
 			for _, c := range creds {
-				if err = checkDigest(cr, string(req.Method), c.HA1); err == nil {
+				if err = checkDigest(cr, method, c.HA1); err == nil {
 					id = c.ID
 					break
 				}
@@ -313,7 +326,7 @@ func (p *Proxy) verifyDigest(ctx context.Context, req *sip.Request) (*Identity, 
 		}
 		if log, n := p.guesses.failed(src, now); log {
 			// The exact address, for fail2ban.
-			p.log.Warn("sip digest authentication failed", "source", hostOf(req.Source()), "account", cr.Username, "failures", n)
+			p.log.Warn("sip digest authentication failed", "source", hostOf(source), "account", cr.Username, "failures", n)
 		}
 		if r != nil {
 			return nil, digestVerdict{status: r.Status, reason: r.Reason, retryAfter: r.RetryAfter}
@@ -385,4 +398,34 @@ func retryAfter(d time.Duration) []sip.Header {
 		return nil
 	}
 	return []sip.Header{sip.NewHeader("Retry-After", fmt.Sprint(int(d.Seconds())+1))}
+}
+
+// DigestResult is the outcome of VerifyHTTPDigest when it names nobody:
+// the HTTP status to answer, why, the WWW-Authenticate value when a new
+// challenge is due, and a wait.
+type DigestResult struct {
+	Status     int
+	Reason     string
+	Challenge  string
+	RetryAfter time.Duration
+}
+
+// VerifyHTTPDigest checks an HTTP request's Authorization header (RFC 7616
+// §3.4 with MD5 and qop=auth; a phone's SIP password in its own realm,
+// the cluster's domain) the way SIP requests are checked: the digest uri
+// must be the request target, each nonce count is accepted once, and
+// failures are throttled per source and per login name. An empty auth is
+// answered with a challenge.
+func (p *Proxy) VerifyHTTPDigest(ctx context.Context, auth, method, target, source string) (*Identity, DigestResult) {
+	if auth == "" {
+		return nil, DigestResult{Status: 401, Reason: "digest authentication required", Challenge: p.challengeValue(false)}
+	}
+	id, v := p.verifyCredentials(ctx, auth, method, func(u string) bool { return u == target }, "request target", source)
+	switch {
+	case id != nil:
+		return id, DigestResult{}
+	case v.challenge:
+		return nil, DigestResult{Status: 401, Reason: "digest nonce expired or used", Challenge: p.challengeValue(v.stale)}
+	}
+	return nil, DigestResult{Status: v.status, Reason: v.reason, RetryAfter: v.retryAfter}
 }
