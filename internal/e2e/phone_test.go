@@ -442,6 +442,11 @@ func TestPhoneContactsAPI(t *testing.T) {
 	if code, body, _ := do("GET", "/v1/phone/contacts", "", cred.Password); code != 200 || !strings.Contains(body, `"contacts":[]`) {
 		t.Fatalf("list after remove: %d %s", code, body)
 	}
+	// The per-device login name of earlier versions still names the phone.
+	cred.Username = "carol.phone"
+	if code, body, _ := do("GET", "/v1/phone/contacts", "", cred.Password); code != 200 || !strings.Contains(body, `"account":"carol@example.org"`) {
+		t.Fatalf("list as carol.phone: %d %s", code, body)
+	}
 	if strings.Contains(c.n.logs.String(), cred.Password) {
 		t.Fatal("the phone's password reached the node's log")
 	}

@@ -236,6 +236,14 @@ func (a *Admin) AddSIPDevice(ctx context.Context, user, name string) (SIPDevice,
 	if err := a.st.SetPhoneLogin(ctx, d.ID, username, s.seal(proxy.HA1(username, a.cfg.Domain, password), phoneLoginLabel(d.ID, username))); err != nil {
 		return SIPDevice{}, err
 	}
+	// USER.NAME, the login name of earlier versions, names this phone alone
+	// with the same password, for set-ups that have it; taken already (by
+	// another account's phone), it is simply not offered.
+	byDevice := acct.User + "." + d.Name
+	err = a.st.SetSIPCredential(ctx, d.ID, byDevice, s.seal(proxy.HA1(byDevice, a.cfg.Domain, password), "sip/"+byDevice))
+	if err != nil && !errors.Is(err, store.ErrExists) {
+		return SIPDevice{}, err
+	}
 	out := SIPDevice{Device: acct.String() + "/" + d.Name, Identity: "sip:" + acct.String(), Username: username, Password: password,
 		Realm: a.cfg.Domain, Transport: "tls", Source: SourceConfiguration}
 	if live {
