@@ -64,6 +64,8 @@ type CallOptions struct {
 	HelloTimeout time.Duration
 	// RTPHost is the local address for RTP; "" means the SIP address.
 	RTPHost string
+	// ICE configures the media path (icecall.go).
+	ICE ICEOptions
 	// OnEvent receives the call's events in order; it must not block long.
 	OnEvent func(Event)
 	Logger  *slog.Logger
@@ -80,23 +82,25 @@ type Call struct {
 	cdlg *sipgo.DialogClientSession
 	sdlg *sipgo.DialogServerSession
 
-	conn    *net.UDPConn
-	engine  *zrtp.Engine
-	ssrc    uint32
-	zid     zrtp.ZID
-	evMu    sync.Mutex
-	sigMu   sync.Mutex // guards local, remote, codec
-	local   Media
-	remote  *Media
-	codec   Codec
-	ctrl    chan func(*mediaState)
-	ended   chan struct{}
-	endOnce sync.Once
-	endErr  error
-	reason  string
-	runMu   sync.Mutex // guards cancel, ending and the failure
-	cancel  context.CancelFunc
-	ending  bool
+	conn mediaTransport
+	// iceDefault is the default candidate of our ICE description.
+	iceDefault netip.AddrPort
+	engine     *zrtp.Engine
+	ssrc       uint32
+	zid        zrtp.ZID
+	evMu       sync.Mutex
+	sigMu      sync.Mutex // guards local, remote, codec
+	local      Media
+	remote     *Media
+	codec      Codec
+	ctrl       chan func(*mediaState)
+	ended      chan struct{}
+	endOnce    sync.Once
+	endErr     error
+	reason     string
+	runMu      sync.Mutex // guards cancel, ending and the failure
+	cancel     context.CancelFunc
+	ending     bool
 	// failReason and failErr: why the call failed, once it started to
 	// end on a failure.
 	failReason string
@@ -144,7 +148,7 @@ func newCall(ua *UA, opts CallOptions, outgoing bool) (*Call, error) {
 		conn.Close()
 		return nil, fmt.Errorf("call: SSRC: %w", err)
 	}
-	c := &Call{ua: ua, opts: opts, log: log, outgoing: outgoing, conn: conn, zid: zid,
+	c := &Call{ua: ua, opts: opts, log: log, outgoing: outgoing, conn: udpTransport{conn}, zid: zid,
 		ssrc: binary.BigEndian.Uint32(b[:]), ctrl: make(chan func(*mediaState), 8), ended: make(chan struct{})}
 	c.engine, err = zrtp.New(zrtp.Config{
 		ZID: zid, SSRC: c.ssrc, Cache: zrtpCache{opts.Cache},
@@ -397,6 +401,9 @@ func (c *Call) startMedia(parent context.Context) error {
 	c.sigMu.Lock()
 	remote, chosen := *c.remote, c.codec
 	c.sigMu.Unlock()
+	if err := c.selectTransport(parent, &remote); err != nil {
+		return err
+	}
 	st := &mediaState{peer: netip.AddrPortFrom(remote.Addr.Unmap(), uint16(remote.Port)), held: remote.OnHold(), remoteHash: remote.ZRTPHash}
 	var err error
 	// We send in our packet time; the peer sends in its own, 20 ms when
@@ -448,7 +455,6 @@ func (c *Call) startMedia(parent context.Context) error {
 	c.loopWG.Add(2)
 	go c.readLoop(pkts)
 	go c.mediaLoop(ctx, st, pkts)
-	_ = parent
 	return nil
 }
 
@@ -479,7 +485,7 @@ func (c *Call) readLoop(out chan<- packet) {
 	defer close(out)
 	buf := make([]byte, 2048)
 	for {
-		n, from, err := c.conn.ReadFromUDPAddrPort(buf)
+		n, from, err := c.conn.ReadFrom(buf)
 		if err != nil {
 			if !errors.Is(err, net.ErrClosed) {
 				c.log.Debug("RTP read", "err", err)
@@ -563,7 +569,7 @@ func (c *Call) failAsync(reason string, err error) {
 }
 
 func (c *Call) send(st *mediaState, b []byte) {
-	if _, err := c.conn.WriteToUDPAddrPort(b, st.peer); err != nil {
+	if err := c.conn.WriteTo(b, st.peer); err != nil {
 		c.log.Debug("RTP send", "err", err)
 	}
 }

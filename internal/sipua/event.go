@@ -20,6 +20,7 @@ const (
 	EventEnded       EventType = "ended"        // the call is over
 	EventWarning     EventType = "warning"      // a limitation of this call the user should know
 	EventListening   EventType = "listening"    // answer: waiting for a call at Peer
+	EventPath        EventType = "path"         // the media path is known or changed: Path
 )
 
 // SecureInfo describes the keys of a call once ZRTP has finished.
@@ -51,6 +52,10 @@ type Stats struct {
 	AuthFailures    uint64  `json:"auth_failures"`
 	ZRTPSent        uint64  `json:"zrtp_sent"`
 	ZRTPReceived    uint64  `json:"zrtp_received"`
+	// Path is the media path: "host", "srflx" or "relay" (ICE), and
+	// ICE says whether ICE chose it.
+	Path string `json:"path,omitempty"`
+	ICE  bool   `json:"ice"`
 }
 
 // Event is one thing a call reports.
@@ -61,8 +66,10 @@ type Event struct {
 	Reason string
 	// Peer, Codec and RemoteRTP describe a connected call.
 	Peer, Codec, RemoteRTP string
-	Secure                 *SecureInfo // secure
-	Stats                  *Stats      // ended
+	// Path is the media path of a path event: host, srflx or relay.
+	Path   string
+	Secure *SecureInfo // secure
+	Stats  *Stats      // ended
 }
 
 // MarshalJSON renders the event as one flat JSON object with an "event" key.
@@ -79,6 +86,9 @@ func (e Event) MarshalJSON() ([]byte, error) {
 	}
 	if e.RemoteRTP != "" {
 		m["remote_rtp"] = e.RemoteRTP
+	}
+	if e.Path != "" {
+		m["path"] = e.Path
 	}
 	if e.Secure != nil {
 		b, err := json.Marshal(e.Secure)

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/pion/sdp/v3"
+
+	"github.com/phonex/phonex/internal/ice"
 )
 
 // Codec is one payload format of the audio stream, as an a=rtpmap line
@@ -77,6 +79,12 @@ type Media struct {
 	// PTime is a=ptime (RFC 4566 §6): the audio per packet this side sends
 	// and prefers to receive; zero when absent.
 	PTime time.Duration
+	// ICE holds the description's ICE credentials and candidates (RFC 8839),
+	// nil when it has none; Addr and Port are then the default candidate.
+	ICE *ice.Params
+	// ICEMismatch: a=ice-mismatch, or an offer whose default address is
+	// none of its candidates (RFC 8839 §5.4); ICE is not used.
+	ICEMismatch bool
 }
 
 // Errors returned while reading a session description.
@@ -134,6 +142,7 @@ func (m *Media) Marshal() ([]byte, error) {
 		dir = SendRecv
 	}
 	md.Attributes = append(md.Attributes, sdp.NewPropertyAttribute(string(dir)))
+	md.Attributes = append(md.Attributes, iceAttributes(m)...)
 	s := &sdp.SessionDescription{
 		Origin: sdp.Origin{
 			Username: "phonex", SessionID: m.SessionID, SessionVersion: m.Version,
@@ -242,6 +251,9 @@ func ParseMedia(b []byte) (*Media, error) {
 		c.PT = uint8(pt)
 		c.Fmtp = fmtp[uint8(pt)]
 		m.Codecs = append(m.Codecs, c)
+	}
+	if m.ICE, m.ICEMismatch, err = parseICE(attrs, netip.AddrPortFrom(m.Addr.Unmap(), uint16(m.Port))); err != nil {
+		return nil, err
 	}
 	return m, nil
 }

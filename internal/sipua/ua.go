@@ -265,6 +265,10 @@ func (u *UA) Dial(ctx context.Context, target string, opts CallOptions) (*Call, 
 	if err != nil {
 		return nil, err
 	}
+	if err := c.offerICE(ctx); err != nil {
+		c.conn.Close()
+		return nil, fmt.Errorf("call %s: %w", target, err)
+	}
 	offer, err := c.local.Marshal()
 	if err != nil {
 		c.conn.Close()
@@ -461,6 +465,11 @@ func (u *UA) answer(ctx context.Context, in *incoming, opts CallOptions) (*Call,
 	if err != nil {
 		_ = tx.Respond(sip.NewResponseFromRequest(req, 500, "Server Internal Error", nil))
 		return nil, err
+	}
+	if err := c.answerICE(ctx, offer); err != nil {
+		c.conn.Close()
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 488, "Not Acceptable Here", nil))
+		return nil, fmt.Errorf("offer: %w", err)
 	}
 	ans, chosen, err := Answer(offer, c.local)
 	if err != nil {

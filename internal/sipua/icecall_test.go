@@ -1,0 +1,195 @@
+package sipua
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/phonex/phonex/internal/ice"
+	"github.com/phonex/phonex/internal/ice/iceturn"
+	"github.com/phonex/phonex/internal/media/dsp"
+	"github.com/phonex/phonex/internal/media/wav"
+)
+
+// toneCall places a call with a 440 Hz tone from the caller, hangs up
+// after 3 s and returns both sides' events and the callee's recording.
+func toneCall(t *testing.T, caller, callee CallOptions) (pair, string) {
+	t.Helper()
+	dir := t.TempDir()
+	caller.Cache, callee.Cache = cacheAt(t, filepath.Join(dir, "a")), cacheAt(t, filepath.Join(dir, "b"))
+	caller.Play = &wav.Audio{SampleRate: 16000, Samples: dsp.Sine(16000*3, 16000, 440, 0.5)}
+	callee.Record = filepath.Join(dir, "rec.wav")
+	p := dialPair(t, "udp", caller, callee)
+	sa, sb := waitSecure(t, p.callerEvents), waitSecure(t, p.calleeEv)
+	if sa.SAS == "" || sa.SAS != sb.SAS {
+		t.Fatalf("SAS %q and %q", sa.SAS, sb.SAS)
+	}
+	time.Sleep(3 * time.Second)
+	if err := p.caller.Hangup(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.callee.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("callee did not see the BYE")
+	}
+	return p, callee.Record
+}
+
+func checkTone(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	a, err := wav.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	freq, purity := dsp.DominantFrequency(a.Samples, a.SampleRate, 200, 2000)
+	if freq < 435 || freq > 445 {
+		t.Fatalf("recorded %.1f Hz (purity %.2f), want 440", freq, purity)
+	}
+}
+
+// checkPath checks the path event and the end-of-call statistics.
+func checkPath(t *testing.T, who string, r *recorder, want ice.Path, withICE bool) {
+	t.Helper()
+	e := r.has(EventPath)
+	if e == nil || e.Path != string(want) {
+		t.Fatalf("%s: path event %+v, want %q", who, e, want)
+	}
+	end := r.has(EventEnded)
+	if end == nil || end.Stats.Path != string(want) || end.Stats.ICE != withICE {
+		t.Fatalf("%s: ended %+v, want path %q ice %v", who, end, want, withICE)
+	}
+	if withICE && end.Stats.PacketsReceived < 50 {
+		t.Fatalf("%s: %d packets received", who, end.Stats.PacketsReceived)
+	}
+}
+
+func TestICEPaths(t *testing.T) {
+	srv, err := iceturn.Start("127.0.0.1:0", "test-secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	servers, err := srv.Servers("alpha")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name           string
+		caller, callee ICEOptions
+		path           ice.Path
+		withICE        bool
+	}{
+		{"host candidates on loopback", ICEOptions{}, ICEOptions{}, ice.PathHost, true},
+		{"caller forces the relay", ICEOptions{Servers: servers, RelayOnly: true}, ICEOptions{}, ice.PathRelay, true},
+		{"callee forces the relay", ICEOptions{}, ICEOptions{Servers: servers, RelayOnly: true}, ice.PathRelay, true},
+		{"callee without ICE", ICEOptions{}, ICEOptions{Disabled: true}, ice.PathHost, false},
+		{"caller without ICE", ICEOptions{Disabled: true}, ICEOptions{}, ice.PathHost, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			before := srv.Allocations()
+			p, rec := toneCall(t, CallOptions{ICE: tt.caller}, CallOptions{ICE: tt.callee})
+			checkPath(t, "caller", p.callerEvents, tt.path, tt.withICE)
+			checkPath(t, "callee", p.calleeEv, tt.path, tt.withICE)
+			checkTone(t, rec)
+			if tt.path == ice.PathRelay && srv.Allocations() == before {
+				t.Fatal("relay path without a TURN allocation")
+			}
+		})
+	}
+}
+
+// A description without ICE from the peer keeps our offer's c=/m= address
+// the one media goes to: the offer's default candidate is a host address.
+func TestICEOfferDefaultIsHostCandidate(t *testing.T) {
+	ua, err := NewUA(Config{Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ua.Close()
+	c, err := newCall(ua, CallOptions{Cache: cacheAt(t, t.TempDir())}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.conn.Close()
+	if err := c.offerICE(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	b, err := c.local.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := ParseMedia(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.ICE == nil || m.ICEMismatch || len(m.ICE.Candidates) == 0 {
+		t.Fatalf("offer without usable ICE:\n%s", b)
+	}
+	if m.Addr.String() != "127.0.0.1" || m.Port != int(c.iceDefault.Port()) {
+		t.Fatalf("default %v:%d, want %v", m.Addr, m.Port, c.iceDefault)
+	}
+}
+
+func TestICERelayUnavailable(t *testing.T) {
+	dir := t.TempDir()
+	a, err := NewUA(Config{Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := NewUA(Config{Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// No TURN server: the call fails before anything is sent.
+	_, err = a.Dial(ctx, b.URI(), CallOptions{Cache: cacheAt(t, filepath.Join(dir, "a")), ICE: ICEOptions{RelayOnly: true}})
+	if !errors.Is(err, ErrRelayUnavailable) {
+		t.Fatalf("err = %v, want ErrRelayUnavailable", err)
+	}
+}
+
+// A caller that must use the relay cannot call a peer without ICE: the call
+// ends with the reason instead of sending media elsewhere.
+func TestICERelayOnlyPeerWithoutICE(t *testing.T) {
+	srv, err := iceturn.Start("127.0.0.1:0", "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	servers, _ := srv.Servers("alpha")
+	dir := t.TempDir()
+	a, err := NewUA(Config{Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := NewUA(Config{Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	go func() {
+		c, err := b.Accept(ctx, CallOptions{Cache: cacheAt(t, filepath.Join(dir, "b")), ICE: ICEOptions{Disabled: true}})
+		if err == nil {
+			<-c.Done()
+		}
+	}()
+	_, err = a.Dial(ctx, b.URI(), CallOptions{Cache: cacheAt(t, filepath.Join(dir, "a")), ICE: ICEOptions{Servers: servers, RelayOnly: true}})
+	if !errors.Is(err, ErrRelayUnavailable) {
+		t.Fatalf("err = %v, want ErrRelayUnavailable", err)
+	}
+}
