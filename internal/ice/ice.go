@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -219,7 +220,7 @@ func (a *Agent) Gather(ctx context.Context) (Params, netip.AddrPort, error) {
 	var def netip.AddrPort
 	var defPrio uint32
 	for _, c := range cands {
-		p.Candidates = append(p.Candidates, c.Marshal())
+		p.Candidates = append(p.Candidates, candidateLine(c))
 		addr, err := netip.ParseAddr(c.Address())
 		if err != nil || c.Port() <= 0 || c.Port() > 65535 {
 			continue
@@ -240,6 +241,32 @@ func (a *Agent) Gather(ctx context.Context) (Params, netip.AddrPort, error) {
 		return Params{}, netip.AddrPort{}, ErrNoCandidate
 	}
 	return p, def, nil
+}
+
+// candidateLine renders a candidate-attribute value (RFC 8839 §5.1)
+// without pion's extension attributes (ufrag, generation, network-id):
+// they add nothing the peer needs, and a description must fit one UDP
+// datagram with the SIP headers (RFC 3261 §18.1.1). A relayed candidate's
+// related address (our server-reflexive address) is not revealed: §5.1
+// lets it be 0.0.0.0 port 9, which keeps an address hidden behind the
+// relay.
+func candidateLine(c pice.Candidate) string {
+	f := c.Foundation()
+	if strings.TrimSpace(f) == "" {
+		f = "0"
+	}
+	s := fmt.Sprintf("%s %d %s %d %s %d typ %s", f, c.Component(), c.NetworkType().NetworkShort(), c.Priority(),
+		c.Address(), c.Port(), c.Type())
+	switch r := c.RelatedAddress(); {
+	case c.Type() == pice.CandidateTypeRelay:
+		s += " raddr 0.0.0.0 rport 9"
+	case r != nil && r.Address != "":
+		s += fmt.Sprintf(" raddr %s rport %d", r.Address, r.Port)
+	}
+	if c.TCPType() != pice.TCPTypeUnspecified {
+		s += " tcptype " + c.TCPType().String()
+	}
+	return s
 }
 
 // OnPathChange sets a function called with the path of every newly

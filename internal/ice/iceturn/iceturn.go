@@ -64,15 +64,22 @@ func (s *Server) Addr() netip.AddrPort { return s.addr }
 // Allocations is how many TURN allocations were made.
 func (s *Server) Allocations() int { return int(s.allocs.Load()) }
 
-// Servers returns the STUN and TURN URLs of this server with credentials
+// Servers returns the TURN URL of this server with credentials
 // for user valid for an hour.
 func (s *Server) Servers(user string) (ice.Servers, error) {
-	name, pass, err := turn.GenerateLongTermTURNRESTCredentials(s.secret, user, time.Hour)
+	return Credentials(net.JoinHostPort(s.addr.Addr().String(), strconv.Itoa(int(s.addr.Port()))), s.secret, user)
+}
+
+// Credentials returns the TURN URL of a server at addr (host:port) with
+// TURN REST credentials made from secret for user, valid for an hour (a
+// TURN server answers STUN Binding requests too, so the URL also yields
+// server-reflexive candidates): the username "expiry:user" and the base64 HMAC-SHA1 of it.
+func Credentials(addr, secret, user string) (ice.Servers, error) {
+	name, pass, err := turn.GenerateLongTermTURNRESTCredentials(secret, user, time.Hour)
 	if err != nil {
 		return ice.Servers{}, fmt.Errorf("iceturn: credentials: %w", err)
 	}
-	hp := net.JoinHostPort(s.addr.Addr().String(), strconv.Itoa(int(s.addr.Port())))
-	return ice.Servers{URLs: []string{"stun:" + hp, "turn:" + hp + "?transport=udp"}, Username: name, Password: pass}, nil
+	return ice.Servers{URLs: []string{"turn:" + addr + "?transport=udp"}, Username: name, Password: pass}, nil
 }
 
 // Close stops the server.
