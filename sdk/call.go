@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/phonex/phonex/internal/ice"
 	"github.com/phonex/phonex/internal/media/wav"
 	"github.com/phonex/phonex/internal/sipua"
 	"github.com/phonex/phonex/internal/zrtp"
@@ -133,9 +134,24 @@ type CallOptions struct {
 	// what this side sends; zero means DefaultOpusBitrate, DefaultPTime.
 	OpusBitrate int
 	PTime       time.Duration
+	// ICEServers are the STUN/TURN servers ICE gathers candidates from
+	// (RFC 8445); without them only host candidates are offered.
+	ICEServers ICEServers
+	// Relay offers only relayed candidates: the media crosses the TURN
+	// relay of ICEServers and the peer never learns this device's
+	// address. Without a relay the call fails with ErrRelayUnavailable.
+	Relay bool
+	// NoICE leaves ICE out: the description carries only the plain
+	// address (for peers that mishandle ICE attributes).
+	NoICE bool
 	// OnEvent receives the call's events in order; it must not block long.
 	OnEvent func(CallEvent)
 }
+
+// ICEServers are STUN/TURN server URLs ("turn:relay.example.org:3478?transport=udp")
+// with TURN REST credentials (the "expiry:user" name and its HMAC, as
+// coturn's use-auth-secret accepts).
+type ICEServers = ice.Servers
 
 // CallEventType names what a call reports.
 type CallEventType string
@@ -152,6 +168,7 @@ const (
 	CallEnded       CallEventType = CallEventType(sipua.EventEnded)       // the call is over
 	CallWarning     CallEventType = CallEventType(sipua.EventWarning)     // a limitation of this call the user should know
 	CallListening   CallEventType = CallEventType(sipua.EventListening)   // Accept: waiting for a call at Peer
+	CallPath        CallEventType = CallEventType(sipua.EventPath)        // the media path is known or changed: Path
 )
 
 // SecureInfo describes the keys of a call once ZRTP has finished.
@@ -178,15 +195,18 @@ type CallEvent struct {
 	Reason string
 	// Peer, Codec and RemoteRTP describe a connected call.
 	Peer, Codec, RemoteRTP string
-	Secure                 *SecureInfo // CallSecure
-	Stats                  *CallStats  // CallEnded
+	// Path is the media path of CallPath: "host", "srflx" (through a
+	// NAT, peer to peer) or "relay" (through the TURN relay).
+	Path   string
+	Secure *SecureInfo // CallSecure
+	Stats  *CallStats  // CallEnded
 }
 
 // MarshalJSON renders the event as one flat JSON object with an "event" key,
 // the form 'phonex call --json' prints.
 func (e CallEvent) MarshalJSON() ([]byte, error) {
 	return json.Marshal(sipua.Event{Type: sipua.EventType(e.Type), Time: e.Time, Reason: e.Reason, Peer: e.Peer, Codec: e.Codec,
-		RemoteRTP: e.RemoteRTP, Secure: e.Secure, Stats: e.Stats})
+		RemoteRTP: e.RemoteRTP, Path: e.Path, Secure: e.Secure, Stats: e.Stats})
 }
 
 // ParseAlgorithms turns a comma-separated list such as "X255,DH3k" into
@@ -240,7 +260,11 @@ func (p *Phone) options(o CallOptions) (sipua.CallOptions, error) {
 		}
 	}
 	so := sipua.CallOptions{Record: o.Record, Cache: p.store, KeyAgreements: kas, SASTypes: sas, AllowInsecure: o.AllowInsecure,
-		NoOpus: o.NoOpus, OpusBitrate: o.OpusBitrate, PTime: o.PTime, Logger: p.log}
+		NoOpus: o.NoOpus, OpusBitrate: o.OpusBitrate, PTime: o.PTime, Logger: p.log,
+		ICE: sipua.ICEOptions{Servers: o.ICEServers, RelayOnly: o.Relay, Disabled: o.NoICE}}
+	if o.Relay && o.NoICE {
+		return so, errors.New("a relayed call needs ICE: drop NoICE")
+	}
 	if so.OpusBitrate == 0 {
 		so.OpusBitrate = DefaultOpusBitrate
 	}
@@ -250,7 +274,7 @@ func (p *Phone) options(o CallOptions) (sipua.CallOptions, error) {
 	if o.OnEvent != nil {
 		so.OnEvent = func(e sipua.Event) {
 			o.OnEvent(CallEvent{Type: CallEventType(e.Type), Time: e.Time, Reason: e.Reason, Peer: e.Peer, Codec: e.Codec,
-				RemoteRTP: e.RemoteRTP, Secure: e.Secure, Stats: e.Stats})
+				RemoteRTP: e.RemoteRTP, Path: e.Path, Secure: e.Secure, Stats: e.Stats})
 		}
 	}
 	if o.Play != nil {

@@ -68,6 +68,10 @@ var (
 	ErrDeclined        = sipua.ErrDeclined
 	ErrNoAnswer        = sipua.ErrNoAnswer
 	ErrPeerUnreachable = sipua.ErrUnreachable
+	// ErrRelayUnavailable: CallOptions.Relay was set and no relayed
+	// path could be had (no TURN server, refused credentials, or a peer
+	// without ICE).
+	ErrRelayUnavailable = sipua.ErrRelayUnavailable
 	// ErrNoCallRemembered: ConfirmLastCall names a peer with no call in
 	// the store.
 	ErrNoCallRemembered = sipua.ErrNoCallRemembered

@@ -34,6 +34,10 @@ type callFlags struct {
 	noOpus        *bool
 	opusBitrate   *int
 	ptime         *time.Duration
+	relay, noICE  *bool
+	iceServers    *string
+	turnUser      *string
+	turnPassFile  *string
 }
 
 func newCallFlags(name, synopsis, listenDefault string) *callFlags {
@@ -57,6 +61,11 @@ func newCallFlags(name, synopsis, listenDefault string) *callFlags {
 		noOpus:        fs.Bool("no-opus", false, "offer G.711 only"),
 		opusBitrate:   fs.Int("opus-bitrate", sdk.DefaultOpusBitrate, "Opus bitrate to send, 8000 to 20000 bit/s"),
 		ptime:         fs.Duration("ptime", sdk.DefaultPTime, "audio per packet to send: 20ms, 40ms or 60ms (40ms or more keeps a direction under 20 kbit/s)"),
+		relay:         fs.Bool("relay", false, "send the media only through the TURN relay of --ice-server (the peer never learns this address)"),
+		noICE:         fs.Bool("no-ice", false, "leave ICE out: offer only the plain address (for peers that mishandle ICE)"),
+		iceServers:    fs.String("ice-server", "", "STUN/TURN server URLs for ICE, comma-separated, e.g. turn:relay.example.org:3478?transport=udp"),
+		turnUser:      fs.String("turn-user", "", "TURN username (TURN REST form expiry:user); the password comes from PHONEX_TURN_PASSWORD or --turn-password-file"),
+		turnPassFile:  fs.String("turn-password-file", "", "read the TURN password from this file (first line)"),
 	}
 }
 
@@ -122,7 +131,16 @@ func (f *callFlags) setup(ctx context.Context, a *app, out *eventPrinter) (*sdk.
 		return nil, o, nil, fmt.Errorf("--sas: %w", err)
 	}
 	o = sdk.CallOptions{Record: *f.record, KeyAgreements: kas, SASTypes: sas, AllowInsecure: *f.allowInsecure, NoOpus: *f.noOpus,
-		OnEvent: out.print, OpusBitrate: *f.opusBitrate, PTime: *f.ptime}
+		OnEvent: out.print, OpusBitrate: *f.opusBitrate, PTime: *f.ptime, Relay: *f.relay, NoICE: *f.noICE}
+	if o.ICEServers, err = f.iceServerList(a); err != nil {
+		return nil, o, nil, err
+	}
+	if o.Relay && o.NoICE {
+		return nil, o, nil, cli.Misuse(f.Usage(), "--relay needs ICE: drop --no-ice")
+	}
+	if o.Relay && len(o.ICEServers.URLs) == 0 {
+		return nil, o, nil, cli.Misuse(f.Usage(), "--relay needs a TURN server: give --ice-server turn:HOST:PORT with --turn-user")
+	}
 	var closers []func()
 	done := func() {
 		for i := len(closers) - 1; i >= 0; i-- {
@@ -203,16 +221,26 @@ func (p *eventPrinter) print(e sdk.CallEvent) {
 		fmt.Fprintln(w, "the peer resumed the call")
 	case sdk.CallAlert:
 		fmt.Fprintln(w, "ALERT:", e.Reason)
+	case sdk.CallPath:
+		if e.Reason != "" {
+			fmt.Fprintf(w, "media path: %s (%s)\n", e.Path, e.Reason)
+		} else {
+			fmt.Fprintf(w, "media path: %s\n", e.Path)
+		}
 	case sdk.CallEnded:
 		s := e.Stats
-		fmt.Fprintf(w, "ended: %s; sent %s (%d bytes), received %s (%d bytes), lost %d, jitter %.1f ms\n",
+		path := ""
+		if s.Path != "" {
+			path = ", path " + s.Path
+		}
+		fmt.Fprintf(w, "ended: %s; sent %s (%d bytes), received %s (%d bytes), lost %d, jitter %.1f ms%s\n",
 			e.Reason, cli.Plural(int(s.PacketsSent), "packet", "packets"), s.BytesSent,
-			cli.Plural(int(s.PacketsReceived), "packet", "packets"), s.BytesReceived, s.Lost, s.JitterMS)
+			cli.Plural(int(s.PacketsReceived), "packet", "packets"), s.BytesReceived, s.Lost, s.JitterMS, path)
 	}
 }
 
 const (
-	callSynopsis       = "phonex call SIP_URI --direct [--play F.wav] [--record F.wav] [--for DUR] [--json] [--zrtp-prefer X255,DH3k] [--sas B256] [--allow-insecure] [--listen IP:PORT] [--transport udp|tcp] [--profile DIR | --zrtp-cache DIR]"
+	callSynopsis       = "phonex call SIP_URI --direct [--play F.wav] [--record F.wav] [--for DUR] [--json] [--zrtp-prefer X255,DH3k] [--sas B256] [--allow-insecure] [--listen IP:PORT] [--transport udp|tcp] [--ice-server URL --turn-user NAME] [--relay | --no-ice] [--profile DIR | --zrtp-cache DIR]"
 	answerSynopsis     = "phonex answer --direct --listen IP:PORT [same options as call]"
 	verifyCallSynopsis = "phonex verify-call PEER_ZID|SIP_URI SAS-WORDS [--zrtp-cache DIR] [--json]"
 )
@@ -358,4 +386,30 @@ func (a *app) cmdVerifyCall(ctx context.Context, args []string) error {
 		}
 		fmt.Fprintf(w, "SAS %q confirmed: %s (ZID %s) is verified; later calls show \"previously verified\".\n", res.SAS, res.Peer, res.PeerZID)
 	})
+}
+
+// iceServerList reads --ice-server, --turn-user and the TURN password
+// (PHONEX_TURN_PASSWORD or --turn-password-file; never a flag value, which
+// other users of the machine could read).
+func (f *callFlags) iceServerList(a *app) (sdk.ICEServers, error) {
+	var s sdk.ICEServers
+	for _, u := range strings.Split(*f.iceServers, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			s.URLs = append(s.URLs, u)
+		}
+	}
+	s.Username = *f.turnUser
+	if *f.turnPassFile != "" {
+		b, err := os.ReadFile(*f.turnPassFile)
+		if err != nil {
+			return s, fmt.Errorf("--turn-password-file: %w", err)
+		}
+		s.Password, _, _ = strings.Cut(strings.TrimRight(string(b), "\r\n"), "\n")
+	} else {
+		s.Password = a.getenv("PHONEX_TURN_PASSWORD")
+	}
+	if s.Username != "" && len(s.URLs) == 0 {
+		return s, cli.Misuse(f.Usage(), "--turn-user without --ice-server")
+	}
+	return s, nil
 }

@@ -91,10 +91,11 @@ type Agent struct {
 	log   *slog.Logger
 	agent *pice.Agent
 
-	mu     sync.Mutex
-	path   Path
-	onPath func(Path)
-	conn   *pice.Conn
+	mu        sync.Mutex
+	path      Path
+	onPath    func(Path)
+	conn      *pice.Conn
+	remoteSet bool
 }
 
 // New creates an agent; nothing is sent until Gather.
@@ -311,12 +312,19 @@ func (a *Agent) Path() Path {
 	return a.path
 }
 
-// Connect adds the peer's candidates, runs the connectivity checks and
-// returns once a pair is selected; controlling is true for the offerer
-// (RFC 8445 §6.1.1). The connection follows later pair changes by itself.
-func (a *Agent) Connect(ctx context.Context, remote Params, controlling bool) (*Conn, error) {
+// SetRemote adds the peer's candidates. The answerer calls it as soon as
+// it has the offer, before its answer is sent: the offerer's checks may
+// then arrive before Connect, and they must meet known candidates rather
+// than make peer-reflexive ones (RFC 8445 §7.3.1.3) that would misname
+// the path.
+func (a *Agent) SetRemote(remote Params) error {
 	if remote.Ufrag == "" || remote.Pwd == "" {
-		return nil, fmt.Errorf("%w: no ice-ufrag or ice-pwd", ErrBadParams)
+		return fmt.Errorf("%w: no ice-ufrag or ice-pwd", ErrBadParams)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.remoteSet {
+		return nil
 	}
 	added := 0
 	for _, raw := range remote.Candidates {
@@ -332,12 +340,24 @@ func (a *Agent) Connect(ctx context.Context, remote Params, controlling bool) (*
 		added++
 	}
 	if added == 0 {
-		return nil, fmt.Errorf("%w: no usable candidate", ErrBadParams)
+		return fmt.Errorf("%w: no usable candidate", ErrBadParams)
 	}
 	if remote.Lite {
 		if err := a.agent.SetRemoteICELite(true); err != nil {
-			return nil, fmt.Errorf("ice: %w", err)
+			return fmt.Errorf("ice: %w", err)
 		}
+	}
+	a.remoteSet = true
+	return nil
+}
+
+// Connect adds the peer's candidates (unless SetRemote did), runs the
+// connectivity checks and returns once a pair is selected; controlling is
+// true for the offerer (RFC 8445 §6.1.1). The connection follows later
+// pair changes by itself.
+func (a *Agent) Connect(ctx context.Context, remote Params, controlling bool) (*Conn, error) {
+	if err := a.SetRemote(remote); err != nil {
+		return nil, err
 	}
 	var conn *pice.Conn
 	var err error

@@ -131,7 +131,15 @@ func (c *Call) answerICE(ctx context.Context, offer *Media) error {
 		}
 		return nil
 	}
-	return c.prepareICE(ctx)
+	if err := c.prepareICE(ctx); err != nil {
+		return err
+	}
+	// Known before our answer leaves, so the offerer's first checks meet
+	// its candidates.
+	if err := c.conn.(*iceTransport).agent.SetRemote(*offer.ICE); err != nil {
+		return fmt.Errorf("call: ICE: %w", err)
+	}
+	return nil
 }
 
 // selectTransport makes the media transport ready before the media
