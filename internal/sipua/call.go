@@ -341,11 +341,12 @@ func (c *Call) end(reason string, err error) {
 		if c.failErr != nil || c.failReason != "" {
 			reason, err = c.failReason, c.failErr
 		}
+		conn := c.conn // selectTransport may replace it: under runMu
 		c.runMu.Unlock()
 		if cancel != nil {
 			cancel()
 		}
-		c.conn.Close()
+		conn.Close()
 		c.loopWG.Wait()
 		c.reason, c.endErr = reason, err
 		if err != nil && reason == "" {

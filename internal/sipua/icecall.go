@@ -164,7 +164,16 @@ func (c *Call) selectTransport(ctx context.Context, remote *Media) error {
 		if err != nil {
 			return fmt.Errorf("call: the peer has no ICE; reopen %v: %w", c.iceDefault, err)
 		}
-		c.conn = udpTransport{conn}
+		c.runMu.Lock()
+		ending := c.ending
+		if !ending {
+			c.conn = udpTransport{conn}
+		}
+		c.runMu.Unlock()
+		if ending {
+			conn.Close()
+			return errors.New("call: ended before the media started")
+		}
 		c.setPath(ice.PathHost, false)
 		return nil
 	}
