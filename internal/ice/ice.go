@@ -116,6 +116,11 @@ func New(cfg Config) (*Agent, error) {
 		pice.WithUrls(urls),
 		pice.WithMulticastDNSMode(pice.MulticastDNSModeDisabled),
 		pice.WithLoggerFactory(quietLogger{}),
+		// Lets the controlling agent move the media to another pair
+		// later (SwitchPath). The nomination attribute is
+		// comprehension-optional (0xC001, RFC 8489 §14), so agents that
+		// do not know renomination ignore it.
+		pice.WithRenomination(pice.DefaultNominationValueGenerator()),
 	}
 	if cfg.IP.IsValid() && !cfg.IP.IsUnspecified() {
 		want := cfg.IP.Unmap()
@@ -380,6 +385,37 @@ func (a *Agent) Connect(ctx context.Context, remote Params, controlling bool) (*
 		a.selected(pair.Local, pair.Remote)
 	}
 	return &Conn{c: conn, a: a}, nil
+}
+
+// ErrNoSuchPath: SwitchPath found no candidate pair of the kind asked for.
+var ErrNoSuchPath = errors.New("ice: no candidate pair of that kind")
+
+// SwitchPath asks the peer to move the media to a pair of kind p, for
+// instance to the relay when the direct path degrades: the controlling
+// agent (the offerer) renominates that pair (pion's renomination,
+// draft-thatcher-ice-renomination); the path changes on both sides once
+// the peer confirms. The media transport follows: nothing above it (ZRTP,
+// SRTP) is restarted.
+func (a *Agent) SwitchPath(p Path) error {
+	locals, err := a.agent.GetLocalCandidates()
+	if err != nil {
+		return fmt.Errorf("ice: switch path: %w", err)
+	}
+	remotes, err := a.agent.GetRemoteCandidates()
+	if err != nil {
+		return fmt.Errorf("ice: switch path: %w", err)
+	}
+	for _, l := range locals {
+		for _, r := range remotes {
+			if l.NetworkType() != r.NetworkType() || PathOf(l.Type(), r.Type()) != p {
+				continue
+			}
+			if err := a.agent.RenominateCandidate(l, r); err == nil {
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("%w: %s", ErrNoSuchPath, p)
 }
 
 // Close ends the session and frees its sockets and allocations.

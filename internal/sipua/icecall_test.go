@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -192,4 +193,86 @@ func TestICERelayOnlyPeerWithoutICE(t *testing.T) {
 	if !errors.Is(err, ErrRelayUnavailable) {
 		t.Fatalf("err = %v, want ErrRelayUnavailable", err)
 	}
+}
+
+// TestICEPathChangeKeepsZRTP moves a call from its host pair to the relay
+// in the middle: both sides report the change, no ZRTP packet is sent or
+// received after it (the keys stay), and the audio goes on over the new
+// pair.
+func TestICEPathChangeKeepsZRTP(t *testing.T) {
+	srv, err := iceturn.Start("127.0.0.1:0", "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	servers, _ := srv.Servers("alpha")
+	dir := t.TempDir()
+	rec := filepath.Join(dir, "rec.wav")
+	p := dialPair(t, "udp",
+		CallOptions{Cache: cacheAt(t, filepath.Join(dir, "a")), ICE: ICEOptions{Servers: servers},
+			Play: &wav.Audio{SampleRate: 16000, Samples: dsp.Sine(16000*8, 16000, 440, 0.5)}},
+		CallOptions{Cache: cacheAt(t, filepath.Join(dir, "b")), Record: rec})
+	defer p.caller.Hangup(context.Background())
+	sa, sb := waitSecure(t, p.callerEvents), waitSecure(t, p.calleeEv)
+	if sa.SAS != sb.SAS {
+		t.Fatal("SAS differ")
+	}
+	if e := p.callerEvents.has(EventPath); e == nil || e.Path != string(ice.PathHost) {
+		t.Fatalf("first path %+v, want host", e)
+	}
+	time.Sleep(1 * time.Second) // the initiator's Conf2ACK, and some audio on the host pair
+	before := p.callee.Stats()
+	zrtpA, zrtpB := p.caller.Stats(), before
+	if err := p.caller.conn.(*iceTransport).agent.SwitchPath(ice.PathRelay); err != nil {
+		t.Fatal(err)
+	}
+	relayed := func(r *recorder) bool {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		for _, e := range r.events {
+			if e.Type == EventPath && e.Path == string(ice.PathRelay) && strings.Contains(e.Reason, "changed from host") {
+				return true
+			}
+		}
+		return false
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !relayed(p.callerEvents) || !relayed(p.calleeEv) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no change to relay: caller %+v callee %+v", p.callerEvents.events, p.calleeEv.events)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	switched := p.callee.Stats()
+	time.Sleep(2 * time.Second)
+	after, afterA := p.callee.Stats(), p.caller.Stats()
+	if got := after.PacketsReceived - switched.PacketsReceived; got < 35 {
+		t.Fatalf("%d packets received in the 2 s after the change", got)
+	}
+	if after.AuthFailures != 0 {
+		t.Fatalf("%d SRTP authentication failures", after.AuthFailures)
+	}
+	if afterA.ZRTPSent != zrtpA.ZRTPSent || after.ZRTPSent != zrtpB.ZRTPSent || after.ZRTPReceived != zrtpB.ZRTPReceived {
+		t.Fatalf("ZRTP ran again: caller sent %d then %d, callee sent %d then %d, received %d then %d",
+			zrtpA.ZRTPSent, afterA.ZRTPSent, zrtpB.ZRTPSent, after.ZRTPSent, zrtpB.ZRTPReceived, after.ZRTPReceived)
+	}
+	n := 0
+	p.calleeEv.mu.Lock()
+	for _, e := range p.calleeEv.events {
+		if e.Type == EventSecure {
+			n++
+		}
+	}
+	p.calleeEv.mu.Unlock()
+	if n != 1 {
+		t.Fatalf("%d secure events", n)
+	}
+	if err := p.caller.Hangup(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	<-p.callee.Done()
+	if e := p.calleeEv.has(EventEnded); e == nil || e.Stats.Path != string(ice.PathRelay) {
+		t.Fatalf("ended %+v", e)
+	}
+	checkTone(t, rec)
 }
