@@ -94,6 +94,8 @@ type Agent struct {
 	mu        sync.Mutex
 	path      Path
 	onPath    func(Path)
+	onLost    func(lost bool)
+	lost      bool
 	conn      *pice.Conn
 	remoteSet bool
 }
@@ -152,6 +154,10 @@ func New(cfg Config) (*Agent, error) {
 	}
 	ag := &Agent{cfg: cfg, log: log, agent: a}
 	if err := a.OnSelectedCandidatePairChange(ag.selected); err != nil {
+		a.Close()
+		return nil, fmt.Errorf("ice: agent: %w", err)
+	}
+	if err := a.OnConnectionStateChange(ag.state); err != nil {
 		a.Close()
 		return nil, fmt.Errorf("ice: agent: %w", err)
 	}
@@ -293,6 +299,34 @@ func (a *Agent) selected(local, remote pice.Candidate) {
 	a.log.Debug("ICE pair selected", "local", local.Type().String(), "remote", remote.Type().String())
 	if changed && f != nil {
 		f(p)
+	}
+}
+
+// OnLost sets a function called with true when the selected pair stops
+// answering the keepalive checks (consent, RFC 7675: disconnected after
+// 5 s, failed after 30 s), and with false when it answers again.
+func (a *Agent) OnLost(f func(lost bool)) {
+	a.mu.Lock()
+	a.onLost = f
+	a.mu.Unlock()
+}
+
+func (a *Agent) state(s pice.ConnectionState) {
+	var lost bool
+	switch s {
+	case pice.ConnectionStateDisconnected, pice.ConnectionStateFailed:
+		lost = true
+	case pice.ConnectionStateConnected, pice.ConnectionStateCompleted:
+	default:
+		return
+	}
+	a.mu.Lock()
+	changed := lost != a.lost
+	a.lost = lost
+	f := a.onLost
+	a.mu.Unlock()
+	if changed && f != nil {
+		f(lost)
 	}
 }
 

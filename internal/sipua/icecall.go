@@ -184,6 +184,13 @@ func (c *Call) selectTransport(ctx context.Context, remote *Media) error {
 	ctx, cancel := context.WithTimeout(ctx, to)
 	defer cancel()
 	it.agent.OnPathChange(func(p ice.Path) { c.setPath(p, true) })
+	it.agent.OnLost(func(lost bool) {
+		if lost {
+			c.alert("the media path stopped answering ICE connectivity checks: the peer or the network is gone, audio is interrupted")
+		} else {
+			c.alert("the media path answers again: audio resumes")
+		}
+	})
 	conn, err := it.agent.Connect(ctx, *remote.ICE, c.outgoing)
 	if err != nil {
 		if c.opts.ICE.RelayOnly {

@@ -276,3 +276,24 @@ func TestICEPathChangeKeepsZRTP(t *testing.T) {
 	}
 	checkTone(t, rec)
 }
+
+// A peer that vanishes without a BYE (its sockets closed) is noticed by
+// the keepalive checks and alerted.
+func TestICEPathLostAlert(t *testing.T) {
+	dir := t.TempDir()
+	p := dialPair(t, "udp", CallOptions{Cache: cacheAt(t, filepath.Join(dir, "a"))}, CallOptions{Cache: cacheAt(t, filepath.Join(dir, "b"))})
+	defer p.caller.Hangup(context.Background())
+	waitSecure(t, p.callerEvents)
+	waitSecure(t, p.calleeEv)
+	p.callee.conn.Close() // the callee's ICE agent and its sockets, no BYE
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if e := p.callerEvents.has(EventAlert); e != nil && strings.Contains(e.Reason, "stopped answering") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no alert: %+v", p.callerEvents.events)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
