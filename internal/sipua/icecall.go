@@ -109,12 +109,24 @@ func (c *Call) prepareICE(ctx context.Context) error {
 	return fmt.Errorf("call: ICE: %w", err)
 }
 
-// offerICE prepares ICE for an offer unless it is disabled.
+// offerICE prepares ICE for an offer unless it is disabled. Without
+// candidates the offer goes out plain, unless only the relay may be used.
 func (c *Call) offerICE(ctx context.Context) error {
 	if c.opts.ICE.Disabled {
 		return nil
 	}
-	return c.prepareICE(ctx)
+	return c.orPlain(c.prepareICE(ctx))
+}
+
+// orPlain turns an ICE preparation failure into a plain description (the
+// plain socket is still in place), except when only the relay may be
+// used: then the call must not go elsewhere.
+func (c *Call) orPlain(err error) error {
+	if err == nil || c.opts.ICE.RelayOnly {
+		return err
+	}
+	c.log.Warn("ICE unavailable for this call; offering the plain address", "err", err)
+	return nil
 }
 
 // answerICE prepares ICE for the answer when the offer has it; an offer
@@ -132,14 +144,36 @@ func (c *Call) answerICE(ctx context.Context, offer *Media) error {
 		return nil
 	}
 	if err := c.prepareICE(ctx); err != nil {
-		return err
+		return c.orPlain(err)
 	}
 	// Known before our answer leaves, so the offerer's first checks meet
 	// its candidates.
 	if err := c.conn.(*iceTransport).agent.SetRemote(*offer.ICE); err != nil {
-		return fmt.Errorf("call: ICE: %w", err)
+		// None of the offer's candidates is usable here (another
+		// address family): answer plain from our default address.
+		if c.opts.ICE.RelayOnly {
+			return fmt.Errorf("%w: %w", ErrRelayUnavailable, err)
+		}
+		c.log.Warn("the offer's ICE candidates are unusable; answering with the plain address", "err", err)
+		conn, err := c.dropICE()
+		if err != nil {
+			return err
+		}
+		c.conn, c.local.ICE = udpTransport{conn}, nil
 	}
 	return nil
+}
+
+// dropICE closes the ICE agent and reopens our default candidate, a host
+// address, as a plain socket: the peer sends there when it does not use
+// ICE.
+func (c *Call) dropICE() (*net.UDPConn, error) {
+	c.conn.(*iceTransport).agent.Close()
+	conn, err := rebindUDP(c.iceDefault)
+	if err != nil {
+		return nil, fmt.Errorf("call: the peer has no ICE; reopen %v: %w", c.iceDefault, err)
+	}
+	return conn, nil
 }
 
 // selectTransport makes the media transport ready before the media
@@ -159,10 +193,9 @@ func (c *Call) selectTransport(ctx context.Context, remote *Media) error {
 		}
 		// The peer sends to our default candidate, a host address: free
 		// it from the agent and take it as a plain socket.
-		it.agent.Close()
-		conn, err := rebindUDP(c.iceDefault)
+		conn, err := c.dropICE()
 		if err != nil {
-			return fmt.Errorf("call: the peer has no ICE; reopen %v: %w", c.iceDefault, err)
+			return err
 		}
 		c.runMu.Lock()
 		ending := c.ending

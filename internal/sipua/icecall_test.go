@@ -94,6 +94,9 @@ func TestICEPaths(t *testing.T) {
 		{"callee forces the relay", ICEOptions{}, ICEOptions{Servers: servers, RelayOnly: true}, ice.PathRelay, true},
 		{"callee without ICE", ICEOptions{}, ICEOptions{Disabled: true}, ice.PathHost, false},
 		{"caller without ICE", ICEOptions{Disabled: true}, ICEOptions{}, ice.PathHost, false},
+		// A bad server URL leaves ICE out of the call rather than the call.
+		{"caller's ICE unusable", ICEOptions{Servers: ice.Servers{URLs: []string{"http://x"}}}, ICEOptions{}, ice.PathHost, false},
+		{"callee's ICE unusable", ICEOptions{}, ICEOptions{Servers: ice.Servers{URLs: []string{"http://x"}}}, ice.PathHost, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			before := srv.Allocations()
