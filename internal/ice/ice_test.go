@@ -11,6 +11,7 @@ import (
 
 	"github.com/phonex/phonex/internal/ice"
 	"github.com/phonex/phonex/internal/ice/iceturn"
+	"github.com/pion/turn/v5"
 )
 
 var loopback = netip.MustParseAddr("127.0.0.1")
@@ -116,6 +117,25 @@ func TestRelayPath(t *testing.T) {
 	}
 }
 
+// TURN over TCP (RFC 8656 §3.1), for networks that pass no UDP: the
+// allocation is made over a TCP connection, the relayed address is UDP.
+func TestRelayOverTCP(t *testing.T) {
+	srv, err := iceturn.Start("127.0.0.1:0", "test-secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	servers, err := srv.Servers("alpha")
+	if err != nil {
+		t.Fatal(err)
+	}
+	servers.URLs = []string{strings.Replace(servers.URLs[0], "transport=udp", "transport=tcp", 1)}
+	ca, cb := connectPair(t, ice.Config{IP: loopback, Servers: servers, RelayOnly: true}, ice.Config{IP: loopback})
+	if ca.Path() != ice.PathRelay || cb.Path() != ice.PathRelay {
+		t.Fatalf("paths %q %q, want relay", ca.Path(), cb.Path())
+	}
+}
+
 func TestRelayOnlyGathersOnlyRelays(t *testing.T) {
 	srv, err := iceturn.Start("127.0.0.1:0", "s")
 	if err != nil {
@@ -143,12 +163,29 @@ func TestRelayOnlyGathersOnlyRelays(t *testing.T) {
 }
 
 func TestRelayUnavailable(t *testing.T) {
+	srv, err := iceturn.Start("127.0.0.1:0", "test-secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	good, err := srv.Servers("alpha")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrongPassword, expired := good, good
+	wrongPassword.Password = "bm90IHRoZSBITUFD"
+	// Made with the right secret, but expired an hour ago.
+	if expired.Username, expired.Password, err = turn.GenerateLongTermTURNRESTCredentials("test-secret", "alpha", -time.Hour); err != nil {
+		t.Fatal(err)
+	}
 	for _, tt := range []struct {
 		name    string
 		servers ice.Servers
 	}{
 		{"no TURN server", ice.Servers{}},
-		{"wrong credentials", ice.Servers{URLs: []string{"turn:127.0.0.1:1?transport=udp"}, Username: "1:x", Password: "bad"}},
+		{"nothing listening", ice.Servers{URLs: []string{"turn:127.0.0.1:1?transport=udp"}, Username: good.Username, Password: good.Password}},
+		{"wrong password", wrongPassword},
+		{"expired username", expired},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			a, err := ice.New(ice.Config{IP: loopback, Servers: tt.servers, RelayOnly: true, GatherTimeout: 2 * time.Second})

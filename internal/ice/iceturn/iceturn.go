@@ -17,7 +17,8 @@ import (
 	"github.com/pion/turn/v5"
 )
 
-// Server is a running STUN/TURN server on one UDP socket.
+// Server is a running STUN/TURN server on one UDP socket and, at the same
+// port, one TCP listener (RFC 8656 §3.1: TURN over TCP).
 type Server struct {
 	srv    *turn.Server
 	addr   netip.AddrPort
@@ -25,15 +26,24 @@ type Server struct {
 	allocs atomic.Int64
 }
 
-// Start listens on listen (IP:PORT, port 0 for a free one) and relays from
-// the same IP. secret is the shared secret credentials are made from.
+// Start listens on listen (IP:PORT, port 0 for a free one) over UDP and
+// TCP and relays from the same IP. secret is the shared secret
+// credentials are made from.
 func Start(listen, secret string) (*Server, error) {
 	pc, err := net.ListenPacket("udp4", listen)
 	if err != nil {
 		return nil, fmt.Errorf("iceturn: listen: %w", err)
 	}
 	ap := pc.LocalAddr().(*net.UDPAddr).AddrPort()
+	ln, err := net.Listen("tcp4", ap.String())
+	if err != nil {
+		pc.Close()
+		return nil, fmt.Errorf("iceturn: listen: %w", err)
+	}
 	s := &Server{addr: ap, secret: secret}
+	relay := func() turn.RelayAddressGenerator {
+		return &turn.RelayAddressGeneratorStatic{RelayAddress: net.IP(ap.Addr().AsSlice()), Address: ap.Addr().String()}
+	}
 	lf := logging.NewDefaultLoggerFactory()
 	lf.DefaultLogLevel = logging.LogLevelDisabled
 	s.srv, err = turn.NewServer(turn.ServerConfig{
@@ -43,16 +53,12 @@ func Start(listen, secret string) (*Server, error) {
 		EventHandler: turn.EventHandler{
 			OnAllocationCreated: func(net.Addr, net.Addr, string, string, string, net.Addr, int) { s.allocs.Add(1) },
 		},
-		PacketConnConfigs: []turn.PacketConnConfig{{
-			PacketConn: pc,
-			RelayAddressGenerator: &turn.RelayAddressGeneratorStatic{
-				RelayAddress: net.IP(ap.Addr().AsSlice()),
-				Address:      ap.Addr().String(),
-			},
-		}},
+		PacketConnConfigs: []turn.PacketConnConfig{{PacketConn: pc, RelayAddressGenerator: relay()}},
+		ListenerConfigs:   []turn.ListenerConfig{{Listener: ln, RelayAddressGenerator: relay()}},
 	})
 	if err != nil {
 		pc.Close()
+		ln.Close()
 		return nil, fmt.Errorf("iceturn: %w", err)
 	}
 	return s, nil
