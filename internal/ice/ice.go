@@ -144,6 +144,10 @@ func New(cfg Config) (*Agent, error) {
 	switch {
 	case cfg.RelayOnly:
 		types = []pice.CandidateType{pice.CandidateTypeRelay}
+		// pion waits 2 s before nominating a relayed pair in case a direct
+		// one succeeds; with relayed candidates only, every pair is
+		// relayed and the wait only delays the call.
+		opts = append(opts, pice.WithRelayAcceptanceMinWait(0))
 	case len(urls) > 0:
 		types = append(types, pice.CandidateTypeServerReflexive, pice.CandidateTypeRelay)
 	}
