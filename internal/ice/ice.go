@@ -369,18 +369,22 @@ func (a *Agent) SetRemote(remote Params) error {
 	if a.remoteSet {
 		return nil
 	}
-	added := 0
+	// Errors name the candidate, so its address: only counted in the
+	// log, which must not say whom a device talks to.
+	added, ignored := 0, 0
 	for _, raw := range remote.Candidates {
 		c, err := pice.UnmarshalCandidate(raw)
-		if err != nil {
-			a.log.Debug("remote ICE candidate ignored", "err", err)
-			continue
+		if err == nil {
+			err = a.agent.AddRemoteCandidate(c)
 		}
-		if err := a.agent.AddRemoteCandidate(c); err != nil {
-			a.log.Debug("remote ICE candidate ignored", "err", err)
+		if err != nil {
+			ignored++
 			continue
 		}
 		added++
+	}
+	if ignored > 0 {
+		a.log.Debug("remote ICE candidates ignored", "count", ignored)
 	}
 	if added == 0 {
 		return fmt.Errorf("%w: no usable candidate", ErrBadParams)
