@@ -8,12 +8,14 @@
 package ice
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -235,7 +237,7 @@ func (a *Agent) Gather(ctx context.Context) (Params, netip.AddrPort, error) {
 	p := Params{Ufrag: ufrag, Pwd: pwd}
 	var def netip.AddrPort
 	var defPrio uint32
-	for _, c := range cands {
+	for _, c := range keepFew(cands) {
 		p.Candidates = append(p.Candidates, candidateLine(c))
 		addr, err := netip.ParseAddr(c.Address())
 		if err != nil || c.Port() <= 0 || c.Port() > 65535 {
@@ -257,6 +259,28 @@ func (a *Agent) Gather(ctx context.Context) (Params, netip.AddrPort, error) {
 		return Params{}, netip.AddrPort{}, ErrNoCandidate
 	}
 	return p, def, nil
+}
+
+// maxPerType bounds the candidates of each type in a description: a
+// machine with many interfaces (bridges, VPNs, IPv6 addresses) would
+// otherwise make an offer too large for one UDP datagram (RFC 3261
+// §18.1.1), and the extra host addresses rarely add a working path.
+const maxPerType = 3
+
+// keepFew keeps the maxPerType highest-priority candidates of each type,
+// in priority order.
+func keepFew(cands []pice.Candidate) []pice.Candidate {
+	sorted := slices.Clone(cands)
+	slices.SortStableFunc(sorted, func(x, y pice.Candidate) int { return cmp.Compare(y.Priority(), x.Priority()) })
+	n := map[pice.CandidateType]int{}
+	var out []pice.Candidate
+	for _, c := range sorted {
+		if n[c.Type()] < maxPerType {
+			n[c.Type()]++
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // candidateLine renders a candidate-attribute value (RFC 8839 §5.1)

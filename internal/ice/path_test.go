@@ -1,6 +1,7 @@
 package ice
 
 import (
+	"slices"
 	"testing"
 
 	pice "github.com/pion/ice/v4"
@@ -51,5 +52,31 @@ func TestCandidateLine(t *testing.T) {
 		if _, err := pice.UnmarshalCandidate(candidateLine(c)); err != nil {
 			t.Errorf("%q does not parse back: %v", candidateLine(c), err)
 		}
+	}
+}
+
+func TestKeepFew(t *testing.T) {
+	var in []pice.Candidate
+	for i, line := range []string{
+		"1 1 udp 2130706431 10.0.0.1 1000 typ host",
+		"2 1 udp 2130706430 10.0.0.2 1000 typ host",
+		"3 1 udp 2130706429 10.0.0.3 1000 typ host",
+		"4 1 udp 2130706432 10.0.0.4 1000 typ host", // the best host, listed last
+		"5 1 udp 2130706428 10.0.0.5 1000 typ host",
+		"6 1 udp 1694498815 198.18.0.1 2000 typ srflx raddr 10.0.0.1 rport 1000",
+		"7 1 udp 16777215 198.18.0.2 3000 typ relay raddr 0.0.0.0 rport 9",
+	} {
+		c, err := pice.UnmarshalCandidate(line)
+		if err != nil {
+			t.Fatal(i, err)
+		}
+		in = append(in, c)
+	}
+	var got []string
+	for _, c := range keepFew(in) {
+		got = append(got, c.Foundation())
+	}
+	if want := []string{"4", "1", "2", "6", "7"}; !slices.Equal(got, want) {
+		t.Fatalf("kept %v, want %v", got, want)
 	}
 }
