@@ -195,11 +195,12 @@ type CallEvent struct {
 	Reason string
 	// Peer, Codec and RemoteRTP describe a connected call.
 	Peer, Codec, RemoteRTP string
+	Secure                 *SecureInfo // CallSecure
+	Stats                  *CallStats  // CallEnded
+
 	// Path is the media path of CallPath: "host", "srflx" (through a
 	// NAT, peer to peer) or "relay" (through the TURN relay).
-	Path   string
-	Secure *SecureInfo // CallSecure
-	Stats  *CallStats  // CallEnded
+	Path string
 }
 
 // MarshalJSON renders the event as one flat JSON object with an "event" key,

@@ -82,25 +82,23 @@ type Call struct {
 	cdlg *sipgo.DialogClientSession
 	sdlg *sipgo.DialogServerSession
 
-	conn mediaTransport
-	// iceDefault is the default candidate of our ICE description.
-	iceDefault netip.AddrPort
-	engine     *zrtp.Engine
-	ssrc       uint32
-	zid        zrtp.ZID
-	evMu       sync.Mutex
-	sigMu      sync.Mutex // guards local, remote, codec
-	local      Media
-	remote     *Media
-	codec      Codec
-	ctrl       chan func(*mediaState)
-	ended      chan struct{}
-	endOnce    sync.Once
-	endErr     error
-	reason     string
-	runMu      sync.Mutex // guards cancel, ending and the failure
-	cancel     context.CancelFunc
-	ending     bool
+	conn    mediaTransport
+	engine  *zrtp.Engine
+	ssrc    uint32
+	zid     zrtp.ZID
+	evMu    sync.Mutex
+	sigMu   sync.Mutex // guards local, remote, codec
+	local   Media
+	remote  *Media
+	codec   Codec
+	ctrl    chan func(*mediaState)
+	ended   chan struct{}
+	endOnce sync.Once
+	endErr  error
+	reason  string
+	runMu   sync.Mutex // guards cancel, ending and the failure
+	cancel  context.CancelFunc
+	ending  bool
 	// failReason and failErr: why the call failed, once it started to
 	// end on a failure.
 	failReason string
@@ -117,6 +115,9 @@ type Call struct {
 	sasRejected  bool
 	opusMissing  bool
 	peer         string // SIP address of the peer, as shown
+
+	// iceDefault is the default candidate of our ICE description.
+	iceDefault netip.AddrPort
 }
 
 func newCall(ua *UA, opts CallOptions, outgoing bool) (*Call, error) {

@@ -66,10 +66,11 @@ type Event struct {
 	Reason string
 	// Peer, Codec and RemoteRTP describe a connected call.
 	Peer, Codec, RemoteRTP string
+	Secure                 *SecureInfo // secure
+	Stats                  *Stats      // ended
+
 	// Path is the media path of a path event: host, srflx or relay.
-	Path   string
-	Secure *SecureInfo // secure
-	Stats  *Stats      // ended
+	Path string
 }
 
 // MarshalJSON renders the event as one flat JSON object with an "event" key.
