@@ -53,6 +53,9 @@ func (m *Metadata) MarshalBinary() ([]byte, error) {
 
 // ParseMetadata decodes a plaintext metadata block.
 func ParseMetadata(b []byte) (*Metadata, error) {
+	if len(b)%metaPad != 0 {
+		return nil, fmt.Errorf("metadata of %d bytes is not padded to %d: %w", len(b), metaPad, ErrMalformed)
+	}
 	r := reader{b: b}
 	if v := r.u8("metadata version"); r.err == nil && v != metaVersion {
 		return nil, fmt.Errorf("metadata version %d: %w", v, ErrVersion)
