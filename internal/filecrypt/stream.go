@@ -107,6 +107,16 @@ func (w *StreamWriter) Write(p []byte) (int, error) {
 				return n, err
 			}
 		}
+		// A whole chunk of p with more after it is sealed in place, without
+		// the copy into buf.
+		if len(w.buf) == 0 && len(p) > ChunkSize {
+			if err := w.seal(p[:ChunkSize], false); err != nil {
+				return n, err
+			}
+			p = p[ChunkSize:]
+			n += ChunkSize
+			continue
+		}
 		k := copy(w.buf[len(w.buf):ChunkSize], p)
 		w.buf = w.buf[:len(w.buf)+k]
 		p = p[k:]
@@ -133,13 +143,20 @@ func (w *StreamWriter) Close() error {
 var errWriterClosed = errors.New("filecrypt: stream writer closed")
 
 func (w *StreamWriter) flush(last bool) error {
+	if err := w.seal(w.buf, last); err != nil {
+		return err
+	}
+	w.buf = w.buf[:0]
+	return nil
+}
+
+func (w *StreamWriter) seal(pt []byte, last bool) error {
 	streamNonce(&w.nonce, w.counter, last)
-	w.out = w.aead.Seal(w.out[:0], w.nonce[:], w.buf, nil)
+	w.out = w.aead.Seal(w.out[:0], w.nonce[:], pt, nil)
 	if _, err := w.dst.Write(w.out); err != nil {
 		w.err = fmt.Errorf("write chunk %d: %w", w.counter, err)
 		return w.err
 	}
-	w.buf = w.buf[:0]
 	w.counter++
 	return nil
 }
@@ -190,18 +207,30 @@ func (r *StreamReader) Read(p []byte) (int, error) {
 		if r.done {
 			return 0, io.EOF
 		}
-		if err := r.next(); err != nil {
+		// A caller's buffer that holds a whole chunk gets the plaintext
+		// directly, without the copy through ptBuf.
+		dst := r.ptBuf[:0]
+		direct := len(p) >= ChunkSize
+		if direct {
+			dst = p[:0]
+		}
+		pt, err := r.next(dst)
+		if err != nil {
 			r.err = err
 			return 0, err
 		}
+		if direct {
+			return len(pt), nil
+		}
+		r.plain = pt
 	}
 	n := copy(p, r.plain)
 	r.plain = r.plain[n:]
 	return n, nil
 }
 
-// next reads and opens one chunk.
-func (r *StreamReader) next() error {
+// next reads and opens one chunk into dst.
+func (r *StreamReader) next(dst []byte) ([]byte, error) {
 	n, err := io.ReadFull(r.src, r.buf[r.pending:])
 	n += r.pending
 	r.pending = 0
@@ -212,29 +241,28 @@ func (r *StreamReader) next() error {
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		last = true
 	default:
-		return fmt.Errorf("read chunk %d: %w", r.counter, err)
+		return nil, fmt.Errorf("read chunk %d: %w", r.counter, err)
 	}
 	chunk := r.buf[:min(n, encChunkSize)]
 	if err := r.checkLength(len(chunk), last); err != nil {
-		return err
+		return nil, err
 	}
 	streamNonce(&r.nonce, r.counter, last)
-	pt, err := r.aead.Open(r.ptBuf[:0], r.nonce[:], chunk, nil)
+	pt, err := r.aead.Open(dst, r.nonce[:], chunk, nil)
 	if err != nil {
-		return r.diagnose(chunk, last)
+		return nil, r.diagnose(chunk, last)
 	}
 	if last && len(pt) == 0 && r.counter != 0 {
-		return fmt.Errorf("chunk %d: empty final chunk after content: %w", r.counter, ErrMalformed)
+		return nil, fmt.Errorf("chunk %d: empty final chunk after content: %w", r.counter, ErrMalformed)
 	}
 	r.read += int64(len(chunk))
 	if !last {
 		r.buf[0] = r.buf[encChunkSize]
 		r.pending = 1
 	}
-	r.plain = pt
 	r.counter++
 	r.done = last
-	return nil
+	return pt, nil
 }
 
 // checkLength compares the stream with its declared size before any
