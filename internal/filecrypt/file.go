@@ -213,6 +213,9 @@ func (h *Header) UnwrapOwn(me string, k hpke.PrivateKey) (*FileKey, error) {
 	if !h.verified {
 		return nil, errUnverified
 	}
+	if accountOf(me) != accountOf(h.Sender) {
+		return nil, fmt.Errorf("unwrap: %s is not a device of the sender: %w", me, ErrSlotBinding)
+	}
 	w, err := h.wrapFor(me, WrapOwn)
 	if err != nil {
 		return nil, fmt.Errorf("unwrap: %w", err)

@@ -245,8 +245,14 @@ func TestHeaderAndKeys(t *testing.T) {
 		}
 	})
 	t.Run("not for this device", func(t *testing.T) {
-		_, err := w.receive(s, w.bravo2, nil, s.out.Header, s.out.Metadata, s.payload)
+		tablet := newDevice(t, "alpha@localhost/tablet", false)
+		_, err := w.receive(s, tablet, nil, s.out.Header, s.out.Metadata, s.payload)
 		if !errors.Is(err, ErrNotForMe) {
+			t.Fatalf("got %v", err)
+		}
+		// bravo's desk has a slot wrap, not an own-device wrap.
+		_, err = w.receive(s, w.bravo2, nil, s.out.Header, s.out.Metadata, s.payload)
+		if !errors.Is(err, ErrSlotBinding) {
 			t.Fatalf("got %v", err)
 		}
 	})
@@ -366,6 +372,34 @@ func TestSlotHandout(t *testing.T) {
 			t.Fatalf("got %v", err)
 		}
 	})
+}
+
+func TestNewSlots(t *testing.T) {
+	w := newWorld(t)
+	offers, secrets, err := NewSlots(w.bravo.maker(), "alpha@localhost", []SealTo{w.alpha.sealTo()}, w.now, time.Hour, DefaultSlots)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(offers) != DefaultSlots || len(secrets) != DefaultSlots {
+		t.Fatalf("%d offers, %d secrets", len(offers), len(secrets))
+	}
+	seen := map[SlotID]bool{}
+	for i, o := range offers {
+		if seen[o.ID] || secrets[i].ID != o.ID {
+			t.Fatalf("slot %d: id repeated or mismatched", i)
+		}
+		seen[o.ID] = true
+		// A proof for one slot never takes another.
+		s, _ := ParseSealedSlot(o.Sealed)
+		slot, err := s.Open(w.alpha.opener(), w.bravo.cert, w.now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		next := offers[(i+1)%len(offers)]
+		if err := VerifySlotProof(next.ID, next.ProofHash, slot.Proof()); !errors.Is(err, ErrSlotProof) {
+			t.Fatalf("proof of slot %d took slot %d: %v", i, (i+1)%len(offers), err)
+		}
+	}
 }
 
 func TestContentWriterChecksSize(t *testing.T) {

@@ -29,6 +29,9 @@ const (
 	maxIdentity   = 160 // user (64) @ domain (<=63+) / device (32)
 	// DefaultSlotTTL is how long a slot stays usable by default.
 	DefaultSlotTTL = 30 * 24 * time.Hour
+	// DefaultSlots is how many ready slots a device keeps per contact
+	// (DESIGN.md §6).
+	DefaultSlots = 4
 )
 
 var (
@@ -235,6 +238,28 @@ func NewSlot(maker SlotMaker, contact string, to []SealTo, now time.Time, ttl ti
 	}
 	proof := ProveSlot(s.ID, s.nonce1)
 	return &SlotOffer{ID: s.ID, Sealed: sealed, ProofHash: SlotProofHash(s.ID, proof), Nonce2: append([]byte(nil), s.nonce2...)}, s, nil
+}
+
+// NewSlots makes n slots of maker for contact (NewSlot), for a first supply
+// or a refill.
+func NewSlots(maker SlotMaker, contact string, to []SealTo, now time.Time, ttl time.Duration, n int) ([]*SlotOffer, []*SlotSecret, error) {
+	if n < 1 || n > 1024 {
+		return nil, nil, fmt.Errorf("new slots: %d slots (1-1024): %w", n, ErrMalformed)
+	}
+	offers := make([]*SlotOffer, 0, n)
+	secrets := make([]*SlotSecret, 0, n)
+	for range n {
+		o, s, err := NewSlot(maker, contact, to, now, ttl)
+		if err != nil {
+			for _, s := range secrets {
+				s.Destroy()
+			}
+			return nil, nil, err
+		}
+		offers = append(offers, o)
+		secrets = append(secrets, s)
+	}
+	return offers, secrets, nil
 }
 
 // sealSlot encrypts nonce1 || slot once under a random key, and seals that
