@@ -331,7 +331,10 @@ func ParseSealedSlot(b []byte) (*SealedSlot, error) {
 	}
 	s := &SealedSlot{}
 	copy(s.ID[:], r.take(SlotIDSize, "slot id"))
-	s.aad = append([]byte(nil), b[:1+SlotIDSize:1+SlotIDSize]...)
+	if r.err != nil {
+		return nil, r.err
+	}
+	s.aad = append([]byte(nil), b[:1+SlotIDSize]...)
 	n := int(r.u8("device count"))
 	if r.err == nil && (n == 0 || n > maxContactDev) {
 		r.fail("device count %d", n)

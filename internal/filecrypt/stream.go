@@ -20,7 +20,7 @@ import (
 // fail authentication, since the position and the end are in the nonce.
 //
 // AES-256-GCM rather than ChaCha20-Poly1305: the nodes and devices this
-// targets have AES-NI and carry-less multiply, where Go's GCM is several
+// targets have AES-NI and carry-less multiply, where Go's GCM is about three
 // times faster than ChaCha20-Poly1305, and the random per-file key keeps
 // the 96-bit nonce space private to one file.
 const (
