@@ -264,6 +264,9 @@ func (k *FileKey) OpenMetadata(block []byte) (*Metadata, error) {
 // the header's size and meta's SHA-256; a caller writes the file to its
 // final path only then.
 func (k *FileKey) ContentReader(src io.Reader, meta *Metadata) (io.Reader, error) {
+	if meta == nil || meta.Size != k.h.Size {
+		return nil, fmt.Errorf("content reader needs the file's opened metadata: %w", ErrMetadata)
+	}
 	ck, err := contentKey(k.key, k.h.FileID, k.h.CoreHash())
 	if err != nil {
 		return nil, err
@@ -288,7 +291,7 @@ func (c *contentReader) Read(p []byte) (int, error) {
 	}
 	n, err := c.s.Read(p)
 	c.h.Write(p[:n])
-	if errors.Is(err, io.EOF) && c.meta != nil {
+	if errors.Is(err, io.EOF) {
 		var sum [32]byte
 		c.h.Sum(sum[:0])
 		if !constantEqual(sum[:], c.meta.SHA256[:]) {
