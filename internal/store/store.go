@@ -177,6 +177,10 @@ type Store interface {
 	Delivered(ctx context.Context, seq int64) error
 	// StoredBytes is the size of the copies waiting for an account's devices.
 	StoredBytes(ctx context.Context, accountID int64) (int64, error)
+	// RoutingGeneration counts changes to accounts, their status, active
+	// devices and contact lists, by any process. Routing facts read after
+	// it was n are at least as new as n; see Message.RouteGeneration.
+	RoutingGeneration(ctx context.Context) (int64, error)
 
 	SetSIPCredential(ctx context.Context, deviceID int64, username string, ha1 []byte) error
 	SIPCredential(ctx context.Context, username string) (Device, []byte, error)
@@ -212,6 +216,12 @@ type Message struct {
 	ContentType  string
 	Body         []byte
 	Created      time.Time
+	// RouteGeneration, when not 0, is the RoutingGeneration the message
+	// was routed under: EnqueueMessage then stores it only if that is
+	// still the generation in its write transaction, and otherwise
+	// refuses with ErrStaleRoute, so routing facts read from a cache are
+	// checked where the copies are stored.
+	RouteGeneration int64
 }
 
 // DeviceRef is an active device as message routing sees it.

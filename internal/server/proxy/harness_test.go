@@ -36,6 +36,7 @@ type rig struct {
 	p     *Proxy
 	st    store.Store
 	db    *sqlite.DB
+	path  string // of db
 	addr  string
 	caKey *ecdsa.PrivateKey
 	ca    *x509.Certificate
@@ -131,13 +132,14 @@ var errDisk = errors.New("disk I/O error")
 
 func newRig(t *testing.T, tweak func(*Config)) (*rig, *faulty) {
 	t.Helper()
-	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "p.db"))
+	path := filepath.Join(t.TempDir(), "p.db")
+	db, err := sqlite.Open(context.Background(), path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
 	fs := &faulty{Store: db}
-	r := &rig{t: t, st: fs, db: db}
+	r := &rig{t: t, st: fs, db: db, path: path}
 	r.caKey, _ = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"}, NotBefore: time.Now().Add(-time.Hour),
 		NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}

@@ -61,6 +61,8 @@ func TestMessageAnswers(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.fail != "" {
+				// The store is read again only for routes not cached.
+				r.p.routes.forget()
 				fs.set(tc.fail, errDisk)
 				defer fs.set(tc.fail, nil)
 			}

@@ -104,6 +104,7 @@ type Proxy struct {
 	unauth  *limiter
 	nonces  nonceCounts
 	guesses guesses
+	routes  routes
 	// sweepEvery is how often expired bindings are dropped.
 	sweepEvery time.Duration
 
@@ -380,88 +381,113 @@ func (p *Proxy) onMessage(req *sip.Request, tx sip.ServerTransaction) {
 		p.respond(tx, req, 513, "Message Too Large")
 		return
 	}
-	rcpt, err := p.cfg.Store.Account(ctx, to.String())
-	if errors.Is(err, store.ErrNotFound) || (err == nil && rcpt.Status == store.StatusPending) {
-		p.respond(tx, req, 404, "Not Found")
-		return
-	}
-	if err != nil {
-		p.internal(tx, req, err)
-		return
-	}
-	if rcpt.Status == store.StatusDisabled {
-		p.respond(tx, req, 480, "Temporarily Unavailable")
-		return
-	}
 	ctype := "text/plain"
 	if h := req.ContentType(); h != nil {
 		ctype = h.Value()
+	}
+	envelope := strings.HasPrefix(ctype, EnvelopeType)
+	rt, err := p.routes.get(ctx, p.cfg.Store, id, to.String())
+	limited := false
+	for try := 0; ; try++ {
+		if err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				p.respond(tx, req, 404, "Not Found")
+			} else {
+				p.internal(tx, req, err)
+			}
+			return
+		}
+		targets, phonesSkipped, code, reason := p.decide(rt, id, envelope)
+		if code != 0 && rt.cached {
+			// A refusal is never decided from the cache alone.
+			rt, err = p.routes.read(ctx, p.cfg.Store, id, to.String())
+			continue
+		}
+		if code == noDevice {
+			p.noDevice(ctx, tx, req, rt.rcpt)
+			return
+		}
+		if code != 0 {
+			p.respond(tx, req, code, reason)
+			return
+		}
+		if !limited {
+			limited = true
+			if wait := p.limits.take(id.Account, time.Now()); wait > 0 {
+				p.respond(tx, req, 503, "Rate limit exceeded", sip.NewHeader("Retry-After", strconv.Itoa(int(wait.Seconds())+1)))
+				return
+			}
+		}
+		gen := rt.gen
+		if try >= 2 {
+			// Routing facts changing under every attempt: store with the
+			// facts just read, checked as without a cache.
+			gen = 0
+		}
+		_, err = p.cfg.Store.EnqueueMessage(ctx, store.Message{Sender: id.Account, SenderDevice: id.Device, Recipient: rt.rcpt.Name,
+			ContentType: ctype, Body: body, Created: time.Now(), RouteGeneration: gen}, targets, p.cfg.MaxStored)
+		if errors.Is(err, store.ErrStaleRoute) {
+			rt, err = p.routes.read(ctx, p.cfg.Store, id, to.String())
+			continue
+		}
+		var full *store.StorageFullError
+		switch {
+		case errors.As(err, &full) && full.AccountID == rt.rcpt.ID:
+			p.respond(tx, req, 480, "Recipient storage full", sip.NewHeader("Retry-After", "60"))
+			return
+		case errors.As(err, &full):
+			p.respond(tx, req, 480, "Your storage is full: your other devices have too many undelivered copies", sip.NewHeader("Retry-After", "60"))
+			return
+		case err != nil:
+			p.internal(tx, req, err)
+			return
+		}
+		var warn []sip.Header
+		if phonesSkipped {
+			warn = p.notForPhones(ctx, rt.rcpt)
+		}
+		p.respond(tx, req, 200, "OK", warn...)
+		for _, t := range targets {
+			p.kick(t.DeviceID)
+		}
+		return
+	}
+}
+
+// noDevice is decide's code for a message no device of the recipient can
+// take; noDevice (the method) chooses the answer.
+const noDevice = -1
+
+// decide judges a message from its route: the targets and whether phones
+// of the recipient were left out, or a SIP refusal (code and reason;
+// noDevice when no device of the recipient can take it).
+func (p *Proxy) decide(rt *route, from *Identity, envelope bool) ([]store.Target, bool, int, string) {
+	switch rt.rcpt.Status {
+	case store.StatusPending:
+		return nil, false, 404, "Not Found"
+	case store.StatusDisabled:
+		return nil, false, 480, "Temporarily Unavailable"
 	}
 	// The whitelist: nothing is stored unless the recipient listed the
 	// sender. An encrypted envelope also needs the sender to have listed the
 	// recipient: the recipient's device reads the sender's keys, which the
 	// cluster shows only to the sender's contacts, so a one-sided message
 	// could never be opened.
-	envelope := strings.HasPrefix(ctype, EnvelopeType)
-	if rcpt.Name != id.Account {
-		allowed, err := p.cfg.Store.HasContact(ctx, rcpt.Name, id.Account)
-		if err != nil {
-			p.internal(tx, req, err)
-			return
+	if rt.rcpt.Name != from.Account {
+		if !rt.whitelisted {
+			return nil, false, 403, "Not allowed: you are not on the recipient's contact list"
 		}
-		if !allowed {
-			p.respond(tx, req, 403, "Not allowed: you are not on the recipient's contact list")
-			return
-		}
-		if envelope {
-			listed, err := p.cfg.Store.HasContact(ctx, id.Account, rcpt.Name)
-			if err != nil {
-				p.internal(tx, req, err)
-				return
-			}
-			if !listed {
-				p.respond(tx, req, 403, "Not allowed: you have not added the recipient to your contacts")
-				return
-			}
+		if envelope && !rt.listed {
+			return nil, false, 403, "Not allowed: you have not added the recipient to your contacts"
 		}
 	}
-	if wait := p.limits.take(id.Account, time.Now()); wait > 0 {
-		p.respond(tx, req, 503, "Rate limit exceeded", sip.NewHeader("Retry-After", strconv.Itoa(int(wait.Seconds())+1)))
-		return
-	}
-	targets, phonesSkipped, err := p.targets(ctx, rcpt, id, !envelope)
-	if err != nil {
-		p.internal(tx, req, err)
-		return
-	}
-	if !hasAccount(targets, rcpt.ID) {
+	targets, phonesSkipped := p.targets(rt, from, !envelope)
+	if !hasAccount(targets, rt.rcpt.ID) {
 		// Storing only the sender's own copies would be a 200 for a
 		// message the recipient never gets.
-		p.noDevice(ctx, tx, req, rcpt)
-		return
+		return nil, false, noDevice, ""
 	}
-	_, err = p.cfg.Store.EnqueueMessage(ctx, store.Message{Sender: id.Account, SenderDevice: id.Device, Recipient: rcpt.Name,
-		ContentType: ctype, Body: body, Created: time.Now()}, targets, p.cfg.MaxStored)
-	var full *store.StorageFullError
-	switch {
-	case errors.As(err, &full) && full.AccountID == rcpt.ID:
-		p.respond(tx, req, 480, "Recipient storage full", sip.NewHeader("Retry-After", "60"))
-		return
-	case errors.As(err, &full):
-		p.respond(tx, req, 480, "Your storage is full: your other devices have too many undelivered copies", sip.NewHeader("Retry-After", "60"))
-		return
-	case err != nil:
-		p.internal(tx, req, err)
-		return
-	}
-	var warn []sip.Header
-	if phonesSkipped {
-		warn = p.notForPhones(ctx, rcpt)
-	}
-	p.respond(tx, req, 200, "OK", warn...)
-	for _, t := range targets {
-		p.kick(t.DeviceID)
-	}
+	return targets, phonesSkipped, 0, ""
 }
 
 // noDevice refuses a message no device of the recipient can take: for
@@ -497,14 +523,10 @@ func hasAccount(ts []store.Target, accountID int64) bool {
 // standard SIP phones cannot open them and do not get copies.
 const EnvelopeType = "application/vnd.phonex.envelope"
 
-func (p *Proxy) targets(ctx context.Context, rcpt store.Account, from *Identity, toPhones bool) ([]store.Target, bool, error) {
+func (p *Proxy) targets(rt *route, from *Identity, toPhones bool) ([]store.Target, bool) {
 	var out []store.Target
 	phonesSkipped := false
-	add := func(accountID int64, own bool) error {
-		ds, err := p.cfg.Store.ActiveDevices(ctx, accountID)
-		if err != nil {
-			return err
-		}
+	add := func(accountID int64, ds []store.DeviceRef, own bool) {
 		for _, d := range ds {
 			if d.ID == from.DeviceID {
 				continue
@@ -517,17 +539,12 @@ func (p *Proxy) targets(ctx context.Context, rcpt store.Account, from *Identity,
 			}
 			out = append(out, store.Target{DeviceID: d.ID, AccountID: accountID})
 		}
-		return nil
 	}
-	if err := add(rcpt.ID, rcpt.ID == from.AccountID); err != nil {
-		return nil, false, err
+	add(rt.rcpt.ID, rt.rcptDevs, rt.rcpt.ID == from.AccountID)
+	if rt.rcpt.ID != from.AccountID {
+		add(from.AccountID, rt.senderDevs, true)
 	}
-	if rcpt.ID != from.AccountID {
-		if err := add(from.AccountID, true); err != nil {
-			return nil, false, err
-		}
-	}
-	return out, phonesSkipped, nil
+	return out, phonesSkipped
 }
 
 func (p *Proxy) internal(tx sip.ServerTransaction, req *sip.Request, err error) {

@@ -21,6 +21,11 @@ type batcher struct {
 	mu      sync.RWMutex
 	closed  bool
 	stopped chan struct{}
+	// gen is the routing generation as the current transaction sees it,
+	// read once per transaction on first use (genRead); only run's
+	// goroutine touches them.
+	gen     int64
+	genRead bool
 }
 
 type job struct {
@@ -99,6 +104,7 @@ func (b *batcher) run() {
 
 func (b *batcher) commit(batch []*job) {
 	results := make([]error, len(batch))
+	b.genRead = false
 	tx, err := b.db.Begin()
 	if err == nil {
 		for i, j := range batch {
@@ -131,4 +137,18 @@ func (b *batcher) commit(batch []*job) {
 			j.done <- results[i]
 		}
 	}
+}
+
+// generation is the routing generation inside the batch's transaction. The
+// transaction holds SQLite's write lock from its BEGIN (_txlock=immediate),
+// and no job of a batch changes what the generation counts, so one read
+// serves every job of the transaction.
+func (b *batcher) generation(tx *sql.Tx) (int64, error) {
+	if !b.genRead {
+		if err := tx.QueryRow(`SELECT n FROM routing_generation WHERE id=1`).Scan(&b.gen); err != nil {
+			return 0, fmt.Errorf("routing generation: %w", err)
+		}
+		b.genRead = true
+	}
+	return b.gen, nil
 }

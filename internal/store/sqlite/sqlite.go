@@ -526,6 +526,15 @@ func (s *DB) HasContact(ctx context.Context, owner, contact string) (bool, error
 func (s *DB) EnqueueMessage(ctx context.Context, m store.Message, targets []store.Target, quota int64) (int64, error) {
 	var id int64
 	err := s.batch.do(ctx, func(tx *sql.Tx) error {
+		if m.RouteGeneration != 0 {
+			g, err := s.batch.generation(tx)
+			if err != nil {
+				return err
+			}
+			if g != m.RouteGeneration {
+				return store.ErrStaleRoute
+			}
+		}
 		// The check and the insert share the write transaction (SQLite has
 		// one writer), so concurrent messages cannot both pass a check that
 		// only one of them fits.
@@ -619,6 +628,12 @@ func (s *DB) Delivered(ctx context.Context, seq int64) error {
 		_, err := tx.ExecContext(ctx, `DELETE FROM messages WHERE id=? AND NOT EXISTS (SELECT 1 FROM deliveries WHERE message_id=?)`, mid, mid)
 		return err
 	})
+}
+
+func (s *DB) RoutingGeneration(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.db.QueryRowContext(ctx, `SELECT n FROM routing_generation WHERE id=1`).Scan(&n)
+	return n, err
 }
 
 func (s *DB) StoredBytes(ctx context.Context, accountID int64) (int64, error) {
