@@ -573,7 +573,73 @@ func (s *DB) EnqueueMessage(ctx context.Context, m store.Message, targets []stor
 	return id, err
 }
 
+// Pending reads, in the common case of a device with no more than limit
+// copies waiting, every copy in one plain index range (pendingAll) and
+// orders them into turns here; only a longer backlog needs the query that
+// picks each sender's first copies (pendingTurns).
 func (s *DB) Pending(ctx context.Context, deviceID int64, limit int) ([]store.Delivery, error) {
+	out, err := s.pendingAll(ctx, deviceID, limit)
+	if err != nil || len(out) > 0 {
+		return out, err
+	}
+	// None waiting, or more than limit.
+	return s.pendingTurns(ctx, deviceID, limit)
+}
+
+// pendingAll returns every copy waiting for the device in turns, or none
+// when more than limit are waiting: it reads at most limit+1 copies in
+// arrival order (deliveries_device) and gives up at the one past the limit.
+func (s *DB) pendingAll(ctx context.Context, deviceID int64, limit int) ([]store.Delivery, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT d.seq, m.id, m.sender, m.sender_dev, m.recipient, m.content_type, m.body, m.created
+		FROM deliveries d INDEXED BY deliveries_device JOIN messages m ON m.id=d.message_id
+		WHERE d.device_id=? ORDER BY d.seq LIMIT ?`, deviceID, limit+1)
+	if err != nil {
+		return nil, err
+	}
+	out, err := scanDeliveries(rows)
+	if err != nil || len(out) > limit {
+		return nil, err
+	}
+	// The n-th copy of each sender takes turn n; a stable sort by turn
+	// keeps arrival order within a turn.
+	turn := make(map[string]int, 4)
+	turns := make([]int, len(out))
+	for i, d := range out {
+		turn[d.Sender]++
+		turns[i] = turn[d.Sender]
+	}
+	if len(turn) > 1 {
+		idx := make([]int, len(out))
+		for i := range idx {
+			idx[i] = i
+		}
+		sort.SliceStable(idx, func(a, b int) bool { return turns[idx[a]] < turns[idx[b]] })
+		sorted := make([]store.Delivery, len(out))
+		for i, j := range idx {
+			sorted[i] = out[j]
+		}
+		out = sorted
+	}
+	return out, nil
+}
+
+func scanDeliveries(rows *sql.Rows) ([]store.Delivery, error) {
+	defer rows.Close()
+	var out []store.Delivery
+	for rows.Next() {
+		var d store.Delivery
+		var created int64
+		if err := rows.Scan(&d.Seq, &d.MessageID, &d.Sender, &d.SenderDevice, &d.Recipient, &d.ContentType, &d.Body, &created); err != nil {
+			return nil, err
+		}
+		d.Created = fromUnix(created)
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// pendingTurns is Pending for any backlog.
+func (s *DB) pendingTurns(ctx context.Context, deviceID int64, limit int) ([]store.Delivery, error) {
 	// Round robin over senders: the n-th waiting copy of every sender comes
 	// before the (n+1)-th of any, each sender's copies in arrival order.
 	// Only each sender's first `limit` copies can be chosen, and the index
@@ -599,18 +665,7 @@ func (s *DB) Pending(ctx context.Context, deviceID int64, limit int) ([]store.De
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []store.Delivery
-	for rows.Next() {
-		var d store.Delivery
-		var created int64
-		if err := rows.Scan(&d.Seq, &d.MessageID, &d.Sender, &d.SenderDevice, &d.Recipient, &d.ContentType, &d.Body, &created); err != nil {
-			return nil, err
-		}
-		d.Created = fromUnix(created)
-		out = append(out, d)
-	}
-	return out, rows.Err()
+	return scanDeliveries(rows)
 }
 
 func (s *DB) Delivered(ctx context.Context, seq int64) error {
