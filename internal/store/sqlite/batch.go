@@ -32,6 +32,10 @@ type job struct {
 	ctx  context.Context
 	fn   func(*sql.Tx) error
 	done chan error
+	// single marks a job of one statement that fails only when the
+	// database does (no constraint to break): it runs without a savepoint
+	// of its own, and its failure fails the batch.
+	single bool
 }
 
 const maxBatch = 256
@@ -60,7 +64,16 @@ func (b *batcher) close() {
 
 // do runs fn in a shared transaction and returns once it is committed.
 func (b *batcher) do(ctx context.Context, fn func(*sql.Tx) error) error {
-	j := &job{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	return b.queue(&job{ctx: ctx, fn: fn, done: make(chan error, 1)})
+}
+
+// doStatement is do for an fn that runs exactly one statement.
+func (b *batcher) doStatement(ctx context.Context, fn func(*sql.Tx) error) error {
+	return b.queue(&job{ctx: ctx, fn: fn, done: make(chan error, 1), single: true})
+}
+
+func (b *batcher) queue(j *job) error {
+	ctx := j.ctx
 	b.mu.RLock()
 	if b.closed {
 		b.mu.RUnlock()
@@ -110,6 +123,15 @@ func (b *batcher) commit(batch []*job) {
 		for i, j := range batch {
 			if j.ctx.Err() != nil {
 				results[i] = j.ctx.Err()
+				continue
+			}
+			if j.single {
+				// Without a savepoint a failure cannot be undone alone
+				// (and some errors end the whole transaction): the
+				// batch fails together, and the others retry.
+				if err = j.fn(tx); err != nil {
+					break
+				}
 				continue
 			}
 			if _, err = tx.Exec(`SAVEPOINT job`); err != nil {

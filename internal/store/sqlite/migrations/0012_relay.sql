@@ -34,3 +34,14 @@ END;
 CREATE TRIGGER contacts_routing_delete AFTER DELETE ON contacts BEGIN
     UPDATE routing_generation SET n=n+1;
 END;
+
+-- A delivered copy is forgotten by its sequence number; the message body
+-- goes with its last copy. Without an index on message_id, both that check
+-- and the foreign key's cascade scanned every waiting copy of every device
+-- for each delivered one. The trigger makes forgetting one statement.
+CREATE INDEX deliveries_message ON deliveries(message_id);
+CREATE TRIGGER deliveries_forget_message AFTER DELETE ON deliveries
+WHEN NOT EXISTS (SELECT 1 FROM deliveries WHERE message_id=OLD.message_id)
+BEGIN
+    DELETE FROM messages WHERE id=OLD.message_id;
+END;
