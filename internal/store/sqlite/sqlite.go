@@ -526,6 +526,7 @@ func (s *DB) HasContact(ctx context.Context, owner, contact string) (bool, error
 func (s *DB) EnqueueMessage(ctx context.Context, m store.Message, targets []store.Target, quota int64) (int64, error) {
 	var id int64
 	err := s.batch.do(ctx, func(tx *sql.Tx) error {
+		ctx := inBatch(ctx)
 		if m.RouteGeneration != 0 {
 			g, err := s.batch.generation(tx)
 			if err != nil {
@@ -578,6 +579,12 @@ func (s *DB) EnqueueMessage(ctx context.Context, m store.Message, targets []stor
 // orders them into turns here; only a longer backlog needs the query that
 // picks each sender's first copies (pendingTurns).
 func (s *DB) Pending(ctx context.Context, deviceID int64, limit int) ([]store.Delivery, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	// Short indexed reads: not worth the driver's interrupt watcher (a
+	// goroutine per statement under a context that can end).
+	ctx = context.WithoutCancel(ctx)
 	out, err := s.pendingAll(ctx, deviceID, limit)
 	if err != nil || len(out) > 0 {
 		return out, err
@@ -671,9 +678,16 @@ func (s *DB) pendingTurns(ctx context.Context, deviceID int64, limit int) ([]sto
 // Delivered is one statement: the trigger deliveries_forget_message (0012)
 // removes the body with its last copy, and a delete of a copy already
 // forgotten changes nothing, so acknowledging twice is harmless.
+// inBatch is the context of a job's statements in the shared transaction.
+// The caller's context ending must not interrupt a statement there (the
+// other jobs' writes share it), and the batcher has already skipped a job
+// whose caller gave up; without a Done channel the driver also starts no
+// interrupt watcher, a goroutine per statement.
+func inBatch(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
+
 func (s *DB) Delivered(ctx context.Context, seq int64) error {
 	return s.batch.doStatement(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `DELETE FROM deliveries WHERE seq=?`, seq)
+		_, err := tx.ExecContext(inBatch(ctx), `DELETE FROM deliveries WHERE seq=?`, seq)
 		return err
 	})
 }
