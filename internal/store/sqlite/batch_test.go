@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"testing"
@@ -118,5 +119,83 @@ func closeWithQueued(t *testing.T, round int) {
 	}
 	if t.Failed() {
 		t.Logf("round %d: %s", round, fmt.Sprint(ok))
+	}
+}
+
+// TestStatementJobs: a one-statement job (run without a savepoint) that
+// fails fails its whole batch, and nothing of that batch is stored; one
+// that succeeds commits with the others.
+func TestStatementJobs(t *testing.T) {
+	ctx := context.Background()
+	db := open(t)
+	if _, err := db.db.ExecContext(ctx, `CREATE TABLE writes (n INTEGER PRIMARY KEY)`); err != nil {
+		t.Fatal(err)
+	}
+	insert := func(n int) func(*sql.Tx) error {
+		return func(tx *sql.Tx) error {
+			_, err := tx.Exec(`INSERT INTO writes(n) VALUES(?)`, n)
+			return err
+		}
+	}
+	errDisk := errors.New("disk failed")
+	type result struct {
+		n   int
+		err error
+	}
+	// batch runs the jobs in one transaction: a first job holds the
+	// batcher until the others are queued behind it.
+	batch := func(jobs map[int]func() error) map[int]error {
+		inCommit, release := make(chan struct{}), make(chan struct{})
+		hold := make(chan error, 1)
+		go func() {
+			hold <- db.batch.do(ctx, func(tx *sql.Tx) error { close(inCommit); <-release; return nil })
+		}()
+		<-inCommit
+		results := make(chan result, len(jobs))
+		for n, f := range jobs {
+			go func() { results <- result{n, f()} }()
+		}
+		for len(db.batch.jobs) < len(jobs) {
+			time.Sleep(time.Millisecond)
+		}
+		close(release)
+		if err := <-hold; err != nil {
+			t.Fatal(err)
+		}
+		out := map[int]error{}
+		for range jobs {
+			r := <-results
+			out[r.n] = r.err
+		}
+		return out
+	}
+	stored := func(n int) bool {
+		var one int
+		return db.db.QueryRow(`SELECT 1 FROM writes WHERE n=?`, n).Scan(&one) == nil
+	}
+
+	got := batch(map[int]func() error{
+		1: func() error { return db.batch.doStatement(ctx, insert(1)) },
+		2: func() error { return db.batch.do(ctx, insert(2)) },
+	})
+	if got[1] != nil || got[2] != nil || !stored(1) || !stored(2) {
+		t.Fatalf("results %v, stored 1: %v, 2: %v", got, stored(1), stored(2))
+	}
+	got = batch(map[int]func() error{
+		4: func() error {
+			return db.batch.doStatement(ctx, func(tx *sql.Tx) error {
+				if err := insert(4)(tx); err != nil {
+					return err
+				}
+				return errDisk
+			})
+		},
+		5: func() error { return db.batch.do(ctx, insert(5)) },
+		6: func() error { return db.batch.doStatement(ctx, insert(6)) },
+	})
+	for n, err := range got {
+		if err == nil || stored(n) {
+			t.Errorf("job %d in a failed batch: %v, stored %v", n, err, stored(n))
+		}
 	}
 }

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"fmt"
+	"syscall"
 	"testing"
 	"time"
 
@@ -89,4 +90,34 @@ func TestDeliveredForgetsMessage(t *testing.T) {
 			t.Fatalf("after %d of 2 copies: %d bodies stored, want %d", i+1, got, want)
 		}
 	}
+}
+
+// BenchmarkEnqueueConcurrent stores messages from 64 concurrent senders,
+// so that the group commit batches them, as under load: the cost of the
+// statements per message more than of the fsync per batch.
+func BenchmarkEnqueueConcurrent(b *testing.B) {
+	ctx := context.Background()
+	db, err := Open(ctx, b.TempDir()+"/b.db")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	r := device(b, db, "rcpt@x.org", "r1")
+	tg := []store.Target{{DeviceID: r.ID, AccountID: r.AccountID}}
+	body := make([]byte, 600)
+	b.ReportAllocs()
+	var ru0, ru1 syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
+	b.SetParallelism(32)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := db.EnqueueMessage(ctx, store.Message{Sender: "s@x.org", SenderDevice: "d", Recipient: "rcpt@x.org", ContentType: "t",
+				Body: body, Created: time.Now()}, tg, 1<<40); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
+	cpu := ru1.Utime.Nano() + ru1.Stime.Nano() - ru0.Utime.Nano() - ru0.Stime.Nano()
+	b.ReportMetric(float64(cpu)/1e3/float64(b.N), "cpu-µs/op")
 }
