@@ -237,8 +237,6 @@ func (p *Proxy) respond(tx sip.ServerTransaction, req *sip.Request, code int, re
 // credentials for standard phones. A nil identity with nil error means a
 // challenge was sent.
 func (p *Proxy) authenticate(req *sip.Request, tx sip.ServerTransaction) (*Identity, bool) {
-	ctx, cancel := context.WithTimeout(p.ctx, 10*time.Second)
-	defer cancel()
 	src := req.Source()
 	if cert := p.ln.peer(src); cert != nil {
 		p.authMu.Lock()
@@ -247,6 +245,8 @@ func (p *Proxy) authenticate(req *sip.Request, tx sip.ServerTransaction) (*Ident
 		if ok && e.cert == cert && time.Since(e.at) < authTTL {
 			return &e.id, true
 		}
+		ctx, cancel := context.WithTimeout(p.ctx, 10*time.Second)
+		defer cancel()
 		id, err := p.cfg.Auth.Certificate(ctx, cert)
 		if err != nil {
 			p.authMu.Lock()
@@ -263,6 +263,8 @@ func (p *Proxy) authenticate(req *sip.Request, tx sip.ServerTransaction) (*Ident
 		p.authMu.Unlock()
 		return &id, true
 	}
+	ctx, cancel := context.WithTimeout(p.ctx, 10*time.Second)
+	defer cancel()
 	id, ok := p.digest(ctx, req, tx)
 	if !ok {
 		return nil, false
