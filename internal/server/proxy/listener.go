@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -146,6 +147,30 @@ type peerConn struct {
 	in    []byte   // received, not yet framed; nil between messages
 	out   []byte   // a framed message not yet handed to sipgo
 	first [64]byte // reads between messages, so an idle connection holds no buffer
+	// inBuf and outBuf are the pooled buffers behind in and out, if they
+	// are: each goes back to msgBufs once what it holds is consumed.
+	inBuf, outBuf *[]byte
+}
+
+// msgBufs holds buffers for messages being received: a message borrows
+// one from its first byte until sipgo has read it, so neither a busy
+// connection allocates per message nor an idle one holds a buffer.
+var msgBufs = sync.Pool{New: func() any { b := make([]byte, 0, msgBufSize); return &b }}
+
+const msgBufSize = 4096
+
+func putMsgBuf(b **[]byte) {
+	if *b != nil {
+		**b = (**b)[:0]
+		msgBufs.Put(*b)
+		*b = nil
+	}
+}
+
+// takeIn makes in a pooled buffer holding data.
+func (c *peerConn) takeIn(data []byte) {
+	c.inBuf = msgBufs.Get().(*[]byte)
+	c.in = append((*c.inBuf)[:0], data...)
 }
 
 var errIdle = errors.New("sip connection idle")
@@ -190,6 +215,7 @@ func (c *peerConn) Read(b []byte) (int, error) {
 	c.out = c.out[n:]
 	if len(c.out) == 0 {
 		c.out = nil
+		putMsgBuf(&c.outBuf)
 	}
 	return n, nil
 }
@@ -199,6 +225,9 @@ func (c *peerConn) next() ([]byte, error) {
 	var started time.Time
 	for {
 		c.in = c.keepAlive(c.in)
+		if c.in == nil {
+			putMsgBuf(&c.inBuf)
+		}
 		if c.in == nil && !started.IsZero() {
 			started = time.Time{}
 		}
@@ -210,8 +239,9 @@ func (c *peerConn) next() ([]byte, error) {
 			if err == nil {
 				c.lastMsg = time.Now()
 				msg := c.in[:n:n]
+				c.outBuf, c.inBuf = c.inBuf, nil
 				if rest := c.in[n:]; len(rest) > 0 {
-					c.in = append([]byte(nil), rest...)
+					c.takeIn(rest)
 				} else {
 					c.in = nil
 				}
@@ -227,6 +257,7 @@ func (c *peerConn) next() ([]byte, error) {
 					return nil, fmt.Errorf("sip framing from %s: %w", c.RemoteAddr(), err)
 				}
 				c.in = append([]byte(nil), c.in[fe.Length:]...)
+				putMsgBuf(&c.inBuf)
 				if len(c.in) == 0 {
 					c.in = nil
 				}
@@ -245,11 +276,14 @@ func (c *peerConn) next() ([]byte, error) {
 		if c.in == nil {
 			n, err = c.tc.Read(c.first[:])
 			if n > 0 {
-				c.in = append(make([]byte, 0, 1024), c.first[:n]...)
+				c.takeIn(c.first[:n])
 			}
 		} else {
 			if cap(c.in)-len(c.in) < 512 {
-				c.in = append(c.in, make([]byte, len(c.in)+1024)...)[:len(c.in)]
+				// Past the pooled size: a buffer of its own, the pooled
+				// one back.
+				c.in = slices.Grow(c.in, len(c.in)+1024)
+				putMsgBuf(&c.inBuf)
 			}
 			n, err = c.tc.Read(c.in[len(c.in):cap(c.in)])
 			c.in = c.in[:len(c.in)+n]
