@@ -105,6 +105,7 @@ type Proxy struct {
 	nonces  nonceCounts
 	guesses guesses
 	routes  routes
+	runners *runners // of delivery runs
 	// sweepEvery is how often expired bindings are dropped.
 	sweepEvery time.Duration
 
@@ -196,7 +197,7 @@ func New(cfg Config) (*Proxy, error) {
 		return nil, err
 	}
 	p := &Proxy{cfg: cfg, ua: ua, srv: srv, cli: cli, log: cfg.Log, bindings: map[int64]*binding{}, limits: newLimiter(cfg.Rate, cfg.Burst),
-		auth: map[string]authEntry{}, sweepEvery: 30 * time.Second,
+		auth: map[string]authEntry{}, sweepEvery: 30 * time.Second, runners: newRunners(runnerStay),
 		unauth: newLimiter(cfg.UnauthRate, cfg.UnauthBurst), guesses: guesses{pol: cfg.Attempts}}
 	srv.OnRegister(p.entry(p.onRegister))
 	srv.OnMessage(p.entry(p.onMessage))
@@ -569,7 +570,7 @@ func (p *Proxy) kick(deviceID int64) {
 		return
 	}
 	b.running, b.pending = true, false
-	go p.deliver(deviceID)
+	p.runners.run(func() { p.deliver(deviceID) })
 }
 
 // deliver sends a device's stored copies until none is left or one is not
