@@ -109,7 +109,7 @@ func Start(cfg Config) (*Server, error) {
 		}
 	}
 	if cfg.TCPAddr != "" {
-		ln, err := net.Listen("tcp", cfg.TCPAddr)
+		ln, err := listenTCP(cfg.TCPAddr, cfg.UDPAddr, s.udp)
 		if err != nil {
 			return fail(fmt.Errorf("relay tcp listener: %w", err))
 		}
@@ -204,6 +204,19 @@ func listenUDP(addr string, n int) ([]net.PacketConn, error) {
 		conns = append(conns, c)
 	}
 	return conns, nil
+}
+
+// listenTCP listens on addr; when addr is the UDP address with port 0, on
+// the port UDP got if it is free, so that one port number serves both as
+// on a fixed configuration.
+func listenTCP(addr, udpAddr string, udp net.Addr) (net.Listener, error) {
+	if h, p, err := net.SplitHostPort(addr); err == nil && p == "0" && addr == udpAddr && udp != nil {
+		_, up, _ := net.SplitHostPort(udp.String())
+		if ln, err := net.Listen("tcp", net.JoinHostPort(h, up)); err == nil {
+			return ln, nil
+		}
+	}
+	return net.Listen("tcp", addr)
 }
 
 // auth checks TURN REST credentials: the username must parse and not have

@@ -1,0 +1,39 @@
+package sdk
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/phonex/phonex/internal/client"
+)
+
+// ErrNoRelay: the home cluster runs no STUN/TURN relay and names none;
+// calls can take direct paths only.
+var ErrNoRelay = client.ErrNoRelay
+
+// RelayCredentials are short-lived credentials for the home cluster's
+// STUN/TURN relays (RFC 8489, RFC 8656), in the TURN REST format (username
+// EXPIRY:USER, password base64(HMAC-SHA1(secret, username))), valid on every
+// URI until Expires. The relay forwards only what the devices send: call
+// media stays SRTP, encrypted end to end.
+type RelayCredentials struct {
+	// URIs are TURN URIs (RFC 7065): turn:HOST:PORT?transport=udp,
+	// turn:HOST:PORT?transport=tcp, turns:HOST:PORT?transport=tcp.
+	URIs []string `json:"uris"`
+	// STUN are STUN URIs (RFC 7064): stun:HOST:PORT.
+	STUN     []string  `json:"stun"`
+	Username string    `json:"username"`
+	Password string    `json:"password"`
+	Expires  time.Time `json:"expires"`
+}
+
+// RelayCredentials fetches relay credentials for this device's account.
+// Fetch them before each call: they expire (12 hours by default).
+func (d *Device) RelayCredentials(ctx context.Context) (RelayCredentials, error) {
+	c, err := d.p.TURNCredentials(ctx)
+	if err != nil {
+		return RelayCredentials{}, fmt.Errorf("relay: %w", err)
+	}
+	return RelayCredentials{URIs: c.URIs, STUN: c.STUN, Username: c.Username, Password: c.Password, Expires: c.Expires}, nil
+}
