@@ -169,3 +169,53 @@ userdb=%s
 		refused(t, uclient(t, uc, "-u", expired, "-w", restPassword(secret, expired), "-p", p))
 	})
 }
+
+// TestRelayStandalone: phonexd relay runs the relay alone on another
+// "host" (a directory holding only phonexd.conf and the node's
+// relay.secret); the node, with its own relay off, hands out that relay's
+// URI from relay_urls, and the credentials work there.
+func TestRelayStandalone(t *testing.T) {
+	uc := requirePeer(t, "turnutils_uclient")
+	c := newCluster(t)
+	port := strconv.Itoa(freePort(t))
+	c.configure("relay_enabled = false", "relay_urls = turn:127.0.0.1:"+port+"?transport=udp, stun:127.0.0.1:"+port)
+	c.n = serve(t, c.data)
+	c.device("alpha", "laptop", true)
+	cr := decode[relayCreds](t, c.mustPx("alpha/laptop", "relay-credentials", "--json"))
+	if strings.Join(cr.URIs, " ") != "turn:127.0.0.1:"+port+"?transport=udp" || strings.Join(cr.STUN, " ") != "stun:127.0.0.1:"+port {
+		t.Fatalf("URIs %v %v", cr.URIs, cr.STUN)
+	}
+
+	remote := t.TempDir()
+	for _, f := range []string{"phonexd.conf", "relay.secret"} {
+		b, err := os.ReadFile(filepath.Join(c.data, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(remote, f), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command(filepath.Join(bin, "phonexd"), "relay", "--data", remote, "--relay-addr", "127.0.0.1:"+port, "--relay-tls-addr", "off")
+	stdout, _ := cmd.StdoutPipe()
+	var logs bytes.Buffer
+	cmd.Stderr = &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() }()
+	line := make([]byte, 512)
+	n, _ := stdout.Read(line)
+	if !strings.HasPrefix(string(line[:n]), "relay: udp 127.0.0.1:"+port+" tcp 127.0.0.1:"+port+" (") {
+		t.Fatalf("phonexd relay printed %q; log:\n%s", line[:n], logs.String())
+	}
+	out := uclient(t, uc, "-u", cr.Username, "-w", cr.Password, "-p", port)
+	if !strings.Contains(out, "tot_recv_msgs=40") || !strings.Contains(out, "Total lost packets 0 ") {
+		t.Fatalf("turnutils_uclient through phonexd relay:\n%s", out)
+	}
+	// Without the secret the relay refuses to start.
+	os.Remove(filepath.Join(remote, "relay.secret"))
+	if r := run(t, nil, "phonexd", "relay", "--data", remote, "--relay-addr", "127.0.0.1:0"); r.code == 0 || !strings.Contains(r.err, "relay.secret") {
+		t.Fatalf("relay without a secret: exit %d, %s", r.code, r.err)
+	}
+}
