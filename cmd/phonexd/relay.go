@@ -5,11 +5,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"runtime/debug"
 
 	"github.com/phonex/phonex/internal/cli"
 	"github.com/phonex/phonex/internal/server"
 	"github.com/phonex/phonex/internal/server/relay"
 )
+
+const relayGCPercent = 400
 
 const relaySynopsis = "phonexd relay [--data DIR] [--relay-addr HOST:PORT] [--relay-tls-addr HOST:PORT] [--secret-file FILE]"
 
@@ -41,6 +45,13 @@ func cmdRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	secret, err := relay.LoadSecret(server.RelaySecretPath(cfg))
 	if err != nil {
 		return fmt.Errorf("%w (copy the node's %s, or point --secret-file at it)", err, relay.SecretFile)
+	}
+	// A relay's live heap is small and its garbage is per packet: at Go's
+	// default the collector runs so often that its pauses overflow the
+	// socket buffers at tens of thousands of datagrams per second. Four
+	// times the live heap is a few megabytes here. GOGC, if set, wins.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(relayGCPercent)
 	}
 	var level slog.Level
 	level.UnmarshalText([]byte(cfg.LogLevel))

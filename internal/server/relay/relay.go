@@ -191,6 +191,7 @@ func listenUDP(addr string, n int) ([]net.PacketConn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("relay udp listener: %w", err)
 	}
+	growBuffers(first)
 	conns := []net.PacketConn{first}
 	bound := first.LocalAddr().String() // the port chosen, if addr asked for any
 	for len(conns) < n {
@@ -201,9 +202,25 @@ func listenUDP(addr string, n int) ([]net.PacketConn, error) {
 			}
 			return nil, fmt.Errorf("relay udp listener %d: %w", len(conns), err)
 		}
+		growBuffers(c)
 		conns = append(conns, c)
 	}
 	return conns, nil
+}
+
+// socketBuffer is the kernel buffer asked for on each UDP socket, so that
+// bursts and the collector's pauses do not drop datagrams; Linux caps it at
+// net.core.rmem_max and wmem_max.
+const socketBuffer = 4 << 20
+
+func growBuffers(c net.PacketConn) {
+	if b, ok := c.(interface {
+		SetReadBuffer(int) error
+		SetWriteBuffer(int) error
+	}); ok {
+		b.SetReadBuffer(socketBuffer)
+		b.SetWriteBuffer(socketBuffer)
+	}
 }
 
 // listenTCP listens on addr; when addr is the UDP address with port 0, on
@@ -323,6 +340,7 @@ func (g *generator) AllocatePacketConn(c turn.AllocateListenerConfig) (net.Packe
 		lease.release()
 		return nil, nil, err
 	}
+	growBuffers(conn)
 	return &limitedConn{PacketConn: conn, lease: lease}, addr, nil
 }
 
