@@ -137,9 +137,17 @@ func (p peerAttr) AddTo(m *stun.Message) error {
 	return stun.XORMappedAddress{IP: p.a.IP, Port: p.a.Port}.AddToAs(m, stun.AttrXORPeerAddress)
 }
 
-// release ends the allocation (a Refresh with LIFETIME 0, §7.3).
+// release ends the allocation with a Refresh of LIFETIME 0 (§7.3), sent
+// once without waiting: the receiver goroutine owns the socket's reads, and
+// an allocation whose refresh is lost expires on its own.
 func (c *rawClient) release() {
-	c.do(stun.MethodRefresh, stun.RawAttribute{Type: stun.AttrLifetime, Value: []byte{0, 0, 0, 0}})
+	m, err := stun.Build(stun.TransactionID, stun.NewType(stun.MethodRefresh, stun.ClassRequest),
+		stun.RawAttribute{Type: stun.AttrLifetime, Value: []byte{0, 0, 0, 0}},
+		stun.NewUsername(c.user), stun.NewRealm(c.realm), stun.NewNonce(c.nonce),
+		stun.NewLongTermIntegrity(c.user, c.realm, c.pass), stun.Fingerprint)
+	if err == nil {
+		c.conn.WriteToUDP(m.Raw, c.server)
+	}
 	c.conn.Close()
 }
 
