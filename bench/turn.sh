@@ -13,7 +13,8 @@
 # 2. Relayed calls: N pairs at 50 packets per second each way, 100-byte
 #    datagrams (an SRTP Opus packet); N steps up; for each step the relay's
 #    RSS above its idle RSS and its CPU share, per call; the most calls
-#    carried with at most 1% lost.
+#    carried (at most 1% lost, and the generator kept up with the offered
+#    rate), and the number the relay's CPU alone would allow.
 #
 # Environment: COTURN_THREADS (relay-threads, default: number of CPUs),
 # RATES, CALLS, STEP_SECONDS (default 4), ROUNDS. Needs coturn (installed
@@ -114,8 +115,13 @@ def rows(f):
 def best(rs):
     ok = [r for r in rs if r["loss"] <= 0.01]
     return max(ok, key=lambda r: r["received_pps"]) if ok else None
+def carried(r):
+    # Every call got its packets: at most 1% lost in the relay, and the
+    # generator sent at least 95% of the offered rate (beyond that the
+    # load generator, on the same two cores, is what limits).
+    return r["loss"] <= 0.01 and r["sent"] >= 0.95 * r["offered_pps"] * r["seconds"]
 def calls(rs):
-    ok = [r for r in rs if r["loss"] <= 0.01]
+    ok = [r for r in rs if carried(r)]
     return max(ok, key=lambda r: r["pairs"]) if ok else None
 pr, cr = best(rows("rate.phonexd")), best(rows("rate.coturn"))
 pc, cc = calls(rows("calls.phonexd")), calls(rows("calls.coturn"))
@@ -132,18 +138,18 @@ def per_call(r):
     n = r["pairs"]
     return (f"{(r['relay_rss_kib']-r['relay_base_rss_kib'])/n:.1f} KiB",
             f"{100*r['relay_cpu_share']/n:.3f}% of a core",
-            f"{n} (loss {100*r['loss']:.2f}%, relay CPU {100*r['relay_cpu_share']:.0f}% of a core)")
+            f"{n} measured (relay CPU {100*r['relay_cpu_share']:.0f}% of a core); {int(float(cpus)*n/r['relay_cpu_share'])} by CPU ({cpus} cores / CPU per call)")
 p1, p2, p3 = per_call(pc); c1, c2, c3 = per_call(cc)
 print(f"| memory per relayed call (RSS growth / calls, at the largest step carried) | {p1} | {c1} |")
 print(f"| CPU per relayed call (50 pkt/s each way) | {p2} | {c2} |")
-print(f"| relayed calls carried at once with <= 1% lost (largest step tried: see below) | {p3} | {c3} |")
+print(f"| relayed calls at once, every call at 50 pkt/s each way with <= 1% lost: measured with the load generator on the same cores, and the relay's CPU limit | {p3} | {c3} |")
 print(f"| settings | `phonexd relay`: {cpus} UDP readers (SO_REUSEPORT), GOGC=400, quotas checked (set not to limit), log level warn | relay-threads={threads}, no log, no CLI, no TLS/DTLS, no TCP relay, REST secret (no database), no quotas |")
 if pr and cr:
     print(f"\nratio phonexd / coturn (throughput): {pr['received_pps']/cr['received_pps']:.2f}")
     print(f"CPU-cost ratio coturn / phonexd (above 1: phonexd cheaper per datagram): {cr['relay_cpu_us_per_packet']/pr['relay_cpu_us_per_packet']:.2f}")
-print("\nSteps (relay, mode, pairs, offered/s, received/s, loss, relay CPU µs per datagram, RSS KiB):")
+print("\nSteps (relay, mode, pairs, offered/s, sent/s, received/s, loss, relay CPU µs per datagram, RSS KiB):")
 for name in ("phonexd", "coturn"):
     for f_ in ("rate", "calls"):
         for r in rows(f"{f_}.{name}"):
-            print(f"    {name} {r['mode']} {r['pairs']} {r['offered_pps']:.0f} {r['received_pps']:.0f} {100*r['loss']:.2f}% {r.get('relay_cpu_us_per_packet',0):.1f} {r.get('relay_rss_kib',0)}")
+            print(f"    {name} {r['mode']} {r['pairs']} {r['offered_pps']:.0f} {r['sent']/r['seconds']:.0f} {r['received_pps']:.0f} {100*r['loss']:.2f}% {r.get('relay_cpu_us_per_packet',0):.1f} {r.get('relay_rss_kib',0)}")
 PY
