@@ -10,7 +10,8 @@
 #    offered rates are swept, and a relay's figure is the best received
 #    rate (datagrams per second that crossed the relay) with at most 1%
 #    lost. ROUNDS sweeps per relay, alternating (default 2); the best counts.
-# 2. Relayed calls: N pairs at 50 packets per second each way, 100-byte
+# 2. Relayed calls, on the node (phonexd serve with its relay, API and SIP
+#    in one process) and on coturn: N pairs at 50 packets per second each way, 100-byte
 #    datagrams (an SRTP Opus packet); N steps up; for each step the relay's
 #    RSS above its idle RSS and its CPU share, per call; the most calls
 #    carried (at most 1% lost, and the generator kept up with the offered
@@ -59,6 +60,15 @@ ppid=$!; pids+=($ppid)
 for _ in $(seq 50); do grep -q '^relay:' "$work/relay.out" 2>/dev/null && break; sleep 0.1; done
 grep -q '^relay:' "$work/relay.out" || { cat "$work/relay.err" >&2; exit 1; }
 
+# The node itself (API, SIP and the relay in one process, the collector at
+# Go's default), for the per-call figures "on the node".
+nport=$(free_port)
+"$work/phonexd" serve --data "$work/data" --api-addr 127.0.0.1:0 --sip-addr 127.0.0.1:0 --sip-phone-addr off \
+  --relay-addr "127.0.0.1:$nport" --relay-tls-addr off >"$work/serve.out" 2>"$work/serve.err" &
+npid=$!; pids+=($npid)
+for _ in $(seq 100); do grep -q '^relay:' "$work/serve.out" 2>/dev/null && break; sleep 0.1; done
+grep -q "^relay: udp 127.0.0.1:$nport" "$work/serve.out" || { cat "$work/serve.out" "$work/serve.err" >&2; exit 1; }
+
 cport=$(free_port)
 mkdir -p "$work/coturn"
 # coturn for its best figure: relay-threads = CPUs (COTURN_THREADS to
@@ -103,7 +113,7 @@ for r in $(seq "$rounds"); do
   load phonexd "$pport" $ppid -mode rate -pairs 8 -rates "$rates" >>"$work/rate.phonexd"
   load coturn "$cport" $cpid -mode rate -pairs 8 -rates "$rates" >>"$work/rate.coturn"
 done
-load phonexd "$pport" $ppid -mode calls -calls "$calls" >"$work/calls.phonexd"
+load phonexd "$nport" $npid -mode calls -calls "$calls" >"$work/calls.phonexd"
 load coturn "$cport" $cpid -mode calls -calls "$calls" >"$work/calls.coturn"
 
 version=$(turnserver --version 2>/dev/null | head -1)
@@ -127,23 +137,31 @@ pr, cr = best(rows("rate.phonexd")), best(rows("rate.coturn"))
 pc, cc = calls(rows("calls.phonexd")), calls(rows("calls.coturn"))
 now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d at %H:%M UTC")
 print(f"Run on {now} with `bash bench/turn.sh` ({cpus} cores, {gov}, coturn {version}):\n")
-print("| measure | phonexd relay | coturn |")
+print("| measure | phonexd | coturn |")
 print("|---|---|---|")
 def f(r, k, fmt="{:.0f}"):
     return fmt.format(r[k]) if r else "n/a"
 print(f"| relayed datagrams per second, best with <= 1% lost (8 pairs, 100-byte ChannelData both ways) | {f(pr,'received_pps')} | {f(cr,'received_pps')} |")
 print(f"| relay CPU time per relayed datagram at that rate | {f(pr,'relay_cpu_us_per_packet','{:.1f} µs')} | {f(cr,'relay_cpu_us_per_packet','{:.1f} µs')} |")
-def per_call(r):
-    if not r: return "n/a", "n/a", "n/a"
-    n = r["pairs"]
-    return (f"{(r['relay_rss_kib']-r['relay_base_rss_kib'])/n:.1f} KiB",
-            f"{100*r['relay_cpu_share']/n:.3f}% of a core",
-            f"{n} measured (relay CPU {100*r['relay_cpu_share']:.0f}% of a core); {int(float(cpus)*n/r['relay_cpu_share'])} by CPU ({cpus} cores / CPU per call)")
-p1, p2, p3 = per_call(pc); c1, c2, c3 = per_call(cc)
-print(f"| memory per relayed call (RSS growth / calls, at the largest step carried) | {p1} | {c1} |")
+def per_call(rs):
+    # Memory: the slope of the relay's RSS over the calls steps it carried
+    # with <= 1% lost (first to last), so the idle process does not count.
+    # CPU: its CPU time per datagram at the largest such step, times the
+    # 100 datagrams per second a call at 50 pkt/s each way makes.
+    ok = [r for r in rs if r["loss"] <= 0.01]
+    if not ok: return "n/a", "n/a", "n/a"
+    lo, hi = ok[0], ok[-1]
+    mem = f"{(hi['relay_rss_kib']-lo['relay_rss_kib'])/(hi['pairs']-lo['pairs']):.1f} KiB" if hi["pairs"] > lo["pairs"] else "n/a"
+    share = hi["relay_cpu_us_per_packet"] * 100 / 1e6
+    m = calls(rs)
+    measured = f"{m['pairs']} measured" if m else "none measured"
+    return (mem, f"{100*share:.3f}% of a core ({hi['relay_cpu_us_per_packet']:.1f} µs x 100 datagrams/s, at {hi['pairs']} calls)",
+            f"{measured}; {int(float(cpus)/share)} by CPU ({cpus} cores / CPU per call)")
+p1, p2, p3 = per_call(rows("calls.phonexd")); c1, c2, c3 = per_call(rows("calls.coturn"))
+print(f"| memory per relayed call (RSS growth per call across the calls steps carried) | {p1} | {c1} |")
 print(f"| CPU per relayed call (50 pkt/s each way) | {p2} | {c2} |")
 print(f"| relayed calls at once, every call at 50 pkt/s each way with <= 1% lost: measured with the load generator on the same cores, and the relay's CPU limit | {p3} | {c3} |")
-print(f"| settings | `phonexd relay`: {cpus} UDP readers (SO_REUSEPORT), GOGC=400, quotas checked (set not to limit), log level warn | relay-threads={threads}, no log, no CLI, no TLS/DTLS, no TCP relay, REST secret (no database), no quotas |")
+print(f"| settings | throughput: `phonexd relay` (GOGC=400); calls: the relay inside `phonexd serve` (API and SIP listening, Go's default GOGC); {cpus} UDP readers (SO_REUSEPORT), quotas checked on every datagram (set not to limit), log level warn | relay-threads={threads}, no log, no CLI, no TLS/DTLS, no TCP relay, REST secret (no database), no quotas |")
 if pr and cr:
     print(f"\nratio phonexd / coturn (throughput): {pr['received_pps']/cr['received_pps']:.2f}")
     print(f"CPU-cost ratio coturn / phonexd (above 1: phonexd cheaper per datagram): {cr['relay_cpu_us_per_packet']/pr['relay_cpu_us_per_packet']:.2f}")
