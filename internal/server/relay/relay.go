@@ -109,11 +109,12 @@ func Start(cfg Config) (*Server, error) {
 		}
 	}
 	if cfg.TCPAddr != "" {
-		ln, err := listenTCP(cfg.TCPAddr, cfg.UDPAddr, s.udp)
+		raw, err := listenTCP(cfg.TCPAddr, cfg.UDPAddr, s.udp)
 		if err != nil {
 			return fail(fmt.Errorf("relay tcp listener: %w", err))
 		}
-		closers = append(closers, ln.Close)
+		closers = append(closers, raw.Close)
+		ln := bound(raw)
 		s.tcp = ln.Addr()
 		if listenIP == nil {
 			listenIP = s.tcp.(*net.TCPAddr).IP
@@ -124,11 +125,14 @@ func Start(cfg Config) (*Server, error) {
 		if cfg.TLS == nil {
 			return fail(errors.New("relay: TLS listener without a certificate"))
 		}
-		ln, err := tls.Listen("tcp", cfg.TLSAddr, cfg.TLS)
+		raw, err := net.Listen("tcp", cfg.TLSAddr)
 		if err != nil {
 			return fail(fmt.Errorf("relay tls listener: %w", err))
 		}
-		closers = append(closers, ln.Close)
+		closers = append(closers, raw.Close)
+		// The bounds sit under TLS, so pion/turn still gets a *tls.Conn
+		// and completes the handshake within its own 10 s.
+		ln := tls.NewListener(bound(raw), cfg.TLS)
 		s.tls = ln.Addr()
 		if listenIP == nil {
 			listenIP = s.tls.(*net.TCPAddr).IP

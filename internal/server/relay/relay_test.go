@@ -400,3 +400,61 @@ func FuzzParseUsername(f *testing.F) {
 }
 
 const passwordVector = "YSsOBjp0nQvEXoiMlmHzeGnsJIg="
+
+// TestStreamBounds: connections beyond the per-source cap are closed at
+// accept, idle ones after the idle time, and a closed one frees its slot.
+func TestStreamBounds(t *testing.T) {
+	raw, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := bound(raw)
+	l.perSource, l.idle = 2, 300*time.Millisecond
+	defer l.Close()
+	accepted := make(chan net.Conn, 4)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c
+		}
+	}()
+	var clients []net.Conn
+	for i := 0; i < 3; i++ {
+		c, err := net.Dial("tcp", raw.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		clients = append(clients, c)
+	}
+	// The third is closed by the listener: its read ends at once.
+	clients[2].SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, err := clients[2].Read(make([]byte, 1)); err == nil || isTimeout(err) {
+		t.Fatalf("third connection from one source: %v, want closed", err)
+	}
+	a := <-accepted
+	<-accepted
+	start := time.Now()
+	if _, err := a.Read(make([]byte, 1)); !isTimeout(err) || time.Since(start) > 2*time.Second {
+		t.Fatalf("idle read: %v after %v", err, time.Since(start))
+	}
+	a.Close()
+	c, err := net.Dial("tcp", raw.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	select {
+	case <-accepted:
+	case <-time.After(2 * time.Second):
+		t.Fatal("a freed slot was not reused")
+	}
+}
+
+func isTimeout(err error) bool {
+	ne, ok := err.(net.Error)
+	return ok && ne.Timeout()
+}
