@@ -3,6 +3,8 @@ package sdk
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/phonex/phonex/internal/client"
@@ -36,4 +38,18 @@ func (d *Device) RelayCredentials(ctx context.Context) (RelayCredentials, error)
 		return RelayCredentials{}, fmt.Errorf("relay: %w", err)
 	}
 	return RelayCredentials{URIs: c.URIs, STUN: c.STUN, Username: c.Username, Password: c.Password, Expires: c.Expires}, nil
+}
+
+// ICEServers are the credentials as a call's ICE servers
+// (CallOptions.ICEServers): the STUN URIs and the turn: URIs. The turns:
+// URIs are left out: the ICE agent checks a TURN server's TLS certificate
+// against the system's roots, not the cluster's CA.
+func (r RelayCredentials) ICEServers() ICEServers {
+	urls := slices.Clone(r.STUN)
+	for _, u := range r.URIs {
+		if strings.HasPrefix(u, "turn:") {
+			urls = append(urls, u)
+		}
+	}
+	return ICEServers{URLs: urls, Username: r.Username, Password: r.Password}
 }
