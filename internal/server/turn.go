@@ -31,8 +31,9 @@ func (n *Node) setRelayIssuer(r *relayIssuer) {
 	n.mu.Unlock()
 }
 
-// turnCredentials is GET /v1/turn: credentials for the caller's account, so
-// the relay's quotas count all of an account's devices together.
+// turnCredentials is GET /v1/turn: credentials under the caller's account's
+// pseudonym, so the relay's quotas count all of an account's devices
+// together without the relay learning the account's name.
 func (n *Node) turnCredentials(_ context.Context, _ *http.Request, c *caller) (any, error) {
 	n.mu.Lock()
 	r := n.relayOut
@@ -40,7 +41,7 @@ func (n *Node) turnCredentials(_ context.Context, _ *http.Request, c *caller) (a
 	if r == nil {
 		return nil, errorf(http.StatusServiceUnavailable, api.CodeRelayUnavailable, "this cluster runs no STUN/TURN relay; calls can use direct paths only")
 	}
-	cr := relay.Issue(r.secret, c.id.Account.String(), r.ttl, n.now())
+	cr := relay.Issue(r.secret, relay.Pseudonym(r.secret, c.id.Account.String()), r.ttl, n.now())
 	return api.TURNCredentials{URIs: r.turn, STUN: r.stun, Username: cr.Username, Password: cr.Password,
 		TTL: int(r.ttl / time.Second), Expires: cr.Expires.UTC()}, nil
 }

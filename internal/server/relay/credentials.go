@@ -4,6 +4,8 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha1" // #nosec: the TURN REST format fixes HMAC-SHA1 (coturn's use-auth-secret)
+	"crypto/sha256"
+	"encoding/base32"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -128,4 +130,16 @@ func EnsureSecret(path string) ([]byte, error) {
 		}
 	}
 	return LoadSecret(path)
+}
+
+// Pseudonym is the user part the node puts in an account's credentials: a
+// MAC of the account under the shared secret (HMAC-SHA256, first 80 bits,
+// base32), the same for all of an account's devices so that the per-user
+// quotas count them together, but not the account's name, so that a relay
+// run apart from the node, its logs and anyone reading usernames on the
+// wire learn no names.
+func Pseudonym(secret []byte, account string) string {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte("phonex/v1/turn-user\x00" + account))
+	return strings.ToLower(base32.StdEncoding.EncodeToString(m.Sum(nil)[:10]))
 }

@@ -458,3 +458,13 @@ func isTimeout(err error) bool {
 	ne, ok := err.(net.Error)
 	return ok && ne.Timeout()
 }
+
+func TestPseudonym(t *testing.T) {
+	a, b := Pseudonym(testSecret, "alpha@example.org"), Pseudonym(testSecret, "bravo@example.org")
+	if len(a) != 16 || a == b || a != Pseudonym(testSecret, "alpha@example.org") || a == Pseudonym([]byte("another secret of 32 characters."), "alpha@example.org") {
+		t.Fatalf("pseudonyms %q %q", a, b)
+	}
+	if _, err := Check(Issue(testSecret, a, time.Minute, time.Now()).Username, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+}
