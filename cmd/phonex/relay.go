@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/phonex/phonex/internal/cli"
 	"github.com/phonex/phonex/sdk"
 )
 
@@ -34,4 +35,21 @@ func (a *app) cmdRelayCredentials(ctx context.Context, args []string) error {
 				rc.Expires.Format(time.RFC3339), time.Until(rc.Expires).Round(time.Second))
 		})
 	})
+}
+
+// clusterRelay gives a --relay call without --ice-server the relay of the
+// profile's cluster, with fresh credentials.
+func clusterRelay(ctx context.Context, usage string, dev *sdk.Device, o *sdk.CallOptions) error {
+	if !o.Relay || len(o.ICEServers.URLs) > 0 {
+		return nil
+	}
+	if dev == nil {
+		return cli.Misuse(usage, "--relay needs a TURN server: give --ice-server turn:HOST:PORT with --turn-user, or a profile (its cluster's relay)")
+	}
+	rc, err := dev.RelayCredentials(ctx)
+	if err != nil {
+		return err
+	}
+	o.ICEServers = rc.ICEServers()
+	return nil
 }

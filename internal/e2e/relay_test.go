@@ -222,39 +222,55 @@ func TestRelayStandalone(t *testing.T) {
 	}
 }
 
-// TestCallThroughClusterRelay: a direct call forced onto the relay
-// (--relay) with the URI and credentials phonex relay-credentials got from
-// the cluster: both ends report the relay path, the SAS match and the tone
-// crosses, so the relayed media is the ZRTP-keyed SRTP of the two ends.
+// TestCallThroughClusterRelay: calls forced onto the cluster's relay
+// (--relay): with the URI and credentials phonex relay-credentials printed,
+// and with a profile alone (the call fetches them itself). Both ends report
+// the relay path, the SAS match and the tone crosses, so the relayed media
+// is the ZRTP-keyed SRTP of the two ends.
 func TestCallThroughClusterRelay(t *testing.T) {
 	c := newCluster(t)
 	c.configure("relay_addr = 127.0.0.1:0", "relay_tls_addr = ")
 	c.n = serve(t, c.data)
 	c.device("alpha", "laptop", true)
+	c.device("bravo", "phone", true)
 	cr := decode[relayCreds](t, c.mustPx("alpha/laptop", "relay-credentials", "--json"))
 	turnUDP := "turn:127.0.0.1:" + cr.port(t, "turn", "udp") + "?transport=udp"
 
 	tmp := t.TempDir()
+	home := filepath.Join(tmp, "home")
+	os.MkdirAll(home, 0o700)
+	env := []string{"HOME=" + home, "PHONEX_TURN_PASSWORD=" + cr.Password}
 	tone := filepath.Join(tmp, "tone440.wav")
 	writeTone(t, tone, 16000, 440, 4)
-	rec := filepath.Join(tmp, "rec.wav")
-	port := freePort(t)
-	ans := startPhonex(t, "answer", "--direct", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--record", rec,
-		"--for", "6s", "--json", "--zrtp-cache", filepath.Join(tmp, "zb"))
-	ans.waitEvent(t, "listening", 10*time.Second)
-	call := startPhonexEnv(t, []string{"PHONEX_TURN_PASSWORD=" + cr.Password},
-		"call", fmt.Sprintf("sip:x@127.0.0.1:%d", port), "--direct", "--play", tone, "--for", "4s", "--json",
-		"--zrtp-cache", filepath.Join(tmp, "za"), "--relay", "--ice-server", turnUDP, "--turn-user", cr.Username)
-	a, b := call.wait(t, 20*time.Second), ans.wait(t, 20*time.Second)
-	if a["secure"].SAS == "" || a["secure"].SAS != b["secure"].SAS {
-		t.Fatalf("SAS %q and %q", a["secure"].SAS, b["secure"].SAS)
-	}
-	for who, p := range map[string]*proc{"caller": call, "callee": ans} {
-		if path, endPath, _ := pathEvents(t, p); path != "relay" || endPath != "relay" {
-			t.Errorf("%s: path %q, end-of-call path %q, want relay\n%s", who, path, endPath, p.out.String())
-		}
-	}
-	if f := dominant(t, rec); f < 435 || f > 445 {
-		t.Errorf("recorded %.1f Hz, want 440", f)
+	for i, tc := range []struct {
+		name           string
+		caller, callee []string
+	}{
+		{"credentials by flag", []string{"--zrtp-cache", filepath.Join(tmp, "za"), "--relay", "--ice-server", turnUDP, "--turn-user", cr.Username},
+			[]string{"--zrtp-cache", filepath.Join(tmp, "zb")}},
+		{"from the profile's cluster", []string{"--profile", c.profile("alpha/laptop"), "--password-file", c.pw, "--relay"},
+			[]string{"--profile", c.profile("bravo/phone"), "--password-file", c.pw}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := filepath.Join(tmp, fmt.Sprintf("rec%d.wav", i))
+			port := freePort(t)
+			ans := startPhonexEnv(t, env, append([]string{"answer", "--direct", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--record", rec,
+				"--for", "6s", "--json"}, tc.callee...)...)
+			ans.waitEvent(t, "listening", 20*time.Second)
+			call := startPhonexEnv(t, env, append([]string{"call", fmt.Sprintf("sip:x@127.0.0.1:%d", port), "--direct", "--play", tone,
+				"--for", "4s", "--json"}, tc.caller...)...)
+			a, b := call.wait(t, 30*time.Second), ans.wait(t, 30*time.Second)
+			if a["secure"].SAS == "" || a["secure"].SAS != b["secure"].SAS {
+				t.Fatalf("SAS %q and %q\n%s\n%s", a["secure"].SAS, b["secure"].SAS, call.out.String(), ans.out.String())
+			}
+			for who, p := range map[string]*proc{"caller": call, "callee": ans} {
+				if path, endPath, _ := pathEvents(t, p); path != "relay" || endPath != "relay" {
+					t.Errorf("%s: path %q, end-of-call path %q, want relay\n%s", who, path, endPath, p.out.String())
+				}
+			}
+			if f := dominant(t, rec); f < 435 || f > 445 {
+				t.Errorf("recorded %.1f Hz, want 440", f)
+			}
+		})
 	}
 }
