@@ -84,20 +84,27 @@ var errVerifySASRemoved = errors.New("--verify-sas is gone: it trusted the peer 
 // (and only for calls without a profile) the files of --zrtp-cache, which
 // a warning event points out. done must be called after the call.
 func (a *app) zrtpStore(ctx context.Context, fs *cli.Flags, profile, pwFile, cacheDir string, out *eventPrinter) (store *sdk.ZRTPStore, done func(), err error) {
+	store, _, done, err = a.zrtpStoreDevice(ctx, fs, profile, pwFile, cacheDir, out)
+	return store, done, err
+}
+
+// zrtpStoreDevice is zrtpStore that also returns the opened device (nil
+// without a profile), for calls that ask the cluster for its relay.
+func (a *app) zrtpStoreDevice(ctx context.Context, fs *cli.Flags, profile, pwFile, cacheDir string, out *eventPrinter) (store *sdk.ZRTPStore, dev *sdk.Device, done func(), err error) {
 	if fs.IsSet("profile") && cacheDir != "" {
-		return nil, nil, cli.Misuse(fs.Usage(), "give --profile (secrets in its encrypted database) or --zrtp-cache (no profile), not both")
+		return nil, nil, nil, cli.Misuse(fs.Usage(), "give --profile (secrets in its encrypted database) or --zrtp-cache (no profile), not both")
 	}
 	if cacheDir == "" && (fs.IsSet("profile") || sdk.Exists(profile)) {
 		c := &common{Flags: fs, a: a, profile: &profile, pwFile: &pwFile, jsonOut: &out.json}
 		d, _, err := c.open(ctx)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		if old := filepath.Join(profile, "zrtp"); dirExists(old) {
 			out.print(sdk.CallEvent{Type: sdk.CallWarning, Time: time.Now(), Reason: "the unencrypted ZRTP cache " + old +
 				" of earlier versions is not used any more (the profile's encrypted database has its own ZID and secrets); remove it, it holds retained secrets in the clear"})
 		}
-		return d.ZRTPStore(), func() { d.Close() }, nil
+		return d.ZRTPStore(), d, func() { d.Close() }, nil
 	}
 	if cacheDir == "" {
 		home, _ := os.UserHomeDir()
@@ -105,11 +112,11 @@ func (a *app) zrtpStore(ctx context.Context, fs *cli.Flags, profile, pwFile, cac
 	}
 	store, err = sdk.OpenZRTPCache(cacheDir)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	out.print(sdk.CallEvent{Type: sdk.CallWarning, Time: time.Now(), Reason: "no profile: the ZRTP identity, retained secrets and trust flags are kept unencrypted in " +
 		cacheDir + "; enroll a profile (or give --profile) to keep them in its encrypted database"})
-	return store, func() {}, nil
+	return store, nil, func() {}, nil
 }
 
 // setup checks the flags and returns the phone, the call options and what
@@ -138,8 +145,8 @@ func (f *callFlags) setup(ctx context.Context, a *app, out *eventPrinter) (*sdk.
 	if o.Relay && o.NoICE {
 		return nil, o, nil, cli.Misuse(f.Usage(), "--relay needs ICE: drop --no-ice")
 	}
-	if o.Relay && len(o.ICEServers.URLs) == 0 {
-		return nil, o, nil, cli.Misuse(f.Usage(), "--relay needs a TURN server: give --ice-server turn:HOST:PORT with --turn-user")
+	if o.Relay && len(o.ICEServers.URLs) == 0 && *f.cacheDir != "" {
+		return nil, o, nil, cli.Misuse(f.Usage(), "--relay needs a TURN server: give --ice-server turn:HOST:PORT with --turn-user, or a profile (its cluster's relay)")
 	}
 	var closers []func()
 	done := func() {
@@ -155,12 +162,16 @@ func (f *callFlags) setup(ctx context.Context, a *app, out *eventPrinter) (*sdk.
 		o.Play = fh
 		closers = append(closers, func() { fh.Close() })
 	}
-	store, closeStore, err := a.zrtpStore(ctx, f.Flags, *f.profile, *f.pwFile, *f.cacheDir, out)
+	store, dev, closeStore, err := a.zrtpStoreDevice(ctx, f.Flags, *f.profile, *f.pwFile, *f.cacheDir, out)
 	if err != nil {
 		done()
 		return nil, o, nil, err
 	}
 	closers = append(closers, closeStore)
+	if err := clusterRelay(ctx, f.Usage(), dev, &o); err != nil { // relay.go
+		done()
+		return nil, o, nil, err
+	}
 	ph, err := sdk.NewPhone(sdk.PhoneConfig{Listen: *f.listen, Transport: *f.transport, ZRTP: store, Logger: logger(a.getenv, a.stderr)})
 	if err != nil {
 		done()

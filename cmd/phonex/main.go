@@ -41,6 +41,7 @@ const usage = `phonex: a PhoneX device
   phonex call SIP_URI --direct [--play F.wav] [--record F.wav] [--for DUR] [--json] [--zrtp-prefer X255,DH3k] [--sas B256] [--allow-insecure] [--listen IP:PORT] [--transport udp|tcp] [--zrtp-cache DIR]
   phonex answer --direct --listen IP:PORT [same options as call]
   phonex verify-call ZID|PEER SAS-WORDS [--zrtp-cache DIR] [--json]
+  phonex relay-credentials [--json]
   phonex --version
 
 Every command takes --profile DIR (default ~/.phonex); call and answer keep
@@ -85,6 +86,7 @@ var commands = []command{
 	{"call", (*app).cmdCall},
 	{"answer", (*app).cmdAnswer},
 	{"verify-call", (*app).cmdVerifyCall},
+	{"relay-credentials", (*app).cmdRelayCredentials},
 }
 
 // cmdHelp is 'phonex help [COMMAND]'.

@@ -30,7 +30,8 @@ const (
 const usage = `phonexd: a PhoneX cluster node
 
   phonexd init    --data DIR --domain DOMAIN [--host NAME_OR_IP ...] [--json]
-  phonexd serve   [--data DIR] [--api-addr HOST:PORT] [--sip-addr HOST:PORT] [--sip-phone-addr HOST:PORT|off]
+  phonexd serve   [--data DIR] [--api-addr HOST:PORT] [--sip-addr HOST:PORT] [--sip-phone-addr HOST:PORT|off] [--relay-addr HOST:PORT] [--relay-tls-addr HOST:PORT|off]
+  phonexd relay   [--data DIR] [--relay-addr HOST:PORT] [--relay-tls-addr HOST:PORT|off] [--secret-file FILE]   (the STUN/TURN relay alone)
   phonexd user    add|list|disable|enable|remove --data DIR [USER] [--json] [--expires 168h]
   phonexd device  list|revoke|unlock --data DIR [USER[/DEVICE]] [--json]
   phonexd device  add-sip --data DIR USER --name NAME [--json]   (digest credentials for a standard SIP phone)
@@ -42,7 +43,7 @@ with domain localhost first. 'phonexd COMMAND --help' shows the options of one c
 
 const (
 	initSynopsis     = "phonexd init --data DIR --domain DOMAIN [--host NAME_OR_IP ...] [--json]"
-	serveSynopsis    = "phonexd serve [--data DIR] [--api-addr HOST:PORT] [--sip-addr HOST:PORT] [--sip-phone-addr HOST:PORT|off]"
+	serveSynopsis    = "phonexd serve [--data DIR] [--api-addr HOST:PORT] [--sip-addr HOST:PORT] [--sip-phone-addr HOST:PORT|off] [--relay-addr HOST:PORT] [--relay-tls-addr HOST:PORT|off]"
 	userSynopsis     = "phonexd user add|list|disable|enable|remove --data DIR [USER@DOMAIN] [--expires 168h] [--json]"
 	deviceSynopsis   = "phonexd device list|revoke|unlock --data DIR [USER@DOMAIN[/DEVICE]] [--json] | phonexd device add-sip --data DIR USER@DOMAIN --name NAME [--json]"
 	contactsSynopsis = "phonexd contacts add|remove --data DIR USER@DOMAIN CONTACT@DOMAIN [--json] | phonexd contacts list --data DIR USER@DOMAIN [--json]"
@@ -85,8 +86,10 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return cmdDevice(ctx, args[1:], stdout)
 	case "contacts":
 		return cmdContacts(ctx, args[1:], stdout)
+	case "relay":
+		return cmdRelay(ctx, args[1:], stdout, stderr)
 	}
-	return cli.UnknownCommand(prog, args[0], []string{"init", "serve", "user", "device", "contacts", "help"}, "")
+	return cli.UnknownCommand(prog, args[0], []string{"init", "serve", "user", "device", "contacts", "relay", "help"}, "")
 }
 
 type multi []string
@@ -145,6 +148,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	apiAddr := fs.String("api-addr", "", "HTTPS API address (overrides the configuration)")
 	sipAddr := fs.String("sip-addr", "", "SIP over TLS address (overrides the configuration)")
 	phoneAddr := fs.String("sip-phone-addr", "", "SIP over TLS address for standard phones, or off (overrides the configuration; default: the port after --sip-addr's)")
+	relayAddr := fs.String("relay-addr", "", "STUN/TURN address for UDP and TCP (overrides relay_addr)")
+	relayTLSAddr := fs.String("relay-tls-addr", "", "TURN over TLS address (overrides relay_tls_addr; 'off' disables)")
 	pos, err := fs.Parse(args)
 	if err != nil {
 		return err
@@ -175,6 +180,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *phoneAddr != "" {
 		cfg.SIPPhoneAddr = *phoneAddr
 	}
+	relayOverrides(&cfg, *relayAddr, *relayTLSAddr)
 	var level slog.Level
 	level.UnmarshalText([]byte(cfg.LogLevel))
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))

@@ -53,6 +53,9 @@ type Config struct {
 
 	// SIP listener limits against hostile clients.
 	SIP SIPLimits
+
+	// STUN/TURN relay (config_relay.go).
+	Relay RelayConfig
 }
 
 // SIPLimits bound what clients may hold on the SIP port.
@@ -90,6 +93,8 @@ func Defaults(dir string) Config {
 
 		SIP: SIPLimits{MaxConns: 10000, MaxConnsPerSource: 200, HandshakeTimeout: 10 * time.Second,
 			ReadTimeout: 10 * time.Second, IdleTimeout: 60 * time.Second, UnauthRate: 20, UnauthBurst: 100},
+
+		Relay: relayDefaults(),
 	}
 }
 
@@ -137,6 +142,9 @@ func (c Config) Validate() error {
 		s.ReadTimeout < 100*time.Millisecond || s.IdleTimeout < 100*time.Millisecond || s.UnauthRate <= 0 || s.UnauthBurst < 1 {
 		errs = append(errs, fmt.Errorf("sip limits: connections >= 1, timeouts >= 100ms, sip_unauth_rate > 0, sip_unauth_burst >= 1"))
 	}
+	if err := c.Relay.validate(); err != nil {
+		errs = append(errs, err)
+	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
@@ -172,6 +180,7 @@ func (c Config) Encode() []byte {
 	fmt.Fprintf(&b, "\n# SIP port limits: connections in total and per source IP address; the TLS\n# handshake, a whole request, and an idle connection without a registration\n# must end within their timeouts; unauthenticated requests per second per\n# source IP (average and burst).\n")
 	fmt.Fprintf(&b, "sip_max_connections = %d\nsip_max_connections_per_source = %d\nsip_handshake_timeout = %s\nsip_read_timeout = %s\nsip_idle_timeout = %s\nsip_unauth_rate = %g\nsip_unauth_burst = %d\n",
 		c.SIP.MaxConns, c.SIP.MaxConnsPerSource, c.SIP.HandshakeTimeout, c.SIP.ReadTimeout, c.SIP.IdleTimeout, c.SIP.UnauthRate, c.SIP.UnauthBurst)
+	c.Relay.encode(&b)
 	return b.Bytes()
 }
 
@@ -265,7 +274,10 @@ func ParseConfig(dir string, data []byte) (Config, error) {
 		case "sip_unauth_burst":
 			c.SIP.UnauthBurst, err = strconv.Atoi(v)
 		default:
-			return c, fmt.Errorf("%s line %d: unknown setting %q", ConfigFile, line, k)
+			var ok bool
+			if ok, err = c.Relay.parse(k, v); !ok {
+				return c, fmt.Errorf("%s line %d: unknown setting %q", ConfigFile, line, k)
+			}
 		}
 		if err != nil {
 			return c, fmt.Errorf("%s line %d: %s: %w", ConfigFile, line, k, err)

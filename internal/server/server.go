@@ -87,6 +87,8 @@ type Node struct {
 	sipLive  string // the SIP listener's address once it runs
 
 	handouts handoutLimiter // one-time prekeys handed out (keys.go)
+
+	relayOut *relayIssuer // relays GET /v1/turn hands out (turn.go); nil: none
 }
 
 // sipAddr is where devices reach SIP: the live listener, else the setting.
@@ -221,12 +223,16 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(string)) 
 	go func() { errc <- n.Serve(ctx, ln) }()
 	go func() { errc <- n.ServeSIPPhones(ctx, sln, pln) }()
 	defer recordListening(cfg.DataDir, ln, sln, pln, log)()
+	relayLine := n.startRelayLenient(ctx)
 	if ready != nil {
 		ready(fmt.Sprintf("api: https://%s (mutual TLS, CA %s)", ln.Addr(), ca.Fingerprint(n.ca.Cert)))
 		if pln != nil {
 			ready(fmt.Sprintf("phones: sip:%s;transport=tls (SIP over TLS for standard phones: digest login, no client certificate)", pln.Addr()))
 		}
 		ready(fmt.Sprintf("sip: sips:%s (SIP over TLS; devices by certificate, standard phones by digest)", sln.Addr()))
+		if relayLine != "" {
+			ready(relayLine)
+		}
 	}
 	log.Info("node started", "domain", cfg.Domain, "api", ln.Addr().String(), "sip", sln.Addr().String())
 	go n.expireSessions(ctx)

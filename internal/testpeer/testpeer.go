@@ -37,11 +37,13 @@ type Peer struct {
 // Known lists the peers the tests use, with the Debian package .ci/run
 // installs for each.
 var Known = map[string]Peer{
-	"sipp":      {Name: "sipp", Programs: []string{"sipp"}, Package: "sip-tester"},
-	"stunnel":   {Name: "stunnel", Programs: []string{"stunnel4", "stunnel"}, Package: "stunnel4"},
-	"linphonec": {Name: "linphonec", Programs: []string{"linphonec"}, Package: "linphone-cli"},
-	"kamailio":  {Name: "kamailio", Programs: []string{"kamailio"}, Package: "kamailio"},
-	"libopus":   {Name: "libopus", Library: "libopus.so.0", Package: "libopus0"},
+	"sipp":              {Name: "sipp", Programs: []string{"sipp"}, Package: "sip-tester"},
+	"stunnel":           {Name: "stunnel", Programs: []string{"stunnel4", "stunnel"}, Package: "stunnel4"},
+	"linphonec":         {Name: "linphonec", Programs: []string{"linphonec"}, Package: "linphone-cli"},
+	"kamailio":          {Name: "kamailio", Programs: []string{"kamailio"}, Package: "kamailio"},
+	"libopus":           {Name: "libopus", Library: "libopus.so.0", Package: "libopus0"},
+	"turnserver":        {Name: "turnserver", Programs: []string{"turnserver"}, Package: "coturn"},
+	"turnutils_uclient": {Name: "turnutils_uclient", Programs: []string{"turnutils_uclient"}, Package: "coturn"},
 }
 
 // InCI reports whether the CI environment variable asks for every peer to
