@@ -79,7 +79,8 @@ var (
 	ErrBadState  = errors.New("pidf: unknown state")
 )
 
-// Tuple is one device.
+// Tuple is one device. Invisible appears only in the document an account's
+// own devices see; watchers see no tuple for such a device.
 type Tuple struct {
 	Device        string // device name, [a-z0-9._-]
 	State         State  // Offline when the basic status is closed
@@ -176,7 +177,7 @@ func (t *Tuple) check() error {
 		return fmt.Errorf("%w: device name %q", ErrMalformed, t.Device)
 	}
 	switch t.State {
-	case Online, Away, Busy, DND, OnCall, Offline:
+	case Online, Away, Busy, DND, OnCall, Offline, Invisible:
 	default:
 		return fmt.Errorf("%w: state %q", ErrBadState, t.State)
 	}

@@ -916,6 +916,7 @@ func (n *Node) contactRemove(ctx context.Context, r *http.Request, c *caller) (a
 	} else if err != nil {
 		return nil, err
 	}
+	n.endWatching(c.account.Name, acct.String())
 	return map[string]string{"removed": acct.String()}, nil
 }
 

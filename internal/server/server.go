@@ -23,6 +23,7 @@ import (
 	"github.com/phonex/phonex/internal/api"
 	"github.com/phonex/phonex/internal/ca"
 	"github.com/phonex/phonex/internal/kdf"
+	"github.com/phonex/phonex/internal/server/presence"
 	"github.com/phonex/phonex/internal/store"
 	"github.com/phonex/phonex/internal/store/sqlite"
 	"github.com/phonex/phonex/internal/throttle"
@@ -84,7 +85,8 @@ type Node struct {
 
 	mu       sync.Mutex
 	sessions map[string]*pending
-	sipLive  string // the SIP listener's address once it runs
+	sipLive  string            // the SIP listener's address once it runs
+	pres     *presence.Service // the SIP proxy's presence agent once it runs
 
 	handouts handoutLimiter // one-time prekeys handed out (keys.go)
 

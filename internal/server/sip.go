@@ -12,6 +12,7 @@ import (
 
 	"github.com/phonex/phonex/internal/api"
 	"github.com/phonex/phonex/internal/ident"
+	"github.com/phonex/phonex/internal/server/presence"
 	"github.com/phonex/phonex/internal/server/proxy"
 	"github.com/phonex/phonex/internal/store"
 	"github.com/phonex/phonex/internal/throttle"
@@ -139,7 +140,11 @@ func (n *Node) newProxy() (*proxy.Proxy, error) {
 	// Digest nonces need a key only for this process's lifetime.
 	key := make([]byte, 32)
 	rand.Read(key)
-	return proxy.New(proxy.Config{Domain: n.cfg.Domain, Store: n.st, Auth: n, TLS: tc, Log: n.log, NonceKey: key,
+	pres := presence.New(n.log)
+	n.mu.Lock()
+	n.pres = pres
+	n.mu.Unlock()
+	return proxy.New(proxy.Config{Presence: pres, Domain: n.cfg.Domain, Store: n.st, Auth: n, TLS: tc, Log: n.log, NonceKey: key,
 		Rate: n.cfg.MessageRate, Burst: n.cfg.MessageBurst, MaxStored: n.cfg.MaxStoredBytes,
 		Limits: n.sipLimits(), UnauthRate: n.cfg.SIP.UnauthRate, UnauthBurst: n.cfg.SIP.UnauthBurst, Attempts: n.accPol})
 }

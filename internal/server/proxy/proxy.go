@@ -27,6 +27,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/phonex/phonex/internal/ident"
+	"github.com/phonex/phonex/internal/server/presence"
 	"github.com/phonex/phonex/internal/siplimit"
 	"github.com/phonex/phonex/internal/store"
 	"github.com/phonex/phonex/internal/throttle"
@@ -78,6 +79,8 @@ type Config struct {
 	UnauthBurst int
 	// Digest failures per source address; the account password policy.
 	Attempts throttle.Policy
+	// Presence is the presence agent; nil: the proxy makes its own.
+	Presence *presence.Service
 }
 
 // Defaults for the limits.
@@ -114,6 +117,9 @@ type Proxy struct {
 
 	authMu sync.Mutex
 	auth   map[string]authEntry // by connection source, for certificates
+
+	pres     *presence.Service
+	presence presenceState // presence.go
 }
 
 // authEntry caches a certificate's check for one connection. The TLS
@@ -199,6 +205,8 @@ func New(cfg Config) (*Proxy, error) {
 	p := &Proxy{cfg: cfg, ua: ua, srv: srv, cli: cli, log: cfg.Log, bindings: map[int64]*binding{}, limits: newLimiter(cfg.Rate, cfg.Burst),
 		auth: map[string]authEntry{}, sweepEvery: 30 * time.Second, runners: newRunners(runnerStay),
 		unauth: newLimiter(cfg.UnauthRate, cfg.UnauthBurst), guesses: guesses{pol: cfg.Attempts}}
+	p.pres = cfg.Presence
+	p.initPresence()
 	srv.OnRegister(p.entry(p.onRegister))
 	srv.OnMessage(p.entry(p.onMessage))
 	srv.OnOptions(p.entry(func(req *sip.Request, tx sip.ServerTransaction) { p.respond(tx, req, 200, "OK", p.allowHeader()) }))
@@ -217,6 +225,7 @@ func (p *Proxy) Serve(ctx context.Context, ln net.Listener) error {
 	}()
 	go p.sweep(ctx)
 	p.servePhones()
+	go p.watchPresence(ctx)
 	err := p.srv.ServeTLS(p.ln)
 	if ctx.Err() != nil {
 		return nil
@@ -330,6 +339,7 @@ func (p *Proxy) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 	if expires == 0 || contact == nil {
 		delete(p.bindings, id.DeviceID)
 		p.mu.Unlock()
+		p.presenceUnregistered(id)
 		p.keep(req.Source(), time.Now()) // idle again like any connection
 		p.respond(tx, req, 200, "OK")
 		return
@@ -351,6 +361,7 @@ func (p *Proxy) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 	c.Params.Add("expires", strconv.Itoa(expires))
 	p.respond(tx, req, 200, "OK", c)
 	p.log.Debug("registered", "device", id.Account+"/"+id.Device)
+	p.presenceRegistered(id, req.Source(), exp)
 	p.kick(id.DeviceID)
 }
 
