@@ -159,11 +159,14 @@ type Event struct {
 	Insecure bool   `json:"insecure,omitempty"`
 	Protocol string `json:"protocol,omitempty"` // the secure transport protocol it came in
 	Error    string `json:"error,omitempty"`
+	// Presence is the contact's presence (EventPresence).
+	Presence *PresenceInfo `json:"presence,omitempty"`
 }
 
 func event(e client.Event) Event {
 	return Event{Type: EventType(e.Type), From: e.From, FromDevice: e.FromDevice, Peer: e.Peer, ID: e.ID, Text: e.Text,
-		Time: e.Time, Outgoing: e.Outgoing, Insecure: e.Insecure, Protocol: e.Protocol, Error: e.Error}
+		Time: e.Time, Outgoing: e.Outgoing, Insecure: e.Insecure, Protocol: e.Protocol, Error: e.Error,
+		Presence: presenceOf(e.Presence)}
 }
 
 // SetEvents sets where the events of Send, Resend and MarkRead go (new

@@ -35,6 +35,8 @@ const usage = `phonex: a PhoneX device
   phonex passwd [--new-password-file FILE]
   phonex send USER@DOMAIN TEXT [--insecure] [--json]
   phonex listen [--for DURATION] [--json]
+  phonex presence set online|away|busy|dnd|invisible [--note TEXT] [--json]
+  phonex presence [--json]
   phonex inbox [--with USER@DOMAIN] [--read] [--json]
   phonex read USER@DOMAIN [--json]
   phonex resend MESSAGE_ID [--json]
@@ -80,6 +82,7 @@ var commands = []command{
 	{"passwd", (*app).cmdPasswd},
 	{"send", (*app).cmdSend},
 	{"listen", (*app).cmdListen},
+	{"presence", (*app).cmdPresence},
 	{"inbox", (*app).cmdInbox},
 	{"read", (*app).cmdRead},
 	{"resend", (*app).cmdResend},
@@ -316,14 +319,16 @@ func (a *app) cmdContacts(ctx context.Context, args []string) error {
 			}
 			return c.print(map[string]string{"removed": pos[0]}, func(out io.Writer) { fmt.Fprintf(out, "removed %s\n", pos[0]) })
 		}
-		cs, err := d.Contacts(ctx)
+		list, err := d.Contacts(ctx)
 		if err != nil {
 			return err
 		}
+		cs := c.withPresence(ctx, d, list)
 		return c.print(cs, func(out io.Writer) {
 			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "CONTACT\tDEVICE\tSUITE\tKEY (SHA-256)")
 			for _, ct := range cs {
+				fmt.Fprintf(tw, "%s\tpresence: %s\t\t\n", ct.User, presenceText(ct.Presence))
 				if len(ct.Devices) == 0 {
 					fmt.Fprintf(tw, "%s\t-\t\t\n", ct.User)
 				}
@@ -496,6 +501,8 @@ func (a *app) cmdListen(ctx context.Context, args []string) error {
 				fmt.Fprintf(out, "%s %s to %s FAILED: %s\n", ts, e.ID, e.Peer, e.Error)
 			case sdk.EventNotDelivered:
 				fmt.Fprintf(out, "%s %s %s\n", ts, e.ID, e.Error)
+			case sdk.EventPresence:
+				fmt.Fprintf(out, "%s %s is %s\n", ts, e.Peer, presenceText(e.Presence))
 			default:
 				fmt.Fprintf(out, "%s %s: %s\n", ts, e.Type, e.Error)
 			}

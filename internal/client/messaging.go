@@ -72,6 +72,8 @@ type Event struct {
 	Insecure   bool      `json:"insecure,omitempty"` // arrived without end-to-end encryption
 	Protocol   string    `json:"protocol,omitempty"` // the secure transport protocol it came in
 	Error      string    `json:"error,omitempty"`
+	// Presence is a contact's presence (type presence).
+	Presence *PresenceInfo `json:"presence,omitempty"`
 }
 
 // InboxEntry is one message of the history.
@@ -122,6 +124,7 @@ type messenger struct {
 	amp     *amp.Dispatcher
 	mu      sync.Mutex // one queue run at a time
 	emit    func(Event)
+	watch   *watcher // presence, while listening
 }
 
 func (p *Profile) messenger(ctx context.Context) (*messenger, error) {
@@ -158,6 +161,10 @@ func (m *messenger) relink(ctx context.Context, onMessage func(*sip.Request) (in
 		return err
 	}
 	link.onMessage = onMessage
+	if m.watch != nil {
+		link.onNotify = m.watch.onNotify
+		m.watch.setLink(link)
+	}
 	m.mu.Lock()
 	old := m.link
 	m.link = link
@@ -548,15 +555,25 @@ func (p *Profile) Listen(ctx context.Context, emit func(Event)) error {
 		}
 	}
 	onMessage := func(req *sip.Request) (int, string) { return m.receive(ctx, req) }
+	m.watch = newWatcher(p, m.link, emit)
 	m.link.mu.Lock()
 	m.link.onMessage = onMessage
+	m.link.onNotify = m.watch.onNotify
 	m.link.mu.Unlock()
 	// Registration is refreshed often: it doubles as the keep-alive that
 	// finds a lost connection (a restarted cluster, a network change) and
 	// rebinds over a new one within seconds.
 	const expires, every = 60, 15 * time.Second
+	// Published before registering, so a device chosen invisible never
+	// shows online for a moment.
+	if _, err := m.watch.publish(ctx); err != nil {
+		p.log.Warn("presence not published", "err", err)
+	}
 	if err := m.link.register(ctx, expires); err != nil {
 		return err
+	}
+	if err := m.watch.subscribeAll(ctx, true); err != nil {
+		p.log.Warn("presence subscriptions failed", "err", err)
 	}
 	emit(Event{Type: "ready", Time: p.now()})
 	refresh := time.NewTicker(every)
@@ -576,7 +593,15 @@ func (p *Profile) Listen(ctx context.Context, emit func(Event)) error {
 			if err := p.publishPrekeys(ctx); err != nil {
 				p.log.Debug("prekey refill failed", "err", err)
 			}
+			// The publication's refresh finds a cluster that restarted
+			// (412): publish and subscribe again at once.
+			lost, perr := m.watch.publish(ctx)
 			err := m.link.register(ctx, expires)
+			if err == nil {
+				if serr := m.watch.subscribeAll(ctx, lost || perr != nil || !registered); serr != nil {
+					p.log.Debug("presence subscriptions failed", "err", serr)
+				}
+			}
 			switch {
 			case err != nil && registered:
 				registered = false
@@ -598,9 +623,12 @@ func (p *Profile) Listen(ctx context.Context, emit func(Event)) error {
 			if p.Cert.SerialNumber.Cmp(serial) != 0 {
 				if err := m.relink(ctx, onMessage); err != nil {
 					emit(Event{Type: "warning", Time: p.now(), Error: "reconnecting with the renewed certificate: " + err.Error()})
+				} else if err := m.watch.subscribeAll(ctx, true); err != nil {
+					p.log.Debug("presence subscriptions failed", "err", err)
 				}
 			}
 			m.flush(ctx, 0)
+			m.watch.tick(ctx)
 		}
 	}
 }

@@ -35,6 +35,7 @@ type sipLink struct {
 
 	mu        sync.Mutex
 	onMessage func(req *sip.Request) (int, string)
+	onNotify  func(req *sip.Request) (int, string) // presence.go
 }
 
 func init() {
@@ -72,6 +73,16 @@ func dialSIP(addr string, dev ident.Device, caCert *x509.Certificate, cert tls.C
 		h := l.onMessage
 		l.mu.Unlock()
 		code, reason := 480, "Not listening"
+		if h != nil {
+			code, reason = h(req)
+		}
+		tx.Respond(sip.NewResponseFromRequest(req, code, reason, nil))
+	})
+	srv.OnNotify(func(req *sip.Request, tx sip.ServerTransaction) {
+		l.mu.Lock()
+		h := l.onNotify
+		l.mu.Unlock()
+		code, reason := 481, "Subscription Does Not Exist"
 		if h != nil {
 			code, reason = h(req)
 		}
