@@ -288,3 +288,33 @@ func TestPresenceRefusedToNonContacts(t *testing.T) {
 		t.Fatalf("after a refusal: %q", extra)
 	}
 }
+
+// TestPresenceAfterRestart: the node keeps no presence, so after a restart
+// devices publish and subscribe again with their next registration; no
+// one shows offline for longer than that.
+func TestPresenceAfterRestart(t *testing.T) {
+	c := newCluster(t)
+	apiAddr, sipAddr := freeAddr(t), freeAddr(t)
+	c.n = serveOn(t, c.data, apiAddr, sipAddr)
+	c.device("alpha", "a1", true)
+	c.device("bravo", "b1", true)
+	c.mustPx("alpha/a1", "contacts", "add", "bravo@example.org")
+	c.mustPx("bravo/b1", "contacts", "add", "alpha@example.org")
+	const alpha = "alpha@example.org"
+	c.watch("alpha/a1")
+	b1 := c.watch("bravo/b1")
+	b1.waitShows(t, alpha, `online "" [a1]`, 20*time.Second)
+	c.mustPx("alpha/a1", "presence", "set", "away")
+	b1.waitShows(t, alpha, `away "" [a1]`, 20*time.Second)
+
+	c.n.stop(t)
+	c.n = serveOn(t, c.data, apiAddr, sipAddr)
+	restarted := time.Now()
+	seen := len(b1.of(alpha))
+	// Re-registration comes within 15 s (every 2 s once a refresh failed).
+	waitFor(t, "presence back after the restart", 40*time.Second, func() bool {
+		s := b1.of(alpha)
+		return len(s) > seen && s[len(s)-1].String() == `away "" [a1]`
+	})
+	t.Logf("presence back %v after the restart; shown meanwhile: %v", time.Since(restarted).Round(100*time.Millisecond), b1.of(alpha)[seen:])
+}
