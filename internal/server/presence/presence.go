@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/phonex/phonex/internal/pidf"
@@ -55,12 +56,25 @@ type Sender func(ctx context.Context, body []byte, state string) error
 type Service struct {
 	log *slog.Logger
 	now func() time.Time
-	ctx context.Context
+	ctx atomic.Pointer[context.Context] // bounds the NOTIFYs
 
 	mu       sync.Mutex
 	accounts map[string]*account
 	etags    map[string]*publication
+
+	// work hands subscriptions with a NOTIFY to send to the senders: a
+	// fixed pool, whose stacks have grown to what sending takes, instead
+	// of a goroutine per NOTIFY.
+	work chan *Sub
 }
+
+// Senders: enough to keep a fan-out's NOTIFYs in flight while each waits
+// for its answer; the queue holds a burst to every watcher of many
+// accounts at once.
+const (
+	senders   = 256
+	workQueue = 1 << 16
+)
 
 type account struct {
 	devices  map[string]*device
@@ -110,15 +124,24 @@ func New(log *slog.Logger) *Service {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{log: log, now: time.Now, ctx: context.Background(), accounts: map[string]*account{}, etags: map[string]*publication{}}
+	s := &Service{log: log, now: time.Now, accounts: map[string]*account{}, etags: map[string]*publication{},
+		work: make(chan *Sub, workQueue)}
+	bg := context.Background()
+	s.ctx.Store(&bg)
+	for range senders {
+		go func() {
+			for sub := range s.work {
+				sub.run()
+			}
+		}()
+	}
+	return s
 }
 
 // Run sweeps what expired every interval until ctx ends; ctx also bounds
 // the NOTIFYs sent from then on.
 func (s *Service) Run(ctx context.Context, every time.Duration) {
-	s.mu.Lock()
-	s.ctx = ctx
-	s.mu.Unlock()
+	s.ctx.Store(&ctx)
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -543,7 +566,12 @@ func (sub *Sub) queue(body []byte, state string, final bool) {
 	}
 	if !sub.running {
 		sub.running = true
-		go sub.run()
+		select {
+		case sub.s.work <- sub:
+		default:
+			// The queue is full: never wait here, under the locks.
+			go sub.run()
+		}
 	}
 }
 
@@ -565,10 +593,7 @@ func (sub *Sub) run() {
 			return
 		}
 		sub.mu.Unlock()
-		sub.s.mu.Lock()
-		parent := sub.s.ctx
-		sub.s.mu.Unlock()
-		ctx, cancel := context.WithTimeout(parent, 10*time.Second)
+		ctx, cancel := context.WithTimeout(*sub.s.ctx.Load(), 10*time.Second)
 		err := sub.send(ctx, body, state)
 		cancel()
 		if err != nil {
