@@ -13,10 +13,10 @@
 # when missing (as root).
 #
 # Environment: KAM_CHILDREN (UDP workers, default 4), KAM_SHM_MB (default
-# 1024), KAM_PKG_MB (default 64), ROUNDS (default 5), PHONEXD_ONLY.
+# 1024), KAM_PKG_MB (default 64), ROUNDS (default 9), PHONEXD_ONLY.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rounds=${ROUNDS:-5}
+rounds=${ROUNDS:-9}
 work=$(mktemp -d)
 track() { echo "$1" >>"$work/pids"; }
 stop() {
@@ -92,7 +92,11 @@ for spec in half:1000 star:2000 rest:7000; do
 done
 for spec in half:1000 star:2000 rest:7000; do
   t=${spec%%:*} n=${spec#*:}
-  for _ in $(seq 600); do [ "$(grep -c '^notify' "$work/$t.log" 2>/dev/null || echo 0)" -ge "$n" ] && break; sleep 0.1; done
+  for _ in $(seq 600); do
+    got=$(grep -c '^notify' "$work/$t.log" 2>/dev/null) || got=0
+    [ "$got" -ge "$n" ] && break
+    sleep 0.1
+  done
 done
 # Transactions of the first NOTIFYs are gone after tm's wait timer (5 s).
 sleep 8

@@ -48,9 +48,18 @@ type DeviceInfo struct {
 }
 
 // Sender delivers one NOTIFY of a subscription: the document and the
-// Subscription-State value (RFC 6665 §8.2.3). It blocks until the
-// watcher answered; an error ends the subscription.
-type Sender func(ctx context.Context, body []byte, state string) error
+// Subscription-State value (RFC 6665 §8.2.3). It returns once the NOTIFY
+// is sent, with a function that waits for the watcher's answer. An error
+// of either ends the subscription.
+type Sender func(ctx context.Context, body []byte, state string) (wait func() error, err error)
+
+// Blocking makes a Sender of a function that sends and waits in one call.
+func Blocking(f func(ctx context.Context, body []byte, state string) error) Sender {
+	return func(ctx context.Context, body []byte, state string) (func() error, error) {
+		err := f(ctx, body, state)
+		return func() error { return nil }, err
+	}
+}
 
 // Service is the presence agent of one node.
 type Service struct {
@@ -582,27 +591,57 @@ func (sub *Sub) end() {
 	sub.mu.Unlock()
 }
 
+// run sends the subscription's next NOTIFY on a sender of the pool and
+// waits for the answer on a goroutine of its own, so the pool's senders
+// are not held for the round trip: a fan-out has every NOTIFY in flight at
+// once. After the answer, a NOTIFY queued meanwhile goes next, in order.
 func (sub *Sub) run() {
-	for {
+	sub.mu.Lock()
+	body, state := sub.body, sub.state
+	sub.body = nil
+	if body == nil {
+		sub.running = false
+		sub.mu.Unlock()
+		return
+	}
+	sub.mu.Unlock()
+	ctx, cancel := context.WithTimeout(*sub.s.ctx.Load(), 10*time.Second)
+	wait, err := sub.send(ctx, body, state)
+	if err != nil {
+		cancel()
+		sub.failed()
+		return
+	}
+	go func() {
+		err := wait()
+		cancel()
+		if err != nil {
+			sub.failed()
+			return
+		}
 		sub.mu.Lock()
-		body, state := sub.body, sub.state
-		sub.body = nil
-		if body == nil {
+		if sub.body == nil {
 			sub.running = false
 			sub.mu.Unlock()
 			return
 		}
 		sub.mu.Unlock()
-		ctx, cancel := context.WithTimeout(*sub.s.ctx.Load(), 10*time.Second)
-		err := sub.send(ctx, body, state)
-		cancel()
-		if err != nil {
-			// The watcher is gone or refuses (RFC 6665 §4.1.3: a 481
-			// or a failed delivery ends the subscription).
-			sub.s.drop(sub)
-			sub.end()
+		select {
+		case sub.s.work <- sub:
+		default:
+			sub.run()
 		}
-	}
+	}()
+}
+
+// failed ends a subscription whose watcher is gone or refused a NOTIFY
+// (RFC 6665 §4.1.3: a 481, or a failed delivery, ends it).
+func (sub *Sub) failed() {
+	sub.s.drop(sub)
+	sub.end()
+	sub.mu.Lock()
+	sub.running = false
+	sub.mu.Unlock()
 }
 
 func (s *Service) drop(sub *Sub) {

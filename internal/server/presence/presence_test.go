@@ -16,7 +16,7 @@ type inbox struct {
 	got []string // aggregate and Subscription-State
 }
 
-func (in *inbox) send(_ context.Context, body []byte, state string) error {
+func (in *inbox) deliver(_ context.Context, body []byte, state string) error {
 	d, err := pidf.Parse(body)
 	if err != nil {
 		return err
@@ -48,7 +48,7 @@ func TestAccountOfTwoDevices(t *testing.T) {
 	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 	s.now = func() time.Time { return now }
 	in := &inbox{}
-	s.Subscribe("bob@x", 7, "alice@x", time.Hour, in.send)
+	s.Subscribe("bob@x", 7, "alice@x", time.Hour, Blocking(in.deliver))
 	s.Connected("alice@x", "laptop", DeviceInfo{})
 	s.Connected("alice@x", "phone", DeviceInfo{})
 	if _, err := s.Publish("alice@x", "laptop", "", pidf.DND, "", true, time.Hour); err != nil {
@@ -162,8 +162,8 @@ func TestEndWatching(t *testing.T) {
 	ab, ba := &inbox{}, &inbox{}
 	s.Connected("a@x", "l", DeviceInfo{})
 	s.Connected("b@x", "d", DeviceInfo{})
-	s.Subscribe("a@x", 1, "b@x", time.Hour, ab.send)
-	s.Subscribe("b@x", 2, "a@x", time.Hour, ba.send)
+	s.Subscribe("a@x", 1, "b@x", time.Hour, Blocking(ab.deliver))
+	s.Subscribe("b@x", 2, "a@x", time.Hour, Blocking(ba.deliver))
 	ab.wait(t, 1)
 	ba.wait(t, 1)
 	s.EndWatching("a@x", "b@x")

@@ -39,8 +39,8 @@ type presenceState struct {
 	mu      sync.Mutex
 	devices map[int64]*presenceDevice // by device id
 	dialogs map[string]*subDialog     // by Call-ID and our tag
-	// send is p.notify; the memory test counts the state without sockets.
-	send func(ctx context.Context, dl *subDialog, body []byte, state string) error
+	// send is p.sendNotify; the memory test counts the state without sockets.
+	send func(ctx context.Context, dl *subDialog, body []byte, state string) (func() error, error)
 }
 
 type presenceDevice struct {
@@ -70,7 +70,7 @@ func (p *Proxy) initPresence() {
 	if p.pres == nil {
 		p.pres = presence.New(p.log)
 	}
-	p.presence = presenceState{devices: map[int64]*presenceDevice{}, dialogs: map[string]*subDialog{}, send: p.notify}
+	p.presence = presenceState{devices: map[int64]*presenceDevice{}, dialogs: map[string]*subDialog{}, send: p.sendNotify}
 	p.srv.OnPublish(p.entry(p.onPublish))
 	p.srv.OnSubscribe(p.entry(p.onSubscribe))
 }
@@ -366,7 +366,7 @@ func (p *Proxy) onSubscribe(req *sip.Request, tx sip.ServerTransaction) {
 	ps.mu.Lock()
 	ps.dialogs[dialogKey(dl.callID, dl.ourTag)] = dl
 	send := ps.send
-	dl.sub = p.pres.Subscribe(id.Account, id.DeviceID, target, exp, func(ctx context.Context, body []byte, state string) error {
+	dl.sub = p.pres.Subscribe(id.Account, id.DeviceID, target, exp, func(ctx context.Context, body []byte, state string) (func() error, error) {
 		return send(ctx, dl, body, state)
 	})
 	ps.mu.Unlock()
@@ -429,8 +429,19 @@ func (p *Proxy) refreshSubscription(req *sip.Request, tx sip.ServerTransaction, 
 	}
 }
 
-// notify sends one NOTIFY of a subscription over the watcher's connection.
+// notify sends one NOTIFY of a subscription over the watcher's connection
+// and waits for the answer.
 func (p *Proxy) notify(ctx context.Context, dl *subDialog, body []byte, state string) error {
+	wait, err := p.sendNotify(ctx, dl, body, state)
+	if err != nil {
+		return err
+	}
+	return wait()
+}
+
+// sendNotify sends one NOTIFY and returns a function that waits for the
+// watcher's final answer (any 2xx keeps the subscription).
+func (p *Proxy) sendNotify(ctx context.Context, dl *subDialog, body []byte, state string) (func() error, error) {
 	p.presence.mu.Lock()
 	contact, source := dl.contact, dl.source
 	p.presence.mu.Unlock()
@@ -450,14 +461,29 @@ func (p *Proxy) notify(ctx context.Context, dl *subDialog, body []byte, state st
 	req.SetBody(body)
 	req.SetTransport("TLS")
 	req.SetDestination(source)
-	res, err := p.cli.Do(ctx, req)
+	tx, err := p.cli.TransactionRequest(ctx, req)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if res.StatusCode/100 != 2 {
-		return fmt.Errorf("watcher answered %d", res.StatusCode)
-	}
-	return nil
+	return func() error {
+		defer tx.Terminate()
+		for {
+			select {
+			case res := <-tx.Responses():
+				if res.IsProvisional() {
+					continue
+				}
+				if res.StatusCode/100 != 2 {
+					return fmt.Errorf("watcher answered %d", res.StatusCode)
+				}
+				return nil
+			case <-tx.Done():
+				return tx.Err()
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}, nil
 }
 
 // EndWatching ends the subscriptions between two accounts that stopped

@@ -50,7 +50,9 @@ func TestPresenceMemoryPerSubscription(t *testing.T) {
 	}
 	defer ln.Close()
 	p.ln = newPeerListener(ln, &tls.Config{}, Limits{}, p.log)
-	p.presence.send = func(context.Context, *subDialog, []byte, string) error { return nil }
+	p.presence.send = func(context.Context, *subDialog, []byte, string) (func() error, error) {
+		return func() error { return nil }, nil
+	}
 	// Each watcher device is authenticated on its own connection, as after
 	// its TLS handshake; that is the connection's memory, not the
 	// subscriptions'.
