@@ -311,10 +311,24 @@ func TestPresenceAfterRestart(t *testing.T) {
 	c.n = serveOn(t, c.data, apiAddr, sipAddr)
 	restarted := time.Now()
 	seen := len(b1.of(alpha))
-	// Re-registration comes within 15 s (every 2 s once a refresh failed).
-	waitFor(t, "presence back after the restart", 40*time.Second, func() bool {
+	// A change after the restart reaches the watcher once both devices
+	// have registered again (within 15 s; every 2 s once a refresh
+	// failed). The watcher shows the last state it had until then, unless
+	// it subscribes again first and sees alpha offline until alpha is back.
+	c.mustPx("alpha/a1", "presence", "set", "busy")
+	deadline := time.Now().Add(40 * time.Second)
+	for {
 		s := b1.of(alpha)
-		return len(s) > seen && s[len(s)-1].String() == `away "" [a1]`
-	})
+		if len(s) > seen && s[len(s)-1].String() == `busy "" [a1]` {
+			break
+		}
+		if time.Now().After(deadline) {
+			b1.mu.Lock()
+			t.Logf("b1 stderr: %s", b1.stderr.String())
+			b1.mu.Unlock()
+			t.Fatalf("presence not back after the restart (shown since: %v); node log:\n%s", s[seen:], c.n.logs)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	t.Logf("presence back %v after the restart; shown meanwhile: %v", time.Since(restarted).Round(100*time.Millisecond), b1.of(alpha)[seen:])
 }
