@@ -148,7 +148,7 @@ func TestNotAllowedAllowAndACK(t *testing.T) {
 	_, _, phoneAddr := phoneProxy(t, r)
 	for _, addr := range []string{r.addr, phoneAddr} {
 		s := dialRaw(t, r, addr, nil)
-		for i, m := range []string{"INVITE", "SUBSCRIBE"} {
+		for i, m := range []string{"INVITE", "REFER"} {
 			id := fmt.Sprintf("na-%s-%d", m, i)
 			s.send(t, rawRequest(m, id, 1, m, ""))
 			res := s.recv(5 * time.Second)
