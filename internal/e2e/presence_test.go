@@ -332,3 +332,50 @@ func TestPresenceAfterRestart(t *testing.T) {
 	}
 	t.Logf("presence back %v after the restart; shown meanwhile: %v", time.Since(restarted).Round(100*time.Millisecond), b1.of(alpha)[seen:])
 }
+
+// TestPresenceLinphonec: linphonec, a standard phone of an account that is
+// a mutual contact of alpha, watches alpha through phonexd (its friend
+// list, SUBSCRIBE with digest on the phone port) and sees alpha's PhoneX
+// device come online and go offline; alpha sees the phone online.
+func TestPresenceLinphonec(t *testing.T) {
+	requirePeer(t, "linphonec")
+	c := newCluster(t)
+	c.n = serve(t, c.data)
+	c.device("alpha", "a1", true)
+	mustRun(t, nil, "phonexd", "user", "add", "--data", c.data, "carol@example.org")
+	cred := decode[sipDevice](t, mustRun(t, nil, "phonexd", "device", "add-sip", "--data", c.data, "carol@example.org", "--name", "phone", "--json"))
+	mustRun(t, nil, "phonexd", "contacts", "add", "--data", c.data, "carol@example.org", "alpha@example.org")
+	c.mustPx("alpha/a1", "contacts", "add", "carol@example.org")
+
+	home := filepath.Join(c.tmp, "lp-carol")
+	rc := strings.Replace(phoneRC, "%s", filepath.Join(c.data, "ca.pem"), 1) +
+		strings.Replace(fmt.Sprintf(phoneAccountRC, cred.Registrar, cred.Registrar, cred.Identity, cred.Username, cred.Password, cred.Realm, cred.Realm),
+			"publish=0", "publish=1", 1) +
+		"\n[friend_0]\nurl=\"Alpha\" <sip:alpha@example.org>\npol=accept\nsubscribe=1\n"
+	lp := startPhone(t, home, rc)
+	if !lp.logMatch(`LinphoneRegistrationOk`, 30*time.Second) {
+		t.Fatalf("linphonec did not register:\n%s", lp.output())
+	}
+	// What linphonec prints when a friend's presence changes.
+	status := func(want string) string { return `(?i)Friend .*alpha@example\.org.* is ` + want }
+	mark := lp.mark()
+	a1 := c.watch("alpha/a1")
+	waitFor(t, "a1 ready", 20*time.Second, func() bool { return a1.has("ready", "", "") })
+	if m := lp.waitFor(mark, status("online"), 30*time.Second); m == nil {
+		t.Fatalf("linphonec did not see alpha online:\n%s", lp.since(mark))
+	} else {
+		t.Logf("linphonec: %s", m[0])
+	}
+	// And alpha sees the phone online, which published over digest too.
+	a1.waitShows(t, "carol@example.org", `online "" [phone]`, 20*time.Second)
+	if !lp.logMatch(`(?i)SIP-ETag: [0-9a-f]+`, 10*time.Second) {
+		t.Error("linphonec's PUBLISH was not accepted")
+	}
+	mark = lp.mark()
+	a1.stop(syscall.SIGTERM)
+	if m := lp.waitFor(mark, status("offline"), 30*time.Second); m == nil {
+		t.Fatalf("linphonec did not see alpha offline:\n%s", lp.since(mark))
+	} else {
+		t.Logf("linphonec: %s", m[0])
+	}
+}
