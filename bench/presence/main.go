@@ -233,6 +233,7 @@ func run(sipAddr, data string, pid, rounds int) error {
 			times = append(times, last.Sub(start))
 			time.Sleep(500 * time.Millisecond)
 		}
+		fmt.Fprintf(os.Stderr, "%d watchers, rounds: %v\n", tc.n, times)
 		slices.Sort(times)
 		med := times[len(times)/2]
 		fmt.Printf("| phonexd: one PUBLISH to the NOTIFY at the last of %d watchers over TLS (median of %d; min %v, max %v) | %.1f ms (%.0f NOTIFYs/s) |\n",
