@@ -104,5 +104,6 @@ func (n *Node) phoneContactRemove(ctx context.Context, r *http.Request, id proxy
 	} else if err != nil {
 		return nil, err
 	}
+	n.endWatching(id.Account, acct.String())
 	return map[string]string{"removed": acct.String()}, nil
 }

@@ -481,6 +481,25 @@ func (s *Service) EndWatching(owner, contact string) {
 	}
 }
 
+// Reject ends one subscription whose watcher may no longer watch, with a
+// final NOTIFY that shows the target offline (RFC 6665 §4.2.2, reason
+// "rejected").
+func (s *Service) Reject(sub *Sub) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.accounts[sub.Target]
+	if a == nil {
+		return
+	}
+	if _, ok := a.watchers[sub]; !ok {
+		return
+	}
+	delete(a.watchers, sub)
+	offline, _ := (&pidf.Document{Entity: "pres:" + sub.Target}).Marshal()
+	sub.queue(offline, "terminated;reason=rejected", true)
+	s.forget(sub.Target)
+}
+
 // Sweep ends what expired by now: publications (the device shows online
 // again, as if it had not published) and subscriptions (a final NOTIFY,
 // reason timeout).

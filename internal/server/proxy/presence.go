@@ -418,6 +418,15 @@ func (p *Proxy) refreshSubscription(req *sip.Request, tx sip.ServerTransaction, 
 		p.respond(tx, req, 481, "Subscription Does Not Exist")
 		return
 	}
+	// Still mutual contacts? A contact removed where the node could not
+	// see it (the admin command, another process) ends the watching here,
+	// at the latest with the next refresh.
+	if dl.sub.Watcher != dl.sub.Target {
+		if _, ok := p.mayWatch(req, tx, id); !ok {
+			p.pres.Reject(dl.sub)
+			return
+		}
+	}
 	if c := req.Contact(); c != nil {
 		ps.mu.Lock()
 		dl.contact, dl.source = *c.Address.Clone(), req.Source()

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
@@ -371,5 +372,36 @@ func TestDeviceInfo(t *testing.T) {
 	}
 	if info := deviceInfo(nil, ""); info.CertHash != "" || info.Caps != nil {
 		t.Fatalf("a phone without certificate: %+v", info)
+	}
+}
+
+// TestPresenceRefreshChecksContacts: a contact removed where the node does
+// not see it (the admin command runs in another process) ends the watching
+// at the next refresh: 403, and a final NOTIFY of offline.
+func TestPresenceRefreshChecksContacts(t *testing.T) {
+	r := presenceRig(t)
+	bob := r.pdev("bob", "desk")
+	laptop := r.pdev("alice", "laptop")
+	laptop.register(60)
+	bob.register(60)
+	bob.subscribe("alice", 600)
+	bob.waitNotice(1, 5*time.Second)
+	if res := bob.subscribe("alice", 600); res.StatusCode != 200 {
+		t.Fatalf("refresh while mutual: %d", res.StatusCode)
+	}
+	bob.waitNotice(2, 5*time.Second)
+	a, _ := r.db.Account(context.Background(), "alice@"+domain)
+	if err := r.db.RemoveContact(context.Background(), a.ID, "bob@"+domain); err != nil {
+		t.Fatal(err)
+	}
+	if res := bob.subscribe("alice", 600); res.StatusCode != 403 || res.Reason != "Forbidden" {
+		t.Fatalf("refresh after the removal: %d %s", res.StatusCode, res.Reason)
+	}
+	last := bob.waitNotice(3, 5*time.Second)
+	if shows(last) != `offline "" []` || last.state != "terminated;reason=rejected" {
+		t.Fatalf("final NOTIFY: %s %s", shows(last), last.state)
+	}
+	if subs, _ := r.p.Presence().Counts(); subs != 0 {
+		t.Fatalf("%d subscriptions left", subs)
 	}
 }

@@ -359,9 +359,9 @@ func (p *Proxy) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 	p.keep(req.Source(), exp.Add(keepGrace))
 	c := contact.Clone()
 	c.Params.Add("expires", strconv.Itoa(expires))
+	p.presenceRegistered(id, req.Source(), exp) // online once the 200 is seen
 	p.respond(tx, req, 200, "OK", c)
 	p.log.Debug("registered", "device", id.Account+"/"+id.Device)
-	p.presenceRegistered(id, req.Source(), exp)
 	p.kick(id.DeviceID)
 }
 
