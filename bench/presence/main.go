@@ -24,7 +24,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -309,11 +308,42 @@ func newPeer(c net.Conn, account, name string) *peer {
 	return p
 }
 
-var (
-	noteRE   = regexp.MustCompile(`<note>([^<]*)</note>`)
-	lengthRE = regexp.MustCompile(`(?mi)^(?:Content-Length|l)\s*:\s*(\d+)`)
-	callIDRE = regexp.MustCompile(`(?mi)^(?:Call-ID|i)\s*:\s*(\S+)`)
-)
+// header returns the value of the first header named name or short in a
+// message head, without regular expressions: the load generator must cost
+// the machine as little as it can, since it shares it with the node.
+func header(head, name, short string) string {
+	for rest := head; ; {
+		i := strings.Index(rest, "\r\n")
+		if i < 0 {
+			return ""
+		}
+		rest = rest[i+2:]
+		colon := strings.IndexByte(rest, ':')
+		end := strings.Index(rest, "\r\n")
+		if colon < 0 || end < 0 || colon > end {
+			continue
+		}
+		n := strings.TrimSpace(rest[:colon])
+		if strings.EqualFold(n, name) || (short != "" && strings.EqualFold(n, short)) {
+			return strings.TrimSpace(rest[colon+1 : end])
+		}
+	}
+}
+
+// note is the text of the first <note> of a document.
+func note(body []byte) (string, bool) {
+	b := string(body)
+	i := strings.Index(b, "<note>")
+	if i < 0 {
+		return "", false
+	}
+	b = b[i+len("<note>"):]
+	j := strings.Index(b, "</note>")
+	if j < 0 {
+		return "", false
+	}
+	return b[:j], true
+}
 
 func (p *peer) read() {
 	r := bufio.NewReaderSize(p.c, 16<<10)
@@ -334,18 +364,15 @@ func (p *peer) read() {
 		}
 		h := head.String()
 		var body []byte
-		if m := lengthRE.FindStringSubmatch(h); m != nil {
-			n, _ := strconv.Atoi(m[1])
+		if v := header(h, "Content-Length", "l"); v != "" {
+			n, _ := strconv.Atoi(v)
 			body = make([]byte, n)
 			if _, err := io.ReadFull(r, body); err != nil {
 				return
 			}
 		}
 		at := time.Now()
-		callID := ""
-		if m := callIDRE.FindStringSubmatch(h); m != nil {
-			callID = m[1]
-		}
+		callID := header(h, "Call-ID", "i")
 		if strings.HasPrefix(h, "SIP/2.0 ") {
 			p.mu.Lock()
 			ch := p.answers[callID]
@@ -360,9 +387,9 @@ func (p *peer) read() {
 		}
 		if strings.HasPrefix(h, "NOTIFY ") {
 			p.answer(h)
-			if m := noteRE.FindSubmatch(body); m != nil {
+			if n, ok := note(body); ok {
 				p.mu.Lock()
-				hit := p.want != "" && string(m[1]) == p.want
+				hit := p.want != "" && n == p.want
 				if hit {
 					p.want = ""
 				}
