@@ -500,6 +500,30 @@ func (s *Service) Reject(sub *Sub) {
 	s.forget(sub.Target)
 }
 
+// EndDevice ends the subscriptions a device holds, with a final NOTIFY
+// (RFC 6665 §4.2.2, reason "deactivated": it may subscribe again): the
+// device is gone (its registration ended or expired, its connection
+// dropped), or revoked, which a refused registration refresh shows.
+func (s *Service) EndDevice(deviceID int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for name, a := range s.accounts {
+		for w := range a.watchers {
+			if w.DeviceID != deviceID {
+				continue
+			}
+			delete(a.watchers, w)
+			public, own := s.documents(name)
+			body := public
+			if w.Watcher == name {
+				body = own
+			}
+			w.queue(body, "terminated;reason=deactivated", true)
+		}
+		s.forget(name)
+	}
+}
+
 // Sweep ends what expired by now: publications (the device shows online
 // again, as if it had not published) and subscriptions (a final NOTIFY,
 // reason timeout).

@@ -130,6 +130,7 @@ func (p *Proxy) presenceUnregistered(id *Identity) {
 	ps.mu.Unlock()
 	if ok {
 		p.pres.Disconnected(id.Account, id.Device)
+		p.pres.EndDevice(id.DeviceID)
 	}
 }
 
@@ -151,11 +152,11 @@ func (p *Proxy) watchPresence(ctx context.Context) {
 
 func (p *Proxy) presenceSweep(now time.Time) {
 	ps := &p.presence
-	var gone []*presenceDevice
+	gone := map[int64]*presenceDevice{}
 	ps.mu.Lock()
 	for id, d := range ps.devices {
 		if now.After(d.expires) || !p.connOpen(d.source) {
-			gone = append(gone, d)
+			gone[id] = d
 			delete(ps.devices, id)
 		}
 	}
@@ -165,8 +166,11 @@ func (p *Proxy) presenceSweep(now time.Time) {
 		}
 	}
 	ps.mu.Unlock()
-	for _, d := range gone {
+	for id, d := range gone {
 		p.pres.Disconnected(d.account, d.device)
+		// What it watched ends too: a revoked device, whose refreshes
+		// are refused, watches nothing after its registration expires.
+		p.pres.EndDevice(id)
 	}
 }
 

@@ -405,3 +405,22 @@ func TestPresenceRefreshChecksContacts(t *testing.T) {
 		t.Fatalf("%d subscriptions left", subs)
 	}
 }
+
+// TestPresenceWatcherGone: a device that unregisters stops watching, with
+// a final NOTIFY; so does one whose registration expires (a revoked
+// device's refreshes are refused).
+func TestPresenceWatcherGone(t *testing.T) {
+	r := presenceRig(t)
+	bob := r.pdev("bob", "desk")
+	bob.register(60)
+	bob.subscribe("alice", 600)
+	bob.waitNotice(1, 5*time.Second)
+	bob.register(0)
+	last := bob.waitNotice(2, 5*time.Second)
+	if last.state != "terminated;reason=deactivated" {
+		t.Fatalf("final NOTIFY: %s", last.state)
+	}
+	if subs, _ := r.p.Presence().Counts(); subs != 0 {
+		t.Fatalf("%d subscriptions left", subs)
+	}
+}
