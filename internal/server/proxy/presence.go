@@ -36,6 +36,7 @@ var presenceEvery = 5 * time.Second
 // presenceState is the proxy's side of presence: which devices are
 // connected over which connection, and the dialogs of subscriptions.
 type presenceState struct {
+	every   time.Duration // presenceEvery when the proxy was made
 	mu      sync.Mutex
 	devices map[int64]*presenceDevice // by device id
 	dialogs map[string]*subDialog     // by Call-ID and our tag
@@ -70,7 +71,7 @@ func (p *Proxy) initPresence() {
 	if p.pres == nil {
 		p.pres = presence.New(p.log)
 	}
-	p.presence = presenceState{devices: map[int64]*presenceDevice{}, dialogs: map[string]*subDialog{}, send: p.sendNotify}
+	p.presence = presenceState{every: presenceEvery, devices: map[int64]*presenceDevice{}, dialogs: map[string]*subDialog{}, send: p.sendNotify}
 	p.srv.OnPublish(p.entry(p.onPublish))
 	p.srv.OnSubscribe(p.entry(p.onSubscribe))
 }
@@ -137,8 +138,8 @@ func (p *Proxy) presenceUnregistered(id *Identity) {
 // watchPresence turns devices offline whose connection dropped or whose
 // registration expired, and forgets the dialogs of ended subscriptions.
 func (p *Proxy) watchPresence(ctx context.Context) {
-	go p.pres.Run(ctx, presenceEvery)
-	t := time.NewTicker(presenceEvery)
+	go p.pres.Run(ctx, p.presence.every)
+	t := time.NewTicker(p.presence.every)
 	defer t.Stop()
 	for {
 		select {
