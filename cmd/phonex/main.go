@@ -328,7 +328,6 @@ func (a *app) cmdContacts(ctx context.Context, args []string) error {
 			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "CONTACT\tDEVICE\tSUITE\tKEY (SHA-256)")
 			for _, ct := range cs {
-				fmt.Fprintf(tw, "%s\tpresence: %s\t\t\n", ct.User, presenceText(ct.Presence))
 				if len(ct.Devices) == 0 {
 					fmt.Fprintf(tw, "%s\t-\t\t\n", ct.User)
 				}
@@ -344,6 +343,7 @@ func (a *app) cmdContacts(ctx context.Context, args []string) error {
 				}
 			}
 			tw.Flush()
+			printPresence(out, cs)
 		})
 	})
 }

@@ -27,6 +27,10 @@ func TestDispatch(t *testing.T) {
 		{[]string{"whoami", "extra"}, nil, 2, "", `unexpected argument "extra"`},
 		{[]string{"whoami", "--profile", empty}, nil, 1, "", "no PhoneX profile here"},
 		{[]string{"call", "sip:a@127.0.0.1:5060", "--direct", "--zrtp-prefer", "TOOLONG"}, nil, 1, "", "unknown ZRTP algorithm"},
+		{[]string{"presence", "set", "sleepy"}, nil, 2, "", "presence set takes one state"},
+		{[]string{"presence", "sett"}, nil, 2, "", `did you mean "presence set"`},
+		{[]string{"presence", "--note", "x"}, nil, 2, "", "--note goes with presence set"},
+		{[]string{"help", "presence"}, nil, 0, "usage: phonex presence", ""},
 	} {
 		var out, errs bytes.Buffer
 		a := &app{stdin: strings.NewReader(""), stdout: &out, stderr: &errs, getenv: func(k string) string { return c.env[k] }}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -11,6 +12,8 @@ import (
 	"github.com/phonex/phonex/internal/cli"
 	"github.com/phonex/phonex/sdk"
 )
+
+var states = []string{sdk.PresenceOnline, sdk.PresenceAway, sdk.PresenceBusy, sdk.PresenceDND, sdk.PresenceInvisible}
 
 const presenceSyn = "phonex presence set online|away|busy|dnd|invisible [--note TEXT] [--json] | phonex presence [--json]"
 
@@ -28,7 +31,7 @@ func (a *app) cmdPresence(ctx context.Context, args []string) error {
 		return err
 	}
 	switch {
-	case set && len(pos) != 1:
+	case set && (len(pos) != 1 || !slices.Contains(states, strings.ToLower(pos[0]))):
 		return cli.Misuse(presenceSyn, "presence set takes one state: online, away, busy, dnd or invisible")
 	case !set && len(pos) > 0:
 		if s := cli.Suggest(pos[0], []string{"set"}); s != "" {
@@ -95,6 +98,20 @@ func presenceText(p *sdk.PresenceInfo) string {
 		s += " since " + since(p.Since) + " on " + strings.Join(p.Devices, ",")
 	}
 	return s
+}
+
+// printPresence is the presence table under 'contacts'.
+func printPresence(out io.Writer, cs []contactRow) {
+	if len(cs) == 0 {
+		return
+	}
+	fmt.Fprintln(out)
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CONTACT\tPRESENCE")
+	for _, ct := range cs {
+		fmt.Fprintf(tw, "%s\t%s\n", ct.User, presenceText(ct.Presence))
+	}
+	tw.Flush()
 }
 
 // contactRow is a contact with its presence, as 'contacts' prints it.
