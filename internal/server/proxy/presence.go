@@ -61,6 +61,7 @@ type subDialog struct {
 	contact  sip.Uri // the watcher's Contact
 	source   string
 	cseq     atomic.Uint32
+	mu       sync.Mutex // guards contact and source, which a refresh may move
 }
 
 // Presence is the node's presence agent: the call router reports calls to
@@ -433,9 +434,9 @@ func (p *Proxy) refreshSubscription(req *sip.Request, tx sip.ServerTransaction, 
 		}
 	}
 	if c := req.Contact(); c != nil {
-		ps.mu.Lock()
+		dl.mu.Lock()
 		dl.contact, dl.source = *c.Address.Clone(), req.Source()
-		ps.mu.Unlock()
+		dl.mu.Unlock()
 	}
 	p.respond(tx, req, 200, "OK", sip.NewHeader("Expires", strconv.Itoa(int(exp.Seconds()))))
 	if !p.pres.Refresh(dl.sub, exp) {
@@ -456,9 +457,9 @@ func (p *Proxy) notify(ctx context.Context, dl *subDialog, body []byte, state st
 // sendNotify sends one NOTIFY and returns a function that waits for the
 // watcher's final answer (any 2xx keeps the subscription).
 func (p *Proxy) sendNotify(ctx context.Context, dl *subDialog, body []byte, state string) (func() error, error) {
-	p.presence.mu.Lock()
+	dl.mu.Lock()
 	contact, source := dl.contact, dl.source
-	p.presence.mu.Unlock()
+	dl.mu.Unlock()
 	req := sip.NewRequest(sip.NOTIFY, contact)
 	from := &sip.FromHeader{Address: dl.target, Params: sip.NewParams()}
 	from.Params.Add("tag", dl.ourTag)
