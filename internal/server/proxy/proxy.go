@@ -78,6 +78,10 @@ type Config struct {
 	UnauthBurst int
 	// Digest failures per source address; the account password policy.
 	Attempts throttle.Policy
+	// Calls learns when routed calls start and end (presence); may be nil.
+	Calls CallObserver
+	// RingTimeout is how long a call rings; DefaultRingTimeout if zero.
+	RingTimeout time.Duration
 }
 
 // Defaults for the limits.
@@ -106,6 +110,7 @@ type Proxy struct {
 	guesses guesses
 	routes  routes
 	runners *runners // of delivery runs
+	router  *router // INVITE and dialogs
 	// sweepEvery is how often expired bindings are dropped.
 	sweepEvery time.Duration
 
@@ -201,6 +206,8 @@ func New(cfg Config) (*Proxy, error) {
 		unauth: newLimiter(cfg.UnauthRate, cfg.UnauthBurst), guesses: guesses{pol: cfg.Attempts}}
 	srv.OnRegister(p.entry(p.onRegister))
 	srv.OnMessage(p.entry(p.onMessage))
+	p.router = newRouter(p)
+	p.router.register(srv)
 	srv.OnOptions(p.entry(func(req *sip.Request, tx sip.ServerTransaction) { p.respond(tx, req, 200, "OK", p.allowHeader()) }))
 	srv.OnNoRoute(p.entry(p.notAllowed))
 	return p, nil
@@ -776,6 +783,7 @@ func (p *Proxy) sweep(ctx context.Context) {
 			p.nonces.sweep(now)
 			p.guesses.sweep(now)
 			p.sweepUnauth(now)
+			p.router.sweepDialogs()
 		}
 	}
 }
