@@ -71,6 +71,7 @@ type Event struct {
 	Outgoing   bool      `json:"outgoing,omitempty"` // a message this account sent from another device
 	Insecure   bool      `json:"insecure,omitempty"` // arrived without end-to-end encryption
 	Protocol   string    `json:"protocol,omitempty"` // the secure transport protocol it came in
+	State      string    `json:"state,omitempty"`    // of a call event: ringing, missed, answered_elsewhere
 	Error      string    `json:"error,omitempty"`
 }
 
@@ -158,6 +159,9 @@ func (m *messenger) relink(ctx context.Context, onMessage func(*sip.Request) (in
 		return err
 	}
 	link.onMessage = onMessage
+	m.link.mu.Lock()
+	link.calls = m.link.calls
+	m.link.mu.Unlock()
 	m.mu.Lock()
 	old := m.link
 	m.link = link
@@ -550,6 +554,8 @@ func (p *Profile) Listen(ctx context.Context, emit func(Event)) error {
 	onMessage := func(req *sip.Request) (int, string) { return m.receive(ctx, req) }
 	m.link.mu.Lock()
 	m.link.onMessage = onMessage
+	// Calls ring here but are not answered: listen reports them.
+	m.link.calls = &ringer{ctx: ctx, emit: emit, now: p.now}
 	m.link.mu.Unlock()
 	// Registration is refreshed often: it doubles as the keep-alive that
 	// finds a lost connection (a restarted cluster, a network change) and
