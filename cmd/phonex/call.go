@@ -309,6 +309,9 @@ func (a *app) cmdCall(ctx context.Context, args []string) error {
 		return cli.Misuse(callSynopsis, "call takes one USER@DOMAIN (or a SIP_URI with --direct)")
 	}
 	out := &eventPrinter{stdout: a.stdout, stderr: a.stderr, json: *f.jsonOut, secure: make(chan struct{})}
+	if !*f.direct && (strings.HasPrefix(pos[0], "sip:") || strings.HasPrefix(pos[0], "sips:") || strings.Contains(pos[0], ":")) {
+		return cli.Misuse(callSynopsis, "missing required flag --direct for the SIP address %s; to call a person through the cluster, give USER@DOMAIN", pos[0])
+	}
 	if !*f.direct {
 		opts, closeOpts, err := f.options(a, out)
 		if err != nil {
