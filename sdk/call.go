@@ -164,6 +164,7 @@ type CallEventType string
 
 // Call events, in the order a call normally produces them.
 const (
+	CallCalling     CallEventType = CallEventType(sipua.EventCalling)     // the INVITE is being sent
 	CallRinging     CallEventType = CallEventType(sipua.EventRinging)     // the peer is alerting
 	CallConnected   CallEventType = CallEventType(sipua.EventConnected)   // media starts
 	CallSecure      CallEventType = CallEventType(sipua.EventSecure)      // ZRTP agreed SRTP keys; the SAS is known

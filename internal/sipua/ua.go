@@ -297,6 +297,7 @@ func (u *UA) Dial(ctx context.Context, target string, opts CallOptions) (*Call, 
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	req.AppendHeader(sip.NewHeader("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS"))
 	req.SetBody(offer)
+	c.emit(Event{Type: EventCalling, Peer: target})
 	sess, err := u.dua.WriteInvite(ctx, req)
 	if err != nil {
 		c.conn.Close()
