@@ -52,6 +52,14 @@ func (r *rig) phone(account, name string) *phone {
 	ph := &phone{r: r, account: account, name: name, ua: ua, cli: cli, dua: &sipgo.DialogUA{Client: cli, ContactHDR: contact},
 		dialogs: map[string]*sipgo.DialogServerSession{}, events: make(chan string, 100)}
 	srv.OnInvite(func(req *sip.Request, tx sip.ServerTransaction) {
+		if toTag(req) != "" {
+			// A re-INVITE (RFC 3261 §14.2): accepted as it is.
+			res := sip.NewResponseFromRequest(req, 200, "OK", []byte("v=0\r\n"))
+			res.AppendHeader(ph.dua.ContactHDR.Clone())
+			tx.Respond(res)
+			ph.events <- "reinvite"
+			return
+		}
 		dlg, err := ph.dua.ReadInvite(req, tx)
 		if err != nil {
 			return
@@ -99,6 +107,10 @@ func (r *rig) phone(account, name string) *phone {
 			tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
 		}
 		ph.events <- "bye"
+	})
+	srv.OnInfo(func(req *sip.Request, tx sip.ServerTransaction) {
+		tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
+		ph.events <- "info"
 	})
 	r.t.Cleanup(func() { ua.Close() })
 	return ph
@@ -304,6 +316,66 @@ func TestCallForkFirstAnswerWins(t *testing.T) {
 	}
 }
 
+// TestCallInDialog: re-INVITE and INFO reach the other device through the
+// node; a device that is not in the call cannot inject into it.
+func TestCallInDialog(t *testing.T) {
+	r, _ := newRig(t, nil)
+	r.account("alice", "a1")
+	r.account("bob", "b1")
+	r.account("eve", "e1")
+	r.friends("alice", "bob")
+	a1, b1, e1 := r.phone("alice", "a1"), r.phone("bob", "b1"), r.phone("eve", "e1")
+	a1.register()
+	b1.register()
+	e1.register()
+	b1.setAnswer(ring(0, 200))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sess, err := a1.call(ctx, "alice", "bob", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess.Ack(ctx)
+	wait(t, b1, "ack")
+	for _, m := range []sip.RequestMethod{sip.INVITE, sip.INFO} {
+		req := sip.NewRequest(m, sess.InviteResponse.Contact().Address)
+		if m == sip.INVITE {
+			req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+			req.SetBody([]byte("v=0\r\n"))
+		}
+		res, err := sess.Do(ctx, req)
+		if err != nil || res.StatusCode != 200 {
+			t.Fatalf("%s in the dialog: %v %v", m, res, err)
+		}
+		if m == sip.INVITE {
+			ack := sip.NewRequest(sip.ACK, sess.InviteResponse.Contact().Address)
+			sess.WriteRequest(ack)
+		}
+	}
+	wait(t, b1, "reinvite")
+	wait(t, b1, "info")
+	// eve forges a BYE with the call's Call-ID and tags, from her own
+	// connection.
+	bye := sip.NewRequest(sip.BYE, sip.Uri{Scheme: "sip", User: "bob", Host: domain})
+	bye.AppendHeader(sip.HeaderClone(sess.InviteRequest.From()))
+	bye.AppendHeader(sip.HeaderClone(sess.InviteResponse.To()))
+	bye.AppendHeader(sip.HeaderClone(sess.InviteRequest.CallID()))
+	bye.AppendHeader(&sip.CSeqHeader{SeqNo: 99, MethodName: sip.BYE})
+	bye.SetTransport("TLS")
+	bye.SetDestination(r.addr)
+	res, err := e1.cli.Do(ctx, bye)
+	if err != nil || res.StatusCode != 403 {
+		t.Fatalf("a forged BYE: %v %v, want 403", res, err)
+	}
+	if _, _, _, byes := b1.count(); byes != 0 || r.p.ActiveCalls() != 1 {
+		t.Fatalf("the forged BYE reached bob (%d) or ended the call", byes)
+	}
+	if err := sess.Bye(ctx); err != nil {
+		t.Fatal(err)
+	}
+	wait(t, b1, "bye")
+}
+
 func TestCallCalleeHangsUp(t *testing.T) {
 	r, _ := newRig(t, nil)
 	r.account("alice", "a1")
@@ -483,5 +555,33 @@ func TestCallGatingStoresNothing(t *testing.T) {
 	r.p.router.limits = newLimiter(100, 100)
 	if _, err := m1.call(ctx, "mallory", "bob", nil); err != nil {
 		t.Fatalf("a mutual contact's call: %v", err)
+	}
+}
+
+// TestCallEndsWhenALegDisconnects: a device that loses its connection
+// mid-call cannot send BYE; the node ends the dialog and tells the
+// observer.
+func TestCallEndsWhenALegDisconnects(t *testing.T) {
+	obs := &observer{}
+	r, _ := newRig(t, func(c *Config) { c.Calls = obs })
+	r.account("alice", "a1")
+	r.account("bob", "b1")
+	r.friends("alice", "bob")
+	a1, b1 := r.phone("alice", "a1"), r.phone("bob", "b1")
+	a1.register()
+	b1.register()
+	b1.setAnswer(ring(0, 200))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sess, err := a1.call(ctx, "alice", "bob", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess.Ack(ctx)
+	wait(t, b1, "ack")
+	b1.ua.Close()
+	waitUntil(t, "the dialog to end", 5*time.Second, func() bool { return r.p.ActiveCalls() == 0 })
+	if got := obs.list(); len(got) != 4 || got[2] != "end alice@example.org/a1" || got[3] != "end bob@example.org/b1" {
+		t.Errorf("observer saw %v", got)
 	}
 }
