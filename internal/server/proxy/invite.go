@@ -266,7 +266,7 @@ type branch struct {
 	req     *sip.Request
 	tx      sip.ClientTransaction
 	rr      string // our Record-Route value towards this device
-	ringing bool   // a provisional response arrived, so CANCEL may be sent (RFC 3261 §9.1)
+	ringing bool   // a provisional response arrived, so CANCEL may be sent
 	cancel  bool   // CANCEL wanted, sent once ringing
 	// elsewhere: cancelled because another device answered
 	elsewhere bool
@@ -360,15 +360,17 @@ func (f *fork) run(targets []target) {
 			}
 			switch {
 			case res.IsProvisional():
-				if res.StatusCode == 100 {
-					continue
-				}
 				if !b.ringing {
+					// Any provisional response, 100 too, lets CANCEL
+					// follow (RFC 3261 §9.1).
 					b.ringing = true
 					if b.cancel {
 						f.sendCancel(b)
 						continue
 					}
+				}
+				if res.StatusCode == 100 {
+					continue
 				}
 				if !final && !answered {
 					f.relay(b, res)
