@@ -585,3 +585,45 @@ func TestCallEndsWhenALegDisconnects(t *testing.T) {
 		t.Errorf("observer saw %v", got)
 	}
 }
+
+// BenchmarkRoutedCall is one call through the node per iteration: INVITE
+// forked to two devices (one answers, the other is cancelled), ACK, BYE,
+// over loopback TLS.
+func BenchmarkRoutedCall(b *testing.B) {
+	r, _ := newRig(b, nil)
+	r.account("alice", "a1")
+	r.account("bob", "b1", "b2")
+	r.friends("alice", "bob")
+	r.p.router.limits = newLimiter(1e9, 1<<30)
+	a1, b1, b2 := r.phone("alice", "a1"), r.phone("bob", "b1"), r.phone("bob", "b2")
+	for _, ph := range []*phone{a1, b1, b2} {
+		ph.register()
+	}
+	b1.setAnswer(ring(0, 200))
+	b2.setAnswer(ring(0, 0))
+	drain := func(ph *phone) {
+		for {
+			select {
+			case <-ph.events:
+			default:
+				return
+			}
+		}
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		sess, err := a1.call(ctx, "alice", "bob", nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := sess.Ack(ctx); err != nil {
+			b.Fatal(err)
+		}
+		if err := sess.Bye(ctx); err != nil {
+			b.Fatal(err)
+		}
+		drain(b1)
+		drain(b2)
+	}
+}
