@@ -4,9 +4,6 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
-	"io"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -173,113 +170,6 @@ func TestCallThroughCluster(t *testing.T) {
 	}
 }
 
-// linphoneRegisteredRC is a linphonec that registers to phonexd over TLS
-// with the digest credentials of 'phonexd device add-sip' (the login name
-// as userid, the account's user as username).
-const linphoneRegisteredRC = `[sip]
-root_ca=%s
-default_proxy=0
-bind_address=127.0.0.1
-sip_port=-1
-sip_tcp_port=-1
-sip_tls_port=-1
-use_ipv6=0
-ipv6_migration_done=1
-media_encryption=zrtp
-media_encryption_mandatory=1
-verify_server_certs=1
-verify_server_cn=0
-guess_hostname=0
-inc_timeout=60
-
-[rtp]
-bind_address=127.0.0.1
-audio_rtp_port=%d
-video_rtp_port=%d
-text_rtp_port=%d
-
-[sound]
-echocancellation=0
-
-[video]
-display=0
-capture=0
-automatically_initiate=0
-automatically_accept=0
-
-[proxy_0]
-reg_proxy=<sip:%s;transport=tls>
-reg_route=<sip:%s;transport=tls;lr>
-reg_identity=<sip:%s>
-reg_expires=600
-reg_sendregister=1
-publish=0
-
-[auth_info_0]
-username=%s
-userid=%s
-passwd=%s
-realm=example.org
-domain=example.org
-`
-
-// startLinphonecRegistered starts linphonec registered to the node as a
-// standard phone of account (user@example.org).
-func startLinphonecRegistered(t *testing.T, home, caFile, sipAddr, account string, cred map[string]string) *linphonec {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Join(home, ".local", "share", "linphone"), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	rtp := freePort(t)
-	user, _, _ := strings.Cut(account, "@")
-	rc := filepath.Join(home, "rc")
-	if err := os.WriteFile(rc, fmt.Appendf(nil, linphoneRegisteredRC, caFile, rtp, rtp+2, rtp+4, sipAddr, sipAddr, account,
-		user, cred["username"], cred["password"]), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	l := &linphonec{t: t, home: home, done: make(chan struct{})}
-	l.cmd = exec.Command("linphonec", "-c", rc, "-a", "-d", "6", "-l", filepath.Join(home, "debug.log"))
-	l.cmd.Dir = home
-	l.cmd.Env = append(os.Environ(), "HOME="+home)
-	var err error
-	if l.in, err = l.cmd.StdinPipe(); err != nil {
-		t.Fatal(err)
-	}
-	pr, pw := io.Pipe()
-	l.cmd.Stdout, l.cmd.Stderr = pw, pw
-	if err := l.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			l.mu.Lock()
-			l.out.WriteString(sc.Text() + "\n")
-			l.mu.Unlock()
-		}
-	}()
-	go func() { l.cmd.Wait(); pw.Close(); close(l.done) }()
-	t.Cleanup(l.quit)
-	// The node's TLS listener asks every client for a certificate, and
-	// linphonec then waits at a password prompt ("Password for (null)")
-	// that takes any non-empty line (an empty one prompts again): a line
-	// is sent until the registration succeeds (at the command prompt it
-	// is only an unknown command).
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(l.debugLog(), "to [LinphoneRegistrationOk]") {
-		if time.Now().After(deadline) {
-			log := l.debugLog()
-			t.Fatalf("linphonec did not register to phonexd:\n%s\ndebug log tail:\n%s", l.output(), log[max(0, len(log)-6000):])
-		}
-		l.send("none")
-		time.Sleep(500 * time.Millisecond)
-	}
-	m := l.mark()
-	l.send("soundcard use files")
-	l.waitFor(m, `Using wav files`, 20*time.Second)
-	return l
-}
-
 // TestLinphonecThroughCluster: a standard phone (linphonec) registered to
 // phonexd with digest credentials over TLS calls a PhoneX user by address
 // and is called by one; ZRTP runs end to end, the SAS is equal and audio
@@ -287,18 +177,30 @@ func startLinphonecRegistered(t *testing.T, home, caFile, sipAddr, account strin
 func TestLinphonecThroughCluster(t *testing.T) {
 	requirePeer(t, "linphonec")
 	c := newCluster(t)
-	sipAddr := freeAddr(t)
-	c.n = serveOn(t, c.data, freeAddr(t), sipAddr)
+	c.n = serve(t, c.data)
+	if c.n.phones == "" {
+		t.Fatal("phonexd printed no phone listener line")
+	}
 	c.device("alpha", "a1", true)
 	c.device("bravo", "b1", true)
 	c.mustPx("alpha/a1", "contacts", "add", "bravo@example.org")
 	c.mustPx("bravo/b1", "contacts", "add", "alpha@example.org")
-	cred := decode[map[string]string](t, mustRun(t, nil, "phonexd", "device", "add-sip", "--data", c.data, "bravo@example.org", "--name", "desk", "--json"))
+	cred := decode[sipDevice](t, mustRun(t, nil, "phonexd", "device", "add-sip", "--data", c.data, "bravo@example.org", "--name", "desk", "--json"))
 	tmp := c.tmp
 	tone440, tone660 := filepath.Join(tmp, "tone440.wav"), filepath.Join(tmp, "tone660.wav")
 	writeTone(t, tone440, 16000, 440, 8)
 	writeTone(t, tone660, 8000, 660, 20)
-	lp := startLinphonecRegistered(t, filepath.Join(tmp, "lp"), filepath.Join(c.data, "ca.pem"), sipAddr, "bravo@example.org", cred)
+	// The phone as add-sip describes it: the phone port, the account's
+	// user as login, the cluster CA trusted.
+	rc := strings.Replace(phoneRC, "%s", filepath.Join(c.data, "ca.pem"), 1) +
+		fmt.Sprintf(phoneAccountRC, cred.Registrar, cred.Registrar, cred.Identity, cred.Username, cred.Password, cred.Realm, cred.Realm)
+	lp := startPhone(t, filepath.Join(tmp, "lp"), rc)
+	if !lp.logMatch(`to \[LinphoneRegistrationOk\]`, 30*time.Second) {
+		t.Fatalf("linphonec did not register; output:\n%s", lp.output())
+	}
+	m := lp.mark()
+	lp.send("soundcard use files")
+	lp.waitFor(m, `Using wav files`, 20*time.Second)
 
 	check := func(dir string, mark int, ev map[string]callEvent, lpRec, ourRec string) {
 		t.Helper()

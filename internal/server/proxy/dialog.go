@@ -191,7 +191,7 @@ func (r *router) sweepDialogs() {
 	r.mu.Lock()
 	var gone []string
 	for id, d := range r.dialogs {
-		if !r.p.ln.open(d.caller.source) || !r.p.ln.open(d.callee.source) {
+		if r.p.conn(d.caller.source) == nil || r.p.conn(d.callee.source) == nil {
 			gone = append(gone, id)
 		}
 	}
@@ -201,11 +201,21 @@ func (r *router) sweepDialogs() {
 	}
 }
 
-// open reports whether a connection from addr is held.
-func (l *peerListener) open(addr string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.conns[addr] != nil
+// conn is the connection from addr on the device or the phone listener,
+// or nil once it is closed.
+func (p *Proxy) conn(addr string) *peerConn {
+	for _, l := range []*peerListener{p.ln, p.phones} {
+		if l == nil {
+			continue
+		}
+		l.mu.Lock()
+		c := l.conns[addr]
+		l.mu.Unlock()
+		if c != nil {
+			return c
+		}
+	}
+	return nil
 }
 
 // decMaxForwards lowers Max-Forwards by one (RFC 3261 §16.6 step 3),

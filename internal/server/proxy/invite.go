@@ -488,11 +488,9 @@ func (f *fork) send(ctx context.Context, t target) (*branch, error) {
 // so the device's in-dialog requests go back over the same connection.
 func (r *router) recordRoute(source string) string {
 	host := net.JoinHostPort(r.p.cfg.Domain, "5061")
-	r.p.ln.mu.Lock()
-	if c := r.p.ln.conns[source]; c != nil {
+	if c := r.p.conn(source); c != nil {
 		host = c.LocalAddr().String()
 	}
-	r.p.ln.mu.Unlock()
 	return "<sip:" + host + ";transport=tls;lr>"
 }
 
