@@ -169,6 +169,10 @@ func (r *router) inDialog(req *sip.Request, tx sip.ServerTransaction) {
 			}
 			fwd := res.Clone()
 			fwd.RemoveHeader("Via")
+			if req.Method == sip.BYE && !res.IsProvisional() {
+				// Over before the caller learns it is.
+				r.end(callID)
+			}
 			if err := tx.Respond(fwd); err != nil {
 				p.log.Debug("relay in-dialog response", "err", err)
 			}
