@@ -206,20 +206,17 @@ func (f *callFlags) openDevice(ctx context.Context, a *app) (*sdk.Device, error)
 	return d, err
 }
 
-// failed reports why a call through the cluster did not connect: in
-// words, and in JSON with the reason and a short cause.
+// failed reports, with --json, why a call through the cluster did not
+// connect: a "failed" event with the reason in words and a short cause.
+// The words also go to standard error as the command's error, once.
 func (p *eventPrinter) failed(err error) {
 	cause := sdk.CallCause(err)
-	if cause == "" {
+	if cause == "" || !p.json {
 		return
 	}
-	if p.json {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		_ = cli.JSON(p.stdout, map[string]any{"event": "failed", "time": time.Now().UTC().Format(time.RFC3339Nano), "reason": err.Error(), "cause": cause})
-		return
-	}
-	fmt.Fprintln(p.stdout, "call failed:", err.Error())
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_ = cli.JSON(p.stdout, map[string]any{"event": "failed", "time": time.Now().UTC().Format(time.RFC3339Nano), "reason": err.Error(), "cause": cause})
 }
 
 // eventPrinter prints call events as text or JSON lines.
