@@ -111,3 +111,79 @@ func TestCallNotContactAndDeclined(t *testing.T) {
 		t.Errorf("oscar saw the call from %q", who)
 	}
 }
+
+// TestCallHoldThroughCluster: a re-INVITE (hold, resume) and the callee's
+// BYE go through the cluster like the INVITE.
+func TestCallHoldThroughCluster(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	papa, quebec := enrolled("papa@example.org", "laptop"), enrolled("quebec@example.org", "phone")
+	defer papa.Close()
+	defer quebec.Close()
+	for _, c := range []struct {
+		d    *sdk.Device
+		whom string
+	}{{papa, "quebec@example.org"}, {quebec, "papa@example.org"}} {
+		if _, err := c.d.AddContact(ctx, c.whom); err != nil {
+			t.Fatal(err)
+		}
+	}
+	listening := make(chan struct{})
+	events := make(chan sdk.CallEventType, 32)
+	answered := make(chan *sdk.Call, 1)
+	go func() {
+		c, err := quebec.Answer(ctx, sdk.CallOptions{OnEvent: func(e sdk.CallEvent) {
+			if e.Type == sdk.CallListening {
+				close(listening)
+			}
+			events <- e.Type
+		}})
+		if err != nil {
+			t.Error(err)
+		}
+		answered <- c
+	}()
+	<-listening
+	secure := make(chan struct{}, 1)
+	call, err := papa.Call(ctx, "quebec@example.org", sdk.CallOptions{OnEvent: func(e sdk.CallEvent) {
+		if e.Type == sdk.CallSecure {
+			secure <- struct{}{}
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := <-answered
+	if in == nil {
+		t.FailNow()
+	}
+	<-secure
+	waitEvent := func(want sdk.CallEventType) {
+		t.Helper()
+		for {
+			select {
+			case e := <-events:
+				if e == want {
+					return
+				}
+			case <-ctx.Done():
+				t.Fatalf("no %s event at the callee", want)
+			}
+		}
+	}
+	if err := call.Hold(ctx, true); err != nil {
+		t.Fatalf("hold through the cluster: %v", err)
+	}
+	waitEvent(sdk.CallHold)
+	if err := call.Hold(ctx, false); err != nil {
+		t.Fatalf("resume through the cluster: %v", err)
+	}
+	waitEvent(sdk.CallResume)
+	// The callee hangs up: its BYE reaches the caller through the cluster.
+	if err := in.Hangup(ctx); err != nil {
+		t.Fatalf("callee's hangup: %v", err)
+	}
+	if err := call.Wait(ctx); err != nil {
+		t.Fatalf("the caller's call did not end cleanly: %v", err)
+	}
+}
