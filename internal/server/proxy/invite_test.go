@@ -203,6 +203,24 @@ func status(err error) int {
 	return 0
 }
 
+// lockedLog is a log destination the proxy writes while the test reads.
+type lockedLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
 // rows counts the rows of every table of the rig's database.
 func (r *rig) rows() string {
 	r.t.Helper()
@@ -505,7 +523,10 @@ func TestCallCallerCancels(t *testing.T) {
 // is contacted; a storm of them rings nothing and stores nothing but the
 // counter.
 func TestCallGatingStoresNothing(t *testing.T) {
-	r, _ := newRig(t, nil)
+	var logged lockedLog
+	r, _ := newRig(t, func(c *Config) {
+		c.Log = slog.New(slog.NewTextHandler(&logged, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
 	r.account("mallory", "m1")
 	r.account("bob", "b1")
 	r.account("carol", "c1")
@@ -516,6 +537,7 @@ func TestCallGatingStoresNothing(t *testing.T) {
 	b1.register()
 	b1.setAnswer(ring(0, 200))
 	tables := r.rows()
+	logMark := len(logged.String())
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	_, err := m1.call(ctx, "mallory", "bob", nil)
@@ -548,6 +570,10 @@ func TestCallGatingStoresNothing(t *testing.T) {
 	}
 	if after := r.rows(); after != tables {
 		t.Errorf("the store changed: %s -> %s", tables, after)
+	}
+	// Nor is who called whom logged, at any level.
+	if l := logged.String()[logMark:]; strings.Contains(l, "mallory") || strings.Contains(l, "bob@") {
+		t.Errorf("the refused calls were logged:\n%s", l)
 	}
 	// A mutual contact gets through (once the storm's rate limit has
 	// passed).
