@@ -183,6 +183,8 @@ func (u *UA) dialFailure(target string, err error, ringing bool) error {
 	switch de.Status {
 	case 403:
 		de.Err, de.Detail = ErrNotContact, fmt.Sprintf("the cluster refused the call: you and %s are not mutual contacts (each must add the other: phonex contacts add)", who)
+	case 404:
+		de.Err, de.Detail = ErrUnreachable, fmt.Sprintf("cannot reach %s: the cluster calls only addresses of its own domain (%d %s)", who, de.Status, reasonOf(err))
 	case 480:
 		de.Err, de.Detail = ErrOffline, fmt.Sprintf("%s is offline: none of its devices is connected to the cluster", who)
 	case 408:
@@ -206,6 +208,19 @@ func Cause(err error) string {
 		if errors.Is(err, c.err) {
 			return c.name
 		}
+	}
+	return ""
+}
+
+// reasonOf is the reason phrase of the final response in err, if any.
+func reasonOf(err error) string {
+	var rp *sipgo.ErrDialogResponse
+	var rv sipgo.ErrDialogResponse
+	switch {
+	case errors.As(err, &rp):
+		return rp.Res.Reason
+	case errors.As(err, &rv):
+		return rv.Res.Reason
 	}
 	return ""
 }

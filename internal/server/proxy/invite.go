@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -131,6 +132,12 @@ func (r *router) invite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	if wait := r.limits.take(id.Account, time.Now()); wait > 0 {
 		p.respond(tx, req, 503, "Service Unavailable: too many calls", retryAfter(wait)...)
+		return
+	}
+	if !strings.EqualFold(req.Recipient.Host, p.cfg.Domain) {
+		// No federation yet: said as such, since it tells nothing about
+		// this domain's accounts.
+		p.respond(tx, req, 404, "Not Found: calls go only to addresses in "+p.cfg.Domain)
 		return
 	}
 	ctx, cancel := context.WithTimeout(p.ctx, 10*time.Second)
