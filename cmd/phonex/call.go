@@ -305,6 +305,9 @@ func (a *app) cmdCall(ctx context.Context, args []string) error {
 	if len(pos) != 1 {
 		return cli.Misuse(callSynopsis, "call takes one USER@DOMAIN (or a SIP_URI with --direct)")
 	}
+	if *f.decline {
+		return cli.Misuse(callSynopsis, "--decline is for answer")
+	}
 	out := &eventPrinter{stdout: a.stdout, stderr: a.stderr, json: *f.jsonOut, secure: make(chan struct{})}
 	if !*f.direct && (strings.HasPrefix(pos[0], "sip:") || strings.HasPrefix(pos[0], "sips:") || strings.Contains(pos[0], ":")) {
 		return cli.Misuse(callSynopsis, "missing required flag --direct for the SIP address %s; to call a person through the cluster, give USER@DOMAIN", pos[0])
@@ -354,6 +357,12 @@ func (a *app) cmdAnswer(ctx context.Context, args []string) error {
 	}
 	if len(pos) != 0 {
 		return cli.Misuse(answerSynopsis, "unexpected argument %q", pos[0])
+	}
+	if *f.device != "" || *f.ringFor != 0 {
+		return cli.Misuse(answerSynopsis, "--device and --ring-for are for call")
+	}
+	if *f.decline && *f.direct {
+		return cli.Misuse(answerSynopsis, "--decline is for calls through the cluster, not --direct")
 	}
 	out := &eventPrinter{stdout: a.stdout, stderr: a.stderr, json: *f.jsonOut, secure: make(chan struct{})}
 	if !*f.direct {
