@@ -39,6 +39,22 @@ func (c *cluster) callFails(dev, to string, extra ...string) failedEvent {
 	return failedEvent{}
 }
 
+// pathOf is the media path a call process reported last.
+func pathOf(p *proc) string {
+	path := ""
+	sc := bufio.NewScanner(strings.NewReader(p.out.String()))
+	for sc.Scan() {
+		var e struct {
+			Event string `json:"event"`
+			Path  string `json:"path"`
+		}
+		if json.Unmarshal(sc.Bytes(), &e) == nil && e.Event == "path" && e.Path != "" {
+			path = e.Path
+		}
+	}
+	return path
+}
+
 // calls returns the call events a listener saw.
 func (l *listener) calls() []string {
 	l.mu.Lock()
@@ -102,6 +118,11 @@ func TestCallThroughCluster(t *testing.T) {
 	}
 	if f := dominant(t, recB); f < 990 || f > 1010 {
 		t.Errorf("bravo heard %.1f Hz, want alpha's 1000 Hz", f)
+	}
+	// The media takes the ICE path, as in a direct call: on one host,
+	// the host candidates.
+	if p := pathOf(a1); p != "host" {
+		t.Errorf("media path through the cluster on loopback: %q, want host", p)
 	}
 	t.Logf("through the cluster: SAS %s, %s; alpha heard %.0f Hz, bravo heard %.0f Hz", sa.SAS, sa.KeyAgreement, dominant(t, recA), dominant(t, recB))
 	waitFor(t, "bravo/b2 to stop ringing", 10*time.Second, func() bool {
