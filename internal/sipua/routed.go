@@ -180,6 +180,8 @@ func (u *UA) dialFailure(target string, err error, ringing bool) error {
 	if i := strings.IndexByte(who, ';'); i >= 0 {
 		who = who[:i]
 	}
+	// The person, not the URI with its device parameter.
+	de.Detail = strings.ReplaceAll(de.Detail, target, who)
 	switch de.Status {
 	case 403:
 		de.Err, de.Detail = ErrNotContact, fmt.Sprintf("the cluster refused the call: you and %s are not mutual contacts (each must add the other: phonex contacts add)", who)
