@@ -110,7 +110,7 @@ type Proxy struct {
 	guesses guesses
 	routes  routes
 	runners *runners // of delivery runs
-	router  *router // INVITE and dialogs
+	router  *router  // INVITE and dialogs
 	// sweepEvery is how often expired bindings are dropped.
 	sweepEvery time.Duration
 
