@@ -146,6 +146,12 @@ type CallOptions struct {
 	NoICE bool
 	// OnEvent receives the call's events in order; it must not block long.
 	OnEvent func(CallEvent)
+	// Device, for Device.Call, rings only the callee's device of that
+	// name instead of all its devices.
+	Device string
+	// RingTimeout, for Device.Call, gives up (CANCEL, ErrNoAnswer) when
+	// nobody answered within it; zero leaves it to the cluster (45 s).
+	RingTimeout time.Duration
 }
 
 // ICEServers are STUN/TURN server URLs ("turn:relay.example.org:3478?transport=udp")
@@ -158,6 +164,7 @@ type CallEventType string
 
 // Call events, in the order a call normally produces them.
 const (
+	CallCalling     CallEventType = CallEventType(sipua.EventCalling)     // the INVITE is being sent
 	CallRinging     CallEventType = CallEventType(sipua.EventRinging)     // the peer is alerting
 	CallConnected   CallEventType = CallEventType(sipua.EventConnected)   // media starts
 	CallSecure      CallEventType = CallEventType(sipua.EventSecure)      // ZRTP agreed SRTP keys; the SAS is known
@@ -240,6 +247,10 @@ func algos(names []string) ([]zrtp.Algo, error) {
 }
 
 func (p *Phone) options(o CallOptions) (sipua.CallOptions, error) {
+	return callOptions(o, p.store, p.log)
+}
+
+func callOptions(o CallOptions, store sipua.SecretStore, log *slog.Logger) (sipua.CallOptions, error) {
 	kas, err := algos(o.KeyAgreements)
 	if err != nil {
 		return sipua.CallOptions{}, err
@@ -260,8 +271,8 @@ func (p *Phone) options(o CallOptions) (sipua.CallOptions, error) {
 			sas = append(sas, zrtp.B256)
 		}
 	}
-	so := sipua.CallOptions{Record: o.Record, Cache: p.store, KeyAgreements: kas, SASTypes: sas, AllowInsecure: o.AllowInsecure,
-		NoOpus: o.NoOpus, OpusBitrate: o.OpusBitrate, PTime: o.PTime, Logger: p.log,
+	so := sipua.CallOptions{Record: o.Record, Cache: store, KeyAgreements: kas, SASTypes: sas, AllowInsecure: o.AllowInsecure,
+		NoOpus: o.NoOpus, OpusBitrate: o.OpusBitrate, PTime: o.PTime, Logger: log,
 		ICE: sipua.ICEOptions{Servers: o.ICEServers, RelayOnly: o.Relay, Disabled: o.NoICE}}
 	if o.Relay && o.NoICE {
 		return so, errors.New("a relayed call needs ICE: drop NoICE")
@@ -286,7 +297,8 @@ func (p *Phone) options(o CallOptions) (sipua.CallOptions, error) {
 	return so, nil
 }
 
-// Call is one direct call: its SIP dialog and its SRTP media session.
+// Call is one call, direct or through the cluster: its SIP dialog and its
+// SRTP media session.
 type Call struct {
 	c *sipua.Call
 }

@@ -1,6 +1,8 @@
 // Package sdk is the public Go API of a PhoneX device: enroll or log in to a
 // home cluster, open the device profile, manage contacts, send and receive
-// end-to-end encrypted messages, and make direct ZRTP-secured voice calls.
+// end-to-end encrypted messages, and make ZRTP-secured voice calls: to a
+// person through the home cluster ([Device.Call], [Device.Answer]) or
+// direct to a SIP address ([NewPhone]).
 // The phonex command is built on this package alone.
 //
 // # Security properties
@@ -22,6 +24,8 @@
 //     device keys are pinned on first use; a change is reported
 //     ([ContactDevice.KeyChanged], [EventKeyChanged]).
 //   - Calls key SRTP with ZRTP (RFC 6189) and never send media in the clear.
+//     Through the cluster, the cluster relays only the signalling, and rings
+//     nobody for a caller who is not a mutual contact ([ErrNotContact]).
 //     The short authentication string ([SecureInfo.SAS]) must be compared
 //     aloud to rule out a man in the middle; [Call.ConfirmSAS] records that.
 //

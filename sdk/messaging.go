@@ -140,6 +140,11 @@ const (
 	// EventWarning: the link to the cluster was lost or came back, or
 	// something else the user should know; see Error.
 	EventWarning EventType = "warning"
+	// EventCall: a call through the cluster rings this device (State
+	// ringing; Peer and FromDevice are the caller), then stops (State
+	// missed, or answered_elsewhere when another device took it). Listen
+	// does not answer calls: Device.Answer does.
+	EventCall EventType = "call"
 )
 
 // Event is something Listen observed.
@@ -158,14 +163,16 @@ type Event struct {
 	// this device sent it so.
 	Insecure bool   `json:"insecure,omitempty"`
 	Protocol string `json:"protocol,omitempty"` // the secure transport protocol it came in
-	Error    string `json:"error,omitempty"`
+	// State of an EventCall: ringing, missed or answered_elsewhere.
+	State string `json:"state,omitempty"`
+	Error string `json:"error,omitempty"`
 	// Presence is the contact's presence (EventPresence).
 	Presence *PresenceInfo `json:"presence,omitempty"`
 }
 
 func event(e client.Event) Event {
 	return Event{Type: EventType(e.Type), From: e.From, FromDevice: e.FromDevice, Peer: e.Peer, ID: e.ID, Text: e.Text,
-		Time: e.Time, Outgoing: e.Outgoing, Insecure: e.Insecure, Protocol: e.Protocol, Error: e.Error,
+		Time: e.Time, Outgoing: e.Outgoing, Insecure: e.Insecure, Protocol: e.Protocol, State: e.State, Error: e.Error,
 		Presence: presenceOf(e.Presence)}
 }
 

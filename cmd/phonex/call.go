@@ -38,6 +38,9 @@ type callFlags struct {
 	iceServers    *string
 	turnUser      *string
 	turnPassFile  *string
+	device        *string
+	decline       *bool
+	ringFor       *time.Duration
 }
 
 func newCallFlags(name, synopsis, listenDefault string) *callFlags {
@@ -46,7 +49,7 @@ func newCallFlags(name, synopsis, listenDefault string) *callFlags {
 	return &callFlags{Flags: fs,
 		profile:       fs.String("profile", filepath.Join(home, ".phonex"), "profile directory: its encrypted database keeps the ZRTP secrets (opened when it exists)"),
 		pwFile:        fs.String("password-file", "", "read the profile password from this file (first line)"),
-		direct:        fs.Bool("direct", false, "call peer to peer, without the cluster (the only mode so far; required)"),
+		direct:        fs.Bool("direct", false, "call a SIP address peer to peer, without the cluster"),
 		play:          fs.String("play", "", "WAV file to send (silence when none)"),
 		record:        fs.String("record", "", "WAV file to record what the peer sends"),
 		dur:           fs.Duration("for", 0, "hang up after this long once connected (0: until Ctrl-C or the peer hangs up)"),
@@ -66,6 +69,9 @@ func newCallFlags(name, synopsis, listenDefault string) *callFlags {
 		iceServers:    fs.String("ice-server", "", "STUN/TURN server URLs for ICE, comma-separated, e.g. turn:relay.example.org:3478?transport=udp"),
 		turnUser:      fs.String("turn-user", "", "TURN username (TURN REST form expiry:user); the password comes from PHONEX_TURN_PASSWORD or --turn-password-file"),
 		turnPassFile:  fs.String("turn-password-file", "", "read the TURN password from this file (first line)"),
+		device:        fs.String("device", "", "call: ring only the callee's device of this name"),
+		decline:       fs.Bool("decline", false, "answer: decline the next call (the caller is told) instead of answering it"),
+		ringFor:       fs.Duration("ring-for", 0, "call: give up when nobody answered within this long (0: the cluster's limit, 45s)"),
 	}
 }
 
@@ -119,48 +125,57 @@ func (a *app) zrtpStoreDevice(ctx context.Context, fs *cli.Flags, profile, pwFil
 	return store, nil, func() {}, nil
 }
 
-// setup checks the flags and returns the phone, the call options and what
-// to run once the call is over.
-func (f *callFlags) setup(ctx context.Context, a *app, out *eventPrinter) (*sdk.Phone, sdk.CallOptions, func(), error) {
+// options checks the flags shared by direct calls and calls through the
+// cluster and returns the call options and what to run once the call is
+// over.
+func (f *callFlags) options(a *app, out *eventPrinter) (sdk.CallOptions, func(), error) {
 	var o sdk.CallOptions
 	if *f.verifySAS {
-		return nil, o, nil, errVerifySASRemoved
-	}
-	if !*f.direct {
-		return nil, o, nil, cli.Misuse(f.Usage(), "missing required flag --direct: calls through the cluster are not available yet, so add --direct to call a SIP address peer to peer")
+		return o, nil, errVerifySASRemoved
 	}
 	kas, err := sdk.ParseAlgorithms(*f.prefer)
 	if err != nil {
-		return nil, o, nil, fmt.Errorf("--zrtp-prefer: %w", err)
+		return o, nil, fmt.Errorf("--zrtp-prefer: %w", err)
 	}
 	sas, err := sdk.ParseAlgorithms(*f.sas)
 	if err != nil {
-		return nil, o, nil, fmt.Errorf("--sas: %w", err)
+		return o, nil, fmt.Errorf("--sas: %w", err)
 	}
 	o = sdk.CallOptions{Record: *f.record, KeyAgreements: kas, SASTypes: sas, AllowInsecure: *f.allowInsecure, NoOpus: *f.noOpus,
 		OnEvent: out.print, OpusBitrate: *f.opusBitrate, PTime: *f.ptime, Relay: *f.relay, NoICE: *f.noICE}
 	if o.ICEServers, err = f.iceServerList(a); err != nil {
-		return nil, o, nil, err
+		return o, nil, err
 	}
 	if o.Relay && o.NoICE {
-		return nil, o, nil, cli.Misuse(f.Usage(), "--relay needs ICE: drop --no-ice")
+		return o, nil, cli.Misuse(f.Usage(), "--relay needs ICE: drop --no-ice")
 	}
 	if o.Relay && len(o.ICEServers.URLs) == 0 && *f.cacheDir != "" {
-		return nil, o, nil, cli.Misuse(f.Usage(), "--relay needs a TURN server: give --ice-server turn:HOST:PORT with --turn-user, or a profile (its cluster's relay)")
+		return o, nil, cli.Misuse(f.Usage(), "--relay needs a TURN server: give --ice-server turn:HOST:PORT with --turn-user, or a profile (its cluster's relay)")
 	}
-	var closers []func()
+	done := func() {}
+	if *f.play != "" {
+		fh, err := os.Open(*f.play)
+		if err != nil {
+			return o, nil, fmt.Errorf("play: %w", err)
+		}
+		o.Play = fh
+		done = func() { fh.Close() }
+	}
+	return o, done, nil
+}
+
+// setup checks the flags of a direct call and returns the phone, the call
+// options and what to run once the call is over.
+func (f *callFlags) setup(ctx context.Context, a *app, out *eventPrinter) (*sdk.Phone, sdk.CallOptions, func(), error) {
+	o, closeOpts, err := f.options(a, out)
+	if err != nil {
+		return nil, o, nil, err
+	}
+	closers := []func(){closeOpts}
 	done := func() {
 		for i := len(closers) - 1; i >= 0; i-- {
 			closers[i]()
 		}
-	}
-	if *f.play != "" {
-		fh, err := os.Open(*f.play)
-		if err != nil {
-			return nil, o, nil, fmt.Errorf("play: %w", err)
-		}
-		o.Play = fh
-		closers = append(closers, func() { fh.Close() })
 	}
 	store, dev, closeStore, err := a.zrtpStoreDevice(ctx, f.Flags, *f.profile, *f.pwFile, *f.cacheDir, out)
 	if err != nil {
@@ -179,6 +194,29 @@ func (f *callFlags) setup(ctx context.Context, a *app, out *eventPrinter) (*sdk.
 	}
 	closers = append(closers, func() { ph.Close() })
 	return ph, o, done, nil
+}
+
+// device opens the profile for a call through the cluster.
+func (f *callFlags) openDevice(ctx context.Context, a *app) (*sdk.Device, error) {
+	if f.IsSet("listen") || f.IsSet("transport") || *f.cacheDir != "" {
+		return nil, cli.Misuse(f.Usage(), "--listen, --transport and --zrtp-cache are for --direct calls; calls through the cluster use the profile's connection and its encrypted ZRTP store")
+	}
+	c := &common{Flags: f.Flags, a: a, profile: f.profile, pwFile: f.pwFile, jsonOut: f.jsonOut}
+	d, _, err := c.open(ctx)
+	return d, err
+}
+
+// failed reports, with --json, why a call through the cluster did not
+// connect: a "failed" event with the reason in words and a short cause.
+// The words also go to standard error as the command's error, once.
+func (p *eventPrinter) failed(err error) {
+	cause := sdk.CallCause(err)
+	if cause == "" || !p.json {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_ = cli.JSON(p.stdout, map[string]any{"event": "failed", "time": time.Now().UTC().Format(time.RFC3339Nano), "reason": err.Error(), "cause": cause})
 }
 
 // eventPrinter prints call events as text or JSON lines.
@@ -251,8 +289,10 @@ func (p *eventPrinter) print(e sdk.CallEvent) {
 }
 
 const (
-	callSynopsis       = "phonex call SIP_URI --direct [--play F.wav] [--record F.wav] [--for DUR] [--json] [--zrtp-prefer X255,DH3k] [--sas B256] [--allow-insecure] [--listen IP:PORT] [--transport udp|tcp] [--ice-server URL --turn-user NAME] [--relay | --no-ice] [--profile DIR | --zrtp-cache DIR]"
-	answerSynopsis     = "phonex answer --direct --listen IP:PORT [same options as call]"
+	callSynopsis = "phonex call USER@DOMAIN [--device NAME] [--ring-for DUR] [--play F.wav] [--record F.wav] [--for DUR] [--json] [--zrtp-prefer X255,DH3k] [--sas B256] [--allow-insecure] [--ice-server URL --turn-user NAME] [--relay | --no-ice] [--profile DIR]\n" +
+		"       phonex call SIP_URI --direct [same options] [--listen IP:PORT] [--transport udp|tcp] [--profile DIR | --zrtp-cache DIR]"
+	answerSynopsis = "phonex answer [--decline] [--play F.wav] [--record F.wav] [--for DUR] [--json] [--ice-server URL --turn-user NAME] [--relay | --no-ice] [--profile DIR]\n" +
+		"       phonex answer --direct --listen IP:PORT [same options as call]"
 	verifyCallSynopsis = "phonex verify-call PEER_ZID|SIP_URI SAS-WORDS [--zrtp-cache DIR] [--json]"
 )
 
@@ -263,9 +303,40 @@ func (a *app) cmdCall(ctx context.Context, args []string) error {
 		return err
 	}
 	if len(pos) != 1 {
-		return cli.Misuse(callSynopsis, "call takes one SIP_URI")
+		return cli.Misuse(callSynopsis, "call takes one USER@DOMAIN (or a SIP_URI with --direct)")
+	}
+	if *f.decline {
+		return cli.Misuse(callSynopsis, "--decline is for answer")
 	}
 	out := &eventPrinter{stdout: a.stdout, stderr: a.stderr, json: *f.jsonOut, secure: make(chan struct{})}
+	if !*f.direct && (strings.HasPrefix(pos[0], "sip:") || strings.HasPrefix(pos[0], "sips:") || strings.Contains(pos[0], ":")) {
+		return cli.Misuse(callSynopsis, "missing required flag --direct for the SIP address %s; to call a person through the cluster, give USER@DOMAIN", pos[0])
+	}
+	if !*f.direct {
+		opts, closeOpts, err := f.options(a, out)
+		if err != nil {
+			return err
+		}
+		defer closeOpts()
+		opts.Device, opts.RingTimeout = *f.device, *f.ringFor
+		d, err := f.openDevice(ctx, a)
+		if err != nil {
+			return err
+		}
+		defer d.Close()
+		if err := clusterRelay(ctx, f.Usage(), d, &opts); err != nil { // relay.go
+			return err
+		}
+		call, err := d.Call(ctx, pos[0], opts)
+		if err != nil {
+			out.failed(err)
+			return err
+		}
+		return a.runCall(ctx, call, f, out)
+	}
+	if *f.device != "" {
+		return cli.Misuse(callSynopsis, "--device names a device of the callee's account: it is for calls through the cluster, not --direct")
+	}
 	ph, opts, done, err := f.setup(ctx, a, out)
 	if err != nil {
 		return err
@@ -287,16 +358,65 @@ func (a *app) cmdAnswer(ctx context.Context, args []string) error {
 	if len(pos) != 0 {
 		return cli.Misuse(answerSynopsis, "unexpected argument %q", pos[0])
 	}
+	if *f.device != "" || *f.ringFor != 0 {
+		return cli.Misuse(answerSynopsis, "--device and --ring-for are for call")
+	}
+	if *f.decline && *f.direct {
+		return cli.Misuse(answerSynopsis, "--decline is for calls through the cluster, not --direct")
+	}
+	out := &eventPrinter{stdout: a.stdout, stderr: a.stderr, json: *f.jsonOut, secure: make(chan struct{})}
+	if !*f.direct {
+		return a.answerRouted(ctx, f, out)
+	}
 	if err := f.Require("listen"); err != nil {
 		return err
 	}
-	out := &eventPrinter{stdout: a.stdout, stderr: a.stderr, json: *f.jsonOut, secure: make(chan struct{})}
 	ph, opts, done, err := f.setup(ctx, a, out)
 	if err != nil {
 		return err
 	}
 	defer done()
 	call, err := ph.Accept(ctx, opts)
+	if err != nil {
+		if errors.Is(err, context.Canceled) {
+			return nil
+		}
+		return err
+	}
+	return a.runCall(ctx, call, f, out)
+}
+
+// answerRouted answers (or declines) the next call through the cluster.
+func (a *app) answerRouted(ctx context.Context, f *callFlags, out *eventPrinter) error {
+	opts, closeOpts, err := f.options(a, out)
+	if err != nil {
+		return err
+	}
+	defer closeOpts()
+	d, err := f.openDevice(ctx, a)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := clusterRelay(ctx, f.Usage(), d, &opts); err != nil { // relay.go
+		return err
+	}
+	if *f.decline {
+		out.print(sdk.CallEvent{Type: sdk.CallListening, Time: time.Now(), Peer: d.Identity()})
+		who, err := d.Decline(ctx)
+		if errors.Is(err, context.Canceled) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if out.json {
+			return cli.JSON(a.stdout, map[string]any{"event": "declined", "time": time.Now().UTC().Format(time.RFC3339Nano), "peer": who})
+		}
+		fmt.Fprintf(a.stdout, "declined a call from %s\n", who)
+		return nil
+	}
+	call, err := d.Answer(ctx, opts)
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
 			return nil

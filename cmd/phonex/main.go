@@ -40,7 +40,9 @@ const usage = `phonex: a PhoneX device
   phonex inbox [--with USER@DOMAIN] [--read] [--json]
   phonex read USER@DOMAIN [--json]
   phonex resend MESSAGE_ID [--json]
+  phonex call USER@DOMAIN [--device NAME] [--ring-for DUR] [--play F.wav] [--record F.wav] [--for DUR] [--json]
   phonex call SIP_URI --direct [--play F.wav] [--record F.wav] [--for DUR] [--json] [--zrtp-prefer X255,DH3k] [--sas B256] [--allow-insecure] [--listen IP:PORT] [--transport udp|tcp] [--zrtp-cache DIR]
+  phonex answer [--decline] [--play F.wav] [--record F.wav] [--for DUR] [--json]
   phonex answer --direct --listen IP:PORT [same options as call]
   phonex verify-call ZID|PEER SAS-WORDS [--zrtp-cache DIR] [--json]
   phonex relay-credentials [--json]
@@ -503,6 +505,8 @@ func (a *app) cmdListen(ctx context.Context, args []string) error {
 				fmt.Fprintf(out, "%s %s %s\n", ts, e.ID, e.Error)
 			case sdk.EventPresence:
 				fmt.Fprintf(out, "%s %s is %s\n", ts, e.Peer, presenceText(e.Presence))
+			case sdk.EventCall:
+				fmt.Fprintf(out, "%s call from %s/%s: %s\n", ts, e.Peer, e.FromDevice, strings.ReplaceAll(e.State, "_", " "))
 			default:
 				fmt.Fprintf(out, "%s %s: %s\n", ts, e.Type, e.Error)
 			}

@@ -71,6 +71,7 @@ type Event struct {
 	Outgoing   bool      `json:"outgoing,omitempty"` // a message this account sent from another device
 	Insecure   bool      `json:"insecure,omitempty"` // arrived without end-to-end encryption
 	Protocol   string    `json:"protocol,omitempty"` // the secure transport protocol it came in
+	State      string    `json:"state,omitempty"`    // of a call event: ringing, missed, answered_elsewhere
 	Error      string    `json:"error,omitempty"`
 	// Presence is a contact's presence (type presence).
 	Presence *PresenceInfo `json:"presence,omitempty"`
@@ -165,6 +166,9 @@ func (m *messenger) relink(ctx context.Context, onMessage func(*sip.Request) (in
 		link.onNotify = m.watch.onNotify
 		m.watch.setLink(link)
 	}
+	m.link.mu.Lock()
+	link.calls = m.link.calls
+	m.link.mu.Unlock()
 	m.mu.Lock()
 	old := m.link
 	m.link = link
@@ -559,6 +563,8 @@ func (p *Profile) Listen(ctx context.Context, emit func(Event)) error {
 	m.link.mu.Lock()
 	m.link.onMessage = onMessage
 	m.link.onNotify = m.watch.onNotify
+	// Calls ring here but are not answered: listen reports them.
+	m.link.calls = &ringer{ctx: ctx, emit: emit, now: p.now}
 	m.link.mu.Unlock()
 	// Registration is refreshed often: it doubles as the keep-alive that
 	// finds a lost connection (a restarted cluster, a network change) and

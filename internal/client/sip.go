@@ -36,6 +36,7 @@ type sipLink struct {
 	mu        sync.Mutex
 	onMessage func(req *sip.Request) (int, string)
 	onNotify  func(req *sip.Request) (int, string) // presence.go
+	calls     callHandler                          // takes INVITE, ACK and BYE; nil refuses calls
 }
 
 func init() {
@@ -91,6 +92,7 @@ func dialSIP(addr string, dev ident.Device, caCert *x509.Certificate, cert tls.C
 	srv.OnOptions(func(req *sip.Request, tx sip.ServerTransaction) {
 		tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
 	})
+	l.serveCalls(srv)
 	return l, nil
 }
 

@@ -78,6 +78,7 @@ type event struct {
 	Outgoing   bool   `json:"outgoing"`
 	Insecure   bool   `json:"insecure"`
 	Protocol   string `json:"protocol"`
+	State      string `json:"state"`
 }
 
 // listener is a running 'phonex listen --json'.

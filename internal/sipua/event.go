@@ -10,6 +10,7 @@ type EventType string
 
 // Event types, in the order a call normally produces them.
 const (
+	EventCalling     EventType = "calling"      // the INVITE is being sent (call setup time starts)
 	EventRinging     EventType = "ringing"      // the peer is alerting (180/183)
 	EventConnected   EventType = "connected"    // 200 OK and ACK: media starts
 	EventSecure      EventType = "secure"       // ZRTP agreed SRTP keys; the SAS is known

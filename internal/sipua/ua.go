@@ -47,6 +47,12 @@ type UA struct {
 	invites chan *incoming
 	mu      sync.Mutex
 	calls   map[string]*Call // by Call-ID
+
+	// proxy is the home node (host:port) of a user agent that places and
+	// takes calls through it (NewRoutedUA); aor is then our address of
+	// record, user@domain. Empty for direct calls.
+	proxy string
+	aor   sip.Uri
 }
 
 type incoming struct {
@@ -277,15 +283,25 @@ func (u *UA) Dial(ctx context.Context, target string, opts CallOptions) (*Call, 
 	req := sip.NewRequest(sip.INVITE, uri)
 	req.SetTransport(u.transport)
 	from := sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: u.user, Host: u.host, Port: u.port}, Params: sip.NewParams()}
+	if u.proxy != "" {
+		// Through the home node: From is our address of record (the node
+		// checks it against the device certificate), and the INVITE goes
+		// over the device's connection to the node, whatever the
+		// Request-URI's host.
+		from.Address = u.aor
+		req.SetDestination(u.proxy)
+		req.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: uri.Scheme, User: uri.User, Host: uri.Host}, Params: sip.NewParams()})
+	}
 	from.Params.Add("tag", sip.GenerateTagN(16))
 	req.AppendHeader(&from)
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	req.AppendHeader(sip.NewHeader("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS"))
 	req.SetBody(offer)
+	c.emit(Event{Type: EventCalling, Peer: target})
 	sess, err := u.dua.WriteInvite(ctx, req)
 	if err != nil {
 		c.conn.Close()
-		return nil, dialFailure(target, err, false)
+		return nil, u.dialFailure(target, err, false)
 	}
 	c.cdlg = sess
 	c.callID = req.CallID().Value()
@@ -305,7 +321,7 @@ func (u *UA) Dial(ctx context.Context, target string, opts CallOptions) (*Call, 
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("call %s: cancelled before the answer (CANCEL sent)", target)
 		}
-		return nil, dialFailure(target, err, ringing)
+		return nil, u.dialFailure(target, err, ringing)
 	}
 	ans, err := ParseMedia(sess.InviteResponse.Body())
 	var chosen Codec
@@ -508,6 +524,9 @@ func (u *UA) answer(ctx context.Context, in *incoming, opts CallOptions) (*Call,
 	peer := "sip:?"
 	if f := req.From(); f != nil {
 		peer = f.Address.String()
+	}
+	if who := routedCaller(u, req); who != "" {
+		peer = who
 	}
 	if err := c.connected(ctx, peer); err != nil {
 		_ = c.Hangup(context.Background())

@@ -32,7 +32,7 @@ const domain = "example.org"
 // rig is a running proxy on loopback TLS over a real SQLite store, with
 // a CA that certifies test devices as user@domain/device.
 type rig struct {
-	t     *testing.T
+	t     testing.TB
 	p     *Proxy
 	st    store.Store
 	db    *sqlite.DB
@@ -130,7 +130,7 @@ func (f *faulty) ActiveDevices(ctx context.Context, accountID int64) ([]store.De
 
 var errDisk = errors.New("disk I/O error")
 
-func newRig(t *testing.T, tweak func(*Config)) (*rig, *faulty) {
+func newRig(t testing.TB, tweak func(*Config)) (*rig, *faulty) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "p.db")
 	db, err := sqlite.Open(context.Background(), path)
@@ -356,7 +356,7 @@ func (d *dev) bodies() []string {
 	return out
 }
 
-func waitUntil(t *testing.T, what string, d time.Duration, f func() bool) {
+func waitUntil(t testing.TB, what string, d time.Duration, f func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !f() {

@@ -81,6 +81,10 @@ type Config struct {
 	Attempts throttle.Policy
 	// Presence is the presence agent; nil: the proxy makes its own.
 	Presence *presence.Service
+	// Calls learns when routed calls start and end (presence); may be nil.
+	Calls CallObserver
+	// RingTimeout is how long a call rings; DefaultRingTimeout if zero.
+	RingTimeout time.Duration
 }
 
 // Defaults for the limits.
@@ -109,6 +113,7 @@ type Proxy struct {
 	guesses guesses
 	routes  routes
 	runners *runners // of delivery runs
+	router  *router  // INVITE and dialogs
 	// sweepEvery is how often expired bindings are dropped.
 	sweepEvery time.Duration
 
@@ -209,6 +214,8 @@ func New(cfg Config) (*Proxy, error) {
 	p.initPresence()
 	srv.OnRegister(p.entry(p.onRegister))
 	srv.OnMessage(p.entry(p.onMessage))
+	p.router = newRouter(p)
+	p.router.register(srv)
 	srv.OnOptions(p.entry(func(req *sip.Request, tx sip.ServerTransaction) { p.respond(tx, req, 200, "OK", p.allowHeader()) }))
 	srv.OnNoRoute(p.entry(p.notAllowed))
 	return p, nil
@@ -787,6 +794,7 @@ func (p *Proxy) sweep(ctx context.Context) {
 			p.nonces.sweep(now)
 			p.guesses.sweep(now)
 			p.sweepUnauth(now)
+			p.router.sweepDialogs()
 		}
 	}
 }
