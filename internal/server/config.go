@@ -15,6 +15,7 @@ import (
 	"github.com/phonex/phonex/internal/ident"
 	"github.com/phonex/phonex/internal/kdf"
 	"github.com/phonex/phonex/internal/pow"
+	"github.com/phonex/phonex/internal/server/files"
 	"github.com/phonex/phonex/internal/throttle"
 )
 
@@ -56,6 +57,8 @@ type Config struct {
 
 	// STUN/TURN relay (config_relay.go).
 	Relay RelayConfig
+	// File service: slots, sizes, quotas and expiry (docs/files-node.md).
+	Files files.Limits
 }
 
 // SIPLimits bound what clients may hold on the SIP port.
@@ -95,6 +98,7 @@ func Defaults(dir string) Config {
 			ReadTimeout: 10 * time.Second, IdleTimeout: 60 * time.Second, UnauthRate: 20, UnauthBurst: 100},
 
 		Relay: relayDefaults(),
+		Files: files.DefaultLimits,
 	}
 }
 
@@ -145,6 +149,10 @@ func (c Config) Validate() error {
 	if err := c.Relay.validate(); err != nil {
 		errs = append(errs, err)
 	}
+	if f := c.Files; f.MaxSlots < 1 || f.MaxSlots > 64 || f.SlotTTL < time.Second || f.TakeTTL < time.Second || f.Expiry < time.Second ||
+		f.MaxFileSize < 1 || f.Quota < f.MaxFileSize || f.PairCap < 1 {
+		errs = append(errs, fmt.Errorf("file limits: 1 <= file_slots_max <= 64, ttls and expiry >= 1s, file_max_size >= 1, file_quota >= file_max_size, file_pair_cap >= 1"))
+	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
@@ -181,6 +189,9 @@ func (c Config) Encode() []byte {
 	fmt.Fprintf(&b, "sip_max_connections = %d\nsip_max_connections_per_source = %d\nsip_handshake_timeout = %s\nsip_read_timeout = %s\nsip_idle_timeout = %s\nsip_unauth_rate = %g\nsip_unauth_burst = %d\n",
 		c.SIP.MaxConns, c.SIP.MaxConnsPerSource, c.SIP.HandshakeTimeout, c.SIP.ReadTimeout, c.SIP.IdleTimeout, c.SIP.UnauthRate, c.SIP.UnauthBurst)
 	c.Relay.encode(&b)
+	fmt.Fprintf(&b, "\n# Files: half-key slots a device may hold per contact, how long a ready slot\n# lives and how long a sender has from taking a slot to starting the upload;\n# how long a file is kept (it goes sooner once every device has it); the\n# largest file, bytes of files per sending account, and files waiting from\n# one account to another.\n")
+	fmt.Fprintf(&b, "file_slots_max = %d\nfile_slot_ttl = %s\nfile_take_ttl = %s\nfile_expiry = %s\nfile_max_size = %d\nfile_quota = %d\nfile_pair_cap = %d\n",
+		c.Files.MaxSlots, c.Files.SlotTTL, c.Files.TakeTTL, c.Files.Expiry, c.Files.MaxFileSize, c.Files.Quota, c.Files.PairCap)
 	return b.Bytes()
 }
 
@@ -273,6 +284,20 @@ func ParseConfig(dir string, data []byte) (Config, error) {
 			c.SIP.UnauthRate, err = strconv.ParseFloat(v, 64)
 		case "sip_unauth_burst":
 			c.SIP.UnauthBurst, err = strconv.Atoi(v)
+		case "file_slots_max":
+			c.Files.MaxSlots, err = strconv.Atoi(v)
+		case "file_slot_ttl":
+			c.Files.SlotTTL, err = time.ParseDuration(v)
+		case "file_take_ttl":
+			c.Files.TakeTTL, err = time.ParseDuration(v)
+		case "file_expiry":
+			c.Files.Expiry, err = time.ParseDuration(v)
+		case "file_max_size":
+			c.Files.MaxFileSize, err = strconv.ParseInt(v, 10, 64)
+		case "file_quota":
+			c.Files.Quota, err = strconv.ParseInt(v, 10, 64)
+		case "file_pair_cap":
+			c.Files.PairCap, err = strconv.Atoi(v)
 		default:
 			var ok bool
 			if ok, err = c.Relay.parse(k, v); !ok {

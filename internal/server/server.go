@@ -23,6 +23,7 @@ import (
 	"github.com/phonex/phonex/internal/api"
 	"github.com/phonex/phonex/internal/ca"
 	"github.com/phonex/phonex/internal/kdf"
+	"github.com/phonex/phonex/internal/server/files"
 	"github.com/phonex/phonex/internal/server/presence"
 	"github.com/phonex/phonex/internal/store"
 	"github.com/phonex/phonex/internal/store/sqlite"
@@ -91,6 +92,8 @@ type Node struct {
 	handouts handoutLimiter // one-time prekeys handed out (keys.go)
 
 	relayOut *relayIssuer // relays GET /v1/turn hands out (turn.go); nil: none
+
+	files *files.Service // files.go
 }
 
 // sipAddr is where devices reach SIP: the live listener, else the setting.
@@ -122,11 +125,16 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 	}
 	powKey := make([]byte, 32)
 	rand.Read(powKey)
-	return &Node{cfg: cfg, st: st, ca: c, seal: s, log: log, now: time.Now,
+	n := &Node{cfg: cfg, st: st, ca: c, seal: s, log: log, now: time.Now,
 		devPol: cfg.DeviceAttempts, accPol: cfg.AccountAttempts, loginPol: cfg.LoginAttempts,
 		powKey: powKey, kdfMin: kdf.Params{LogN: cfg.KDFMinLogN, R: kdf.MinParams.R, P: kdf.MinParams.P},
 		maxSessions: maxSessions, maxAccountSessions: maxAccountSessions,
-		sessions: map[string]*pending{}}, nil
+		sessions: map[string]*pending{}}
+	if err := n.openFiles(); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return n, nil
 }
 
 // Close releases the store.
@@ -238,6 +246,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(string)) 
 	}
 	log.Info("node started", "domain", cfg.Domain, "api", ln.Addr().String(), "sip", sln.Addr().String())
 	go n.expireSessions(ctx)
+	go n.sweepFiles(ctx)
 	err = <-errc
 	cancel()
 	<-errc

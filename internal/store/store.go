@@ -199,6 +199,8 @@ type Store interface {
 	CountPrekeys(ctx context.Context, deviceID int64, kind string) (int, error)
 	SetDeviceCaps(ctx context.Context, deviceID int64, caps string) error
 
+	Files // files.go
+
 	Close() error
 }
 

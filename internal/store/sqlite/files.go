@@ -1,0 +1,327 @@
+package sqlite
+
+import (
+	"context"
+	"crypto/subtle"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/phonex/phonex/internal/store"
+)
+
+var _ store.Files = (*DB)(nil)
+
+func (s *DB) AddFileSlots(ctx context.Context, deviceID int64, contact string, slots []store.FileSlot, max int, now time.Time) (int, error) {
+	var ready int
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		// Expired ones make room, so a device can refill without the sweeper.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM file_slots WHERE device_id=? AND contact=? AND state IN ('ready','taken','proven') AND expires<=?`,
+			deviceID, contact, unix(now)); err != nil {
+			return err
+		}
+		var held int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM file_slots WHERE device_id=? AND contact=? AND state IN ('ready','taken','proven')`,
+			deviceID, contact).Scan(&held); err != nil {
+			return err
+		}
+		if held+len(slots) > max {
+			return fmt.Errorf("%d held, %d more: %w", held, len(slots), store.ErrSlotsFull)
+		}
+		for _, sl := range slots {
+			_, err := tx.ExecContext(ctx, `INSERT INTO file_slots(device_id, contact, slot_id, sealed, nonce1_hash, state, created, expires) VALUES(?,?,?,?,?,'ready',?,?)`,
+				deviceID, contact, sl.SlotID, sl.Sealed, sl.Nonce1Hash, unix(now), unix(sl.Expires))
+			if isUnique(err) {
+				return fmt.Errorf("slot %q: %w", sl.SlotID, store.ErrExists)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM file_slots WHERE device_id=? AND contact=? AND state='ready'`, deviceID, contact).Scan(&ready)
+	})
+	return ready, err
+}
+
+func (s *DB) FileSlotCounts(ctx context.Context, deviceID int64, now time.Time) ([]store.SlotCount, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT contact, SUM(state='ready'), SUM(state IN ('taken','proven')) FROM file_slots
+		WHERE device_id=? AND state IN ('ready','taken','proven') AND expires>? GROUP BY contact ORDER BY contact`, deviceID, unix(now))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.SlotCount
+	for rows.Next() {
+		var c store.SlotCount
+		if err := rows.Scan(&c.Contact, &c.Ready, &c.Taken); err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+const slotCols = `device_id, contact, slot_id, sealed, nonce1_hash, state, COALESCE(taker_device,0), nonce2, created, expires`
+
+func scanSlot(r interface{ Scan(...any) error }) (store.FileSlot, error) {
+	var sl store.FileSlot
+	var created, expires int64
+	err := r.Scan(&sl.DeviceID, &sl.Contact, &sl.SlotID, &sl.Sealed, &sl.Nonce1Hash, &sl.State, &sl.TakerDevice, &sl.Nonce2, &created, &expires)
+	if errors.Is(err, sql.ErrNoRows) {
+		return sl, store.ErrNotFound
+	}
+	sl.Created, sl.Expires = fromUnix(created), fromUnix(expires)
+	return sl, err
+}
+
+func (s *DB) TakeFileSlot(ctx context.Context, deviceID int64, contact string, taker int64, takeUntil, now time.Time) (store.FileSlot, error) {
+	var sl store.FileSlot
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		sl, err = scanSlot(tx.QueryRowContext(ctx, `SELECT `+slotCols+` FROM file_slots WHERE device_id=? AND contact=? AND state='ready' AND expires>?
+			ORDER BY created, slot_id LIMIT 1`, deviceID, contact, unix(now)))
+		if err != nil {
+			return err
+		}
+		// The take's deadline never outlives the slot itself.
+		if takeUntil.After(sl.Expires) {
+			takeUntil = sl.Expires
+		}
+		sl.State, sl.TakerDevice, sl.Expires = store.SlotTaken, taker, takeUntil
+		_, err = tx.ExecContext(ctx, `UPDATE file_slots SET state='taken', taker_device=?, expires=? WHERE device_id=? AND slot_id=?`,
+			taker, unix(takeUntil), deviceID, sl.SlotID)
+		return err
+	})
+	return sl, err
+}
+
+func (s *DB) FileSlot(ctx context.Context, deviceID int64, slotID string) (store.FileSlot, error) {
+	return scanSlot(s.db.QueryRowContext(ctx, `SELECT `+slotCols+` FROM file_slots WHERE device_id=? AND slot_id=?`, deviceID, slotID))
+}
+
+// slotRefusal says why a slot cannot move on from its state.
+func slotRefusal(sl store.FileSlot, taker int64, now time.Time, want string) error {
+	switch {
+	case sl.State == store.SlotUsed:
+		return store.ErrSlotUsed
+	case sl.State == store.SlotReady:
+		return store.ErrSlotNotProven
+	case sl.TakerDevice != taker:
+		return store.ErrSlotNotYours
+	case !now.Before(sl.Expires):
+		return store.ErrSlotExpired
+	case want == store.SlotProven && sl.State != store.SlotProven:
+		return store.ErrSlotNotProven
+	}
+	return nil
+}
+
+func (s *DB) ProveFileSlot(ctx context.Context, deviceID int64, slotID string, taker int64, nonce2 []byte, now time.Time) ([]byte, error) {
+	var out []byte
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		sl, err := scanSlot(tx.QueryRowContext(ctx, `SELECT `+slotCols+` FROM file_slots WHERE device_id=? AND slot_id=?`, deviceID, slotID))
+		if err != nil {
+			return err
+		}
+		if sl.State == store.SlotReady {
+			return store.ErrSlotNotYours // never handed out: nobody may prove it
+		}
+		if err := slotRefusal(sl, taker, now, ""); err != nil {
+			return err
+		}
+		if sl.State == store.SlotProven {
+			out = sl.Nonce2
+			return nil
+		}
+		out = nonce2
+		_, err = tx.ExecContext(ctx, `UPDATE file_slots SET state='proven', nonce2=? WHERE device_id=? AND slot_id=?`, nonce2, deviceID, slotID)
+		return err
+	})
+	return out, err
+}
+
+func (s *DB) CreateFile(ctx context.Context, f store.StoredFile, slots []store.SlotUse, targets []store.FileTarget, lim store.FileLimits, now time.Time) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if lim.PairCap > 0 {
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM files WHERE sender_account=? AND recipient_account=? AND state!='delivered'`,
+				f.SenderAccount, f.RecipientAccount).Scan(&n); err != nil {
+				return err
+			}
+			if n >= lim.PairCap {
+				return fmt.Errorf("%d files stored: %w", n, store.ErrPairCap)
+			}
+		}
+		if lim.Quota > 0 {
+			var used int64
+			if err := tx.QueryRowContext(ctx, `SELECT COALESCE(SUM(size),0) FROM files WHERE sender_account=? AND state!='delivered'`,
+				f.SenderAccount).Scan(&used); err != nil {
+				return err
+			}
+			if used+f.Size > lim.Quota {
+				return &store.StorageFullError{AccountID: f.SenderAccount}
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO files(id, sender_account, sender_device, recipient_account, size, header, received, state, created, expires)
+			VALUES(?,?,?,?,?,?,0,?,?,?)`, f.ID, f.SenderAccount, f.SenderDevice, f.RecipientAccount, f.Size, f.Header, f.State, unix(f.Created), unix(f.Expires)); err != nil {
+			return err
+		}
+		for _, u := range slots {
+			sl, err := scanSlot(tx.QueryRowContext(ctx, `SELECT `+slotCols+` FROM file_slots WHERE device_id=? AND slot_id=?`, u.DeviceID, u.SlotID))
+			if err != nil {
+				return &store.SlotError{SlotID: u.SlotID, Err: err}
+			}
+			if err := slotRefusal(sl, f.SenderDevice, now, store.SlotProven); err != nil {
+				return &store.SlotError{SlotID: u.SlotID, Err: err}
+			}
+			if len(sl.Nonce2) == 0 || subtle.ConstantTimeCompare(sl.Nonce2, u.Nonce2) != 1 {
+				return &store.SlotError{SlotID: u.SlotID, Err: store.ErrSlotNonce}
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE file_slots SET state='used', file_id=? WHERE device_id=? AND slot_id=?`, f.ID, u.DeviceID, u.SlotID); err != nil {
+				return err
+			}
+		}
+		for _, t := range targets {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO file_targets(file_id, device_id, slot_id, nonce2) VALUES(?,?,?,?)`, f.ID, t.DeviceID, t.SlotID, t.Nonce2); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+const fileCols = `f.id, f.sender_account, f.sender_device, sa.name || '/' || sd.name, f.recipient_account, ra.name, f.size, f.header, f.received, f.state, f.created, f.expires`
+const fileFrom = ` FROM files f JOIN accounts sa ON sa.id=f.sender_account JOIN devices sd ON sd.id=f.sender_device JOIN accounts ra ON ra.id=f.recipient_account`
+
+func scanFile(r interface{ Scan(...any) error }) (store.StoredFile, error) {
+	var f store.StoredFile
+	var created, expires int64
+	err := r.Scan(&f.ID, &f.SenderAccount, &f.SenderDevice, &f.Sender, &f.RecipientAccount, &f.Recipient, &f.Size, &f.Header, &f.Offset, &f.State, &created, &expires)
+	if errors.Is(err, sql.ErrNoRows) {
+		return f, store.ErrNotFound
+	}
+	f.Created, f.Expires = fromUnix(created), fromUnix(expires)
+	return f, err
+}
+
+func (s *DB) StoredFile(ctx context.Context, id string) (store.StoredFile, error) {
+	return scanFile(s.db.QueryRowContext(ctx, `SELECT `+fileCols+fileFrom+` WHERE f.id=?`, id))
+}
+
+func (s *DB) FileTargets(ctx context.Context, id string) ([]store.FileTarget, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT t.device_id, a.name || '/' || d.name, t.slot_id, t.nonce2, COALESCE(t.acked,0) FROM file_targets t
+		JOIN devices d ON d.id=t.device_id JOIN accounts a ON a.id=d.account_id WHERE t.file_id=? ORDER BY t.device_id`, id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.FileTarget
+	for rows.Next() {
+		var t store.FileTarget
+		var acked int64
+		if err := rows.Scan(&t.DeviceID, &t.Device, &t.SlotID, &t.Nonce2, &acked); err != nil {
+			return nil, err
+		}
+		if acked != 0 {
+			at := fromUnix(acked)
+			t.Acked = &at
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+func (s *DB) SetFileOffset(ctx context.Context, id string, offset int64) error {
+	return affected(s.db.ExecContext(ctx, `UPDATE files SET received=? WHERE id=?`, offset, id))
+}
+
+func (s *DB) SetFileState(ctx context.Context, id, state string) error {
+	return affected(s.db.ExecContext(ctx, `UPDATE files SET state=? WHERE id=?`, state, id))
+}
+
+func (s *DB) AckFile(ctx context.Context, id string, deviceID int64, now time.Time) (bool, error) {
+	var all bool
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if err := affected(tx.ExecContext(ctx, `UPDATE file_targets SET acked=COALESCE(acked, ?) WHERE file_id=? AND device_id=?`, unix(now), id, deviceID)); err != nil {
+			return err
+		}
+		var left int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM file_targets WHERE file_id=? AND acked IS NULL`, id).Scan(&left); err != nil {
+			return err
+		}
+		all = left == 0
+		return nil
+	})
+	return all, err
+}
+
+func (s *DB) IncomingFiles(ctx context.Context, deviceID int64, now time.Time) ([]store.StoredFile, []store.FileTarget, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+fileCols+`, t.slot_id, t.nonce2`+fileFrom+` JOIN file_targets t ON t.file_id=f.id
+		WHERE t.device_id=? AND t.acked IS NULL AND f.state='complete' AND f.expires>? ORDER BY f.created, f.id`, deviceID, unix(now))
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rows.Close()
+	var fs []store.StoredFile
+	var ts []store.FileTarget
+	for rows.Next() {
+		var f store.StoredFile
+		t := store.FileTarget{DeviceID: deviceID}
+		var created, expires int64
+		if err := rows.Scan(&f.ID, &f.SenderAccount, &f.SenderDevice, &f.Sender, &f.RecipientAccount, &f.Recipient, &f.Size, &f.Header, &f.Offset, &f.State,
+			&created, &expires, &t.SlotID, &t.Nonce2); err != nil {
+			return nil, nil, err
+		}
+		f.Created, f.Expires = fromUnix(created), fromUnix(expires)
+		fs, ts = append(fs, f), append(ts, t)
+	}
+	return fs, ts, rows.Err()
+}
+
+func (s *DB) OutgoingFiles(ctx context.Context, deviceID int64) ([]store.StoredFile, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+fileCols+fileFrom+` WHERE f.sender_device=? ORDER BY f.created, f.id`, deviceID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.StoredFile
+	for rows.Next() {
+		f, err := scanFile(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, f)
+	}
+	return out, rows.Err()
+}
+
+func (s *DB) ExpiredFiles(ctx context.Context, now time.Time, limit int) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id FROM files WHERE expires<=? ORDER BY expires LIMIT ?`, unix(now), limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
+}
+
+func (s *DB) DeleteFile(ctx context.Context, id string) error {
+	return affected(s.db.ExecContext(ctx, `DELETE FROM files WHERE id=?`, id))
+}
+
+func (s *DB) DeleteExpiredSlots(ctx context.Context, now time.Time) (int, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM file_slots WHERE state IN ('ready','taken','proven') AND expires<=?`, unix(now))
+	if err != nil {
+		return 0, err
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
+}
