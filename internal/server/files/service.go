@@ -106,9 +106,9 @@ func (s *Service) Routes(m *http.ServeMux, auth Auth) {
 	m.HandleFunc("POST "+api.PathFileSlotProve, h(s.prove))
 	m.HandleFunc("POST "+api.PathFiles, h(s.create))
 	m.HandleFunc("GET "+api.PathFiles, h(s.list))
-	m.HandleFunc("HEAD "+api.PathFiles+"/{id}", h(s.head))
 	m.HandleFunc("PATCH "+api.PathFiles+"/{id}", h(s.patch))
-	m.HandleFunc("GET "+api.PathFiles+"/{id}", h(s.download))
+	// GET patterns match HEAD too: HEAD on a file is the upload's offset.
+	m.HandleFunc("GET "+api.PathFiles+"/{id}", h(s.headOrDownload))
 	m.HandleFunc("POST "+api.PathFiles+"/{id}/ack", h(s.ack))
 }
 
@@ -478,6 +478,14 @@ func (s *Service) ownUpload(ctx context.Context, id string, c Caller) (store.Sto
 	return f, err
 }
 
+func (s *Service) headOrDownload(ctx context.Context, w http.ResponseWriter, r *http.Request, c Caller) error {
+	if r.Method == http.MethodHead {
+		return s.head(ctx, w, r, c)
+	}
+	return s.download(ctx, w, r, c)
+}
+
+// head reports an upload's offset (tus core 1.0.0 §HEAD).
 func (s *Service) head(ctx context.Context, w http.ResponseWriter, r *http.Request, c Caller) error {
 	id := r.PathValue("id")
 	unlock, err := s.lock(ctx, id)
@@ -529,7 +537,9 @@ func (s *Service) patch(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	body := &deadlineReader{r: io.LimitReader(r.Body, left), rc: http.NewResponseController(w), d: s.IOTimeout}
 	end, aerr := s.blobs.Append(id, off, body)
 	if end != f.Offset {
-		if err := s.st.SetFileOffset(ctx, id, end); err != nil {
+		// A broken connection cancels the request's context; what arrived
+		// before is durable and must be recorded all the same.
+		if err := s.st.SetFileOffset(context.WithoutCancel(ctx), id, end); err != nil {
 			return err
 		}
 	}
