@@ -43,7 +43,7 @@ const (
 const (
 	MaxSlotSealed  = 16 << 10 // bytes of one sealed slot
 	MaxSlotsPerPut = 64
-	MaxFileHeader  = 48 << 10 // bytes of a file's opaque header and metadata (fits MaxBody as base64)
+	MaxFileHeader  = 40 << 10 // bytes of a file's opaque header and metadata (fits MaxBody as base64 with the other fields)
 	MaxSlotID      = 64
 	MinNonce1      = 16
 	MaxNonce1      = 64
