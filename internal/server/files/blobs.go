@@ -78,6 +78,14 @@ func (s *FSStore) Append(id string, offset int64, r io.Reader) (int64, error) {
 		return offset, fmt.Errorf("file store: append: %w", err)
 	}
 	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return offset, fmt.Errorf("file store: append: %w", err)
+	}
+	if st.Size() < offset {
+		// Truncate would fill the gap with zeros.
+		return offset, fmt.Errorf("file store: append: %s holds %d bytes, less than the recorded %d", id, st.Size(), offset)
+	}
 	// A crash after a write but before the offset was recorded leaves
 	// bytes the uploader was never told about: drop them.
 	if err := f.Truncate(offset); err != nil {

@@ -48,7 +48,7 @@ type env struct {
 	now time.Time
 }
 
-func newEnv(t *testing.T, lim files.Limits, wrap func(files.FileStore) files.FileStore) *env {
+func newEnv(t *testing.T, lim files.Limits, wrap func(files.FileStore) files.FileStore, tweaks ...func(*httptest.Server)) *env {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -110,6 +110,9 @@ func newEnv(t *testing.T, lim files.Limits, wrap func(files.FileStore) files.Fil
 	})
 	e.srv = httptest.NewUnstartedServer(m)
 	e.srv.TLS = &tls.Config{ClientAuth: tls.RequireAnyClientCert, MinVersion: tls.VersionTLS13}
+	for _, f := range tweaks {
+		f(e.srv)
+	}
 	e.srv.StartTLS()
 	t.Cleanup(e.srv.Close)
 	for _, d := range []string{"alpha@example.org/a1", "alpha@example.org/a2", "bravo@example.org/b1", "bravo@example.org/b2", "charlie@example.org/c1"} {

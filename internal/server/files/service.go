@@ -342,6 +342,9 @@ func (s *Service) prove(ctx context.Context, w http.ResponseWriter, r *http.Requ
 		return err
 	}
 	sl, err := s.st.FileSlot(ctx, d.ID, req.SlotID)
+	if err == nil && sl.Contact != c.Account {
+		err = store.ErrNotFound // another contact's slot: not even its existence is told
+	}
 	if err != nil {
 		return slotError(err, req.SlotID)
 	}
@@ -724,9 +727,9 @@ func (s *Service) Run(ctx context.Context, interval time.Duration) {
 	}
 }
 
-// deadlineReader moves the connection's read deadline forward while bytes
-// arrive, so the server's request timeout does not cut a long upload and a
-// stalled one still ends.
+// deadlineReader moves the connection's deadlines forward while bytes
+// arrive, so the server's request timeouts cut neither a long upload nor
+// its answer, and a stalled one still ends.
 type deadlineReader struct {
 	r    io.Reader
 	rc   *http.ResponseController
@@ -737,6 +740,7 @@ type deadlineReader struct {
 func (d *deadlineReader) Read(p []byte) (int, error) {
 	if now := time.Now(); now.Sub(d.last) > d.d/8 {
 		d.rc.SetReadDeadline(now.Add(d.d))
+		d.rc.SetWriteDeadline(now.Add(2 * d.d))
 		d.last = now
 	}
 	return d.r.Read(p)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -469,5 +470,59 @@ func TestExpiry(t *testing.T) {
 	if len(counts.Contacts) != 1 || counts.Contacts[0].Ready != 2 {
 		b, _ := json.Marshal(counts)
 		t.Fatalf("counts: %s", b)
+	}
+}
+
+// A transfer longer than the server's request timeouts goes on while
+// bytes move; a stalled one is cut after the I/O timeout and keeps what
+// arrived.
+func TestSlowUploadOutlivesTimeouts(t *testing.T) {
+	const timeout = 500 * time.Millisecond
+	e := newEnv(t, files.DefaultLimits, nil, func(s *httptest.Server) {
+		s.Config.ReadTimeout, s.Config.WriteTimeout = timeout, timeout
+	})
+	e.svc.IOTimeout = timeout
+	sec := map[string]slotSecrets{b1: e.putSlots("b1", alpha, 4, "s")}
+	fc, err := e.create("a1", bravo, 20_000, e.takeAndProve("a1", bravo, sec))
+	e.must(err, "create")
+
+	send := func(pieces int, stall time.Duration) (*http.Response, error) {
+		pr, pw := io.Pipe()
+		go func() {
+			for range pieces {
+				time.Sleep(timeout / 3)
+				if _, err := pw.Write(random(1000)); err != nil {
+					return
+				}
+			}
+			time.Sleep(stall)
+			pw.Close()
+		}()
+		off := e.offset("a1", fc.ID)
+		req, _ := http.NewRequest("PATCH", e.srv.URL+api.PathFiles+"/"+fc.ID, pr)
+		req.ContentLength = 10_000
+		req.Header.Set("Content-Type", api.ContentTypeOffset)
+		req.Header.Set(api.HeaderUploadOffset, off)
+		return e.clients["a1"].Do(req)
+	}
+	// Ten pieces, over three times the timeouts.
+	res, serr := send(10, 0)
+	if serr != nil {
+		t.Fatal(serr)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusNoContent || res.Header.Get(api.HeaderUploadOffset) != "10000" {
+		t.Fatalf("slow upload: %s %v", res.Status, res.Header)
+	}
+	// Two pieces, then silence: the node stops waiting and keeps both.
+	res, serr = send(2, 4*timeout)
+	if serr == nil {
+		res.Body.Close()
+		if res.StatusCode/100 == 2 {
+			t.Fatalf("stalled upload accepted: %s", res.Status)
+		}
+	}
+	if got := e.offset("a1", fc.ID); got != "12000" {
+		t.Fatalf("offset after the stall: %s", got)
 	}
 }
