@@ -43,6 +43,7 @@ type env struct {
 	blobDir string
 	srv     *httptest.Server
 	clients map[string]*http.Client
+	logs    *lockedBuffer // the service's log, at debug level
 
 	mu  sync.Mutex
 	now time.Time
@@ -66,7 +67,8 @@ func newEnv(t *testing.T, lim files.Limits, wrap func(files.FileStore) files.Fil
 	if wrap != nil {
 		bs = wrap(fs)
 	}
-	e.svc = files.New(st, bs, lim, domain, slog.New(slog.DiscardHandler))
+	e.logs = &lockedBuffer{}
+	e.svc = files.New(st, bs, lim, domain, slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	e.svc.SetClock(func() time.Time { e.mu.Lock(); defer e.mu.Unlock(); return e.now })
 
 	now := time.Now()
@@ -289,3 +291,21 @@ const (
 	b1      = "bravo@example.org/b1"
 	b2      = "bravo@example.org/b2"
 )
+
+// lockedBuffer collects log output from concurrent handlers.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}

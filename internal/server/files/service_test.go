@@ -143,6 +143,16 @@ func TestFileRoundTrip(t *testing.T) {
 	if o := list.Outgoing[0]; o.State != api.FileDelivered {
 		t.Fatalf("outgoing state %s", o.State)
 	}
+	// The log names files by id only: no header, no account, no device.
+	logs := e.logs.String()
+	if !strings.Contains(logs, fc.ID) {
+		t.Fatalf("the log does not show the upload: %q", logs)
+	}
+	for _, secret := range []string{"opaque header", "alpha", "bravo", "b1", "a1"} {
+		if strings.Contains(logs, secret) {
+			t.Fatalf("the log shows %q: %s", secret, logs)
+		}
+	}
 }
 
 // Every misuse of a slot gets its own error.
@@ -296,6 +306,20 @@ func TestChunkRules(t *testing.T) {
 	e.must(e.call("b1", "GET", api.PathFiles, nil, &list), "list")
 	if len(list.Incoming) != 0 {
 		t.Fatal("a refused upload was offered")
+	}
+	// The bytes within the size were kept; an empty PATCH completes it.
+	if off := e.offset("a1", fc.ID); off != "100" {
+		t.Fatalf("offset after the refused tail: %s", off)
+	}
+	if r := e.patch("a1", fc.ID, 100, nil); r.status != http.StatusNoContent {
+		t.Fatalf("completing PATCH: %+v", r.err)
+	}
+	e.must(e.call("b1", "GET", api.PathFiles, nil, &list), "list")
+	if len(list.Incoming) != 1 {
+		t.Fatal("the completed upload is not offered")
+	}
+	if r := e.patch("a1", fc.ID, 100, []byte("x")); r.err == nil || r.err.Code != api.CodeUploadComplete {
+		t.Fatalf("PATCH after completion: %+v", r.err)
 	}
 	for _, tc := range []struct {
 		name, ct, off, code string
