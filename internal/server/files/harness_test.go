@@ -37,7 +37,7 @@ const domain = "example.org"
 // (b1, b2) are each other's contacts; charlie (c1) has alpha on its list,
 // but alpha has not added charlie.
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	st      *sqlite.DB
 	svc     *files.Service
 	blobDir string
@@ -49,7 +49,7 @@ type env struct {
 	now time.Time
 }
 
-func newEnv(t *testing.T, lim files.Limits, wrap func(files.FileStore) files.FileStore, tweaks ...func(*httptest.Server)) *env {
+func newEnv(t testing.TB, lim files.Limits, wrap func(files.FileStore) files.FileStore, tweaks ...func(*httptest.Server)) *env {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -125,7 +125,7 @@ func newEnv(t *testing.T, lim files.Limits, wrap func(files.FileStore) files.Fil
 	return e
 }
 
-func clientCert(t *testing.T, cn string) tls.Certificate {
+func clientCert(t testing.TB, cn string) tls.Certificate {
 	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: cn},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
