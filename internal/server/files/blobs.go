@@ -28,6 +28,13 @@ type FileStore interface {
 	Remove(id string) error
 }
 
+// Lister is a FileStore that can list the ids it holds, so content whose
+// record went (its account or sender device was deleted) is found and
+// removed.
+type Lister interface {
+	List() ([]string, error)
+}
+
 // Blob is a committed file's content.
 type Blob interface {
 	io.ReadSeekCloser
@@ -149,4 +156,21 @@ func (s *FSStore) Remove(id string) error {
 		return fmt.Errorf("file store: remove: %w", errors.Join(errs...))
 	}
 	return nil
+}
+
+func (s *FSStore) List() ([]string, error) {
+	ents, err := os.ReadDir(s.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("file store: list: %w", err)
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, e := range ents {
+		id := strings.TrimSuffix(e.Name(), ".part")
+		if checkID(id) == nil && !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	return out, nil
 }

@@ -706,7 +706,32 @@ func (s *Service) Sweep(ctx context.Context) (int, error) {
 	if _, err := s.st.DeleteExpiredSlots(ctx, now); err != nil {
 		return n, err
 	}
-	return n, nil
+	return n, s.removeOrphans(ctx)
+}
+
+// removeOrphans removes content without a record: a file's record goes
+// with its account or sender device. A record is always written before
+// its content, so content without one is never an upload starting.
+func (s *Service) removeOrphans(ctx context.Context) error {
+	l, ok := s.blobs.(Lister)
+	if !ok {
+		return nil
+	}
+	ids, err := l.List()
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		_, err := s.st.StoredFile(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			s.log.Info("content without a record removed", "file", id)
+			err = s.blobs.Remove(id)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Run sweeps every interval until ctx ends.

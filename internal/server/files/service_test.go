@@ -550,3 +550,63 @@ func TestSlowUploadOutlivesTimeouts(t *testing.T) {
 		t.Fatalf("offset after the stall: %s", got)
 	}
 }
+
+// Content whose record went with its sender's account is removed by the
+// sweeper.
+func TestSweepRemovesOrphans(t *testing.T) {
+	e := newEnv(t, files.DefaultLimits, nil)
+	sec := map[string]slotSecrets{b1: e.putSlots("b1", alpha, 4, "s")}
+	fc, err := e.create("a1", bravo, 10, e.takeAndProve("a1", bravo, sec))
+	e.must(err, "create")
+	e.patch("a1", fc.ID, 0, random(10))
+	if err := e.st.DeleteAccount(t.Context(), alpha); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.stored(); len(got) != 1 {
+		t.Fatalf("stored: %v", got)
+	}
+	if _, err := e.svc.Sweep(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.stored(); len(got) != 0 {
+		t.Fatalf("orphan kept: %v", got)
+	}
+}
+
+// Many uploads racing for one proven slot: exactly one gets it.
+func TestOneUploadPerSlotUnderRace(t *testing.T) {
+	e := newEnv(t, files.DefaultLimits, nil)
+	sec := map[string]slotSecrets{b1: e.putSlots("b1", alpha, 1, "s")}
+	uses := e.takeAndProve("a1", bravo, sec)
+	const racers = 16
+	codes := make(chan string, racers)
+	for range racers {
+		go func() {
+			b, _ := json.Marshal(api.FileCreate{Recipient: bravo, Size: 10, Header: []byte("h"), Slots: uses})
+			req, _ := http.NewRequest("POST", e.srv.URL+api.PathFiles, bytes.NewReader(b))
+			res, err := e.clients["a1"].Do(req)
+			if err != nil {
+				codes <- err.Error()
+				return
+			}
+			defer res.Body.Close()
+			if res.StatusCode == 200 {
+				codes <- "ok"
+				return
+			}
+			var eb api.ErrorBody
+			json.NewDecoder(res.Body).Decode(&eb)
+			codes <- eb.Error.Code
+		}()
+	}
+	got := map[string]int{}
+	for range racers {
+		got[<-codes]++
+	}
+	if got["ok"] != 1 || got[api.CodeSlotUsed] != racers-1 {
+		t.Fatalf("outcomes: %v", got)
+	}
+	if s := e.stored(); len(s) != 1 {
+		t.Fatalf("stored: %v", s)
+	}
+}
