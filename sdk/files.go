@@ -29,15 +29,13 @@ var (
 	ErrFileUnavailable error = &api.Error{Code: api.CodeFileUnavailable, Message: "file not offered to this device"}
 )
 
-// FileNonce1Hash is the hash of a slot's first nonce that the cluster
-// stores and checks the sender's proof against.
-func FileNonce1Hash(nonce1 []byte) []byte { return api.FileNonce1Hash(nonce1) }
-
-// FileSlot is one half-key slot this device offers a contact.
+// FileSlot is one half-key slot this device offers a contact: the parts
+// of a filecrypt slot offer the cluster keeps (ID in lowercase hex).
 type FileSlot struct {
-	ID         string `json:"id"`
-	Sealed     []byte `json:"sealed"`
-	Nonce1Hash []byte `json:"nonce1_hash"`
+	ID        string `json:"id"`
+	Sealed    []byte `json:"sealed"`
+	ProofHash []byte `json:"proof_hash"`
+	Nonce2    []byte `json:"nonce2"`
 }
 
 // SlotCount is how many slots this device holds for a contact.
@@ -127,10 +125,10 @@ func (d *Device) TakeFileSlots(ctx context.Context, recipient string) (slots []T
 	return slots, t.Missing, err
 }
 
-// ProveFileSlot sends the first nonce opened from a taken slot and
-// returns the second (step 2).
-func (d *Device) ProveFileSlot(ctx context.Context, device, slotID string, nonce1 []byte) ([]byte, error) {
-	return d.p.ProveFileSlot(ctx, device, slotID, nonce1)
+// ProveFileSlot sends the proof of an opened slot and returns its second
+// nonce (step 2).
+func (d *Device) ProveFileSlot(ctx context.Context, device, slotID string, proof []byte) ([]byte, error) {
+	return d.p.ProveFileSlot(ctx, device, slotID, proof)
 }
 
 // CreateFile starts an upload of size bytes of ciphertext to recipient's

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/phonex/phonex/internal/filecrypt"
 	"github.com/phonex/phonex/sdk"
 )
 
@@ -27,9 +29,14 @@ func TestFiles(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	nonce1 := make([]byte, 32)
+	var sid filecrypt.SlotID
+	nonce1, nonce2 := make([]byte, 32), make([]byte, 32)
+	rand.Read(sid[:])
 	rand.Read(nonce1)
-	c, err := b.PutFileSlots(ctx, "filea@example.org", []sdk.FileSlot{{ID: "one", Sealed: []byte("sealed"), Nonce1Hash: sdk.FileNonce1Hash(nonce1)}})
+	rand.Read(nonce2)
+	proofHash := filecrypt.SlotProofHash(sid, filecrypt.ProveSlot(sid, nonce1))
+	c, err := b.PutFileSlots(ctx, "filea@example.org", []sdk.FileSlot{{ID: hex.EncodeToString(sid[:]), Sealed: []byte("sealed"),
+		ProofHash: proofHash[:], Nonce2: nonce2}})
 	if err != nil || c.Ready != 1 {
 		t.Fatalf("put slots: %+v %v", c, err)
 	}
@@ -37,12 +44,12 @@ func TestFiles(t *testing.T) {
 	if err != nil || len(slots) != 1 || len(missing) != 0 {
 		t.Fatalf("take: %+v %v %v", slots, missing, err)
 	}
-	if _, err := a.ProveFileSlot(ctx, slots[0].Device, slots[0].SlotID, make([]byte, 32)); !errors.Is(err, sdk.ErrSlotProof) {
+	if _, err := a.ProveFileSlot(ctx, slots[0].Device, slots[0].SlotID, filecrypt.ProveSlot(sid, make([]byte, 32))); !errors.Is(err, sdk.ErrSlotProof) {
 		t.Fatalf("wrong proof: %v", err)
 	}
-	nonce2, err := a.ProveFileSlot(ctx, slots[0].Device, slots[0].SlotID, nonce1)
-	if err != nil {
-		t.Fatal(err)
+	got2, err := a.ProveFileSlot(ctx, slots[0].Device, slots[0].SlotID, filecrypt.ProveSlot(sid, nonce1))
+	if err != nil || !bytes.Equal(got2, nonce2) {
+		t.Fatalf("prove: %v", err)
 	}
 	if _, _, err := a.TakeFileSlots(ctx, "fileb@example.org"); !errors.Is(err, sdk.ErrNoSlot) {
 		t.Fatalf("take with no slot left: %v", err)

@@ -1,9 +1,6 @@
 package api
 
-import (
-	"crypto/sha256"
-	"time"
-)
+import "time"
 
 // Paths of the file service (docs/files-node.md). Every one needs the
 // device certificate (mutual TLS).
@@ -25,7 +22,7 @@ const (
 	CodeSlotExpired     = "slot_expired"     // the slot or its take expired
 	CodeSlotUsed        = "slot_used"        // an upload already used it
 	CodeSlotNotProven   = "slot_not_proven"  // step 2 not done
-	CodeSlotProof       = "slot_proof"       // nonce1 does not match the stored hash
+	CodeSlotProof       = "slot_proof"       // the proof does not match the stored hash
 	CodeSlotNonce       = "slot_nonce"       // nonce2 does not match
 	CodeSlotsFull       = "slots_full"       // beyond the per-contact cap
 	CodeSlotExists      = "slot_exists"      // slot id already stored
@@ -44,9 +41,8 @@ const (
 	MaxSlotSealed  = 16 << 10 // bytes of one sealed slot
 	MaxSlotsPerPut = 64
 	MaxFileHeader  = 40 << 10 // bytes of a file's opaque header and metadata (fits MaxBody as base64 with the other fields)
-	MaxSlotID      = 64
-	MinNonce1      = 16
-	MaxNonce1      = 64
+	SlotIDSize     = 16       // bytes of a slot id; hex on the wire (filecrypt.SlotID)
+	SlotProofSize  = 32       // bytes of a slot proof (filecrypt.ProveSlot)
 	Nonce2Size     = 32
 )
 
@@ -57,21 +53,13 @@ const (
 	ContentTypeOffset  = "application/offset+octet-stream"
 )
 
-// FileNonce1Hash is what a recipient device stores for a slot's first
-// nonce, and what the node compares a sender's proof against:
-// SHA-256 over a label and the nonce, so the hash is of no other use.
-func FileNonce1Hash(nonce1 []byte) []byte {
-	h := sha256.New()
-	h.Write([]byte("phonex/v1/file-slot/nonce1\x00"))
-	h.Write(nonce1)
-	return h.Sum(nil)
-}
-
-// FileSlot is one half-key slot as the recipient device uploads it.
+// FileSlot is one half-key slot as the recipient device uploads it
+// (filecrypt.SlotOffer).
 type FileSlot struct {
-	ID         string `json:"id"`
-	Sealed     []byte `json:"sealed"`      // opaque to the node
-	Nonce1Hash []byte `json:"nonce1_hash"` // FileNonce1Hash(nonce1), 32 bytes
+	ID        string `json:"id"`         // hex of the 16-byte slot id
+	Sealed    []byte `json:"sealed"`     // opaque to the node
+	ProofHash []byte `json:"proof_hash"` // filecrypt.SlotProofHash, 32 bytes
+	Nonce2    []byte `json:"nonce2"`     // handed out after the proof, 32 bytes
 }
 
 // FileSlotsPut adds slots of the calling device for one contact.
@@ -113,11 +101,12 @@ type FileSlotTaken struct {
 	Missing []string    `json:"missing"`
 }
 
-// FileSlotProve is step 2: the first nonce, opened from the sealed slot.
+// FileSlotProve is step 2: the proof of having opened the sealed slot
+// (filecrypt.Slot.Proof).
 type FileSlotProve struct {
 	Device string `json:"device"`
 	SlotID string `json:"slot_id"`
-	Nonce1 []byte `json:"nonce1"`
+	Proof  []byte `json:"proof"`
 }
 
 // FileSlotProven answers step 2 with the second nonce.

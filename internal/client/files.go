@@ -47,10 +47,11 @@ func (p *Profile) TakeFileSlots(ctx context.Context, recipient string) (api.File
 	return out, err
 }
 
-// ProveFileSlot is step 2: the first nonce of an opened slot for the second.
-func (p *Profile) ProveFileSlot(ctx context.Context, device, slotID string, nonce1 []byte) ([]byte, error) {
+// ProveFileSlot is step 2: the proof of an opened slot
+// (filecrypt.Slot.Proof) for its second nonce.
+func (p *Profile) ProveFileSlot(ctx context.Context, device, slotID string, proof []byte) ([]byte, error) {
 	var out api.FileSlotProven
-	err := p.c.call(ctx, "POST", api.PathFileSlotProve, api.FileSlotProve{Device: device, SlotID: slotID, Nonce1: nonce1}, &out)
+	err := p.c.call(ctx, "POST", api.PathFileSlotProve, api.FileSlotProve{Device: device, SlotID: slotID, Proof: proof}, &out)
 	return out.Nonce2, err
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/hex"
 	"io"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/phonex/phonex/internal/api"
+	"github.com/phonex/phonex/internal/filecrypt"
 	"github.com/phonex/phonex/internal/keys"
 )
 
@@ -48,23 +50,28 @@ func TestFileTransferResumes(t *testing.T) {
 	if _, err := bravo.AddContact(ctx, "alpha@example.org"); err != nil {
 		t.Fatal(err)
 	}
-	nonce1 := make([]byte, 32)
+	var sid filecrypt.SlotID
+	nonce1, nonce2 := make([]byte, 32), make([]byte, 32)
+	rand.Read(sid[:])
 	rand.Read(nonce1)
-	if _, err := bravo.PutFileSlots(ctx, "alpha@example.org", []api.FileSlot{{ID: "k1", Sealed: []byte("sealed"), Nonce1Hash: api.FileNonce1Hash(nonce1)}}); err != nil {
+	rand.Read(nonce2)
+	proofHash := filecrypt.SlotProofHash(sid, filecrypt.ProveSlot(sid, nonce1))
+	if _, err := bravo.PutFileSlots(ctx, "alpha@example.org", []api.FileSlot{{ID: hex.EncodeToString(sid[:]), Sealed: []byte("sealed"),
+		ProofHash: proofHash[:], Nonce2: nonce2}}); err != nil {
 		t.Fatal(err)
 	}
 	taken, err := alpha.TakeFileSlots(ctx, "bravo@example.org")
 	if err != nil || len(taken.Slots) != 1 {
 		t.Fatalf("take: %+v %v", taken, err)
 	}
-	nonce2, err := alpha.ProveFileSlot(ctx, taken.Slots[0].Device, taken.Slots[0].SlotID, nonce1)
-	if err != nil {
-		t.Fatal(err)
+	got2, err := alpha.ProveFileSlot(ctx, taken.Slots[0].Device, taken.Slots[0].SlotID, filecrypt.ProveSlot(sid, nonce1))
+	if err != nil || !bytes.Equal(got2, nonce2) {
+		t.Fatalf("prove: %v", err)
 	}
 	content := make([]byte, 20<<20)
 	rand.Read(content)
 	fc, err := alpha.CreateFile(ctx, api.FileCreate{Recipient: "bravo@example.org", Size: int64(len(content)), Header: []byte("hdr"),
-		Slots: []api.FileSlotUse{{Device: taken.Slots[0].Device, SlotID: "k1", Nonce2: nonce2}}})
+		Slots: []api.FileSlotUse{{Device: taken.Slots[0].Device, SlotID: taken.Slots[0].SlotID, Nonce2: nonce2}}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/phonex/phonex/internal/api"
 	"github.com/phonex/phonex/internal/client"
+	"github.com/phonex/phonex/internal/filecrypt"
 	"github.com/phonex/phonex/internal/server"
 )
 
@@ -88,10 +90,15 @@ func TestNodeFiles(t *testing.T) {
 		t.Fatalf("no certificate: %s", res.Status)
 	}
 
-	nonce1 := make([]byte, 32)
+	var sid filecrypt.SlotID
+	nonce1, nonce2 := make([]byte, 32), make([]byte, 32)
+	rand.Read(sid[:])
 	rand.Read(nonce1)
+	rand.Read(nonce2)
+	slotID := hex.EncodeToString(sid[:])
+	proofHash := filecrypt.SlotProofHash(sid, filecrypt.ProveSlot(sid, nonce1))
 	res, data := b("PUT", api.PathFileSlots, jsonBody(api.FileSlotsPut{Contact: "alpha@example.org",
-		Slots: []api.FileSlot{{ID: "k1", Sealed: []byte("sealed half-key"), Nonce1Hash: api.FileNonce1Hash(nonce1)}}}), nil)
+		Slots: []api.FileSlot{{ID: slotID, Sealed: []byte("sealed half-key"), ProofHash: proofHash[:], Nonce2: nonce2}}}), nil)
 	okJSON(res, data, nil)
 
 	var taken api.FileSlotTaken
@@ -101,14 +108,17 @@ func TestNodeFiles(t *testing.T) {
 		t.Fatalf("taken: %+v", taken)
 	}
 	var proven api.FileSlotProven
-	res, data = a("POST", api.PathFileSlotProve, jsonBody(api.FileSlotProve{Device: "bravo@example.org/b1", SlotID: "k1", Nonce1: nonce1}), nil)
+	res, data = a("POST", api.PathFileSlotProve, jsonBody(api.FileSlotProve{Device: "bravo@example.org/b1", SlotID: slotID, Proof: filecrypt.ProveSlot(sid, nonce1)}), nil)
 	okJSON(res, data, &proven)
+	if !bytes.Equal(proven.Nonce2, nonce2) {
+		t.Fatal("the node handed out another second nonce than the recipient's")
+	}
 
 	content := make([]byte, 200_000)
 	rand.Read(content)
 	var fc api.FileCreated
 	res, data = a("POST", api.PathFiles, jsonBody(api.FileCreate{Recipient: "bravo@example.org", Size: int64(len(content)), Header: []byte("hdr"),
-		Slots: []api.FileSlotUse{{Device: "bravo@example.org/b1", SlotID: "k1", Nonce2: proven.Nonce2}}}), nil)
+		Slots: []api.FileSlotUse{{Device: "bravo@example.org/b1", SlotID: slotID, Nonce2: proven.Nonce2}}}), nil)
 	okJSON(res, data, &fc)
 	res, data = a("PATCH", api.PathFiles+"/"+fc.ID, bytes.NewReader(content),
 		map[string]string{"Content-Type": api.ContentTypeOffset, api.HeaderUploadOffset: "0"})

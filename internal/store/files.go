@@ -26,13 +26,13 @@ const (
 )
 
 // FileSlot is a recipient device's half-key slot for one contact: opaque
-// to the node but for the hash of its first nonce.
+// to the node but for the hash of the proof it expects.
 type FileSlot struct {
 	DeviceID    int64  // the recipient device that made it
 	Contact     string // the account that may take it
 	SlotID      string
 	Sealed      []byte
-	Nonce1Hash  []byte
+	ProofHash   []byte
 	State       string
 	TakerDevice int64
 	Nonce2      []byte
@@ -96,10 +96,10 @@ type Files interface {
 	// contact as taken by taker until takeUntil: ErrNotFound when none.
 	TakeFileSlot(ctx context.Context, deviceID int64, contact string, taker int64, takeUntil, now time.Time) (FileSlot, error)
 	FileSlot(ctx context.Context, deviceID int64, slotID string) (FileSlot, error)
-	// ProveFileSlot moves a slot taken by taker to proven with nonce2.
-	// A slot already proven by taker keeps and returns its nonce2, so a
-	// lost answer can be asked again.
-	ProveFileSlot(ctx context.Context, deviceID int64, slotID string, taker int64, nonce2 []byte, now time.Time) ([]byte, error)
+	// ProveFileSlot moves a slot taken by taker to proven and returns its
+	// nonce2; a slot already proven by taker answers again, so a lost
+	// answer can be asked for.
+	ProveFileSlot(ctx context.Context, deviceID int64, slotID string, taker int64, now time.Time) ([]byte, error)
 	// CreateFile checks the limits, consumes every slot (proven by the
 	// sender device, unexpired, nonce2 matching) and stores the file and
 	// its targets, all or nothing.

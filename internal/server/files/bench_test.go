@@ -2,7 +2,6 @@ package files_test
 
 import (
 	"bytes"
-	"fmt"
 	"net/http"
 	"testing"
 
@@ -19,8 +18,8 @@ func BenchmarkTransfer(b *testing.B) {
 	e := newEnv(b, files.DefaultLimits, nil)
 	content := random(size)
 	b.SetBytes(2 * size)
-	for i := 0; b.Loop(); i++ {
-		sec := map[string]slotSecrets{b1: e.putSlots("b1", alpha, 1, fmt.Sprintf("s%d-", i))}
+	for b.Loop() {
+		sec := map[string]slotSecrets{b1: e.putSlots("b1", alpha, 1)}
 		fc, err := e.create("a1", bravo, size, e.takeAndProve("a1", bravo, sec))
 		e.must(err, "create")
 		for off := 0; off < size; off += 8 << 20 {

@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -23,6 +24,7 @@ import (
 	"time"
 
 	"github.com/phonex/phonex/internal/api"
+	"github.com/phonex/phonex/internal/filecrypt"
 	"github.com/phonex/phonex/internal/ident"
 	"github.com/phonex/phonex/internal/server/files"
 	"github.com/phonex/phonex/internal/store"
@@ -206,20 +208,39 @@ func (e *env) wantCode(err *api.Error, code, what string) {
 	}
 }
 
-// slotSecrets are what a recipient device keeps of its slots.
-type slotSecrets map[string][]byte // slot id -> nonce1
+// slotSecrets are what a recipient device keeps of its slots: slot id ->
+// nonce1.
+type slotSecrets map[string][]byte
 
-// putSlots uploads n slots of dev for contact; the sealed blob is random
-// (it is opaque to the node) and the nonce1 kept for the sender's proof.
-func (e *env) putSlots(dev, contact string, n int, prefix string) slotSecrets {
+// newSlotID is a fresh slot id as the wire spells it.
+func newSlotID() string { return hex.EncodeToString(random(api.SlotIDSize)) }
+
+// proofFor is the sender's proof of having opened a slot with nonce1
+// (filecrypt.ProveSlot).
+func proofFor(id string, nonce1 []byte) []byte {
+	var sid filecrypt.SlotID
+	hex.Decode(sid[:], []byte(id))
+	return filecrypt.ProveSlot(sid, nonce1)
+}
+
+// offer is a slot as a recipient device uploads it: the sealed blob is
+// random (it is opaque to the node), the proof hash and nonce2 are real.
+func offer(id string, nonce1 []byte) api.FileSlot {
+	var sid filecrypt.SlotID
+	hex.Decode(sid[:], []byte(id))
+	h := filecrypt.SlotProofHash(sid, proofFor(id, nonce1))
+	return api.FileSlot{ID: id, Sealed: random(1200), ProofHash: h[:], Nonce2: random(api.Nonce2Size)}
+}
+
+// putSlots uploads n slots of dev for contact and keeps their nonce1.
+func (e *env) putSlots(dev, contact string, n int) slotSecrets {
 	e.t.Helper()
 	sec := slotSecrets{}
 	req := api.FileSlotsPut{Contact: contact}
-	for i := range n {
-		id := fmt.Sprintf("%s%d", prefix, i)
-		nonce1 := random(32)
+	for range n {
+		id, nonce1 := newSlotID(), random(32)
 		sec[id] = nonce1
-		req.Slots = append(req.Slots, api.FileSlot{ID: id, Sealed: random(1200), Nonce1Hash: api.FileNonce1Hash(nonce1)})
+		req.Slots = append(req.Slots, offer(id, nonce1))
 	}
 	e.must(e.call(dev, "PUT", api.PathFileSlots, req, nil), "put slots")
 	return sec
@@ -241,7 +262,7 @@ func (e *env) takeAndProve(sender, recipient string, secrets map[string]slotSecr
 	var uses []api.FileSlotUse
 	for _, s := range taken.Slots {
 		var p api.FileSlotProven
-		e.must(e.call(sender, "POST", api.PathFileSlotProve, api.FileSlotProve{Device: s.Device, SlotID: s.SlotID, Nonce1: secrets[s.Device][s.SlotID]}, &p), "prove")
+		e.must(e.call(sender, "POST", api.PathFileSlotProve, api.FileSlotProve{Device: s.Device, SlotID: s.SlotID, Proof: proofFor(s.SlotID, secrets[s.Device][s.SlotID])}, &p), "prove")
 		uses = append(uses, api.FileSlotUse{Device: s.Device, SlotID: s.SlotID, Nonce2: p.Nonce2})
 	}
 	return uses

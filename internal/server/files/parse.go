@@ -1,11 +1,13 @@
 package files
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
 
 	"github.com/phonex/phonex/internal/api"
+	"github.com/phonex/phonex/internal/filecrypt"
 )
 
 // Errors of request parsing; handlers answer them with 400.
@@ -30,18 +32,25 @@ func parseOffset(s string) (int64, error) {
 	return strconv.ParseInt(s, 10, 64)
 }
 
-// checkSlotID allows 1 to 64 characters of A-Z a-z 0-9 - _.
-func checkSlotID(id string) error {
-	if id == "" || len(id) > api.MaxSlotID {
-		return fmt.Errorf("%w: id must have 1 to %d characters", ErrBadSlot, api.MaxSlotID)
+// parseSlotID reads a slot id: the 16 bytes of filecrypt.SlotID in
+// lowercase hex, one spelling per id.
+func parseSlotID(s string) (filecrypt.SlotID, error) {
+	var id filecrypt.SlotID
+	if len(s) != 2*api.SlotIDSize {
+		return id, fmt.Errorf("%w: id must be %d hex digits", ErrBadSlot, 2*api.SlotIDSize)
 	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-			return fmt.Errorf("%w: id %q: only letters, digits, - and _", ErrBadSlot, id)
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return id, fmt.Errorf("%w: id %q: lowercase hex only", ErrBadSlot, s)
 		}
 	}
-	return nil
+	hex.Decode(id[:], []byte(s))
+	return id, nil
+}
+
+func checkSlotID(s string) error {
+	_, err := parseSlotID(s)
+	return err
 }
 
 // checkSlots validates an upload of slots before anything is stored.
@@ -61,8 +70,11 @@ func checkSlots(p *api.FileSlotsPut) error {
 		if len(s.Sealed) == 0 || len(s.Sealed) > api.MaxSlotSealed {
 			return fmt.Errorf("%w: %q: sealed blob of 1 to %d bytes", ErrBadSlot, s.ID, api.MaxSlotSealed)
 		}
-		if len(s.Nonce1Hash) != 32 {
-			return fmt.Errorf("%w: %q: nonce1_hash must have 32 bytes", ErrBadSlot, s.ID)
+		if len(s.ProofHash) != 32 {
+			return fmt.Errorf("%w: %q: proof_hash must have 32 bytes", ErrBadSlot, s.ID)
+		}
+		if len(s.Nonce2) != api.Nonce2Size {
+			return fmt.Errorf("%w: %q: nonce2 must have %d bytes", ErrBadSlot, s.ID, api.Nonce2Size)
 		}
 	}
 	return nil

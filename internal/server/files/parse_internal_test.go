@@ -3,6 +3,7 @@ package files
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"strconv"
 	"testing"
@@ -45,14 +46,37 @@ func FuzzParseOffset(f *testing.F) {
 	})
 }
 
+func TestParseSlotID(t *testing.T) {
+	for _, tc := range []struct {
+		in string
+		ok bool
+	}{
+		{"00112233445566778899aabbccddeeff", true},
+		{"00112233445566778899AABBCCDDEEFF", false}, {"00112233445566778899aabbccddeef", false},
+		{"00112233445566778899aabbccddeeff00", false}, {"0011223344556677889 aabbccddeeff", false}, {"", false},
+	} {
+		id, err := parseSlotID(tc.in)
+		if (err == nil) != tc.ok {
+			t.Errorf("parseSlotID(%q): %v", tc.in, err)
+		}
+		if err == nil && hex.EncodeToString(id[:]) != tc.in {
+			t.Errorf("parseSlotID(%q) = %x", tc.in, id)
+		}
+		if err != nil && !errors.Is(err, ErrBadSlot) {
+			t.Errorf("parseSlotID(%q): %v is not ErrBadSlot", tc.in, err)
+		}
+	}
+}
+
 // FuzzSlotsPut decodes and checks a slot upload body as the handler does.
 func FuzzSlotsPut(f *testing.F) {
-	h := bytes.Repeat([]byte{1}, 32)
+	h := b64(bytes.Repeat([]byte{1}, 32))
+	id := "00112233445566778899aabbccddeeff"
 	for _, s := range []string{
-		`{"contact":"alpha@example.org","slots":[{"id":"s0","sealed":"AQID","nonce1_hash":"` + b64(h) + `"}]}`,
+		`{"contact":"alpha@example.org","slots":[{"id":"` + id + `","sealed":"AQID","proof_hash":"` + h + `","nonce2":"` + h + `"}]}`,
 		`{"contact":"alpha@example.org","slots":[]}`,
-		`{"contact":"a","slots":[{"id":"s 0","sealed":"","nonce1_hash":""}]}`,
-		`{"contact":"alpha@example.org","slots":[{"id":"s0","sealed":"AQID","nonce1_hash":"AQ=="},{"id":"s0"}]}`,
+		`{"contact":"a","slots":[{"id":"s 0","sealed":"","proof_hash":"","nonce2":""}]}`,
+		`{"contact":"alpha@example.org","slots":[{"id":"` + id + `","sealed":"AQID","proof_hash":"AQ==","nonce2":"AQ=="},{"id":"` + id + `"}]}`,
 		`{"x":1}`, `[`, ``,
 	} {
 		f.Add([]byte(s))
@@ -69,7 +93,7 @@ func FuzzSlotsPut(f *testing.F) {
 			return
 		}
 		for _, s := range p.Slots {
-			if len(s.Nonce1Hash) != 32 || len(s.Sealed) == 0 || len(s.Sealed) > api.MaxSlotSealed || checkSlotID(s.ID) != nil {
+			if len(s.ProofHash) != 32 || len(s.Nonce2) != api.Nonce2Size || len(s.Sealed) == 0 || len(s.Sealed) > api.MaxSlotSealed || checkSlotID(s.ID) != nil {
 				t.Fatalf("accepted a bad slot %+v", s)
 			}
 		}
@@ -80,7 +104,7 @@ func FuzzSlotsPut(f *testing.F) {
 func FuzzFileCreate(f *testing.F) {
 	n2 := b64(bytes.Repeat([]byte{2}, 32))
 	for _, s := range []string{
-		`{"recipient":"bravo@example.org","size":10,"header":"aGVhZGVy","slots":[{"device":"bravo@example.org/b1","slot_id":"s0","nonce2":"` + n2 + `"}]}`,
+		`{"recipient":"bravo@example.org","size":10,"header":"aGVhZGVy","slots":[{"device":"bravo@example.org/b1","slot_id":"00112233445566778899aabbccddeeff","nonce2":"` + n2 + `"}]}`,
 		`{"recipient":"bravo@example.org","size":-1,"header":"aA=="}`,
 		`{"recipient":"bravo@example.org","size":10,"header":""}`,
 		`{"recipient":"b","size":10,"header":"aA==","slots":[{"device":"d","slot_id":"s0","nonce2":"AQ=="}]}`,

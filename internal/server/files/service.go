@@ -8,7 +8,6 @@ package files
 import (
 	"context"
 	"crypto/rand"
-	"crypto/subtle"
 	"encoding/base32"
 	"encoding/json"
 	"errors"
@@ -22,6 +21,7 @@ import (
 	"time"
 
 	"github.com/phonex/phonex/internal/api"
+	"github.com/phonex/phonex/internal/filecrypt"
 	"github.com/phonex/phonex/internal/ident"
 	"github.com/phonex/phonex/internal/store"
 )
@@ -229,7 +229,7 @@ func (s *Service) putSlots(ctx context.Context, w http.ResponseWriter, r *http.R
 	now := s.now()
 	slots := make([]store.FileSlot, len(req.Slots))
 	for i, sl := range req.Slots {
-		slots[i] = store.FileSlot{SlotID: sl.ID, Sealed: sl.Sealed, Nonce1Hash: sl.Nonce1Hash, Expires: now.Add(s.lim.SlotTTL)}
+		slots[i] = store.FileSlot{SlotID: sl.ID, Sealed: sl.Sealed, ProofHash: sl.ProofHash, Nonce2: sl.Nonce2, Expires: now.Add(s.lim.SlotTTL)}
 	}
 	ready, err := s.st.AddFileSlots(ctx, c.DeviceID, contact.String(), slots, s.lim.MaxSlots, now)
 	switch {
@@ -323,19 +323,21 @@ func slotError(err error, slotID string) error {
 	return err
 }
 
-// prove is step 2: the sender shows it opened the sealed slot by sending
-// its first nonce; the node compares the nonce's hash with the stored one
-// in constant time and hands out the second nonce.
+// prove is step 2: the sender shows it opened the sealed slot with a
+// proof keyed by the slot's first nonce; the node compares the proof's hash
+// with the stored one in constant time (filecrypt.VerifySlotProof) and
+// hands out the second nonce.
 func (s *Service) prove(ctx context.Context, w http.ResponseWriter, r *http.Request, c Caller) error {
 	var req api.FileSlotProve
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	if err := checkSlotID(req.SlotID); err != nil {
+	slotID, err := parseSlotID(req.SlotID)
+	if err != nil {
 		return badRequest(err)
 	}
-	if len(req.Nonce1) < api.MinNonce1 || len(req.Nonce1) > api.MaxNonce1 {
-		return badRequest(fmt.Errorf("nonce1 must have %d to %d bytes", api.MinNonce1, api.MaxNonce1))
+	if len(req.Proof) != api.SlotProofSize {
+		return badRequest(fmt.Errorf("proof must have %d bytes", api.SlotProofSize))
 	}
 	d, err := s.slotDevice(ctx, req.Device)
 	if err != nil {
@@ -357,12 +359,12 @@ func (s *Service) prove(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	case !now.Before(sl.Expires):
 		return slotError(store.ErrSlotExpired, req.SlotID)
 	}
-	if subtle.ConstantTimeCompare(api.FileNonce1Hash(req.Nonce1), sl.Nonce1Hash) != 1 {
-		return apiErr(http.StatusForbidden, api.CodeSlotProof, "slot %q: the first nonce does not match", req.SlotID)
+	var stored [32]byte
+	copy(stored[:], sl.ProofHash)
+	if filecrypt.VerifySlotProof(slotID, stored, req.Proof) != nil {
+		return apiErr(http.StatusForbidden, api.CodeSlotProof, "slot %q: the proof does not match", req.SlotID)
 	}
-	nonce2 := make([]byte, api.Nonce2Size)
-	rand.Read(nonce2)
-	got, err := s.st.ProveFileSlot(ctx, d.ID, req.SlotID, c.DeviceID, nonce2, now)
+	got, err := s.st.ProveFileSlot(ctx, d.ID, req.SlotID, c.DeviceID, now)
 	if err != nil {
 		return slotError(err, req.SlotID)
 	}

@@ -25,7 +25,7 @@ import (
 // range, acknowledged, and deleted once every device has it.
 func TestFileRoundTrip(t *testing.T) {
 	e := newEnv(t, files.DefaultLimits, nil)
-	sec := map[string]slotSecrets{b1: e.putSlots("b1", alpha, 4, "s"), b2: e.putSlots("b2", alpha, 4, "s")}
+	sec := map[string]slotSecrets{b1: e.putSlots("b1", alpha, 4), b2: e.putSlots("b2", alpha, 4)}
 
 	var counts api.FileSlotCounts
 	e.must(e.call("b1", "GET", api.PathFileSlots, nil, &counts), "counts")
@@ -158,7 +158,7 @@ func TestFileRoundTrip(t *testing.T) {
 // Every misuse of a slot gets its own error.
 func TestSlotErrors(t *testing.T) {
 	e := newEnv(t, files.DefaultLimits, nil)
-	sec := map[string]slotSecrets{b1: e.putSlots("b1", alpha, 4, "s")}
+	sec := map[string]slotSecrets{b1: e.putSlots("b1", alpha, 4)}
 	var taken api.FileSlotTaken
 	e.must(e.call("a1", "POST", api.PathFileSlotTake, api.FileSlotTake{Recipient: bravo}, &taken), "take")
 	if len(taken.Slots) != 1 || len(taken.Missing) != 1 || taken.Missing[0] != b2 {
@@ -167,7 +167,7 @@ func TestSlotErrors(t *testing.T) {
 	s := taken.Slots[0]
 	prove := func(dev, slot string, nonce1 []byte) (api.FileSlotProven, *api.Error) {
 		var p api.FileSlotProven
-		err := e.call(dev, "POST", api.PathFileSlotProve, api.FileSlotProve{Device: b1, SlotID: slot, Nonce1: nonce1}, &p)
+		err := e.call(dev, "POST", api.PathFileSlotProve, api.FileSlotProve{Device: b1, SlotID: slot, Proof: proofFor(slot, nonce1)}, &p)
 		return p, err
 	}
 
@@ -175,9 +175,15 @@ func TestSlotErrors(t *testing.T) {
 	e.wantCode(err, api.CodeSlotProof, "wrong proof")
 	_, err = prove("a2", s.SlotID, sec[b1][s.SlotID])
 	e.wantCode(err, api.CodeSlotNotYours, "proof by a device that did not take it")
-	_, err = prove("a1", "s3", sec[b1]["s3"])
+	var ready string // a slot never handed out
+	for id := range sec[b1] {
+		if id != s.SlotID {
+			ready = id
+		}
+	}
+	_, err = prove("a1", ready, sec[b1][ready])
 	e.wantCode(err, api.CodeSlotNotYours, "proof of a slot never handed out")
-	_, err = prove("a1", "nope", sec[b1][s.SlotID])
+	_, err = prove("a1", newSlotID(), sec[b1][s.SlotID])
 	e.wantCode(err, api.CodeSlotUnknown, "unknown slot")
 	_, err = e.create("a1", bravo, 10, []api.FileSlotUse{{Device: b1, SlotID: s.SlotID, Nonce2: random(32)}})
 	e.wantCode(err, api.CodeSlotNotProven, "upload before the proof")
@@ -210,14 +216,13 @@ func TestSlotErrors(t *testing.T) {
 
 	// The per-contact cap: two slots are left, and at most four are held.
 	e.wantCode(e.call("b1", "PUT", api.PathFileSlots, api.FileSlotsPut{Contact: alpha, Slots: []api.FileSlot{
-		{ID: "x1", Sealed: []byte{1}, Nonce1Hash: random(32)}, {ID: "x2", Sealed: []byte{1}, Nonce1Hash: random(32)},
-		{ID: "x3", Sealed: []byte{1}, Nonce1Hash: random(32)}}}, nil), api.CodeSlotsFull, "beyond the cap")
+		offer(newSlotID(), random(32)), offer(newSlotID(), random(32)), offer(newSlotID(), random(32))}}, nil), api.CodeSlotsFull, "beyond the cap")
 	e.wantCode(e.call("b1", "PUT", api.PathFileSlots, api.FileSlotsPut{Contact: alpha, Slots: []api.FileSlot{
-		{ID: "s3", Sealed: []byte{1}, Nonce1Hash: random(32)}}}, nil), api.CodeSlotExists, "slot id reused")
+		offer(ready, random(32))}}, nil), api.CodeSlotExists, "slot id reused")
 	e.wantCode(e.call("b1", "PUT", api.PathFileSlots, api.FileSlotsPut{Contact: charlie, Slots: []api.FileSlot{
-		{ID: "c", Sealed: []byte{1}, Nonce1Hash: random(32)}}}, nil), api.CodeNotContact, "slots for a non-contact")
+		offer(newSlotID(), random(32))}}, nil), api.CodeNotContact, "slots for a non-contact")
 	e.wantCode(e.call("b1", "PUT", api.PathFileSlots, api.FileSlotsPut{Contact: alpha, Slots: []api.FileSlot{
-		{ID: "bad id", Sealed: []byte{1}, Nonce1Hash: random(32)}}}, nil), api.CodeBadRequest, "bad slot id")
+		{ID: "bad id", Sealed: []byte{1}, ProofHash: random(32), Nonce2: random(32)}}}, nil), api.CodeBadRequest, "bad slot id")
 
 	// Ready slots expire too, and make room for a refill.
 	e.advance(files.DefaultLimits.SlotTTL)
@@ -227,7 +232,7 @@ func TestSlotErrors(t *testing.T) {
 		t.Fatalf("expired slots counted: %+v", counts)
 	}
 	e.wantCode(e.call("a1", "POST", api.PathFileSlotTake, api.FileSlotTake{Recipient: bravo}, nil), api.CodeNoSlot, "take of expired slots")
-	e.putSlots("b1", alpha, 4, "r")
+	e.putSlots("b1", alpha, 4)
 }
 
 // A non-contact, an upload without a slot, and uploads beyond the node's
@@ -236,10 +241,10 @@ func TestRefusedBeforeStorage(t *testing.T) {
 	lim := files.DefaultLimits
 	lim.MaxFileSize, lim.Quota, lim.PairCap = 1000, 1500, 2
 	e := newEnv(t, lim, nil)
-	sec := map[string]slotSecrets{b1: e.putSlots("b1", alpha, 4, "s")}
+	sec := map[string]slotSecrets{b1: e.putSlots("b1", alpha, 4)}
 
 	e.wantCode(e.call("c1", "POST", api.PathFileSlotTake, api.FileSlotTake{Recipient: alpha}, nil), api.CodeNotContact, "take by a non-contact")
-	_, err := e.create("c1", alpha, 10, []api.FileSlotUse{{Device: "alpha@example.org/a1", SlotID: "s0", Nonce2: random(32)}})
+	_, err := e.create("c1", alpha, 10, []api.FileSlotUse{{Device: "alpha@example.org/a1", SlotID: newSlotID(), Nonce2: random(32)}})
 	e.wantCode(err, api.CodeNotContact, "upload by a non-contact")
 	_, err = e.create("a1", bravo, 10, nil)
 	e.wantCode(err, api.CodeNoSlot, "upload without a slot")
@@ -272,7 +277,7 @@ func TestRefusedBeforeStorage(t *testing.T) {
 // answered with the node's.
 func TestChunkRules(t *testing.T) {
 	e := newEnv(t, files.DefaultLimits, nil)
-	sec := map[string]slotSecrets{b1: e.putSlots("b1", alpha, 4, "s")}
+	sec := map[string]slotSecrets{b1: e.putSlots("b1", alpha, 4)}
 	fc, err := e.create("a1", bravo, 100, e.takeAndProve("a1", bravo, sec))
 	e.must(err, "create")
 
@@ -345,7 +350,7 @@ func TestChunkRules(t *testing.T) {
 // arrived are not sent again.
 func TestResumeAfterCut(t *testing.T) {
 	e := newEnv(t, files.DefaultLimits, nil)
-	sec := map[string]slotSecrets{b1: e.putSlots("b1", alpha, 4, "s")}
+	sec := map[string]slotSecrets{b1: e.putSlots("b1", alpha, 4)}
 	content := random(1 << 20)
 	fc, err := e.create("a1", bravo, int64(len(content)), e.takeAndProve("a1", bravo, sec))
 	e.must(err, "create")
@@ -421,7 +426,7 @@ func (s fullStore) Append(id string, off int64, r io.Reader) (int64, error) {
 func TestDiskFull(t *testing.T) {
 	room := int64(5000)
 	e := newEnv(t, files.DefaultLimits, func(fs files.FileStore) files.FileStore { return fullStore{fs, &room} })
-	sec := map[string]slotSecrets{b1: e.putSlots("b1", alpha, 4, "s")}
+	sec := map[string]slotSecrets{b1: e.putSlots("b1", alpha, 4)}
 	content := random(20_000)
 	fc, err := e.create("a1", bravo, int64(len(content)), e.takeAndProve("a1", bravo, sec))
 	e.must(err, "create")
@@ -452,7 +457,7 @@ func TestExpiry(t *testing.T) {
 	lim := files.DefaultLimits
 	lim.Expiry = time.Hour
 	e := newEnv(t, lim, nil)
-	sec := map[string]slotSecrets{b1: e.putSlots("b1", alpha, 4, "s")}
+	sec := map[string]slotSecrets{b1: e.putSlots("b1", alpha, 4)}
 	done, err := e.create("a1", bravo, 10, e.takeAndProve("a1", bravo, sec))
 	e.must(err, "create")
 	if r := e.patch("a1", done.ID, 0, random(10)); r.status != http.StatusNoContent {
@@ -506,7 +511,7 @@ func TestSlowUploadOutlivesTimeouts(t *testing.T) {
 		s.Config.ReadTimeout, s.Config.WriteTimeout = timeout, timeout
 	})
 	e.svc.IOTimeout = timeout
-	sec := map[string]slotSecrets{b1: e.putSlots("b1", alpha, 4, "s")}
+	sec := map[string]slotSecrets{b1: e.putSlots("b1", alpha, 4)}
 	fc, err := e.create("a1", bravo, 20_000, e.takeAndProve("a1", bravo, sec))
 	e.must(err, "create")
 
@@ -555,7 +560,7 @@ func TestSlowUploadOutlivesTimeouts(t *testing.T) {
 // sweeper.
 func TestSweepRemovesOrphans(t *testing.T) {
 	e := newEnv(t, files.DefaultLimits, nil)
-	sec := map[string]slotSecrets{b1: e.putSlots("b1", alpha, 4, "s")}
+	sec := map[string]slotSecrets{b1: e.putSlots("b1", alpha, 4)}
 	fc, err := e.create("a1", bravo, 10, e.takeAndProve("a1", bravo, sec))
 	e.must(err, "create")
 	e.patch("a1", fc.ID, 0, random(10))
@@ -576,7 +581,7 @@ func TestSweepRemovesOrphans(t *testing.T) {
 // Many uploads racing for one proven slot: exactly one gets it.
 func TestOneUploadPerSlotUnderRace(t *testing.T) {
 	e := newEnv(t, files.DefaultLimits, nil)
-	sec := map[string]slotSecrets{b1: e.putSlots("b1", alpha, 1, "s")}
+	sec := map[string]slotSecrets{b1: e.putSlots("b1", alpha, 1)}
 	uses := e.takeAndProve("a1", bravo, sec)
 	const racers = 16
 	codes := make(chan string, racers)

@@ -30,8 +30,8 @@ func (s *DB) AddFileSlots(ctx context.Context, deviceID int64, contact string, s
 			return fmt.Errorf("%d held, %d more: %w", held, len(slots), store.ErrSlotsFull)
 		}
 		for _, sl := range slots {
-			_, err := tx.ExecContext(ctx, `INSERT INTO file_slots(device_id, contact, slot_id, sealed, nonce1_hash, state, created, expires) VALUES(?,?,?,?,?,'ready',?,?)`,
-				deviceID, contact, sl.SlotID, sl.Sealed, sl.Nonce1Hash, unix(now), unix(sl.Expires))
+			_, err := tx.ExecContext(ctx, `INSERT INTO file_slots(device_id, contact, slot_id, sealed, proof_hash, nonce2, state, created, expires) VALUES(?,?,?,?,?,?,'ready',?,?)`,
+				deviceID, contact, sl.SlotID, sl.Sealed, sl.ProofHash, sl.Nonce2, unix(now), unix(sl.Expires))
 			if isUnique(err) {
 				return fmt.Errorf("slot %q: %w", sl.SlotID, store.ErrExists)
 			}
@@ -62,12 +62,12 @@ func (s *DB) FileSlotCounts(ctx context.Context, deviceID int64, now time.Time) 
 	return out, rows.Err()
 }
 
-const slotCols = `device_id, contact, slot_id, sealed, nonce1_hash, state, COALESCE(taker_device,0), nonce2, created, expires`
+const slotCols = `device_id, contact, slot_id, sealed, proof_hash, state, COALESCE(taker_device,0), nonce2, created, expires`
 
 func scanSlot(r interface{ Scan(...any) error }) (store.FileSlot, error) {
 	var sl store.FileSlot
 	var created, expires int64
-	err := r.Scan(&sl.DeviceID, &sl.Contact, &sl.SlotID, &sl.Sealed, &sl.Nonce1Hash, &sl.State, &sl.TakerDevice, &sl.Nonce2, &created, &expires)
+	err := r.Scan(&sl.DeviceID, &sl.Contact, &sl.SlotID, &sl.Sealed, &sl.ProofHash, &sl.State, &sl.TakerDevice, &sl.Nonce2, &created, &expires)
 	if errors.Is(err, sql.ErrNoRows) {
 		return sl, store.ErrNotFound
 	}
@@ -117,7 +117,7 @@ func slotRefusal(sl store.FileSlot, taker int64, now time.Time, want string) err
 	return nil
 }
 
-func (s *DB) ProveFileSlot(ctx context.Context, deviceID int64, slotID string, taker int64, nonce2 []byte, now time.Time) ([]byte, error) {
+func (s *DB) ProveFileSlot(ctx context.Context, deviceID int64, slotID string, taker int64, now time.Time) ([]byte, error) {
 	var out []byte
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		sl, err := scanSlot(tx.QueryRowContext(ctx, `SELECT `+slotCols+` FROM file_slots WHERE device_id=? AND slot_id=?`, deviceID, slotID))
@@ -130,12 +130,11 @@ func (s *DB) ProveFileSlot(ctx context.Context, deviceID int64, slotID string, t
 		if err := slotRefusal(sl, taker, now, ""); err != nil {
 			return err
 		}
+		out = sl.Nonce2
 		if sl.State == store.SlotProven {
-			out = sl.Nonce2
 			return nil
 		}
-		out = nonce2
-		_, err = tx.ExecContext(ctx, `UPDATE file_slots SET state='proven', nonce2=? WHERE device_id=? AND slot_id=?`, nonce2, deviceID, slotID)
+		_, err = tx.ExecContext(ctx, `UPDATE file_slots SET state='proven' WHERE device_id=? AND slot_id=?`, deviceID, slotID)
 		return err
 	})
 	return out, err

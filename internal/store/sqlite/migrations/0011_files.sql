@@ -1,5 +1,5 @@
 -- The file service (docs/files-node.md). The node holds only opaque
--- blobs: sealed half-key slots with the hash of their first nonce, and
+-- blobs: sealed half-key slots with the hash of the proof they expect, and
 -- files' headers; the ciphertext itself lives in the data directory's
 -- files/ folder under the file's id.
 CREATE TABLE files (
@@ -34,10 +34,10 @@ CREATE TABLE file_slots (
     contact      TEXT NOT NULL,
     slot_id      TEXT NOT NULL,
     sealed       BLOB NOT NULL,
-    nonce1_hash  BLOB NOT NULL,
+    proof_hash   BLOB NOT NULL,
     state        TEXT NOT NULL,
     taker_device INTEGER,
-    nonce2       BLOB,
+    nonce2       BLOB NOT NULL,
     file_id      TEXT REFERENCES files(id) ON DELETE CASCADE,
     created      INTEGER NOT NULL,
     expires      INTEGER NOT NULL,
