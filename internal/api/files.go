@@ -51,6 +51,9 @@ const (
 	HeaderUploadOffset = "Upload-Offset"
 	HeaderUploadLength = "Upload-Length"
 	ContentTypeOffset  = "application/offset+octet-stream"
+	// HeaderError carries the error code of an answer without a body
+	// (HEAD).
+	HeaderError = "Phonex-Error"
 )
 
 // FileSlot is one half-key slot as the recipient device uploads it

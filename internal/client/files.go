@@ -97,7 +97,11 @@ func (c *conn) raw(ctx context.Context, method, path string, body io.Reader, siz
 		defer res.Body.Close()
 		var eb api.ErrorBody
 		if method == http.MethodHead || api.Decode(io.LimitReader(res.Body, api.MaxBody), &eb) != nil || eb.Error == nil {
-			return nil, &api.Error{Status: res.StatusCode, Code: api.CodeInternal, Message: "server answered " + res.Status}
+			code := res.Header.Get(api.HeaderError)
+			if code == "" {
+				code = api.CodeInternal
+			}
+			return nil, &api.Error{Status: res.StatusCode, Code: code, Message: "server answered " + res.Status + " (" + code + ")"}
 		}
 		eb.Error.Status = res.StatusCode
 		return nil, eb.Error

@@ -133,6 +133,7 @@ func (s *Service) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set(api.HeaderError, ae.Code)
 	w.WriteHeader(ae.Status)
 	if r.Method != http.MethodHead {
 		json.NewEncoder(w).Encode(api.ErrorBody{Error: ae})

@@ -481,6 +481,9 @@ func TestExpiry(t *testing.T) {
 	if r := e.patch("a1", partial.ID, 4, random(6)); r.err == nil || r.err.Code != api.CodeFileUnavailable {
 		t.Fatalf("upload after expiry: %+v", r.err)
 	}
+	if r := e.do("a1", "HEAD", api.PathFiles+"/"+partial.ID, nil, nil); r.status != http.StatusGone || r.header.Get(api.HeaderError) != api.CodeFileUnavailable {
+		t.Fatalf("HEAD after expiry: %d %v", r.status, r.header)
+	}
 	n, serr = e.svc.Sweep(t.Context())
 	if serr != nil || n != 2 {
 		t.Fatalf("sweep: %d %v", n, serr)
