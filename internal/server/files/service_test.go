@@ -271,6 +271,15 @@ func TestRefusedBeforeStorage(t *testing.T) {
 	if got := e.stored(); len(got) != 2 {
 		t.Fatalf("stored: %v, want the two accepted uploads", got)
 	}
+	// Four slots, four takes: none left until bravo's device refills.
+	e.wantCode(e.call("a1", "POST", api.PathFileSlotTake, api.FileSlotTake{Recipient: bravo}, nil), api.CodeNoSlot, "take with every slot taken")
+	var counts api.FileSlotCounts
+	e.must(e.call("b1", "GET", api.PathFileSlots, nil, &counts), "counts")
+	if c := counts.Contacts[0]; c.Ready != 0 || c.Taken != 2 || c.Max != 4 {
+		t.Fatalf("counts: %+v (two used, two taken by refused uploads)", c)
+	}
+	sec[b1] = e.putSlots("b1", alpha, 2)
+	e.takeAndProve("a1", bravo, sec)
 }
 
 // A chunk that runs past the declared size is refused; a wrong offset is
