@@ -176,6 +176,12 @@ func (d *Device) DownloadFile(ctx context.Context, id string, dst *os.File, size
 	return d.p.DownloadFile(ctx, id, dst, size, client.Progress(progress))
 }
 
+// CancelFile withdraws a file this device sends, complete or not: the
+// cluster deletes it and frees the quota it held.
+func (d *Device) CancelFile(ctx context.Context, id string) error {
+	return d.p.CancelFile(ctx, id)
+}
+
 // AckFile tells the cluster this device has the file; once every device
 // has, the cluster deletes it.
 func (d *Device) AckFile(ctx context.Context, id string) error {

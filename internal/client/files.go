@@ -69,6 +69,11 @@ func (p *Profile) Files(ctx context.Context) (api.FileList, error) {
 	return out, err
 }
 
+// CancelFile withdraws a file this device sends.
+func (p *Profile) CancelFile(ctx context.Context, id string) error {
+	return p.c.call(ctx, "DELETE", api.PathFiles+"/"+url.PathEscape(id), nil, nil)
+}
+
 // AckFile tells the node this device has the file.
 func (p *Profile) AckFile(ctx context.Context, id string) error {
 	return p.c.call(ctx, "POST", api.PathFiles+"/"+url.PathEscape(id)+"/ack", nil, nil)

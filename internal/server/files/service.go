@@ -110,6 +110,7 @@ func (s *Service) Routes(m *http.ServeMux, auth Auth) {
 	// GET patterns match HEAD too: HEAD on a file is the upload's offset.
 	m.HandleFunc("GET "+api.PathFiles+"/{id}", h(s.headOrDownload))
 	m.HandleFunc("POST "+api.PathFiles+"/{id}/ack", h(s.ack))
+	m.HandleFunc("DELETE "+api.PathFiles+"/{id}", h(s.cancel))
 }
 
 func writeJSON(w http.ResponseWriter, v any) error {
@@ -571,6 +572,33 @@ func (s *Service) patch(ctx context.Context, w http.ResponseWriter, r *http.Requ
 			return err
 		}
 		s.log.Debug("file upload complete", "file", id)
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// cancel lets the sending device withdraw a file, complete or not: the
+// content and the record go, and with them the quota they held. The slots
+// it used stay used.
+func (s *Service) cancel(ctx context.Context, w http.ResponseWriter, r *http.Request, c Caller) error {
+	id := r.PathValue("id")
+	unlock, err := s.lock(ctx, id)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	f, err := s.st.StoredFile(ctx, id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && f.SenderDevice != c.DeviceID) {
+		return apiErr(http.StatusNotFound, api.CodeNotFound, "no file %q of this device", id)
+	}
+	if err != nil {
+		return err
+	}
+	if err := s.blobs.Remove(id); err != nil {
+		return err
+	}
+	if err := s.st.DeleteFile(ctx, id); err != nil {
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil

@@ -627,3 +627,33 @@ func TestOneUploadPerSlotUnderRace(t *testing.T) {
 		t.Fatalf("stored: %v", s)
 	}
 }
+
+// The sender withdraws an upload: content and record go, the quota is
+// free again, and nobody else may withdraw it.
+func TestCancel(t *testing.T) {
+	lim := files.DefaultLimits
+	lim.MaxFileSize, lim.Quota = 100, 100
+	e := newEnv(t, lim, nil)
+	sec := map[string]slotSecrets{b1: e.putSlots("b1", alpha, 4)}
+	fc, err := e.create("a1", bravo, 100, e.takeAndProve("a1", bravo, sec))
+	e.must(err, "create")
+	e.patch("a1", fc.ID, 0, random(40))
+	_, err = e.create("a1", bravo, 100, e.takeAndProve("a1", bravo, sec))
+	e.wantCode(err, api.CodeQuota, "second file within the quota")
+	for _, dev := range []string{"a2", "b1"} {
+		if r := e.do(dev, "DELETE", api.PathFiles+"/"+fc.ID, nil, nil); r.err == nil || r.err.Code != api.CodeNotFound {
+			t.Fatalf("withdrawal by %s: %+v", dev, r.err)
+		}
+	}
+	if r := e.do("a1", "DELETE", api.PathFiles+"/"+fc.ID, nil, nil); r.status != http.StatusNoContent {
+		t.Fatalf("withdrawal: %+v", r.err)
+	}
+	if got := e.stored(); len(got) != 0 {
+		t.Fatalf("stored after the withdrawal: %v", got)
+	}
+	if r := e.do("a1", "HEAD", api.PathFiles+"/"+fc.ID, nil, nil); r.status != http.StatusNotFound {
+		t.Fatalf("HEAD after the withdrawal: %d", r.status)
+	}
+	_, err = e.create("a1", bravo, 100, e.takeAndProve("a1", bravo, sec))
+	e.must(err, "a file after the withdrawal")
+}

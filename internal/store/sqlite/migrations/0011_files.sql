@@ -38,7 +38,7 @@ CREATE TABLE file_slots (
     state        TEXT NOT NULL,
     taker_device INTEGER,
     nonce2       BLOB NOT NULL,
-    file_id      TEXT REFERENCES files(id) ON DELETE CASCADE,
+    file_id      TEXT REFERENCES files(id) ON DELETE CASCADE, -- a used slot goes with its file
     created      INTEGER NOT NULL,
     expires      INTEGER NOT NULL,
     PRIMARY KEY (device_id, slot_id)
