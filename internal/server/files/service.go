@@ -54,6 +54,7 @@ type Store interface {
 	store.Files
 	Account(ctx context.Context, name string) (store.Account, error)
 	HasContact(ctx context.Context, owner, contact string) (bool, error)
+	Contacts(ctx context.Context, accountID int64) ([]string, error)
 	Devices(ctx context.Context, accountID int64) ([]store.Device, error)
 	DeviceByName(ctx context.Context, account, name string) (store.Device, error)
 }
@@ -245,16 +246,25 @@ func (s *Service) putSlots(ctx context.Context, w http.ResponseWriter, r *http.R
 	return writeJSON(w, api.FileSlotCount{Contact: contact.String(), Ready: ready, Max: s.lim.MaxSlots})
 }
 
-// slotCounts tells a device how many slots each contact has left, so it
-// refills what senders consumed.
+// slotCounts tells a device how many slots each contact on its account's
+// list has left (none: zero), so it refills what senders consumed.
 func (s *Service) slotCounts(ctx context.Context, w http.ResponseWriter, r *http.Request, c Caller) error {
 	cs, err := s.st.FileSlotCounts(ctx, c.DeviceID, s.now())
 	if err != nil {
 		return err
 	}
-	out := api.FileSlotCounts{Contacts: []api.FileSlotCount{}}
+	contacts, err := s.st.Contacts(ctx, c.AccountID)
+	if err != nil {
+		return err
+	}
+	have := map[string]store.SlotCount{}
 	for _, x := range cs {
-		out.Contacts = append(out.Contacts, api.FileSlotCount{Contact: x.Contact, Ready: x.Ready, Taken: x.Taken, Max: s.lim.MaxSlots})
+		have[x.Contact] = x
+	}
+	out := api.FileSlotCounts{Contacts: []api.FileSlotCount{}}
+	for _, name := range contacts {
+		x := have[name]
+		out.Contacts = append(out.Contacts, api.FileSlotCount{Contact: name, Ready: x.Ready, Taken: x.Taken, Max: s.lim.MaxSlots})
 	}
 	return writeJSON(w, out)
 }
