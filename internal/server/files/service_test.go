@@ -518,7 +518,7 @@ func TestExpiry(t *testing.T) {
 // bytes move; a stalled one is cut after the I/O timeout and keeps what
 // arrived.
 func TestSlowUploadOutlivesTimeouts(t *testing.T) {
-	const timeout = 500 * time.Millisecond
+	const timeout = time.Second
 	e := newEnv(t, files.DefaultLimits, nil, func(s *httptest.Server) {
 		s.Config.ReadTimeout, s.Config.WriteTimeout = timeout, timeout
 	})
@@ -527,7 +527,7 @@ func TestSlowUploadOutlivesTimeouts(t *testing.T) {
 	fc, err := e.create("a1", bravo, 20_000, e.takeAndProve("a1", bravo, sec))
 	e.must(err, "create")
 
-	send := func(pieces int, stall time.Duration) (*http.Response, error) {
+	send := func(pieces int, length int64, stall time.Duration) (*http.Response, error) {
 		pr, pw := io.Pipe()
 		go func() {
 			for range pieces {
@@ -541,29 +541,29 @@ func TestSlowUploadOutlivesTimeouts(t *testing.T) {
 		}()
 		off := e.offset("a1", fc.ID)
 		req, _ := http.NewRequest("PATCH", e.srv.URL+api.PathFiles+"/"+fc.ID, pr)
-		req.ContentLength = 10_000
+		req.ContentLength = length
 		req.Header.Set("Content-Type", api.ContentTypeOffset)
 		req.Header.Set(api.HeaderUploadOffset, off)
 		return e.clients["a1"].Do(req)
 	}
-	// Ten pieces, over three times the timeouts.
-	res, serr := send(10, 0)
+	// Six pieces a third of the timeouts apart: twice the timeouts in all.
+	res, serr := send(6, 6000, 0)
 	if serr != nil {
 		t.Fatal(serr)
 	}
 	res.Body.Close()
-	if res.StatusCode != http.StatusNoContent || res.Header.Get(api.HeaderUploadOffset) != "10000" {
+	if res.StatusCode != http.StatusNoContent || res.Header.Get(api.HeaderUploadOffset) != "6000" {
 		t.Fatalf("slow upload: %s %v", res.Status, res.Header)
 	}
 	// Two pieces, then silence: the node stops waiting and keeps both.
-	res, serr = send(2, 4*timeout)
+	res, serr = send(2, 10_000, 3*timeout)
 	if serr == nil {
 		res.Body.Close()
 		if res.StatusCode/100 == 2 {
 			t.Fatalf("stalled upload accepted: %s", res.Status)
 		}
 	}
-	if got := e.offset("a1", fc.ID); got != "12000" {
+	if got := e.offset("a1", fc.ID); got != "8000" {
 		t.Fatalf("offset after the stall: %s", got)
 	}
 }
