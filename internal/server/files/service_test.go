@@ -218,7 +218,7 @@ func TestSlotErrors(t *testing.T) {
 	e.wantCode(e.call("b1", "PUT", api.PathFileSlots, api.FileSlotsPut{Contact: alpha, Slots: []api.FileSlot{
 		offer(newSlotID(), random(32)), offer(newSlotID(), random(32)), offer(newSlotID(), random(32))}}, nil), api.CodeSlotsFull, "beyond the cap")
 	e.wantCode(e.call("b1", "PUT", api.PathFileSlots, api.FileSlotsPut{Contact: alpha, Slots: []api.FileSlot{
-		offer(ready, random(32))}}, nil), api.CodeSlotExists, "slot id reused")
+		offer(s.SlotID, random(32))}}, nil), api.CodeSlotExists, "slot id reused")
 	e.wantCode(e.call("b1", "PUT", api.PathFileSlots, api.FileSlotsPut{Contact: charlie, Slots: []api.FileSlot{
 		offer(newSlotID(), random(32))}}, nil), api.CodeNotContact, "slots for a non-contact")
 	e.wantCode(e.call("b1", "PUT", api.PathFileSlots, api.FileSlotsPut{Contact: alpha, Slots: []api.FileSlot{
