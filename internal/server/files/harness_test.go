@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"math/big"
 	"net/http"
@@ -114,6 +115,8 @@ func newEnv(t testing.TB, lim files.Limits, wrap func(files.FileStore) files.Fil
 	})
 	e.srv = httptest.NewUnstartedServer(m)
 	e.srv.TLS = &tls.Config{ClientAuth: tls.RequireAnyClientCert, MinVersion: tls.VersionTLS13}
+	// Handshakes cut by the test's own shutdown are no finding.
+	e.srv.Config.ErrorLog = log.New(io.Discard, "", 0)
 	for _, f := range tweaks {
 		f(e.srv)
 	}
