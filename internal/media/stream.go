@@ -190,7 +190,9 @@ type ReceiveStats struct {
 	Malformed    uint64 // dropped: not RTP, or wrong payload type
 	SSRCChanges  uint64
 	Played       uint64 // frames decoded from a packet
-	Lost         uint64 // frames concealed
+	Lost         uint64 // frames missing at play-out time: FECRecovered + Concealed
+	FECRecovered uint64 // lost frames rebuilt from the next packet's in-band FEC
+	Concealed    uint64 // lost frames filled by packet loss concealment
 	Media        time.Duration
 }
 
@@ -290,7 +292,14 @@ func (r *Receiver) Play(now time.Time, dst []int16) ([]int16, error) {
 			return dst, nil
 		}
 		var err error
-		r.pcm, err = r.codec.Decode(r.pcm[:0], f.Payload)
+		if f.Lost {
+			r.pcm, err = r.conceal(r.pcm[:0])
+			if err != nil {
+				return dst, fmt.Errorf("media: play: %w", err)
+			}
+		} else {
+			r.pcm, err = r.codec.Decode(r.pcm[:0], f.Payload)
+		}
 		if err != nil {
 			// A payload that authenticated but does not decode: conceal.
 			r.stats.Malformed++
@@ -305,6 +314,26 @@ func (r *Receiver) Play(now time.Time, dst []int16) ([]int16, error) {
 			dst = append(dst, r.pcm...)
 		}
 	}
+}
+
+// conceal fills a lost frame: from the in-band FEC of the packet after it
+// when that one is already buffered (RFC 6716 §2.1.7; the jitter delay
+// gives it the time to arrive), otherwise by the codec's packet loss
+// concealment.
+func (r *Receiver) conceal(dst []int16) ([]int16, error) {
+	if fd, ok := r.codec.(codec.FECDecoder); ok {
+		if next, ok := r.jb.Next(); ok && fd.HasFEC(next) {
+			out, err := fd.DecodeFEC(dst, next)
+			if err == nil {
+				r.stats.FECRecovered++
+				return out, nil
+			}
+			// The next packet does not decode: it will be concealed in
+			// its turn; conceal this one too.
+		}
+	}
+	r.stats.Concealed++
+	return r.codec.Decode(dst, nil)
 }
 
 // Flush appends the resampler's tail at the end of the call.

@@ -194,3 +194,36 @@ func TestReceiverRejects(t *testing.T) {
 		t.Fatalf("stats %+v", s)
 	}
 }
+
+// TestFECRecovery runs the lossy call with Opus in-band FEC: the frames
+// lost on the way are rebuilt from the following packet when it is in the
+// jitter buffer, and concealed otherwise.
+func TestFECRecovery(t *testing.T) {
+	newOpus := func() (codec.Codec, error) {
+		return codec.NewOpus(codec.OpusConfig{Bitrate: 24000, Frame: 20 * time.Millisecond, FEC: true, PacketLoss: 10})
+	}
+	enc, err := newOpus()
+	if err != nil {
+		testpeer.Missing(t, "libopus", err.Error())
+		return
+	}
+	defer enc.Close()
+	dec, err := newOpus()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dec.Close()
+	_, _, rs, dropped := call(t, enc, dec)
+	t.Logf("dropped %d, received %+v", dropped, rs)
+	if rs.FECRecovered == 0 {
+		t.Errorf("no frame recovered by FEC: %+v", rs)
+	}
+	if rs.FECRecovered+rs.Concealed != rs.Lost {
+		t.Errorf("FEC %d + concealed %d != lost %d", rs.FECRecovered, rs.Concealed, rs.Lost)
+	}
+	// Each dropped packet in the middle of the stream has its successor
+	// buffered (the jitter delay is 60 ms, the jitter at most 30 ms).
+	if int(rs.FECRecovered) > dropped {
+		t.Errorf("%d frames recovered from %d dropped", rs.FECRecovered, dropped)
+	}
+}

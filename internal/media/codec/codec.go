@@ -39,6 +39,24 @@ type Codec interface {
 	Close() error
 }
 
+// FECDecoder is a Codec that can rebuild a lost frame from the forward
+// error correction data carried in the packet after it (Opus in-band FEC,
+// RFC 6716 §2.1.7).
+type FECDecoder interface {
+	// HasFEC reports whether payload carries FEC data for the frame
+	// before it.
+	HasFEC(payload []byte) bool
+	// DecodeFEC appends the frame before next, rebuilt from next's FEC
+	// data; without such data it conceals, as Decode(dst, nil) does.
+	DecodeFEC(dst []int16, next []byte) ([]int16, error)
+}
+
+// LossAdapter is a Codec whose encoder can be told the packet loss the
+// peer reports (RTCP, RFC 3550 §6.4.2), to protect its stream accordingly.
+type LossAdapter interface {
+	SetPacketLoss(percent int) error
+}
+
 var (
 	// ErrFrameSize is returned when Encode gets other than one frame.
 	ErrFrameSize = errors.New("codec: PCM is not exactly one frame")
@@ -50,6 +68,8 @@ var (
 )
 
 var (
-	_ Codec = (*G711)(nil)
-	_ Codec = (*Opus)(nil)
+	_ Codec       = (*G711)(nil)
+	_ Codec       = (*Opus)(nil)
+	_ FECDecoder  = (*Opus)(nil)
+	_ LossAdapter = (*Opus)(nil)
 )

@@ -15,8 +15,13 @@ type OpusConfig struct {
 	Bitrate int
 	// Frame is 10, 20, 40 or 60 ms. 0 means 20 ms.
 	Frame time.Duration
-	// Complexity 0..10 trades CPU for quality. Nil means 9.
+	// Complexity 0..10 trades CPU for quality. Nil means 10: at speech
+	// bitrates one encoder costs a few percent of a core at most.
 	Complexity *int
+	// MaxBandwidth caps the audio band the encoder codes; 0 means
+	// BandwidthWideband, which is what 16 kHz PCM carries and what the
+	// SILK layer codes best at 8 to 20 kbit/s.
+	MaxBandwidth Bandwidth
 	// CBR switches constant bitrate on, for a predictable bandwidth and
 	// packet sizes that leak less about speech (RFC 6562).
 	CBR bool
@@ -30,6 +35,35 @@ type OpusConfig struct {
 	// PayloadType is the dynamic RTP payload type negotiated in SDP.
 	// 0 means 111.
 	PayloadType uint8
+}
+
+// Bandwidth is an Opus audio bandwidth (RFC 6716 §2, Table 1), with
+// libopus's constant values.
+type Bandwidth int
+
+// Opus bandwidths.
+const (
+	BandwidthNarrowband    Bandwidth = 1101 // 4 kHz
+	BandwidthMediumband    Bandwidth = 1102 // 6 kHz
+	BandwidthWideband      Bandwidth = 1103 // 8 kHz
+	BandwidthSuperWideband Bandwidth = 1104 // 12 kHz
+	BandwidthFullband      Bandwidth = 1105 // 20 kHz
+)
+
+func (b Bandwidth) String() string {
+	switch b {
+	case BandwidthNarrowband:
+		return "narrowband"
+	case BandwidthMediumband:
+		return "mediumband"
+	case BandwidthWideband:
+		return "wideband"
+	case BandwidthSuperWideband:
+		return "super-wideband"
+	case BandwidthFullband:
+		return "fullband"
+	}
+	return fmt.Sprintf("Bandwidth(%d)", int(b))
 }
 
 // DefaultOpusPayloadType is the dynamic payload type used when none is
@@ -48,11 +82,14 @@ func (c *OpusConfig) withDefaults() (OpusConfig, error) {
 		o.Frame = 20 * time.Millisecond
 	}
 	if o.Complexity == nil {
-		c := 9
+		c := 10
 		o.Complexity = &c
 	}
 	if o.PayloadType == 0 {
 		o.PayloadType = DefaultOpusPayloadType
+	}
+	if o.MaxBandwidth == 0 {
+		o.MaxBandwidth = BandwidthWideband
 	}
 	switch o.SampleRate {
 	case 8000, 12000, 16000, 24000, 48000:
@@ -71,6 +108,8 @@ func (c *OpusConfig) withDefaults() (OpusConfig, error) {
 		return o, fmt.Errorf("codec: Opus complexity %d: want 0..10", *o.Complexity)
 	case o.PacketLoss < 0 || o.PacketLoss > 100:
 		return o, fmt.Errorf("codec: Opus packet loss %d%%: want 0..100", o.PacketLoss)
+	case o.MaxBandwidth < BandwidthNarrowband || o.MaxBandwidth > BandwidthFullband:
+		return o, fmt.Errorf("codec: Opus bandwidth %d: want narrowband..fullband", int(o.MaxBandwidth))
 	case o.PayloadType < 96 || o.PayloadType > 127:
 		return o, fmt.Errorf("codec: Opus payload type %d: want a dynamic one, 96..127", o.PayloadType)
 	}
@@ -84,3 +123,9 @@ const opusClockRate = 48000
 // maxOpusPacket bounds one encoded frame; at 64 kbit/s and 60 ms a frame
 // is 480 bytes.
 const maxOpusPacket = 1275
+
+// HasFEC implements FECDecoder.
+func (o *Opus) HasFEC(payload []byte) bool {
+	fec, err := OpusPacketHasFEC(payload)
+	return err == nil && fec
+}

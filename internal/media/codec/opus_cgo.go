@@ -21,6 +21,7 @@ enum {
 	PX_OPUS_APPLICATION_VOIP = 2048,
 	PX_OPUS_SIGNAL_VOICE = 3001,
 	PX_SET_BITRATE = 4002,
+	PX_SET_MAX_BANDWIDTH = 4004,
 	PX_SET_VBR = 4006,
 	PX_SET_COMPLEXITY = 4010,
 	PX_SET_INBAND_FEC = 4012,
@@ -86,7 +87,7 @@ static int px_decode(px_opus *o, OpusDecoder *d, const unsigned char *data, int3
 // use takes one opus_int32.
 static int px_set_int(px_opus *o, OpusEncoder *e, int req, int32_t v) {
 	switch (req) {
-	case PX_SET_BITRATE: case PX_SET_VBR: case PX_SET_COMPLEXITY: case PX_SET_INBAND_FEC:
+	case PX_SET_BITRATE: case PX_SET_MAX_BANDWIDTH: case PX_SET_VBR: case PX_SET_COMPLEXITY: case PX_SET_INBAND_FEC:
 	case PX_SET_PACKET_LOSS_PERC: case PX_SET_DTX: case PX_SET_SIGNAL:
 		return o->enc_ctl(e, req, v);
 	}
@@ -229,6 +230,7 @@ func NewOpus(cfg OpusConfig) (*Opus, error) {
 		v    int
 	}{
 		{"bitrate", C.PX_SET_BITRATE, c.Bitrate},
+		{"max bandwidth", C.PX_SET_MAX_BANDWIDTH, int(c.MaxBandwidth)},
 		{"complexity", C.PX_SET_COMPLEXITY, *c.Complexity},
 		{"VBR", C.PX_SET_VBR, vbr},
 		{"DTX", C.PX_SET_DTX, b2i(c.DTX)},
@@ -266,6 +268,26 @@ func (o *Opus) SetBitrate(bps int) error {
 	o.cfg.Bitrate = bps
 	return nil
 }
+
+// SetPacketLoss tells the encoder the loss the peer reports, in percent,
+// so that it spends enough bits on in-band FEC (RFC 6716 §2.1.7) and
+// makes its frames less dependent on each other.
+func (o *Opus) SetPacketLoss(percent int) error {
+	if o.enc == nil {
+		return ErrClosed
+	}
+	if percent < 0 || percent > 100 {
+		return fmt.Errorf("codec: Opus packet loss %d%%: want 0..100", percent)
+	}
+	if r := C.px_set_int(o.lib, o.enc, C.PX_SET_PACKET_LOSS_PERC, C.int32_t(percent)); r != C.PX_OPUS_OK {
+		return fmt.Errorf("codec: set Opus packet loss: %w", o.opusError(r))
+	}
+	o.cfg.PacketLoss = percent
+	return nil
+}
+
+// Settings returns the encoder configuration in effect.
+func (o *Opus) Settings() OpusConfig { return o.cfg }
 
 // Name implements Codec.
 func (o *Opus) Name() string { return "opus" }

@@ -33,6 +33,8 @@ func NewOpus(cfg OpusConfig) (*Opus, error) {
 }
 
 func (o *Opus) SetBitrate(int) error                         { return ErrOpusUnavailable }
+func (o *Opus) SetPacketLoss(int) error                      { return ErrOpusUnavailable }
+func (o *Opus) Settings() OpusConfig                         { return OpusConfig{} }
 func (o *Opus) Name() string                                 { return "opus" }
 func (o *Opus) PayloadType() uint8                           { return DefaultOpusPayloadType }
 func (o *Opus) SampleRate() int                              { return 0 }

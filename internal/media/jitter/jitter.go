@@ -262,3 +262,23 @@ func (b *Buffer) Pop(now time.Time) (Frame, bool) {
 	}
 	return Frame{Seq: seq, Lost: true}, true
 }
+
+// Next returns the payload of the frame the next Pop will release, if it
+// has arrived, without releasing it. After Pop reports a frame lost, a
+// decoder with in-band FEC rebuilds that frame from this packet (RFC 6716
+// §2.1.7) instead of concealing it. The payload is valid until the next
+// call to Push.
+func (b *Buffer) Next() ([]byte, bool) {
+	if !b.started {
+		return nil, false
+	}
+	next := b.next
+	// Pop drops the oldest frame first when the buffer is over depth.
+	if depth := b.highest - next + 1; depth > b.maxDepth() {
+		next++
+	}
+	if s := b.slot(next); s.full && s.seq == uint16(next) {
+		return s.buf, true
+	}
+	return nil, false
+}

@@ -148,6 +148,13 @@ func FuzzBuffer(f *testing.F) {
 			if b.Len() > 8 {
 				t.Fatalf("%d frames buffered", b.Len())
 			}
+			// What Next shows must be what the following Pop releases
+			// when no Push comes in between.
+			peek, peeked := b.Next()
+			var want uint16
+			if peeked {
+				want = uint16(peek[0])<<8 | uint16(peek[1])
+			}
 			for {
 				fr, ok := b.Pop(now)
 				if !ok {
@@ -156,6 +163,13 @@ func FuzzBuffer(f *testing.F) {
 				if !fr.Lost && (len(fr.Payload) < 2 || uint16(fr.Payload[0])<<8|uint16(fr.Payload[1]) != fr.Seq) {
 					t.Fatalf("frame %d carries %x", fr.Seq, fr.Payload)
 				}
+				if peeked && (fr.Lost || fr.Seq != want) {
+					t.Fatalf("Next showed %d, Pop released %d (lost %v)", want, fr.Seq, fr.Lost)
+				}
+				peek, peeked = b.Next()
+				if peeked {
+					want = uint16(peek[0])<<8 | uint16(peek[1])
+				}
 			}
 		}
 		s := b.Stats()
@@ -163,6 +177,36 @@ func FuzzBuffer(f *testing.F) {
 			t.Fatalf("played %d of %d pushed", s.Played, s.Pushed)
 		}
 	})
+}
+
+// TestNext checks the one-packet look-ahead a decoder with in-band FEC
+// needs: when frame 2 is lost, packet 3 is already buffered.
+func TestNext(t *testing.T) {
+	b, err := New(Config{Frame: frame, Delay: 60 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := b.Next(); ok {
+		t.Fatal("Next on an empty buffer")
+	}
+	for _, seq := range []uint16{0, 1, 3, 4} {
+		if _, err := b.Push(t0, seq, []byte{byte(seq)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []string
+	for ms := 60; ms <= 160; ms += 20 {
+		fr, ok := b.Pop(t0.Add(time.Duration(ms) * time.Millisecond))
+		if !ok {
+			t.Fatalf("nothing due at %d ms", ms)
+		}
+		next, ok := b.Next()
+		got = append(got, fmt.Sprintf("%d/%v->%v:%x", fr.Seq, fr.Lost, ok, next))
+	}
+	want := "0/false->true:01 1/false->false: 2/true->true:03 3/false->true:04 4/false->false: 5/true->false:"
+	if s := strings.Join(got, " "); s != want {
+		t.Errorf("got  %s\nwant %s", s, want)
+	}
 }
 
 func BenchmarkPushPop(b *testing.B) {
