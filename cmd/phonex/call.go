@@ -33,7 +33,7 @@ type callFlags struct {
 	pwFile        *string
 	noOpus        *bool
 	opusBitrate   *int
-	ptime         *time.Duration
+	ptime         *ptimeValue
 	relay, noICE  *bool
 	iceServers    *string
 	turnUser      *string
@@ -46,7 +46,7 @@ type callFlags struct {
 func newCallFlags(name, synopsis, listenDefault string) *callFlags {
 	fs := cli.NewFlags(name, synopsis)
 	home, _ := os.UserHomeDir()
-	return &callFlags{Flags: fs,
+	f := &callFlags{Flags: fs,
 		profile:       fs.String("profile", filepath.Join(home, ".phonex"), "profile directory: its encrypted database keeps the ZRTP secrets (opened when it exists)"),
 		pwFile:        fs.String("password-file", "", "read the profile password from this file (first line)"),
 		direct:        fs.Bool("direct", false, "call a SIP address peer to peer, without the cluster"),
@@ -63,7 +63,6 @@ func newCallFlags(name, synopsis, listenDefault string) *callFlags {
 		verifySAS:     fs.Bool("verify-sas", false, "removed: confirm the SAS during the call (type y) or afterwards with phonex verify-call"),
 		noOpus:        fs.Bool("no-opus", false, "offer G.711 only"),
 		opusBitrate:   fs.Int("opus-bitrate", sdk.DefaultOpusBitrate, "Opus bitrate to send, 8000 to 20000 bit/s"),
-		ptime:         fs.Duration("ptime", sdk.DefaultPTime, "audio per packet to send: 20ms, 40ms or 60ms (40ms or more keeps a direction under 20 kbit/s)"),
 		relay:         fs.Bool("relay", false, "send the media only through the TURN relay of --ice-server (the peer never learns this address)"),
 		noICE:         fs.Bool("no-ice", false, "leave ICE out: offer only the plain address (for peers that mishandle ICE)"),
 		iceServers:    fs.String("ice-server", "", "STUN/TURN server URLs for ICE, comma-separated, e.g. turn:relay.example.org:3478?transport=udp"),
@@ -73,6 +72,10 @@ func newCallFlags(name, synopsis, listenDefault string) *callFlags {
 		decline:       fs.Bool("decline", false, "answer: decline the next call (the caller is told) instead of answering it"),
 		ringFor:       fs.Duration("ring-for", 0, "call: give up when nobody answered within this long (0: the cluster's limit, 45s)"),
 	}
+	pt := ptimeValue(sdk.DefaultPTime)
+	fs.Var(&pt, "ptime", "audio per packet to send: 20, 40 or 60 (ms; 40ms works too; 40 or more keeps a direction under 20 kbit/s)")
+	f.ptime = &pt
+	return f
 }
 
 func dirExists(path string) bool {
@@ -142,7 +145,7 @@ func (f *callFlags) options(a *app, out *eventPrinter) (sdk.CallOptions, func(),
 		return o, nil, fmt.Errorf("--sas: %w", err)
 	}
 	o = sdk.CallOptions{Record: *f.record, KeyAgreements: kas, SASTypes: sas, AllowInsecure: *f.allowInsecure, NoOpus: *f.noOpus,
-		OnEvent: out.print, OpusBitrate: *f.opusBitrate, PTime: *f.ptime, Relay: *f.relay, NoICE: *f.noICE}
+		OnEvent: out.print, OpusBitrate: *f.opusBitrate, PTime: time.Duration(*f.ptime), Relay: *f.relay, NoICE: *f.noICE}
 	if o.ICEServers, err = f.iceServerList(a); err != nil {
 		return o, nil, err
 	}
@@ -280,11 +283,13 @@ func (p *eventPrinter) print(e sdk.CallEvent) {
 		s := e.Stats
 		path := ""
 		if s.Path != "" {
-			path = ", path " + s.Path
+			path = "; path " + s.Path
 		}
-		fmt.Fprintf(w, "ended: %s; sent %s (%d bytes), received %s (%d bytes), lost %d, jitter %.1f ms%s\n",
-			e.Reason, cli.Plural(int(s.PacketsSent), "packet", "packets"), s.BytesSent,
-			cli.Plural(int(s.PacketsReceived), "packet", "packets"), s.BytesReceived, s.Lost, s.JitterMS, path)
+		fmt.Fprintf(w, "ended: %s; sent %s (%d bytes, %.1f kbit/s with headers), received %s (%d bytes), "+
+			"loss %.1f%% (%d frames: %d rebuilt by FEC, %d concealed), jitter %.1f ms; the peer saw %.1f%% loss%s\n",
+			e.Reason, cli.Plural(int(s.PacketsSent), "packet", "packets"), s.BytesSent, s.SendIPKbps,
+			cli.Plural(int(s.PacketsReceived), "packet", "packets"), s.BytesReceived,
+			s.LossPercent, s.Lost, s.FECRecovered, s.Concealed, s.JitterMS, s.PeerLossPercent, path)
 	}
 }
 

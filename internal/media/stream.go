@@ -8,14 +8,18 @@
 package media
 
 import (
+	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"time"
 
 	"github.com/phonex/phonex/internal/media/codec"
 	"github.com/phonex/phonex/internal/media/dsp"
 	"github.com/phonex/phonex/internal/media/jitter"
+	"github.com/phonex/phonex/internal/media/rtcp"
 	"github.com/phonex/phonex/internal/media/rtp"
 	"github.com/phonex/phonex/internal/media/srtp"
 )
@@ -48,6 +52,15 @@ type SendStats struct {
 	Frames       uint64 // frames encoded, sent or suppressed
 	Suppressed   uint64 // frames not sent because DTX found silence
 	Media        time.Duration
+	// Reports is the number of RTCP reports on our stream received;
+	// PeerLoss the loss the last one gave, in percent, and PeerJitter
+	// its jitter.
+	Reports    uint64
+	PeerLoss   float64
+	PeerJitter time.Duration
+	// LossHint is the loss the encoder currently protects against, in
+	// percent (Adapt).
+	LossHint int
 }
 
 // Bitrate is the SRTP bits per second of audio sent.
@@ -76,6 +89,7 @@ type Sender struct {
 	pending []int16
 	payload []byte
 	rtp     []byte
+	rtcpBuf []byte
 	stats   SendStats
 }
 
@@ -96,6 +110,9 @@ func NewSender(cfg SenderConfig) (*Sender, error) {
 		return nil, fmt.Errorf("media: sender: %w", err)
 	}
 	s.ts = uint32(cfg.Codec.FrameDuration() * time.Duration(cfg.Codec.ClockRate()) / time.Second)
+	if o, ok := cfg.Codec.(interface{ Settings() codec.OpusConfig }); ok {
+		s.stats.LossHint = o.Settings().PacketLoss
+	}
 	return s, nil
 }
 
@@ -104,6 +121,57 @@ func (s *Sender) SSRC() uint32 { return s.pz.SSRC() }
 
 // Stats returns the counters so far.
 func (s *Sender) Stats() SendStats { return s.stats }
+
+// HandleRTCP takes one SRTCP packet from the peer and returns the report
+// blocks it carries about our stream. Packets that fail authentication are
+// dropped with srtp.ErrAuth.
+func (s *Sender) HandleRTCP(packet []byte) ([]rtcp.Block, error) {
+	plain, err := s.session.UnprotectRTCP(s.rtcpBuf[:0], packet)
+	if err != nil {
+		return nil, fmt.Errorf("media: RTCP: %w", err)
+	}
+	s.rtcpBuf = plain
+	blocks, err := rtcp.ParseReports(plain)
+	if err != nil {
+		return nil, fmt.Errorf("media: RTCP: %w", err)
+	}
+	mine := blocks[:0]
+	for _, b := range blocks {
+		if b.SSRC == s.SSRC() {
+			mine = append(mine, b)
+		}
+	}
+	return mine, nil
+}
+
+// Adapt tunes the encoder to a report on our stream: the expected loss
+// given to Opus follows the reported loss, rising at once and decaying
+// slowly, so that the encoder keeps its frames robust (and, with FEC on
+// and the bitrate for it, adds in-band redundancy; RFC 6716 §2.1.7)
+// through bursts. Codecs without that knob only count the report.
+func (s *Sender) Adapt(b rtcp.Block) {
+	s.stats.Reports++
+	s.stats.PeerLoss = b.LossPercent()
+	s.stats.PeerJitter = time.Duration(float64(b.Jitter) * float64(time.Second) / float64(s.codec.ClockRate()))
+	la, ok := s.codec.(codec.LossAdapter)
+	if !ok {
+		return
+	}
+	target := int(math.Ceil(s.stats.PeerLoss))
+	if target < s.stats.LossHint {
+		// Decay by a quarter per report: one clean interval after a
+		// lossy one is no proof the path has healed.
+		target = s.stats.LossHint - max(1, (s.stats.LossHint-target)/4)
+	}
+	target = min(target, maxLossHint)
+	if target != s.stats.LossHint && la.SetPacketLoss(target) == nil {
+		s.stats.LossHint = target
+	}
+}
+
+// maxLossHint caps the expected loss: beyond it libopus spends more on
+// redundancy than the audio gains.
+const maxLossHint = 25
 
 // Write queues PCM at the input rate.
 func (s *Sender) Write(pcm []int16) {
@@ -174,10 +242,19 @@ type ReceiverConfig struct {
 	SRTP  *srtp.Session // required
 	// OutputRate is the rate Play returns; 0 means the codec's rate.
 	OutputRate int
-	// Delay is the jitter buffer's target delay; 0 means 3 frames.
+	// Delay is the jitter buffer's target delay; 0 means two frames, at
+	// least 60 ms: enough for the packet after a lost one to be there
+	// when the lost one is due (FEC), without adding more latency than
+	// needed with 40 and 60 ms packets.
 	Delay time.Duration
 	// Capacity of the jitter buffer in frames; 0 means 50.
 	Capacity int
+	// SSRC is ours, the sender of our RTCP receiver reports (the SSRC
+	// our Sender uses); 0 means a random one.
+	SSRC uint32
+	// CNAME goes into our RTCP reports (RFC 3550 §6.5.1); "" means
+	// "phonex".
+	CNAME string
 }
 
 // ReceiveStats counts what a Receiver saw.
@@ -211,6 +288,10 @@ type Receiver struct {
 	plain   []byte
 	pcm     []int16
 	stats   ReceiveStats
+	rx      *rtcp.Reception
+	me      uint32
+	cname   string
+	rtcpBuf []byte
 }
 
 // NewReceiver returns a Receiver.
@@ -218,11 +299,26 @@ func NewReceiver(cfg ReceiverConfig) (*Receiver, error) {
 	if cfg.Codec == nil || cfg.SRTP == nil {
 		return nil, errors.New("media: receiver needs a codec and an SRTP session")
 	}
-	jb, err := jitter.New(jitter.Config{Frame: cfg.Codec.FrameDuration(), Delay: cfg.Delay, Capacity: cfg.Capacity})
+	delay := cfg.Delay
+	if delay == 0 {
+		delay = max(2*cfg.Codec.FrameDuration(), 60*time.Millisecond)
+	}
+	jb, err := jitter.New(jitter.Config{Frame: cfg.Codec.FrameDuration(), Delay: delay, Capacity: cfg.Capacity})
 	if err != nil {
 		return nil, fmt.Errorf("media: receiver: %w", err)
 	}
-	r := &Receiver{codec: cfg.Codec, session: cfg.SRTP, jb: jb}
+	r := &Receiver{codec: cfg.Codec, session: cfg.SRTP, jb: jb, rx: rtcp.NewReception(cfg.Codec.ClockRate()),
+		me: cfg.SSRC, cname: cfg.CNAME}
+	if r.me == 0 {
+		var b [4]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return nil, fmt.Errorf("media: receiver SSRC: %w", err)
+		}
+		r.me = binary.BigEndian.Uint32(b[:])
+	}
+	if r.cname == "" {
+		r.cname = "phonex"
+	}
 	if cfg.OutputRate != 0 && cfg.OutputRate != cfg.Codec.SampleRate() {
 		if r.rs, err = dsp.NewResampler(cfg.Codec.SampleRate(), cfg.OutputRate); err != nil {
 			return nil, fmt.Errorf("media: receiver: %w", err)
@@ -275,6 +371,7 @@ func (r *Receiver) Receive(now time.Time, packet []byte) error {
 		r.stats.SSRCChanges++
 	}
 	r.ssrc, r.haveSrc = p.SSRC, true
+	r.rx.Update(p.SSRC, p.SequenceNumber, p.Timestamp, now)
 	if _, err := r.jb.Push(now, p.SequenceNumber, p.Payload); err != nil {
 		r.stats.Malformed++
 		return fmt.Errorf("media: receive: %w", err)
@@ -314,6 +411,34 @@ func (r *Receiver) Play(now time.Time, dst []int16) ([]int16, error) {
 			dst = append(dst, r.pcm...)
 		}
 	}
+}
+
+// Reception is the loss and jitter of the stream received, as RTCP
+// reports them (RFC 3550 §6.4.1).
+func (r *Receiver) Reception() (lost int64, expected uint64, jitter time.Duration) {
+	return r.rx.Lost(), r.rx.Expected(), r.rx.Jitter()
+}
+
+// JitterMS is the interarrival jitter in milliseconds.
+func (r *Receiver) JitterMS() float64 { return float64(r.rx.Jitter()) / float64(time.Millisecond) }
+
+// RTCPReport returns an SRTCP receiver report (RFC 3550 §6.4.2, RFC 3711
+// §3.4) on the stream received since the previous one, in dst[:0], or
+// false before any packet arrived.
+func (r *Receiver) RTCPReport(dst []byte) ([]byte, bool, error) {
+	if _, ok := r.rx.SSRC(); !ok {
+		return nil, false, nil
+	}
+	var err error
+	r.rtcpBuf, err = rtcp.MarshalReceiverReport(r.me, r.cname, r.rx.Block())
+	if err != nil {
+		return nil, false, fmt.Errorf("media: RTCP report: %w", err)
+	}
+	out, err := r.session.ProtectRTCP(dst, r.rtcpBuf)
+	if err != nil {
+		return nil, false, fmt.Errorf("media: RTCP report: %w", err)
+	}
+	return out, true, nil
 }
 
 // conceal fills a lost frame: from the in-band FEC of the packet after it

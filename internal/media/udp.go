@@ -7,17 +7,80 @@ import (
 	"net"
 	"os"
 	"time"
+
+	"github.com/phonex/phonex/internal/media/rtcp"
 )
+
+// UDPOption adds to SendUDP or ReceiveUDP.
+type UDPOption func(*udpOptions)
+
+type udpOptions struct {
+	onPacket       func(n int)
+	onReport       func(rtcp.Block)
+	reportTo       net.Addr
+	reportInterval time.Duration
+}
+
+// OnPacket has SendUDP call f with the size of each packet sent.
+func OnPacket(f func(n int)) UDPOption { return func(o *udpOptions) { o.onPacket = f } }
+
+// OnReport has SendUDP read the peer's SRTCP reports from its socket and
+// call f with each block about our stream, from the sending goroutine
+// (so f may call the Sender's Adapt).
+func OnReport(f func(rtcp.Block)) UDPOption { return func(o *udpOptions) { o.onReport = f } }
+
+// WithReports has ReceiveUDP send an SRTCP receiver report to addr every
+// interval (RFC 3550 §6.2 asks for at least 5 s between reports in
+// general; a two-party call may report more often as long as RTCP stays
+// near 5 % of the session bandwidth, and one report a second is that).
+func WithReports(addr net.Addr, interval time.Duration) UDPOption {
+	return func(o *udpOptions) { o.reportTo, o.reportInterval = addr, interval }
+}
 
 // SendUDP sends the Sender's queued frames to addr, one per frame
 // interval, until the queue is empty or ctx ends. Queue the whole source
 // (Write, then Flush) before calling it to play a file into a call.
-func SendUDP(ctx context.Context, conn net.PacketConn, addr net.Addr, s *Sender) error {
+func SendUDP(ctx context.Context, conn net.PacketConn, addr net.Addr, s *Sender, opts ...UDPOption) error {
+	var o udpOptions
+	for _, f := range opts {
+		f(&o)
+	}
+	reports := make(chan []byte, 16)
+	if o.onReport != nil {
+		stop := make(chan struct{})
+		defer close(stop)
+		go func() {
+			buf := make([]byte, 1500)
+			for {
+				n, _, err := conn.ReadFrom(buf)
+				if err != nil {
+					if errors.Is(err, os.ErrDeadlineExceeded) {
+						select {
+						case <-stop:
+							return
+						default:
+							continue
+						}
+					}
+					return
+				}
+				select {
+				case reports <- append([]byte(nil), buf[:n]...):
+				default:
+				}
+			}
+		}()
+		defer conn.SetReadDeadline(time.Now()) // unblocks the reader
+	}
+	// Packets go out on the media clock, start + i frames: a ticker drops
+	// ticks when the process runs late, which would stretch the stream
+	// and starve the peer's jitter buffer.
 	frame := s.codec.FrameDuration()
-	t := time.NewTicker(frame)
+	start := time.Now()
+	t := time.NewTimer(time.Hour)
 	defer t.Stop()
 	var buf []byte
-	for s.Pending() > 0 {
+	for i := 1; s.Pending() > 0; i++ {
 		pkt, ok, err := s.Packet(buf[:0])
 		if err != nil {
 			return err
@@ -27,11 +90,25 @@ func SendUDP(ctx context.Context, conn net.PacketConn, addr net.Addr, s *Sender)
 			if _, err := conn.WriteTo(pkt, addr); err != nil {
 				return fmt.Errorf("media: send to %v: %w", addr, err)
 			}
+			if o.onPacket != nil {
+				o.onPacket(len(pkt))
+			}
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
+		t.Reset(time.Until(start.Add(time.Duration(i) * frame)))
+	wait:
+		for {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case r := <-reports:
+				if blocks, err := s.HandleRTCP(r); err == nil {
+					for _, b := range blocks {
+						o.onReport(b)
+					}
+				}
+			case <-t.C:
+				break wait
+			}
 		}
 	}
 	return nil
@@ -41,11 +118,17 @@ func SendUDP(ctx context.Context, conn net.PacketConn, addr net.Addr, s *Sender)
 // every frame interval to sink, until ctx ends or nothing has arrived for
 // idle (0: never). Packets that fail authentication or are replays are
 // dropped and counted in r.Stats. It returns nil when it stops for idle.
-func ReceiveUDP(ctx context.Context, conn net.PacketConn, r *Receiver, idle time.Duration, sink func([]int16) error) error {
+func ReceiveUDP(ctx context.Context, conn net.PacketConn, r *Receiver, idle time.Duration, sink func([]int16) error, opts ...UDPOption) error {
+	var o udpOptions
+	for _, f := range opts {
+		f(&o)
+	}
 	frame := r.codec.FrameDuration()
 	buf := make([]byte, 1500)
-	var pcm []int16
+	var report []byte
+	var out []int16
 	last := time.Now()
+	nextReport := last.Add(o.reportInterval)
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -63,12 +146,21 @@ func ReceiveUDP(ctx context.Context, conn net.PacketConn, r *Receiver, idle time
 		default:
 			return fmt.Errorf("media: receive: %w", err)
 		}
-		if pcm, err = r.Play(now, pcm[:0]); err != nil {
+		if out, err = r.Play(now, out[:0]); err != nil {
 			return err
 		}
-		if len(pcm) > 0 {
-			if err := sink(pcm); err != nil {
+		if len(out) > 0 {
+			if err := sink(out); err != nil {
 				return fmt.Errorf("media: receive sink: %w", err)
+			}
+		}
+		if o.reportTo != nil && now.After(nextReport) {
+			nextReport = now.Add(o.reportInterval)
+			var ok bool
+			if report, ok, err = r.RTCPReport(report[:0]); err == nil && ok {
+				if _, err := conn.WriteTo(report, o.reportTo); err != nil {
+					return fmt.Errorf("media: send RTCP to %v: %w", o.reportTo, err)
+				}
 			}
 		}
 		if idle > 0 && now.Sub(last) > idle {

@@ -133,8 +133,26 @@ func TestCallToneAndSAS(t *testing.T) {
 			case <-time.After(5 * time.Second):
 				t.Fatal("callee did not see the BYE")
 			}
-			if e := p.calleeEv.has(EventEnded); e == nil || e.Reason != "remote hangup" || e.Stats.PacketsReceived < 50 {
+			e := p.calleeEv.has(EventEnded)
+			if e == nil || e.Reason != "remote hangup" || e.Stats.PacketsReceived < 40 {
 				t.Fatalf("callee ended: %+v %+v", e, e.Stats)
+			}
+			// Receiver reports over SRTCP on the RTP port (a=rtcp-mux)
+			// reach the sender, which sees no loss on loopback.
+			ce := p.callerEvents.has(EventEnded)
+			if ce == nil {
+				t.Fatal("caller has no ended event")
+			}
+			cs, ss := ce.Stats, e.Stats
+			t.Logf("caller %+v", *cs)
+			t.Logf("callee %+v", *ss)
+			if ss.RTCPSent == 0 || cs.RTCPReceived == 0 || cs.PeerLossPercent != 0 || ss.LossPercent != 0 {
+				t.Errorf("RTCP: callee sent %d, caller received %d, peer loss %.1f%%, loss %.1f%%",
+					ss.RTCPSent, cs.RTCPReceived, cs.PeerLossPercent, ss.LossPercent)
+			}
+			if cs.Path != "host" || cs.Send.PTimeMS != 60 || cs.SendIPKbps <= 0 ||
+				(!tt.noOpus && (!cs.Send.FEC || cs.Send.BitrateBPS != DefaultOpusBitrate || cs.Send.Bandwidth != "wideband")) {
+				t.Errorf("caller settings %+v, path %q, %.1f kbit/s", cs.Send, cs.Path, cs.SendIPKbps)
 			}
 			f, err := os.Open(rec)
 			if err != nil {

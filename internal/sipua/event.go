@@ -44,19 +44,50 @@ type SecureInfo struct {
 
 // Stats are a call's media counters.
 type Stats struct {
-	PacketsSent     uint64  `json:"packets_sent"`
-	BytesSent       uint64  `json:"bytes_sent"`
-	PacketsReceived uint64  `json:"packets_received"`
-	BytesReceived   uint64  `json:"bytes_received"`
-	Lost            uint64  `json:"lost"`      // frames concealed
-	JitterMS        float64 `json:"jitter_ms"` // interarrival jitter, RFC 3550 §6.4.1
-	AuthFailures    uint64  `json:"auth_failures"`
-	ZRTPSent        uint64  `json:"zrtp_sent"`
-	ZRTPReceived    uint64  `json:"zrtp_received"`
+	PacketsSent     uint64 `json:"packets_sent"`
+	BytesSent       uint64 `json:"bytes_sent"`
+	PacketsReceived uint64 `json:"packets_received"`
+	BytesReceived   uint64 `json:"bytes_received"`
+	// Lost counts frames missing at play-out time: rebuilt from the next
+	// packet's FEC (FECRecovered) or concealed (Concealed).
+	Lost         uint64 `json:"lost"`
+	FECRecovered uint64 `json:"fec_recovered"`
+	Concealed    uint64 `json:"concealed"` // packet loss concealment frames
+	// LostPackets and LossPercent are the peer's packets that never
+	// arrived, as RTCP counts them (RFC 3550 §6.4.1).
+	LostPackets int64   `json:"lost_packets"`
+	LossPercent float64 `json:"loss_percent"`
+	JitterMS    float64 `json:"jitter_ms"` // interarrival jitter, RFC 3550 §6.4.1
+	// PeerLossPercent and PeerJitterMS are what the peer's last RTCP
+	// receiver report said about our stream.
+	PeerLossPercent float64 `json:"peer_loss_percent"`
+	PeerJitterMS    float64 `json:"peer_jitter_ms"`
+	// SendIPKbps is the bitrate we sent, with IPv4, UDP, RTP and SRTP
+	// headers, per second of audio.
+	SendIPKbps   float64      `json:"send_kbps_ip"`
+	Send         SendSettings `json:"send"`
+	RTCPSent     uint64       `json:"rtcp_sent"`
+	RTCPReceived uint64       `json:"rtcp_received"`
+	AuthFailures uint64       `json:"auth_failures"`
+	ZRTPSent     uint64       `json:"zrtp_sent"`
+	ZRTPReceived uint64       `json:"zrtp_received"`
 	// Path is the media path: "host", "srflx" or "relay" (ICE), and
 	// ICE says whether ICE chose it.
 	Path string `json:"path,omitempty"`
 	ICE  bool   `json:"ice"`
+}
+
+// SendSettings are the codec settings of what this side sends.
+type SendSettings struct {
+	Codec      string `json:"codec"`
+	PTimeMS    int    `json:"ptime_ms"`
+	BitrateBPS int    `json:"bitrate,omitempty"` // Opus target
+	Bandwidth  string `json:"bandwidth,omitempty"`
+	Complexity int    `json:"complexity,omitempty"`
+	FEC        bool   `json:"fec"`
+	// LossHint is the loss in percent the Opus encoder protects against,
+	// following the peer's reports.
+	LossHint int `json:"loss_hint"`
 }
 
 // Event is one thing a call reports.

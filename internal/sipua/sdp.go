@@ -85,6 +85,9 @@ type Media struct {
 	// ICEMismatch: a=ice-mismatch, or an offer whose default address is
 	// none of its candidates (RFC 8839 §5.4); ICE is not used.
 	ICEMismatch bool
+	// RTCPMux is a=rtcp-mux (RFC 5761 §5.1.1): RTCP shares the RTP port.
+	// An answer carries it only when the offer did.
+	RTCPMux bool
 }
 
 // Errors returned while reading a session description.
@@ -136,6 +139,9 @@ func (m *Media) Marshal() ([]byte, error) {
 	}
 	if m.PTime > 0 {
 		md.Attributes = append(md.Attributes, sdp.NewAttribute("ptime", strconv.Itoa(int(m.PTime/time.Millisecond))))
+	}
+	if m.RTCPMux {
+		md.Attributes = append(md.Attributes, sdp.NewPropertyAttribute("rtcp-mux"))
 	}
 	dir := m.Direction
 	if dir == "" {
@@ -210,6 +216,8 @@ func ParseMedia(b []byte) (*Media, error) {
 			m.ZRTPHash = h
 		case "crypto":
 			m.SDES = true
+		case "rtcp-mux":
+			m.RTCPMux = true
 		case "ptime":
 			// Opus packets hold 2.5 to 120 ms (RFC 6716 §3.2.5); other
 			// values are ignored rather than failing the call.
@@ -317,6 +325,7 @@ func Answer(offer *Media, local Media) (*Media, Codec, error) {
 	ans := local
 	ans.Codecs = nil
 	ans.Proto = offer.Proto
+	ans.RTCPMux = offer.RTCPMux && local.RTCPMux
 	var chosen *Codec
 	var te *Codec
 	for _, oc := range offer.Codecs {

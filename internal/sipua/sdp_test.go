@@ -263,3 +263,32 @@ func TestPTimeRoundTrip(t *testing.T) {
 		t.Fatalf("out-of-range ptime must be ignored: %v %v", back, err)
 	}
 }
+
+func TestRTCPMux(t *testing.T) {
+	local := Media{Addr: netip.MustParseAddr("127.0.0.1"), Port: 4000, Codecs: []Codec{CodecOpus}, RTCPMux: true}
+	for _, tc := range []struct {
+		name  string
+		offer bool
+		want  bool
+	}{{"offered", true, true}, {"not offered", false, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := local
+			o.RTCPMux = tc.offer
+			b, err := o.Marshal()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Contains(string(b), "a=rtcp-mux\r\n"); got != tc.offer {
+				t.Fatalf("a=rtcp-mux in the offer: %v\n%s", got, b)
+			}
+			offer, err := ParseMedia(b)
+			if err != nil || offer.RTCPMux != tc.offer {
+				t.Fatalf("parse: %v %v", offer, err)
+			}
+			ans, _, err := Answer(offer, local)
+			if err != nil || ans.RTCPMux != tc.want {
+				t.Fatalf("answer rtcp-mux %v, want %v (%v)", ans.RTCPMux, tc.want, err)
+			}
+		})
+	}
+}

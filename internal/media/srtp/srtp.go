@@ -9,6 +9,7 @@ package srtp
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	pionrtp "github.com/pion/rtp"
@@ -189,6 +190,51 @@ func (s *Session) Unprotect(dst, srtp []byte) ([]byte, error) {
 		return nil, fmt.Errorf("srtp: unprotect: %w", ErrAuth)
 	}
 	return nil, fmt.Errorf("srtp: unprotect: %w: %w", ErrPacket, err)
+}
+
+// ProtectRTCP appends to dst[:0] the SRTCP packet for one compound RTCP
+// packet (RFC 3711 §3.4): encrypted after the first header, with the
+// E flag, the SRTCP index and the tag appended. dst must not overlap rtcp.
+func (s *Session) ProtectRTCP(dst, rtcp []byte) ([]byte, error) {
+	if len(rtcp) < 8 {
+		return nil, fmt.Errorf("srtp: protect RTCP %d bytes: %w", len(rtcp), ErrPacket)
+	}
+	s.outMu.Lock()
+	defer s.outMu.Unlock()
+	if s.out == nil {
+		return nil, ErrClosed
+	}
+	out, err := s.out.EncryptRTCP(dst, rtcp, nil)
+	if err != nil {
+		return nil, fmt.Errorf("srtp: protect RTCP: %w", err)
+	}
+	return out, nil
+}
+
+// UnprotectRTCP verifies and decrypts one SRTCP packet and returns the
+// compound RTCP packet in dst[:0], or ErrAuth for a bad tag and ErrReplay
+// for an SRTCP index seen before (RFC 3711 §3.4).
+func (s *Session) UnprotectRTCP(dst, srtcp []byte) ([]byte, error) {
+	// Header, sender SSRC, E flag and index, and the tag.
+	if len(srtcp) < 8+4+s.tagLen || srtcp[0]>>6 != 2 {
+		return nil, fmt.Errorf("srtp: unprotect RTCP %d bytes: %w", len(srtcp), ErrPacket)
+	}
+	s.inMu.Lock()
+	defer s.inMu.Unlock()
+	if s.in == nil {
+		return nil, ErrClosed
+	}
+	out, err := s.in.DecryptRTCP(dst, srtcp, nil)
+	switch {
+	case err == nil:
+		return out, nil
+	case errors.Is(err, pionsrtp.ErrFailedToVerifyAuthTag):
+		return nil, fmt.Errorf("srtp: unprotect RTCP: %w", ErrAuth)
+	case strings.Contains(err.Error(), "duplicated packet"):
+		// pion does not export its replay error for SRTCP.
+		return nil, fmt.Errorf("srtp: unprotect RTCP: %w", ErrReplay)
+	}
+	return nil, fmt.Errorf("srtp: unprotect RTCP: %w: %w", ErrPacket, err)
 }
 
 // Close drops the contexts. The key schedule lives inside pion's contexts,

@@ -208,3 +208,49 @@ func BenchmarkProtectUnprotect(b *testing.B) {
 		})
 	}
 }
+
+func TestRTCPRoundTrip(t *testing.T) {
+	for _, tag := range []string{TagHS32, TagHS80} {
+		a, b := pair(t, CipherAES1, tag)
+		// A receiver report with no blocks and an SDES CNAME.
+		rr := []byte{0x80, 201, 0, 1, 0, 0, 0, 7, 0x81, 202, 0, 2, 0, 0, 0, 7, 1, 1, 'x', 0}
+		p, err := a.ProtectRTCP(nil, rr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(p, []byte{1, 1, 'x'}) {
+			t.Error("SRTCP payload in the clear")
+		}
+		got, err := b.UnprotectRTCP(nil, p)
+		if err != nil || !bytes.Equal(got, rr) {
+			t.Fatalf("%s: %x, %v", tag, got, err)
+		}
+		if _, err := b.UnprotectRTCP(nil, p); !errors.Is(err, ErrReplay) {
+			t.Errorf("%s replay: %v", tag, err)
+		}
+		p2, _ := a.ProtectRTCP(nil, rr)
+		p2[len(p2)-1] ^= 1
+		if _, err := b.UnprotectRTCP(nil, p2); !errors.Is(err, ErrAuth) {
+			t.Errorf("%s tampered: %v", tag, err)
+		}
+		if _, err := b.UnprotectRTCP(nil, p[:10]); !errors.Is(err, ErrPacket) {
+			t.Errorf("%s short: %v", tag, err)
+		}
+	}
+}
+
+func FuzzUnprotectRTCP(f *testing.F) {
+	a, b := pair(f, CipherAES1, TagHS80)
+	rr := []byte{0x80, 201, 0, 1, 0, 0, 0, 7}
+	p, err := a.ProtectRTCP(nil, rr)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(p)
+	f.Add(rr)
+	f.Fuzz(func(t *testing.T, in []byte) {
+		if out, err := b.UnprotectRTCP(nil, in); err == nil && len(out) < 8 {
+			t.Fatalf("accepted %x as %x", in, out)
+		}
+	})
+}
