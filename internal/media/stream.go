@@ -270,7 +270,10 @@ type ReceiveStats struct {
 	Lost         uint64 // frames missing at play-out time: FECRecovered + Concealed
 	FECRecovered uint64 // lost frames rebuilt from the next packet's in-band FEC
 	Concealed    uint64 // lost frames filled by packet loss concealment
-	Media        time.Duration
+	// PacketTimeChanges counts switches to the packet time the peer
+	// actually sends.
+	PacketTimeChanges uint64
+	Media             time.Duration
 }
 
 // Bitrate is the SRTP bits per second received per second of audio played.
@@ -279,6 +282,8 @@ func (s ReceiveStats) Bitrate() float64 { return bitrate(s.Bytes, s.Media) }
 // Receiver turns SRTP packets back into PCM: unprotect → jitter buffer →
 // decode (or conceal) → resample. It is not safe for concurrent use.
 type Receiver struct {
+	cfg     ReceiverConfig
+	jbPast  jitter.Stats // counters of jitter buffers replaced
 	codec   codec.Codec
 	session *srtp.Session
 	jb      *jitter.Buffer
@@ -299,15 +304,11 @@ func NewReceiver(cfg ReceiverConfig) (*Receiver, error) {
 	if cfg.Codec == nil || cfg.SRTP == nil {
 		return nil, errors.New("media: receiver needs a codec and an SRTP session")
 	}
-	delay := cfg.Delay
-	if delay == 0 {
-		delay = max(2*cfg.Codec.FrameDuration(), 60*time.Millisecond)
-	}
-	jb, err := jitter.New(jitter.Config{Frame: cfg.Codec.FrameDuration(), Delay: delay, Capacity: cfg.Capacity})
+	jb, err := newJitter(cfg, cfg.Codec.FrameDuration())
 	if err != nil {
 		return nil, fmt.Errorf("media: receiver: %w", err)
 	}
-	r := &Receiver{codec: cfg.Codec, session: cfg.SRTP, jb: jb, rx: rtcp.NewReception(cfg.Codec.ClockRate()),
+	r := &Receiver{cfg: cfg, codec: cfg.Codec, session: cfg.SRTP, jb: jb, rx: rtcp.NewReception(cfg.Codec.ClockRate()),
 		me: cfg.SSRC, cname: cfg.CNAME}
 	if r.me == 0 {
 		var b [4]byte
@@ -327,14 +328,56 @@ func NewReceiver(cfg ReceiverConfig) (*Receiver, error) {
 	return r, nil
 }
 
+func newJitter(cfg ReceiverConfig, frame time.Duration) (*jitter.Buffer, error) {
+	delay := cfg.Delay
+	if delay == 0 {
+		delay = max(2*frame, 60*time.Millisecond)
+	}
+	capacity := cfg.Capacity
+	if capacity == 0 {
+		capacity = max(50, int(delay/frame)+2)
+	}
+	return jitter.New(jitter.Config{Frame: frame, Delay: delay, Capacity: capacity})
+}
+
 // Stats returns the counters so far.
 func (r *Receiver) Stats() ReceiveStats {
 	s := r.stats
 	js := r.jb.Stats()
-	s.Duplicates += js.Duplicates
-	s.Late = js.Late
-	s.Played, s.Lost = js.Played, js.Lost
+	s.Duplicates += r.jbPast.Duplicates + js.Duplicates
+	s.Late = r.jbPast.Late + js.Late
+	s.Played, s.Lost = r.jbPast.Played+js.Played, r.jbPast.Lost+js.Lost
 	return s
+}
+
+// followPacketTime switches the jitter buffer and the decoder to the
+// audio per packet the peer actually sends, when its packets carry
+// another duration than expected: a=ptime is only a preference (RFC 4566
+// §6), and some peers send in the packet time of our offer instead.
+func (r *Receiver) followPacketTime(payload []byte) error {
+	pt, ok := r.codec.(codec.PacketTimer)
+	if !ok {
+		return nil
+	}
+	d, err := pt.PacketDuration(payload)
+	if err != nil || d == r.codec.FrameDuration() {
+		return nil // a bad payload is concealed at play-out
+	}
+	jb, err := newJitter(r.cfg, d)
+	if err != nil {
+		return err
+	}
+	if err := pt.SetFrameDuration(d); err != nil {
+		return err
+	}
+	js := r.jb.Stats()
+	r.jbPast.Duplicates += js.Duplicates
+	r.jbPast.Late += js.Late
+	r.jbPast.Played += js.Played
+	r.jbPast.Lost += js.Lost
+	r.jb = jb
+	r.stats.PacketTimeChanges++
+	return nil
 }
 
 // Receive takes one SRTP packet that arrived at now. A packet that fails
@@ -372,6 +415,10 @@ func (r *Receiver) Receive(now time.Time, packet []byte) error {
 	}
 	r.ssrc, r.haveSrc = p.SSRC, true
 	r.rx.Update(p.SSRC, p.SequenceNumber, p.Timestamp, now)
+	if err := r.followPacketTime(p.Payload); err != nil {
+		r.stats.Malformed++
+		return fmt.Errorf("media: receive: %w", err)
+	}
 	if _, err := r.jb.Push(now, p.SequenceNumber, p.Payload); err != nil {
 		r.stats.Malformed++
 		return fmt.Errorf("media: receive: %w", err)

@@ -227,3 +227,59 @@ func TestFECRecovery(t *testing.T) {
 		t.Errorf("%d frames recovered from %d dropped", rs.FECRecovered, dropped)
 	}
 }
+
+// TestFollowPacketTime: a peer that sends 60 ms packets when we expected
+// its 20 ms ones (as a peer following our a=ptime does) is played at its
+// pace, without concealing two frames in three.
+func TestFollowPacketTime(t *testing.T) {
+	enc, err := codec.NewOpus(codec.OpusConfig{Frame: 60 * time.Millisecond})
+	if err != nil {
+		testpeer.Missing(t, "libopus", err.Error())
+		return
+	}
+	defer enc.Close()
+	dec, err := codec.NewOpus(codec.OpusConfig{Frame: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dec.Close()
+	sa, sb := sessions(t)
+	snd, err := NewSender(SenderConfig{Codec: enc, SRTP: sa})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rcv, err := NewReceiver(ReceiverConfig{Codec: dec, SRTP: sb})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snd.Write(dsp.Sine(16000, 16000, 440, 0.5)) // 1 s
+	t0 := time.Unix(0, 0)
+	var out []int16
+	for i := 0; ; i++ {
+		pkt, ok, err := snd.Packet(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			break
+		}
+		now := t0.Add(time.Duration(i) * 60 * time.Millisecond)
+		if err := rcv.Receive(now, pkt); err != nil {
+			t.Fatal(err)
+		}
+		if out, err = rcv.Play(now, out); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Play out what is buffered.
+	if out, err = rcv.Play(t0.Add(16*60*time.Millisecond+120*time.Millisecond), out); err != nil {
+		t.Fatal(err)
+	}
+	rs := rcv.Stats()
+	if rs.PacketTimeChanges != 1 || rs.Played != 16 || rs.Lost > 1 {
+		t.Fatalf("stats %+v", rs)
+	}
+	if len(out) < 16*960 || len(out) > 17*960 {
+		t.Fatalf("played %d samples for 16 packets of 60 ms", len(out))
+	}
+}

@@ -57,6 +57,16 @@ type LossAdapter interface {
 	SetPacketLoss(percent int) error
 }
 
+// PacketTimer is a Codec whose packets say how much audio they carry, so
+// that a receiver can follow a peer that sends another packet time than
+// its SDP said (a=ptime is only a preference, RFC 4566 §6).
+type PacketTimer interface {
+	PacketDuration(payload []byte) (time.Duration, error)
+	// SetFrameDuration changes the frame of Encode, Decode and
+	// concealment.
+	SetFrameDuration(d time.Duration) error
+}
+
 var (
 	// ErrFrameSize is returned when Encode gets other than one frame.
 	ErrFrameSize = errors.New("codec: PCM is not exactly one frame")
@@ -72,4 +82,5 @@ var (
 	_ Codec       = (*Opus)(nil)
 	_ FECDecoder  = (*Opus)(nil)
 	_ LossAdapter = (*Opus)(nil)
+	_ PacketTimer = (*Opus)(nil)
 )

@@ -129,3 +129,17 @@ func (o *Opus) HasFEC(payload []byte) bool {
 	fec, err := OpusPacketHasFEC(payload)
 	return err == nil && fec
 }
+
+// PacketDuration implements PacketTimer.
+func (o *Opus) PacketDuration(payload []byte) (time.Duration, error) {
+	return OpusPacketDuration(payload)
+}
+
+// checkFrame accepts the Opus frame durations a packet can carry: a
+// multiple of 2.5 ms up to 120 ms (RFC 6716 §3.2.5).
+func checkFrame(d time.Duration) error {
+	if d <= 0 || d > 120*time.Millisecond || d%(2500*time.Microsecond) != 0 {
+		return fmt.Errorf("codec: Opus frame %v: want a multiple of 2.5 ms up to 120 ms", d)
+	}
+	return nil
+}

@@ -286,6 +286,16 @@ func (o *Opus) SetPacketLoss(percent int) error {
 	return nil
 }
 
+// SetFrameDuration implements PacketTimer.
+func (o *Opus) SetFrameDuration(d time.Duration) error {
+	if err := checkFrame(d); err != nil {
+		return err
+	}
+	o.cfg.Frame = d
+	o.samples = int(d * time.Duration(o.cfg.SampleRate) / time.Second)
+	return nil
+}
+
 // Settings returns the encoder configuration in effect.
 func (o *Opus) Settings() OpusConfig { return o.cfg }
 

@@ -34,6 +34,7 @@ func NewOpus(cfg OpusConfig) (*Opus, error) {
 
 func (o *Opus) SetBitrate(int) error                         { return ErrOpusUnavailable }
 func (o *Opus) SetPacketLoss(int) error                      { return ErrOpusUnavailable }
+func (o *Opus) SetFrameDuration(time.Duration) error         { return ErrOpusUnavailable }
 func (o *Opus) Settings() OpusConfig                         { return OpusConfig{} }
 func (o *Opus) Name() string                                 { return "opus" }
 func (o *Opus) PayloadType() uint8                           { return DefaultOpusPayloadType }

@@ -1,6 +1,9 @@
 package codec
 
-import "errors"
+import (
+	"errors"
+	"time"
+)
 
 // ErrOpusPacket is returned for bytes that are not a well-formed Opus
 // packet (RFC 6716 §3).
@@ -121,4 +124,38 @@ func opusFrameLength(b []byte) (int, []byte, error) {
 		return 0, nil, ErrOpusPacket
 	}
 	return int(b[1])*4 + int(b[0]), b[2:], nil
+}
+
+// OpusPacketDuration is the audio an Opus packet carries, from its TOC
+// byte and frame count (RFC 6716 §3.1, §3.2): what a receiver must play
+// per packet whatever the packet time signalled in SDP.
+func OpusPacketDuration(pkt []byte) (time.Duration, error) {
+	if len(pkt) < 1 {
+		return 0, ErrOpusPacket
+	}
+	config := pkt[0] >> 3
+	var frame time.Duration
+	switch {
+	case config < 12: // SILK: 10, 20, 40, 60 ms
+		frame = [4]time.Duration{10, 20, 40, 60}[config%4] * time.Millisecond
+	case config < 16: // hybrid: 10, 20 ms
+		frame = [2]time.Duration{10, 20}[config%2] * time.Millisecond
+	default: // CELT: 2.5, 5, 10, 20 ms
+		frame = [4]time.Duration{2500, 5000, 10000, 20000}[config%4] * time.Microsecond
+	}
+	count := 1
+	switch pkt[0] & 3 {
+	case 1, 2:
+		count = 2
+	case 3:
+		if len(pkt) < 2 || pkt[1]&0x3F == 0 {
+			return 0, ErrOpusPacket
+		}
+		count = int(pkt[1] & 0x3F)
+	}
+	d := frame * time.Duration(count)
+	if d > 120*time.Millisecond { // §3.2.5
+		return 0, ErrOpusPacket
+	}
+	return d, nil
 }

@@ -3,6 +3,7 @@ package codec
 import (
 	"errors"
 	"testing"
+	"time"
 )
 
 func TestOpusPacketHasFEC(t *testing.T) {
@@ -43,6 +44,30 @@ func TestOpusPacketHasFEC(t *testing.T) {
 	}
 }
 
+func TestOpusPacketDuration(t *testing.T) {
+	for _, tc := range []struct {
+		pkt  []byte
+		want time.Duration
+		err  error
+	}{
+		{[]byte{9 << 3}, 20 * time.Millisecond, nil},
+		{[]byte{10 << 3, 0}, 40 * time.Millisecond, nil},
+		{[]byte{11 << 3, 0}, 60 * time.Millisecond, nil},
+		{[]byte{9<<3 | 1, 0, 0}, 40 * time.Millisecond, nil},
+		{[]byte{9<<3 | 3, 3}, 60 * time.Millisecond, nil},
+		{[]byte{13 << 3}, 20 * time.Millisecond, nil},
+		{[]byte{16 << 3}, 2500 * time.Microsecond, nil},
+		{[]byte{11<<3 | 3, 3}, 0, ErrOpusPacket}, // 180 ms
+		{[]byte{9<<3 | 3, 0}, 0, ErrOpusPacket},
+		{nil, 0, ErrOpusPacket},
+	} {
+		d, err := OpusPacketDuration(tc.pkt)
+		if d != tc.want || !errors.Is(err, tc.err) {
+			t.Errorf("%x: %v, %v; want %v, %v", tc.pkt, d, err, tc.want, tc.err)
+		}
+	}
+}
+
 func FuzzOpusPacketHasFEC(f *testing.F) {
 	for _, s := range [][]byte{{9 << 3, 0x40}, {10<<3 | 3, 0xC3, 3, 1, 2, 0x20, 0, 0, 0}, {9<<3 | 2, 252, 1}, {}} {
 		f.Add(s)
@@ -51,6 +76,9 @@ func FuzzOpusPacketHasFEC(f *testing.F) {
 		fec, err := OpusPacketHasFEC(pkt)
 		if err != nil && fec {
 			t.Fatal("FEC reported with an error")
+		}
+		if d, err := OpusPacketDuration(pkt); err == nil && (d <= 0 || d > 120*time.Millisecond) {
+			t.Fatalf("duration %v", d)
 		}
 	})
 }
