@@ -398,7 +398,13 @@ type mediaState struct {
 	rtcpMux  bool
 	nextRTCP time.Time
 	rtcpBuf  []byte
+	// sendClock is the media time of the next frame to send.
+	sendClock time.Time
 }
+
+// maxCatchUp bounds the frames sent at once after the process ran late;
+// after a longer stall the stream resumes from now.
+const maxCatchUp = 5
 
 // startMedia starts the media goroutines once the codec and the peer's
 // address are known.
@@ -732,15 +738,24 @@ func (c *Call) onTick(st *mediaState, now time.Time) {
 		c.alert("the peer does not speak ZRTP: the call is NOT encrypted and no audio is sent or played (media is never sent in the clear)")
 	}
 	if st.sender != nil && st.sendReady && !st.held {
-		in := st.frameIn
-		if len(st.play) > 0 {
-			n := min(in, len(st.play))
-			st.sender.Write(st.play[:n])
-			st.play = st.play[n:]
-			in -= n
+		// Frames go out on the media clock: the ticker drops ticks when
+		// the process runs late, and a frame per tick would then stretch
+		// the stream and starve the peer's jitter buffer.
+		frame := st.sendCodec.FrameDuration()
+		if st.sendClock.IsZero() || now.Sub(st.sendClock) > maxCatchUp*frame {
+			st.sendClock = now.Add(-frame) // start, or restart after a long stall
 		}
-		if in > 0 {
-			st.sender.Write(make([]int16, in))
+		for ; !st.sendClock.After(now.Add(-frame)); st.sendClock = st.sendClock.Add(frame) {
+			in := st.frameIn
+			if len(st.play) > 0 {
+				n := min(in, len(st.play))
+				st.sender.Write(st.play[:n])
+				st.play = st.play[n:]
+				in -= n
+			}
+			if in > 0 {
+				st.sender.Write(make([]int16, in))
+			}
 		}
 		for st.sender.Pending() > 0 {
 			pkt, ok, err := st.sender.Packet(st.pkt[:0])
