@@ -39,6 +39,7 @@ type result struct {
 	Lost         uint64  `json:"lost"` // packets, as RTCP counts them
 	FECRecovered uint64  `json:"fec_recovered"`
 	Concealed    uint64  `json:"concealed"`
+	Late         uint64  `json:"late"` // packets that came after their play-out time
 	JitterMS     float64 `json:"jitter_ms"`
 	Reports      int     `json:"rtcp_reports"`
 	LossHintEnd  int     `json:"loss_hint_end"` // the encoder's expected loss after adaptation
@@ -164,7 +165,7 @@ func (p *pipeline) finish(res *result, sizes []int, frame time.Duration, reports
 		res.IPKbpsPeak = max(res.IPKbpsPeak, float64(b)*8/(time.Duration(perSec)*frame).Seconds()/1000)
 	}
 	lost, _, _ := p.rcv.Reception()
-	res.Lost, res.FECRecovered, res.Concealed = uint64(max(lost, 0)), rs.FECRecovered, rs.Concealed
+	res.Lost, res.FECRecovered, res.Concealed, res.Late = uint64(max(lost, 0)), rs.FECRecovered, rs.Concealed, rs.Late
 	res.JitterMS = p.rcv.JitterMS()
 	res.Reports = reports
 	res.LossHintEnd = p.enc.Settings().PacketLoss
