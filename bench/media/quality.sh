@@ -82,7 +82,7 @@ stats() { # scores... -> "mean (min-max)"
 
 echo "## Call quality: wideband PESQ (ITU-T P.862.2) of $(printf %.1f "$dur") s of espeak-ng English speech at 16 kHz"
 echo
-echo "$(nproc) cores, $(go version | cut -d' ' -f3), libopus $(dpkg-query -W -f '${Version}' libopus0 2>/dev/null || echo '?'), $("$PESQ" 2>&1 | grep -m1 -i 'version' || echo "PESQ at $PESQ"), loss $loss %, $runs runs per lossy figure (mean, min-max)."
+echo "$(nproc) cores, $(go version | cut -d' ' -f3), libopus $(dpkg-query -W -f '${Version}' libopus0 2>/dev/null || echo '?'), PESQ: $("$PESQ" 2>&1 | grep -m1 -io 'version [0-9.]*' || echo "$PESQ"), loss $loss %, $runs runs per figure (mean, min-max). The bitrate is the mean over the file, silences included."
 echo
 echo "### A. Media pipeline on loopback (bench/media/quality: real UDP, seeded loss injector, RTCP over SRTCP)"
 echo
