@@ -3,6 +3,7 @@ package media
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"sort"
@@ -281,5 +282,75 @@ func TestFollowPacketTime(t *testing.T) {
 	}
 	if len(out) < 16*960 || len(out) > 17*960 {
 		t.Fatalf("played %d samples for 16 packets of 60 ms", len(out))
+	}
+}
+
+// TestRTCPAdapt: a receiver report travels over SRTCP to the sender, which
+// hands the loss it reports to the encoder, rising at once and decaying by
+// a quarter per report.
+func TestRTCPAdapt(t *testing.T) {
+	enc, err := codec.NewOpus(codec.OpusConfig{Frame: 20 * time.Millisecond, FEC: true})
+	if err != nil {
+		testpeer.Missing(t, "libopus", err.Error())
+		return
+	}
+	defer enc.Close()
+	dec, err := codec.NewOpus(codec.OpusConfig{Frame: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dec.Close()
+	sa, sb := sessions(t)
+	snd, err := NewSender(SenderConfig{Codec: enc, SRTP: sa})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rcv, err := NewReceiver(ReceiverConfig{Codec: dec, SRTP: sb, SSRC: 0x1234})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := rcv.RTCPReport(nil); ok {
+		t.Fatal("report before any packet")
+	}
+	snd.Write(make([]int16, 320*40))
+	t0 := time.Unix(0, 0)
+	var hints []int
+	for i := 0; i < 40; i++ {
+		pkt, ok, err := snd.Packet(nil)
+		if err != nil || !ok {
+			t.Fatal(err)
+		}
+		// Lose 3 packets of the first 10, then none.
+		if i != 2 && i != 5 && i != 8 {
+			if err := rcv.Receive(t0.Add(time.Duration(i)*20*time.Millisecond), pkt); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if i%10 == 9 {
+			r, ok, err := rcv.RTCPReport(nil)
+			if err != nil || !ok {
+				t.Fatal(err)
+			}
+			blocks, err := snd.HandleRTCP(r)
+			if err != nil || len(blocks) != 1 {
+				t.Fatalf("blocks %v, %v", blocks, err)
+			}
+			snd.Adapt(blocks[0])
+			hints = append(hints, snd.Stats().LossHint)
+		}
+	}
+	// 3 of 10 lost: fraction 76/256, 29.7 %, capped at 25; then 25 - 6,
+	// 19 - 4, 15 - 3.
+	if fmt.Sprint(hints) != "[25 19 15 12]" || enc.Settings().PacketLoss != 12 {
+		t.Fatalf("loss hints %v, encoder %d", hints, enc.Settings().PacketLoss)
+	}
+	if s := snd.Stats(); s.Reports != 4 || s.PeerLoss != 0 {
+		t.Fatalf("sender stats %+v", s)
+	}
+	// A report forged without the keys is refused.
+	forged, _, _ := rcv.RTCPReport(nil)
+	forged[len(forged)-1] ^= 1
+	if _, err := snd.HandleRTCP(forged); !errors.Is(err, srtp.ErrAuth) {
+		t.Fatalf("forged report: %v", err)
 	}
 }
