@@ -235,11 +235,12 @@ lpcall() { # loss out.wav -> "kbit/s"
 	echo "play $work/ref.wav" >"$in_alice"
 	sleep 0.5
 	echo "call sip:bob@127.0.0.1:5072" >"$in_alice"
+	# Media flows once ZRTP has its keys (encryption is mandatory).
 	local i=0
-	until grep -qi "connected" "$d/alice/out" 2>/dev/null || [ $i -ge 100 ]; do sleep 0.1; i=$((i + 1)); done
+	until grep -q "auth token is" "$d/alice/out" 2>/dev/null || [ $i -ge 150 ]; do sleep 0.1; i=$((i + 1)); done
 	local t0 t1
 	t0=$(date +%s.%N)
-	sleep "$(awk -v d="$dur" 'BEGIN{print d+1.5}')"
+	sleep "$(awk -v d="$dur" 'BEGIN{print d+2}')"
 	echo "terminate" >"$in_alice"
 	t1=$(date +%s.%N)
 	sleep 1
