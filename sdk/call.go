@@ -16,8 +16,8 @@ import (
 	"github.com/phonex/phonex/internal/zrtp"
 )
 
-// Defaults of what a call sends: Opus at 12 kbit/s in 40 ms packets keeps
-// one direction under 20 kbit/s at the IP level.
+// Defaults of what a call sends: Opus at 16 kbit/s in 60 ms packets keeps
+// one direction within 20 kbit/s at the IP level on speech.
 const (
 	DefaultOpusBitrate = sipua.DefaultOpusBitrate
 	DefaultPTime       = sipua.DefaultPTime
