@@ -49,9 +49,7 @@ fi
 
 work=$(mktemp -d)
 ns="pxq$$"
-pids=()
 cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
 	ip netns del "$ns" 2>/dev/null || true
 	rm -rf "$work"
@@ -139,9 +137,8 @@ phonexcall() { # binary, loss, out.wav -> "kbit/s loss% fec plc"
 	d=$(mktemp -d -p "$work")
 	mkdir -p "$d/home"
 	setloss "$l"
-	HOME="$d/home" inns "$bin" answer --direct --listen 127.0.0.1:5090 --record "$out" --json --zrtp-cache "$d/b" >"$d/answer.json" 2>"$d/answer.err" &
+	HOME="$d/home" inns timeout 120 "$bin" answer --direct --listen 127.0.0.1:5090 --record "$out" --json --zrtp-cache "$d/b" >"$d/answer.json" 2>"$d/answer.err" &
 	local apid=$!
-	pids+=("$apid")
 	sleep 1
 	HOME="$d/home" inns "$bin" call sip:b@127.0.0.1:5090 --direct --play "$work/ref.wav" --for "$forsec" --json --zrtp-cache "$d/a" >"$d/call.json" 2>"$d/call.err" || true
 	wait "$apid" 2>/dev/null || true
@@ -213,7 +210,8 @@ automatically_accept=0
 EOF
 }
 lpcall() { # loss out.wav -> "kbit/s"
-	local l=$1 out=$2 d
+	# It runs in a command substitution: it stops what it started itself.
+	local l=$1 out=$2 d mine=()
 	d=$(mktemp -d -p "$work")
 	setloss "$l"
 	inns nft reset counters >/dev/null
@@ -224,9 +222,10 @@ lpcall() { # loss out.wav -> "kbit/s"
 		mkfifo "$d/$n/in"
 		local aa=""; [ "$n" = bob ] && aa=-a
 		HOME="$d/$n" inns linphonec -c "$d/$n/rc" $aa <"$d/$n/in" >"$d/$n/out" 2>&1 &
-		pids+=("$!")
+		mine+=("$!")
+		# Keeps the FIFO open between commands (linphonec exits on EOF).
 		sleep 100000 >"$d/$n/in" &
-		pids+=("$!")
+		mine+=("$!")
 		eval "in_$n=\$d/\$n/in"
 	done
 	sleep 2
@@ -246,6 +245,8 @@ lpcall() { # loss out.wav -> "kbit/s"
 	sleep 1
 	echo "quit" >"$in_alice"; echo "quit" >"$in_bob"
 	sleep 1
+	kill "${mine[@]}" 2>/dev/null || true
+	wait "${mine[@]}" 2>/dev/null || true
 	local bytes
 	bytes=$(inns nft list counter inet pxloss rtp_from_7078 | awk '/bytes/ {print $4}')
 	awk -v b="$bytes" -v a="$t0" -v z="$t1" 'BEGIN{printf "%.1f", b*8/(z-a)/1000}'
