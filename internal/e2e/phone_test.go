@@ -351,22 +351,23 @@ func TestPhonePortMethods(t *testing.T) {
 			t.Fatalf("%s: client certificate asked %v, want %v", port.name, asked, port.asks)
 		}
 		s := &sipClient{t: t, c: conn, r: bufio.NewReader(conn)}
-		// INVITE is routed (docs/calls.md); SUBSCRIBE is not handled.
-		invite := request("SUBSCRIBE", "sip:alpha@example.org", 1, "", "")
+		// Every method of RFC 3261 and its extensions that phones send is
+		// handled now (calls, presence); an unknown extension method is not.
+		invite := request("FOO", "sip:alpha@example.org", 1, "", "")
 		s.send(invite)
 		res := s.recv(5 * time.Second)
 		allow := regexp.MustCompile(`(?m)^Allow: (.*)\r$`).FindStringSubmatch(res)
 		if status(res) != 405 || allow == nil {
-			t.Fatalf("%s: SUBSCRIBE answered %q", port.name, res)
+			t.Fatalf("%s: FOO answered %q", port.name, res)
 		}
-		for _, m := range []string{"MESSAGE", "OPTIONS", "REGISTER", "INVITE", "ACK", "BYE", "CANCEL"} {
+		for _, m := range []string{"MESSAGE", "OPTIONS", "REGISTER", "INVITE", "ACK", "BYE", "CANCEL", "SUBSCRIBE", "PUBLISH"} {
 			if !strings.Contains(allow[1], m) {
 				t.Errorf("%s: Allow %q lacks %s", port.name, allow[1], m)
 			}
 		}
 		callID := regexp.MustCompile(`(?m)^Call-ID: (\S+)\r$`).FindStringSubmatch(invite)[1]
 		branch := regexp.MustCompile(`branch=(\S+)\r`).FindStringSubmatch(invite)[1]
-		ack := strings.NewReplacer("SUBSCRIBE sip:", "ACK sip:", "CSeq: 1 SUBSCRIBE", "CSeq: 1 ACK").Replace(invite)
+		ack := strings.NewReplacer("FOO sip:", "ACK sip:", "CSeq: 1 FOO", "CSeq: 1 ACK").Replace(invite)
 		if !strings.Contains(ack, callID) || !strings.Contains(ack, branch) {
 			t.Fatal("the ACK is not for the INVITE's transaction")
 		}
