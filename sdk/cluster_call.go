@@ -25,7 +25,15 @@ var (
 // CallCause is a short name of why a call did not connect, for JSON:
 // busy, declined, no_answer, offline, not_contact, unreachable or
 // refused; "" for other errors.
-func CallCause(err error) string { return sipua.Cause(err) }
+func CallCause(err error) string {
+	if c := sipua.Cause(err); c != "" {
+		return c
+	}
+	if errors.Is(err, ErrRelayUnavailable) {
+		return "relay_unavailable"
+	}
+	return ""
+}
 
 // Call calls a person through the home cluster: target is USER@DOMAIN,
 // and every registered device of that account rings (only
@@ -37,6 +45,9 @@ func (d *Device) Call(ctx context.Context, target string, o CallOptions) (*Call,
 	acct, err := ident.ParseAccount(strings.TrimPrefix(target, "sip:"))
 	if err != nil {
 		return nil, fmt.Errorf("call %s: want USER@DOMAIN: %w", target, err)
+	}
+	if err := d.UseClusterRelay(ctx, &o); err != nil {
+		return nil, fmt.Errorf("call %s: %w", target, err)
 	}
 	so, err := callOptions(o, d.p.ZRTPStore(), d.p.Logger())
 	if err != nil {
@@ -87,6 +98,9 @@ func (d *Device) Call(ctx context.Context, target string, o CallOptions) (*Call,
 // (ErrListening if 'phonex listen' runs for it): a device listens or
 // answers, not both at once.
 func (d *Device) Answer(ctx context.Context, o CallOptions) (*Call, error) {
+	if err := d.UseClusterRelay(ctx, &o); err != nil {
+		return nil, fmt.Errorf("answer: %w", err)
+	}
 	so, err := callOptions(o, d.p.ZRTPStore(), d.p.Logger())
 	if err != nil {
 		return nil, fmt.Errorf("answer: %w", err)

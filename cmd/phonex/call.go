@@ -63,9 +63,9 @@ func newCallFlags(name, synopsis, listenDefault string) *callFlags {
 		verifySAS:     fs.Bool("verify-sas", false, "removed: confirm the SAS during the call (type y) or afterwards with phonex verify-call"),
 		noOpus:        fs.Bool("no-opus", false, "offer G.711 only"),
 		opusBitrate:   fs.Int("opus-bitrate", sdk.DefaultOpusBitrate, "Opus bitrate to send, 8000 to 20000 bit/s"),
-		relay:         fs.Bool("relay", false, "send the media only through the TURN relay of --ice-server (the peer never learns this address)"),
+		relay:         fs.Bool("relay", false, "send the media only through the TURN relay (the cluster's, or that of --ice-server): the peer never learns this address"),
 		noICE:         fs.Bool("no-ice", false, "leave ICE out: offer only the plain address (for peers that mishandle ICE)"),
-		iceServers:    fs.String("ice-server", "", "STUN/TURN server URLs for ICE, comma-separated, e.g. turn:relay.example.org:3478?transport=udp"),
+		iceServers:    fs.String("ice-server", "", "STUN/TURN server URLs for ICE, comma-separated, e.g. turn:relay.example.org:3478?transport=udp (default for calls by address: the cluster's)"),
 		turnUser:      fs.String("turn-user", "", "TURN username (TURN REST form expiry:user); the password comes from PHONEX_TURN_PASSWORD or --turn-password-file"),
 		turnPassFile:  fs.String("turn-password-file", "", "read the TURN password from this file (first line)"),
 		device:        fs.String("device", "", "call: ring only the callee's device of this name"),
@@ -329,10 +329,7 @@ func (a *app) cmdCall(ctx context.Context, args []string) error {
 			return err
 		}
 		defer d.Close()
-		if err := clusterRelay(ctx, f.Usage(), d, &opts); err != nil { // relay.go
-			return err
-		}
-		call, err := d.Call(ctx, pos[0], opts)
+		call, err := d.Call(ctx, pos[0], opts) // with the cluster's STUN/TURN unless --ice-server or --no-ice
 		if err != nil {
 			out.failed(err)
 			return err
@@ -403,9 +400,6 @@ func (a *app) answerRouted(ctx context.Context, f *callFlags, out *eventPrinter)
 		return err
 	}
 	defer d.Close()
-	if err := clusterRelay(ctx, f.Usage(), d, &opts); err != nil { // relay.go
-		return err
-	}
 	if *f.decline {
 		out.print(sdk.CallEvent{Type: sdk.CallListening, Time: time.Now(), Peer: d.Identity()})
 		who, err := d.Decline(ctx)
@@ -426,6 +420,7 @@ func (a *app) answerRouted(ctx context.Context, f *callFlags, out *eventPrinter)
 		if errors.Is(err, context.Canceled) {
 			return nil
 		}
+		out.failed(err)
 		return err
 	}
 	return a.runCall(ctx, call, f, out)

@@ -237,7 +237,9 @@ func (a *Agent) Gather(ctx context.Context) (Params, netip.AddrPort, error) {
 	p := Params{Ufrag: ufrag, Pwd: pwd}
 	var def netip.AddrPort
 	var defPrio uint32
+	kinds := map[pice.CandidateType]int{}
 	for _, c := range keepFew(cands) {
+		kinds[c.Type()]++
 		p.Candidates = append(p.Candidates, candidateLine(c))
 		addr, err := netip.ParseAddr(c.Address())
 		if err != nil || c.Port() <= 0 || c.Port() > 65535 {
@@ -258,6 +260,10 @@ func (a *Agent) Gather(ctx context.Context) (Params, netip.AddrPort, error) {
 		}
 		return Params{}, netip.AddrPort{}, ErrNoCandidate
 	}
+	// Counts only, no addresses: enough to tell whether the STUN and TURN
+	// servers answered.
+	a.log.Debug("ICE candidates gathered", "host", kinds[pice.CandidateTypeHost],
+		"srflx", kinds[pice.CandidateTypeServerReflexive], "relay", kinds[pice.CandidateTypeRelay])
 	return p, def, nil
 }
 

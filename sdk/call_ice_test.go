@@ -1,0 +1,98 @@
+package sdk_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/phonex/phonex/sdk"
+)
+
+// TestCallWithoutClusterRelay: the test node runs no relay, so a call by
+// address falls back to host candidates, says so once on each side, and
+// still connects; a call that must be relayed fails with
+// ErrRelayUnavailable before anything rings. (With a relay, the offered
+// srflx and relay candidates are checked end to end in internal/e2e
+// TestCallByAddressDefaultICE.)
+func TestCallWithoutClusterRelay(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	oscar, papa := enrolled("oscar@example.org", "laptop"), enrolled("papa@example.org", "phone")
+	defer oscar.Close()
+	defer papa.Close()
+	for _, c := range []struct {
+		d    *sdk.Device
+		whom string
+	}{{oscar, "papa@example.org"}, {papa, "oscar@example.org"}} {
+		if _, err := c.d.AddContact(ctx, c.whom); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var mu sync.Mutex
+	warnings := map[string][]string{}
+	paths := map[string]string{}
+	events := func(who string, listening chan struct{}) func(sdk.CallEvent) {
+		return func(e sdk.CallEvent) {
+			mu.Lock()
+			defer mu.Unlock()
+			switch e.Type {
+			case sdk.CallWarning:
+				warnings[who] = append(warnings[who], e.Reason)
+			case sdk.CallPath:
+				paths[who] = e.Path
+			case sdk.CallListening:
+				close(listening)
+			}
+		}
+	}
+
+	// --relay cannot work without a relay: refused before the INVITE.
+	_, err := oscar.Call(ctx, "papa@example.org", sdk.CallOptions{Relay: true})
+	if !errors.Is(err, sdk.ErrRelayUnavailable) || sdk.CallCause(err) != "relay_unavailable" {
+		t.Fatalf("relayed call without a relay: %v (cause %q), want ErrRelayUnavailable", err, sdk.CallCause(err))
+	}
+
+	listening := make(chan struct{})
+	answered := make(chan *sdk.Call, 1)
+	go func() {
+		c, err := papa.Answer(ctx, sdk.CallOptions{OnEvent: events("callee", listening)})
+		if err != nil {
+			t.Error(err)
+			close(answered)
+			return
+		}
+		answered <- c
+	}()
+	select {
+	case <-listening:
+	case <-ctx.Done():
+		t.Fatal("the callee never listened")
+	}
+	call, err := oscar.Call(ctx, "papa@example.org", sdk.CallOptions{OnEvent: events("caller", make(chan struct{}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := <-answered
+	if in == nil {
+		t.FailNow()
+	}
+	if err := call.Hangup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := in.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, who := range []string{"caller", "callee"} {
+		if w := warnings[who]; len(w) != 1 || !strings.Contains(w[0], "no STUN/TURN relay") {
+			t.Errorf("%s warnings %q, want one saying the cluster has no relay", who, w)
+		}
+		if paths[who] != "host" {
+			t.Errorf("%s path %q, want host", who, paths[who])
+		}
+	}
+}
