@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -406,4 +407,131 @@ type iceturnCreds struct{}
 
 func (iceturnCreds) servers(addr string) (ice.Servers, error) {
 	return iceturn.Credentials(addr, turnSecret, "nat-test")
+}
+
+// pxIn runs a phonex or phonexd command inside the namespace ns.
+func (n *netns) pxIn(ns, name string, args ...string) string {
+	n.t.Helper()
+	cmd := exec.Command("ip", append([]string{"netns", "exec", n.prefix + ns, filepath.Join(bin, name)}, args...)...)
+	out, err := cmd.Output()
+	if err != nil {
+		var stderr []byte
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = ee.Stderr
+		}
+		n.t.Fatalf("%s %s in %s: %v\n%s%s", name, strings.Join(args, " "), ns, err, out, stderr)
+	}
+	return string(out)
+}
+
+// startIn starts a phonex call or answer inside the namespace ns.
+func (n *netns) startIn(ns string, env []string, args ...string) *proc {
+	n.t.Helper()
+	q := &proc{cmd: exec.Command("ip", append([]string{"netns", "exec", n.prefix + ns, filepath.Join(bin, "phonex")}, args...)...),
+		done: make(chan error, 1)}
+	q.cmd.Stdout, q.cmd.Stderr = &q.out, &q.stderr
+	q.cmd.Env = append(os.Environ(), env...)
+	var err error
+	if q.stdin, err = q.cmd.StdinPipe(); err != nil {
+		n.t.Fatal(err)
+	}
+	if err := q.cmd.Start(); err != nil {
+		n.t.Fatal(err)
+	}
+	go func() { q.done <- q.cmd.Wait() }()
+	n.t.Cleanup(func() {
+		if q.cmd.ProcessState == nil {
+			q.cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-q.done:
+			case <-time.After(5 * time.Second):
+				q.cmd.Process.Kill()
+			}
+		}
+	})
+	return q
+}
+
+// TestNATTraversalThroughNode: the same two NATs, with the real phonexd
+// (API, SIP and its STUN/TURN relay, relay_external_ip set to its public
+// address) in the public namespace instead of a bare TURN server and a
+// signalling link. Both devices enroll and register through their NATs
+// and call by address (phonex call bravo@example.org / phonex answer)
+// with no ICE flag: the call fetches the cluster's STUN/TURN servers
+// itself. Endpoint-independent NATs give a peer-to-peer srflx path,
+// symmetric ones the relay; tones cross both ways.
+func TestNATTraversalThroughNode(t *testing.T) {
+	testpeer.Require(t, "ip")
+	testpeer.Require(t, "nft")
+	const public = "198.18.1.1"
+	for _, tt := range []struct {
+		name      string
+		symmetric bool
+		path      string
+	}{
+		{"endpoint-independent NATs go peer to peer", false, "srflx"},
+		{"symmetric NATs go through the node's relay", true, "relay"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			n := buildNAT(t, tt.symmetric)
+			tmp := t.TempDir()
+			data, pw := filepath.Join(tmp, "data"), filepath.Join(tmp, "pw")
+			os.WriteFile(pw, []byte("device password\n"), 0o600)
+			mustRun(t, nil, "phonexd", "init", "--data", data, "--domain", "example.org", "--host", public)
+			c := &cluster{t: t, tmp: tmp, data: data, pw: pw}
+			// The relay listens on the public address and writes it into
+			// the relayed addresses and the URIs devices get.
+			c.configure("relay_addr = "+public+":3478", "relay_tls_addr = ", "relay_external_ip = "+public)
+			node := serveUnder(t, []string{"ip", "netns", "exec", n.prefix + "pub"}, data, public+":0", public+":0")
+			enroll := func(ns, user, dev string) {
+				act := decode[map[string]string](t, mustRun(t, nil, "phonexd", "user", "add", "--data", data, user+"@example.org", "--json"))
+				n.pxIn(ns, "phonex", "enroll", user+"@example.org", "--profile", c.profile(user+"/"+dev), "--server", node.api,
+					"--ca-file", filepath.Join(data, "ca.pem"), "--code", act["code"], "--device", dev, "--password-file", pw)
+			}
+			enroll("devA", "alpha", "a1")
+			enroll("devB", "bravo", "b1")
+			n.pxIn("devA", "phonex", "contacts", "add", "bravo@example.org", "--profile", c.profile("alpha/a1"), "--password-file", pw)
+			n.pxIn("devB", "phonex", "contacts", "add", "alpha@example.org", "--profile", c.profile("bravo/b1"), "--password-file", pw)
+			creds := decode[relayCreds](t, n.pxIn("devA", "phonex", "relay-credentials", "--json", "--profile", c.profile("alpha/a1"), "--password-file", pw))
+			for _, u := range append(creds.URIs, creds.STUN...) {
+				if !strings.Contains(u, public+":3478") {
+					t.Errorf("the node hands out %q, want its public address %s:3478", u, public)
+				}
+			}
+
+			toneA, toneB := filepath.Join(tmp, "440.wav"), filepath.Join(tmp, "660.wav")
+			writeTone(t, toneA, 16000, 440, 6)
+			writeTone(t, toneB, 16000, 660, 8)
+			recA, recB := filepath.Join(tmp, "heard-by-alpha.wav"), filepath.Join(tmp, "heard-by-bravo.wav")
+			debug := []string{"PHONEX_DEBUG=1"}
+			ans := n.startIn("devB", debug, "answer", "--json", "--play", toneB, "--record", recB, "--for", "8s",
+				"--profile", c.profile("bravo/b1"), "--password-file", pw)
+			ans.waitEvent(t, "listening", 20*time.Second)
+			call := n.startIn("devA", debug, "call", "bravo@example.org", "--json", "--play", toneA, "--record", recA, "--for", "4s",
+				"--profile", c.profile("alpha/a1"), "--password-file", pw)
+			a, b := call.wait(t, 60*time.Second), ans.wait(t, 60*time.Second)
+			if a["secure"].SAS == "" || a["secure"].SAS != b["secure"].SAS {
+				t.Fatalf("SAS %q and %q", a["secure"].SAS, b["secure"].SAS)
+			}
+			for _, side := range []struct {
+				who  string
+				p    *proc
+				rec  string
+				tone float64
+			}{{"caller", call, recA, 660}, {"callee", ans, recB, 440}} {
+				if got := gathered(t, side.p); got["srflx"] == 0 || got["relay"] == 0 {
+					t.Errorf("%s gathered %v, want srflx and relay candidates from the node", side.who, got)
+				}
+				if path, endPath, endICE := pathEvents(t, side.p); path != tt.path || endPath != tt.path || !endICE {
+					t.Errorf("%s: path %q, end-of-call path %q (ICE %v), want %s\n%s", side.who, path, endPath, endICE, tt.path, side.p.out.String())
+				}
+				f := dominant(t, side.rec)
+				if f < side.tone-5 || f > side.tone+5 {
+					t.Errorf("%s heard %.1f Hz, want %.0f", side.who, f, side.tone)
+				}
+				path, _, _ := pathEvents(t, side.p)
+				t.Logf("%s: gathered %v, path %s, heard %.0f Hz, SAS %s", side.who, gathered(t, side.p), path, f, a["secure"].SAS)
+			}
+		})
+	}
 }
