@@ -38,12 +38,16 @@ func (d *Device) UseClusterRelay(ctx context.Context, o *CallOptions) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
+	noRelay := errors.Is(err, ErrNoRelay)
 	if o.Relay {
+		if noRelay {
+			return fmt.Errorf("%w: the cluster runs no STUN/TURN relay", ErrRelayUnavailable)
+		}
 		return fmt.Errorf("%w: %w", ErrRelayUnavailable, err)
 	}
 	d.p.Logger().Debug("call without the cluster's relay", "err", err)
 	reason := "the cluster runs no STUN/TURN relay: this call offers this device's own addresses only, so it connects only where the peer can reach them (not across two NATs)"
-	if !errors.Is(err, ErrNoRelay) {
+	if !noRelay {
 		reason = "the cluster's relay credentials could not be fetched (" + err.Error() + "): this call offers this device's own addresses only"
 	}
 	if o.OnEvent != nil {

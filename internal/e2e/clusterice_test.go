@@ -73,3 +73,51 @@ func TestCallByAddressDefaultICE(t *testing.T) {
 		t.Errorf("bravo heard %.1f Hz, want 440", f)
 	}
 }
+
+// TestCallByAddressWithoutRelay: a cluster without a relay answers
+// relay_unavailable; a call by address then goes on with host candidates
+// and one warning on each side, and a call with --relay ends with
+// "relay unavailable" in words and as its JSON cause, before it rings.
+func TestCallByAddressWithoutRelay(t *testing.T) {
+	c := newCluster(t)
+	c.configure("relay_enabled = false")
+	c.n = serve(t, c.data)
+	c.device("alpha", "a1", true)
+	c.device("bravo", "b1", true)
+	c.mustPx("alpha/a1", "contacts", "add", "bravo@example.org")
+	c.mustPx("bravo/b1", "contacts", "add", "alpha@example.org")
+
+	b2 := c.listen("bravo/b1")
+	waitFor(t, "bravo/b1 ready", 20*time.Second, func() bool { return b2.first("ready").Type == "ready" })
+	e := c.callFails("alpha/a1", "bravo@example.org", "--relay")
+	if e.Cause != "relay_unavailable" || !strings.Contains(e.Reason, "relay unavailable") {
+		t.Errorf("--relay without a relay: %+v", e)
+	}
+	t.Logf("--relay without a relay: %s", e.Reason)
+	time.Sleep(500 * time.Millisecond)
+	if got := b2.calls(); len(got) != 0 {
+		t.Errorf("a call that could not be relayed rang bravo: %v", got)
+	}
+	b2.stop()
+
+	debug := []string{"PHONEX_DEBUG=1"}
+	ans := startPhonexEnv(t, debug, "answer", "--json", "--no-opus", "--for", "4s", "--profile", c.profile("bravo/b1"), "--password-file", c.pw)
+	ans.waitEvent(t, "listening", 20*time.Second)
+	call := startPhonexEnv(t, debug, "call", "bravo@example.org", "--json", "--no-opus", "--for", "2s",
+		"--profile", c.profile("alpha/a1"), "--password-file", c.pw)
+	a, b := call.wait(t, 40*time.Second), ans.wait(t, 40*time.Second)
+	if a["secure"].SAS == "" || a["secure"].SAS != b["secure"].SAS {
+		t.Fatalf("SAS %q and %q", a["secure"].SAS, b["secure"].SAS)
+	}
+	for who, p := range map[string]*proc{"caller": call, "callee": ans} {
+		if n := strings.Count(p.out.String(), `"event":"warning"`); n != 1 || !strings.Contains(p.out.String(), "no STUN/TURN relay") {
+			t.Errorf("%s: %d warnings, want one about the missing relay:\n%s", who, n, p.out.String())
+		}
+		if n := gathered(t, p); n["host"] == 0 || n["srflx"] != 0 || n["relay"] != 0 {
+			t.Errorf("%s offered %v, want host candidates only", who, n)
+		}
+		if path, _, _ := pathEvents(t, p); path != "host" {
+			t.Errorf("%s: path %q, want host", who, path)
+		}
+	}
+}
