@@ -20,13 +20,13 @@ import (
 func TestCallWithoutClusterRelay(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
-	oscar, papa := enrolled("oscar@example.org", "laptop"), enrolled("papa@example.org", "phone")
-	defer oscar.Close()
-	defer papa.Close()
+	sierra, tango := enrolled("calleronly@example.org", "laptop"), enrolled("calleeonly@example.org", "phone")
+	defer sierra.Close()
+	defer tango.Close()
 	for _, c := range []struct {
 		d    *sdk.Device
 		whom string
-	}{{oscar, "papa@example.org"}, {papa, "oscar@example.org"}} {
+	}{{sierra, "calleeonly@example.org"}, {tango, "calleronly@example.org"}} {
 		if _, err := c.d.AddContact(ctx, c.whom); err != nil {
 			t.Fatal(err)
 		}
@@ -50,7 +50,7 @@ func TestCallWithoutClusterRelay(t *testing.T) {
 	}
 
 	// --relay cannot work without a relay: refused before the INVITE.
-	_, err := oscar.Call(ctx, "papa@example.org", sdk.CallOptions{Relay: true})
+	_, err := sierra.Call(ctx, "calleeonly@example.org", sdk.CallOptions{Relay: true})
 	if !errors.Is(err, sdk.ErrRelayUnavailable) || sdk.CallCause(err) != "relay_unavailable" {
 		t.Fatalf("relayed call without a relay: %v (cause %q), want ErrRelayUnavailable", err, sdk.CallCause(err))
 	}
@@ -58,7 +58,7 @@ func TestCallWithoutClusterRelay(t *testing.T) {
 	listening := make(chan struct{})
 	answered := make(chan *sdk.Call, 1)
 	go func() {
-		c, err := papa.Answer(ctx, sdk.CallOptions{OnEvent: events("callee", listening)})
+		c, err := tango.Answer(ctx, sdk.CallOptions{OnEvent: events("callee", listening)})
 		if err != nil {
 			t.Error(err)
 			close(answered)
@@ -71,7 +71,7 @@ func TestCallWithoutClusterRelay(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("the callee never listened")
 	}
-	call, err := oscar.Call(ctx, "papa@example.org", sdk.CallOptions{OnEvent: events("caller", make(chan struct{}))})
+	call, err := sierra.Call(ctx, "calleeonly@example.org", sdk.CallOptions{OnEvent: events("caller", make(chan struct{}))})
 	if err != nil {
 		t.Fatal(err)
 	}
