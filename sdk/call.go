@@ -135,11 +135,14 @@ type CallOptions struct {
 	OpusBitrate int
 	PTime       time.Duration
 	// ICEServers are the STUN/TURN servers ICE gathers candidates from
-	// (RFC 8445); without them only host candidates are offered.
+	// (RFC 8445). Left empty, Device.Call and Device.Answer take the home
+	// cluster's (Device.UseClusterRelay); a Phone then offers only host
+	// candidates.
 	ICEServers ICEServers
 	// Relay offers only relayed candidates: the media crosses the TURN
-	// relay of ICEServers and the peer never learns this device's
-	// address. Without a relay the call fails with ErrRelayUnavailable.
+	// relay of ICEServers (or the cluster's) and the peer never learns
+	// this device's address. Without a relay the call fails with
+	// ErrRelayUnavailable.
 	Relay bool
 	// NoICE leaves ICE out: the description carries only the plain
 	// address (for peers that mishandle ICE attributes).
