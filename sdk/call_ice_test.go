@@ -96,3 +96,43 @@ func TestCallWithoutClusterRelay(t *testing.T) {
 		}
 	}
 }
+
+// TestUseClusterRelayOverrides: servers given by the caller, or ICE left
+// out, are kept as they are, without a warning; only the default asks
+// the cluster.
+func TestUseClusterRelayOverrides(t *testing.T) {
+	d := enrolled("overrides@example.org", "laptop")
+	defer d.Close()
+	given := sdk.ICEServers{URLs: []string{"stun:192.0.2.1:3478"}}
+	tests := []struct {
+		name    string
+		o       sdk.CallOptions
+		want    []string
+		warns   int
+		wantErr error
+	}{
+		{"servers given", sdk.CallOptions{ICEServers: given}, given.URLs, 0, nil},
+		{"servers given, relay only", sdk.CallOptions{ICEServers: given, Relay: true}, given.URLs, 0, nil},
+		{"no ICE", sdk.CallOptions{NoICE: true}, nil, 0, nil},
+		{"default, cluster without relay", sdk.CallOptions{}, nil, 1, nil},
+		{"relay only, cluster without relay", sdk.CallOptions{Relay: true}, nil, 0, sdk.ErrRelayUnavailable},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			warns := 0
+			o := tt.o
+			o.OnEvent = func(e sdk.CallEvent) {
+				if e.Type == sdk.CallWarning {
+					warns++
+				}
+			}
+			err := d.UseClusterRelay(context.Background(), &o)
+			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
+				t.Fatalf("err %v, want %v", err, tt.wantErr)
+			}
+			if strings.Join(o.ICEServers.URLs, " ") != strings.Join(tt.want, " ") || warns != tt.warns {
+				t.Errorf("servers %v and %d warnings, want %v and %d", o.ICEServers.URLs, warns, tt.want, tt.warns)
+			}
+		})
+	}
+}
