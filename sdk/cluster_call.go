@@ -23,8 +23,8 @@ var (
 )
 
 // CallCause is a short name of why a call did not connect, for JSON:
-// busy, declined, no_answer, offline, not_contact, unreachable or
-// refused; "" for other errors.
+// busy, declined, no_answer, offline, not_contact, unreachable, refused
+// or relay_unavailable; "" for other errors.
 func CallCause(err error) string {
 	if c := sipua.Cause(err); c != "" {
 		return c
