@@ -78,6 +78,13 @@ type LastCall struct {
 	// Pending is the secret of an unsafe call, kept back until the user
 	// confirms its SAS (§4.6.1.1).
 	Pending *PendingSecret `json:"pending,omitempty"`
+	// PeerDevice is the contact device whose signed zrtp-hash verified
+	// and whose messaging identity the call bound (auxsecret.go), with
+	// the fingerprint of its pinned keys; AuxMatched: the binding
+	// matched, so confirming this SAS verifies that identity too.
+	PeerDevice string `json:"peer_device,omitempty"`
+	PeerKeys   string `json:"peer_keys,omitempty"`
+	AuxMatched bool   `json:"aux_matched,omitempty"`
 }
 
 // PendingSecret is a retained secret waiting for the user's confirmation.
@@ -163,6 +170,9 @@ type Confirmation struct {
 	// Unsafe: the confirmed call had a retained-secret mismatch; its new
 	// secret is kept now.
 	Unsafe bool
+	// MessagingVerified names the contact device whose messaging
+	// identity the confirmation verified too; "" when the call bound none.
+	MessagingVerified string
 }
 
 // ConfirmLastCall records that the user compared the SAS of the last call
@@ -177,10 +187,11 @@ func ConfirmLastCall(s SecretStore, who, sas string) (Confirmation, error) {
 	if !SameSAS(r.Last.SAS, sas) {
 		return Confirmation{}, fmt.Errorf("%w (%s, call at %s): nothing changed", ErrSASMismatch, r.Last.Peer, r.Last.At.Local().Format(time.DateTime))
 	}
-	if err := confirm(s, z, r.Last.SAS, false); err != nil {
+	dev, err := confirm(s, z, r.Last.SAS, false)
+	if err != nil {
 		return Confirmation{}, err
 	}
-	return Confirmation{PeerZID: z, Peer: r.Last.Peer, SAS: r.Last.SAS, At: r.Last.At, Unsafe: r.Last.Unsafe}, nil
+	return Confirmation{PeerZID: z, Peer: r.Last.Peer, SAS: r.Last.SAS, At: r.Last.At, Unsafe: r.Last.Unsafe, MessagingVerified: dev}, nil
 }
 
 // SameSAS compares two renderings of a SAS, ignoring case and whether the
@@ -198,23 +209,34 @@ func SameSAS(a, b string) bool {
 
 // confirm marks the last call's SAS with peer as confirmed: the pending
 // secret of an unsafe call becomes the retained one, and the peer is
-// verified (RFC 6189 §4.6.1.1, §7.1).
-func confirm(s SecretStore, peer zrtp.ZID, sas string, inCall bool) error {
+// verified (RFC 6189 §4.6.1.1, §7.1). When the call bound both messaging
+// identities and the binding matched, the peer device's messaging
+// identity is verified too; its name is returned.
+func confirm(s SecretStore, peer zrtp.ZID, sas string, inCall bool) (string, error) {
 	r, ok, err := s.Peer(peer)
 	if err != nil {
-		return err
+		return "", err
 	}
 	if !ok || !SameSAS(r.Last.SAS, sas) {
-		return fmt.Errorf("confirm SAS: %w", ErrNoCallRemembered)
+		return "", fmt.Errorf("confirm SAS: %w", ErrNoCallRemembered)
+	}
+	dev := ""
+	if r.Last.PeerDevice != "" && r.Last.AuxMatched {
+		if _, ok := s.(MessagingTrustStore); ok {
+			if err := setMessagingTrust(s, r.Last.PeerDevice, r.Last.PeerKeys, TrustVerified); err != nil {
+				return "", fmt.Errorf("confirm SAS: messaging identity of %s: %w", r.Last.PeerDevice, err)
+			}
+			dev = r.Last.PeerDevice
+		}
 	}
 	if r.Last.Mismatch && r.Last.Pending == nil && !r.Last.Confirmed {
 		if inCall {
 			// The new secret is not agreed yet: the call keeps it,
 			// verified, when it comes.
 			r.Last.Confirmed = true
-			return s.PutPeer(peer, r)
+			return dev, s.PutPeer(peer, r)
 		}
-		return errors.New("confirm SAS: the unsafe call ended before a new secret was agreed; call again and confirm the SAS during the call")
+		return "", errors.New("confirm SAS: the unsafe call ended before a new secret was agreed; call again and confirm the SAS during the call")
 	}
 	if p := r.Last.Pending; p != nil {
 		r.RS1, r.RS2, r.Expires = p.RS1, p.RS2, p.Expires
@@ -222,10 +244,10 @@ func confirm(s SecretStore, peer zrtp.ZID, sas string, inCall bool) error {
 	}
 	r.Verified, r.Unsafe, r.Last.Confirmed = true, false, true
 	r.Updated = time.Now().UTC()
-	return s.PutPeer(peer, r)
+	return dev, s.PutPeer(peer, r)
 }
 
-func confirmInCall(s SecretStore, peer zrtp.ZID, sas string) error {
+func confirmInCall(s SecretStore, peer zrtp.ZID, sas string) (string, error) {
 	return confirm(s, peer, sas, true)
 }
 
@@ -236,6 +258,9 @@ func reject(s SecretStore, peer zrtp.ZID) error {
 	r, _, err := s.Peer(peer)
 	if err != nil {
 		return err
+	}
+	if err := setMessagingTrust(s, r.Last.PeerDevice, r.Last.PeerKeys, TrustUnsafe); err != nil {
+		return fmt.Errorf("reject SAS: messaging identity of %s: %w", r.Last.PeerDevice, err)
 	}
 	r.Verified, r.Unsafe = false, true
 	r.RS1, r.RS2, r.Expires = nil, nil, time.Time{}

@@ -67,6 +67,10 @@ type CallOptions struct {
 	RTPHost string
 	// ICE configures the media path (icecall.go).
 	ICE ICEOptions
+	// Signer signs our zrtp-hash with the device's identity key and checks
+	// the peer's against its pinned certificate (hashsig.go); nil for a
+	// call without a profile, which neither signs nor checks.
+	Signer Signer
 	// OnEvent receives the call's events in order; it must not block long.
 	OnEvent func(Event)
 	Logger  *slog.Logger
@@ -119,6 +123,7 @@ type Call struct {
 
 	// iceDefault is the default candidate of our ICE description.
 	iceDefault netip.AddrPort
+	trust callTrust // signed zrtp-hash and identity binding (calltrust.go)
 }
 
 func newCall(ua *UA, opts CallOptions, outgoing bool) (*Call, error) {
@@ -301,10 +306,14 @@ func (c *Call) ConfirmSAS() error {
 	c.verifyMu.Lock()
 	defer c.verifyMu.Unlock()
 	c.userVerified, c.sasRejected = true, false
-	if err := confirmInCall(c.opts.Cache, peer, s.SAS); err != nil {
+	dev, err := confirmInCall(c.opts.Cache, peer, s.SAS)
+	if err != nil {
 		return err
 	}
 	reason := "SAS " + s.SAS + " confirmed for peer " + s.PeerZID
+	if dev != "" {
+		reason += "; the messaging identity of " + dev + " is verified too"
+	}
 	if s.Trust == TrustUnsafe {
 		reason += "; this call had a retained-secret mismatch (unsafe): its new secret is kept now"
 	}
@@ -870,6 +879,7 @@ func (c *Call) onSecure(st *mediaState, now time.Time, ev *zrtp.Secure) error {
 		PeerVerified: ev.PeerVerified, PeerZID: ev.PeerZID.String(), Initiator: ev.Initiator,
 		Handshake: now.Sub(st.started),
 	}
+	c.fillTrust(info, ev, st)
 	c.statsMu.Lock()
 	c.secure, c.peerZID = info, ev.PeerZID
 	c.statsMu.Unlock()
@@ -897,6 +907,7 @@ func (c *Call) rememberCall(ev *zrtp.Secure, now time.Time) (flagged bool, err e
 	flagged = r.Unsafe
 	r.Last = LastCall{Peer: c.peer, SAS: ev.SAS, SASType: strings.TrimSpace(ev.SASType.String()), At: now.UTC(),
 		Unsafe: ev.CacheMismatch || flagged, Mismatch: ev.CacheMismatch}
+	c.noteIdentity(&r.Last, ev)
 	if ev.CacheMismatch {
 		r.Unsafe, r.Verified = true, false
 	}

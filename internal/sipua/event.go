@@ -38,6 +38,17 @@ type SecureInfo struct {
 	PeerVerified       bool   `json:"peer_verified"` // the peer's Confirm carried the V flag
 	PeerZID            string `json:"peer_zid"`
 	Initiator          bool   `json:"initiator"`
+	// SignedHash is what checking the peer's signed zrtp-hash found
+	// (hashsig.go), SignedBy the device its signature names and
+	// SignedHashDetail why it is not verified.
+	SignedHash       SignedHashState `json:"signed_hash"`
+	SignedBy         string          `json:"signed_by,omitempty"`
+	SignedHashDetail string          `json:"signed_hash_detail,omitempty"`
+	// HelloHash: whether the peer's Hello matched the (signed) zrtp-hash
+	// of its SDP (RFC 6189 §8.1); AuxSecret: whether both devices'
+	// messaging identities were bound into the SAS (auxsecret.go).
+	HelloHash string `json:"hello_hash"`
+	AuxSecret string `json:"aux_secret"`
 	// Handshake is the time from our first Hello to the keys.
 	Handshake time.Duration `json:"-"`
 }

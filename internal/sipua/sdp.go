@@ -88,6 +88,11 @@ type Media struct {
 	// RTCPMux is a=rtcp-mux (RFC 5761 §5.1.1): RTCP shares the RTP port.
 	// An answer carries it only when the offer did.
 	RTCPMux bool
+	// HashSig is the signature of ZRTPHash (hashsig.go); nil when absent.
+	// HashSigErr is why an attribute present could not be read: the
+	// call goes on and reports the signature invalid.
+	HashSig    *HashSig
+	HashSigErr error
 }
 
 // Errors returned while reading a session description.
@@ -136,6 +141,9 @@ func (m *Media) Marshal() ([]byte, error) {
 	}
 	if m.ZRTPHash != "" {
 		md.Attributes = append(md.Attributes, sdp.NewAttribute("zrtp-hash", m.ZRTPHash))
+	}
+	if m.HashSig != nil && m.ZRTPHash != "" {
+		md.Attributes = append(md.Attributes, sdp.NewAttribute(HashSigAttr, m.HashSig.String()))
 	}
 	if m.PTime > 0 {
 		md.Attributes = append(md.Attributes, sdp.NewAttribute("ptime", strconv.Itoa(int(m.PTime/time.Millisecond))))
@@ -214,6 +222,12 @@ func ParseMedia(b []byte) (*Media, error) {
 				return nil, err
 			}
 			m.ZRTPHash = h
+		case HashSigAttr:
+			if m.HashSig != nil || m.HashSigErr != nil {
+				m.HashSig, m.HashSigErr = nil, fmt.Errorf("%w: more than one", ErrBadHashSig)
+				continue
+			}
+			m.HashSig, m.HashSigErr = ParseHashSig(at.Value)
 		case "crypto":
 			m.SDES = true
 		case "rtcp-mux":

@@ -275,11 +275,6 @@ func (u *UA) Dial(ctx context.Context, target string, opts CallOptions) (*Call, 
 		c.conn.Close()
 		return nil, fmt.Errorf("call %s: %w", target, err)
 	}
-	offer, err := c.local.Marshal()
-	if err != nil {
-		c.conn.Close()
-		return nil, err
-	}
 	req := sip.NewRequest(sip.INVITE, uri)
 	req.SetTransport(u.transport)
 	from := sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: u.user, Host: u.host, Port: u.port}, Params: sip.NewParams()}
@@ -296,6 +291,11 @@ func (u *UA) Dial(ctx context.Context, target string, opts CallOptions) (*Call, 
 	req.AppendHeader(&from)
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	req.AppendHeader(sip.NewHeader("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS"))
+	offer, err := c.signOffer(req)
+	if err != nil {
+		c.conn.Close()
+		return nil, err
+	}
 	req.SetBody(offer)
 	c.emit(Event{Type: EventCalling, Peer: target})
 	sess, err := u.dua.WriteInvite(ctx, req)
@@ -345,6 +345,7 @@ func (u *UA) Dial(ctx context.Context, target string, opts CallOptions) (*Call, 
 		return nil, fmt.Errorf("call %s: ACK: %w", target, err)
 	}
 	c.remote, c.codec = ans, chosen
+	c.checkAnswer(ans)
 	if err := c.connected(ctx, target); err != nil {
 		_ = c.Hangup(context.Background())
 		return nil, err
@@ -493,7 +494,11 @@ func (u *UA) answer(ctx context.Context, in *incoming, opts CallOptions) (*Call,
 		_ = tx.Respond(sip.NewResponseFromRequest(req, 488, "Not Acceptable Here", nil))
 		return nil, fmt.Errorf("offer: %w", err)
 	}
-	body, err := ans.Marshal()
+	err = c.checkOffer(req, offer, ans)
+	var body []byte
+	if err == nil {
+		body, err = ans.Marshal()
+	}
 	if err != nil {
 		c.conn.Close()
 		_ = tx.Respond(sip.NewResponseFromRequest(req, 500, "Server Internal Error", nil))
