@@ -27,13 +27,17 @@ const (
 // secrets retained from earlier calls with each peer, the SAS trust flags
 // and each peer's last SAS (for ConfirmLastCall).
 type ZRTPStore struct {
-	s sipua.SecretStore
+	s      sipua.SecretStore
+	signer sipua.Signer // nil without a profile
 }
 
 // ZRTPStore is the device's store, in its encrypted database: one ZID per
 // profile, nothing of ZRTP in plain files. It is valid while d is open.
+// Calls with it sign their zrtp-hash with the device key, check the
+// peer's against its pinned certificate (SecureInfo.SignedHash) and bind
+// both devices' messaging identities into the SAS (SecureInfo.AuxSecret).
 func (d *Device) ZRTPStore() *ZRTPStore {
-	return &ZRTPStore{s: d.p.ZRTPStore()}
+	return &ZRTPStore{s: d.p.ZRTPStore(), signer: d.p.CallSigner()}
 }
 
 // OpenZRTPCache opens (creating it if needed) a store in plain files under
@@ -56,6 +60,10 @@ type Confirmation struct {
 	// Unsafe: the confirmed call had a retained-secret mismatch (a man in
 	// the middle, or a peer that lost its cache); its new secret is kept now.
 	Unsafe bool `json:"unsafe"`
+	// MessagingVerified names the contact device (user@domain/device)
+	// whose messaging identity the confirmed call bound and is now
+	// verified too; "" when there was none.
+	MessagingVerified string `json:"messaging_verified,omitempty"`
 }
 
 // ConfirmLastCall records, after a call, that the user compared its SAS
@@ -67,7 +75,7 @@ func (z *ZRTPStore) ConfirmLastCall(who, sas string) (Confirmation, error) {
 	if err != nil {
 		return Confirmation{}, err
 	}
-	return Confirmation{Peer: c.Peer, PeerZID: c.PeerZID.String(), SAS: c.SAS, At: c.At, Unsafe: c.Unsafe}, nil
+	return Confirmation{Peer: c.Peer, PeerZID: c.PeerZID.String(), SAS: c.SAS, At: c.At, Unsafe: c.Unsafe, MessagingVerified: c.MessagingVerified}, nil
 }
 
 // PhoneConfig configures a Phone.
@@ -86,9 +94,10 @@ type PhoneConfig struct {
 
 // Phone is a SIP user agent for direct (peer-to-peer) calls.
 type Phone struct {
-	ua    *sipua.UA
-	store sipua.SecretStore
-	log   *slog.Logger
+	ua     *sipua.UA
+	store  sipua.SecretStore
+	signer sipua.Signer
+	log    *slog.Logger
 }
 
 // NewPhone starts listening for SIP on cfg.Listen.
@@ -104,7 +113,7 @@ func NewPhone(cfg PhoneConfig) (*Phone, error) {
 	if err != nil {
 		return nil, fmt.Errorf("phone: %w", err)
 	}
-	return &Phone{ua: ua, store: cfg.ZRTP.s, log: log}, nil
+	return &Phone{ua: ua, store: cfg.ZRTP.s, signer: cfg.ZRTP.signer, log: log}, nil
 }
 
 // URI is the SIP URI peers call this phone at.
@@ -187,7 +196,19 @@ type SecureInfo = sipua.SecureInfo
 // Trust is how far a call's peer is trusted.
 type Trust = sipua.Trust
 
-// Trust states of SecureInfo.Trust.
+// SignedHashState is what checking the peer's signed zrtp-hash found.
+type SignedHashState = sipua.SignedHashState
+
+// States of SecureInfo.SignedHash.
+const (
+	SignedHashVerified = sipua.SignedHashVerified // signed for this call by the contact device it names
+	SignedHashMissing  = sipua.SignedHashMissing  // no signature: a standard phone, or removed on the way
+	SignedHashInvalid  = sipua.SignedHashInvalid  // does not verify for this call: the call is unsafe
+	SignedHashUnknown  = sipua.SignedHashUnknown  // signed by a device that is not among the contacts
+	SignedHashOff      = sipua.SignedHashOff      // this side has no profile: nothing signed or checked
+)
+
+// Trust states of SecureInfo.Trust, and of a contact's messaging identity.
 const (
 	TrustUnverified = sipua.TrustUnverified // keys agreed, SAS not yet compared with this peer
 	TrustVerified   = sipua.TrustVerified   // retained secret matched and the SAS was confirmed earlier
@@ -250,10 +271,12 @@ func algos(names []string) ([]zrtp.Algo, error) {
 }
 
 func (p *Phone) options(o CallOptions) (sipua.CallOptions, error) {
-	return callOptions(o, p.store, p.log)
+	return callOptions(o, p.store, p.signer, p.log)
 }
 
-func callOptions(o CallOptions, store sipua.SecretStore, log *slog.Logger) (sipua.CallOptions, error) {
+// callOptions builds a call's options; signer is nil for calls without a
+// profile, which neither sign nor check zrtp-hashes.
+func callOptions(o CallOptions, store sipua.SecretStore, signer sipua.Signer, log *slog.Logger) (sipua.CallOptions, error) {
 	kas, err := algos(o.KeyAgreements)
 	if err != nil {
 		return sipua.CallOptions{}, err
@@ -275,7 +298,7 @@ func callOptions(o CallOptions, store sipua.SecretStore, log *slog.Logger) (sipu
 		}
 	}
 	so := sipua.CallOptions{Record: o.Record, Cache: store, KeyAgreements: kas, SASTypes: sas, AllowInsecure: o.AllowInsecure,
-		NoOpus: o.NoOpus, OpusBitrate: o.OpusBitrate, PTime: o.PTime, Logger: log,
+		NoOpus: o.NoOpus, OpusBitrate: o.OpusBitrate, PTime: o.PTime, Logger: log, Signer: signer,
 		ICE: sipua.ICEOptions{Servers: o.ICEServers, RelayOnly: o.Relay, Disabled: o.NoICE}}
 	if o.Relay && o.NoICE {
 		return so, errors.New("a relayed call needs ICE: drop NoICE")

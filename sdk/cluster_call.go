@@ -49,7 +49,7 @@ func (d *Device) Call(ctx context.Context, target string, o CallOptions) (*Call,
 	if err := d.UseClusterRelay(ctx, &o); err != nil {
 		return nil, fmt.Errorf("call %s: %w", target, err)
 	}
-	so, err := callOptions(o, d.p.ZRTPStore(), d.p.Logger())
+	so, err := callOptions(o, d.p.ZRTPStore(), d.p.CallSigner(), d.p.Logger())
 	if err != nil {
 		return nil, fmt.Errorf("call %s: %w", target, err)
 	}
@@ -101,7 +101,7 @@ func (d *Device) Answer(ctx context.Context, o CallOptions) (*Call, error) {
 	if err := d.UseClusterRelay(ctx, &o); err != nil {
 		return nil, fmt.Errorf("answer: %w", err)
 	}
-	so, err := callOptions(o, d.p.ZRTPStore(), d.p.Logger())
+	so, err := callOptions(o, d.p.ZRTPStore(), d.p.CallSigner(), d.p.Logger())
 	if err != nil {
 		return nil, fmt.Errorf("answer: %w", err)
 	}

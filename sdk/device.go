@@ -219,6 +219,8 @@ func (d *Device) ChangePassword(ctx context.Context, oldPassword, newPassword []
 type Contact struct {
 	User    string          `json:"user"`
 	Devices []ContactDevice `json:"devices"`
+	// Trust is the contact's: as far as its least trusted device.
+	Trust Trust `json:"trust"`
 }
 
 // ContactDevice is one device of a contact. Its key was verified against the
@@ -235,13 +237,18 @@ type ContactDevice struct {
 	// NewDevice: the device was added after the contact's first ones; set
 	// until Device.TrustDevice.
 	NewDevice bool `json:"new_device,omitempty"`
+	// Trust of the device's messaging identity: TrustVerified once a SAS
+	// was confirmed in a call that bound its keys (and they have not
+	// changed since), TrustUnsafe after a rejected SAS or a binding
+	// mismatch, TrustUnverified otherwise.
+	Trust Trust `json:"trust"`
 }
 
 func contact(c client.Contact) Contact {
-	out := Contact{User: c.User, Devices: make([]ContactDevice, len(c.Devices))}
+	out := Contact{User: c.User, Devices: make([]ContactDevice, len(c.Devices)), Trust: Trust(c.Trust)}
 	for i, d := range c.Devices {
 		out.Devices[i] = ContactDevice{Name: d.Name, Suite: KeySuite(d.Suite), KeySHA256: d.KeySHA256, NotAfter: d.NotAfter,
-			KeyChanged: d.KeyChanged, NewDevice: d.NewDevice}
+			KeyChanged: d.KeyChanged, NewDevice: d.NewDevice, Trust: Trust(d.Trust)}
 	}
 	return out
 }

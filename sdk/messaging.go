@@ -168,12 +168,17 @@ type Event struct {
 	Error string `json:"error,omitempty"`
 	// Presence is the contact's presence (EventPresence).
 	Presence *PresenceInfo `json:"presence,omitempty"`
+	// Trust of a message: the sending contact device's messaging
+	// identity (TrustVerified, TrustUnverified, TrustUnsafe) and the
+	// conversation's, as far as the contact's least trusted device.
+	Trust             Trust `json:"trust,omitempty"`
+	ConversationTrust Trust `json:"conversation_trust,omitempty"`
 }
 
 func event(e client.Event) Event {
 	return Event{Type: EventType(e.Type), From: e.From, FromDevice: e.FromDevice, Peer: e.Peer, ID: e.ID, Text: e.Text,
 		Time: e.Time, Outgoing: e.Outgoing, Insecure: e.Insecure, Protocol: e.Protocol, State: e.State, Error: e.Error,
-		Presence: presenceOf(e.Presence)}
+		Presence: presenceOf(e.Presence), Trust: Trust(e.Trust), ConversationTrust: Trust(e.ConversationTrust)}
 }
 
 // SetEvents sets where the events of Send, Resend and MarkRead go (new

@@ -255,6 +255,13 @@ func (p *eventPrinter) print(e sdk.CallEvent) {
 			fmt.Fprint(w, ", SAS verified in an earlier call")
 		}
 		fmt.Fprintln(w)
+		switch s.SignedHash {
+		case sdk.SignedHashVerified:
+			fmt.Fprintf(w, "signed zrtp-hash: verified, by %s; messaging identities bound: %s\n", s.SignedBy, s.AuxSecret)
+		case sdk.SignedHashOff:
+		default:
+			fmt.Fprintf(w, "signed zrtp-hash: %s: %s\n", s.SignedHash, s.SignedHashDetail)
+		}
 		if s.Trust == sdk.TrustUnsafe {
 			fmt.Fprintln(w, "UNSAFE: this may be a man in the middle (see the alert). Trust the peer again only if it reads exactly this SAS.")
 		}
@@ -509,6 +516,9 @@ func (a *app) cmdVerifyCall(ctx context.Context, args []string) error {
 	}
 	v := map[string]any{"event": "sas_verified", "peer": res.Peer, "peer_zid": res.PeerZID, "sas": res.SAS,
 		"call_time": res.At.UTC().Format(time.RFC3339), "unsafe": res.Unsafe}
+	if res.MessagingVerified != "" {
+		v["messaging_verified"] = res.MessagingVerified
+	}
 	return c.print(v, func(w io.Writer) {
 		if res.Unsafe {
 			fmt.Fprintf(w, "The call with %s at %s was UNSAFE: a retained-secret mismatch, or the peer was marked unsafe before (a man in the middle, or the peer lost its ZRTP cache).\n",
@@ -516,6 +526,9 @@ func (a *app) cmdVerifyCall(ctx context.Context, args []string) error {
 			fmt.Fprintln(w, "You confirmed that the peer read the same SAS, so that call's secret is kept.")
 		}
 		fmt.Fprintf(w, "SAS %q confirmed: %s (ZID %s) is verified; later calls show \"previously verified\".\n", res.SAS, res.Peer, res.PeerZID)
+		if res.MessagingVerified != "" {
+			fmt.Fprintf(w, "The messaging identity of %s, bound into that call, is verified too.\n", res.MessagingVerified)
+		}
 	})
 }
 

@@ -328,10 +328,13 @@ func (a *app) cmdContacts(ctx context.Context, args []string) error {
 		cs := c.withPresence(ctx, d, list)
 		return c.print(cs, func(out io.Writer) {
 			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "CONTACT\tDEVICE\tSUITE\tKEY (SHA-256)")
+			fmt.Fprintln(tw, "CONTACT\tDEVICE\tSUITE\tKEY (SHA-256)\tTRUST")
 			for _, ct := range cs {
 				if len(ct.Devices) == 0 {
-					fmt.Fprintf(tw, "%s\t-\t\t\n", ct.User)
+					fmt.Fprintf(tw, "%s\t-\t\t\t%s\n", ct.User, ct.Trust)
+				} else {
+					// A conversation is as trusted as its least trusted device.
+					fmt.Fprintf(tw, "%s\t(all)\t\t\t%s\n", ct.User, ct.Trust)
 				}
 				for _, dv := range ct.Devices {
 					warn := ""
@@ -341,7 +344,7 @@ func (a *app) cmdContacts(ctx context.Context, args []string) error {
 					case dv.NewDevice:
 						warn = "  NEW DEVICE: verify with the contact, then phonex contacts trust " + ct.User + "/" + dv.Name
 					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s%s\n", ct.User, dv.Name, dv.Suite, dv.KeySHA256[:16], warn)
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s%s\n", ct.User, dv.Name, dv.Suite, dv.KeySHA256[:16], dv.Trust, warn)
 				}
 			}
 			tw.Flush()
@@ -489,6 +492,11 @@ func (a *app) cmdListen(ctx context.Context, args []string) error {
 				}
 				if e.Insecure {
 					who = " [NOT ENCRYPTED]"
+				}
+				if e.Trust == sdk.TrustUnsafe || e.ConversationTrust == sdk.TrustUnsafe {
+					who += " [UNSAFE: a SAS was rejected or the keys bound into a call differed]"
+				} else if e.ConversationTrust == sdk.TrustVerified {
+					who += " [verified]"
 				}
 				fmt.Fprintf(out, "%s %s %s%s: %s\n", ts, e.ID, dir, who, e.Text)
 			case sdk.EventDelivered, sdk.EventRead:

@@ -75,6 +75,10 @@ type Event struct {
 	Error      string    `json:"error,omitempty"`
 	// Presence is a contact's presence (type presence).
 	Presence *PresenceInfo `json:"presence,omitempty"`
+	// Trust of a message: the sending device's messaging identity, and
+	// the conversation's, its least trusted device's (calltrust.go).
+	Trust             string `json:"trust,omitempty"`
+	ConversationTrust string `json:"conversation_trust,omitempty"`
 }
 
 // InboxEntry is one message of the history.
@@ -792,8 +796,10 @@ func (m *messenger) storeText(ctx context.Context, sdev ident.Device, msg *stp.M
 		m.p.log.Error("store message", "err", err)
 		return 500, "Local storage failed"
 	}
-	m.emit(Event{Type: "message", From: sdev.Account.String(), FromDevice: sdev.Name, Peer: peer, ID: msgID(nonce), Text: t.Body, Time: msg.Sent, Outgoing: own,
-		Protocol: protocolName(msg.Protocol)})
+	ev := Event{Type: "message", From: sdev.Account.String(), FromDevice: sdev.Name, Peer: peer, ID: msgID(nonce), Text: t.Body, Time: msg.Sent, Outgoing: own,
+		Protocol: protocolName(msg.Protocol)}
+	m.p.messageTrust(ctx, &ev, sdev)
+	m.emit(ev)
 	return 200, "OK"
 }
 

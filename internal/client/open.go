@@ -239,6 +239,7 @@ func (p *Profile) Devices(ctx context.Context) ([]api.Device, error) {
 type Contact struct {
 	User    string          `json:"user"`
 	Devices []ContactDevice `json:"devices"`
+	Trust   string          `json:"trust"` // the least trusted device's (calltrust.go)
 }
 
 // ContactDevice is one verified device of a contact.
@@ -249,6 +250,7 @@ type ContactDevice struct {
 	NotAfter   time.Time `json:"not_after"`
 	KeyChanged bool      `json:"key_changed,omitempty"` // until trusted (TrustDevice)
 	NewDevice  bool      `json:"new_device,omitempty"`  // added after the contact's first devices, until trusted
+	Trust      string    `json:"trust"`                 // of its messaging identity: verified, unverified, unsafe
 }
 
 // verifyContact checks every device certificate of a contact against the CA
@@ -281,8 +283,12 @@ func (p *Profile) verifyContact(ctx context.Context, e api.Contact) (Contact, er
 		// Shown until the user trusts the device (TrustDevice).
 		cd.KeyChanged = p.hasNotice(ctx, NoticeKeyChanged, dev.String())
 		cd.NewDevice = p.hasNotice(ctx, NoticeNewDevice, dev.String())
+		if cd.Trust, err = p.DeviceTrust(ctx, dev.String()); err != nil {
+			return out, err
+		}
 		out.Devices = append(out.Devices, cd.ContactDevice)
 	}
+	out.Trust = deviceSetTrust(out.Devices)
 	return out, nil
 }
 
