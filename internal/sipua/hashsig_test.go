@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/phonex/phonex/internal/keys"
+	"github.com/phonex/phonex/internal/zrtp"
 )
 
 // testDevice is a device identity with a directory of the devices it has
@@ -294,4 +295,39 @@ func FuzzParseHashSig(f *testing.F) {
 			t.Fatalf("%q: round trip %+v %v", v, again, err)
 		}
 	})
+}
+
+// TestFillTrust: what the secure event says about the peer's identity,
+// and which findings make the call unsafe (a Hello that did not match the
+// signed hash is an attack indicator, RFC 6189 §8.1).
+func TestFillTrust(t *testing.T) {
+	hash := "1.10 " + strings.Repeat("ab", 32)
+	for _, tt := range []struct {
+		name      string
+		state     SignedHashState
+		auxSet    bool
+		auxMis    bool
+		remote    string
+		helloBad  bool
+		wantHello string
+		wantAux   string
+		unsafe    bool
+	}{
+		{"all verified", SignedHashVerified, true, false, hash, false, HelloHashMatched, AuxMatched, false},
+		{"forged Hello seen", SignedHashVerified, true, false, hash, true, HelloHashMismatch, AuxMatched, true},
+		{"auxsecret mismatch", SignedHashVerified, true, true, hash, false, HelloHashMatched, AuxMismatch, true},
+		{"invalid signature", SignedHashInvalid, false, false, hash, false, HelloHashMatched, AuxNone, true},
+		{"standard phone", SignedHashMissing, false, true, hash, false, HelloHashMatched, AuxNone, false},
+		{"no zrtp-hash", SignedHashMissing, false, false, "", false, HelloHashNotSignalled, AuxNone, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := &Call{}
+			c.trust.state, c.trust.auxSet = tt.state, tt.auxSet
+			info := &SecureInfo{Trust: TrustVerified}
+			c.fillTrust(info, &zrtp.Secure{AuxMismatch: tt.auxMis}, &mediaState{remoteHash: tt.remote, hashAlert: tt.helloBad})
+			if info.HelloHash != tt.wantHello || info.AuxSecret != tt.wantAux || (info.Trust == TrustUnsafe) != tt.unsafe || info.SignedHash != tt.state {
+				t.Errorf("%+v", info)
+			}
+		})
+	}
 }
