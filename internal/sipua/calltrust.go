@@ -102,7 +102,7 @@ func (c *Call) alertChangedKeys(id Signer, acct string) {
 		return
 	}
 	for _, d := range devs {
-		c.alert("the key of %s changed since first seen and you have not trusted it since: ask the contact whether they re-enrolled it, and compare the SAS aloud", d)
+		c.alertNamed("contact device key changed", "the key of %s changed since first seen and you have not trusted it since: ask the contact whether they re-enrolled it, and compare the SAS aloud", d)
 	}
 }
 
@@ -208,10 +208,10 @@ func (c *Call) checkPeerSig(id Signer, m *Media, s SignedHash, account string, b
 	c.setSigned(state, signer, p, detail)
 	switch state {
 	case SignedHashInvalid:
-		c.alert("the peer's signed zrtp-hash is INVALID (%s): possibly a man in the middle on the signalling path; this call is unsafe, compare the SAS aloud", detail)
+		c.alertNamed("signed zrtp-hash invalid", "the peer's signed zrtp-hash is INVALID (%s): possibly a man in the middle on the signalling path; this call is unsafe, compare the SAS aloud", detail)
 	case SignedHashVerified:
 		if p.KeyChanged {
-			c.alert("the key of %s changed since first seen and you have not trusted it since: ask the contact whether they re-enrolled it, and compare the SAS aloud", signer)
+			c.alertNamed("contact device key changed", "the key of %s changed since first seen and you have not trusted it since: ask the contact whether they re-enrolled it, and compare the SAS aloud", signer)
 		}
 		if bind && len(p.AuxSecret) > 0 {
 			if err := c.engine.SetAuxSecret(p.AuxSecret); err != nil {
@@ -287,13 +287,13 @@ func (c *Call) noteIdentity(last *LastCall, ev *zrtp.Secure) {
 		// that could not verify the answer (or never saw its signature)
 		// and so bound nothing: it reports, and leaves the mark to the
 		// offerer, which binds only once the answer said it did too.
-		c.alert("the messaging identities bound into this call do not match %s's (ZRTP auxsecret mismatch): either side may hold a wrong key for the other, or the caller could not check your signature; compare the SAS aloud", signer)
+		c.alertNamed("auxsecret mismatch", "the messaging identities bound into this call do not match %s's (ZRTP auxsecret mismatch): either side may hold a wrong key for the other, or the caller could not check your signature; compare the SAS aloud", signer)
 		return
 	}
 	if err := setMessagingTrust(c.opts.Cache, signer, keys, TrustUnsafe); err != nil {
 		c.log.Warn("messaging trust", "err", err)
 	}
-	c.alert("the messaging identity keys bound into this call differ between you and %s (ZRTP auxsecret mismatch): one side holds a wrong key for the other; its messaging identity is marked unsafe", signer)
+	c.alertNamed("auxsecret mismatch", "the messaging identity keys bound into this call differ between you and %s (ZRTP auxsecret mismatch): one side holds a wrong key for the other; its messaging identity is marked unsafe", signer)
 }
 
 // MessagingTrustStore is implemented by secret stores that also keep the
@@ -316,4 +316,11 @@ func setMessagingTrust(s SecretStore, device, keySHA string, t Trust) error {
 		return nil
 	}
 	return ms.SetMessagingTrust(device, keySHA, t)
+}
+
+// alertNamed shows the user an alert that names a contact device; the log
+// gets only its kind, not who is calling whom.
+func (c *Call) alertNamed(kind, format string, args ...any) {
+	c.log.Warn("call alert", "kind", kind)
+	c.emit(Event{Type: EventAlert, Reason: fmt.Sprintf(format, args...)})
 }
