@@ -262,3 +262,53 @@ func (p *jsonProc) stop() {
 		p.cmd.Process.Kill()
 	}
 }
+
+// TestCallTrustStandardPhone: a profile's call with a standard phone
+// (linphonec, bzrtp) works with the signature attribute in the offer, the
+// SAS is equal, and the phone's missing signature is reported as such
+// (not as unsafe), in both directions.
+func TestCallTrustStandardPhone(t *testing.T) {
+	requirePeer(t, "linphonec")
+	c := newCluster(t)
+	c.n = serveOn(t, c.data, freeAddr(t), freeAddr(t))
+	c.device("alpha", "a1", true)
+	lp := startLinphonec(t, filepath.Join(c.tmp, "lp"), "")
+	profile := []string{"--profile", c.profile("alpha/a1"), "--password-file", c.pw}
+
+	check := func(dir string, mark int, evs []map[string]any) {
+		t.Helper()
+		lpSAS := lp.waitFor(mark, sasRE, 10*time.Second)[1]
+		s := firstEvent(evs, "secure")
+		if s == nil {
+			t.Fatalf("%s: no secure event", dir)
+		}
+		if sas, _ := s["sas"].(string); !sameSAS(sas, lpSAS) {
+			t.Errorf("%s: SAS phonex %q linphonec %q", dir, sas, lpSAS)
+		}
+		if s["signed_hash"] != "missing" || s["aux_secret"] != "none" || s["trust"] == "unsafe" {
+			t.Errorf("%s: %v", dir, s)
+		}
+		if d, _ := s["signed_hash_detail"].(string); !strings.Contains(d, "standard phone") {
+			t.Errorf("%s: detail %q", dir, d)
+		}
+		lp.waitFor(mark, `ended`, 10*time.Second)
+	}
+
+	mark := lp.mark()
+	p := startPhonex(t, append([]string{"call", fmt.Sprintf("sip:lp@127.0.0.1:%d", lp.port), "--direct", "--for", "3s", "--json"}, profile...)...)
+	p.wait(t, 30*time.Second)
+	check("phonex -> linphonec", mark, jsonEvents(p.out.Bytes()))
+
+	// A second phone, so that the retained secret of the first call
+	// plays no part (bzrtp files it under the peer's SIP address, which
+	// differs in this direction).
+	lp.quit()
+	lp = startLinphonec(t, filepath.Join(c.tmp, "lp2"), "")
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	ans := startPhonex(t, append([]string{"answer", "--direct", "--listen", addr, "--for", "3s", "--json"}, profile...)...)
+	ans.waitEvent(t, "listening", 20*time.Second)
+	mark = lp.mark()
+	lp.send("call sip:x@" + addr)
+	ans.wait(t, 30*time.Second)
+	check("linphonec -> phonex", mark, jsonEvents(ans.out.Bytes()))
+}
