@@ -181,42 +181,51 @@ func (s *callSigner) Device() string { return s.p.Device.String() }
 
 func (s *callSigner) Sign(msg []byte) ([]byte, error) { return keys.Sign(s.p.Keys.Sign, msg) }
 
-// contactDevice finds a device in the cached contact list, fetching the
-// list from the cluster once when the device is not there yet.
+// contactDevice finds a device in the cached contact list.
 func (s *callSigner) contactDevice(ctx context.Context, dev ident.Device) (api.ContactDevice, bool, error) {
-	for try := 0; ; try++ {
-		e, ok, err := s.p.db.cachedContact(ctx, dev.Account.String())
-		if err != nil {
-			return api.ContactDevice{}, false, err
-		}
-		if ok {
-			for _, d := range e.Devices {
-				if d.Name == dev.Name {
-					return d, true, nil
-				}
-			}
-		}
-		s.mu.Lock()
-		again := try == 0 && !s.refreshed
-		s.refreshed = true
-		s.mu.Unlock()
-		if !again {
-			return api.ContactDevice{}, false, nil
-		}
-		if _, err := s.p.Contacts(ctx); err != nil {
-			return api.ContactDevice{}, false, fmt.Errorf("fetch the contact list: %w", err)
+	e, ok, err := s.p.db.cachedContact(ctx, dev.Account.String())
+	if err != nil || !ok {
+		return api.ContactDevice{}, false, err
+	}
+	for _, d := range e.Devices {
+		if d.Name == dev.Name {
+			return d, true, nil
 		}
 	}
+	return api.ContactDevice{}, false, nil
+}
+
+// refresh fetches the contact list from the cluster, once per signer: a
+// device added, or a certificate renewed, since the list was last
+// fetched.
+func (s *callSigner) refresh(ctx context.Context) bool {
+	s.mu.Lock()
+	done := s.refreshed
+	s.refreshed = true
+	s.mu.Unlock()
+	if done {
+		return false
+	}
+	_, err := s.p.Contacts(ctx)
+	return err == nil
 }
 
 func (s *callSigner) VerifyPeer(device string, msg, sig []byte) (sipua.PeerIdentity, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	var out sipua.PeerIdentity
 	dev, err := ident.ParseDevice(device)
 	if err != nil {
-		return out, fmt.Errorf("%w: %v", sipua.ErrUnknownSigner, err)
+		return sipua.PeerIdentity{}, fmt.Errorf("%w: %v", sipua.ErrUnknownSigner, err)
 	}
+	out, err := s.verifyPeer(ctx, dev, msg, sig)
+	if err != nil && s.refresh(ctx) {
+		out, err = s.verifyPeer(ctx, dev, msg, sig)
+	}
+	return out, err
+}
+
+func (s *callSigner) verifyPeer(ctx context.Context, dev ident.Device, msg, sig []byte) (sipua.PeerIdentity, error) {
+	var out sipua.PeerIdentity
 	d, ok, err := s.contactDevice(ctx, dev)
 	if err != nil {
 		return out, err
