@@ -3,6 +3,7 @@ package sipua
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
@@ -21,7 +22,7 @@ import (
 // pinned, as a profile's contact list would hold them.
 type testDevice struct {
 	name   string
-	key    ed25519.PrivateKey
+	key    crypto.Signer
 	ident  []byte // messaging identity encoding
 	pinned map[string]*testDevice
 	// forge makes Sign use another key than the one the peer pinned.
@@ -327,6 +328,37 @@ func TestFillTrust(t *testing.T) {
 			c.fillTrust(info, &zrtp.Secure{AuxMismatch: tt.auxMis}, &mediaState{remoteHash: tt.remote, hashAlert: tt.helloBad})
 			if info.HelloHash != tt.wantHello || info.AuxSecret != tt.wantAux || (info.Trust == TrustUnsafe) != tt.unsafe || info.SignedHash != tt.state {
 				t.Errorf("%+v", info)
+			}
+		})
+	}
+}
+
+// BenchmarkSignedHash: the cost a call adds to its setup, per side: one
+// signature of our zrtp-hash and one verification of the peer's.
+func BenchmarkSignedHash(b *testing.B) {
+	for _, tt := range []struct {
+		name  string
+		suite keys.Suite
+		bits  int
+	}{{"ed25519", keys.SuiteEC, 0}, {"rsa-3072", keys.SuiteRSA, 3072}} {
+		b.Run(tt.name, func(b *testing.B) {
+			k, err := keys.Generate(tt.suite, tt.bits)
+			if err != nil {
+				b.Fatal(err)
+			}
+			d := &testDevice{name: "bravo@example.org/b1", key: k.Sign, ident: []byte("b"), pinned: map[string]*testDevice{}}
+			v := &testDevice{name: "alpha@example.org/a1", ident: []byte("a"), pinned: map[string]*testDevice{d.name: d}}
+			s := SignedHash{Role: RoleAnswer, From: "alpha@example.org", To: "bravo@example.org", CallID: "c1", SessionID: 7,
+				ZRTPHash: "1.10 " + strings.Repeat("ab", 32)}
+			b.ResetTimer()
+			for b.Loop() {
+				hs, err := SignHash(d, s)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if st, _, err := CheckHashSig(v, hs, s); st != SignedHashVerified {
+					b.Fatal(st, err)
+				}
 			}
 		})
 	}
