@@ -7,6 +7,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
+	"log/slog"
 	"net/netip"
 	"path/filepath"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emiago/sipgo/sip"
 	"github.com/phonex/phonex/internal/keys"
 	"github.com/phonex/phonex/internal/zrtp"
 )
@@ -27,6 +29,8 @@ type testDevice struct {
 	pinned map[string]*testDevice
 	// forge makes Sign use another key than the one the peer pinned.
 	forge bool
+	// changed lists devices with a pending key-change notice.
+	changed []string
 }
 
 func newTestDevice(t *testing.T, name string) *testDevice {
@@ -61,7 +65,15 @@ func (d *testDevice) VerifyPeer(device string, msg, sig []byte) (PeerIdentity, e
 	return PeerIdentity{AuxSecret: MessagingAuxSecret(d.ident, p.ident), KeySHA256: "keys-of-" + device}, nil
 }
 
-func (d *testDevice) ChangedKeys(string) ([]string, error) { return nil, nil }
+func (d *testDevice) ChangedKeys(account string) ([]string, error) {
+	var out []string
+	for _, c := range d.changed {
+		if strings.HasPrefix(c, account+"/") {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
 
 func TestSignedHash(t *testing.T) {
 	alpha, bravo := newTestDevice(t, "alpha@example.org/a1"), newTestDevice(t, "bravo@example.org/b1")
@@ -361,5 +373,38 @@ func BenchmarkSignedHash(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestOfferSaysKeyChanged: calling an address that names a contact
+// account (a call through the cluster) alerts about that account's
+// changed device keys before the INVITE leaves, and the offer is signed
+// for that address and Call-ID.
+func TestOfferSaysKeyChanged(t *testing.T) {
+	alpha, bravo := newTestDevice(t, "alpha@example.org/a1"), newTestDevice(t, "bravo@example.org/b1")
+	bravo.pinned[alpha.name] = alpha
+	alpha.changed = []string{"bravo@example.org/b1", "carol@example.org/c1"}
+	rec := newRecorder()
+	hash := "1.10 " + strings.Repeat("ab", 32)
+	c := &Call{log: slog.New(slog.DiscardHandler), opts: CallOptions{Signer: alpha, OnEvent: rec.on},
+		local: Media{Addr: netip.MustParseAddr("127.0.0.1"), Port: 4000, Codecs: []Codec{CodecPCMU}, ZRTPHash: hash, SessionID: 9, Version: 9}}
+	req := sip.NewRequest(sip.INVITE, sip.Uri{Scheme: "sip", User: "bravo", Host: "example.org"})
+	from := sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: "alpha", Host: "example.org"}, Params: sip.NewParams()}
+	req.AppendHeader(&from)
+	body, err := c.signOffer(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.events) != 1 || rec.events[0].Type != EventAlert || !strings.Contains(rec.events[0].Reason, "key of bravo@example.org/b1 changed") {
+		t.Fatalf("events before the INVITE: %+v", rec.events)
+	}
+	m, err := ParseMedia(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _, err := CheckHashSig(bravo, m.HashSig, SignedHash{Role: RoleOffer, From: "alpha@example.org", To: "bravo@example.org",
+		CallID: req.CallID().Value(), SessionID: 9, ZRTPHash: hash})
+	if st != SignedHashVerified {
+		t.Fatalf("offer signature: %s %v", st, err)
 	}
 }
