@@ -123,6 +123,7 @@ type Call struct {
 
 	// iceDefault is the default candidate of our ICE description.
 	iceDefault netip.AddrPort
+
 	trust callTrust // signed zrtp-hash and identity binding (calltrust.go)
 }
 
