@@ -312,3 +312,34 @@ func TestCallTrustStandardPhone(t *testing.T) {
 	ans.wait(t, 30*time.Second)
 	check("linphonec -> phonex", mark, jsonEvents(ans.out.Bytes()))
 }
+
+// TestCallTrustThroughCluster: the same checks on a call through the
+// node (INVITE routed by address): each side verifies the other's signed
+// zrtp-hash and the messaging identities are bound; a confirmed SAS makes
+// the contact verified.
+func TestCallTrustThroughCluster(t *testing.T) {
+	c := newCluster(t)
+	c.n = serveOn(t, c.data, freeAddr(t), freeAddr(t))
+	c.device("alpha", "a1", true)
+	c.device("bravo", "b1", true)
+	c.mustPx("alpha/a1", "contacts", "add", "bravo@example.org")
+	c.mustPx("bravo/b1", "contacts", "add", "alpha@example.org")
+	ans := startPhonex(t, "answer", "--json", "--for", "5s", "--no-opus", "--profile", c.profile("bravo/b1"), "--password-file", c.pw)
+	ans.waitEvent(t, "listening", 20*time.Second)
+	p := startPhonex(t, "call", "bravo@example.org", "--json", "--for", "3s", "--no-opus", "--profile", c.profile("alpha/a1"), "--password-file", c.pw)
+	p.confirmSAS(t)
+	p.wait(t, 40*time.Second)
+	ans.wait(t, 40*time.Second)
+	sa, sb := firstEvent(jsonEvents(p.out.Bytes()), "secure"), firstEvent(jsonEvents(ans.out.Bytes()), "secure")
+	for side, s := range map[string]map[string]any{"caller": sa, "callee": sb} {
+		if s["signed_hash"] != "verified" || s["aux_secret"] != "matched" || s["hello_hash"] != "matched" || s["trust"] == "unsafe" {
+			t.Errorf("%s: %v", side, s)
+		}
+	}
+	if sa["signed_by"] != "bravo@example.org/b1" || sb["signed_by"] != "alpha@example.org/a1" {
+		t.Errorf("signed by %v / %v", sa["signed_by"], sb["signed_by"])
+	}
+	if tr, devs := contactTrust(c, "alpha/a1", "bravo@example.org"); tr != "verified" || devs["b1"] != "verified" {
+		t.Errorf("alpha after confirming: %s %v", tr, devs)
+	}
+}
