@@ -466,7 +466,14 @@ func (a *app) runCall(ctx context.Context, call *sdk.Call, f *callFlags, out *ev
 			continue
 		case l := <-lines:
 			if !shown {
-				continue
+				// The SAS may have been printed just before: select
+				// picks among ready cases at random.
+				select {
+				case <-secure:
+					secure, shown = nil, true
+				default:
+					continue
+				}
 			}
 			var err error
 			switch l {

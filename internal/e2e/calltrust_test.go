@@ -340,6 +340,6 @@ func TestCallTrustThroughCluster(t *testing.T) {
 		t.Errorf("signed by %v / %v", sa["signed_by"], sb["signed_by"])
 	}
 	if tr, devs := contactTrust(c, "alpha/a1", "bravo@example.org"); tr != "verified" || devs["b1"] != "verified" {
-		t.Errorf("alpha after confirming: %s %v", tr, devs)
+		t.Errorf("alpha after confirming: %s %v\n%s", tr, devs, p.out.String())
 	}
 }
