@@ -100,6 +100,42 @@ var localMigrations = []string{
 		record  BLOB NOT NULL,
 		updated INTEGER NOT NULL
 	);`,
+	// Files (filexfer.go): the private halves of this device's half-key
+	// slots until the file they opened is downloaded, the state of
+	// uploads so a rerun resumes them, and what was received.
+	`CREATE TABLE file_slots (
+		id      TEXT PRIMARY KEY,
+		contact TEXT NOT NULL,
+		secret  BLOB NOT NULL,
+		created INTEGER NOT NULL
+	);
+	CREATE TABLE file_sends (
+		path      TEXT NOT NULL,
+		recipient TEXT NOT NULL,
+		file_id   TEXT NOT NULL DEFAULT '',
+		name      TEXT NOT NULL,
+		size      INTEGER NOT NULL,
+		mtime     INTEGER NOT NULL,
+		blob      BLOB NOT NULL,
+		slots     BLOB NOT NULL,
+		spool     TEXT NOT NULL,
+		enc_size  INTEGER NOT NULL,
+		state     TEXT NOT NULL,
+		created   INTEGER NOT NULL,
+		PRIMARY KEY (path, recipient)
+	);
+	CREATE TABLE file_recv (
+		id      TEXT PRIMARY KEY,
+		sender  TEXT NOT NULL,
+		name    TEXT NOT NULL,
+		size    INTEGER NOT NULL,
+		type    TEXT NOT NULL,
+		state   TEXT NOT NULL,
+		path    TEXT NOT NULL DEFAULT '',
+		error   TEXT NOT NULL DEFAULT '',
+		expires INTEGER NOT NULL,
+		updated INTEGER NOT NULL
+	);`,
 }
 
 func openLocalDB(ctx context.Context, path string, key []byte) (*localDB, error) {

@@ -585,6 +585,8 @@ func (p *Profile) Listen(ctx context.Context, emit func(Event)) error {
 	if err := m.watch.subscribeAll(ctx, true); err != nil {
 		p.log.Warn("presence subscriptions failed", "err", err)
 	}
+	// Half-key slots for files: topped up now and on every refresh.
+	p.refillFileSlotsEvent(ctx, emit)
 	emit(Event{Type: "ready", Time: p.now()})
 	refresh := time.NewTicker(every)
 	defer refresh.Stop()
@@ -603,6 +605,7 @@ func (p *Profile) Listen(ctx context.Context, emit func(Event)) error {
 			if err := p.publishPrekeys(ctx); err != nil {
 				p.log.Debug("prekey refill failed", "err", err)
 			}
+			p.refillFileSlotsEvent(ctx, emit)
 			// The publication's refresh finds a cluster that restarted
 			// (412): publish and subscribe again at once.
 			lost, perr := m.watch.publish(ctx)
