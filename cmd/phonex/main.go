@@ -46,6 +46,9 @@ const usage = `phonex: a PhoneX device
   phonex answer --direct --listen IP:PORT [same options as call]
   phonex verify-call ZID|PEER SAS-WORDS [--zrtp-cache DIR] [--json]
   phonex relay-credentials [--json]
+  phonex send-file USER@DOMAIN PATH [--json]
+  phonex files [--json]
+  phonex get ID [-o PATH] [--json]
   phonex --version
 
 Every command takes --profile DIR (default ~/.phonex); call and answer keep
@@ -92,6 +95,9 @@ var commands = []command{
 	{"answer", (*app).cmdAnswer},
 	{"verify-call", (*app).cmdVerifyCall},
 	{"relay-credentials", (*app).cmdRelayCredentials},
+	{"send-file", (*app).cmdSendFile},
+	{"files", (*app).cmdFiles},
+	{"get", (*app).cmdGet},
 }
 
 // cmdHelp is 'phonex help [COMMAND]'.
