@@ -431,6 +431,7 @@ type FileEntry struct {
 	Peer      string           `json:"peer"`      // the sending device (in), the recipient account (out)
 	Name      string           `json:"name"`
 	Size      int64            `json:"size"`
+	Offset    int64            `json:"offset,omitempty"` // out: ciphertext bytes the node holds
 	Type      string           `json:"type,omitempty"`
 	SHA256    string           `json:"sha256,omitempty"`
 	State     string           `json:"state"` // in: offered, downloading, received, expired, failed; out: uploading, offered, delivered
@@ -590,7 +591,7 @@ func (p *Profile) FileTransfers(ctx context.Context) ([]FileEntry, error) {
 		if state == "complete" {
 			state = "offered"
 		}
-		out = append(out, FileEntry{ID: o.ID, Direction: "out", Peer: o.Recipient, Name: names[o.ID], Size: o.Size,
+		out = append(out, FileEntry{ID: o.ID, Direction: "out", Peer: o.Recipient, Name: names[o.ID], Size: o.Size, Offset: o.Offset,
 			State: state, Expires: o.Expires, Devices: o.Devices})
 	}
 	return out, nil
