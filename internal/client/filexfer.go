@@ -431,7 +431,7 @@ type FileEntry struct {
 	Peer      string           `json:"peer"`      // the sending device (in), the recipient account (out)
 	Name      string           `json:"name"`
 	Size      int64            `json:"size"`
-	Offset    int64            `json:"offset,omitempty"` // out: ciphertext bytes the node holds
+	Offset    int64            `json:"offset,omitempty"` // ciphertext bytes the node holds (out), or this device holds (in, downloading)
 	Type      string           `json:"type,omitempty"`
 	SHA256    string           `json:"sha256,omitempty"`
 	State     string           `json:"state"` // in: offered, downloading, received, expired, failed; out: uploading, offered, delivered
@@ -545,8 +545,14 @@ func (p *Profile) FileTransfers(ctx context.Context) ([]FileEntry, error) {
 			e.State, e.Error = "failed", err.Error()
 		} else {
 			e.Name, e.Size, e.Type, e.SHA256 = o.meta.Name, int64(o.meta.Size), o.meta.Type, hex.EncodeToString(o.meta.SHA256[:])
-			if _, err := os.Stat(p.inSpool(in.ID)); err == nil {
-				e.State = "downloading"
+			if st, err := os.Stat(p.inSpool(in.ID)); err == nil {
+				e.State, e.Offset = "downloading", st.Size()
+			}
+			var msg string
+			if p.db.db.QueryRowContext(ctx, `SELECT error FROM file_recv WHERE id=? AND state='failed'`, in.ID).Scan(&msg) == nil && e.State == "offered" {
+				// The last get did not verify; another may, if the node's
+				// copy was damaged in transit only.
+				e.State, e.Error = "failed", msg
 			}
 		}
 		out = append(out, e)

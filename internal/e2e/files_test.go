@@ -25,6 +25,7 @@ type fileEntry struct {
 	Type      string `json:"type"`
 	SHA256    string `json:"sha256"`
 	State     string `json:"state"`
+	Error     string `json:"error"`
 }
 
 type sentFile struct {
@@ -188,6 +189,52 @@ func TestFiles(t *testing.T) {
 	}
 	c.getAndCompare("bravo/b2", res2.ID, bigData)
 
+	// A get killed half-way resumes after the bytes it has, and the file
+	// does not appear before it verified whole.
+	dst := filepath.Join(c.tmp, "big-on-b1")
+	cmd = exec.Command(filepath.Join(bin, "phonex"), "get", res2.ID, "-o", dst, "--json",
+		"--profile", c.profile("bravo/b1"), "--password-file", c.pw)
+	out, _ = cmd.StdoutPipe()
+	stderr.Reset()
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc = bufio.NewScanner(out)
+	killed = false
+	for sc.Scan() {
+		var s sentFile
+		if json.Unmarshal(sc.Bytes(), &s) == nil && s.Phase == "download" && s.Done > 10<<20 {
+			cmd.Process.Kill()
+			killed = true
+			break
+		}
+	}
+	cmd.Wait()
+	if !killed {
+		t.Fatalf("get finished before it could be killed: %s", stderr.String())
+	}
+	if _, err := os.Stat(dst); !os.IsNotExist(err) {
+		t.Fatalf("a killed get left %s: %v", dst, err)
+	}
+	f, _ := findFile(c.files("bravo/b1"), res2.ID)
+	if f.State != "downloading" || f.Offset <= 0 {
+		t.Fatalf("after the killed get: %+v", f)
+	}
+	r := c.px("bravo/b1", "get", res2.ID, "-o", dst, "--json")
+	if r.code != 0 {
+		t.Fatalf("resumed get: %s", r.err)
+	}
+	for _, l := range strings.Split(strings.TrimSpace(r.out), "\n") {
+		var s sentFile
+		if json.Unmarshal([]byte(l), &s) == nil && s.Phase == "download" && s.Done <= f.Offset {
+			t.Fatalf("resumed get fetched again from %d (had %d)", s.Done, f.Offset)
+		}
+	}
+	if got, _ := os.ReadFile(dst); !bytes.Equal(got, bigData) {
+		t.Fatal("resumed get: content differs")
+	}
+
 	// Two slots per device are used; two more files use the rest.
 	small := filepath.Join(c.tmp, "small.txt")
 	smallData := randomFile(t, small, 1000)
@@ -195,7 +242,7 @@ func TestFiles(t *testing.T) {
 		c.mustPx("alpha/a1", "send-file", "bravo@example.org", small)
 		os.Chtimes(small, time.Now(), time.Now().Add(time.Second)) // a new send, not a resume
 	}
-	r := c.px("alpha/a1", "send-file", "bravo@example.org", small)
+	r = c.px("alpha/a1", "send-file", "bravo@example.org", small)
 	if r.code == 0 || !strings.Contains(r.err, "no file slot left for bravo/b1") || !strings.Contains(r.err, "must come online to refill") {
 		t.Fatalf("send without slots: exit %d %q", r.code, r.err)
 	}
@@ -208,6 +255,30 @@ func TestFiles(t *testing.T) {
 	}
 	_, res3 := sendFileLines(t, r.out)
 	c.getAndCompare("bravo/b1", res3.ID, smallData)
+
+	// A byte flipped in the node's stored copy: the recipient refuses
+	// the file with the chunk error and writes nothing.
+	_, res4 := sendFileLines(t, c.mustPx("alpha/a1", "send-file", "bravo@example.org", big, "--json"))
+	stored := filepath.Join(c.data, "files", res4.ID)
+	b, err := os.ReadFile(stored)
+	if err != nil {
+		t.Fatalf("the node's copy: %v", err)
+	}
+	b[len(b)/2] ^= 1
+	if err := os.WriteFile(stored, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dst = filepath.Join(c.tmp, "tampered")
+	r = c.px("bravo/b1", "get", res4.ID, "-o", dst)
+	if r.code == 0 || !strings.Contains(r.err, "chunk altered") {
+		t.Fatalf("get of an altered file: exit %d %q", r.code, r.err)
+	}
+	if _, err := os.Stat(dst); !os.IsNotExist(err) {
+		t.Fatalf("an altered file appeared at %s", dst)
+	}
+	if f, _ := findFile(c.files("bravo/b1"), res4.ID); f.State != "failed" || !strings.Contains(f.Error, "chunk altered") {
+		t.Fatalf("files after a failed get: %+v", f)
+	}
 }
 
 // checkNodeBlind reads every file of the node's data directory and its
