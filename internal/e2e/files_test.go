@@ -146,7 +146,7 @@ func TestFiles(t *testing.T) {
 
 	// A send-file killed half-way resumes where the node stopped.
 	big := filepath.Join(c.tmp, "big.bin")
-	bigData := randomFile(t, big, 48<<20)
+	bigData := randomFile(t, big, 50<<20)
 	cmd := exec.Command(filepath.Join(bin, "phonex"), "send-file", "bravo@example.org", big, "--json",
 		"--profile", c.profile("alpha/a1"), "--password-file", c.pw)
 	out, _ := cmd.StdoutPipe()
@@ -188,6 +188,7 @@ func TestFiles(t *testing.T) {
 		}
 	}
 	c.getAndCompare("bravo/b2", res2.ID, bigData)
+	c.getAndCompare("alpha/a2", res2.ID, bigData)
 
 	// A get killed half-way resumes after the bytes it has, and the file
 	// does not appear before it verified whole.
