@@ -40,6 +40,11 @@ var (
 // already here (downloads).
 const spoolDir = "spool"
 
+// slotSecretGrace is how long a slot's private half is kept after the
+// slot expired: a file made just before may wait that long on the node
+// (its file_expiry, 14 days by default; kept longer to be safe).
+const slotSecretGrace = 60 * 24 * time.Hour
+
 // FileProgress reports a phase (encrypt, upload, download, decrypt) of a
 // transfer.
 type FileProgress func(phase string, done, total int64)
@@ -52,6 +57,12 @@ func (p *Profile) RefillFileSlots(ctx context.Context) (int, error) {
 	counts, err := p.FileSlotCounts(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("file slot counts: %w", err)
+	}
+	// A slot's private half outlives the slot by the longest a file made
+	// with it can wait on the node; after that nothing can use it.
+	cutoff := p.now().Add(-filecrypt.DefaultSlotTTL - slotSecretGrace).Unix()
+	if _, err := p.db.db.ExecContext(ctx, `DELETE FROM file_slots WHERE created < ?`, cutoff); err != nil {
+		return 0, err
 	}
 	made := 0
 	var errs []error
@@ -572,8 +583,13 @@ func (p *Profile) FileTransfers(ctx context.Context) ([]FileEntry, error) {
 			continue
 		}
 		e.Direction, e.Expires = "in", time.Unix(exp, 0).UTC()
-		if e.State != "received" && p.now().After(e.Expires) {
+		switch {
+		case e.State == "received":
+		case p.now().After(e.Expires):
 			e.State = "expired"
+		case e.State == "offered" || e.State == "downloading":
+			// No longer offered and not expired: the sender withdrew it.
+			e.State = "withdrawn"
 		}
 		out = append(out, e)
 	}
@@ -662,7 +678,8 @@ func (p *Profile) GetFile(ctx context.Context, id, dst string, progress FileProg
 			msg = cause.Error()
 		}
 		p.db.db.ExecContext(ctx, `INSERT INTO file_recv(id, sender, name, size, type, state, path, error, expires, updated) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT(id) DO UPDATE SET state=excluded.state, path=excluded.path, error=excluded.error, updated=excluded.updated`,
+			ON CONFLICT(id) DO UPDATE SET name=excluded.name, size=excluded.size, type=excluded.type, state=excluded.state,
+			path=excluded.path, error=excluded.error, updated=excluded.updated`,
 			id, in.Sender, o.meta.Name, int64(o.meta.Size), o.meta.Type, state, dst, msg, in.Expires.Unix(), p.now().Unix())
 	}
 	record("downloading", nil)
@@ -747,6 +764,44 @@ func decryptTo(o *opened, src io.Reader, dst string, progress FileProgress) erro
 	return nil
 }
 
+// announceFiles reports, once each, the files offered to this device
+// (a "file" event with state offered, the name in Text); their metadata
+// is opened to name them. It is Listen's poll, on its refresh.
+func (p *Profile) announceFiles(ctx context.Context, emit func(Event)) error {
+	l, err := p.Files(ctx)
+	if err != nil {
+		return err
+	}
+	certs := map[string][]peerDevice{}
+	for _, in := range l.Incoming {
+		var n int
+		if err := p.db.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM file_recv WHERE id=?`, in.ID).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			continue
+		}
+		e := Event{Type: "file", ID: in.ID, FromDevice: in.Sender, State: "offered", Time: p.now()}
+		if d, err := ident.ParseDevice(in.Sender); err == nil {
+			e.From, e.FromDevice = d.Account.String(), d.Name
+		}
+		name, size, typ, state, msg := "", in.Size, "", "offered", ""
+		if o, err := p.openIncoming(ctx, in, certs); err != nil {
+			state, msg = "failed", err.Error()
+			e.State, e.Error = state, msg
+		} else {
+			name, size, typ = o.meta.Name, int64(o.meta.Size), o.meta.Type
+			e.Text = name
+		}
+		if _, err := p.db.db.ExecContext(ctx, `INSERT INTO file_recv(id, sender, name, size, type, state, error, expires, updated) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT(id) DO NOTHING`, in.ID, in.Sender, name, size, typ, state, msg, in.Expires.Unix(), p.now().Unix()); err != nil {
+			return err
+		}
+		emit(e)
+	}
+	return nil
+}
+
 // refillFileSlotsEvent runs a refill for Listen and reports what it made.
 func (p *Profile) refillFileSlotsEvent(ctx context.Context, emit func(Event)) {
 	n, err := p.RefillFileSlots(ctx)
@@ -755,5 +810,8 @@ func (p *Profile) refillFileSlotsEvent(ctx context.Context, emit func(Event)) {
 	}
 	if err != nil {
 		p.log.Debug("file slot refill failed", "err", err)
+	}
+	if err := p.announceFiles(ctx, emit); err != nil {
+		p.log.Debug("file poll failed", "err", err)
 	}
 }

@@ -61,7 +61,7 @@ func temporary(err error) error { return fmt.Errorf("%w: %w", errTemporary, err)
 
 // Event is something that happened, for 'phonex listen'.
 type Event struct {
-	Type       string    `json:"type"` // ready, message, delivered, read, failed, sent, new_device, key_changed, downgrade, warning
+	Type       string    `json:"type"` // ready, message, delivered, read, failed, sent, new_device, key_changed, downgrade, warning, file, file_slots
 	From       string    `json:"from,omitempty"`
 	FromDevice string    `json:"from_device,omitempty"`
 	Peer       string    `json:"peer,omitempty"`

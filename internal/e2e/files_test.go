@@ -255,6 +255,15 @@ func TestFiles(t *testing.T) {
 		t.Fatalf("send after refill: exit %d %q", r.code, r.err)
 	}
 	_, res3 := sendFileLines(t, r.out)
+	// listen names the file offered (it polls on its registration refresh).
+	waitFor(t, "file event", 25*time.Second, func() bool { return l.has("file", res3.ID) })
+	l.mu.Lock()
+	for _, e := range l.events {
+		if e.Type == "file" && e.ID == res3.ID && (e.From != "alpha@example.org" || e.Text != "small.txt" || e.State != "offered") {
+			t.Errorf("file event: %+v", e)
+		}
+	}
+	l.mu.Unlock()
 	c.getAndCompare("bravo/b1", res3.ID, smallData)
 
 	// A byte flipped in the node's stored copy: the recipient refuses
