@@ -324,6 +324,12 @@ func (p *Profile) prepareSend(ctx context.Context, acct ident.Account, abs strin
 			return nil, fmt.Errorf("slot of %s: %w", t.Device, err)
 		}
 		slot, err := sealed.Open(me, pd.cert, p.now())
+		if errors.Is(err, filecrypt.ErrSealed) {
+			// Made before this device existed: that device has no slot
+			// for it; the take runs out and the next refill covers it.
+			out.Missing = append(out.Missing, t.Device)
+			continue
+		}
 		if err != nil {
 			return nil, fmt.Errorf("slot of %s: %w", t.Device, err)
 		}
@@ -334,6 +340,9 @@ func (p *Profile) prepareSend(ctx context.Context, acct ident.Account, abs strin
 		slotUses = append(slotUses, filecrypt.SlotUse{Slot: slot, Nonce2: nonce2})
 		uses = append(uses, api.FileSlotUse{Device: t.Device, SlotID: t.SlotID, Nonce2: nonce2})
 		out.Devices = append(out.Devices, t.Device)
+	}
+	if len(slotUses) == 0 {
+		return nil, fmt.Errorf("%w for %s: its slots were made before this device; it must come online to refill", ErrNoFileSlot, strings.Join(out.Missing, ", "))
 	}
 	var own []filecrypt.OwnDevice
 	if acct != p.Device.Account {

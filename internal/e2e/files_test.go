@@ -289,6 +289,14 @@ func TestFiles(t *testing.T) {
 	if f, _ := findFile(c.files("bravo/b1"), res4.ID); f.State != "failed" || !strings.Contains(f.Error, "chunk altered") {
 		t.Fatalf("files after a failed get: %+v", f)
 	}
+
+	// A device of alpha's added after bravo made its slots cannot open
+	// them: it is told, not handed a file it could not send.
+	c.device("alpha", "a3", false)
+	r = c.px("alpha/a3", "send-file", "bravo@example.org", small)
+	if r.code == 0 || !strings.Contains(r.err, "slots were made before this device") {
+		t.Fatalf("send from a device newer than the slots: exit %d %q", r.code, r.err)
+	}
 }
 
 // checkNodeBlind reads every file of the node's data directory and its
