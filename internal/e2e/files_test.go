@@ -297,6 +297,19 @@ func TestFiles(t *testing.T) {
 	if r.code == 0 || !strings.Contains(r.err, "slots were made before this device") {
 		t.Fatalf("send from a device newer than the slots: exit %d %q", r.code, r.err)
 	}
+
+	// A non-contact's send is refused before anything is stored.
+	before, _ := os.ReadDir(filepath.Join(c.data, "files"))
+	c.device("carol", "c1", true)
+	c.mustPx("carol/c1", "contacts", "add", "bravo@example.org")
+	r = c.px("carol/c1", "send-file", "bravo@example.org", small)
+	if r.code == 0 {
+		t.Fatalf("a non-contact's send-file succeeded: %s", r.out)
+	}
+	if after, _ := os.ReadDir(filepath.Join(c.data, "files")); len(after) != len(before) {
+		t.Fatalf("the node stored something for a non-contact: %d entries, then %d", len(before), len(after))
+	}
+	t.Logf("non-contact: %s", strings.TrimSpace(r.err))
 }
 
 // checkNodeBlind reads every file of the node's data directory and its
