@@ -64,6 +64,9 @@ func (p *Profile) RefillFileSlots(ctx context.Context) (int, error) {
 	if _, err := p.db.db.ExecContext(ctx, `DELETE FROM file_slots WHERE created < ?`, cutoff); err != nil {
 		return 0, err
 	}
+	if _, err := p.db.db.ExecContext(ctx, `DELETE FROM file_delivered WHERE at < ?`, p.now().Add(-slotSecretGrace).Unix()); err != nil {
+		return 0, err
+	}
 	made := 0
 	var errs []error
 	for _, c := range counts {
@@ -774,8 +777,10 @@ func decryptTo(o *opened, src io.Reader, dst string, progress FileProgress) erro
 }
 
 // announceFiles reports, once each, the files offered to this device
-// (a "file" event with state offered, the name in Text); their metadata
-// is opened to name them. It is Listen's poll, on its refresh.
+// (a "file" event with state offered, the name in Text; their metadata
+// is opened to name them) and each recipient device that got a file this
+// device sent (state delivered, the device in Peer). It is Listen's poll,
+// on its refresh.
 func (p *Profile) announceFiles(ctx context.Context, emit func(Event)) error {
 	l, err := p.Files(ctx)
 	if err != nil {
@@ -807,6 +812,24 @@ func (p *Profile) announceFiles(ctx context.Context, emit func(Event)) error {
 			return err
 		}
 		emit(e)
+	}
+	// The sender's side: each recipient device that has a file, once.
+	for _, o := range l.Outgoing {
+		for _, d := range o.Devices {
+			if !d.Delivered {
+				continue
+			}
+			res, err := p.db.db.ExecContext(ctx, `INSERT INTO file_delivered(id, device, at) VALUES(?, ?, ?) ON CONFLICT DO NOTHING`, o.ID, d.Device, p.now().Unix())
+			if err != nil {
+				return err
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				continue
+			}
+			var name string
+			p.db.db.QueryRowContext(ctx, `SELECT name FROM file_sends WHERE file_id=?`, o.ID).Scan(&name)
+			emit(Event{Type: "file", ID: o.ID, Peer: d.Device, Text: name, State: "delivered", Outgoing: true, Time: p.now()})
+		}
 	}
 	return nil
 }

@@ -135,6 +135,12 @@ var localMigrations = []string{
 		error   TEXT NOT NULL DEFAULT '',
 		expires INTEGER NOT NULL,
 		updated INTEGER NOT NULL
+	);
+	CREATE TABLE file_delivered (
+		id     TEXT NOT NULL,
+		device TEXT NOT NULL,
+		at     INTEGER NOT NULL,
+		PRIMARY KEY (id, device)
 	);`,
 }
 

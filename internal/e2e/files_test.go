@@ -298,6 +298,23 @@ func TestFiles(t *testing.T) {
 		t.Fatalf("send from a device newer than the slots: exit %d %q", r.code, r.err)
 	}
 
+	// The sender's listen reports each recipient device that has a file.
+	l.stop()
+	la := c.listen("alpha/a1")
+	waitFor(t, "a1 ready", 20*time.Second, func() bool { return la.has("ready", "") })
+	la.mu.Lock()
+	got := map[string]bool{}
+	for _, e := range la.events {
+		if e.Type == "file" && e.State == "delivered" && e.ID == res.ID {
+			got[e.Peer] = true
+		}
+	}
+	la.mu.Unlock()
+	if len(got) != 3 || !got["bravo@example.org/b1"] || !got["bravo@example.org/b2"] || !got["alpha@example.org/a2"] {
+		t.Fatalf("delivered events for %s: %v", res.ID, got)
+	}
+	la.stop()
+
 	// A non-contact's send is refused before anything is stored.
 	before, _ := os.ReadDir(filepath.Join(c.data, "files"))
 	c.device("carol", "c1", true)
