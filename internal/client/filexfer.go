@@ -64,7 +64,11 @@ func (p *Profile) RefillFileSlots(ctx context.Context) (int, error) {
 	if _, err := p.db.db.ExecContext(ctx, `DELETE FROM file_slots WHERE created < ?`, cutoff); err != nil {
 		return 0, err
 	}
-	if _, err := p.db.db.ExecContext(ctx, `DELETE FROM file_delivered WHERE at < ?`, p.now().Add(-slotSecretGrace).Unix()); err != nil {
+	old := p.now().Add(-slotSecretGrace).Unix()
+	if _, err := p.db.db.ExecContext(ctx, `DELETE FROM file_delivered WHERE at < ?`, old); err != nil {
+		return 0, err
+	}
+	if _, err := p.db.db.ExecContext(ctx, `DELETE FROM file_sends WHERE state='sent' AND created < ?`, old); err != nil {
 		return 0, err
 	}
 	made := 0
@@ -217,16 +221,16 @@ func (p *Profile) SendFile(ctx context.Context, to, path string, progress FilePr
 	if err != nil {
 		return out, err
 	}
-	if s != nil && s.state == "uploading" && (s.size != st.Size() || s.mtime != st.ModTime().UnixNano()) {
+	if s != nil && (s.size != st.Size() || s.mtime != st.ModTime().UnixNano()) {
 		// The file changed: what was sent of it is of no use.
 		if s.fileID != "" {
 			p.CancelFile(ctx, s.fileID)
 		}
 		os.Remove(s.spool)
-		p.db.db.ExecContext(ctx, `DELETE FROM file_sends WHERE path=? AND recipient=?`, abs, acct.String())
+		p.db.db.ExecContext(ctx, `DELETE FROM file_sends WHERE path=? AND recipient=? AND state='uploading'`, abs, acct.String())
 		s = nil
 	}
-	if s == nil || s.state != "uploading" {
+	if s == nil {
 		if s, err = p.prepareSend(ctx, acct, abs, st, &out, progress); err != nil {
 			return out, err
 		}
@@ -249,12 +253,12 @@ func (p *Profile) SendFile(ctx context.Context, to, path string, progress FilePr
 			if errors.As(err, &ae) && strings.HasPrefix(ae.Code, "slot_") {
 				// The proven slots went stale: start over with fresh ones.
 				os.Remove(s.spool)
-				p.db.db.ExecContext(ctx, `DELETE FROM file_sends WHERE path=? AND recipient=?`, abs, acct.String())
+				p.db.db.ExecContext(ctx, `DELETE FROM file_sends WHERE path=? AND recipient=? AND state='uploading'`, abs, acct.String())
 			}
 			return out, fmt.Errorf("create upload: %w", err)
 		}
 		s.fileID = fc.ID
-		if _, err := p.db.db.ExecContext(ctx, `UPDATE file_sends SET file_id=? WHERE path=? AND recipient=?`, s.fileID, abs, acct.String()); err != nil {
+		if _, err := p.db.db.ExecContext(ctx, `UPDATE file_sends SET file_id=? WHERE path=? AND recipient=? AND state='uploading'`, s.fileID, abs, acct.String()); err != nil {
 			return out, err
 		}
 	}
@@ -270,13 +274,13 @@ func (p *Profile) SendFile(ctx context.Context, to, path string, progress FilePr
 	}
 	f.Close()
 	os.Remove(s.spool)
-	_, err = p.db.db.ExecContext(ctx, `UPDATE file_sends SET state='sent', blob=x'', slots=x'' WHERE path=? AND recipient=?`, abs, acct.String())
+	_, err = p.db.db.ExecContext(ctx, `UPDATE file_sends SET state='sent', blob=x'', slots=x'' WHERE path=? AND recipient=? AND state='uploading'`, abs, acct.String())
 	return out, err
 }
 
 func (p *Profile) loadSend(ctx context.Context, abs, to string) (*sendState, error) {
 	s := &sendState{}
-	err := p.db.db.QueryRowContext(ctx, `SELECT file_id, name, spool, state, size, mtime, enc_size, blob, slots FROM file_sends WHERE path=? AND recipient=?`, abs, to).
+	err := p.db.db.QueryRowContext(ctx, `SELECT file_id, name, spool, state, size, mtime, enc_size, blob, slots FROM file_sends WHERE path=? AND recipient=? AND state='uploading'`, abs, to).
 		Scan(&s.fileID, &s.name, &s.spool, &s.state, &s.size, &s.mtime, &s.encSize, &s.blob, &s.slots)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
@@ -389,8 +393,7 @@ func (p *Profile) prepareSend(ctx context.Context, acct ident.Account, abs strin
 	s := &sendState{name: filepath.Base(abs), spool: spool, state: "uploading", size: st.Size(), mtime: st.ModTime().UnixNano(),
 		encSize: filecrypt.EncryptedSize(int64(size)), blob: frameBlob(o.Header, o.Metadata), slots: slotsJSON}
 	_, err = p.db.db.ExecContext(ctx, `INSERT INTO file_sends(path, recipient, name, size, mtime, blob, slots, spool, enc_size, state, created)
-		VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(path, recipient) DO UPDATE SET file_id='', name=excluded.name, size=excluded.size,
-		mtime=excluded.mtime, blob=excluded.blob, slots=excluded.slots, spool=excluded.spool, enc_size=excluded.enc_size, state=excluded.state, created=excluded.created`,
+		VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		abs, acct.String(), s.name, s.size, s.mtime, s.blob, s.slots, s.spool, s.encSize, s.state, p.now().Unix())
 	if err != nil {
 		os.Remove(spool)

@@ -110,6 +110,7 @@ var localMigrations = []string{
 		created INTEGER NOT NULL
 	);
 	CREATE TABLE file_sends (
+		id        INTEGER PRIMARY KEY AUTOINCREMENT,
 		path      TEXT NOT NULL,
 		recipient TEXT NOT NULL,
 		file_id   TEXT NOT NULL DEFAULT '',
@@ -121,9 +122,9 @@ var localMigrations = []string{
 		spool     TEXT NOT NULL,
 		enc_size  INTEGER NOT NULL,
 		state     TEXT NOT NULL,
-		created   INTEGER NOT NULL,
-		PRIMARY KEY (path, recipient)
+		created   INTEGER NOT NULL
 	);
+	CREATE INDEX file_sends_path ON file_sends(path, recipient, state);
 	CREATE TABLE file_recv (
 		id      TEXT PRIMARY KEY,
 		sender  TEXT NOT NULL,

@@ -298,6 +298,18 @@ func TestFiles(t *testing.T) {
 		t.Fatalf("send from a device newer than the slots: exit %d %q", r.code, r.err)
 	}
 
+	// The sender's list names every file it sent, the same path sent
+	// again included.
+	named := 0
+	for _, f := range c.files("alpha/a1") {
+		if f.Direction == "out" && f.Name == "small.txt" {
+			named++
+		}
+	}
+	if named != 3 {
+		t.Fatalf("a1 lists %d outgoing small.txt, want 3", named)
+	}
+
 	// The sender's listen reports each recipient device that has a file.
 	l.stop()
 	la := c.listen("alpha/a1")
