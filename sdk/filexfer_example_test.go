@@ -27,6 +27,10 @@ func ExampleDevice_SendFile() {
 		log.Fatal(err)
 	}
 	fmt.Println("slots offered:", n)
+	if n, err = bravo.RefillFileSlots(ctx); err != nil { // full: nothing to do
+		log.Fatal(err)
+	}
+	fmt.Println("then:", n)
 
 	src := filepath.Join(tmp, "minutes.txt")
 	os.WriteFile(src, []byte("minutes of the meeting\n"), 0o600)
@@ -51,6 +55,7 @@ func ExampleDevice_SendFile() {
 	fmt.Print(string(b))
 	// Output:
 	// slots offered: 4
+	// then: 0
 	// sent to [xferb@example.org/phone]
 	// in xfera@example.org/laptop minutes.txt 23 offered
 	// minutes of the meeting
