@@ -403,9 +403,22 @@ func startLinphonec(t *testing.T, home, suites string) *linphonec {
 		t.Fatal(err)
 	}
 	l := &linphonec{t: t, home: home, port: port, done: make(chan struct{})}
-	l.cmd = exec.Command("linphonec", "-c", rc, "-a", "-d", "6", "-l", filepath.Join(home, "debug.log"))
-	l.cmd.Dir = home
-	l.cmd.Env = append(os.Environ(), "HOME="+home)
+	l.start(exec.Command("linphonec", "-c", rc, "-a", "-d", "6", "-l", filepath.Join(home, "debug.log")))
+	// No prompt is printed without a terminal: give the core time to start.
+	time.Sleep(3 * time.Second)
+	m := l.mark()
+	l.send("soundcard use files")
+	l.waitFor(m, `Using wav files`, 20*time.Second)
+	return l
+}
+
+// start runs cmd with its output collected for waitFor and its stdin
+// kept for send; the process is stopped when the test ends.
+func (l *linphonec) start(cmd *exec.Cmd) {
+	t := l.t
+	l.cmd = cmd
+	l.cmd.Dir = l.home
+	l.cmd.Env = append(os.Environ(), "HOME="+l.home)
 	var err error
 	if l.in, err = l.cmd.StdinPipe(); err != nil {
 		t.Fatal(err)
@@ -425,12 +438,6 @@ func startLinphonec(t *testing.T, home, suites string) *linphonec {
 	}()
 	go func() { l.cmd.Wait(); pw.Close(); close(l.done) }()
 	t.Cleanup(l.quit)
-	// No prompt is printed without a terminal: give the core time to start.
-	time.Sleep(3 * time.Second)
-	m := l.mark()
-	l.send("soundcard use files")
-	l.waitFor(m, `Using wav files`, 20*time.Second)
-	return l
 }
 
 func (l *linphonec) send(line string) {

@@ -81,28 +81,7 @@ func startPhone(t *testing.T, home, rc string) *linphonec {
 		t.Fatal(err)
 	}
 	l := &linphonec{t: t, home: home, done: make(chan struct{})}
-	l.cmd = exec.Command("linphonec", "-c", path, "-d", "6", "-l", filepath.Join(home, "debug.log"))
-	l.cmd.Dir = home
-	l.cmd.Env = append(os.Environ(), "HOME="+home)
-	var err error
-	if l.in, err = l.cmd.StdinPipe(); err != nil {
-		t.Fatal(err)
-	}
-	pr, pw := io.Pipe()
-	l.cmd.Stdout, l.cmd.Stderr = pw, pw
-	if err := l.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			l.mu.Lock()
-			l.out.WriteString(sc.Text() + "\n")
-			l.mu.Unlock()
-		}
-	}()
-	go func() { l.cmd.Wait(); pw.Close(); close(l.done) }()
-	t.Cleanup(l.quit)
+	l.start(exec.Command("linphonec", "-c", path, "-d", "6", "-l", filepath.Join(home, "debug.log")))
 	return l
 }
 
