@@ -198,6 +198,12 @@ type sendState struct {
 // it. Run again for the same path and recipient after a broken connection
 // or a killed process, it resumes the same transfer from the node's offset.
 func (p *Profile) SendFile(ctx context.Context, to, path string, progress FileProgress) (SentFile, error) {
+	return p.sendFile(ctx, to, path, 0, progress)
+}
+
+// sendFile is SendFile; a voice message gives its duration for the
+// metadata.
+func (p *Profile) sendFile(ctx context.Context, to, path string, voice time.Duration, progress FileProgress) (SentFile, error) {
 	if progress == nil {
 		progress = func(string, int64, int64) {}
 	}
@@ -231,7 +237,7 @@ func (p *Profile) SendFile(ctx context.Context, to, path string, progress FilePr
 		s = nil
 	}
 	if s == nil {
-		if s, err = p.prepareSend(ctx, acct, abs, st, &out, progress); err != nil {
+		if s, err = p.prepareSend(ctx, acct, abs, st, voice, &out, progress); err != nil {
 			return out, err
 		}
 	} else {
@@ -290,7 +296,7 @@ func (p *Profile) loadSend(ctx context.Context, abs, to string) (*sendState, err
 
 // prepareSend takes and proves a slot per recipient device, encrypts the
 // file into the spool and records the transfer.
-func (p *Profile) prepareSend(ctx context.Context, acct ident.Account, abs string, st os.FileInfo, out *SentFile, progress FileProgress) (*sendState, error) {
+func (p *Profile) prepareSend(ctx context.Context, acct ident.Account, abs string, st os.FileInfo, voice time.Duration, out *SentFile, progress FileProgress) (*sendState, error) {
 	theirs, err := p.bundles(ctx, acct)
 	if err != nil {
 		return nil, fmt.Errorf("devices of %s: %w", acct, err)
@@ -373,11 +379,14 @@ func (p *Profile) prepareSend(ctx context.Context, acct ident.Account, abs strin
 		return nil, fmt.Errorf("read %s: %w", abs, err)
 	}
 	typ := mime.TypeByExtension(filepath.Ext(abs))
-	if typ == "" {
+	switch {
+	case voice > 0:
+		typ = VoiceType
+	case typ == "":
 		typ = "application/octet-stream"
 	}
 	o, err := filecrypt.NewFile(filecrypt.Sender{Device: p.Device.String(), Cert: p.Cert, Signer: p.Keys.Sign},
-		filecrypt.Metadata{Name: filepath.Base(abs), Size: size, Type: typ, SHA256: sum}, slotUses, own, p.now())
+		filecrypt.Metadata{Name: filepath.Base(abs), Size: size, Type: typ, SHA256: sum, Duration: voice}, slotUses, own, p.now())
 	if err != nil {
 		return nil, err
 	}
@@ -465,6 +474,8 @@ type FileEntry struct {
 	Path      string           `json:"path,omitempty"`
 	Error     string           `json:"error,omitempty"`
 	Devices   []api.FileDevice `json:"devices,omitempty"`
+	// Voice is the duration of a voice message (in); zero for a file.
+	VoiceMS int64 `json:"voice_ms,omitempty"`
 }
 
 // opened is an incoming file whose header verified and whose key this
@@ -571,6 +582,7 @@ func (p *Profile) FileTransfers(ctx context.Context) ([]FileEntry, error) {
 			e.State, e.Error = "failed", err.Error()
 		} else {
 			e.Name, e.Size, e.Type, e.SHA256 = o.meta.Name, int64(o.meta.Size), o.meta.Type, hex.EncodeToString(o.meta.SHA256[:])
+			e.VoiceMS = o.meta.Duration.Milliseconds()
 			if st, err := os.Stat(p.inSpool(in.ID)); err == nil {
 				e.State, e.Offset = "downloading", st.Size()
 			}

@@ -42,6 +42,8 @@ var Known = map[string]Peer{
 	"linphonec":         {Name: "linphonec", Programs: []string{"linphonec"}, Package: "linphone-cli"},
 	"kamailio":          {Name: "kamailio", Programs: []string{"kamailio"}, Package: "kamailio"},
 	"libopus":           {Name: "libopus", Library: "libopus.so.0", Package: "libopus0"},
+	"opusinfo":          {Name: "opusinfo", Programs: []string{"opusinfo"}, Package: "opus-tools"},
+	"opusdec":           {Name: "opusdec", Programs: []string{"opusdec"}, Package: "opus-tools"},
 	"turnserver":        {Name: "turnserver", Programs: []string{"turnserver"}, Package: "coturn"},
 	"turnutils_uclient": {Name: "turnutils_uclient", Programs: []string{"turnutils_uclient"}, Package: "coturn"},
 }
