@@ -120,7 +120,11 @@ func (a *app) cmdFiles(ctx context.Context, args []string) error {
 			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tDIR\tPEER\tNAME\tSIZE\tSTATE\tEXPIRES")
 			for _, f := range fs {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", f.ID, f.Direction, f.Peer, f.Name, bytesText(f.Size), f.State, f.Expires.Format(time.RFC3339))
+				name := f.Name
+				if f.VoiceMS > 0 {
+					name = fmt.Sprintf("voice message %.1f s (%s)", float64(f.VoiceMS)/1000, f.Name)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", f.ID, f.Direction, f.Peer, name, bytesText(f.Size), f.State, f.Expires.Format(time.RFC3339))
 			}
 			tw.Flush()
 		})
@@ -128,9 +132,10 @@ func (a *app) cmdFiles(ctx context.Context, args []string) error {
 }
 
 func (a *app) cmdGet(ctx context.Context, args []string) error {
-	const syn = "phonex get ID [-o PATH] [--json]"
+	const syn = "phonex get ID [-o PATH] [--wav] [--json]"
 	c := a.newCommon("get", syn)
 	dst := c.String("o", "", "where to write the file (default: its name, in the current directory)")
+	asWAV := c.Bool("wav", false, "a voice message: write it decoded as WAV")
 	pos, err := c.Parse(args)
 	if err != nil {
 		return err
@@ -139,7 +144,11 @@ func (a *app) cmdGet(ctx context.Context, args []string) error {
 		return cli.Misuse(syn, "get takes one file id (see phonex files)")
 	}
 	return c.withDevice(ctx, func(d *sdk.Device) error {
-		r, err := d.GetFile(ctx, pos[0], *dst, c.fileProgress())
+		get := d.GetFile
+		if *asWAV {
+			get = d.GetVoiceWAV
+		}
+		r, err := get(ctx, pos[0], *dst, c.fileProgress())
 		if err != nil {
 			return err
 		}

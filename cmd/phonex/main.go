@@ -48,7 +48,8 @@ const usage = `phonex: a PhoneX device
   phonex relay-credentials [--json]
   phonex send-file USER@DOMAIN PATH [--json]
   phonex files [--json]
-  phonex get ID [-o PATH] [--json]
+  phonex get ID [-o PATH] [--wav] [--json]
+  phonex voice USER@DOMAIN --wav F.wav [--json]
   phonex --version
 
 Every command takes --profile DIR (default ~/.phonex); call and answer keep
@@ -98,6 +99,7 @@ var commands = []command{
 	{"send-file", (*app).cmdSendFile},
 	{"files", (*app).cmdFiles},
 	{"get", (*app).cmdGet},
+	{"voice", (*app).cmdVoice},
 }
 
 // cmdHelp is 'phonex help [COMMAND]'.
