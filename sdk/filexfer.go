@@ -17,6 +17,8 @@ var (
 	ErrNoFileSlot = client.ErrNoFileSlot
 	// ErrFileExists: GetFile does not overwrite a file.
 	ErrFileExists = client.ErrFileExists
+	// ErrFileExpired: the file was not fetched before its expiry.
+	ErrFileExpired = client.ErrFileExpired
 )
 
 // FileProgress reports a phase of a transfer (hash, encrypt, upload,

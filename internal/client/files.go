@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/phonex/phonex/internal/api"
+	"github.com/phonex/phonex/internal/filecrypt"
 )
 
 // The node's file service (docs/files-node.md): slots, resumable uploads
@@ -223,6 +224,12 @@ func (p *Profile) DownloadFile(ctx context.Context, id string, dst *os.File, siz
 		}
 		res, err := p.c.raw(ctx, http.MethodGet, path, nil, 0, hdr)
 		if err == nil {
+			if res.StatusCode == http.StatusOK && res.ContentLength >= 0 && res.ContentLength < size {
+				// The node holds less than the header declares: chunks are
+				// missing at the end, which no retry mends.
+				res.Body.Close()
+				return fmt.Errorf("download %s: the node's copy has %d of %d bytes: %w", id, res.ContentLength, size, filecrypt.ErrTruncated)
+			}
 			if res.StatusCode == http.StatusOK && off > 0 {
 				// The node sent the whole file: start again from zero.
 				if err = dst.Truncate(0); err == nil {

@@ -33,6 +33,9 @@ var (
 	ErrNoFileSlot = errors.New("no file slot left")
 	// ErrFileExists: GetFile does not overwrite.
 	ErrFileExists = errors.New("destination exists")
+	// ErrFileExpired: the file was not fetched before its expiry and the
+	// node deleted it.
+	ErrFileExpired = errors.New("file expired")
 )
 
 // spoolDir holds ciphertext on its way up or down, so a killed transfer
@@ -583,6 +586,10 @@ func (p *Profile) FileTransfers(ctx context.Context) ([]FileEntry, error) {
 		} else {
 			e.Name, e.Size, e.Type, e.SHA256 = o.meta.Name, int64(o.meta.Size), o.meta.Type, hex.EncodeToString(o.meta.SHA256[:])
 			e.VoiceMS = o.meta.Duration.Milliseconds()
+			// Remember it was offered, so that once the node drops it at
+			// expiry it still shows, as expired.
+			p.db.db.ExecContext(ctx, `INSERT INTO file_recv(id, sender, name, size, type, state, error, expires, updated) VALUES(?, ?, ?, ?, ?, 'offered', '', ?, ?)
+				ON CONFLICT(id) DO NOTHING`, in.ID, in.Sender, o.meta.Name, int64(o.meta.Size), o.meta.Type, in.Expires.Unix(), p.now().Unix())
 			if st, err := os.Stat(p.inSpool(in.ID)); err == nil {
 				e.State, e.Offset = "downloading", st.Size()
 			}
@@ -681,6 +688,10 @@ func (p *Profile) GetFile(ctx context.Context, id, dst string, progress FileProg
 		if p.db.db.QueryRowContext(ctx, `SELECT path FROM file_recv WHERE id=? AND state='received'`, id).Scan(&path) == nil {
 			return ReceivedFile{}, fmt.Errorf("file %s was received already, to %s", id, path)
 		}
+		var exp int64
+		if p.db.db.QueryRowContext(ctx, `SELECT expires FROM file_recv WHERE id=?`, id).Scan(&exp) == nil && !p.now().Before(time.Unix(exp, 0)) {
+			return ReceivedFile{}, fmt.Errorf("file %s: %w at %s; the node deleted it: ask the sender to send it again", id, ErrFileExpired, time.Unix(exp, 0).UTC().Format(time.RFC3339))
+		}
 		return ReceivedFile{}, fmt.Errorf("file %s: %w", id, &api.Error{Status: 404, Code: api.CodeFileUnavailable, Message: "not offered to this device (expired, withdrawn or unknown)"})
 	}
 	o, err := p.openIncoming(ctx, *in, map[string][]peerDevice{})
@@ -720,6 +731,13 @@ func (p *Profile) GetFile(ctx context.Context, id, dst string, progress FileProg
 	}
 	defer sf.Close()
 	if err := p.DownloadFile(ctx, id, sf, in.Size, func(done, total int64) { progress("download", done, total) }); err != nil {
+		if errors.Is(err, filecrypt.ErrTruncated) {
+			// The node's copy is short: it fails like a copy that does
+			// not verify.
+			sf.Close()
+			os.Remove(spool)
+			record("failed", err)
+		}
 		return out, err
 	}
 	if _, err := sf.Seek(0, io.SeekStart); err != nil {
