@@ -13,8 +13,8 @@ import (
 	"github.com/phonex/phonex/internal/api"
 	"github.com/phonex/phonex/internal/client"
 	"github.com/phonex/phonex/internal/filecrypt"
-	"github.com/phonex/phonex/internal/server"
 	"github.com/phonex/phonex/internal/keys"
+	"github.com/phonex/phonex/internal/server"
 )
 
 // A slot carries exactly one file: the same proven slot presented for a
