@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -28,117 +27,6 @@ func device(t testing.TB, db *DB, account, name string) store.Device {
 		t.Fatal(err)
 	}
 	return d
-}
-
-// Many senders racing for the last bytes of a quota: exactly as many fit as
-// the quota allows, never more.
-func TestEnqueueQuotaIsAtomic(t *testing.T) {
-	ctx := context.Background()
-	db := open(t)
-	r := device(t, db, "rcpt@x.org", "r1")
-	const size, fits, tries = 1000, 7, 40
-	body := make([]byte, size)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	ok, full := 0, 0
-	for i := 0; i < tries; i++ {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			_, err := db.EnqueueMessage(ctx, store.Message{Sender: fmt.Sprintf("s%d@x.org", i), SenderDevice: "d", Recipient: "rcpt@x.org",
-				ContentType: "t", Body: body, Created: time.Now()}, []store.Target{{DeviceID: r.ID, AccountID: r.AccountID}}, fits*size)
-			mu.Lock()
-			defer mu.Unlock()
-			var sf *store.StorageFullError
-			switch {
-			case err == nil:
-				ok++
-			case errors.As(err, &sf) && sf.AccountID == r.AccountID && errors.Is(err, store.ErrStorageFull):
-				full++
-			default:
-				t.Errorf("enqueue %d: %v", i, err)
-			}
-		}(i)
-	}
-	wg.Wait()
-	held, err := db.StoredBytes(ctx, r.AccountID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ok != fits || full != tries-fits || held != fits*size {
-		t.Fatalf("accepted %d, refused %d, held %d bytes; want %d accepted, %d bytes", ok, full, held, fits, fits*size)
-	}
-}
-
-// Copies for the sender's own devices count against, and are checked
-// against, the sender's account.
-func TestEnqueueQuotaPerTargetAccount(t *testing.T) {
-	ctx := context.Background()
-	db := open(t)
-	r := device(t, db, "rcpt@x.org", "r1")
-	s2 := device(t, db, "send@x.org", "s2")
-	s3 := device(t, db, "send@x.org", "s3")
-	targets := []store.Target{{DeviceID: r.ID, AccountID: r.AccountID}, {DeviceID: s2.ID, AccountID: s2.AccountID}, {DeviceID: s3.ID, AccountID: s3.AccountID}}
-	msg := store.Message{Sender: "send@x.org", SenderDevice: "s1", Recipient: "rcpt@x.org", ContentType: "t", Body: make([]byte, 600), Created: time.Now()}
-	// The recipient's one copy fits in 1000 bytes, the sender's two do not.
-	_, err := db.EnqueueMessage(ctx, msg, targets, 1000)
-	var sf *store.StorageFullError
-	if !errors.As(err, &sf) || sf.AccountID != s2.AccountID {
-		t.Fatalf("sender over quota: %v", err)
-	}
-	for _, a := range []int64{r.AccountID, s2.AccountID} {
-		if n, _ := db.StoredBytes(ctx, a); n != 0 {
-			t.Fatalf("refused message left %d bytes for account %d", n, a)
-		}
-	}
-	if _, err := db.EnqueueMessage(ctx, msg, targets, 1200); err != nil {
-		t.Fatal(err)
-	}
-	if n, _ := db.StoredBytes(ctx, s2.AccountID); n != 1200 {
-		t.Fatalf("sender holds %d bytes, want 1200", n)
-	}
-}
-
-// One sender's backlog does not hold up another sender; each sender's
-// copies keep their order.
-func TestPendingTakesTurns(t *testing.T) {
-	ctx := context.Background()
-	db := open(t)
-	r := device(t, db, "rcpt@x.org", "r1")
-	tg := []store.Target{{DeviceID: r.ID, AccountID: r.AccountID}}
-	put := func(sender string, n int) {
-		for i := 0; i < n; i++ {
-			if _, err := db.EnqueueMessage(ctx, store.Message{Sender: sender, SenderDevice: "d", Recipient: "rcpt@x.org", ContentType: "t",
-				Body: []byte(fmt.Sprintf("%s %d", sender, i)), Created: time.Now()}, tg, 0); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	put("a@x.org", 500)
-	put("b@x.org", 2)
-	put("c@x.org", 1)
-	ds, err := db.Pending(ctx, r.ID, 6)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for _, d := range ds {
-		got = append(got, string(d.Body))
-	}
-	want := []string{"a@x.org 0", "b@x.org 0", "c@x.org 0", "a@x.org 1", "b@x.org 1", "a@x.org 2"}
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Fatalf("pending %q, want %q", got, want)
-	}
-	// Once delivered, the next turn starts from what is left.
-	for _, d := range ds {
-		if err := db.Delivered(ctx, d.Seq); err != nil {
-			t.Fatal(err)
-		}
-	}
-	ds, _ = db.Pending(ctx, r.ID, 3)
-	if len(ds) != 3 || string(ds[0].Body) != "a@x.org 3" || string(ds[2].Body) != "a@x.org 5" {
-		t.Fatalf("after delivery: %d copies, first %q", len(ds), ds[0].Body)
-	}
 }
 
 // BenchmarkPending reads one batch of 64 from a device's backlog of 10,000
@@ -221,49 +109,6 @@ func TestMigrationBackfillsDeliverySender(t *testing.T) {
 	}
 	if n, err := db.StoredBytes(ctx, r.AccountID); err != nil || n != 4*3 {
 		t.Fatalf("stored bytes after the upgrade: %d %v", n, err)
-	}
-}
-
-// The per-account byte count follows every way a copy goes: delivered,
-// its device's account removed.
-func TestStoredBytesFollowsDeletes(t *testing.T) {
-	ctx := context.Background()
-	db := open(t)
-	b1 := device(t, db, "bravo@x.org", "b1")
-	b2 := device(t, db, "bravo@x.org", "b2")
-	c1 := device(t, db, "carol@x.org", "c1")
-	truth := func(acct int64) int64 {
-		var n int64
-		db.db.QueryRow(`SELECT COALESCE(SUM(size), 0) FROM deliveries WHERE account_id=?`, acct).Scan(&n)
-		return n
-	}
-	check := func(when string) {
-		t.Helper()
-		for _, a := range []int64{b1.AccountID, c1.AccountID} {
-			if n, err := db.StoredBytes(ctx, a); err != nil || n != truth(a) {
-				t.Fatalf("%s: account %d holds %d bytes by the count, %d by the copies (%v)", when, a, n, truth(a), err)
-			}
-		}
-	}
-	tg := []store.Target{{DeviceID: b1.ID, AccountID: b1.AccountID}, {DeviceID: b2.ID, AccountID: b2.AccountID}, {DeviceID: c1.ID, AccountID: c1.AccountID}}
-	for i := 0; i < 5; i++ {
-		if _, err := db.EnqueueMessage(ctx, store.Message{Sender: "a@x.org", SenderDevice: "d", Recipient: "bravo@x.org", ContentType: "t",
-			Body: make([]byte, 100+i), Created: time.Now()}, tg, 0); err != nil {
-			t.Fatal(err)
-		}
-	}
-	check("stored")
-	ds, _ := db.Pending(ctx, b1.ID, 2)
-	for _, d := range ds {
-		db.Delivered(ctx, d.Seq)
-	}
-	check("delivered")
-	if err := db.DeleteAccount(ctx, "bravo@x.org"); err != nil {
-		t.Fatal(err)
-	}
-	check("account removed")
-	if n, _ := db.StoredBytes(ctx, b1.AccountID); n != 0 {
-		t.Fatalf("removed account holds %d bytes", n)
 	}
 }
 

@@ -7,8 +7,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/phonex/phonex/internal/store"
 )
 
 // TestConnectionsKept: the message path's concurrent reads, more of them
@@ -142,41 +140,5 @@ func TestStatementCacheSemantics(t *testing.T) {
 		if err := tx.QueryRowContext(ctx, fmt.Sprintf(`SELECT %d + k FROM t WHERE k = 1`, i)).Scan(&n); err != nil || n != i+1 {
 			t.Fatalf("text %d: %d %v", i, n, err)
 		}
-	}
-}
-
-// TestActiveDevices: routing's device list is the active devices of the
-// account, with their suites, and nothing else.
-func TestActiveDevices(t *testing.T) {
-	ctx := context.Background()
-	db := open(t)
-	a, err := db.CreateAccount(ctx, "owner@x.org", time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	other, err := db.CreateAccount(ctx, "other@x.org", time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	mk := func(acct int64, name, suite string) store.Device {
-		d, err := db.CreateDevice(ctx, store.Device{AccountID: acct, Name: name, Handle: fmt.Sprint(acct, name), Suite: suite, Serial: "01",
-			Cert: []byte{1}, SealedOPRF: []byte{}, Created: time.Now()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return d
-	}
-	phone, laptop, gone := mk(a.ID, "a-phone", "sip"), mk(a.ID, "b-laptop", "ec"), mk(a.ID, "c-old", "ec")
-	mk(other.ID, "x", "ec")
-	if err := db.SetDeviceStatus(ctx, gone.ID, store.StatusRevoked); err != nil {
-		t.Fatal(err)
-	}
-	got, err := db.ActiveDevices(ctx, a.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []store.DeviceRef{{ID: phone.ID, Suite: "sip"}, {ID: laptop.ID, Suite: "ec"}}
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Fatalf("active devices %v, want %v", got, want)
 	}
 }

@@ -1,0 +1,132 @@
+package postgres
+
+import (
+	"context"
+	"sort"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/phonex/phonex/internal/store"
+)
+
+// EnqueueMessage decides and writes in one transaction. What it decides
+// from is locked until the commit: the routing generation's row with FOR
+// SHARE (a routing change, which updates that row, waits for the message,
+// or the message waits for it and reads its new value), and each target
+// account's byte count with FOR UPDATE, in account order, so concurrent
+// messages for one account take turns at the quota check.
+func (s *DB) EnqueueMessage(ctx context.Context, m store.Message, targets []store.Target, quota int64) (int64, error) {
+	adds := map[int64]int64{}
+	var accts []int64
+	for _, t := range targets {
+		if _, ok := adds[t.AccountID]; !ok {
+			accts = append(accts, t.AccountID)
+		}
+		adds[t.AccountID] += int64(len(m.Body))
+	}
+	var id int64
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		if m.RouteGeneration != 0 {
+			var g int64
+			if err := tx.QueryRow(ctx, `SELECT n FROM routing_generation WHERE id=1 FOR SHARE`).Scan(&g); err != nil {
+				return err
+			}
+			if g != m.RouteGeneration {
+				return store.ErrStaleRoute
+			}
+		}
+		if quota > 0 {
+			sorted := append([]int64(nil), accts...)
+			sort.Slice(sorted, func(i, j int) bool { return sorted[i] < sorted[j] })
+			held := map[int64]int64{}
+			for _, acct := range sorted {
+				// The row must exist to be locked; the insert trigger
+				// keeps it from then on.
+				if _, err := tx.Exec(ctx, `INSERT INTO stored_bytes(account_id, bytes) VALUES($1, 0) ON CONFLICT DO NOTHING`, acct); err != nil {
+					return err
+				}
+				var n int64
+				if err := tx.QueryRow(ctx, `SELECT bytes FROM stored_bytes WHERE account_id=$1 FOR UPDATE`, acct).Scan(&n); err != nil {
+					return err
+				}
+				held[acct] = n
+			}
+			// Refuse naming the first account (in target order) over.
+			for _, acct := range accts {
+				if held[acct]+adds[acct] > quota {
+					return &store.StorageFullError{AccountID: acct}
+				}
+			}
+		}
+		if err := tx.QueryRow(ctx, `INSERT INTO messages(sender, sender_dev, recipient, content_type, body, created) VALUES($1,$2,$3,$4,$5,$6) RETURNING id`,
+			m.Sender, m.SenderDevice, m.Recipient, m.ContentType, m.Body, unix(m.Created)).Scan(&id); err != nil {
+			return err
+		}
+		if len(targets) == 0 {
+			return nil
+		}
+		// In account order, as the quota check locks: the insert trigger
+		// updates each account's byte count, and two messages updating
+		// two counts in opposite orders would deadlock.
+		ordered := append([]store.Target(nil), targets...)
+		sort.SliceStable(ordered, func(i, j int) bool { return ordered[i].AccountID < ordered[j].AccountID })
+		var b pgx.Batch
+		for _, t := range ordered {
+			b.Queue(`INSERT INTO deliveries(message_id, device_id, account_id, size, sender) VALUES($1,$2,$3,$4,$5)`, id, t.DeviceID, t.AccountID, len(m.Body), m.Sender)
+		}
+		return tx.SendBatch(ctx, &b).Close()
+	})
+	return id, err
+}
+
+// Pending takes the senders in turns: for each sender of the device's
+// copies (a skip scan over deliveries_device_sender), its first limit
+// copies with their turn number, then the first limit of all by turn and
+// arrival.
+func (s *DB) Pending(ctx context.Context, deviceID int64, limit int) ([]store.Delivery, error) {
+	rows, err := s.pool.Query(ctx, `WITH RECURSIVE
+		snd(sender) AS (
+			SELECT MIN(sender) FROM deliveries WHERE device_id=$1
+			UNION ALL
+			SELECT (SELECT MIN(sender) FROM deliveries WHERE device_id=$1 AND sender>snd.sender) FROM snd WHERE snd.sender IS NOT NULL),
+		f AS (
+			SELECT x.seq, x.turn FROM snd CROSS JOIN LATERAL (
+				SELECT y.seq, ROW_NUMBER() OVER (ORDER BY y.seq) AS turn FROM (
+					SELECT seq FROM deliveries WHERE device_id=$1 AND sender=snd.sender ORDER BY seq LIMIT $2) y) x
+			WHERE snd.sender IS NOT NULL
+			ORDER BY x.turn, x.seq LIMIT $2)
+		SELECT d.seq, m.id, m.sender, m.sender_dev, m.recipient, m.content_type, m.body, m.created
+		FROM f JOIN deliveries d ON d.seq=f.seq JOIN messages m ON m.id=d.message_id
+		ORDER BY f.turn, f.seq`, deviceID, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.Delivery
+	for rows.Next() {
+		var d store.Delivery
+		var created int64
+		if err := rows.Scan(&d.Seq, &d.MessageID, &d.Sender, &d.SenderDevice, &d.Recipient, &d.ContentType, &d.Body, &created); err != nil {
+			return nil, err
+		}
+		d.Created = fromUnix(created)
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// Delivered is one statement: the trigger deliveries_forget_message (0012)
+// removes the body with its last copy, and a delete of a copy already
+// forgotten changes nothing, so acknowledging twice is harmless.
+func (s *DB) Delivered(ctx context.Context, seq int64) error {
+	return s.tx(ctx, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `DELETE FROM deliveries WHERE seq=$1`, seq)
+		return err
+	})
+}
+
+func (s *DB) StoredBytes(ctx context.Context, accountID int64) (int64, error) {
+	var n int64
+	err := s.pool.QueryRow(ctx, `SELECT COALESCE((SELECT bytes FROM stored_bytes WHERE account_id=$1), 0)`, accountID).Scan(&n)
+	return n, err
+}

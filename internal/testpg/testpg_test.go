@@ -1,0 +1,47 @@
+package testpg
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+func TestMain(m *testing.M) { Main(m) }
+
+// A committed row survives a restart of the server; each test's database
+// starts empty.
+func TestDatabaseAndRestart(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	dsn := DSN(t)
+	c, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Exec(ctx, `CREATE TABLE kept (n int); INSERT INTO kept VALUES (7)`); err != nil {
+		t.Fatal(err)
+	}
+	c.Close(ctx)
+	Restart(t, nil)
+	c, err = pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatalf("after restart: %v", err)
+	}
+	defer c.Close(ctx)
+	var n int
+	if err := c.QueryRow(ctx, `SELECT n FROM kept`).Scan(&n); err != nil || n != 7 {
+		t.Fatalf("after restart: %d %v", n, err)
+	}
+	other, err := pgx.Connect(ctx, DSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close(ctx)
+	var tables int
+	other.QueryRow(ctx, `SELECT count(*) FROM pg_tables WHERE schemaname='public'`).Scan(&tables)
+	if tables != 0 {
+		t.Fatalf("a fresh database has %d tables", tables)
+	}
+}
