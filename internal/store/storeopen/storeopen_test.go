@@ -1,0 +1,71 @@
+package storeopen
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/phonex/phonex/internal/testpg"
+)
+
+func TestMain(m *testing.M) { testpg.Main(m) }
+
+func TestParse(t *testing.T) {
+	for _, c := range []struct {
+		spec, kind, where string
+		err               error
+	}{
+		{"data", SQLite, filepath.Join("data", SQLiteFile), nil},
+		{"/var/lib/phonexd", SQLite, "/var/lib/phonexd/" + SQLiteFile, nil},
+		{"sqlite:/srv/x", SQLite, "/srv/x/" + SQLiteFile, nil},
+		{"postgres://u@db.example.org/phonex", Postgres, "postgres://u@db.example.org/phonex", nil},
+		{"postgresql://u@10.0.0.5:5433/phonex?sslmode=verify-full", Postgres, "postgresql://u@10.0.0.5:5433/phonex?sslmode=verify-full", nil},
+		{"postgres:///phonex?host=/run/postgresql", Postgres, "postgres:///phonex?host=/run/postgresql", nil},
+		{"postgres:///phonex", "", "", ErrBadSpec},
+		{"sqlite:", "", "", ErrBadSpec},
+		{"", "", "", ErrBadSpec},
+		{"mysql://x/y", "", "", ErrBadSpec},
+	} {
+		s, err := Parse(c.spec)
+		if c.err != nil {
+			if !errors.Is(err, c.err) {
+				t.Errorf("%q: %v, want %v", c.spec, err, c.err)
+			}
+			continue
+		}
+		if err != nil || s.Kind != c.kind || s.Path+s.DSN != c.where {
+			t.Errorf("%q: %+v %v", c.spec, s, err)
+		}
+	}
+}
+
+// A password never shows in the name of a store.
+func TestStringHidesPassword(t *testing.T) {
+	for _, spec := range []string{"postgres://phonex:s3cret@db/phonex", "postgres://db/phonex?password=s3cret&sslmode=require"} {
+		s, err := Parse(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(s.String(), "s3cret") {
+			t.Errorf("%s shows the password", s)
+		}
+	}
+}
+
+// Both kinds open to a working, migrated store.
+func TestOpenBoth(t *testing.T) {
+	ctx := context.Background()
+	for _, spec := range []string{"sqlite:" + t.TempDir(), testpg.DSN(t)} {
+		st, err := Open(ctx, spec)
+		if err != nil {
+			t.Fatalf("%s: %v", spec, err)
+		}
+		if _, err := st.CreateAccount(ctx, "a@x.org", time.Now()); err != nil {
+			t.Fatalf("%s: %v", spec, err)
+		}
+		st.Close()
+	}
+}
