@@ -5,7 +5,6 @@ package server
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base32"
@@ -16,7 +15,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -24,6 +22,7 @@ import (
 	"github.com/phonex/phonex/internal/ca"
 	"github.com/phonex/phonex/internal/kdf"
 	"github.com/phonex/phonex/internal/server/files"
+	"github.com/phonex/phonex/internal/server/operator"
 	"github.com/phonex/phonex/internal/server/presence"
 	"github.com/phonex/phonex/internal/store"
 	"github.com/phonex/phonex/internal/store/sqlite"
@@ -373,19 +372,10 @@ func (n *Node) expireSessions(ctx context.Context) {
 // CodeHash is how an activation code is stored: only its hash, so a copy of
 // the database cannot enroll anyone. Codes have 80 random bits, so a plain
 // hash suffices.
-func CodeHash(code string) []byte {
-	c := strings.ToUpper(strings.NewReplacer("-", "", " ", "").Replace(code))
-	h := sha256.Sum256([]byte("phonex/v1/activation\x00" + c))
-	return h[:]
-}
+func CodeHash(code string) []byte { return operator.CodeHash(code) }
 
 // NewCode makes an activation code: 16 base32 characters in groups of four.
-func NewCode() string {
-	b := make([]byte, 10)
-	rand.Read(b)
-	s := base32.StdEncoding.EncodeToString(b)
-	return s[0:4] + "-" + s[4:8] + "-" + s[8:12] + "-" + s[12:16]
-}
+func NewCode() string { return operator.NewCode() }
 
 func errorf(status int, code, format string, a ...any) *api.Error {
 	return &api.Error{Status: status, Code: code, Message: fmt.Sprintf(format, a...)}

@@ -260,7 +260,7 @@ func (a *Admin) AddSIPDevice(ctx context.Context, user, name string) (SIPDevice,
 	}
 	out.Host, out.Port = host, port
 	out.Registrar = "sip:" + net.JoinHostPort(host, port) + ";transport=tls"
-	return out, nil
+	return out, a.op.Record(ctx, a.actor, "device.add-sip", out.Device, "")
 }
 
 // phoneLoginLabel binds a sealed phone HA1 to its device and login name,

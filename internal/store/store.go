@@ -199,7 +199,8 @@ type Store interface {
 	CountPrekeys(ctx context.Context, deviceID int64, kind string) (int, error)
 	SetDeviceCaps(ctx context.Context, deviceID int64, caps string) error
 
-	Files // files.go
+	Files    // files.go
+	Operator // operator.go
 
 	Close() error
 }
