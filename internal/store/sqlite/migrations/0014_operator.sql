@@ -52,23 +52,23 @@ CREATE TABLE audit_log (
 CREATE INDEX audit_log_time ON audit_log(time);
 
 CREATE TRIGGER policies_gen_insert AFTER INSERT ON policies BEGIN
-    UPDATE policy_generation SET n=n+1;
+    UPDATE policy_generation SET n=n+1 WHERE id=1;
 END;
 CREATE TRIGGER policies_gen_update AFTER UPDATE ON policies BEGIN
-    UPDATE policy_generation SET n=n+1;
+    UPDATE policy_generation SET n=n+1 WHERE id=1;
 END;
 CREATE TRIGGER policies_gen_delete AFTER DELETE ON policies BEGIN
-    UPDATE policy_generation SET n=n+1;
+    UPDATE policy_generation SET n=n+1 WHERE id=1;
 END;
 CREATE TRIGGER groups_gen_delete AFTER DELETE ON groups BEGIN
     DELETE FROM policies WHERE kind='group' AND name=OLD.name;
-    UPDATE policy_generation SET n=n+1;
+    UPDATE policy_generation SET n=n+1 WHERE id=1;
 END;
 CREATE TRIGGER group_members_gen_insert AFTER INSERT ON group_members BEGIN
-    UPDATE policy_generation SET n=n+1;
+    UPDATE policy_generation SET n=n+1 WHERE id=1;
 END;
 CREATE TRIGGER group_members_gen_delete AFTER DELETE ON group_members BEGIN
-    UPDATE policy_generation SET n=n+1;
+    UPDATE policy_generation SET n=n+1 WHERE id=1;
 END;
 -- An account's overrides go with it, so a new account of the same name
 -- starts from the defaults.
