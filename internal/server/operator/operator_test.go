@@ -180,10 +180,10 @@ func TestSetPolicyAndShow(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
-		name                        string
+		name                       string
 		account, group, key, value string
-		err                         error
-		errText                     string
+		err                        error
+		errText                    string
 	}{
 		{"account rate", "alpha@example.org", "", "message_rate", "2.5", nil, ""},
 		{"group storage", "", "sales", "max_stored_bytes", "4096", nil, ""},
