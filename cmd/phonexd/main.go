@@ -36,7 +36,7 @@ const usage = `phonexd: a PhoneX cluster node
   phonexd device  list|revoke|unlock --data DIR [USER[/DEVICE]] [--json]
   phonexd device  add-sip --data DIR USER --name NAME [--json]   (digest credentials for a standard SIP phone)
   phonexd contacts add|remove|list --data DIR USER [CONTACT] [--json]   (for accounts with only standard phones)
-  phonexd --version
+` + operatorUsage + `  phonexd --version
 
 DIR defaults to ./` + defaultData + `. 'serve' on a DIR that does not exist yet initialises it
 with domain localhost first. 'phonexd COMMAND --help' shows the options of one command.`
@@ -88,8 +88,14 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return cmdContacts(ctx, args[1:], stdout)
 	case "relay":
 		return cmdRelay(ctx, args[1:], stdout, stderr)
+	case "group":
+		return cmdGroup(ctx, args[1:], stdout)
+	case "policy":
+		return cmdPolicy(ctx, args[1:], stdout)
+	case "audit":
+		return cmdAudit(ctx, args[1:], stdout)
 	}
-	return cli.UnknownCommand(prog, args[0], []string{"init", "serve", "user", "device", "contacts", "relay", "help"}, "")
+	return cli.UnknownCommand(prog, args[0], []string{"init", "serve", "user", "device", "contacts", "relay", "group", "policy", "audit", "help"}, "")
 }
 
 type multi []string
