@@ -19,6 +19,7 @@ func (n *Node) openFiles() error {
 		return err
 	}
 	n.files = files.New(n.st, fs, n.cfg.Files, n.cfg.Domain, n.log)
+	n.files.SetSenderPolicy(n.fileLimits)
 	return nil
 }
 

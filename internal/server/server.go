@@ -93,6 +93,8 @@ type Node struct {
 	relayOut *relayIssuer // relays GET /v1/turn hands out (turn.go); nil: none
 
 	files *files.Service // files.go
+
+	op *operator.Service // policies, groups, audit (policy.go)
 }
 
 // sipAddr is where devices reach SIP: the live listener, else the setting.
@@ -129,6 +131,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 		powKey: powKey, kdfMin: kdf.Params{LogN: cfg.KDFMinLogN, R: kdf.MinParams.R, P: kdf.MinParams.P},
 		maxSessions: maxSessions, maxAccountSessions: maxAccountSessions,
 		sessions: map[string]*pending{}}
+	n.op = operator.New(st, OperatorSettings(cfg), operator.WithLogger(log))
 	if err := n.openFiles(); err != nil {
 		st.Close()
 		return nil, err

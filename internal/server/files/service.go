@@ -64,6 +64,7 @@ type Service struct {
 	st     Store
 	blobs  FileStore
 	lim    Limits
+	policy SenderPolicy // per-account limits over lim; nil: lim for all (policy.go)
 	domain string
 	log    *slog.Logger
 	now    func() time.Time
@@ -398,8 +399,9 @@ func (s *Service) create(ctx context.Context, w http.ResponseWriter, r *http.Req
 	if err := checkCreate(&req); err != nil {
 		return badRequest(err)
 	}
-	if req.Size > s.lim.MaxFileSize {
-		return apiErr(http.StatusRequestEntityTooLarge, api.CodeFileTooLarge, "%d bytes: this node takes files of at most %d bytes", req.Size, s.lim.MaxFileSize)
+	lim := s.limitsFor(ctx, c.Account)
+	if req.Size > lim.MaxFileSize {
+		return apiErr(http.StatusRequestEntityTooLarge, api.CodeFileTooLarge, "%d bytes: this node takes files of at most %d bytes", req.Size, lim.MaxFileSize)
 	}
 	rcpt, err := s.mutual(ctx, c, req.Recipient)
 	if err != nil {
@@ -432,13 +434,13 @@ func (s *Service) create(ctx context.Context, w http.ResponseWriter, r *http.Req
 	}
 	now := s.now()
 	f := store.StoredFile{ID: newID(), SenderAccount: c.AccountID, SenderDevice: c.DeviceID, RecipientAccount: rcpt.ID,
-		Size: req.Size, Header: req.Header, State: api.FileUploading, Created: now, Expires: now.Add(s.lim.Expiry)}
-	err = s.st.CreateFile(ctx, f, uses, targets, store.FileLimits{PairCap: s.lim.PairCap, Quota: s.lim.Quota}, now)
+		Size: req.Size, Header: req.Header, State: api.FileUploading, Created: now, Expires: now.Add(lim.Expiry)}
+	err = s.st.CreateFile(ctx, f, uses, targets, store.FileLimits{PairCap: s.lim.PairCap, Quota: lim.Quota}, now)
 	switch {
 	case errors.Is(err, store.ErrPairCap):
 		return apiErr(http.StatusConflict, api.CodePairCap, "%d files to %s wait already; they go once delivered or expired", s.lim.PairCap, rcpt.Name)
 	case errors.Is(err, store.ErrStorageFull):
-		return apiErr(http.StatusInsufficientStorage, api.CodeQuota, "your account may keep %d bytes of files on the node", s.lim.Quota)
+		return apiErr(http.StatusInsufficientStorage, api.CodeQuota, "your account may keep %d bytes of files on the node", lim.Quota)
 	case err != nil:
 		var se *store.SlotError
 		if errors.As(err, &se) {

@@ -24,18 +24,25 @@ func newLimiter(rate float64, burst int) *limiter {
 
 // take spends one token, or returns how long until one is available.
 func (l *limiter) take(key string, now time.Time) time.Duration {
+	return l.takeAt(key, now, l.rate, l.burst)
+}
+
+// takeAt is take with this key's rate and burst, which may change between
+// calls (an operator's policy): the bucket refills at the new rate and
+// holds no more than the new burst.
+func (l *limiter) takeAt(key string, now time.Time, rate, burst float64) time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	b := l.b[key]
 	if b == nil {
-		b = &bucket{tokens: l.burst, last: now}
+		b = &bucket{tokens: burst, last: now}
 		l.b[key] = b
 	}
-	b.tokens = min(l.burst, b.tokens+now.Sub(b.last).Seconds()*l.rate)
+	b.tokens = min(burst, b.tokens+now.Sub(b.last).Seconds()*rate)
 	b.last = now
 	if b.tokens >= 1 {
 		b.tokens--
 		return 0
 	}
-	return time.Duration((1 - b.tokens) / l.rate * float64(time.Second))
+	return time.Duration((1 - b.tokens) / rate * float64(time.Second))
 }

@@ -85,6 +85,9 @@ type Config struct {
 	Calls CallObserver
 	// RingTimeout is how long a call rings; DefaultRingTimeout if zero.
 	RingTimeout time.Duration
+	// Policies, when set, gives per-account limits over Rate, Burst,
+	// MaxStored and the registration maximum (policy.go).
+	Policies Policies
 }
 
 // Defaults for the limits.
@@ -341,7 +344,7 @@ func (p *Proxy) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 			}
 		}
 	}
-	expires = min(expires, maxExpires)
+	expires = min(expires, maxExpires, int(p.limitsOf(p.ctx, id.Account).MaxExpires/time.Second))
 	p.mu.Lock()
 	if expires == 0 || contact == nil {
 		delete(p.bindings, id.DeviceID)
@@ -434,7 +437,8 @@ func (p *Proxy) onMessage(req *sip.Request, tx sip.ServerTransaction) {
 		}
 		if !limited {
 			limited = true
-			if wait := p.limits.take(id.Account, time.Now()); wait > 0 {
+			sl := p.limitsOf(ctx, id.Account)
+			if wait := p.limits.takeAt(id.Account, time.Now(), sl.Rate, float64(sl.Burst)); wait > 0 {
 				p.respond(tx, req, 503, "Rate limit exceeded", sip.NewHeader("Retry-After", strconv.Itoa(int(wait.Seconds())+1)))
 				return
 			}
@@ -446,7 +450,7 @@ func (p *Proxy) onMessage(req *sip.Request, tx sip.ServerTransaction) {
 			gen = 0
 		}
 		_, err = p.cfg.Store.EnqueueMessage(ctx, store.Message{Sender: id.Account, SenderDevice: id.Device, Recipient: rt.rcpt.Name,
-			ContentType: ctype, Body: body, Created: time.Now(), RouteGeneration: gen}, targets, p.cfg.MaxStored)
+			ContentType: ctype, Body: body, Created: time.Now(), RouteGeneration: gen}, targets, p.limitsOf(ctx, rt.rcpt.Name).MaxStored)
 		if errors.Is(err, store.ErrStaleRoute) {
 			rt, err = p.routes.read(ctx, p.cfg.Store, id, to.String())
 			continue
