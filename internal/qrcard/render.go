@@ -1,0 +1,150 @@
+package qrcard
+
+import (
+	"bytes"
+	"fmt"
+	"html"
+	"image"
+	"image/color"
+	"image/png"
+	"io"
+	"strings"
+
+	"github.com/makiuchi-d/gozxing"
+	"github.com/makiuchi-d/gozxing/qrcode"
+	"github.com/makiuchi-d/gozxing/qrcode/decoder"
+)
+
+// Notice is printed with every rendering of a card.
+const Notice = "This card holds a secret activation code: whoever has it can enroll the account. Give it only to its owner, and destroy it once used."
+
+// quiet is the quiet zone around the symbol, in modules (ISO/IEC 18004
+// §6.3.8 asks for 4).
+const quiet = 4
+
+// Matrix is the QR symbol of the card's URI with its quiet zone: true is a
+// dark module.
+func (c Card) Matrix() ([][]bool, error) {
+	if err := c.Check(); err != nil {
+		return nil, err
+	}
+	hints := map[gozxing.EncodeHintType]any{
+		gozxing.EncodeHintType_ERROR_CORRECTION: decoder.ErrorCorrectionLevel_M,
+		gozxing.EncodeHintType_MARGIN:           quiet,
+	}
+	// Width and height 0: one pixel per module.
+	bm, err := qrcode.NewQRCodeWriter().Encode(c.URI(), gozxing.BarcodeFormat_QR_CODE, 0, 0, hints)
+	if err != nil {
+		return nil, fmt.Errorf("qr encode: %w", err)
+	}
+	m := make([][]bool, bm.GetHeight())
+	for y := range m {
+		m[y] = make([]bool, bm.GetWidth())
+		for x := range m[y] {
+			m[y][x] = bm.Get(x, y)
+		}
+	}
+	return m, nil
+}
+
+// Image is the card's QR symbol, scale pixels per module, black on white.
+func (c Card) Image(scale int) (*image.Gray, error) {
+	m, err := c.Matrix()
+	if err != nil {
+		return nil, err
+	}
+	if scale < 1 {
+		scale = 1
+	}
+	n := len(m)
+	img := image.NewGray(image.Rect(0, 0, n*scale, n*scale))
+	for y := 0; y < n*scale; y++ {
+		for x := 0; x < n*scale; x++ {
+			v := uint8(255)
+			if m[y/scale][x/scale] {
+				v = 0
+			}
+			img.SetGray(x, y, color.Gray{Y: v})
+		}
+	}
+	return img, nil
+}
+
+// PNG writes the card's QR symbol as a PNG, 8 pixels per module.
+func (c Card) PNG(w io.Writer) error {
+	img, err := c.Image(8)
+	if err != nil {
+		return err
+	}
+	return png.Encode(w, img)
+}
+
+// SVG is the card as an SVG image: the symbol, the account and server,
+// and the notice that the code is secret. It holds no script and no
+// external reference, so the panel can serve it under a strict
+// Content-Security-Policy.
+func (c Card) SVG() ([]byte, error) {
+	m, err := c.Matrix()
+	if err != nil {
+		return nil, err
+	}
+	const mod = 6
+	n := len(m)
+	size := n * mod
+	var b bytes.Buffer
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" role="img" aria-label="PhoneX enrollment card for %s">`,
+		size, size+64, size, size+64, html.EscapeString(c.User))
+	fmt.Fprintf(&b, `<rect width="%d" height="%d" fill="#fff"/><path fill="#000" d="`, size, size+64)
+	for y := range m {
+		for x := 0; x < n; x++ {
+			if !m[y][x] {
+				continue
+			}
+			run := 1
+			for x+run < n && m[y][x+run] {
+				run++
+			}
+			fmt.Fprintf(&b, "M%d %dh%dv%dh-%dz", x*mod, y*mod, run*mod, mod, run*mod)
+			x += run - 1
+		}
+	}
+	b.WriteString(`"/>`)
+	fmt.Fprintf(&b, `<text x="%d" y="%d" font-family="sans-serif" font-size="12" text-anchor="middle">%s at %s</text>`,
+		size/2, size+16, html.EscapeString(c.User), html.EscapeString(c.Server))
+	fmt.Fprintf(&b, `<text x="%d" y="%d" font-family="sans-serif" font-size="10" text-anchor="middle">Secret activation code: give it only to its owner.</text>`,
+		size/2, size+36)
+	fmt.Fprintf(&b, `<text x="%d" y="%d" font-family="sans-serif" font-size="10" text-anchor="middle">Expires once used.</text></svg>`,
+		size/2, size+52)
+	return b.Bytes(), nil
+}
+
+// Terminal renders the symbol with Unicode half blocks, two module rows
+// per line, light modules drawn (as qrencode's UTF8 output does), for a
+// terminal with a dark background; the notice follows.
+func (c Card) Terminal() (string, error) {
+	m, err := c.Matrix()
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	n := len(m)
+	for y := 0; y < n; y += 2 {
+		for x := 0; x < n; x++ {
+			top := !m[y][x]
+			bottom := y+1 < n && !m[y+1][x]
+			switch {
+			case top && bottom:
+				b.WriteString("█")
+			case top:
+				b.WriteString("▀")
+			case bottom:
+				b.WriteString("▄")
+			default:
+				b.WriteString(" ")
+			}
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString(Notice + "\n")
+	return b.String(), nil
+}
