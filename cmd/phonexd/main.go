@@ -32,7 +32,7 @@ const usage = `phonexd: a PhoneX cluster node
   phonexd init    --data DIR --domain DOMAIN [--host NAME_OR_IP ...] [--json]
   phonexd serve   [--data DIR] [--api-addr HOST:PORT] [--sip-addr HOST:PORT] [--sip-phone-addr HOST:PORT|off] [--relay-addr HOST:PORT] [--relay-tls-addr HOST:PORT|off]
   phonexd relay   [--data DIR] [--relay-addr HOST:PORT] [--relay-tls-addr HOST:PORT|off] [--secret-file FILE]   (the STUN/TURN relay alone)
-  phonexd user    add|list|disable|enable|remove --data DIR [USER] [--json] [--expires 168h]
+  phonexd user    add|list|disable|enable|remove --data DIR [USER] [--json] [--expires 168h] [--qr] [--qr-png FILE]
   phonexd device  list|revoke|unlock --data DIR [USER[/DEVICE]] [--json]
   phonexd device  add-sip --data DIR USER --name NAME [--json]   (digest credentials for a standard SIP phone)
   phonexd contacts add|remove|list --data DIR USER [CONTACT] [--json]   (for accounts with only standard phones)
@@ -44,7 +44,7 @@ with domain localhost first. 'phonexd COMMAND --help' shows the options of one c
 const (
 	initSynopsis     = "phonexd init --data DIR --domain DOMAIN [--host NAME_OR_IP ...] [--json]"
 	serveSynopsis    = "phonexd serve [--data DIR] [--api-addr HOST:PORT] [--sip-addr HOST:PORT] [--sip-phone-addr HOST:PORT|off] [--relay-addr HOST:PORT] [--relay-tls-addr HOST:PORT|off]"
-	userSynopsis     = "phonexd user add|list|disable|enable|remove --data DIR [USER@DOMAIN] [--expires 168h] [--json]"
+	userSynopsis     = "phonexd user add|list|disable|enable|remove --data DIR [USER@DOMAIN] [--expires 168h] [--qr] [--qr-png FILE] [--json]"
 	deviceSynopsis   = "phonexd device list|revoke|unlock --data DIR [USER@DOMAIN[/DEVICE]] [--json] | phonexd device add-sip --data DIR USER@DOMAIN --name NAME [--json]"
 	contactsSynopsis = "phonexd contacts add|remove --data DIR USER@DOMAIN CONTACT@DOMAIN [--json] | phonexd contacts list --data DIR USER@DOMAIN [--json]"
 )
@@ -224,6 +224,8 @@ func cmdUser(ctx context.Context, args []string, stdout io.Writer) error {
 	data := fs.String("data", defaultData, "data directory")
 	jsonOut := fs.Bool("json", false, "print JSON")
 	expires := fs.Duration("expires", 0, "activation code lifetime (default: code_ttl of the configuration, 168h)")
+	qr := fs.Bool("qr", false, "add: print an enrollment card (QR code) on the terminal")
+	qrPNG := fs.String("qr-png", "", "add: write the enrollment card as a PNG to this file")
 	verb, rest, err := verb(fs, args, []string{"add", "list", "disable", "enable", "remove"})
 	if err != nil {
 		return err
@@ -277,15 +279,22 @@ func cmdUser(ctx context.Context, args []string, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
+		if !*jsonOut {
+			fmt.Fprintf(stdout, "created %s\nactivation code: %s (expires %s)\nenroll with: phonex enroll %s --server %s --ca-fingerprint %s --code %s\n",
+				act.User, act.Code, act.Expires.Format(time.RFC3339), act.User, addr, fp, act.Code)
+		}
+		uri, err := printCard(stdout, act, addr, fp, *qr, *qrPNG, *jsonOut)
+		if err != nil {
+			return err
+		}
 		if *jsonOut {
 			return cli.JSON(stdout, struct {
 				server.Activation
 				Server   string `json:"server"`
 				CASHA256 string `json:"ca_sha256"`
-			}{act, addr, fp})
+				Card     string `json:"card,omitempty"`
+			}{act, addr, fp, uri})
 		}
-		fmt.Fprintf(stdout, "created %s\nactivation code: %s (expires %s)\nenroll with: phonex enroll %s --server %s --ca-fingerprint %s --code %s\n",
-			act.User, act.Code, act.Expires.Format(time.RFC3339), act.User, addr, fp, act.Code)
 		return nil
 	case "disable", "enable":
 		err = adm.SetUserEnabled(ctx, pos[0], verb == "enable")
