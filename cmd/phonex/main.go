@@ -26,6 +26,7 @@ const usage = `phonex: a PhoneX device
 
   phonex enroll USER@DOMAIN --server HOST:PORT (--ca-file FILE | --ca-fingerprint SHA256) --code CODE
                 [--device NAME] [--suite ec|rsa] [--rsa-bits 2048|3072|4096]
+  phonex enroll [USER@DOMAIN] (--qr-image CARD.png | --qr-text 'phonex://enroll?...') [--device NAME] [--suite ec|rsa]
   phonex login  USER@DOMAIN --server HOST:PORT (--ca-file FILE | --ca-fingerprint SHA256) [--device NAME]
   phonex whoami [--json]
   phonex contacts add|remove USER@DOMAIN [--json]
@@ -197,7 +198,7 @@ func (c *common) print(v any, text func(w io.Writer)) error {
 }
 
 func (a *app) cmdEnroll(ctx context.Context, cmd string, args []string) error {
-	syn := "phonex enroll USER@DOMAIN --server HOST:PORT (--ca-file FILE | --ca-fingerprint SHA256) --code CODE [--device NAME] [--suite ec|rsa] [--rsa-bits N]"
+	syn := "phonex enroll USER@DOMAIN --server HOST:PORT (--ca-file FILE | --ca-fingerprint SHA256) --code CODE [--device NAME] [--suite ec|rsa] [--rsa-bits N] | phonex enroll [USER@DOMAIN] (--qr-image FILE | --qr-text TEXT) [--device NAME] [--suite ec|rsa]"
 	if cmd == "login" {
 		syn = "phonex login USER@DOMAIN --server HOST:PORT (--ca-file FILE | --ca-fingerprint SHA256) [--device NAME]"
 	}
@@ -209,9 +210,17 @@ func (a *app) cmdEnroll(ctx context.Context, cmd string, args []string) error {
 	device := c.String("device", "", "this device's name (default: the host name)")
 	suite := c.String("suite", "ec", "key suite: ec (Ed25519 + X25519) or rsa")
 	bits := c.Int("rsa-bits", 3072, "RSA key size for --suite rsa: 2048, 3072 or 4096")
+	var qrImage, qrText *string
+	if cmd == "enroll" {
+		qrImage = c.String("qr-image", "", "enroll from an enrollment card: a PNG or JPEG picture of its QR code")
+		qrText = c.String("qr-text", "", "enroll from an enrollment card's text, phonex://enroll?...")
+	}
 	pos, err := c.Parse(args)
 	if err != nil {
 		return err
+	}
+	if qrImage != nil && (*qrImage != "" || *qrText != "") {
+		return a.enrollFromCard(ctx, c, syn, pos, *qrImage, *qrText, *server, *caFile, *fp, *code, *device, *suite, *bits)
 	}
 	if len(pos) != 1 {
 		return cli.Misuse(syn, "%s takes one account, USER@DOMAIN (got %d arguments)", cmd, len(pos))
@@ -226,12 +235,18 @@ func (a *app) cmdEnroll(ctx context.Context, cmd string, args []string) error {
 	if *caFile == "" && *fp == "" {
 		return cli.Misuse(syn, "missing required flag --ca-file or --ca-fingerprint (the cluster's CA)")
 	}
+	cfg := sdk.EnrollConfig{Dir: *c.profile, User: pos[0], Device: *device, Server: *server, CAFile: *caFile, CAFingerprint: *fp,
+		Code: *code, Suite: sdk.KeySuite(*suite), RSABits: *bits}
+	return a.enroll(ctx, c, cmd, cfg)
+}
+
+// enroll asks for the password and enrolls (or logs in) with cfg.
+func (a *app) enroll(ctx context.Context, c *common, cmd string, cfg sdk.EnrollConfig) error {
 	pw, err := a.password(*c.pwFile, "Password: ", cmd == "enroll")
 	if err != nil {
 		return err
 	}
-	cfg := sdk.EnrollConfig{Dir: *c.profile, User: pos[0], Device: *device, Server: *server, CAFile: *caFile, CAFingerprint: *fp,
-		Code: *code, Password: pw, Suite: sdk.KeySuite(*suite), RSABits: *bits}
+	cfg.Password = pw
 	start := time.Now()
 	var d *sdk.Device
 	if cmd == "enroll" {

@@ -1,0 +1,86 @@
+package e2e
+
+import (
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// TestEnrollFromQRCard: phonexd user add --qr-png writes a card, the real
+// phonex enrolls a device from the picture alone, a card whose CA
+// fingerprint is not the node's is refused (and its code stays usable),
+// and the audit log shows the operator's actions without the codes.
+func TestEnrollFromQRCard(t *testing.T) {
+	tmp := t.TempDir()
+	data := filepath.Join(tmp, "data")
+	mustRun(t, nil, "phonexd", "init", "--data", data, "--domain", "example.org", "--host", "127.0.0.1")
+	// The card names api_addr from phonexd.conf: give the node a free port
+	// there and serve on it.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := ln.Addr().String()
+	ln.Close()
+	conf := filepath.Join(data, "phonexd.conf")
+	b, _ := os.ReadFile(conf)
+	b = regexp.MustCompile(`(?m)^api_addr = .*$`).ReplaceAll(b, []byte("api_addr = "+api))
+	if err := os.WriteFile(conf, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n := serveOn(t, data, api, "127.0.0.1:0")
+
+	card := filepath.Join(tmp, "alpha.png")
+	out := mustRun(t, nil, "phonexd", "user", "add", "--data", data, "alpha@example.org", "--qr", "--qr-png", card)
+	if !strings.Contains(out, "▀") || !strings.Contains(out, "secret activation code") || !strings.Contains(out, "card written to "+card) {
+		t.Fatalf("user add --qr:\n%s", out)
+	}
+	if st, err := os.Stat(card); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("card file: %v %v", st, err)
+	}
+	pw := filepath.Join(tmp, "pw")
+	os.WriteFile(pw, []byte("correct horse battery\n"), 0o600)
+	who := decode[map[string]string](t, mustRun(t, nil, "phonex", "enroll", "--qr-image", card, "--profile", filepath.Join(tmp, "alpha"),
+		"--device", "laptop", "--password-file", pw, "--json"))
+	if who["identity"] != "alpha@example.org/laptop" || who["server"] != n.addr {
+		t.Fatalf("enrolled from the card: %v", who)
+	}
+	// The device works: it reads its account back from the node.
+	if w := mustRun(t, nil, "phonex", "whoami", "--profile", filepath.Join(tmp, "alpha"), "--password-file", pw); !strings.Contains(w, "alpha@example.org/laptop") {
+		t.Fatalf("whoami: %s", w)
+	}
+
+	add := decode[map[string]string](t, mustRun(t, nil, "phonexd", "user", "add", "--data", data, "bravo@example.org", "--qr", "--json"))
+	good := add["card"]
+	if !strings.HasPrefix(good, "phonex://enroll?") || !strings.Contains(good, add["ca_sha256"]) {
+		t.Fatalf("card uri %q", good)
+	}
+	wrong := strings.Replace(good, add["ca_sha256"], strings.Repeat("ab", 32), 1)
+	r := run(t, nil, "phonex", "enroll", "--qr-text", wrong, "--profile", filepath.Join(tmp, "bravo-wrong"), "--password-file", pw)
+	if r.code == 0 || !strings.Contains(r.err, "does not match") {
+		t.Fatalf("card with another CA: exit %d %s", r.code, r.err)
+	}
+	// The card's options replace the manual ones, and the user must match.
+	if r := run(t, nil, "phonex", "enroll", "--qr-text", good, "--server", n.addr, "--profile", filepath.Join(tmp, "x")); r.code != 2 {
+		t.Fatalf("card and --server: exit %d %s", r.code, r.err)
+	}
+	if r := run(t, nil, "phonex", "enroll", "carol@example.org", "--qr-text", good, "--profile", filepath.Join(tmp, "x"), "--password-file", pw); r.code == 0 || !strings.Contains(r.err, "the card is for bravo@example.org") {
+		t.Fatalf("card for another user: exit %d %s", r.code, r.err)
+	}
+	if r := run(t, nil, "phonex", "enroll", "--qr-text", "https://example.org/", "--profile", filepath.Join(tmp, "x"), "--password-file", pw); r.code == 0 || !strings.Contains(r.err, "not a PhoneX enrollment card") {
+		t.Fatalf("not a card: exit %d %s", r.code, r.err)
+	}
+	who = decode[map[string]string](t, mustRun(t, nil, "phonex", "enroll", "bravo@example.org", "--qr-text", good, "--profile", filepath.Join(tmp, "bravo"),
+		"--device", "phone", "--password-file", pw, "--json"))
+	if who["identity"] != "bravo@example.org/phone" {
+		t.Fatalf("enrolled from the card text: %v", who)
+	}
+
+	audit := mustRun(t, nil, "phonexd", "audit", "--data", data)
+	if strings.Count(audit, "user.add") != 2 || !strings.Contains(audit, "cli:") || strings.Contains(audit, add["code"]) {
+		t.Fatalf("audit:\n%s", audit)
+	}
+}
