@@ -1,0 +1,113 @@
+package server_test
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/phonex/phonex/internal/api"
+	"github.com/phonex/phonex/internal/server"
+	"github.com/phonex/phonex/internal/server/operator"
+	"github.com/phonex/phonex/internal/server/proxy"
+)
+
+// A file limit set through the operator service (as 'phonexd policy set'
+// does, from another handle on the store) applies to the next upload of
+// that account only, without a restart, and goes with its reset.
+func TestNodeFilePolicyLive(t *testing.T) {
+	n := startNode(t, nil)
+	alpha := n.enroll(t, "alpha@example.org", "a1", "alpha password")
+	bravo := n.enroll(t, "bravo@example.org", "b1", "bravo password")
+	ctx := context.Background()
+	alpha.AddContact(ctx, "bravo@example.org")
+	bravo.AddContact(ctx, "alpha@example.org")
+	a, b := deviceClient(t, n, alpha), deviceClient(t, n, bravo)
+	post := func(dev string, to string) (int, string) {
+		t.Helper()
+		do := a
+		if dev == "bravo" {
+			do = b
+		}
+		res, data := do("POST", api.PathFiles, jsonBody(api.FileCreate{Recipient: to, Size: 5000, Header: []byte("hdr")}), nil)
+		return res.StatusCode, string(data)
+	}
+	// Without a policy the size passes; the request fails later for want
+	// of a slot.
+	if code, body := post("alpha", "bravo@example.org"); code != 403 {
+		t.Fatalf("before the policy: %d %s", code, body)
+	}
+	op := n.adm.Operator()
+	if err := op.SetPolicy(ctx, "cli:test", "alpha@example.org", "", "file_max_size", "1000"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		code, body := post("alpha", "bravo@example.org")
+		if code == 413 && strings.Contains(body, "at most 1000 bytes") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("file_max_size 1000 not applied within 2s: %d %s", code, body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if code, body := post("bravo", "alpha@example.org"); code != 403 {
+		t.Fatalf("bravo under alpha's policy: %d %s", code, body)
+	}
+	if err := op.SetPolicy(ctx, "cli:test", "alpha@example.org", "", "file_max_size", ""); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(operator.DefaultPoll + 100*time.Millisecond)
+	if code, body := post("alpha", "bravo@example.org"); code != 403 {
+		t.Fatalf("after the reset: %d %s", code, body)
+	}
+}
+
+// The limits the node gives its SIP proxy follow the policies of the
+// account and its groups.
+func TestNodeAccountLimits(t *testing.T) {
+	ctx := context.Background()
+	cfg := server.Defaults(t.TempDir())
+	cfg.Domain = "example.org"
+	if _, err := server.Init(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	node, err := server.Open(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer node.Close()
+	adm, err := server.OpenAdmin(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adm.Close()
+	def := proxy.AccountLimits{Rate: cfg.MessageRate, Burst: cfg.MessageBurst, MaxStored: cfg.MaxStoredBytes, MaxExpires: server.DefaultRegistrationExpiry}
+	if got := node.AccountLimits(ctx, "alpha@example.org"); got != def {
+		t.Fatalf("defaults %+v, want %+v", got, def)
+	}
+	op := adm.Operator()
+	if _, err := adm.AddUser(ctx, "alpha@example.org", 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := op.AddGroup(ctx, "cli:test", "staff"); err != nil {
+		t.Fatal(err)
+	}
+	if err := op.AddMember(ctx, "cli:test", "staff", "alpha@example.org"); err != nil {
+		t.Fatal(err)
+	}
+	if err := op.SetPolicy(ctx, "cli:test", "", "staff", "message_rate", "3"); err != nil {
+		t.Fatal(err)
+	}
+	if err := op.SetPolicy(ctx, "cli:test", "alpha@example.org", "", "registration_expiry", "10m"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(operator.DefaultPoll + 100*time.Millisecond)
+	want := def
+	want.Rate, want.MaxExpires = 3, 10*time.Minute
+	if got := node.AccountLimits(ctx, "alpha@example.org"); got != want {
+		t.Fatalf("with policies %+v, want %+v", got, want)
+	}
+}
