@@ -38,9 +38,9 @@ func OpenAdmin(ctx context.Context, cfg Config) (*Admin, error) {
 // configuration: the defaults that policy overrides refine.
 func OperatorSettings(cfg Config) operator.Settings {
 	return operator.Settings{Domain: cfg.Domain, CodeTTL: cfg.CodeTTL,
-		DeviceLockAfter: cfg.DeviceAttempts.LockAfter, AccountLockAfter: cfg.AccountAttempts.LockAfter, LoginLockAfter: cfg.LoginAttempts.LockAfter,
 		Defaults: operator.Policy{MessageRate: cfg.MessageRate, MessageBurst: cfg.MessageBurst, MaxStoredBytes: cfg.MaxStoredBytes,
-			FileQuota: cfg.Files.Quota, FileMaxSize: cfg.Files.MaxFileSize, FileExpiry: cfg.Files.Expiry, RegistrationExpiry: DefaultRegistrationExpiry}}
+			FileQuota: cfg.Files.Quota, FileMaxSize: cfg.Files.MaxFileSize, FileExpiry: cfg.Files.Expiry, RegistrationExpiry: DefaultRegistrationExpiry,
+			DeviceAttemptsLock: cfg.DeviceAttempts.LockAfter, AccountAttemptsLock: cfg.AccountAttempts.LockAfter, LoginAttemptsLock: cfg.LoginAttempts.LockAfter}}
 }
 
 // DefaultRegistrationExpiry is the longest SIP registration without a

@@ -537,7 +537,8 @@ func (n *Node) loginBegin(ctx context.Context, r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := n.attempt(ctx, "new-device login to account "+a.Name, a.Name, human, subject{store.SubjectLogin, a.ID, n.loginPol}); err != nil {
+	_, _, loginPol := n.throttles(ctx, a.Name)
+	if _, err := n.attempt(ctx, "new-device login to account "+a.Name, a.Name, human, subject{store.SubjectLogin, a.ID, loginPol}); err != nil {
 		var ae *api.Error
 		if why != "" && errors.As(err, &ae) && ae.Code == api.CodeHumanCheck {
 			ae.Message += " (the proof sent was refused: " + why + ")"
@@ -732,9 +733,10 @@ func (n *Node) loginConfirm(ctx context.Context, r *http.Request) (any, error) {
 func (n *Node) wrongPassword(ctx context.Context, name string, subj store.Subject) error {
 	e := errorf(http.StatusUnauthorized, api.CodeWrongPassword, "wrong password for %s", name)
 	if fresh, err := n.st.Account(ctx, name); err == nil {
-		v := n.accPol.Check(throttle.State(fresh.Attempt), n.now())
+		_, accPol, loginPol := n.throttles(ctx, name)
+		v := accPol.Check(throttle.State(fresh.Attempt), n.now())
 		if subj == store.SubjectLogin {
-			v = n.loginPol.Check(throttle.State(fresh.Login), n.now())
+			v = loginPol.Check(throttle.State(fresh.Login), n.now())
 		}
 		e.Remaining = &v.Remaining
 	}
@@ -766,8 +768,9 @@ func (n *Node) unlock(ctx context.Context, r *http.Request) (any, error) {
 	if a.Status == store.StatusDisabled {
 		return nil, errorf(http.StatusForbidden, api.CodeAccountDisabled, "account %s is disabled; ask the operator", a.Name)
 	}
+	devPol, accPol, _ := n.throttles(ctx, a.Name)
 	v, err := n.attempt(ctx, "device "+a.Name+"/"+d.Name, "", false,
-		subject{store.SubjectDevice, d.ID, n.devPol}, subject{store.SubjectAccount, a.ID, n.accPol})
+		subject{store.SubjectDevice, d.ID, devPol}, subject{store.SubjectAccount, a.ID, accPol})
 	if err != nil {
 		return nil, err
 	}
@@ -926,8 +929,9 @@ func (n *Node) passwdBegin(ctx context.Context, r *http.Request, c *caller) (any
 	if err := decode(r, &req); err != nil {
 		return nil, err
 	}
+	devPol, accPol, _ := n.throttles(ctx, c.account.Name)
 	if _, err := n.attempt(ctx, "device "+c.id.String(), "", false,
-		subject{store.SubjectDevice, c.device.ID, n.devPol}, subject{store.SubjectAccount, c.account.ID, n.accPol}); err != nil {
+		subject{store.SubjectDevice, c.device.ID, devPol}, subject{store.SubjectAccount, c.account.ID, accPol}); err != nil {
 		return nil, err
 	}
 	ak, err := n.openKey(c.account.Secrets.SealedOPRF, "oprf/account/"+c.account.Name)

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"github.com/phonex/phonex/internal/throttle"
 
 	"github.com/phonex/phonex/internal/server/files"
 	"github.com/phonex/phonex/internal/server/operator"
@@ -32,4 +33,16 @@ func (n *Node) AccountLimits(ctx context.Context, account string) proxy.AccountL
 func (n *Node) fileLimits(ctx context.Context, account string) files.SenderLimits {
 	p := n.effective(ctx, account)
 	return files.SenderLimits{MaxFileSize: p.FileMaxSize, Quota: p.FileQuota, Expiry: p.FileExpiry}
+}
+
+// throttles are the node's password-attempt policies for an account, with
+// the lock-out thresholds of its operator policy; a threshold is never
+// below the free attempts plus one.
+func (n *Node) throttles(ctx context.Context, account string) (dev, acc, login throttle.Policy) {
+	p := n.effective(ctx, account)
+	dev, acc, login = n.devPol, n.accPol, n.loginPol
+	dev.LockAfter = max(p.DeviceAttemptsLock, dev.Free+1)
+	acc.LockAfter = max(p.AccountAttemptsLock, acc.Free+1)
+	login.LockAfter = max(p.LoginAttemptsLock, login.Free+1, login.HumanAfter+1)
+	return dev, acc, login
 }

@@ -2,7 +2,9 @@ package server_test
 
 import (
 	"context"
+	"github.com/phonex/phonex/internal/throttle"
 	"log/slog"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -109,5 +111,45 @@ func TestNodeAccountLimits(t *testing.T) {
 	want.Rate, want.MaxExpires = 3, 10*time.Minute
 	if got := node.AccountLimits(ctx, "alpha@example.org"); got != want {
 		t.Fatalf("with policies %+v, want %+v", got, want)
+	}
+}
+
+// A lock-out threshold set for one account applies to its devices' next
+// unlock; other accounts keep the node's.
+func TestNodeThrottlePolicyLive(t *testing.T) {
+	fast := throttle.Policy{Free: 1, BaseDelay: time.Millisecond, MaxDelay: time.Millisecond, LockAfter: 10}
+	n := startNode(t, func(c *server.Config) { c.DeviceAttempts, c.AccountAttempts = fast, fast })
+	alpha := n.enroll(t, "alpha@example.org", "laptop", "alpha password")
+	bravo := n.enroll(t, "bravo@example.org", "laptop", "bravo password")
+	ha, hb := alpha.Meta.Handle, bravo.Meta.Handle
+	alpha.Close()
+	bravo.Close()
+	if err := n.adm.Operator().SetPolicy(context.Background(), "cli:test", "alpha@example.org", "", "device_attempts_lock", "3"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(operator.DefaultPoll + 100*time.Millisecond)
+	unlock := func(h string) int {
+		time.Sleep(5 * time.Millisecond) // past the delay
+		status, _ := n.post(t, api.PathUnlock, api.Unlock{Handle: h, Blind: blind(t)})
+		return status
+	}
+	// Each unlock begun and never finished counts as a failed attempt.
+	for i := 0; i < 3; i++ {
+		if s := unlock(ha); s != http.StatusOK {
+			t.Fatalf("alpha's unlock %d: %d", i, s)
+		}
+		if s := unlock(hb); s != http.StatusOK {
+			t.Fatalf("bravo's unlock %d: %d", i, s)
+		}
+	}
+	if s := unlock(ha); s == http.StatusOK {
+		t.Fatal("alpha's fourth unlock passed a lock-out after 3")
+	}
+	if s := unlock(hb); s != http.StatusOK {
+		t.Fatalf("bravo's fourth unlock under the node's policy: %d", s)
+	}
+	ds, err := n.adm.Devices(context.Background(), "alpha@example.org")
+	if err != nil || len(ds) != 1 || !ds[0].Locked {
+		t.Fatalf("alpha's device not shown locked: %+v %v", ds, err)
 	}
 }

@@ -69,8 +69,12 @@ func (s *Service) Users(ctx context.Context) ([]UserInfo, error) {
 		if err != nil {
 			return nil, err
 		}
+		p, err := s.Effective(ctx, ac.Name)
+		if err != nil {
+			return nil, err
+		}
 		out = append(out, UserInfo{User: ac.Name, Status: ac.Status, Devices: len(ds), Created: ac.Created.UTC(),
-			Locked: ac.Attempt.Failures >= s.set.AccountLockAfter, LoginLocked: ac.Login.Failures >= s.set.LoginLockAfter})
+			Locked: ac.Attempt.Failures >= p.AccountAttemptsLock, LoginLocked: ac.Login.Failures >= p.LoginAttemptsLock})
 	}
 	return out, nil
 }
@@ -153,9 +157,13 @@ func (s *Service) Devices(ctx context.Context, name string) ([]DeviceInfo, error
 		if err != nil {
 			return nil, err
 		}
+		p, err := s.Effective(ctx, ac.Name)
+		if err != nil {
+			return nil, err
+		}
 		for _, d := range ds {
 			out = append(out, DeviceInfo{Device: ac.Name + "/" + d.Name, Suite: d.Suite, Status: d.Status, Serial: d.Serial,
-				NotAfter: d.NotAfter.UTC(), Failures: d.Attempt.Failures, Locked: d.Attempt.Failures >= s.set.DeviceLockAfter})
+				NotAfter: d.NotAfter.UTC(), Failures: d.Attempt.Failures, Locked: d.Attempt.Failures >= p.DeviceAttemptsLock})
 		}
 	}
 	return out, nil

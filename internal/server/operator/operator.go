@@ -33,8 +33,6 @@ var (
 type Settings struct {
 	Domain  string        // accounts are user@Domain
 	CodeTTL time.Duration // default activation code lifetime
-	// Failures at which the counters lock (for the "locked" flags).
-	DeviceLockAfter, AccountLockAfter, LoginLockAfter int
 	// Defaults is the policy from phonexd.conf, which overrides refine.
 	Defaults Policy
 	// PollEvery is how often Effective looks at the store's policy

@@ -15,7 +15,7 @@ import (
 )
 
 var defaults = operator.Policy{MessageRate: 50, MessageBurst: 200, MaxStoredBytes: 64 << 20, FileQuota: 8 << 30, FileMaxSize: 4 << 30,
-	FileExpiry: 336 * time.Hour, RegistrationExpiry: time.Hour}
+	FileExpiry: 336 * time.Hour, RegistrationExpiry: time.Hour, DeviceAttemptsLock: 10, AccountAttemptsLock: 20, LoginAttemptsLock: 20}
 
 type clock struct {
 	mu sync.Mutex
@@ -42,7 +42,7 @@ func fixture(t *testing.T) (*operator.Service, store.Store, *clock) {
 	}
 	t.Cleanup(func() { st.Close() })
 	c := &clock{t: time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)}
-	s := operator.New(st, operator.Settings{Domain: "example.org", CodeTTL: time.Hour, DeviceLockAfter: 10, AccountLockAfter: 20, LoginLockAfter: 20,
+	s := operator.New(st, operator.Settings{Domain: "example.org", CodeTTL: time.Hour,
 		Defaults: defaults, PollEvery: 100 * time.Millisecond}, operator.WithClock(c.now))
 	for _, u := range []string{"alpha", "bravo", "charlie", "pending"} {
 		if _, err := s.AddUser(ctx, actor, u+"@example.org", 0); err != nil {
@@ -189,6 +189,8 @@ func TestSetPolicyAndShow(t *testing.T) {
 		{"group storage", "", "sales", "max_stored_bytes", "4096", nil, ""},
 		{"group expiry", "", "sales", "file_expiry", "1h", nil, ""},
 		{"registration", "bravo@example.org", "", "registration_expiry", "5m", nil, ""},
+		{"lock-out", "alpha@example.org", "", "device_attempts_lock", "4", nil, ""},
+		{"lock-out zero", "alpha@example.org", "", "login_attempts_lock", "0", operator.ErrBadValue, ""},
 		{"unknown key", "alpha@example.org", "", "colour", "red", operator.ErrUnknownKey, ""},
 		{"bad number", "alpha@example.org", "", "message_burst", "many", operator.ErrBadValue, ""},
 		{"below minimum", "alpha@example.org", "", "max_stored_bytes", "10", operator.ErrBadValue, ""},

@@ -23,6 +23,13 @@ type Policy struct {
 	// RegistrationExpiry is the longest SIP registration the account's
 	// devices get (a longer Expires is cut to it, RFC 3261 §10.3 step 7).
 	RegistrationExpiry time.Duration `json:"registration_expiry"`
+	// Failed password attempts after which a device's unlocks, the
+	// account's unlocks (all devices together) and its new-device logins
+	// lock until an operator unlocks them. The node never lets a lock come
+	// before its free attempts are spent.
+	DeviceAttemptsLock  int `json:"device_attempts_lock"`
+	AccountAttemptsLock int `json:"account_attempts_lock"`
+	LoginAttemptsLock   int `json:"login_attempts_lock"`
 }
 
 // Key describes one policy setting.
@@ -87,6 +94,23 @@ var Keys = []Key{
 	intKey("file_max_size", "largest file the account may send, in bytes", 1, 1<<50, func(p *Policy) *int64 { return &p.FileMaxSize }),
 	durKey("file_expiry", "how long the account's files are kept", time.Second, 10*365*24*time.Hour, func(p *Policy) *time.Duration { return &p.FileExpiry }),
 	durKey("registration_expiry", "longest SIP registration of the account's devices", time.Minute, 24*time.Hour, func(p *Policy) *time.Duration { return &p.RegistrationExpiry }),
+	smallKey("device_attempts_lock", "failed unlocks of one device before it locks", func(p *Policy) *int { return &p.DeviceAttemptsLock }),
+	smallKey("account_attempts_lock", "failed unlocks of all the account's devices before the account locks", func(p *Policy) *int { return &p.AccountAttemptsLock }),
+	smallKey("login_attempts_lock", "failed new-device logins before they lock", func(p *Policy) *int { return &p.LoginAttemptsLock }),
+}
+
+// smallKey is a count of attempts, 1 to 1000.
+func smallKey(name, help string, field func(*Policy) *int) Key {
+	return Key{Name: name, Help: help,
+		parse: func(p *Policy, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 1000 {
+				return fmt.Errorf("%w: %s must be a whole number from 1 to 1000", ErrBadValue, name)
+			}
+			*field(p) = n
+			return nil
+		},
+		get: func(p Policy) string { return strconv.Itoa(*field(&p)) }}
 }
 
 func lookupKey(name string) (Key, error) {
