@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestEnrollFromQRCard: phonexd user add --qr-png writes a card, the real
@@ -82,5 +83,75 @@ func TestEnrollFromQRCard(t *testing.T) {
 	audit := mustRun(t, nil, "phonexd", "audit", "--data", data)
 	if strings.Count(audit, "user.add") != 2 || !strings.Contains(audit, "cli:") || strings.Contains(audit, add["code"]) {
 		t.Fatalf("audit:\n%s", audit)
+	}
+}
+
+// TestPolicyAppliesToRunningNode: 'phonexd policy set', another process,
+// changes limits of the running node, which enforces them on the real
+// phonex's next sends without a restart, and lifts them on reset.
+func TestPolicyAppliesToRunningNode(t *testing.T) {
+	tmp := t.TempDir()
+	data := filepath.Join(tmp, "data")
+	fp := decode[map[string]string](t, mustRun(t, nil, "phonexd", "init", "--data", data, "--domain", "example.org", "--host", "127.0.0.1", "--json"))["ca_sha256"]
+	n := serve(t, data)
+	pw := filepath.Join(tmp, "pw")
+	os.WriteFile(pw, []byte("correct horse battery\n"), 0o600)
+	profiles := map[string]string{}
+	for _, u := range []string{"alpha", "bravo"} {
+		add := decode[map[string]string](t, mustRun(t, nil, "phonexd", "user", "add", "--data", data, u+"@example.org", "--json"))
+		profiles[u] = filepath.Join(tmp, u)
+		mustRun(t, nil, "phonex", "enroll", u+"@example.org", "--profile", profiles[u], "--server", n.addr, "--ca-fingerprint", fp,
+			"--code", add["code"], "--device", "d", "--password-file", pw)
+	}
+	mustRun(t, nil, "phonex", "contacts", "add", "bravo@example.org", "--profile", profiles["alpha"], "--password-file", pw)
+	mustRun(t, nil, "phonex", "contacts", "add", "alpha@example.org", "--profile", profiles["bravo"], "--password-file", pw)
+	send := func(text string) result {
+		return run(t, nil, "phonex", "send", "bravo@example.org", text, "--profile", profiles["alpha"], "--password-file", pw)
+	}
+	if r := send("before any policy"); r.code != 0 {
+		t.Fatalf("send: %d %s", r.code, r.err)
+	}
+	policy := func(args ...string) {
+		t.Helper()
+		mustRun(t, nil, "phonexd", append(append([]string{"policy"}, args...), "--data", data)...)
+	}
+
+	// A rate of one message per 100 s with a burst of one: within a few
+	// sends alpha is refused.
+	policy("set", "--account", "alpha@example.org", "message_burst", "1")
+	policy("set", "--account", "alpha@example.org", "message_rate", "0.01")
+	time.Sleep(time.Second)
+	refused := false
+	for i := 0; i < 3 && !refused; i++ {
+		r := send("under a tight rate")
+		refused = r.code != 0 && strings.Contains(strings.ToLower(r.err), "rate limit")
+		if r.code != 0 && !refused {
+			t.Fatalf("send under the rate policy failed otherwise: %d %s", r.code, r.err)
+		}
+	}
+	if !refused {
+		t.Fatal("three sends passed a burst of one at 0.01/s")
+	}
+	policy("reset", "--account", "alpha@example.org", "message_rate")
+	policy("reset", "--account", "alpha@example.org", "message_burst")
+	time.Sleep(time.Second)
+	if r := send("rate lifted"); r.code != 0 {
+		t.Fatalf("send after the reset: %d %s", r.code, r.err)
+	}
+
+	// bravo (not listening) holds alpha's messages; a storage limit of 1 KiB
+	// for bravo refuses the next one.
+	policy("set", "--account", "bravo@example.org", "max_stored_bytes", "1024")
+	time.Sleep(time.Second)
+	if r := send("over bravo's storage"); r.code == 0 || !strings.Contains(strings.ToLower(r.err), "storage full") {
+		t.Fatalf("send over bravo's storage policy: %d %s", r.code, r.err)
+	}
+	show := mustRun(t, nil, "phonexd", "policy", "show", "--data", data, "--account", "bravo@example.org")
+	if !strings.Contains(strings.Join(strings.Fields(show), " "), "max_stored_bytes 1024 account") {
+		t.Fatalf("policy show:\n%s", show)
+	}
+	audit := mustRun(t, nil, "phonexd", "audit", "--data", data, "--json")
+	if strings.Count(audit, `"policy.set"`) != 5 {
+		t.Fatalf("audit: %s", audit)
 	}
 }
