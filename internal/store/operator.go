@@ -46,6 +46,17 @@ type AuditEntry struct {
 	Detail string
 }
 
+// AccountSummary is an account as a list shows it: no secrets.
+type AccountSummary struct {
+	ID      int64
+	Name    string
+	Status  string
+	Created time.Time
+	Attempt Attempts
+	Login   Attempts
+	Devices int
+}
+
 // Operator is the state of the operator service: policy overrides, groups,
 // provisioned contacts and the audit log.
 type Operator interface {
@@ -77,6 +88,14 @@ type Operator interface {
 	// ProvisionedContacts lists the contacts ever provisioned to an
 	// account (still listed or not).
 	ProvisionedContacts(ctx context.Context, accountID int64) ([]string, error)
+
+	// AccountPage lists up to limit accounts whose name contains search
+	// ("" for all), in name order (bytewise) after the name after ("" from
+	// the start), each with its number of devices; CountAccounts counts
+	// the accounts search matches. The panel pages through many accounts
+	// with them.
+	AccountPage(ctx context.Context, search, after string, limit int) ([]AccountSummary, error)
+	CountAccounts(ctx context.Context, search string) (int, error)
 
 	AppendAudit(ctx context.Context, e AuditEntry) error
 	// Audit returns entries at or after since, oldest first, at most limit

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/phonex/phonex/internal/ident"
@@ -77,6 +78,51 @@ func (s *Service) Users(ctx context.Context) ([]UserInfo, error) {
 			Locked: ac.Attempt.Failures >= p.AccountAttemptsLock, LoginLocked: ac.Login.Failures >= p.LoginAttemptsLock})
 	}
 	return out, nil
+}
+
+// UserPage is one page of accounts.
+type UserPage struct {
+	Users []UserInfo `json:"users"`
+	Total int        `json:"total"` // accounts the search matches
+	// Next is the cursor of the next page ("" on the last).
+	Next string `json:"next,omitempty"`
+}
+
+// MaxPage is the most accounts one page holds.
+const MaxPage = 500
+
+// UsersPage lists up to limit accounts whose name contains search, in name
+// order after the cursor after (the Next of the page before; "" for the
+// first): a panel lists many accounts a page at a time, and each page
+// costs the same however many accounts there are.
+func (s *Service) UsersPage(ctx context.Context, search, after string, limit int) (UserPage, error) {
+	if limit <= 0 || limit > MaxPage {
+		limit = MaxPage
+	}
+	search = strings.ToLower(strings.TrimSpace(search))
+	// One more than asked tells whether a next page exists.
+	rows, err := s.st.AccountPage(ctx, search, after, limit+1)
+	if err != nil {
+		return UserPage{}, err
+	}
+	total, err := s.st.CountAccounts(ctx, search)
+	if err != nil {
+		return UserPage{}, err
+	}
+	page := UserPage{Users: []UserInfo{}, Total: total}
+	if len(rows) > limit {
+		rows = rows[:limit]
+		page.Next = rows[limit-1].Name
+	}
+	for _, ac := range rows {
+		p, err := s.Effective(ctx, ac.Name)
+		if err != nil {
+			return UserPage{}, err
+		}
+		page.Users = append(page.Users, UserInfo{User: ac.Name, Status: ac.Status, Devices: ac.Devices, Created: ac.Created.UTC(),
+			Locked: ac.Attempt.Failures >= p.AccountAttemptsLock, LoginLocked: ac.Login.Failures >= p.LoginAttemptsLock})
+	}
+	return page, nil
 }
 
 // SetUserEnabled disables or re-enables an account.

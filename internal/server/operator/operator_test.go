@@ -471,3 +471,47 @@ func TestAudit(t *testing.T) {
 		t.Fatalf("last two %+v", last)
 	}
 }
+
+func TestUsersPage(t *testing.T) {
+	s, st, _ := fixture(t) // alpha, bravo, charlie, pending
+	ctx := context.Background()
+	for _, u := range []string{"al_ice", "alfa"} {
+		if _, err := s.AddUser(ctx, actor, u+"@example.org", 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, _ := st.Account(ctx, "alpha@example.org")
+	st.CreateDevice(ctx, store.Device{AccountID: a.ID, Name: "d", Handle: "h", Suite: "ec", Serial: "1", Cert: []byte{1}, SealedOPRF: []byte{1}, Created: time.Now()})
+	for _, tc := range []struct {
+		name, search, after string
+		limit               int
+		want                string
+		total               int
+		next                string
+	}{
+		{"first page", "", "", 2, "al_ice@example.org alfa@example.org", 6, "alfa@example.org"},
+		{"second page", "", "alfa@example.org", 2, "alpha@example.org bravo@example.org", 6, "bravo@example.org"},
+		{"last page", "", "bravo@example.org", 2, "charlie@example.org pending@example.org", 6, ""},
+		{"search", "AL", "", 10, "al_ice@example.org alfa@example.org alpha@example.org", 3, ""},
+		{"search with a LIKE character", "l_", "", 10, "al_ice@example.org", 1, ""},
+		{"search with percent", "%", "", 10, "", 0, ""},
+		{"no match", "zulu", "", 10, "", 0, ""},
+		{"limit over the maximum", "", "", 100000, "al_ice@example.org alfa@example.org alpha@example.org bravo@example.org charlie@example.org pending@example.org", 6, ""},
+	} {
+		p, err := s.UsersPage(ctx, tc.search, tc.after, tc.limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, u := range p.Users {
+			got = append(got, u.User)
+		}
+		if strings.Join(got, " ") != tc.want || p.Total != tc.total || p.Next != tc.next {
+			t.Errorf("%s: %v total %d next %q", tc.name, got, p.Total, p.Next)
+		}
+	}
+	p, _ := s.UsersPage(ctx, "alpha", "", 1)
+	if len(p.Users) != 1 || p.Users[0].Devices != 1 || p.Users[0].Status != "active" {
+		t.Fatalf("alpha: %+v", p.Users)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -193,4 +194,52 @@ func (s *DB) Audit(ctx context.Context, since time.Time, limit int) ([]store.Aud
 		out = []store.AuditEntry{}
 	}
 	return out, err
+}
+
+// likeContains is a LIKE pattern matching s anywhere, with LIKE's own
+// characters escaped (ESCAPE '\').
+func likeContains(s string) string {
+	return "%" + strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s) + "%"
+}
+
+func (s *DB) AccountPage(ctx context.Context, search, after string, limit int) ([]store.AccountSummary, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	// An empty search matches everything: '%%' costs a LIKE per row, so
+	// it is left out.
+	where := `($1 = '' OR a.name LIKE $1 ESCAPE '\')`
+	pattern := ""
+	if search != "" {
+		pattern = likeContains(search)
+	}
+	rows, err := s.pool.Query(ctx, `SELECT a.id, a.name, a.status, a.created, a.failures, a.last_try, a.login_failures, a.login_last_try,
+		(SELECT COUNT(*) FROM devices d WHERE d.account_id=a.id)
+		FROM accounts a WHERE `+where+` AND a.name COLLATE "C" > $2 ORDER BY a.name COLLATE "C" LIMIT $3`, pattern, after, limit)
+	if err != nil {
+		return nil, err
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.AccountSummary, error) {
+		var a store.AccountSummary
+		var created, last, loginLast, devices int64
+		var fails, loginFails int
+		err := r.Scan(&a.ID, &a.Name, &a.Status, &created, &fails, &last, &loginFails, &loginLast, &devices)
+		a.Created, a.Attempt, a.Login, a.Devices = fromUnix(created), store.Attempts{Failures: fails, Last: fromUnix(last)},
+			store.Attempts{Failures: loginFails, Last: fromUnix(loginLast)}, int(devices)
+		return a, err
+	})
+	if out == nil && err == nil {
+		out = []store.AccountSummary{}
+	}
+	return out, err
+}
+
+func (s *DB) CountAccounts(ctx context.Context, search string) (int, error) {
+	var n int64
+	pattern := ""
+	if search != "" {
+		pattern = likeContains(search)
+	}
+	err := s.pool.QueryRow(ctx, `SELECT COUNT(*) FROM accounts WHERE $1 = '' OR name LIKE $1 ESCAPE '\'`, pattern).Scan(&n)
+	return int(n), err
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/phonex/phonex/internal/store"
@@ -208,4 +209,50 @@ func (s *DB) Audit(ctx context.Context, since time.Time, limit int) ([]store.Aud
 		out = append(out, e)
 	}
 	return out, rows.Err()
+}
+
+// likeContains is a LIKE pattern matching s anywhere, with LIKE's own
+// characters escaped (ESCAPE '\').
+func likeContains(s string) string {
+	return "%" + strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s) + "%"
+}
+
+func (s *DB) AccountPage(ctx context.Context, search, after string, limit int) ([]store.AccountSummary, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	// Without a search the page is a walk of the name index from the
+	// cursor; LIKE would make it read every name.
+	where, args := `a.name > ?`, []any{after, limit}
+	if search != "" {
+		where, args = `a.name LIKE ? ESCAPE '\' AND a.name > ?`, []any{likeContains(search), after, limit}
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT a.id, a.name, a.status, a.created, a.failures, a.last_try, a.login_failures, a.login_last_try,
+		(SELECT COUNT(*) FROM devices d WHERE d.account_id=a.id)
+		FROM accounts a WHERE `+where+` ORDER BY a.name LIMIT ?`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []store.AccountSummary{}
+	for rows.Next() {
+		var a store.AccountSummary
+		var created, last, loginLast int64
+		if err := rows.Scan(&a.ID, &a.Name, &a.Status, &created, &a.Attempt.Failures, &last, &a.Login.Failures, &loginLast, &a.Devices); err != nil {
+			return nil, err
+		}
+		a.Created, a.Attempt.Last, a.Login.Last = fromUnix(created), fromUnix(last), fromUnix(loginLast)
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+func (s *DB) CountAccounts(ctx context.Context, search string) (int, error) {
+	var n int
+	if search == "" {
+		err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM accounts`).Scan(&n)
+		return n, err
+	}
+	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM accounts WHERE name LIKE ? ESCAPE '\'`, likeContains(search)).Scan(&n)
+	return n, err
 }

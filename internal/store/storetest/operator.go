@@ -19,6 +19,7 @@ func init() {
 		test{"ProvisionContact", testProvisionContact},
 		test{"ProvisionContactConcurrent", testProvisionContactConcurrent},
 		test{"Audit", testAudit},
+		test{"AccountPage", testAccountPage},
 	)
 }
 
@@ -279,5 +280,53 @@ func testAudit(t *testing.T, open Opener) {
 	es, _ := db.Audit(ctx, time.Time{}, 1)
 	if e := es[0]; e.Actor != "cli:root" || e.Target != "t" || e.Detail != "d" || !e.Time.Equal(base.Add(3*time.Minute)) || e.ID == 0 {
 		t.Fatalf("entry %+v", e)
+	}
+}
+
+// Accounts come a page at a time in bytewise name order after a cursor,
+// filtered by a substring in which LIKE's own characters match only
+// themselves, with their device counts and no secrets.
+func testAccountPage(t *testing.T, open Opener) {
+	ctx := context.Background()
+	db := open(t)
+	for _, n := range []string{"b@x.org", "a_b@x.org", "ab@x.org", "a%c@x.org", "Z@x.org"} {
+		if _, err := db.CreateAccount(ctx, n, time.Unix(1700000000, 0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	device(t, db, "ab@x.org", "one")
+	device(t, db, "ab@x.org", "two")
+	for _, c := range []struct {
+		name, search, after string
+		limit               int
+		want                string
+		count               int
+	}{
+		{"all", "", "", 10, "Z@x.org a%c@x.org a_b@x.org ab@x.org b@x.org", 5},
+		{"first two", "", "", 2, "Z@x.org a%c@x.org", 5},
+		{"after a cursor", "", "a%c@x.org", 2, "a_b@x.org ab@x.org", 5},
+		{"substring", "b@", "", 10, "a_b@x.org ab@x.org b@x.org", 3},
+		{"underscore is literal", "_", "", 10, "a_b@x.org", 1},
+		{"percent is literal", "%", "", 10, "a%c@x.org", 1},
+		{"none", "q", "", 10, "", 0},
+	} {
+		page, err := db.AccountPage(ctx, c.search, c.after, c.limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, a := range page {
+			got = append(got, a.Name)
+		}
+		if strings.Join(got, " ") != c.want || page == nil {
+			t.Errorf("%s: %v, want %s", c.name, got, c.want)
+		}
+		if n, err := db.CountAccounts(ctx, c.search); err != nil || n != c.count {
+			t.Errorf("%s: count %d %v, want %d", c.name, n, err, c.count)
+		}
+	}
+	page, _ := db.AccountPage(ctx, "ab@", "", 1)
+	if len(page) != 1 || page[0].Devices != 2 || page[0].Status != store.StatusPending || !page[0].Created.Equal(time.Unix(1700000000, 0)) || page[0].ID == 0 {
+		t.Fatalf("ab: %+v", page)
 	}
 }
