@@ -6,20 +6,19 @@ import (
 	"io"
 	"os"
 
-	"github.com/phonex/phonex/internal/qrcard"
 	"github.com/phonex/phonex/internal/server"
 )
 
 // printCard prints the enrollment card of a new account on the terminal
 // (qr) and writes it as a PNG (pngPath, mode 0600: the code is a secret).
 // With neither it does nothing.
-func printCard(w io.Writer, act server.Activation, addr, fp string, qr bool, pngPath string, jsonOut bool) (string, error) {
+func printCard(w io.Writer, adm *server.Admin, act server.Activation, qr bool, pngPath string, jsonOut bool) (string, error) {
 	if !qr && pngPath == "" {
 		return "", nil
 	}
-	c := qrcard.Card{User: act.User, Server: addr, CA: fp, Code: act.Code}
-	if err := c.Check(); err != nil {
-		return "", fmt.Errorf("enrollment card: %w", err)
+	c, err := adm.EnrollmentCard(act)
+	if err != nil {
+		return "", err
 	}
 	if pngPath != "" {
 		var b bytes.Buffer

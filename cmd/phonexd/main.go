@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -283,7 +282,7 @@ func cmdUser(ctx context.Context, args []string, stdout io.Writer) error {
 			fmt.Fprintf(stdout, "created %s\nactivation code: %s (expires %s)\nenroll with: phonex enroll %s --server %s --ca-fingerprint %s --code %s\n",
 				act.User, act.Code, act.Expires.Format(time.RFC3339), act.User, addr, fp, act.Code)
 		}
-		uri, err := printCard(stdout, act, addr, fp, *qr, *qrPNG, *jsonOut)
+		uri, err := printCard(stdout, adm, act, *qr, *qrPNG, *jsonOut)
 		if err != nil {
 			return err
 		}
@@ -307,23 +306,8 @@ func cmdUser(ctx context.Context, args []string, stdout io.Writer) error {
 	return result(stdout, *jsonOut, verb, pos[0])
 }
 
-// enrollTarget is what a device enrolls against: the API address from the
-// configuration (a wildcard listener replaced by the first of hosts, the
-// names the server certificate carries) and the CA's SHA-256 fingerprint.
-func enrollTarget(cfg server.Config) (addr, fingerprint string, err error) {
-	cert, err := ca.ReadCert(filepath.Join(cfg.DataDir, ca.CACertFile))
-	if err != nil {
-		return "", "", fmt.Errorf("CA certificate: %w", err)
-	}
-	addr = cfg.APIAddr
-	host, port, err := net.SplitHostPort(addr)
-	if err == nil && len(cfg.Hosts) > 0 {
-		if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
-			addr = net.JoinHostPort(cfg.Hosts[0], port)
-		}
-	}
-	return addr, ca.Fingerprint(cert), nil
-}
+// enrollTarget is server.EnrollTarget.
+func enrollTarget(cfg server.Config) (addr, fingerprint string, err error) { return server.EnrollTarget(cfg) }
 
 func result(w io.Writer, jsonOut bool, verb, subject string) error {
 	past := map[string]string{"disable": "disabled", "enable": "enabled", "remove": "removed", "revoke": "revoked", "unlock": "unlocked"}[verb]
