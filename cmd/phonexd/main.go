@@ -307,7 +307,9 @@ func cmdUser(ctx context.Context, args []string, stdout io.Writer) error {
 }
 
 // enrollTarget is server.EnrollTarget.
-func enrollTarget(cfg server.Config) (addr, fingerprint string, err error) { return server.EnrollTarget(cfg) }
+func enrollTarget(cfg server.Config) (addr, fingerprint string, err error) {
+	return server.EnrollTarget(cfg)
+}
 
 func result(w io.Writer, jsonOut bool, verb, subject string) error {
 	past := map[string]string{"disable": "disabled", "enable": "enabled", "remove": "removed", "revoke": "revoked", "unlock": "unlocked"}[verb]
