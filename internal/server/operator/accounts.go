@@ -58,26 +58,21 @@ type UserInfo struct {
 	LoginLocked bool `json:"login_locked,omitempty"`
 }
 
-// Users lists every account.
+// Users lists every account, in name order.
 func (s *Service) Users(ctx context.Context) ([]UserInfo, error) {
-	accts, err := s.st.Accounts(ctx)
-	if err != nil {
-		return nil, err
-	}
 	out := []UserInfo{}
-	for _, ac := range accts {
-		ds, err := s.st.Devices(ctx, ac.ID)
+	after := ""
+	for {
+		p, err := s.UsersPage(ctx, "", after, MaxPage)
 		if err != nil {
 			return nil, err
 		}
-		p, err := s.Effective(ctx, ac.Name)
-		if err != nil {
-			return nil, err
+		out = append(out, p.Users...)
+		if p.Next == "" {
+			return out, nil
 		}
-		out = append(out, UserInfo{User: ac.Name, Status: ac.Status, Devices: len(ds), Created: ac.Created.UTC(),
-			Locked: ac.Attempt.Failures >= p.AccountAttemptsLock, LoginLocked: ac.Login.Failures >= p.LoginAttemptsLock})
+		after = p.Next
 	}
-	return out, nil
 }
 
 // UserPage is one page of accounts.

@@ -3,6 +3,7 @@ package operator_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -513,5 +514,26 @@ func TestUsersPage(t *testing.T) {
 	p, _ := s.UsersPage(ctx, "alpha", "", 1)
 	if len(p.Users) != 1 || p.Users[0].Devices != 1 || p.Users[0].Status != "active" {
 		t.Fatalf("alpha: %+v", p.Users)
+	}
+}
+
+// Users reads every account across pages.
+func TestUsersAcrossPages(t *testing.T) {
+	s, st, _ := fixture(t)
+	ctx := context.Background()
+	n := operator.MaxPage + 3
+	for i := 0; i < n; i++ {
+		if _, err := st.CreateAccount(ctx, fmt.Sprintf("u%04d@example.org", i), time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	us, err := s.Users(ctx)
+	if err != nil || len(us) != n+4 {
+		t.Fatalf("%d users, %v", len(us), err)
+	}
+	for i := 1; i < len(us); i++ {
+		if us[i-1].User >= us[i].User {
+			t.Fatalf("out of order at %d: %s %s", i, us[i-1].User, us[i].User)
+		}
 	}
 }
