@@ -94,8 +94,13 @@ func TestPNGRoundTrip(t *testing.T) {
 	if err := sample.PNG(&b); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := png.Decode(bytes.NewReader(b.Bytes())); err != nil {
+	img, err := png.Decode(bytes.NewReader(b.Bytes()))
+	if err != nil {
 		t.Fatal(err)
+	}
+	// The notice is printed under the symbol.
+	if r := img.Bounds(); r.Dy() < r.Dx()+4*13 {
+		t.Fatalf("no room for the notice under the symbol: %v", r)
 	}
 	got, err := DecodeImage(&b)
 	if err != nil || got != sample {

@@ -6,11 +6,15 @@ import (
 	"html"
 	"image"
 	"image/color"
+	"image/draw"
 	"image/png"
 	"io"
 	"strings"
 
 	"github.com/makiuchi-d/gozxing"
+	"golang.org/x/image/font"
+	"golang.org/x/image/font/basicfont"
+	"golang.org/x/image/math/fixed"
 	"github.com/makiuchi-d/gozxing/qrcode"
 	"github.com/makiuchi-d/gozxing/qrcode/decoder"
 )
@@ -70,11 +74,29 @@ func (c Card) Image(scale int) (*image.Gray, error) {
 	return img, nil
 }
 
-// PNG writes the card's QR symbol as a PNG, 8 pixels per module.
+// PNG writes the card as a PNG: the QR symbol, 8 pixels per module, and
+// below it the account, the server and the notice that the code is
+// secret.
 func (c Card) PNG(w io.Writer) error {
-	img, err := c.Image(8)
+	sym, err := c.Image(8)
 	if err != nil {
 		return err
+	}
+	lines := []string{"PhoneX enrollment card: " + c.User, "server " + c.Server,
+		"SECRET: this card holds an activation code.", "Give it only to its owner; destroy it once used."}
+	face := basicfont.Face7x13
+	const lineH, pad = 16, 8
+	width := sym.Bounds().Dx()
+	for _, l := range lines {
+		width = max(width, len(l)*face.Advance+2*pad)
+	}
+	img := image.NewGray(image.Rect(0, 0, width, sym.Bounds().Dy()+len(lines)*lineH+pad))
+	draw.Draw(img, img.Bounds(), image.White, image.Point{}, draw.Src)
+	draw.Draw(img, sym.Bounds().Add(image.Pt((width-sym.Bounds().Dx())/2, 0)), sym, image.Point{}, draw.Src)
+	d := font.Drawer{Dst: img, Src: image.Black, Face: face}
+	for i, l := range lines {
+		d.Dot = fixed.P(pad, sym.Bounds().Dy()+(i+1)*lineH-4)
+		d.DrawString(l)
 	}
 	return png.Encode(w, img)
 }
