@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"github.com/phonex/phonex/internal/throttle"
+	"time"
 
 	"github.com/phonex/phonex/internal/server/files"
 	"github.com/phonex/phonex/internal/server/operator"
@@ -18,7 +19,11 @@ func (n *Node) Operator() *operator.Service { return n.op }
 func (n *Node) effective(ctx context.Context, account string) operator.Policy {
 	p, err := n.op.Effective(ctx, account)
 	if err != nil {
-		n.log.Warn("policy lookup failed, defaults apply", "err", err)
+		// Once per 10 s at most: this runs for every message.
+		now := n.now().UnixNano()
+		if last := n.policyWarned.Load(); now-last > int64(10*time.Second) && n.policyWarned.CompareAndSwap(last, now) {
+			n.log.Warn("policy lookup failed, defaults apply", "err", err)
+		}
 	}
 	return p
 }

@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/phonex/phonex/internal/api"
@@ -94,7 +95,8 @@ type Node struct {
 
 	files *files.Service // files.go
 
-	op *operator.Service // policies, groups, audit (policy.go)
+	op           *operator.Service // policies, groups, audit (policy.go)
+	policyWarned atomic.Int64      // unix ns of the last failed policy lookup logged
 }
 
 // sipAddr is where devices reach SIP: the live listener, else the setting.
