@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -286,6 +287,9 @@ func (s *Service) unlock(ctx context.Context, name string) error {
 type ContactInfo struct {
 	Contact string `json:"contact"`
 	Status  string `json:"status"` // the contact account's status; "removed" if it is gone
+	// Provisioned: a group provisioning covered this entry (put it there,
+	// or found it listed already).
+	Provisioned bool `json:"provisioned,omitempty"`
 }
 
 // contactPair checks an account and a contact for the contact commands:
@@ -365,6 +369,10 @@ func (s *Service) Contacts(ctx context.Context, owner string) ([]ContactInfo, er
 	if err != nil {
 		return nil, err
 	}
+	prov, err := s.st.ProvisionedContacts(ctx, rec.ID)
+	if err != nil {
+		return nil, err
+	}
 	out := []ContactInfo{}
 	for _, n := range names {
 		st := "removed"
@@ -373,7 +381,7 @@ func (s *Service) Contacts(ctx context.Context, owner string) ([]ContactInfo, er
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return nil, err
 		}
-		out = append(out, ContactInfo{Contact: n, Status: st})
+		out = append(out, ContactInfo{Contact: n, Status: st, Provisioned: slices.Contains(prov, n)})
 	}
 	return out, nil
 }

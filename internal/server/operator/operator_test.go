@@ -390,7 +390,7 @@ func TestProvision(t *testing.T) {
 	}
 	for _, u := range []string{"alpha", "bravo", "charlie"} {
 		cs, _ := s.Contacts(ctx, u+"@example.org")
-		if len(cs) != 2 {
+		if len(cs) != 2 || !cs[0].Provisioned || !cs[1].Provisioned {
 			t.Fatalf("%s has %v", u, cs)
 		}
 	}
