@@ -34,7 +34,7 @@ const actor = operator.Actor("cli:tester")
 
 // fixture opens a store with accounts alpha, bravo, charlie (enrolled:
 // active) and pending (no device) of example.org.
-func fixture(t *testing.T) (*operator.Service, store.Store, *clock) {
+func fixture(t testing.TB) (*operator.Service, store.Store, *clock) {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "node.db"))
