@@ -28,8 +28,11 @@ const (
 
 const usage = `phonexd: a PhoneX cluster node
 
-  phonexd init    --data DIR --domain DOMAIN [--host NAME_OR_IP ...] [--json]
-  phonexd serve   [--data DIR] [--api-addr HOST:PORT] [--sip-addr HOST:PORT] [--sip-phone-addr HOST:PORT|off] [--relay-addr HOST:PORT] [--relay-tls-addr HOST:PORT|off]
+  phonexd init    --data DIR --domain DOMAIN [--host NAME_OR_IP ...] [--store STORE] [--json]
+  phonexd init    --data DIR --join DIR_OF_ANOTHER_NODE [--host NAME_OR_IP ...] [--store postgres://…] [--json]
+  phonexd migrate [--data DIR] [--store STORE] [--json]
+  phonexd store   copy --from STORE --to STORE [--json]   (e.g. --from sqlite:DIR --to postgres://…)
+  phonexd serve   [--data DIR] [--store STORE] [--api-addr HOST:PORT] [--sip-addr HOST:PORT] [--sip-phone-addr HOST:PORT|off] [--relay-addr HOST:PORT] [--relay-tls-addr HOST:PORT|off]
   phonexd relay   [--data DIR] [--relay-addr HOST:PORT] [--relay-tls-addr HOST:PORT|off] [--secret-file FILE]   (the STUN/TURN relay alone)
   phonexd user    add|list|disable|enable|remove --data DIR [USER] [--json] [--expires 168h] [--qr] [--qr-png FILE]
   phonexd device  list|revoke|unlock --data DIR [USER[/DEVICE]] [--json]
@@ -37,15 +40,16 @@ const usage = `phonexd: a PhoneX cluster node
   phonexd contacts add|remove|list --data DIR USER [CONTACT] [--json]   (for accounts with only standard phones)
 ` + operatorUsage + `  phonexd --version
 
-DIR defaults to ./` + defaultData + `. 'serve' on a DIR that does not exist yet initialises it
+DIR defaults to ./` + defaultData + `. STORE is the data directory's SQLite database (the default),
+sqlite:DIR or postgres://USER@HOST/DB; the admin commands take --store too. 'serve' on a DIR that does not exist yet initialises it
 with domain localhost first. 'phonexd COMMAND --help' shows the options of one command.`
 
 const (
-	initSynopsis     = "phonexd init --data DIR --domain DOMAIN [--host NAME_OR_IP ...] [--json]"
-	serveSynopsis    = "phonexd serve [--data DIR] [--api-addr HOST:PORT] [--sip-addr HOST:PORT] [--sip-phone-addr HOST:PORT|off] [--relay-addr HOST:PORT] [--relay-tls-addr HOST:PORT|off]"
-	userSynopsis     = "phonexd user add|list|disable|enable|remove --data DIR [USER@DOMAIN] [--expires 168h] [--qr] [--qr-png FILE] [--json]"
-	deviceSynopsis   = "phonexd device list|revoke|unlock --data DIR [USER@DOMAIN[/DEVICE]] [--json] | phonexd device add-sip --data DIR USER@DOMAIN --name NAME [--json]"
-	contactsSynopsis = "phonexd contacts add|remove --data DIR USER@DOMAIN CONTACT@DOMAIN [--json] | phonexd contacts list --data DIR USER@DOMAIN [--json]"
+	initSynopsis     = "phonexd init --data DIR (--domain DOMAIN | --join DIR_OF_ANOTHER_NODE) [--host NAME_OR_IP ...] [--store STORE] [--json]"
+	serveSynopsis    = "phonexd serve [--data DIR] [--store STORE] [--api-addr HOST:PORT] [--sip-addr HOST:PORT] [--sip-phone-addr HOST:PORT|off] [--relay-addr HOST:PORT] [--relay-tls-addr HOST:PORT|off]"
+	userSynopsis     = "phonexd user add|list|disable|enable|remove --data DIR [--store STORE] [USER@DOMAIN] [--expires 168h] [--qr] [--qr-png FILE] [--json]"
+	deviceSynopsis   = "phonexd device list|revoke|unlock --data DIR [--store STORE] [USER@DOMAIN[/DEVICE]] [--json] | phonexd device add-sip --data DIR USER@DOMAIN --name NAME [--json]"
+	contactsSynopsis = "phonexd contacts add|remove --data DIR [--store STORE] USER@DOMAIN CONTACT@DOMAIN [--json] | phonexd contacts list --data DIR USER@DOMAIN [--json]"
 )
 
 func main() {
@@ -93,8 +97,12 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return cmdPolicy(ctx, args[1:], stdout)
 	case "audit":
 		return cmdAudit(ctx, args[1:], stdout)
+	case "migrate":
+		return cmdMigrate(ctx, args[1:], stdout)
+	case "store":
+		return cmdStore(ctx, args[1:], stdout, stderr)
 	}
-	return cli.UnknownCommand(prog, args[0], []string{"init", "serve", "user", "device", "contacts", "relay", "group", "policy", "audit", "help"}, "")
+	return cli.UnknownCommand(prog, args[0], []string{"init", "serve", "user", "device", "contacts", "relay", "group", "policy", "audit", "migrate", "store", "help"}, "")
 }
 
 type multi []string
@@ -115,6 +123,8 @@ func cmdInit(ctx context.Context, args []string, stdout io.Writer) error {
 	domain := fs.String("domain", "", "the cluster's domain (accounts are user@DOMAIN; required)")
 	var hosts multi
 	fs.Var(&hosts, "host", "name or address of this node for the server certificate (repeatable)")
+	storeSpec := fs.String("store", "", "the cluster's store: sqlite:DIR or postgres://… (default: SQLite in the data directory)")
+	join := fs.String("join", "", "data directory of a node of the cluster to join: its CA, sealing key, domain and store are taken")
 	jsonOut := fs.Bool("json", false, "print JSON")
 	pos, err := fs.Parse(args)
 	if err != nil {
@@ -123,14 +133,28 @@ func cmdInit(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := noArgs(fs, pos); err != nil {
 		return err
 	}
-	if err := fs.Require("domain"); err != nil {
-		return err
-	}
 	cfg := server.Defaults(*data)
-	cfg.Domain = strings.ToLower(*domain)
+	cfg.Store = *storeSpec
 	if len(hosts) > 0 {
 		cfg.Hosts = hosts
 	}
+	if *join != "" {
+		if *domain != "" {
+			return cli.Misuse(initSynopsis, "--join takes the domain of the cluster it joins: no --domain")
+		}
+		c, err := server.Join(ctx, cfg, *join)
+		if err != nil {
+			return err
+		}
+		if cfg, err = server.LoadConfig(*data); err != nil {
+			return err
+		}
+		return printInit(stdout, cfg, c, *jsonOut)
+	}
+	if err := fs.Require("domain"); err != nil {
+		return err
+	}
+	cfg.Domain = strings.ToLower(*domain)
 	c, err := server.Init(ctx, cfg)
 	if err != nil {
 		return err
@@ -141,15 +165,16 @@ func cmdInit(ctx context.Context, args []string, stdout io.Writer) error {
 func printInit(w io.Writer, cfg server.Config, c *ca.CA, jsonOut bool) error {
 	fp := ca.Fingerprint(c.Cert)
 	if jsonOut {
-		return cli.JSON(w, map[string]string{"data": cfg.DataDir, "domain": cfg.Domain, "ca": filepath.Join(cfg.DataDir, ca.CACertFile), "ca_sha256": fp})
+		return cli.JSON(w, map[string]string{"data": cfg.DataDir, "domain": cfg.Domain, "store": cfg.StoreName(), "ca": filepath.Join(cfg.DataDir, ca.CACertFile), "ca_sha256": fp})
 	}
-	fmt.Fprintf(w, "initialised %s for domain %s\nCA certificate: %s\nCA SHA-256 fingerprint: %s\n", cfg.DataDir, cfg.Domain, filepath.Join(cfg.DataDir, ca.CACertFile), fp)
+	fmt.Fprintf(w, "initialised %s for domain %s\nstore: %s\nCA certificate: %s\nCA SHA-256 fingerprint: %s\n", cfg.DataDir, cfg.Domain, cfg.StoreName(), filepath.Join(cfg.DataDir, ca.CACertFile), fp)
 	return nil
 }
 
 func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := cli.NewFlags("serve", serveSynopsis)
 	data := fs.String("data", defaultData, "data directory")
+	storeSpec := fs.String("store", "", "the cluster's store: sqlite:DIR or postgres://… (overrides the configuration's store)")
 	apiAddr := fs.String("api-addr", "", "HTTPS API address (overrides the configuration)")
 	sipAddr := fs.String("sip-addr", "", "SIP over TLS address (overrides the configuration)")
 	phoneAddr := fs.String("sip-phone-addr", "", "SIP over TLS address for standard phones, or off (overrides the configuration; default: the port after --sip-addr's)")
@@ -164,6 +189,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if _, err := os.Stat(filepath.Join(*data, server.ConfigFile)); errors.Is(err, os.ErrNotExist) {
 		cfg := server.Defaults(*data)
+		cfg.Store = *storeSpec
 		c, err := server.Init(ctx, cfg)
 		if err != nil {
 			return err
@@ -175,6 +201,12 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cfg, err := server.LoadConfig(*data)
 	if err != nil {
 		return err
+	}
+	if *storeSpec != "" {
+		cfg.Store = *storeSpec
+		if err := cfg.Validate(); err != nil {
+			return err
+		}
 	}
 	if *apiAddr != "" {
 		cfg.APIAddr = *apiAddr
@@ -221,6 +253,7 @@ func prefixed(p string, vs []string) []string {
 func cmdUser(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := cli.NewFlags("user", userSynopsis)
 	data := fs.String("data", defaultData, "data directory")
+	storeSpec := fs.String("store", "", "the cluster's store (overrides the configuration's store)")
 	jsonOut := fs.Bool("json", false, "print JSON")
 	expires := fs.Duration("expires", 0, "activation code lifetime (default: code_ttl of the configuration, 168h)")
 	qr := fs.Bool("qr", false, "add: print an enrollment card (QR code) on the terminal")
@@ -240,7 +273,7 @@ func cmdUser(ctx context.Context, args []string, stdout io.Writer) error {
 	} else if len(pos) != 1 {
 		return cli.Misuse(userSynopsis, "user %s takes one account, USER@DOMAIN", verb)
 	}
-	adm, cfg, err := openAdmin(ctx, *data)
+	adm, cfg, err := openAdmin(ctx, *data, *storeSpec)
 	if err != nil {
 		return err
 	}
@@ -323,6 +356,7 @@ func result(w io.Writer, jsonOut bool, verb, subject string) error {
 func cmdDevice(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := cli.NewFlags("device", deviceSynopsis)
 	data := fs.String("data", defaultData, "data directory")
+	storeSpec := fs.String("store", "", "the cluster's store (overrides the configuration's store)")
 	jsonOut := fs.Bool("json", false, "print JSON")
 	name := fs.String("name", "", "device name (add-sip; required there)")
 	verb, rest, err := verb(fs, args, []string{"list", "revoke", "unlock", "add-sip"})
@@ -343,7 +377,7 @@ func cmdDevice(ctx context.Context, args []string, stdout io.Writer) error {
 			return err
 		}
 	}
-	adm, _, err := openAdmin(ctx, *data)
+	adm, _, err := openAdmin(ctx, *data, *storeSpec)
 	if err != nil {
 		return err
 	}
@@ -394,12 +428,18 @@ func cmdDevice(ctx context.Context, args []string, stdout io.Writer) error {
 	return result(stdout, *jsonOut, verb, pos[0])
 }
 
-// openAdmin opens the node's store in dir for an admin command, which may
-// run while serve does.
-func openAdmin(ctx context.Context, dir string) (*server.Admin, server.Config, error) {
+// openAdmin opens the node's store in dir (or storeSpec, when set) for
+// an admin command, which may run while serve does.
+func openAdmin(ctx context.Context, dir, storeSpec string) (*server.Admin, server.Config, error) {
 	cfg, err := server.LoadConfig(dir)
 	if err != nil {
 		return nil, cfg, err
+	}
+	if storeSpec != "" {
+		cfg.Store = storeSpec
+		if err := cfg.Validate(); err != nil {
+			return nil, cfg, err
+		}
 	}
 	adm, err := server.OpenAdmin(ctx, cfg)
 	return adm, cfg, err
@@ -425,6 +465,7 @@ func printSIPDevice(w io.Writer, d server.SIPDevice) {
 func cmdContacts(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := cli.NewFlags("contacts", contactsSynopsis)
 	data := fs.String("data", defaultData, "data directory")
+	storeSpec := fs.String("store", "", "the cluster's store (overrides the configuration's store)")
 	jsonOut := fs.Bool("json", false, "print JSON")
 	verb, rest, err := verb(fs, args, []string{"add", "remove", "list"})
 	if err != nil {
@@ -440,7 +481,7 @@ func cmdContacts(ctx context.Context, args []string, stdout io.Writer) error {
 	case verb != "list" && len(pos) != 2:
 		return cli.Misuse(contactsSynopsis, "contacts %s takes an account and a contact, USER@DOMAIN CONTACT@DOMAIN", verb)
 	}
-	adm, _, err := openAdmin(ctx, *data)
+	adm, _, err := openAdmin(ctx, *data, *storeSpec)
 	if err != nil {
 		return err
 	}

@@ -27,6 +27,7 @@ const operatorUsage = `  phonexd group   list|add|remove|members|add-member|remo
 func cmdGroup(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := cli.NewFlags("group", groupSynopsis)
 	data := fs.String("data", defaultData, "data directory")
+	storeSpec := fs.String("store", "", "the cluster's store (overrides the configuration's store)")
 	jsonOut := fs.Bool("json", false, "print JSON")
 	verb, rest, err := verb(fs, args, []string{"list", "add", "remove", "members", "add-member", "remove-member", "provision"})
 	if err != nil {
@@ -40,7 +41,7 @@ func cmdGroup(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(pos) != want {
 		return cli.Misuse(groupSynopsis, "group %s takes %s", verb, []string{"no argument", "a group name", "a group name and an account, GROUP USER@DOMAIN"}[want])
 	}
-	adm, _, err := openAdmin(ctx, *data)
+	adm, _, err := openAdmin(ctx, *data, *storeSpec)
 	if err != nil {
 		return err
 	}
@@ -117,6 +118,7 @@ func cmdGroup(ctx context.Context, args []string, stdout io.Writer) error {
 func cmdPolicy(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := cli.NewFlags("policy", policySynopsis)
 	data := fs.String("data", defaultData, "data directory")
+	storeSpec := fs.String("store", "", "the cluster's store (overrides the configuration's store)")
 	jsonOut := fs.Bool("json", false, "print JSON")
 	account := fs.String("account", "", "the account an override applies to")
 	group := fs.String("group", "", "the group an override applies to (its members, under their own overrides)")
@@ -132,7 +134,7 @@ func cmdPolicy(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(pos) != want {
 		return cli.Misuse(policySynopsis, "policy %s takes %s", verb, []string{"no argument", "a KEY", "a KEY and a VALUE"}[want])
 	}
-	adm, _, err := openAdmin(ctx, *data)
+	adm, _, err := openAdmin(ctx, *data, *storeSpec)
 	if err != nil {
 		return err
 	}
@@ -182,6 +184,7 @@ func cmdPolicy(ctx context.Context, args []string, stdout io.Writer) error {
 func cmdAudit(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := cli.NewFlags("audit", auditSynopsis)
 	data := fs.String("data", defaultData, "data directory")
+	storeSpec := fs.String("store", "", "the cluster's store (overrides the configuration's store)")
 	jsonOut := fs.Bool("json", false, "print JSON")
 	since := fs.String("since", "", "only actions since then: a duration back from now (24h) or a time (RFC 3339)")
 	limit := fs.Int("limit", 0, "only the newest N actions (0: all)")
@@ -199,7 +202,7 @@ func cmdAudit(ctx context.Context, args []string, stdout io.Writer) error {
 	if *limit < 0 {
 		return cli.Misuse(auditSynopsis, "--limit must be 0 or more")
 	}
-	adm, _, err := openAdmin(ctx, *data)
+	adm, _, err := openAdmin(ctx, *data, *storeSpec)
 	if err != nil {
 		return err
 	}

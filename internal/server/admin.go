@@ -3,13 +3,12 @@ package server
 import (
 	"context"
 	"fmt"
-	"github.com/phonex/phonex/internal/ident"
-	"path/filepath"
 	"time"
 
+	"github.com/phonex/phonex/internal/ident"
 	"github.com/phonex/phonex/internal/server/operator"
 	"github.com/phonex/phonex/internal/store"
-	"github.com/phonex/phonex/internal/store/sqlite"
+	"github.com/phonex/phonex/internal/store/storeopen"
 )
 
 // Admin runs the operator's commands on a data directory; it works while the
@@ -27,7 +26,7 @@ type Admin struct {
 // OpenAdmin opens the data directory's store for administration; its
 // actions are recorded as the current unix user's ("cli:<user>").
 func OpenAdmin(ctx context.Context, cfg Config) (*Admin, error) {
-	st, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, DBFile))
+	st, err := storeopen.Open(ctx, cfg.StoreSpec())
 	if err != nil {
 		return nil, err
 	}

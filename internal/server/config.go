@@ -26,6 +26,7 @@ const ConfigFile = "phonexd.conf"
 // with their defaults.
 type Config struct {
 	DataDir      string        // not in the file: where the file is
+	Store        string        // "" (the SQLite database in DataDir), sqlite:DIR or postgres://… (config_store.go)
 	Domain       string        // the cluster's domain: accounts are user@Domain
 	Hosts        []string      // names and addresses in the server certificate
 	APIAddr      string        // HTTPS API listener
@@ -146,6 +147,9 @@ func (c Config) Validate() error {
 		s.ReadTimeout < 100*time.Millisecond || s.IdleTimeout < 100*time.Millisecond || s.UnauthRate <= 0 || s.UnauthBurst < 1 {
 		errs = append(errs, fmt.Errorf("sip limits: connections >= 1, timeouts >= 100ms, sip_unauth_rate > 0, sip_unauth_burst >= 1"))
 	}
+	if err := c.validateStore(); err != nil {
+		errs = append(errs, err)
+	}
 	if err := c.Relay.validate(); err != nil {
 		errs = append(errs, err)
 	}
@@ -167,6 +171,7 @@ func (c Config) Encode() []byte {
 	fmt.Fprintf(&b, "# phonexd configuration. Every setting is written out with its value;\n# durations use Go syntax (90s, 12h, 8760h).\n\n")
 	fmt.Fprintf(&b, "# Accounts of this cluster are user@domain.\ndomain = %s\n\n", c.Domain)
 	fmt.Fprintf(&b, "# Names and addresses in the server certificate (comma-separated).\nhosts = %s\n\n", strings.Join(c.Hosts, ", "))
+	c.encodeStore(&b)
 	fmt.Fprintf(&b, "# HTTPS API (enrollment, unlock, contacts), mutual TLS after enrollment.\napi_addr = %s\n\n", c.APIAddr)
 	fmt.Fprintf(&b, "# SIP over TLS (messaging and calls).\nsip_addr = %s\n\n", c.SIPAddr)
 	fmt.Fprintf(&b, "# SIP over TLS for standard phones (digest login, no client certificate asked);\n# empty: the port after sip_addr's; off: no phone port.\nsip_phone_addr = %s\n\n", c.SIPPhoneAddr)
@@ -222,6 +227,8 @@ func ParseConfig(dir string, data []byte) (Config, error) {
 					c.Hosts = append(c.Hosts, h)
 				}
 			}
+		case "store":
+			c.Store = v
 		case "api_addr":
 			c.APIAddr = v
 		case "sip_addr":

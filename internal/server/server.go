@@ -26,12 +26,12 @@ import (
 	"github.com/phonex/phonex/internal/server/operator"
 	"github.com/phonex/phonex/internal/server/presence"
 	"github.com/phonex/phonex/internal/store"
-	"github.com/phonex/phonex/internal/store/sqlite"
+	"github.com/phonex/phonex/internal/store/storeopen"
 	"github.com/phonex/phonex/internal/throttle"
 )
 
 // DBFile is the SQLite database inside the data directory.
-const DBFile = "phonexd.db"
+const DBFile = storeopen.SQLiteFile
 
 // Init creates a data directory: configuration, CA, server certificate,
 // sealing key and database. It returns the CA.
@@ -52,12 +52,14 @@ func Init(ctx context.Context, cfg Config) (*ca.CA, error) {
 	if _, err := loadSealer(cfg.DataDir, true); err != nil {
 		return nil, err
 	}
-	st, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, DBFile))
+	st, err := storeopen.Open(ctx, cfg.StoreSpec())
 	if err != nil {
 		return nil, err
 	}
 	st.Close()
-	os.Chmod(filepath.Join(cfg.DataDir, DBFile), 0o600)
+	if cfg.Store == "" {
+		os.Chmod(filepath.Join(cfg.DataDir, DBFile), 0o600)
+	}
 	if err := os.WriteFile(filepath.Join(cfg.DataDir, ConfigFile), cfg.Encode(), 0o600); err != nil {
 		return nil, fmt.Errorf("init: %w", err)
 	}
@@ -122,7 +124,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, DBFile))
+	st, err := storeopen.Open(ctx, cfg.StoreSpec())
 	if err != nil {
 		return nil, err
 	}

@@ -201,6 +201,7 @@ type Store interface {
 
 	Files    // files.go
 	Operator // operator.go
+	Transfer // transfer.go
 
 	Close() error
 }
