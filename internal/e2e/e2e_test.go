@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/phonex/phonex/internal/testpg"
 )
 
 var bin string
@@ -34,6 +36,7 @@ func TestMain(m *testing.M) {
 	}
 	bin = dir
 	code := m.Run()
+	testpg.Stop()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

@@ -67,10 +67,16 @@ var (
 // Main runs the tests and then stops the server they shared.
 func Main(m *testing.M) {
 	code := m.Run()
+	Stop()
+	os.Exit(code)
+}
+
+// Stop stops the shared server, if one was started, and removes its
+// files; a TestMain that does more than Main calls it after m.Run.
+func Stop() {
 	if shared != nil {
 		shared.close()
 	}
-	os.Exit(code)
 }
 
 // Get returns the shared server, starting it on first use; it skips or
