@@ -29,6 +29,9 @@ var migrations embed.FS
 // Migrations returns the schema migrations (migrations/NNNN_name.sql).
 func Migrations() fs.FS { return migrations }
 
+// maxConns is the pool size unless the DSN sets pool_max_conns.
+const maxConns = 16
+
 // DB implements store.Store.
 type DB struct {
 	pool *pgxpool.Pool
@@ -43,6 +46,12 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 	if err != nil {
 		// The DSN may carry a password: say what is wrong, not the DSN.
 		return nil, fmt.Errorf("postgres: bad connection string: %w", errors.Unwrap(err))
+	}
+	// pgx's default pool (4 connections on a small machine) would make
+	// the node's concurrent requests queue behind a few slow commits; a
+	// DSN's pool_max_conns still decides.
+	if !strings.Contains(dsn, "pool_max_conns") {
+		cfg.MaxConns = maxConns
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

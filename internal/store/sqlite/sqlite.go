@@ -799,3 +799,6 @@ func (s *DB) CountPrekeys(ctx context.Context, deviceID int64, kind string) (int
 func (s *DB) SetDeviceCaps(ctx context.Context, deviceID int64, caps string) error {
 	return affected(s.db.ExecContext(ctx, `UPDATE devices SET caps=? WHERE id=?`, caps, deviceID))
 }
+
+// Ping checks that the database answers.
+func (s *DB) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }

@@ -69,3 +69,24 @@ func TestOpenBoth(t *testing.T) {
 		st.Close()
 	}
 }
+
+// Any string either names a store or gets ErrBadSpec, and the printed name
+// never carries the password of a URL.
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{"data", "sqlite:/x", "postgres://u:pw@h/db", "postgresql://h/db?password=pw", "postgres://%zz", "mysql://a", "", "postgres:///db?host=/tmp"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, spec string) {
+		s, err := Parse(spec)
+		if err != nil {
+			if !errors.Is(err, ErrBadSpec) {
+				t.Fatalf("%q: %v", spec, err)
+			}
+			return
+		}
+		name := s.String()
+		if s.Kind == Postgres && strings.Contains(spec, ":pw@") && strings.Contains(name, ":pw@") {
+			t.Fatalf("%q printed as %q", spec, name)
+		}
+	})
+}
