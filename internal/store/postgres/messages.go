@@ -14,7 +14,9 @@ import (
 // SHARE (a routing change, which updates that row, waits for the message,
 // or the message waits for it and reads its new value), and each target
 // account's byte count with FOR UPDATE, in account order, so concurrent
-// messages for one account take turns at the quota check.
+// messages for one account take turns at the quota check. The checks go
+// to the server as one batch and the body with its copies as one
+// statement: four round trips with BEGIN and COMMIT.
 func (s *DB) EnqueueMessage(ctx context.Context, m store.Message, targets []store.Target, quota int64) (int64, error) {
 	adds := map[int64]int64{}
 	var accts []int64
@@ -24,57 +26,73 @@ func (s *DB) EnqueueMessage(ctx context.Context, m store.Message, targets []stor
 		}
 		adds[t.AccountID] += int64(len(m.Body))
 	}
+	sorted := append([]int64(nil), accts...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i] < sorted[j] })
+	// Copies in account order too: the insert trigger updates each
+	// account's byte count, and two messages updating two counts in
+	// opposite orders would deadlock.
+	ordered := append([]store.Target(nil), targets...)
+	sort.SliceStable(ordered, func(i, j int) bool { return ordered[i].AccountID < ordered[j].AccountID })
+	devs, owners := make([]int64, len(ordered)), make([]int64, len(ordered))
+	for i, t := range ordered {
+		devs[i], owners[i] = t.DeviceID, t.AccountID
+	}
 	var id int64
 	err := s.tx(ctx, func(tx pgx.Tx) error {
+		var b pgx.Batch
+		var gen int64
 		if m.RouteGeneration != 0 {
-			var g int64
-			if err := tx.QueryRow(ctx, `SELECT n FROM routing_generation WHERE id=1 FOR SHARE`).Scan(&g); err != nil {
-				return err
-			}
-			if g != m.RouteGeneration {
-				return store.ErrStaleRoute
-			}
+			b.Queue(`SELECT n FROM routing_generation WHERE id=1 FOR SHARE`).QueryRow(func(r pgx.Row) error { return r.Scan(&gen) })
 		}
+		held := map[int64]int64{}
 		if quota > 0 {
-			sorted := append([]int64(nil), accts...)
-			sort.Slice(sorted, func(i, j int) bool { return sorted[i] < sorted[j] })
-			held := map[int64]int64{}
 			for _, acct := range sorted {
 				// The row must exist to be locked; the insert trigger
 				// keeps it from then on.
-				if _, err := tx.Exec(ctx, `INSERT INTO stored_bytes(account_id, bytes) VALUES($1, 0) ON CONFLICT DO NOTHING`, acct); err != nil {
+				b.Queue(`INSERT INTO stored_bytes(account_id, bytes) VALUES($1, 0) ON CONFLICT DO NOTHING`, acct)
+				b.Queue(`SELECT bytes FROM stored_bytes WHERE account_id=$1 FOR UPDATE`, acct).QueryRow(func(r pgx.Row) error {
+					var n int64
+					err := r.Scan(&n)
+					held[acct] = n
 					return err
-				}
-				var n int64
-				if err := tx.QueryRow(ctx, `SELECT bytes FROM stored_bytes WHERE account_id=$1 FOR UPDATE`, acct).Scan(&n); err != nil {
-					return err
-				}
-				held[acct] = n
-			}
-			// Refuse naming the first account (in target order) over.
-			for _, acct := range accts {
-				if held[acct]+adds[acct] > quota {
-					return &store.StorageFullError{AccountID: acct}
-				}
+				})
 			}
 		}
-		if err := tx.QueryRow(ctx, `INSERT INTO messages(sender, sender_dev, recipient, content_type, body, created) VALUES($1,$2,$3,$4,$5,$6) RETURNING id`,
-			m.Sender, m.SenderDevice, m.Recipient, m.ContentType, m.Body, unix(m.Created)).Scan(&id); err != nil {
-			return err
+		if b.Len() > 0 {
+			if err := tx.SendBatch(ctx, &b).Close(); err != nil {
+				return err
+			}
+		}
+		if m.RouteGeneration != 0 && gen != m.RouteGeneration {
+			return store.ErrStaleRoute
+		}
+		// Refuse naming the first account (in target order) over.
+		for _, acct := range accts {
+			if quota > 0 && held[acct]+adds[acct] > quota {
+				return &store.StorageFullError{AccountID: acct}
+			}
 		}
 		if len(targets) == 0 {
-			return nil
+			return tx.QueryRow(ctx, `INSERT INTO messages(sender, sender_dev, recipient, content_type, body, created) VALUES($1,$2,$3,$4,$5,$6) RETURNING id`,
+				m.Sender, m.SenderDevice, m.Recipient, m.ContentType, m.Body, unix(m.Created)).Scan(&id)
 		}
-		// In account order, as the quota check locks: the insert trigger
-		// updates each account's byte count, and two messages updating
-		// two counts in opposite orders would deadlock.
-		ordered := append([]store.Target(nil), targets...)
-		sort.SliceStable(ordered, func(i, j int) bool { return ordered[i].AccountID < ordered[j].AccountID })
-		var b pgx.Batch
-		for _, t := range ordered {
-			b.Queue(`INSERT INTO deliveries(message_id, device_id, account_id, size, sender) VALUES($1,$2,$3,$4,$5)`, id, t.DeviceID, t.AccountID, len(m.Body), m.Sender)
+		rows, err := tx.Query(ctx, `WITH m AS (
+				INSERT INTO messages(sender, sender_dev, recipient, content_type, body, created) VALUES($1,$2,$3,$4,$5,$6) RETURNING id)
+			INSERT INTO deliveries(message_id, device_id, account_id, size, sender)
+			SELECT m.id, t.dev, t.acct, $7, $1 FROM m, unnest($8::bigint[], $9::bigint[]) WITH ORDINALITY AS t(dev, acct, ord) ORDER BY t.ord
+			RETURNING message_id`,
+			m.Sender, m.SenderDevice, m.Recipient, m.ContentType, m.Body, unix(m.Created), int64(len(m.Body)), devs, owners)
+		if err != nil {
+			return err
 		}
-		return tx.SendBatch(ctx, &b).Close()
+		for rows.Next() {
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
+		}
+		rows.Close()
+		return rows.Err()
 	})
 	return id, err
 }
@@ -118,11 +136,16 @@ func (s *DB) Pending(ctx context.Context, deviceID int64, limit int) ([]store.De
 // Delivered is one statement: the trigger deliveries_forget_message (0012)
 // removes the body with its last copy, and a delete of a copy already
 // forgotten changes nothing, so acknowledging twice is harmless.
+// The statement is its own transaction (with its triggers), committed
+// before it returns; a deadlock PostgreSQL broke is tried again.
 func (s *DB) Delivered(ctx context.Context, seq int64) error {
-	return s.tx(ctx, func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `DELETE FROM deliveries WHERE seq=$1`, seq)
-		return err
-	})
+	var err error
+	for try := 0; try < 5; try++ {
+		if _, err = s.pool.Exec(ctx, `DELETE FROM deliveries WHERE seq=$1`, seq); !retryable(err) {
+			return err
+		}
+	}
+	return err
 }
 
 func (s *DB) StoredBytes(ctx context.Context, accountID int64) (int64, error) {
