@@ -471,7 +471,7 @@ func counterOf(subj store.Subject) (counter, error) {
 	return counter{}, fmt.Errorf("unknown attempt subject %q", subj)
 }
 
-// TryAttempt locks the rows of every subject (SELECT … FOR UPDATE) before
+// TryAttempt locks the rows of every subject (SELECT … FOR NO KEY UPDATE) before
 // reading them, so concurrent attempts on a subject, from any node, take
 // turns: the second reads what the first wrote. The rows are locked in one
 // order (table, then id) so two attempts on overlapping subjects cannot
@@ -501,7 +501,10 @@ func (s *DB) TryAttempt(ctx context.Context, now time.Time, subjects []store.Att
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		for _, l := range locks {
 			var one int
-			err := tx.QueryRow(ctx, `SELECT 1 FROM `+l.table+` WHERE id=$1 FOR UPDATE`, l.id).Scan(&one)
+			// NO KEY UPDATE: attempts on the row take turns, while
+			// foreign key checks against it (a copy stored for the
+			// device) need not wait.
+			err := tx.QueryRow(ctx, `SELECT 1 FROM `+l.table+` WHERE id=$1 FOR NO KEY UPDATE`, l.id).Scan(&one)
 			if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 				return err
 			}
