@@ -47,3 +47,12 @@ func TestConformance(t *testing.T) {
 		return db
 	})
 }
+
+func BenchmarkRelay(b *testing.B) {
+	db, err := Open(context.Background(), testpg.DSN(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	storetest.BenchmarkRelay(b, db)
+}

@@ -32,3 +32,12 @@ func TestConformance(t *testing.T) {
 		return db
 	})
 }
+
+func BenchmarkRelay(b *testing.B) {
+	db, err := Open(context.Background(), filepath.Join(b.TempDir(), "b.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	storetest.BenchmarkRelay(b, db)
+}
