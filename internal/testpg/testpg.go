@@ -223,8 +223,10 @@ func (s *Server) run() error {
 		"-c", "fsync=on", "-c", "max_connections=300", "-c", "shared_buffers=32MB")
 	cmd.Stdout, cmd.Stderr = log, log
 	// Its own process group: a ^C to the test does not reach it before
-	// Main stops it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred, Setpgid: true}
+	// Main stops it. A test binary that dies without stopping it (killed
+	// at a timeout) takes it along: SIGQUIT is PostgreSQL's immediate
+	// shutdown.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred, Setpgid: true, Pdeathsig: syscall.SIGQUIT}
 	if err := cmd.Start(); err != nil {
 		log.Close()
 		return fmt.Errorf("postgres: %w", err)

@@ -45,3 +45,21 @@ func TestDatabaseAndRestart(t *testing.T) {
 		t.Fatalf("a fresh database has %d tables", tables)
 	}
 }
+
+// PHONEX_TEST_PG names an existing server: databases are made there, and
+// it is not restarted.
+func TestExternalServer(t *testing.T) {
+	own := Get(t)
+	t.Setenv(EnvDSN, own.Admin)
+	ext, err := start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ext.bin != "" || ext.cmd != nil || ext.Admin != own.Admin {
+		t.Fatalf("external server %+v", ext)
+	}
+	t.Setenv(EnvDSN, "postgres://nobody@127.0.0.1:1/none?sslmode=disable&connect_timeout=2")
+	if _, err := start(); err == nil {
+		t.Fatal("an unreachable server was accepted")
+	}
+}
