@@ -9,6 +9,8 @@ import (
 	"testing/fstest"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/phonex/phonex/internal/store"
 	"github.com/phonex/phonex/internal/testpg"
 )
@@ -154,5 +156,72 @@ func TestConcurrentDeliveredForgetsBody(t *testing.T) {
 	var bodies int
 	if err := a.pool.QueryRow(ctx, `SELECT count(*) FROM messages`).Scan(&bodies); err != nil || bodies != 0 {
 		t.Fatalf("%d bodies left after every copy was delivered (%v)", bodies, err)
+	}
+}
+
+// upTo is the embedded migrations before version v.
+func upTo(t *testing.T, v int) fstest.MapFS {
+	t.Helper()
+	fsys := fstest.MapFS{}
+	list, err := Versions(migrations)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range list {
+		if m.Version < v {
+			b, _ := migrations.ReadFile(m.Path)
+			fsys[m.Path] = &fstest.MapFile{Data: b}
+		}
+	}
+	return fsys
+}
+
+// Copies waiting in a database from before 0006 get their sender and
+// their bytes counted, so they take turns and count against the quota
+// like new ones after the upgrade.
+func TestMigrationBackfillsDeliverySender(t *testing.T) {
+	ctx := context.Background()
+	dsn := testpg.DSN(t)
+	old := &DB{}
+	var err error
+	if old.pool, err = pgxpool.New(ctx, dsn); err != nil {
+		t.Fatal(err)
+	}
+	if err := old.migrate(ctx, upTo(t, 6)); err != nil {
+		t.Fatal(err)
+	}
+	var acct, dev int64
+	if err := old.pool.QueryRow(ctx, `INSERT INTO accounts(name, status, created) VALUES('rcpt@x.org','active',1) RETURNING id`).Scan(&acct); err != nil {
+		t.Fatal(err)
+	}
+	if err := old.pool.QueryRow(ctx, `INSERT INTO devices(account_id, name, handle, suite, serial, cert, not_after, status, sealed_oprf, created)
+		VALUES($1,'r1','h','ec','1','\x01',1,'active','\x01',1) RETURNING id`, acct).Scan(&dev); err != nil {
+		t.Fatal(err)
+	}
+	for i, sender := range []string{"a@x.org", "a@x.org", "a@x.org", "b@x.org"} {
+		var id int64
+		if err := old.pool.QueryRow(ctx, `INSERT INTO messages(sender, sender_dev, recipient, content_type, body, created) VALUES($1,'d','rcpt@x.org','t',$2,1) RETURNING id`,
+			sender, []byte(fmt.Sprintf("%s %d", sender, i))).Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := old.pool.Exec(ctx, `INSERT INTO deliveries(message_id, device_id, account_id, size) VALUES($1,$2,$3,3)`, id, dev, acct); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old.Close()
+	db := open2(t, dsn)
+	ds, err := db.Pending(ctx, dev, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, d := range ds {
+		got = append(got, string(d.Body))
+	}
+	if want := "[a@x.org 0 b@x.org 3 a@x.org 1 a@x.org 2]"; fmt.Sprint(got) != want {
+		t.Fatalf("after the upgrade %v, want %s", got, want)
+	}
+	if n, err := db.StoredBytes(ctx, acct); err != nil || n != 4*3 {
+		t.Fatalf("stored bytes after the upgrade: %d %v", n, err)
 	}
 }
