@@ -221,6 +221,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var level slog.Level
 	level.UnmarshalText([]byte(cfg.LogLevel))
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	log.Info("store", "store", cfg.StoreName())
 	return server.Run(ctx, cfg, log, func(line string) { fmt.Fprintln(stdout, line) })
 }
 
