@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -99,9 +100,18 @@ func Open(ctx context.Context, spec string) (store.Store, error) {
 func (s Spec) Open(ctx context.Context) (store.Store, error) {
 	switch s.Kind {
 	case SQLite:
+		// A new database (a copy's target) is made with its directory,
+		// readable by the owner only: it holds the sealed secrets.
+		if err := os.MkdirAll(filepath.Dir(s.Path), 0o700); err != nil {
+			return nil, err
+		}
+		_, statErr := os.Stat(s.Path)
 		db, err := sqlite.Open(ctx, s.Path)
 		if err != nil {
 			return nil, err
+		}
+		if errors.Is(statErr, os.ErrNotExist) {
+			os.Chmod(s.Path, 0o600)
 		}
 		return db, nil
 	case Postgres:

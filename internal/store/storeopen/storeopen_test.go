@@ -3,6 +3,7 @@ package storeopen
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -89,4 +90,19 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("%q printed as %q", spec, name)
 		}
 	})
+}
+
+// A SQLite store named in a directory that does not exist yet is made
+// there, readable by its owner only.
+func TestOpenMakesSQLiteDirectory(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "new", "data")
+	st, err := Open(context.Background(), "sqlite:"+dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	fi, err := os.Stat(filepath.Join(dir, SQLiteFile))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("database %v %v", fi, err)
+	}
 }
