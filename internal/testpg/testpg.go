@@ -134,8 +134,10 @@ func (s *Server) exec(ctx context.Context, sql string) error {
 // Restart stops the server the way an operator's restart does (fast
 // shutdown: sessions end, committed data stays) and starts it again on the
 // same port, waiting until it accepts connections. down, when not nil,
-// runs while it is stopped. An external server (PHONEX_TEST_PG) cannot be
-// restarted: the test is skipped.
+// runs while it is stopped. Every test of the binary shares the server, so
+// a test that restarts it must not run in parallel with others that use
+// it. An external server (PHONEX_TEST_PG) cannot be restarted: the test is
+// skipped.
 func Restart(t testing.TB, down func()) {
 	t.Helper()
 	s := Get(t)
