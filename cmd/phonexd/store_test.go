@@ -93,6 +93,13 @@ func TestStoreCommands(t *testing.T) {
 	if out := phonexd(t, 0, "migrate", "--store", pg3, "--json"); !strings.Contains(out, `"migrated"`) {
 		t.Fatalf("migrate --store: %s", out)
 	}
+	// A new cluster is not made on another cluster's store.
+	if out := phonexd(t, 1, "init", "--data", filepath.Join(dir, "four"), "--domain", "example.com", "--store", pg3); !strings.Contains(out, "--join") {
+		t.Fatalf("init on a store in use: %s", out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "four", ca.CAKeyFile)); err == nil {
+		t.Fatal("a refused init made a CA key")
+	}
 	if _, err := os.Stat(filepath.Join(three, server.DBFile)); err == nil {
 		t.Fatal("a node on PostgreSQL made a SQLite database too")
 	}

@@ -9,8 +9,26 @@ import (
 	"time"
 
 	"github.com/phonex/phonex/internal/ca"
+	"github.com/phonex/phonex/internal/store"
 	"github.com/phonex/phonex/internal/store/storeopen"
 )
+
+// ErrStoreInUse refuses to initialise a new cluster (a new CA and sealing
+// key) on a store that holds another cluster's accounts: their secrets
+// would not open and their certificates would not verify.
+var ErrStoreInUse = errors.New("the store already holds a cluster's accounts (to add a node to that cluster, use init --join DIR of one of its nodes)")
+
+// checkFreshStore returns ErrStoreInUse when st holds accounts.
+func checkFreshStore(ctx context.Context, st store.Store) error {
+	as, err := st.Accounts(ctx)
+	if err != nil {
+		return fmt.Errorf("init: %w", err)
+	}
+	if len(as) > 0 {
+		return fmt.Errorf("init: %w", ErrStoreInUse)
+	}
+	return nil
+}
 
 // ErrJoinNeedsSharedStore refuses to join a node to a cluster whose store
 // is its own SQLite file: the nodes would each hold a different state.

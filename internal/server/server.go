@@ -45,6 +45,17 @@ func Init(ctx context.Context, cfg Config) (*ca.CA, error) {
 	if _, err := os.Stat(filepath.Join(cfg.DataDir, ConfigFile)); err == nil {
 		return nil, fmt.Errorf("init: %s already holds a configuration", cfg.DataDir)
 	}
+	// The store first: one holding another cluster's accounts is
+	// refused before any key is made.
+	st, err := storeopen.Open(ctx, cfg.StoreSpec())
+	if err != nil {
+		return nil, err
+	}
+	err = checkFreshStore(ctx, st)
+	st.Close()
+	if err != nil {
+		return nil, err
+	}
 	c, err := ca.Init(cfg.DataDir, cfg.Domain, cfg.Hosts, time.Now())
 	if err != nil {
 		return nil, fmt.Errorf("init: %w", err)
@@ -52,11 +63,6 @@ func Init(ctx context.Context, cfg Config) (*ca.CA, error) {
 	if _, err := loadSealer(cfg.DataDir, true); err != nil {
 		return nil, err
 	}
-	st, err := storeopen.Open(ctx, cfg.StoreSpec())
-	if err != nil {
-		return nil, err
-	}
-	st.Close()
 	if cfg.Store == "" {
 		os.Chmod(filepath.Join(cfg.DataDir, DBFile), 0o600)
 	}
