@@ -195,6 +195,9 @@ func start() (*Server, error) {
 	initdb := exec.Command(filepath.Join(bin, "initdb"), "-D", filepath.Join(s.dir, "data"), "-U", "postgres",
 		"--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync")
 	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred}
+	// The test's directory may be closed to the server's user (a
+	// checkout under /root): work from the server's own.
+	initdb.Dir = s.dir
 	if out, err := initdb.CombinedOutput(); err != nil {
 		os.RemoveAll(s.dir)
 		return nil, fmt.Errorf("initdb: %v: %s", err, lastLines(out))
@@ -224,6 +227,7 @@ func (s *Server) run() error {
 		"-p", strconv.Itoa(s.Port), "-k", s.sock, "-c", "listen_addresses=127.0.0.1",
 		"-c", "fsync=on", "-c", "max_connections=300", "-c", "shared_buffers=32MB")
 	cmd.Stdout, cmd.Stderr = log, log
+	cmd.Dir = s.dir
 	// Its own process group: a ^C to the test does not reach it before
 	// Main stops it. A test binary that dies without stopping it (killed
 	// at a timeout) takes it along: SIGQUIT is PostgreSQL's immediate
