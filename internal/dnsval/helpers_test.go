@@ -53,7 +53,14 @@ type fixture struct {
 // newFixture signs a zone with alice and bob and serves it on loopback.
 func newFixture(t testing.TB, alg uint8) *fixture {
 	t.Helper()
-	f := &fixture{clock: &clock{t0}}
+	return newFixtureAt(t, alg, t0, nil)
+}
+
+// newFixtureAt is newFixture with the zone's clock at start; handler, when
+// set, serves instead of the zone (to tamper with its answers).
+func newFixtureAt(t testing.TB, alg uint8, start time.Time, handler func(z *dnszone.Zone) dns.Handler) *fixture {
+	t.Helper()
+	f := &fixture{clock: &clock{start}}
 	ksk, err := dnszone.GenerateKey(origin, alg, true)
 	if err != nil {
 		t.Fatal(err)
@@ -90,7 +97,20 @@ func newFixture(t testing.TB, alg uint8) *fixture {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { f.zone.Serve(ctx, pc, ln); close(done) }()
+	if handler == nil {
+		go func() { f.zone.Serve(ctx, pc, ln); close(done) }()
+	} else {
+		h := handler(f.zone)
+		us, ts := &dns.Server{PacketConn: pc, Handler: h}, &dns.Server{Listener: ln, Handler: h}
+		started := make(chan struct{}, 2)
+		us.NotifyStartedFunc = func() { started <- struct{}{} }
+		ts.NotifyStartedFunc = func() { started <- struct{}{} }
+		go us.ActivateAndServe()
+		go ts.ActivateAndServe()
+		<-started
+		<-started
+		go func() { <-ctx.Done(); us.Shutdown(); ts.Shutdown(); close(done) }()
+	}
 	t.Cleanup(func() { cancel(); <-done })
 	f.addr = pc.LocalAddr().String()
 	return f
