@@ -1,0 +1,90 @@
+package server
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+
+	"github.com/miekg/dns"
+)
+
+// DNSConfig is the directory zone's section of the configuration
+// (docs/dns.md).
+type DNSConfig struct {
+	Addr      string // UDP and TCP listener of the authoritative server; empty: off
+	Zone      string // the zone's apex; empty: the cluster's domain
+	Algorithm string // ecdsap256sha256 (13) or ed25519 (15), for keys made by init
+	KSKFile   string // key files (base name, .key and .private), relative to the data directory
+	ZSKFile   string
+}
+
+func dnsDefaults() DNSConfig {
+	return DNSConfig{Algorithm: "ecdsap256sha256", KSKFile: "dns-ksk", ZSKFile: "dns-zsk"}
+}
+
+// ZoneName is the zone's apex, fully qualified.
+func (c Config) ZoneName() string {
+	if c.DNS.Zone != "" {
+		return dns.CanonicalName(c.DNS.Zone)
+	}
+	return dns.CanonicalName(c.Domain)
+}
+
+// dnsAlgorithm is the DNSSEC algorithm number of the configured name.
+func (d DNSConfig) algorithm() (uint8, error) {
+	switch strings.ToLower(d.Algorithm) {
+	case "ecdsap256sha256", "13":
+		return dns.ECDSAP256SHA256, nil
+	case "ed25519", "15":
+		return dns.ED25519, nil
+	}
+	return 0, fmt.Errorf("dns_algorithm %q: use ecdsap256sha256 or ed25519", d.Algorithm)
+}
+
+func (d DNSConfig) validate() error {
+	var errs []error
+	if d.Addr != "" {
+		if _, _, err := net.SplitHostPort(d.Addr); err != nil {
+			errs = append(errs, fmt.Errorf("dns_addr %q: %w", d.Addr, err))
+		}
+	}
+	if d.Zone != "" {
+		if _, ok := dns.IsDomainName(d.Zone); !ok {
+			errs = append(errs, fmt.Errorf("dns_zone %q: not a domain name", d.Zone))
+		}
+	}
+	if _, err := d.algorithm(); err != nil {
+		errs = append(errs, err)
+	}
+	if d.KSKFile == "" || d.ZSKFile == "" || d.KSKFile == d.ZSKFile {
+		errs = append(errs, errors.New("dns_ksk_file and dns_zsk_file: two different names"))
+	}
+	return errors.Join(errs...)
+}
+
+func (d DNSConfig) encode(b *bytes.Buffer) {
+	fmt.Fprintf(b, "\n# Directory zone (docs/dns.md): a DNSSEC-signed authoritative server on dns_addr,\n# UDP and TCP (empty: off), for the zone dns_zone (empty: the domain) with ENUM,\n# SMIMEA, SRV and TLSA records. 'phonexd init' makes the keys (dns_algorithm:\n# ecdsap256sha256 or ed25519) in dns_ksk_file and dns_zsk_file (.key and .private);\n# 'phonexd dns ds' prints the DS record for the parent zone.\n")
+	fmt.Fprintf(b, "dns_addr = %s\ndns_zone = %s\ndns_algorithm = %s\ndns_ksk_file = %s\ndns_zsk_file = %s\n",
+		d.Addr, d.Zone, d.Algorithm, d.KSKFile, d.ZSKFile)
+}
+
+// parse sets the setting k if it belongs to the zone; ok is false if not.
+func (d *DNSConfig) parse(k, v string) (ok bool, err error) {
+	switch k {
+	case "dns_addr":
+		d.Addr = v
+	case "dns_zone":
+		d.Zone = strings.ToLower(v)
+	case "dns_algorithm":
+		d.Algorithm = v
+	case "dns_ksk_file":
+		d.KSKFile = v
+	case "dns_zsk_file":
+		d.ZSKFile = v
+	default:
+		return false, nil
+	}
+	return true, nil
+}
