@@ -14,6 +14,7 @@ type view struct {
 	nodes  map[string]*node // every owner name, empty non-terminals included
 	chain  []link           // the NSEC3 chain in hash order
 	soa    *rrset
+	cache  replyCache // packed UDP replies (fastpath.go)
 }
 
 type node struct {

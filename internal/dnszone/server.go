@@ -23,6 +23,10 @@ const (
 // Reply builds the zone's reply to query. udp selects truncation to the
 // client's UDP size; over TCP the whole answer goes out.
 func (z *Zone) Reply(query *dns.Msg, udp bool) *dns.Msg {
+	return z.replyIn(z.view.Load(), query, udp)
+}
+
+func (z *Zone) replyIn(v *view, query *dns.Msg, udp bool) *dns.Msg {
 	m := new(dns.Msg)
 	m.SetReply(query)
 	m.RecursionAvailable = false
@@ -46,7 +50,6 @@ func (z *Zone) Reply(query *dns.Msg, udp bool) *dns.Msg {
 	}
 	q := query.Question[0]
 	name := strings.ToLower(q.Name)
-	v := z.view.Load()
 	switch {
 	case query.Opcode != dns.OpcodeQuery:
 		m.Rcode = dns.RcodeNotImplemented
@@ -76,18 +79,35 @@ func (z *Zone) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 // be nil) until ctx ends.
 func (z *Zone) Serve(ctx context.Context, pc net.PacketConn, ln net.Listener) error {
 	var servers []*dns.Server
+	var udp *net.UDPConn
 	if pc != nil {
-		servers = append(servers, &dns.Server{PacketConn: pc, Handler: z, UDPSize: 4096})
+		if u, ok := pc.(*net.UDPConn); ok {
+			udp = u
+		} else {
+			servers = append(servers, &dns.Server{PacketConn: pc, Handler: z, UDPSize: 4096})
+		}
 	}
 	if ln != nil {
 		// RFC 7766 §6.2.3: idle TCP connections are closed after a while.
 		servers = append(servers, &dns.Server{Listener: ln, Handler: z, ReadTimeout: 10 * time.Second,
 			IdleTimeout: func() time.Duration { return 10 * time.Second }, MaxTCPQueries: 1000})
 	}
-	if len(servers) == 0 {
+	if len(servers) == 0 && udp == nil {
 		return errors.New("dns: nothing to serve on")
 	}
-	errc := make(chan error, len(servers))
+	errc := make(chan error, len(servers)+1)
+	uctx, stopUDP := context.WithCancel(ctx)
+	udpDone := make(chan struct{})
+	if udp != nil {
+		go func() {
+			defer close(udpDone)
+			if err := z.serveUDP(uctx, udp); err != nil {
+				errc <- err
+			}
+		}()
+	} else {
+		close(udpDone)
+	}
 	var started sync.WaitGroup
 	for _, s := range servers {
 		started.Add(1)
@@ -110,6 +130,8 @@ func (z *Zone) Serve(ctx context.Context, pc net.PacketConn, ln net.Listener) er
 	for _, s := range servers {
 		s.Shutdown()
 	}
+	stopUDP()
+	<-udpDone
 	return err
 }
 

@@ -7,6 +7,7 @@ func init() {
 		{Name: "delv", Programs: []string{"delv"}, Package: "bind9-dnsutils"},
 		{Name: "dig", Programs: []string{"dig"}, Package: "bind9-dnsutils"},
 		{Name: "drill", Programs: []string{"drill"}, Package: "ldnsutils"},
+		{Name: "ldns-verify-zone", Programs: []string{"ldns-verify-zone"}, Package: "ldnsutils"},
 		{Name: "unbound", Programs: []string{"unbound"}, Package: "unbound"},
 		{Name: "dnsperf", Programs: []string{"dnsperf"}, Package: "dnsperf"},
 		{Name: "knotd", Programs: []string{"knotd"}, Package: "knot"},
