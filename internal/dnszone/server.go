@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"golang.org/x/net/netutil"
 )
 
 // Sizes of UDP answers: without EDNS0, RFC 1035's 512 octets; with it, what
@@ -19,6 +20,9 @@ const (
 	maxUDPSize = 1232
 	minUDPSize = 512
 )
+
+// maxTCPConns bounds the TCP connections served at once.
+const maxTCPConns = 1024
 
 // Reply builds the zone's reply to query. udp selects truncation to the
 // client's UDP size; over TCP the whole answer goes out.
@@ -88,7 +92,10 @@ func (z *Zone) Serve(ctx context.Context, pc net.PacketConn, ln net.Listener) er
 		}
 	}
 	if ln != nil {
-		// RFC 7766 §6.2.3: idle TCP connections are closed after a while.
+		// RFC 7766 §6.2.3: idle TCP connections are closed after a while,
+		// and their number is capped so that holding connections open
+		// cannot exhaust the process.
+		ln = netutil.LimitListener(ln, maxTCPConns)
 		servers = append(servers, &dns.Server{Listener: ln, Handler: z, ReadTimeout: 10 * time.Second,
 			IdleTimeout: func() time.Duration { return 10 * time.Second }, MaxTCPQueries: 1000})
 	}
