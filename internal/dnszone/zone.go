@@ -86,6 +86,13 @@ type Config struct {
 	Validity time.Duration
 	Resign   time.Duration // re-sign an RRset when less than this is left of its signature
 	Now      func() time.Time
+
+	// A ZSK rollover in progress, restored after a restart: a key
+	// pre-published at Published, or the key ZSK replaced at Activated.
+	ZSKNext   *Key
+	Published time.Time
+	ZSKOld    *Key
+	Activated time.Time
 }
 
 // Defaults of Config.
@@ -148,6 +155,16 @@ func New(cfg Config) (*Zone, error) {
 	if !z.ksk.IsKSK() || z.zsk.IsKSK() {
 		return nil, errors.New("zone: the KSK needs the SEP flag (257), the ZSK must not have it (256)")
 	}
+	if cfg.ZSKNext != nil && cfg.ZSKOld != nil {
+		return nil, fmt.Errorf("zone: %w (a key both pre-published and retiring)", ErrRollover)
+	}
+	for _, k := range []*Key{cfg.ZSKNext, cfg.ZSKOld} {
+		if k != nil && (k.IsKSK() || dns.CanonicalName(k.DNSKEY.Hdr.Name) != z.origin || k.Tag() == z.zsk.Tag()) {
+			return nil, fmt.Errorf("zone: rollover key %s: %w", k, ErrRollover)
+		}
+	}
+	z.zskNext, z.published = cfg.ZSKNext, cfg.Published
+	z.zskOld, z.activated = cfg.ZSKOld, cfg.Activated
 	z.mu.Lock()
 	defer z.mu.Unlock()
 	if err := z.rebuildLocked(); err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"time"
 
 	"github.com/miekg/dns"
 )
@@ -18,10 +19,13 @@ type DNSConfig struct {
 	Algorithm string // ecdsap256sha256 (13) or ed25519 (15), for keys made by init
 	KSKFile   string // key files (base name, .key and .private), relative to the data directory
 	ZSKFile   string
+	// ZSKLifetime is the age at which the running node rolls the ZSK over
+	// (dns_rollover.go); 0: never.
+	ZSKLifetime time.Duration
 }
 
 func dnsDefaults() DNSConfig {
-	return DNSConfig{Algorithm: "ecdsap256sha256", KSKFile: "dns-ksk", ZSKFile: "dns-zsk"}
+	return DNSConfig{Algorithm: "ecdsap256sha256", KSKFile: "dns-ksk", ZSKFile: "dns-zsk", ZSKLifetime: 90 * 24 * time.Hour}
 }
 
 // ZoneName is the zone's apex, fully qualified.
@@ -58,6 +62,9 @@ func (d DNSConfig) validate() error {
 	if _, err := d.algorithm(); err != nil {
 		errs = append(errs, err)
 	}
+	if d.ZSKLifetime != 0 && d.ZSKLifetime < 3*time.Hour {
+		errs = append(errs, fmt.Errorf("dns_zsk_lifetime %v: 0 (never) or at least 3h (a rollover takes two hours)", d.ZSKLifetime))
+	}
 	if d.KSKFile == "" || d.ZSKFile == "" || d.KSKFile == d.ZSKFile {
 		errs = append(errs, errors.New("dns_ksk_file and dns_zsk_file: two different names"))
 	}
@@ -65,9 +72,9 @@ func (d DNSConfig) validate() error {
 }
 
 func (d DNSConfig) encode(b *bytes.Buffer) {
-	fmt.Fprintf(b, "\n# Directory zone (docs/dns.md): a DNSSEC-signed authoritative server on dns_addr,\n# UDP and TCP (empty: off), for the zone dns_zone (empty: the domain) with ENUM,\n# SMIMEA, SRV and TLSA records. 'phonexd init' makes the keys (dns_algorithm:\n# ecdsap256sha256 or ed25519) in dns_ksk_file and dns_zsk_file (.key and .private);\n# 'phonexd dns ds' prints the DS record for the parent zone.\n")
-	fmt.Fprintf(b, "dns_addr = %s\ndns_zone = %s\ndns_algorithm = %s\ndns_ksk_file = %s\ndns_zsk_file = %s\n",
-		d.Addr, d.Zone, d.Algorithm, d.KSKFile, d.ZSKFile)
+	fmt.Fprintf(b, "\n# Directory zone (docs/dns.md): a DNSSEC-signed authoritative server on dns_addr,\n# UDP and TCP (empty: off), for the zone dns_zone (empty: the domain) with ENUM,\n# SMIMEA, SRV and TLSA records. 'phonexd init' makes the keys (dns_algorithm:\n# ecdsap256sha256 or ed25519) in dns_ksk_file and dns_zsk_file (.key and .private);\n# 'phonexd dns ds' prints the DS record for the parent zone. The running node rolls\n# the ZSK over by pre-publication when it is older than dns_zsk_lifetime (0: never).\n")
+	fmt.Fprintf(b, "dns_addr = %s\ndns_zone = %s\ndns_algorithm = %s\ndns_ksk_file = %s\ndns_zsk_file = %s\ndns_zsk_lifetime = %s\n",
+		d.Addr, d.Zone, d.Algorithm, d.KSKFile, d.ZSKFile, d.ZSKLifetime)
 }
 
 // parse sets the setting k if it belongs to the zone; ok is false if not.
@@ -83,8 +90,10 @@ func (d *DNSConfig) parse(k, v string) (ok bool, err error) {
 		d.KSKFile = v
 	case "dns_zsk_file":
 		d.ZSKFile = v
+	case "dns_zsk_lifetime":
+		d.ZSKLifetime, err = time.ParseDuration(v)
 	default:
 		return false, nil
 	}
-	return true, nil
+	return true, err
 }

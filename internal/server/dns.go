@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -176,7 +175,12 @@ func (n *Node) BuildZone(ctx context.Context) (*dnszone.Zone, error) {
 			nsAddrs = append(nsAddrs, ip)
 		}
 	}
-	z, err := dnszone.New(dnszone.Config{Origin: n.cfg.ZoneName(), KSK: ksk, ZSK: zsk, NSAddrs: nsAddrs})
+	next, old, st, err := loadRollover(n.cfg)
+	if err != nil {
+		return nil, err
+	}
+	z, err := dnszone.New(dnszone.Config{Origin: n.cfg.ZoneName(), KSK: ksk, ZSK: zsk, NSAddrs: nsAddrs, Now: n.now,
+		ZSKNext: next, Published: st.Published, ZSKOld: old, Activated: st.Activated})
 	if err != nil {
 		return nil, err
 	}
@@ -233,14 +237,35 @@ func (n *Node) openDNS(ctx context.Context) (*dirZone, error) {
 	return &n.dir, nil
 }
 
-// serve answers queries and keeps the signatures fresh until ctx ends.
-func (d *dirZone) serve(ctx context.Context, log *slog.Logger) {
+// serve answers queries, rolls the ZSK over when due and keeps the
+// signatures fresh until ctx ends.
+func (d *dirZone) serve(ctx context.Context, n *Node) {
 	if d == nil {
 		return
 	}
-	go d.zone.Run(ctx, time.Hour, func(err error) { log.Error("dns: re-signing failed", "err", err) })
+	go n.maintainZone(ctx, d.zone, time.Hour)
 	if err := d.zone.Serve(ctx, d.pc, d.ln); err != nil {
-		log.Error("dns server stopped", "err", err)
+		n.log.Error("dns server stopped", "err", err)
+	}
+}
+
+func (n *Node) maintainZone(ctx context.Context, z *dnszone.Zone, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if step, err := n.rollZSK(z); err != nil {
+			n.log.Error("dns: zsk rollover", "err", err)
+		} else if step != "" {
+			n.log.Info("dns: " + step)
+		}
+		if err := z.Maintain(); err != nil {
+			n.log.Error("dns: re-signing failed", "err", err)
+		}
 	}
 }
 

@@ -8,8 +8,11 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"fmt"
 	"log/slog"
 	"math/big"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -22,7 +25,7 @@ import (
 
 func TestConfigDNS(t *testing.T) {
 	c := Defaults("/d")
-	c.DNS = DNSConfig{Addr: "127.0.0.1:5353", Zone: "dir.example.org", Algorithm: "ed25519", KSKFile: "/etc/phonex/ksk", ZSKFile: "zsk"}
+	c.DNS = DNSConfig{Addr: "127.0.0.1:5353", Zone: "dir.example.org", Algorithm: "ed25519", KSKFile: "/etc/phonex/ksk", ZSKFile: "zsk", ZSKLifetime: 720 * time.Hour}
 	back, err := ParseConfig("/d", c.Encode())
 	if err != nil {
 		t.Fatal(err)
@@ -33,7 +36,7 @@ func TestConfigDNS(t *testing.T) {
 	if back.ZoneName() != "dir.example.org." {
 		t.Fatalf("zone %s", back.ZoneName())
 	}
-	for _, in := range []string{"dns_addr = nowhere", "dns_zone = a..b", "dns_algorithm = rsasha1", "dns_ksk_file = k\ndns_zsk_file = k", "dns_zsk_file = "} {
+	for _, in := range []string{"dns_addr = nowhere", "dns_zone = a..b", "dns_algorithm = rsasha1", "dns_ksk_file = k\ndns_zsk_file = k", "dns_zsk_file = ", "dns_zsk_lifetime = 1h", "dns_zsk_lifetime = soon"} {
 		if _, err := ParseConfig("/d", []byte(in)); err == nil {
 			t.Errorf("%q accepted", in)
 		}
@@ -81,7 +84,7 @@ func TestDirectoryZone(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := make(chan struct{})
-	go func() { dz.serve(ctx, n.log); close(done) }()
+	go func() { dz.serve(ctx, n); close(done) }()
 	defer func() { cancel(); <-done }()
 	if !strings.HasPrefix(dz.line(), "dns: 127.0.0.1:") {
 		t.Fatalf("ready line %q", dz.line())
@@ -116,4 +119,77 @@ func TestDirectoryZone(t *testing.T) {
 	if err := n.ExportZone(ctx, &zoneFile); err != nil || !strings.Contains(zoneFile.String(), "NSEC3PARAM") {
 		t.Fatalf("export: %v", err)
 	}
+}
+
+// TestZSKRolloverNode: the node rolls its ZSK over when it is older than
+// dns_zsk_lifetime, one step per maintenance pass, with the state kept in
+// files across a restart, and the zone validates at every step.
+func TestZSKRolloverNode(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cfg := Defaults(t.TempDir())
+	cfg.Domain = "a.example"
+	cfg.APIAddr, cfg.SIPAddr, cfg.DNS.Addr = "127.0.0.1:8443", "127.0.0.1:5061", "127.0.0.1:0"
+	cfg.DNS.ZSKLifetime = 3 * time.Hour
+	if _, err := Init(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	ds, _ := ZoneDS(cfg)
+	n, err := Open(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	clock := time.Now()
+	n.now = func() time.Time { return clock }
+	dz, err := n.openDNS(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { dz.zone.Serve(ctx, dz.pc, dz.ln); close(done) }()
+	defer func() { cancel(); <-done }()
+	r := &dnsval.Resolver{Server: dz.pc.LocalAddr().String(), Anchors: []dns.RR{ds}, Now: func() time.Time { return clock }}
+	check := func(label string) {
+		t.Helper()
+		if _, err := r.SRV(ctx, "sips", "tcp", "a.example"); err != nil {
+			t.Fatalf("%s: %v", label, err)
+		}
+	}
+	step := func(advance time.Duration, want string) {
+		t.Helper()
+		clock = clock.Add(advance)
+		got, err := n.rollZSK(dz.zone)
+		if err != nil || !strings.Contains(got, want) || (want == "" && got != "") {
+			t.Fatalf("after %v: step %q, %v; want %q", advance, got, err, want)
+		}
+		check(fmt.Sprintf("after step %q", got))
+	}
+	first, _, _ := dz.zone.RolloverState()
+	check("start")
+	step(time.Hour, "")
+	step(2*time.Hour+time.Minute, "pre-published")
+	_, next, _ := dz.zone.RolloverState()
+	step(30*time.Minute, "")
+	step(31*time.Minute, "signs the zone")
+	if active, _, old := dz.zone.RolloverState(); active != next || old != first {
+		t.Fatalf("active %d old %d, want %d and %d", active, old, next, first)
+	}
+	// A restart in the middle of the rollover restores it from the files.
+	z2, err := n.BuildZone(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if active, _, old := z2.RolloverState(); active != next || old != first {
+		t.Fatalf("after restart: active %d old %d, want %d and %d", active, old, next, first)
+	}
+	step(30*time.Minute, "")
+	step(31*time.Minute, "retired")
+	if len(dz.zone.DNSKEYs()) != 2 {
+		t.Fatalf("%d DNSKEYs after the rollover", len(dz.zone.DNSKEYs()))
+	}
+	if _, err := os.Stat(filepath.Join(cfg.DataDir, "dns-zsk-old.private")); !os.IsNotExist(err) {
+		t.Fatalf("old key file left: %v", err)
+	}
+	step(time.Hour, "")
 }

@@ -248,7 +248,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(string)) 
 	go func() { errc <- n.ServeSIPPhones(ctx, sln, pln) }()
 	defer recordListening(cfg.DataDir, ln, sln, pln, log)()
 	relayLine := n.startRelayLenient(ctx)
-	go dz.serve(ctx, log)
+	go dz.serve(ctx, n)
 	if ready != nil {
 		ready(fmt.Sprintf("api: https://%s (mutual TLS, CA %s)", ln.Addr(), ca.Fingerprint(n.ca.Cert)))
 		if pln != nil {
