@@ -477,17 +477,51 @@ func endpointRecords(origin string, ep Endpoints) (map[string]map[uint16][]dns.R
 	return r, nil
 }
 
+// dedupe drops repeated records (same owner, type, class, TTL and data).
 func dedupe(rrs []dns.RR) []dns.RR {
+	if len(rrs) < 2 {
+		return rrs
+	}
 	seen := map[string]bool{}
 	out := rrs[:0]
+	buf := make([]byte, 4096)
 	for _, rr := range rrs {
-		s := rr.String()
+		n, err := dns.PackRR(rr, buf, 0, nil, false)
+		s := string(buf[:n])
+		if err != nil {
+			s = rr.String()
+		}
 		if !seen[s] {
 			seen[s] = true
 			out = append(out, rr)
 		}
 	}
 	return out
+}
+
+// setKey is the RRset's content in wire format, records in sorted order:
+// equal keys mean an unchanged RRset whose signature can stay.
+func setKey(rrs []dns.RR) (string, error) {
+	buf := make([]byte, 0, 256)
+	if len(rrs) == 1 {
+		b := make([]byte, dns.Len(rrs[0])+16)
+		n, err := dns.PackRR(rrs[0], b, 0, nil, false)
+		return string(b[:n]), err
+	}
+	parts := make([]string, len(rrs))
+	for i, rr := range rrs {
+		b := make([]byte, dns.Len(rr)+16)
+		n, err := dns.PackRR(rr, b, 0, nil, false)
+		if err != nil {
+			return "", err
+		}
+		parts[i] = string(b[:n])
+	}
+	slices.Sort(parts)
+	for _, p := range parts {
+		buf = append(buf, p...)
+	}
+	return string(buf), nil
 }
 
 // rebuildLocked assembles the zone, computes the NSEC3 chain and signs every
@@ -602,12 +636,10 @@ func (z *Zone) rebuildLocked() error {
 // enough from expiry; new ones otherwise.
 func (z *Zone) signedSet(old *view, name string, t uint16, rrs []dns.RR, now time.Time) (*rrset, error) {
 	rrs = dedupe(rrs)
-	keyText := make([]string, len(rrs))
-	for i, rr := range rrs {
-		keyText[i] = rr.String()
+	k, err := setKey(rrs)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", name, dns.TypeToString[t], err)
 	}
-	slices.Sort(keyText)
-	k := strings.Join(keyText, "\n")
 	signer := z.zsk
 	if t == dns.TypeDNSKEY {
 		signer = z.ksk

@@ -329,3 +329,25 @@ func FuzzReply(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkSetEntriesOneChange is the cost of publishing one more number in
+// a 10,000-number zone: a rebuild that re-signs only what changed.
+func BenchmarkSetEntriesOneChange(b *testing.B) {
+	now := time.Now()
+	z := testZone(b, &now)
+	var entries []Entry
+	for i := range 10000 {
+		entries = append(entries, Entry{E164: fmt.Sprintf("+4219%08d", i*7919%100000000), AOR: fmt.Sprintf("u%d@a.example", i)})
+	}
+	if err := z.SetEntries(entries); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		extra := Entry{E164: fmt.Sprintf("+44%09d", i), AOR: "new@a.example"}
+		if err := z.SetEntries(append(entries[:10000:10000], extra)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
