@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -69,7 +70,9 @@ func TestDirectoryZone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := Open(ctx, cfg, slog.New(slog.DiscardHandler))
+	// Everything the node logs, at every level, to check that no query is.
+	var logs syncBuffer
+	n, err := Open(ctx, cfg, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,6 +122,28 @@ func TestDirectoryZone(t *testing.T) {
 	if err := n.ExportZone(ctx, &zoneFile); err != nil || !strings.Contains(zoneFile.String(), "NSEC3PARAM") {
 		t.Fatalf("export: %v", err)
 	}
+	for _, secret := range []string{"e164", "_smimecert", "421900", "alice", "bob", "_sips"} {
+		if strings.Contains(logs.String(), secret) {
+			t.Fatalf("the node logged a query (%q):\n%s", secret, logs.String())
+		}
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // TestZSKRolloverNode: the node rolls its ZSK over when it is older than
