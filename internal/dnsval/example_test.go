@@ -24,9 +24,9 @@ func ExampleResolver_SIPAddress() {
 	go zone.Serve(ctx, pc, ln)
 
 	r := &dnsval.Resolver{Server: pc.LocalAddr().String(), Anchors: []dns.RR{zone.DS()}}
-	aor, err := r.SIPAddress(ctx, "+421900111222", "a.example")
+	aor, err := r.SIPAddress(ctx, "+421900111222")
 	fmt.Println(aor, err)
-	_, err = r.SIPAddress(ctx, "+421900111333", "a.example")
+	_, err = r.SIPAddress(ctx, "+421900111333")
 	fmt.Println(err)
 	// Output:
 	// alice@a.example <nil>

@@ -23,6 +23,10 @@ type Resolver struct {
 	Server  string   // host:port of an authoritative server or a resolver
 	Anchors []dns.RR // DS or DNSKEY records of the zones it trusts
 
+	// ENUMZone is the zone whose e164 subtree NAPTR and SIPAddress look
+	// numbers up in; empty: the anchors' zone when they name only one.
+	ENUMZone string
+
 	Timeout time.Duration    // per exchange; 0: 3s
 	Now     func() time.Time // validity of signatures; nil: time.Now
 
@@ -158,8 +162,32 @@ func (r *Resolver) exchange(ctx context.Context, name string, qtype uint16) (*dn
 	return nil, last
 }
 
-// NAPTR returns the validated ENUM NAPTR records of number (E.164) in zone.
-func (r *Resolver) NAPTR(ctx context.Context, number, zone string) ([]*dns.NAPTR, error) {
+// enumZone is ENUMZone, or the one anchored zone.
+func (r *Resolver) enumZone() (string, error) {
+	if r.ENUMZone != "" {
+		return r.ENUMZone, nil
+	}
+	zone := ""
+	for _, a := range r.Anchors {
+		z := dns.CanonicalName(a.Header().Name)
+		if zone != "" && z != zone {
+			return "", errors.New("anchors for several zones: set ENUMZone to the one holding the numbers")
+		}
+		zone = z
+	}
+	if zone == "" {
+		return "", ErrNoAnchor
+	}
+	return zone, nil
+}
+
+// NAPTR returns the validated ENUM NAPTR records of number (E.164, "+421...")
+// under e164.<ENUMZone>.
+func (r *Resolver) NAPTR(ctx context.Context, number string) ([]*dns.NAPTR, error) {
+	zone, err := r.enumZone()
+	if err != nil {
+		return nil, err
+	}
 	name, err := dnsname.ENUM(number, zone)
 	if err != nil {
 		return nil, err
@@ -184,8 +212,8 @@ func (r *Resolver) NAPTR(ctx context.Context, number, zone string) ([]*dns.NAPTR
 
 // SIPAddress resolves number to the user@domain of its first usable
 // E2U+sip NAPTR record.
-func (r *Resolver) SIPAddress(ctx context.Context, number, zone string) (string, error) {
-	ns, err := r.NAPTR(ctx, number, zone)
+func (r *Resolver) SIPAddress(ctx context.Context, number string) (string, error) {
+	ns, err := r.NAPTR(ctx, number)
 	if err != nil {
 		return "", err
 	}

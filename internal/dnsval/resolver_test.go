@@ -17,7 +17,7 @@ func TestResolverLookups(t *testing.T) {
 			f := newFixture(t, alg)
 			r := f.resolver()
 			ctx := context.Background()
-			aor, err := r.SIPAddress(ctx, "+421900111222", origin)
+			aor, err := r.SIPAddress(ctx, "+421900111222")
 			if err != nil || aor != "alice@a.example" {
 				t.Fatalf("SIPAddress = %q, %v", aor, err)
 			}
@@ -28,7 +28,7 @@ func TestResolverLookups(t *testing.T) {
 			if _, err := r.UserKeys(ctx, "bob@a.example"); !errors.Is(err, ErrNXDomain) {
 				t.Fatalf("bob's keys: %v, want NXDOMAIN", err)
 			}
-			if _, err := r.SIPAddress(ctx, "+421900111999", origin); !errors.Is(err, ErrNXDomain) {
+			if _, err := r.SIPAddress(ctx, "+421900111999"); !errors.Is(err, ErrNXDomain) {
 				t.Fatalf("unknown number: %v, want NXDOMAIN", err)
 			}
 			// An empty non-terminal of the ENUM tree: NODATA, proven.
@@ -65,7 +65,7 @@ func TestWrongAnchor(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := &Resolver{Server: f.addr, Anchors: []dns.RR{other.DS()}, Now: f.clock.Now}
-	if _, err := r.SIPAddress(context.Background(), "+421900111222", origin); !errors.Is(err, ErrBogus) {
+	if _, err := r.SIPAddress(context.Background(), "+421900111222"); !errors.Is(err, ErrBogus) {
 		t.Fatalf("got %v, want bogus", err)
 	}
 	// A DNSKEY anchor works like a DS anchor.
@@ -77,7 +77,7 @@ func TestWrongAnchor(t *testing.T) {
 		}
 	}
 	r = &Resolver{Server: f.addr, Anchors: []dns.RR{ksk}, Now: f.clock.Now}
-	if _, err := r.SIPAddress(context.Background(), "+421900111222", origin); err != nil {
+	if _, err := r.SIPAddress(context.Background(), "+421900111222"); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -43,7 +43,7 @@ func TestZSKRollover(t *testing.T) {
 				t.Fatalf("%s: new keys, cached answer: %v", label, err)
 			}
 		}
-		if _, err := cachingResolver.SIPAddress(ctx, "+421900111222", origin); err != nil {
+		if _, err := cachingResolver.SIPAddress(ctx, "+421900111222"); err != nil {
 			t.Fatalf("%s: resolver: %v", label, err)
 		}
 		steps = append(steps, cur)
