@@ -141,20 +141,3 @@ func (z *Zone) Serve(ctx context.Context, pc net.PacketConn, ln net.Listener) er
 	<-udpDone
 	return err
 }
-
-// Run keeps the signatures fresh: it calls Maintain every interval until
-// ctx ends, reporting failures to fail.
-func (z *Zone) Run(ctx context.Context, interval time.Duration, fail func(error)) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := z.Maintain(); err != nil && fail != nil {
-				fail(err)
-			}
-		}
-	}
-}
