@@ -5,9 +5,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"net"
+	"net/netip"
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/miekg/dns"
 	"golang.org/x/net/ipv4"
@@ -187,7 +189,12 @@ func (z *Zone) readLoop(pc *net.UDPConn) error {
 		k := 0
 		for i := range n {
 			m := &in[i]
-			reply := z.answerUDP(m.Buffers[0][:m.N], out[k].Buffers[0][:0], name)
+			var reply []byte
+			if ok, slip := z.limit(m.Addr); ok {
+				reply = z.answerUDP(m.Buffers[0][:m.N], out[k].Buffers[0][:0], name)
+			} else if slip {
+				reply = truncatedReply(m.Buffers[0][:m.N], out[k].Buffers[0][:0])
+			}
 			if reply == nil {
 				continue
 			}
@@ -206,6 +213,39 @@ func (z *Zone) readLoop(pc *net.UDPConn) error {
 			sent += w
 		}
 	}
+}
+
+// limit applies the rate limit to the source of a datagram.
+func (z *Zone) limit(a net.Addr) (ok, slip bool) {
+	if z.rrl == nil {
+		return true, false
+	}
+	u, isUDP := a.(*net.UDPAddr)
+	if !isUDP {
+		return true, false
+	}
+	ip, _ := netip.AddrFromSlice(u.IP)
+	return z.rrl.allow(ip, time.Now())
+}
+
+// truncatedReply is an empty reply with TC set (RFC 2181 §9), so that the
+// client asks again over TCP; nil for anything but a plain query.
+func truncatedReply(b, out []byte) []byte {
+	q := new(dns.Msg)
+	if q.Unpack(b) != nil || q.Response || len(q.Question) != 1 {
+		return nil
+	}
+	r := new(dns.Msg)
+	r.SetReply(q)
+	r.Truncated = true
+	if opt := q.IsEdns0(); opt != nil {
+		r.SetEdns0(maxUDPSize, opt.Do())
+	}
+	p, err := r.PackBuffer(out)
+	if err != nil {
+		return nil
+	}
+	return p
 }
 
 // answerUDP returns the packed reply to the query b (appended to out), or

@@ -87,6 +87,10 @@ type Config struct {
 	Resign   time.Duration // re-sign an RRset when less than this is left of its signature
 	Now      func() time.Time
 
+	// RateLimit is the UDP answers per second to one source network
+	// (ratelimit.go); 0: no limit.
+	RateLimit float64
+
 	// A ZSK rollover in progress, restored after a restart: a key
 	// pre-published at Published, or the key ZSK replaced at Activated.
 	ZSKNext   *Key
@@ -123,6 +127,7 @@ type Zone struct {
 	signed    uint64 // signatures made, for tests and metrics
 
 	view atomic.Pointer[view]
+	rrl  *limiter // nil: no rate limit
 }
 
 // New builds and signs a zone with no entries and no endpoints.
@@ -162,6 +167,9 @@ func New(cfg Config) (*Zone, error) {
 		if k != nil && (k.IsKSK() || dns.CanonicalName(k.DNSKEY.Hdr.Name) != z.origin || k.Tag() == z.zsk.Tag()) {
 			return nil, fmt.Errorf("zone: rollover key %s: %w", k, ErrRollover)
 		}
+	}
+	if cfg.RateLimit > 0 {
+		z.rrl = newLimiter(cfg.RateLimit)
 	}
 	z.zskNext, z.published = cfg.ZSKNext, cfg.Published
 	z.zskOld, z.activated = cfg.ZSKOld, cfg.Activated

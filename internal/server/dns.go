@@ -180,7 +180,7 @@ func (n *Node) BuildZone(ctx context.Context) (*dnszone.Zone, error) {
 		return nil, err
 	}
 	z, err := dnszone.New(dnszone.Config{Origin: n.cfg.ZoneName(), KSK: ksk, ZSK: zsk, NSAddrs: nsAddrs, Now: n.now,
-		ZSKNext: next, Published: st.Published, ZSKOld: old, Activated: st.Activated})
+		ZSKNext: next, Published: st.Published, ZSKOld: old, Activated: st.Activated, RateLimit: n.cfg.DNS.RateLimit})
 	if err != nil {
 		return nil, err
 	}

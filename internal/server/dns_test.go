@@ -26,7 +26,7 @@ import (
 
 func TestConfigDNS(t *testing.T) {
 	c := Defaults("/d")
-	c.DNS = DNSConfig{Addr: "127.0.0.1:5353", Zone: "dir.example.org", Algorithm: "ed25519", KSKFile: "/etc/phonex/ksk", ZSKFile: "zsk", ZSKLifetime: 720 * time.Hour}
+	c.DNS = DNSConfig{Addr: "127.0.0.1:5353", Zone: "dir.example.org", Algorithm: "ed25519", KSKFile: "/etc/phonex/ksk", ZSKFile: "zsk", ZSKLifetime: 720 * time.Hour, RateLimit: 2.5}
 	back, err := ParseConfig("/d", c.Encode())
 	if err != nil {
 		t.Fatal(err)
@@ -37,7 +37,7 @@ func TestConfigDNS(t *testing.T) {
 	if back.ZoneName() != "dir.example.org." {
 		t.Fatalf("zone %s", back.ZoneName())
 	}
-	for _, in := range []string{"dns_addr = nowhere", "dns_zone = a..b", "dns_algorithm = rsasha1", "dns_ksk_file = k\ndns_zsk_file = k", "dns_zsk_file = ", "dns_zsk_lifetime = 1h", "dns_zsk_lifetime = soon"} {
+	for _, in := range []string{"dns_addr = nowhere", "dns_zone = a..b", "dns_algorithm = rsasha1", "dns_ksk_file = k\ndns_zsk_file = k", "dns_zsk_file = ", "dns_zsk_lifetime = 1h", "dns_zsk_lifetime = soon", "dns_rate_limit = -1", "dns_rate_limit = lots"} {
 		if _, err := ParseConfig("/d", []byte(in)); err == nil {
 			t.Errorf("%q accepted", in)
 		}
