@@ -29,7 +29,7 @@ const (
 const usage = `phonexd: a PhoneX cluster node
 
   phonexd init    --data DIR --domain DOMAIN [--host NAME_OR_IP ...] [--json]
-  phonexd serve   [--data DIR] [--api-addr HOST:PORT] [--sip-addr HOST:PORT] [--sip-phone-addr HOST:PORT|off] [--relay-addr HOST:PORT] [--relay-tls-addr HOST:PORT|off]
+  phonexd serve   [--data DIR] [--api-addr HOST:PORT] [--sip-addr HOST:PORT] [--sip-phone-addr HOST:PORT|off] [--relay-addr HOST:PORT] [--relay-tls-addr HOST:PORT|off] [--dns-addr HOST:PORT|off]
   phonexd dns     ds|export|keygen [--data DIR] [--json]   (the DNSSEC-signed directory zone: DS record, signed zone file, keys)
   phonexd relay   [--data DIR] [--relay-addr HOST:PORT] [--relay-tls-addr HOST:PORT|off] [--secret-file FILE]   (the STUN/TURN relay alone)
   phonexd user    add|list|disable|enable|remove --data DIR [USER] [--json] [--expires 168h] [--qr] [--qr-png FILE]
