@@ -26,7 +26,6 @@ type node struct {
 type rrset struct {
 	rrs  []dns.RR
 	sigs []dns.RR
-	key  string // the RRset's text, to tell whether it changed
 }
 
 type link struct {

@@ -124,7 +124,10 @@ type Zone struct {
 	entries   map[string]map[uint16][]dns.RR
 	endpoints map[string]map[uint16][]dns.RR
 	serial    uint32
-	signed    uint64 // signatures made, for tests and metrics
+	signed    uint64            // signatures made, for tests and metrics
+	hashes    map[string]string // owner name → NSEC3 hash, kept across rebuilds
+
+	kskTag, zskTag uint16 // of ksk and zsk, for the rebuild in progress
 
 	view atomic.Pointer[view]
 	rrl  *limiter // nil: no rate limit
@@ -507,29 +510,25 @@ func dedupe(rrs []dns.RR) []dns.RR {
 	return out
 }
 
-// setKey is the RRset's content in wire format, records in sorted order:
-// equal keys mean an unchanged RRset whose signature can stay.
-func setKey(rrs []dns.RR) (string, error) {
-	buf := make([]byte, 0, 256)
-	if len(rrs) == 1 {
-		b := make([]byte, dns.Len(rrs[0])+16)
-		n, err := dns.PackRR(rrs[0], b, 0, nil, false)
-		return string(b[:n]), err
+// sameRRs reports whether a and b hold the same records (owner, type,
+// class, TTL and data): the RRset is unchanged and its signature can stay.
+func sameRRs(a, b []dns.RR) bool {
+	if len(a) != len(b) {
+		return false
 	}
-	parts := make([]string, len(rrs))
-	for i, rr := range rrs {
-		b := make([]byte, dns.Len(rr)+16)
-		n, err := dns.PackRR(rr, b, 0, nil, false)
-		if err != nil {
-			return "", err
+	for _, x := range b {
+		found := false
+		for _, y := range a {
+			if x.Header().Ttl == y.Header().Ttl && dns.IsDuplicate(x, y) {
+				found = true
+				break
+			}
 		}
-		parts[i] = string(b[:n])
+		if !found {
+			return false
+		}
 	}
-	slices.Sort(parts)
-	for _, p := range parts {
-		buf = append(buf, p...)
-	}
-	return string(buf), nil
+	return true
 }
 
 // rebuildLocked assembles the zone, computes the NSEC3 chain and signs every
@@ -537,6 +536,7 @@ func setKey(rrs []dns.RR) (string, error) {
 // expiry; the others keep their signatures. z.mu must be held.
 func (z *Zone) rebuildLocked() error {
 	now := z.now()
+	z.kskTag, z.zskTag = z.ksk.Tag(), z.zsk.Tag()
 	serial := uint32(now.Unix())
 	if serial <= z.serial {
 		serial = z.serial + 1
@@ -611,8 +611,14 @@ func (z *Zone) rebuildLocked() error {
 		name string
 	}
 	hs := make([]hashed, 0, len(r))
+	hashes := make(map[string]string, len(r))
 	for name := range r {
-		hs = append(hs, hashed{dns.HashName(name, dns.SHA1, 0, ""), name})
+		h, ok := z.hashes[name]
+		if !ok {
+			h = dns.HashName(name, dns.SHA1, 0, "")
+		}
+		hashes[name] = h
+		hs = append(hs, hashed{h, name})
 	}
 	sort.Slice(hs, func(i, j int) bool { return hs[i].hash < hs[j].hash })
 	v.chain = make([]link, len(hs))
@@ -635,6 +641,7 @@ func (z *Zone) rebuildLocked() error {
 	}
 	v.soa = v.nodes[o].sets[dns.TypeSOA]
 	z.serial = serial
+	z.hashes = hashes
 	z.view.Store(v)
 	return nil
 }
@@ -644,20 +651,16 @@ func (z *Zone) rebuildLocked() error {
 // enough from expiry; new ones otherwise.
 func (z *Zone) signedSet(old *view, name string, t uint16, rrs []dns.RR, now time.Time) (*rrset, error) {
 	rrs = dedupe(rrs)
-	k, err := setKey(rrs)
-	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", name, dns.TypeToString[t], err)
-	}
-	signer := z.zsk
+	signer, tag := z.zsk, z.zskTag
 	if t == dns.TypeDNSKEY {
-		signer = z.ksk
+		signer, tag = z.ksk, z.kskTag
 	}
 	if old != nil {
-		if prev := old.lookupSet(name, t); prev != nil && prev.key == k && len(prev.sigs) == 1 {
+		if prev := old.lookupSet(name, t); prev != nil && len(prev.sigs) == 1 && sameRRs(prev.rrs, rrs) {
 			s := prev.sigs[0].(*dns.RRSIG)
-			if s.KeyTag == signer.Tag() && s.Algorithm == signer.DNSKEY.Algorithm &&
+			if s.KeyTag == tag && s.Algorithm == signer.DNSKEY.Algorithm &&
 				time.Unix(int64(s.Expiration), 0).Sub(now) > z.resign {
-				return &rrset{rrs: prev.rrs, sigs: prev.sigs, key: k}, nil
+				return prev, nil
 			}
 		}
 	}
@@ -665,11 +668,11 @@ func (z *Zone) signedSet(old *view, name string, t uint16, rrs []dns.RR, now tim
 	// tolerates clock skew; expirations are spread over a tenth of the
 	// validity so that re-signing does not come all at once.
 	jitter := time.Duration(rand.Int64N(int64(z.validity / 10)))
-	sig := &dns.RRSIG{Hdr: dns.RR_Header{Ttl: rrs[0].Header().Ttl}, Algorithm: signer.DNSKEY.Algorithm, KeyTag: signer.Tag(),
+	sig := &dns.RRSIG{Hdr: dns.RR_Header{Ttl: rrs[0].Header().Ttl}, Algorithm: signer.DNSKEY.Algorithm, KeyTag: tag,
 		SignerName: z.origin, Inception: uint32(now.Add(-time.Hour).Unix()), Expiration: uint32(now.Add(z.validity - jitter).Unix())}
 	if err := sig.Sign(signer.Signer, rrs); err != nil {
 		return nil, fmt.Errorf("sign %s %s: %w", name, dns.TypeToString[t], err)
 	}
 	z.signed++
-	return &rrset{rrs: rrs, sigs: []dns.RR{sig}, key: k}, nil
+	return &rrset{rrs: rrs, sigs: []dns.RR{sig}}, nil
 }
