@@ -8,6 +8,7 @@ require (
 	github.com/icholy/digest v1.2.0
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/makiuchi-d/gozxing v0.1.1
+	github.com/miekg/dns v1.1.73
 	github.com/mutecomm/go-sqlcipher/v4 v4.4.2
 	github.com/pion/ice/v4 v4.4.9
 	github.com/pion/logging v0.2.4

@@ -32,7 +32,8 @@ const usage = `phonexd: a PhoneX cluster node
   phonexd init    --data DIR --join DIR_OF_ANOTHER_NODE [--host NAME_OR_IP ...] [--store postgres://…] [--json]
   phonexd migrate [--data DIR] [--store STORE] [--json]
   phonexd store   copy --from STORE --to STORE [--json]   (e.g. --from sqlite:DIR --to postgres://…)
-  phonexd serve   [--data DIR] [--store STORE] [--api-addr HOST:PORT] [--sip-addr HOST:PORT] [--sip-phone-addr HOST:PORT|off] [--relay-addr HOST:PORT] [--relay-tls-addr HOST:PORT|off]
+  phonexd serve   [--data DIR] [--store STORE] [--api-addr HOST:PORT] [--sip-addr HOST:PORT] [--sip-phone-addr HOST:PORT|off] [--relay-addr HOST:PORT] [--relay-tls-addr HOST:PORT|off] [--dns-addr HOST:PORT|off]
+  phonexd dns     ds|export|keygen [--data DIR] [--json]   (the DNSSEC-signed directory zone: DS record, signed zone file, keys)
   phonexd relay   [--data DIR] [--relay-addr HOST:PORT] [--relay-tls-addr HOST:PORT|off] [--secret-file FILE]   (the STUN/TURN relay alone)
   phonexd user    add|list|disable|enable|remove --data DIR [USER] [--json] [--expires 168h] [--qr] [--qr-png FILE]
   phonexd device  list|revoke|unlock --data DIR [USER[/DEVICE]] [--json]
@@ -46,7 +47,7 @@ with domain localhost first. 'phonexd COMMAND --help' shows the options of one c
 
 const (
 	initSynopsis     = "phonexd init --data DIR (--domain DOMAIN | --join DIR_OF_ANOTHER_NODE) [--host NAME_OR_IP ...] [--store STORE] [--json]"
-	serveSynopsis    = "phonexd serve [--data DIR] [--store STORE] [--api-addr HOST:PORT] [--sip-addr HOST:PORT] [--sip-phone-addr HOST:PORT|off] [--relay-addr HOST:PORT] [--relay-tls-addr HOST:PORT|off]"
+	serveSynopsis    = "phonexd serve [--data DIR] [--store STORE] [--api-addr HOST:PORT] [--sip-addr HOST:PORT] [--sip-phone-addr HOST:PORT|off] [--relay-addr HOST:PORT] [--relay-tls-addr HOST:PORT|off] [--dns-addr HOST:PORT|off]"
 	userSynopsis     = "phonexd user add|list|disable|enable|remove --data DIR [--store STORE] [USER@DOMAIN] [--expires 168h] [--qr] [--qr-png FILE] [--json]"
 	deviceSynopsis   = "phonexd device list|revoke|unlock --data DIR [--store STORE] [USER@DOMAIN[/DEVICE]] [--json] | phonexd device add-sip --data DIR USER@DOMAIN --name NAME [--json]"
 	contactsSynopsis = "phonexd contacts add|remove --data DIR [--store STORE] USER@DOMAIN CONTACT@DOMAIN [--json] | phonexd contacts list --data DIR USER@DOMAIN [--json]"
@@ -101,8 +102,10 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return cmdMigrate(ctx, args[1:], stdout)
 	case "store":
 		return cmdStore(ctx, args[1:], stdout, stderr)
+	case "dns":
+		return cmdDNS(ctx, args[1:], stdout)
 	}
-	return cli.UnknownCommand(prog, args[0], []string{"init", "serve", "user", "device", "contacts", "relay", "group", "policy", "audit", "migrate", "store", "help"}, "")
+	return cli.UnknownCommand(prog, args[0], []string{"init", "serve", "user", "device", "contacts", "relay", "group", "policy", "audit", "migrate", "store", "dns", "help"}, "")
 }
 
 type multi []string
@@ -164,10 +167,16 @@ func cmdInit(ctx context.Context, args []string, stdout io.Writer) error {
 
 func printInit(w io.Writer, cfg server.Config, c *ca.CA, jsonOut bool) error {
 	fp := ca.Fingerprint(c.Cert)
+	ds, err := server.ZoneDS(cfg)
+	if err != nil {
+		return err
+	}
 	if jsonOut {
-		return cli.JSON(w, map[string]string{"data": cfg.DataDir, "domain": cfg.Domain, "store": cfg.StoreName(), "ca": filepath.Join(cfg.DataDir, ca.CACertFile), "ca_sha256": fp})
+		return cli.JSON(w, map[string]string{"data": cfg.DataDir, "domain": cfg.Domain, "store": cfg.StoreName(), "ca": filepath.Join(cfg.DataDir, ca.CACertFile), "ca_sha256": fp,
+			"dns_zone": cfg.ZoneName(), "ds": ds.String()})
 	}
 	fmt.Fprintf(w, "initialised %s for domain %s\nstore: %s\nCA certificate: %s\nCA SHA-256 fingerprint: %s\n", cfg.DataDir, cfg.Domain, cfg.StoreName(), filepath.Join(cfg.DataDir, ca.CACertFile), fp)
+	fmt.Fprintf(w, "DS record for the parent of zone %s (also 'phonexd dns ds'):\n%s\n", cfg.ZoneName(), ds)
 	return nil
 }
 
@@ -180,6 +189,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	phoneAddr := fs.String("sip-phone-addr", "", "SIP over TLS address for standard phones, or off (overrides the configuration; default: the port after --sip-addr's)")
 	relayAddr := fs.String("relay-addr", "", "STUN/TURN address for UDP and TCP (overrides relay_addr)")
 	relayTLSAddr := fs.String("relay-tls-addr", "", "TURN over TLS address (overrides relay_tls_addr; 'off' disables)")
+	dnsAddr := fs.String("dns-addr", "", "authoritative DNS address, UDP and TCP, for the directory zone (overrides dns_addr; 'off' disables)")
 	pos, err := fs.Parse(args)
 	if err != nil {
 		return err
@@ -218,6 +228,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		cfg.SIPPhoneAddr = *phoneAddr
 	}
 	relayOverrides(&cfg, *relayAddr, *relayTLSAddr)
+	dnsOverride(&cfg, *dnsAddr)
 	var level slog.Level
 	level.UnmarshalText([]byte(cfg.LogLevel))
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))

@@ -50,6 +50,10 @@ func TestDispatch(t *testing.T) {
 		{[]string{"init", "--data", data, "--domain", "example.org"}, 0, "CA SHA-256 fingerprint", ""},
 		{[]string{"user", "add", "--data", data, "a@example.org"}, 0, "enroll with: phonex enroll a@example.org --server 127.0.0.1:8443 --ca-fingerprint ", ""},
 		{[]string{"user", "list", "--data", data}, 0, "\n1 user\n", ""},
+		{[]string{"dns", "ds", "--data", data}, 0, "example.org.\t3600\tIN\tDS\t", ""},
+		{[]string{"dns", "export", "--data", data}, 0, "NSEC3PARAM\t1 0 0 -", ""},
+		{[]string{"dns", "keygen", "--data", data, "--json"}, 0, `"zone":"example.org."`, ""},
+		{[]string{"dns", "sign"}, 2, "", `phonexd dns ds`},
 	} {
 		var out, errs bytes.Buffer
 		code := run(context.Background(), c.args, &out, &errs)

@@ -60,6 +60,8 @@ type Config struct {
 	Relay RelayConfig
 	// File service: slots, sizes, quotas and expiry (docs/files-node.md).
 	Files files.Limits
+	// Directory zone (config_dns.go).
+	DNS DNSConfig
 }
 
 // SIPLimits bound what clients may hold on the SIP port.
@@ -100,6 +102,7 @@ func Defaults(dir string) Config {
 
 		Relay: relayDefaults(),
 		Files: files.DefaultLimits,
+		DNS:   dnsDefaults(),
 	}
 }
 
@@ -153,6 +156,9 @@ func (c Config) Validate() error {
 	if err := c.Relay.validate(); err != nil {
 		errs = append(errs, err)
 	}
+	if err := c.DNS.validate(); err != nil {
+		errs = append(errs, err)
+	}
 	if f := c.Files; f.MaxSlots < 1 || f.MaxSlots > 64 || f.SlotTTL < time.Second || f.TakeTTL < time.Second || f.Expiry < time.Second ||
 		f.MaxFileSize < 1 || f.Quota < f.MaxFileSize || f.PairCap < 1 {
 		errs = append(errs, fmt.Errorf("file limits: 1 <= file_slots_max <= 64, ttls and expiry >= 1s, file_max_size >= 1, file_quota >= file_max_size, file_pair_cap >= 1"))
@@ -197,6 +203,7 @@ func (c Config) Encode() []byte {
 	fmt.Fprintf(&b, "\n# Files: half-key slots a device may hold per contact, how long a ready slot\n# lives and how long a sender has from taking a slot to starting the upload;\n# how long a file is kept (it goes sooner once every device has it); the\n# largest file, bytes of files per sending account, and files waiting from\n# one account to another.\n")
 	fmt.Fprintf(&b, "file_slots_max = %d\nfile_slot_ttl = %s\nfile_take_ttl = %s\nfile_expiry = %s\nfile_max_size = %d\nfile_quota = %d\nfile_pair_cap = %d\n",
 		c.Files.MaxSlots, c.Files.SlotTTL, c.Files.TakeTTL, c.Files.Expiry, c.Files.MaxFileSize, c.Files.Quota, c.Files.PairCap)
+	c.DNS.encode(&b)
 	return b.Bytes()
 }
 
@@ -308,6 +315,9 @@ func ParseConfig(dir string, data []byte) (Config, error) {
 		default:
 			var ok bool
 			if ok, err = c.Relay.parse(k, v); !ok {
+				ok, err = c.DNS.parse(k, v)
+			}
+			if !ok {
 				return c, fmt.Errorf("%s line %d: unknown setting %q", ConfigFile, line, k)
 			}
 		}

@@ -71,6 +71,17 @@ func Join(ctx context.Context, cfg Config, from string) (*ca.CA, error) {
 	if _, err := os.Stat(RelaySecretPath(src)); err == nil {
 		copies = append(copies, [2]string{RelaySecretPath(src), RelaySecretPath(cfg)})
 	}
+	// Every node serving the directory zone signs with the same keys, so
+	// answers from any of them validate against the one DS record.
+	for _, f := range [][2]string{{src.DNS.KSKFile, cfg.DNS.KSKFile}, {src.DNS.ZSKFile, cfg.DNS.ZSKFile}} {
+		fromDir, fromBase := keyPath(src, f[0])
+		toDir, toBase := keyPath(cfg, f[1])
+		for _, ext := range []string{".key", ".private"} {
+			if _, err := os.Stat(filepath.Join(fromDir, fromBase+ext)); err == nil {
+				copies = append(copies, [2]string{filepath.Join(fromDir, fromBase+ext), filepath.Join(toDir, toBase+ext)})
+			}
+		}
+	}
 	for _, c := range copies {
 		if err := copyFile(c[0], c[1]); err != nil {
 			return nil, fmt.Errorf("join: %w", err)

@@ -63,6 +63,9 @@ func Init(ctx context.Context, cfg Config) (*ca.CA, error) {
 	if _, err := loadSealer(cfg.DataDir, true); err != nil {
 		return nil, err
 	}
+	if _, err := InitDNSKeys(cfg); err != nil {
+		return nil, fmt.Errorf("init: dns keys: %w", err)
+	}
 	if cfg.Store == "" {
 		os.Chmod(filepath.Join(cfg.DataDir, DBFile), 0o600)
 	}
@@ -105,6 +108,8 @@ type Node struct {
 
 	op           *operator.Service // policies, groups, audit (policy.go)
 	policyWarned atomic.Int64      // unix ns of the last failed policy lookup logged
+
+	dir dirZone // the directory zone (dns.go)
 }
 
 // sipAddr is where devices reach SIP: the live listener, else the setting.
@@ -224,6 +229,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(string)) 
 			log.Info("file descriptor limit", "soft", soft, "hard", hard)
 		}
 	}
+	dz, err := n.openDNS(ctx)
+	if err != nil {
+		return err
+	}
+	defer dz.close()
 	ln, err := net.Listen("tcp", cfg.APIAddr)
 	if err != nil {
 		return fmt.Errorf("api listener: %w", err)
@@ -246,6 +256,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(string)) 
 	go func() { errc <- n.ServeSIPPhones(ctx, sln, pln) }()
 	defer recordListening(cfg.DataDir, ln, sln, pln, log)()
 	relayLine := n.startRelayLenient(ctx)
+	go dz.serve(ctx, n)
 	if ready != nil {
 		ready(fmt.Sprintf("api: https://%s (mutual TLS, CA %s)", ln.Addr(), ca.Fingerprint(n.ca.Cert)))
 		if pln != nil {
@@ -254,6 +265,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(string)) 
 		ready(fmt.Sprintf("sip: sips:%s (SIP over TLS; devices by certificate, standard phones by digest)", sln.Addr()))
 		if relayLine != "" {
 			ready(relayLine)
+		}
+		if dz != nil {
+			ready(dz.line())
 		}
 	}
 	log.Info("node started", "domain", cfg.Domain, "api", ln.Addr().String(), "sip", sln.Addr().String())

@@ -1,0 +1,34 @@
+package dnsval_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+
+	"github.com/miekg/dns"
+	"github.com/phonex/phonex/internal/dnsval"
+	"github.com/phonex/phonex/internal/dnszone"
+)
+
+// A device resolves a phone number to a SIP address through the zone,
+// trusting only the zone's DS record.
+func ExampleResolver_SIPAddress() {
+	ksk, _ := dnszone.GenerateKey("a.example.", dnszone.Ed25519, true)
+	zsk, _ := dnszone.GenerateKey("a.example.", dnszone.Ed25519, false)
+	zone, _ := dnszone.New(dnszone.Config{Origin: "a.example.", KSK: ksk, ZSK: zsk})
+	zone.SetEntries([]dnszone.Entry{{E164: "+421900111222", AOR: "alice@a.example"}})
+	pc, _ := net.ListenPacket("udp", "127.0.0.1:0")
+	ln, _ := net.Listen("tcp", pc.LocalAddr().String())
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	go zone.Serve(ctx, pc, ln)
+
+	r := &dnsval.Resolver{Server: pc.LocalAddr().String(), Anchors: []dns.RR{zone.DS()}}
+	aor, err := r.SIPAddress(ctx, "+421900111222")
+	fmt.Println(aor, err)
+	_, err = r.SIPAddress(ctx, "+421900111333")
+	fmt.Println(err)
+	// Output:
+	// alice@a.example <nil>
+	// 3.3.3.1.1.1.0.0.9.1.2.4.e164.a.example.: no such name (proven by DNSSEC)
+}
