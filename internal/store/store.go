@@ -202,6 +202,7 @@ type Store interface {
 	Files    // files.go
 	Operator // operator.go
 	Transfer // transfer.go
+	Ops      // ops.go
 
 	Close() error
 }
