@@ -32,7 +32,7 @@ const usage = `phonexd: a PhoneX cluster node
   phonexd init    --data DIR --join DIR_OF_ANOTHER_NODE [--host NAME_OR_IP ...] [--store postgres://…] [--json]
   phonexd migrate [--data DIR] [--store STORE] [--json]
   phonexd store   copy --from STORE --to STORE [--json]   (e.g. --from sqlite:DIR --to postgres://…)
-  phonexd serve   [--data DIR] [--store STORE] [--api-addr HOST:PORT] [--sip-addr HOST:PORT] [--sip-phone-addr HOST:PORT|off] [--relay-addr HOST:PORT] [--relay-tls-addr HOST:PORT|off] [--dns-addr HOST:PORT|off]
+  phonexd serve   [--data DIR] [--store STORE] [--api-addr HOST:PORT] [--sip-addr HOST:PORT] [--sip-phone-addr HOST:PORT|off] [--relay-addr HOST:PORT] [--relay-tls-addr HOST:PORT|off] [--dns-addr HOST:PORT|off] [--metrics-addr HOST:PORT|off]
   phonexd dns     ds|export|keygen [--data DIR] [--json]   (the DNSSEC-signed directory zone: DS record, signed zone file, keys)
   phonexd relay   [--data DIR] [--relay-addr HOST:PORT] [--relay-tls-addr HOST:PORT|off] [--secret-file FILE]   (the STUN/TURN relay alone)
   phonexd user    add|list|disable|enable|remove --data DIR [USER] [--json] [--expires 168h] [--qr] [--qr-png FILE]
@@ -47,7 +47,7 @@ with domain localhost first. 'phonexd COMMAND --help' shows the options of one c
 
 const (
 	initSynopsis     = "phonexd init --data DIR (--domain DOMAIN | --join DIR_OF_ANOTHER_NODE) [--host NAME_OR_IP ...] [--store STORE] [--json]"
-	serveSynopsis    = "phonexd serve [--data DIR] [--store STORE] [--api-addr HOST:PORT] [--sip-addr HOST:PORT] [--sip-phone-addr HOST:PORT|off] [--relay-addr HOST:PORT] [--relay-tls-addr HOST:PORT|off] [--dns-addr HOST:PORT|off]"
+	serveSynopsis    = "phonexd serve [--data DIR] [--store STORE] [--api-addr HOST:PORT] [--sip-addr HOST:PORT] [--sip-phone-addr HOST:PORT|off] [--relay-addr HOST:PORT] [--relay-tls-addr HOST:PORT|off] [--dns-addr HOST:PORT|off] [--metrics-addr HOST:PORT|off]"
 	userSynopsis     = "phonexd user add|list|disable|enable|remove --data DIR [--store STORE] [USER@DOMAIN] [--expires 168h] [--qr] [--qr-png FILE] [--json]"
 	deviceSynopsis   = "phonexd device list|revoke|unlock --data DIR [--store STORE] [USER@DOMAIN[/DEVICE]] [--json] | phonexd device add-sip --data DIR USER@DOMAIN --name NAME [--json]"
 	contactsSynopsis = "phonexd contacts add|remove --data DIR [--store STORE] USER@DOMAIN CONTACT@DOMAIN [--json] | phonexd contacts list --data DIR USER@DOMAIN [--json]"
@@ -190,6 +190,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	relayAddr := fs.String("relay-addr", "", "STUN/TURN address for UDP and TCP (overrides relay_addr)")
 	relayTLSAddr := fs.String("relay-tls-addr", "", "TURN over TLS address (overrides relay_tls_addr; 'off' disables)")
 	dnsAddr := fs.String("dns-addr", "", "authoritative DNS address, UDP and TCP, for the directory zone (overrides dns_addr; 'off' disables)")
+	metricsAddr := fs.String("metrics-addr", "", "metrics and health checks over HTTP (overrides metrics_addr; 'off' disables)")
 	pos, err := fs.Parse(args)
 	if err != nil {
 		return err
@@ -229,6 +230,9 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	relayOverrides(&cfg, *relayAddr, *relayTLSAddr)
 	dnsOverride(&cfg, *dnsAddr)
+	if *metricsAddr != "" {
+		cfg.MetricsAddr = *metricsAddr
+	}
 	var level slog.Level
 	level.UnmarshalText([]byte(cfg.LogLevel))
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))

@@ -35,6 +35,7 @@ type Config struct {
 	CertValidity time.Duration // lifetime of device certificates
 	CodeTTL      time.Duration // lifetime of activation codes
 	LogLevel     string        // debug, info, warn, error
+	MetricsAddr  string        // /metrics, /healthz, /readyz over plain HTTP; "off" none (ops.go)
 
 	// Password attempt limits: per device (profile unlock), per account
 	// (the unlocks of all its devices) and per account for new-device
@@ -86,6 +87,7 @@ func Defaults(dir string) Config {
 		CertValidity: 365 * 24 * time.Hour,
 		CodeTTL:      7 * 24 * time.Hour,
 		LogLevel:     "info",
+		MetricsAddr:  DefaultMetricsAddr,
 
 		DeviceAttempts:  throttle.DeviceDefault,
 		AccountAttempts: throttle.AccountDefault,
@@ -163,6 +165,9 @@ func (c Config) Validate() error {
 		f.MaxFileSize < 1 || f.Quota < f.MaxFileSize || f.PairCap < 1 {
 		errs = append(errs, fmt.Errorf("file limits: 1 <= file_slots_max <= 64, ttls and expiry >= 1s, file_max_size >= 1, file_quota >= file_max_size, file_pair_cap >= 1"))
 	}
+	if err := c.validateOps(); err != nil {
+		errs = append(errs, err)
+	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
@@ -184,6 +189,7 @@ func (c Config) Encode() []byte {
 	fmt.Fprintf(&b, "# Lifetime of device certificates; devices renew when a third is left.\ncert_validity = %s\n\n", c.CertValidity)
 	fmt.Fprintf(&b, "# Lifetime of activation codes made by 'phonexd user add'.\ncode_ttl = %s\n\n", c.CodeTTL)
 	fmt.Fprintf(&b, "# debug, info, warn or error. No level logs message content, keys or passwords.\nlog_level = %s\n\n", c.LogLevel)
+	c.encodeOps(&b)
 	fmt.Fprintf(&b, "# Password attempts when unlocking a device: free ones, then a delay that doubles\n# from *_delay up to *_max_delay, then lock-out until 'phonexd device unlock'.\n")
 	fmt.Fprintf(&b, "device_attempts_free = %d\ndevice_attempts_lock = %d\ndevice_attempts_delay = %s\ndevice_attempts_max_delay = %s\n\n",
 		c.DeviceAttempts.Free, c.DeviceAttempts.LockAfter, c.DeviceAttempts.BaseDelay, c.DeviceAttempts.MaxDelay)
@@ -248,6 +254,8 @@ func ParseConfig(dir string, data []byte) (Config, error) {
 			c.CodeTTL, err = time.ParseDuration(v)
 		case "log_level":
 			c.LogLevel = v
+		case "metrics_addr":
+			c.MetricsAddr = v
 		case "device_attempts_free":
 			c.DeviceAttempts.Free, err = strconv.Atoi(v)
 		case "device_attempts_lock":

@@ -644,6 +644,7 @@ func (n *Node) attempt(ctx context.Context, what, powSubject string, human bool,
 		return nil
 	})
 	if refused != nil {
+		n.metrics.AuthRefused(authKind(subjects), refusedState(refused))
 		n.log.Warn("password attempt refused", "subject", what, "locked", before.Locked, "human_check", refused.Code == api.CodeHumanCheck)
 		return before, refused
 	}
@@ -731,6 +732,7 @@ func (n *Node) loginConfirm(ctx context.Context, r *http.Request) (any, error) {
 // wrongPassword answers a failed password proof with the attempts left on
 // the counter that the attempt was counted against.
 func (n *Node) wrongPassword(ctx context.Context, name string, subj store.Subject) error {
+	n.metrics.AuthFailed(authKindOf(subj))
 	e := errorf(http.StatusUnauthorized, api.CodeWrongPassword, "wrong password for %s", name)
 	if fresh, err := n.st.Account(ctx, name); err == nil {
 		_, accPol, loginPol := n.throttles(ctx, name)

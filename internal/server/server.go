@@ -21,7 +21,9 @@ import (
 
 	"github.com/phonex/phonex/internal/api"
 	"github.com/phonex/phonex/internal/ca"
+	"github.com/phonex/phonex/internal/health"
 	"github.com/phonex/phonex/internal/kdf"
+	"github.com/phonex/phonex/internal/metrics"
 	"github.com/phonex/phonex/internal/server/files"
 	"github.com/phonex/phonex/internal/server/operator"
 	"github.com/phonex/phonex/internal/server/presence"
@@ -110,6 +112,9 @@ type Node struct {
 	policyWarned atomic.Int64      // unix ns of the last failed policy lookup logged
 
 	dir dirZone // the directory zone (dns.go)
+
+	metrics *metrics.Metrics // ops.go
+	checks  health.Checks
 }
 
 // sipAddr is where devices reach SIP: the live listener, else the setting.
@@ -147,6 +152,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 		maxSessions: maxSessions, maxAccountSessions: maxAccountSessions,
 		sessions: map[string]*pending{}}
 	n.op = operator.New(st, OperatorSettings(cfg), operator.WithLogger(log))
+	n.initOps()
 	if err := n.openFiles(); err != nil {
 		st.Close()
 		return nil, err
@@ -251,6 +257,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(string)) 
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	opsLine := n.startOpsLenient(ctx)
 	errc := make(chan error, 2)
 	go func() { errc <- n.Serve(ctx, ln) }()
 	go func() { errc <- n.ServeSIPPhones(ctx, sln, pln) }()
@@ -269,6 +276,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(string)) 
 		if dz != nil {
 			ready(dz.line())
 		}
+		ready(opsLine)
 	}
 	log.Info("node started", "domain", cfg.Domain, "api", ln.Addr().String(), "sip", sln.Addr().String())
 	go n.expireSessions(ctx)

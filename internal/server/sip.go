@@ -12,6 +12,7 @@ import (
 
 	"github.com/phonex/phonex/internal/api"
 	"github.com/phonex/phonex/internal/ident"
+	"github.com/phonex/phonex/internal/metrics"
 	"github.com/phonex/phonex/internal/server/presence"
 	"github.com/phonex/phonex/internal/server/proxy"
 	"github.com/phonex/phonex/internal/store"
@@ -122,6 +123,7 @@ func (n *Node) SIPAttempt(ctx context.Context, deviceID int64) error {
 		return refused
 	})
 	if refused != nil {
+		n.metrics.AuthRefused(metrics.AuthSIP, sipRefusedState(refused))
 		return refused
 	}
 	return err
@@ -146,7 +148,8 @@ func (n *Node) newProxy() (*proxy.Proxy, error) {
 	n.mu.Unlock()
 	return proxy.New(proxy.Config{Presence: pres, Calls: pres, Domain: n.cfg.Domain, Store: n.st, Auth: n, TLS: tc, Log: n.log, NonceKey: key,
 		Rate: n.cfg.MessageRate, Burst: n.cfg.MessageBurst, MaxStored: n.cfg.MaxStoredBytes,
-		Limits: n.sipLimits(), UnauthRate: n.cfg.SIP.UnauthRate, UnauthBurst: n.cfg.SIP.UnauthBurst, Attempts: n.accPol, Policies: n})
+		Limits: n.sipLimits(), UnauthRate: n.cfg.SIP.UnauthRate, UnauthBurst: n.cfg.SIP.UnauthBurst, Attempts: n.accPol, Policies: n,
+		Metrics: n.metrics})
 }
 
 // ServeSIP runs the SIP registrar and message proxy on ln until ctx ends.

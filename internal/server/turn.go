@@ -80,6 +80,7 @@ func (n *Node) ServeRelay(ctx context.Context) (string, error) {
 			return "", err
 		}
 		go func() { <-ctx.Done(); s.Close() }()
+		n.relayMetrics(s)
 		own, ownSTUN := s.URLs(relayHost(n.cfg, s))
 		is.turn, is.stun = slices.Concat(own, is.turn), slices.Concat(ownSTUN, is.stun)
 		line = s.Describe()

@@ -18,6 +18,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 	"github.com/icholy/digest"
 
+	"github.com/phonex/phonex/internal/metrics"
 	"github.com/phonex/phonex/internal/throttle"
 )
 
@@ -323,6 +324,9 @@ func (p *Proxy) verifyCredentials(ctx context.Context, auth, method string, uriO
 			// no guess of this source.
 			p.guesses.succeeded(src)
 			return nil, digestVerdict{status: r.Status, reason: r.Reason, retryAfter: r.RetryAfter}
+		}
+		if r == nil {
+			p.cfg.Metrics.AuthFailed(metrics.AuthSIP)
 		}
 		if log, n := p.guesses.failed(src, now); log {
 			// The exact address, for fail2ban.

@@ -110,16 +110,19 @@ func (r *router) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 // the connection, or digest), whether the callee lets them (mutual
 // contacts, checked before any device is contacted), then a branch to
 // every registered device of the callee.
-func (r *router) invite(req *sip.Request, tx sip.ServerTransaction) {
+func (r *router) invite(req *sip.Request, stx sip.ServerTransaction) {
 	p := r.p
 	if mf := req.MaxForwards(); mf != nil && mf.Val() <= 1 {
-		p.respond(tx, req, 483, "Too Many Hops")
+		p.respond(stx, req, 483, "Too Many Hops")
 		return
 	}
-	id, ok := p.authenticate(req, tx)
+	id, ok := p.authenticate(req, stx)
 	if !ok {
 		return
 	}
+	p.cfg.Metrics.CallStarted()
+	tx := &outcomeTx{ServerTransaction: stx}
+	defer p.countCall(tx)
 	from := req.From()
 	if from == nil || req.CallID() == nil {
 		p.respond(tx, req, 400, "Missing From or Call-ID")

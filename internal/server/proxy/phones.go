@@ -10,6 +10,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/phonex/phonex/internal/metrics"
 	"github.com/phonex/phonex/internal/store"
 )
 
@@ -37,6 +38,7 @@ func (p *Proxy) AddPhoneListener(ln net.Listener) error {
 	conf.ClientCAs = nil
 	conf.VerifyPeerCertificate = nil
 	p.phones = newPeerListener(ln, conf, p.cfg.Limits, p.log)
+	p.cfg.Metrics.Connections(metrics.KindPhone, p.phones.count)
 	return nil
 }
 

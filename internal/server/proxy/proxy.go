@@ -27,6 +27,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/phonex/phonex/internal/ident"
+	"github.com/phonex/phonex/internal/metrics"
 	"github.com/phonex/phonex/internal/server/presence"
 	"github.com/phonex/phonex/internal/siplimit"
 	"github.com/phonex/phonex/internal/store"
@@ -88,6 +89,8 @@ type Config struct {
 	// Policies, when set, gives per-account limits over Rate, Burst,
 	// MaxStored and the registration maximum (policy.go).
 	Policies Policies
+	// Metrics counts what the proxy does (metrics.go); may be nil.
+	Metrics *metrics.Metrics
 }
 
 // Defaults for the limits.
@@ -228,6 +231,7 @@ func New(cfg Config) (*Proxy, error) {
 func (p *Proxy) Serve(ctx context.Context, ln net.Listener) error {
 	p.ctx = ctx
 	p.ln = newPeerListener(ln, p.cfg.TLS, p.cfg.Limits, p.log)
+	p.cfg.Metrics.Connections(metrics.KindDevice, p.ln.count)
 	go func() {
 		<-ctx.Done()
 		p.ln.Close()
@@ -371,11 +375,14 @@ func (p *Proxy) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 	c.Params.Add("expires", strconv.Itoa(expires))
 	p.presenceRegistered(id, req.Source(), exp) // online once the 200 is seen
 	p.respond(tx, req, 200, "OK", c)
+	p.cfg.Metrics.Registered(p.connKind(req.Source()))
 	p.log.Debug("registered", "device", id.Account+"/"+id.Device)
 	p.kick(id.DeviceID)
 }
 
-func (p *Proxy) onMessage(req *sip.Request, tx sip.ServerTransaction) {
+func (p *Proxy) onMessage(req *sip.Request, stx sip.ServerTransaction) {
+	tx := &outcomeTx{ServerTransaction: stx}
+	defer p.countMessage(tx)
 	id, ok := p.authenticate(req, tx)
 	if !ok {
 		return
@@ -472,6 +479,7 @@ func (p *Proxy) onMessage(req *sip.Request, tx sip.ServerTransaction) {
 			warn = p.notForPhones(ctx, rt.rcpt)
 		}
 		p.respond(tx, req, 200, "OK", warn...)
+		p.cfg.Metrics.MessageAccepted(len(targets))
 		for _, t := range targets {
 			p.kick(t.DeviceID)
 		}
@@ -698,7 +706,9 @@ func (p *Proxy) deliver(deviceID int64) {
 				failed = true
 				return
 			}
-			if code >= 300 {
+			if code < 300 {
+				p.cfg.Metrics.Delivered(d.Created)
+			} else {
 				// The device will never take this copy (it cannot be
 				// opened, or it is not for it); keeping it would block
 				// every copy behind it.

@@ -26,6 +26,7 @@ type quotas struct {
 
 	dropped atomic.Uint64
 	refused atomic.Uint64
+	total   atomic.Uint64 // allocations made since start
 }
 
 type userQuota struct {
@@ -70,6 +71,7 @@ func (q *quotas) take(user string) (*lease, error) {
 	}
 	u.allocs++
 	q.live++
+	q.total.Add(1)
 	l := &lease{q: q, user: user, u: u}
 	if q.allocRate > 0 {
 		l.own = rate.NewLimiter(rate.Limit(q.allocRate), burst(q.allocRate))
@@ -85,7 +87,7 @@ func (q *quotas) stats() Stats {
 	q.mu.Lock()
 	live := q.live
 	q.mu.Unlock()
-	return Stats{Allocations: live, DroppedBytes: q.dropped.Load(), Refused: q.refused.Load()}
+	return Stats{Allocations: live, DroppedBytes: q.dropped.Load(), Refused: q.refused.Load(), Allocated: q.total.Load()}
 }
 
 // lease is one allocation's share of the quotas.

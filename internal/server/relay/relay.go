@@ -281,6 +281,7 @@ type Stats struct {
 	Allocations  int    // live relayed sockets
 	DroppedBytes uint64 // relayed bytes dropped by a bandwidth quota
 	Refused      uint64 // allocations refused by the per-user cap
+	Allocated    uint64 // allocations made since start
 }
 
 // Stats reports the counters.
