@@ -245,6 +245,17 @@ func (m *Metrics) Connections(kind string, f func() int) {
 	m.GaugeFunc(NameConnections, "Live SIP over TLS connections, by kind.", prometheus.Labels{"kind": kind}, func() float64 { return float64(f()) })
 }
 
+// Relay exposes a relay's allocations: live now, made and refused since
+// it started.
+func (m *Metrics) Relay(stats func() (live int, made, refused uint64)) {
+	m.GaugeFunc(NameRelayAllocs, "Live TURN allocations of the node's relay.", nil,
+		func() float64 { l, _, _ := stats(); return float64(l) })
+	m.CounterFunc(NameRelayAllocTotal, "TURN allocations made by the node's relay.",
+		func() float64 { _, n, _ := stats(); return float64(n) })
+	m.CounterFunc(NameRelayRefused, "TURN allocations refused by the per-user cap.",
+		func() float64 { _, _, r := stats(); return float64(r) })
+}
+
 // Registered counts a successful registration of kind.
 func (m *Metrics) Registered(kind string) {
 	if m == nil {

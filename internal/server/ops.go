@@ -30,6 +30,14 @@ func (n *Node) initOps() {
 	n.metrics = metrics.New()
 	n.st = timedStore{Store: n.st, m: n.metrics}
 	n.checks.Add("store", n.st.Ping)
+	// Alert rules see readiness through the scrape, which a load
+	// balancer's /readyz probe does not leave behind.
+	n.metrics.GaugeFunc(metrics.NameReady, "1 when every readiness check (store, bus) passes at scrape time, else 0.", nil, func() float64 {
+		if n.checks.Ready(context.Background()) != nil {
+			return 0
+		}
+		return 1
+	})
 }
 
 // Metrics is the node's metrics, for hooks in the parts composed here
@@ -95,12 +103,10 @@ func (n *Node) pollQueue(ctx context.Context) {
 
 // relayMetrics exposes a running relay's counters.
 func (n *Node) relayMetrics(s *relay.Server) {
-	n.metrics.GaugeFunc(metrics.NameRelayAllocs, "Live TURN allocations of the node's relay.", nil,
-		func() float64 { return float64(s.Stats().Allocations) })
-	n.metrics.CounterFunc(metrics.NameRelayAllocTotal, "TURN allocations made by the node's relay.",
-		func() float64 { return float64(s.Stats().Allocated) })
-	n.metrics.CounterFunc(metrics.NameRelayRefused, "TURN allocations refused by the per-user cap.",
-		func() float64 { return float64(s.Stats().Refused) })
+	n.metrics.Relay(func() (live int, made, refused uint64) {
+		st := s.Stats()
+		return st.Allocations, st.Allocated, st.Refused
+	})
 }
 
 // authKind is the metrics kind of a password check against subjects.
