@@ -51,6 +51,7 @@ const usage = `phonex: a PhoneX device
   phonex files [--json]
   phonex get ID [-o PATH] [--wav] [--json]
   phonex voice USER@DOMAIN --wav F.wav [--json]
+  phonex servers [--set HOST:PORT[,HOST:PORT...]] [--json]   (the cluster's API addresses, for failover)
   phonex --version
 
 Every command takes --profile DIR (default ~/.phonex); call and answer keep
@@ -101,6 +102,7 @@ var commands = []command{
 	{"files", (*app).cmdFiles},
 	{"get", (*app).cmdGet},
 	{"voice", (*app).cmdVoice},
+	{"servers", (*app).cmdServers},
 }
 
 // cmdHelp is 'phonex help [COMMAND]'.
@@ -203,7 +205,7 @@ func (a *app) cmdEnroll(ctx context.Context, cmd string, args []string) error {
 		syn = "phonex login USER@DOMAIN --server HOST:PORT (--ca-file FILE | --ca-fingerprint SHA256) [--device NAME]"
 	}
 	c := a.newCommon(cmd, syn)
-	server := c.String("server", "", "the home cluster's API, HOST:PORT (required)")
+	server := c.String("server", "", "the home cluster's API, HOST:PORT, or its nodes' HOST:PORT,HOST:PORT,... tried in turn (required)")
 	caFile := c.String("ca-file", "", "the cluster's CA certificate (PEM)")
 	fp := c.String("ca-fingerprint", "", "the SHA-256 fingerprint of the cluster's CA")
 	code := c.String("code", "", "activation code from the operator (enroll; required)")

@@ -84,7 +84,8 @@ func (p *Profile) AckFile(ctx context.Context, id string) error {
 // call's total timeout (a transfer takes as long as it takes); a non-2xx
 // answer comes back as *api.Error.
 func (c *conn) raw(ctx context.Context, method, path string, body io.Reader, size int64, hdr map[string]string) (*http.Response, error) {
-	r, err := http.NewRequestWithContext(ctx, method, "https://"+c.server+path, body)
+	server := c.nodes.current()
+	r, err := http.NewRequestWithContext(ctx, method, "https://"+server+path, body)
 	if err != nil {
 		return nil, err
 	}
@@ -97,7 +98,7 @@ func (c *conn) raw(ctx context.Context, method, path string, body io.Reader, siz
 	hc := &http.Client{Transport: c.hc.Transport}
 	res, err := hc.Do(r)
 	if err != nil {
-		return nil, fmt.Errorf("%w at %s: %v", ErrUnreachable, c.server, err)
+		return nil, fmt.Errorf("%w at %s: %v", ErrUnreachable, server, err)
 	}
 	if res.StatusCode/100 != 2 {
 		defer res.Body.Close()

@@ -610,6 +610,9 @@ func (p *Profile) Listen(ctx context.Context, emit func(Event)) error {
 			// (412): publish and subscribe again at once.
 			lost, perr := m.watch.publish(ctx)
 			err := m.link.register(ctx, expires)
+			if errors.Is(err, ErrUnreachable) && m.moveNode(ctx, onMessage) {
+				err, lost = nil, true
+			}
 			if err == nil {
 				if serr := m.watch.subscribeAll(ctx, lost || perr != nil || !registered); serr != nil {
 					p.log.Debug("presence subscriptions failed", "err", serr)
@@ -629,6 +632,9 @@ func (p *Profile) Listen(ctx context.Context, emit func(Event)) error {
 				refresh.Reset(every)
 			}
 		case <-tick.C:
+			if registered && m.link.lost() {
+				refresh.Reset(time.Millisecond) // refresh now: register again or move
+			}
 			serial := p.Cert.SerialNumber
 			if err := p.RenewIfDue(ctx); err != nil {
 				p.log.Warn("certificate renewal failed", "err", err)

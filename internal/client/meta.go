@@ -24,8 +24,11 @@ const (
 // Meta is the unencrypted part of a profile: where the home cluster is, the
 // opaque handle the device unlocks with, and the KDF salts.
 type Meta struct {
-	Version  int        `json:"version"`
-	Server   string     `json:"server"`
+	Version int    `json:"version"`
+	Server  string `json:"server"`
+	// Servers are more API addresses of the same cluster, tried in turn
+	// when the one in use cannot be reached (failover.go).
+	Servers  []string   `json:"servers,omitempty"`
 	CASHA256 string     `json:"ca_sha256"`
 	Handle   string     `json:"handle"`
 	KDF      kdf.Params `json:"kdf"`

@@ -98,7 +98,7 @@ func unlock(ctx context.Context, dir string, meta *Meta, password []byte, o *Opt
 	if err != nil {
 		return nil, err
 	}
-	cn, err := newConn(meta.Server, caCert, "", nil, nil)
+	cn, err := newConn(strings.Join(meta.ServerList(), ","), caCert, "", nil, nil)
 	if err != nil {
 		return nil, err
 	}

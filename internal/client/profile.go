@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"software.sslmate.com/src/go-pkcs12"
@@ -324,7 +325,8 @@ func enroll(ctx context.Context, r EnrollRequest, o *Options, login bool) (_ *Pr
 	if err := p.acceptCerts(certs, dev); err != nil {
 		return nil, err
 	}
-	p.Meta = &Meta{Version: 1, Server: r.Server, CASHA256: ca.Fingerprint(caCert), Handle: certs.Handle, KDF: params,
+	servers, _ := ParseServers(r.Server) // checked by the connection
+	p.Meta = &Meta{Version: 1, Server: servers[0], Servers: servers[1:], CASHA256: ca.Fingerprint(caCert), Handle: certs.Handle, KDF: params,
 		Salts: kdf.Salts{Scrypt: acctSalts.Scrypt, Keystore: devSalts.Keystore, Database: devSalts.Database}, Check: checkValue(ksKey)}
 	o.progress("saving the profile in " + r.Dir)
 	if err := os.MkdirAll(r.Dir, 0o700); err != nil {
@@ -526,7 +528,7 @@ func (p *Profile) readKeystore() error {
 // connect makes the mutual-TLS connection to the home cluster.
 func (p *Profile) connect() error {
 	tc := &tls.Certificate{Certificate: [][]byte{p.Cert.Raw}, PrivateKey: p.Keys.Sign, Leaf: p.Cert}
-	c, err := newConn(p.Meta.Server, p.CA, "", tc, nil)
+	c, err := newConn(strings.Join(p.Meta.ServerList(), ","), p.CA, "", tc, nil)
 	if err != nil {
 		return err
 	}

@@ -37,6 +37,7 @@ type sipLink struct {
 	onMessage func(req *sip.Request) (int, string)
 	onNotify  func(req *sip.Request) (int, string) // presence.go
 	calls     callHandler                          // takes INVITE, ACK and BYE; nil refuses calls
+	seen      bool                                 // the connection was in the pool once (failover.go)
 }
 
 func init() {

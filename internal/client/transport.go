@@ -18,20 +18,26 @@ import (
 	"github.com/phonex/phonex/internal/ca"
 )
 
-// conn talks to the home cluster's API.
+// conn talks to the home cluster's API, at one of its nodes' addresses
+// (failover.go).
 type conn struct {
-	server string
-	hc     *http.Client
+	nodes *nodeList
+	hc    *http.Client
 }
 
 // newConn pins the CA: either caCert (known) or, at enrollment, the CA in the
 // server's chain whose SHA-256 equals fingerprint. found receives that CA.
+//
+// server is one address or several separated by commas (ParseServers).
+// With a known CA any of them may be used, each checked against its own
+// host name; a fingerprint pins the CA at the first only.
 func newConn(server string, caCert *x509.Certificate, fingerprint string, client *tls.Certificate, found func(*x509.Certificate)) (*conn, error) {
-	host, _, err := net.SplitHostPort(server)
+	servers, err := ParseServers(server)
 	if err != nil {
-		return nil, fmt.Errorf("server %q: want HOST:PORT: %w", server, err)
+		return nil, err
 	}
-	tc := &tls.Config{ServerName: host, MinVersion: tls.VersionTLS13}
+	host, _, _ := net.SplitHostPort(servers[0])
+	tc := &tls.Config{MinVersion: tls.VersionTLS13}
 	if client != nil {
 		tc.Certificates = []tls.Certificate{*client}
 	}
@@ -39,7 +45,11 @@ func newConn(server string, caCert *x509.Certificate, fingerprint string, client
 		pool := x509.NewCertPool()
 		pool.AddCert(caCert)
 		tc.RootCAs = pool
+		// No ServerName: the HTTP transport sets it to the host of the
+		// address dialled, so each node is checked under its own name.
 	} else {
+		servers = servers[:1]
+		tc.ServerName = host
 		want := ca.NormalizeFingerprint(fingerprint)
 		// The usual verification is replaced, not skipped: VerifyConnection
 		// finds the pinned CA in the chain and verifies the chain and host
@@ -70,7 +80,7 @@ func newConn(server string, caCert *x509.Certificate, fingerprint string, client
 		}
 	}
 	tr := &http.Transport{TLSClientConfig: tc, ForceAttemptHTTP2: true, TLSHandshakeTimeout: 10 * time.Second, IdleConnTimeout: 30 * time.Second}
-	return &conn{server: server, hc: &http.Client{Transport: tr, Timeout: 30 * time.Second}}, nil
+	return &conn{nodes: newNodeList(servers), hc: &http.Client{Transport: tr, Timeout: 30 * time.Second}}, nil
 }
 
 // checkCA refuses to pin a certificate that is not a self-signed CA: a
@@ -92,20 +102,27 @@ func (c *conn) close() { c.hc.CloseIdleConnections() }
 // call sends req as JSON and decodes the answer into resp. API errors come
 // back as *api.Error; transport failures wrap ErrUnreachable.
 func (c *conn) call(ctx context.Context, method, path string, req, resp any) error {
-	var body io.Reader
+	var b []byte
 	if req != nil {
-		b, err := json.Marshal(req)
+		var err error
+		if b, err = json.Marshal(req); err != nil {
+			return err
+		}
+	}
+	var res *http.Response
+	server, err := c.nodes.try(func(server string) error {
+		var body io.Reader
+		if b != nil {
+			body = bytes.NewReader(b)
+		}
+		r, err := http.NewRequestWithContext(ctx, method, "https://"+server+path, body)
 		if err != nil {
 			return err
 		}
-		body = bytes.NewReader(b)
-	}
-	r, err := http.NewRequestWithContext(ctx, method, "https://"+c.server+path, body)
-	if err != nil {
+		r.Header.Set("Content-Type", "application/json")
+		res, err = c.hc.Do(r)
 		return err
-	}
-	r.Header.Set("Content-Type", "application/json")
-	res, err := c.hc.Do(r)
+	})
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {
@@ -116,9 +133,9 @@ func (c *conn) call(ctx context.Context, method, path string, req, resp any) err
 		}
 		var ce *tls.CertificateVerificationError
 		if errors.As(err, &ce) {
-			return fmt.Errorf("server %s presented a certificate this profile does not trust: %w", c.server, err)
+			return fmt.Errorf("server %s presented a certificate this profile does not trust: %w", server, err)
 		}
-		return fmt.Errorf("%w at %s: %v (is phonexd running there?)", ErrUnreachable, c.server, err)
+		return fmt.Errorf("%w at %s: %v (is phonexd running there?)", ErrUnreachable, server, err)
 	}
 	defer res.Body.Close()
 	if res.StatusCode/100 != 2 {

@@ -1,0 +1,50 @@
+package e2e
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestFailover: two phonexd processes serve one data directory; devices
+// know both API addresses. After kill -9 of the node bravo's device is
+// registered with, alpha's sends go to the other node and bravo's listen
+// moves there and gets every message, in order, once.
+func TestFailover(t *testing.T) {
+	c := newCluster(t)
+	setConf(t, c.data, "metrics_addr", "off")
+	n1 := serveOn(t, c.data, freeAddr(t), freeAddr(t))
+	n2 := serveOn(t, c.data, freeAddr(t), freeAddr(t))
+	servers := n1.api + "," + n2.api
+	for _, u := range []string{"alpha", "bravo"} {
+		act := decode[map[string]string](t, mustRun(t, nil, "phonexd", "user", "add", "--data", c.data, u+"@example.org", "--json"))
+		mustRun(t, nil, "phonex", "enroll", u+"@example.org", "--profile", c.profile(u+"/d"), "--server", servers,
+			"--ca-file", filepath.Join(c.data, "ca.pem"), "--code", act["code"], "--device", "d", "--password-file", c.pw)
+	}
+	got := decode[map[string]any](t, mustRun(t, nil, "phonex", "servers", "--profile", c.profile("bravo/d"), "--json"))
+	if s, _ := got["servers"].([]any); len(s) != 2 || s[0] != n1.api || s[1] != n2.api {
+		t.Fatalf("servers of the profile: %v", got)
+	}
+	c.mustPx("alpha/d", "contacts", "add", "bravo@example.org")
+	c.mustPx("bravo/d", "contacts", "add", "alpha@example.org")
+
+	b := c.listen("bravo/d")
+	waitFor(t, "bravo registered", 10*time.Second, func() bool { return b.has("ready", "") })
+	c.mustPx("alpha/d", "send", "bravo@example.org", "before")
+	waitFor(t, "delivery through node 1", 10*time.Second, func() bool { return len(b.texts(all)) == 1 })
+
+	n1.cmd.Process.Kill()
+	n1.cmd.Wait()
+	killed := time.Now()
+	for _, s := range []string{"after 1", "after 2", "after 3"} {
+		c.mustPx("alpha/d", "send", "bravo@example.org", s)
+	}
+	waitFor(t, "delivery through node 2", 45*time.Second, func() bool { return len(b.texts(all)) >= 4 })
+	t.Logf("kill -9 of node 1 to the last message delivered through node 2: %v", time.Since(killed).Round(10*time.Millisecond))
+	time.Sleep(time.Second) // a duplicate would show by now
+	want := "before|after 1|after 2|after 3"
+	if g := strings.Join(b.texts(all), "|"); g != want {
+		t.Fatalf("bravo got %q, want %q (in order, once)", g, want)
+	}
+}
