@@ -63,7 +63,7 @@ echo "## Messaging relay ($(nproc) cores, $(go version | cut -d' ' -f3), $(kamai
 echo
 echo "| measure | value |"
 echo "|---|---|"
-"$work/relay" -api "$api" -sip "$sip" -data "$work/data" -pid "$phonexd" "$@" | tee "$work/relay.out" | grep -v '^RATE\|^CPU'
+"$work/relay" -api "$api" -sip "$sip" -data "$work/data" -pid "$phonexd" "$@" | tee "$work/relay.out" | grep -v '^RATE\|^CPU\|^GEN\|^NODESHARE'
 ours=$(sed -n 's/^RATE //p' "$work/relay.out")
 ours_cpu=$(sed -n 's/^CPU //p' "$work/relay.out")
 stop $phonexd

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -39,12 +40,27 @@ func main() {
 	dur := flag.Duration("duration", 8*time.Second, "length of each run")
 	size := flag.Int("size", 600, "message body bytes (an envelope's typical size)")
 	pid := flag.Int("pid", 0, "phonexd's process id, to measure its CPU time per MESSAGE")
+	recvSIP := flag.String("recv-sip", "", "SIP address the receivers register with (another node of the cluster; default -sip)")
+	pid2 := flag.Int("pid2", 0, "the other node's process id, with -recv-sip: its CPU time counts too")
 	flag.Parse()
 	sip.SetDefaultLogger(slog.New(slog.DiscardHandler))
+	if *recvSIP == "" {
+		*recvSIP = *sipAddr
+	}
+	other = nodeRef{sip: *recvSIP, pid: *pid2}
 	if err := run(*api, *sipAddr, *data, *pairs, *dur, *size, *pid); err != nil {
 		fmt.Fprintln(os.Stderr, "relay:", err)
 		os.Exit(1)
 	}
+}
+
+// other is the node the receivers use: the same as the senders' unless
+// -recv-sip names another node of the cluster.
+var other nodeRef
+
+type nodeRef struct {
+	sip string
+	pid int
 }
 
 type peer struct {
@@ -114,7 +130,7 @@ func run(api, sipAddr, data string, pairs int, dur time.Duration, size, pid int)
 		return first
 	}
 	for _, r := range receivers {
-		if err := register(ctx, r, sipAddr); err != nil {
+		if err := register(ctx, r, other.sip); err != nil {
 			return err
 		}
 	}
@@ -124,7 +140,7 @@ func run(api, sipAddr, data string, pairs int, dur time.Duration, size, pid int)
 	// Run 1: as fast as the node goes.
 	st.received.Store(0)
 	var sent, failed atomic.Int64
-	node0, self0 := cpuTime(pid), cpuTime(os.Getpid())
+	node0, self0 := cpuTime(pid)+cpuTime(other.pid), cpuTime(os.Getpid())
 	start := time.Now()
 	deadline := start.Add(dur)
 	for i := range senders {
@@ -144,7 +160,7 @@ func run(api, sipAddr, data string, pairs int, dur time.Duration, size, pid int)
 	time.Sleep(2 * time.Second) // let the last deliveries land
 	elapsed := time.Since(start) - 2*time.Second
 	got := st.received.Load()
-	node, self := cpuTime(pid)-node0, cpuTime(os.Getpid())-self0
+	node, self := cpuTime(pid)+cpuTime(other.pid)-node0, cpuTime(os.Getpid())-self0
 	rate := float64(got) / elapsed.Seconds()
 	fmt.Printf("| phonexd: MESSAGEs relayed end to end per second (%d sender and %d receiver devices, mutual TLS, stored before 200) | %.0f |\n", pairs, pairs, rate)
 	if pid > 0 && got > 0 {
@@ -152,6 +168,11 @@ func run(api, sipAddr, data string, pairs int, dur time.Duration, size, pid int)
 		fmt.Printf("| phonexd: CPU time per relayed MESSAGE (user + system, all threads) | %d µs |\n", perMsg.Microseconds())
 		fmt.Printf("| load generator (bench/relay, 2 TLS devices per pair): CPU time per MESSAGE | %d µs |\n", (self / time.Duration(got)).Microseconds())
 		fmt.Printf("CPU %d\n", perMsg.Microseconds())
+		// Machine-readable for bench/scale.sh: the generator's CPU per
+		// MESSAGE and its share of the machine's CPU time during the run.
+		fmt.Printf("GENCPU %d\n", (self / time.Duration(got)).Microseconds())
+		fmt.Printf("GENSHARE %.0f\n", 100*self.Seconds()/(elapsed.Seconds()*float64(runtime.NumCPU())))
+		fmt.Printf("NODESHARE %.0f\n", 100*node.Seconds()/(elapsed.Seconds()*float64(runtime.NumCPU())))
 	}
 	if failed.Load() > 0 {
 		fmt.Printf("| phonexd: refused or failed sends in run 1 | %d of %d |\n", failed.Load(), sent.Load()+failed.Load())
@@ -237,7 +258,7 @@ func enrollPair(ctx context.Context, enroll func(string) (*client.Profile, error
 	if err != nil {
 		return nil, nil, err
 	}
-	receiver, err := connect(rp, sipAddr, domain, st)
+	receiver, err := connect(rp, other.sip, domain, st)
 	if err != nil {
 		return nil, nil, err
 	}

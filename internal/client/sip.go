@@ -129,6 +129,7 @@ func (l *sipLink) register(ctx context.Context, expires int) error {
 	if res.StatusCode != 200 {
 		return &SIPError{Code: res.StatusCode, Reason: res.Reason}
 	}
+	l.lost() // the connection is pooled now: from here on its loss shows
 	return nil
 }
 
