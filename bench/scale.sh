@@ -100,7 +100,7 @@ initdb=$(command -v initdb || echo "$pg_bin/initdb"); pg_ctl=$(command -v pg_ctl
 # PostgreSQL refuses to run as root: as root it runs as nobody.
 pg_as() { if [ "$(id -u)" -eq 0 ]; then runuser -u nobody -- "$@"; else "$@"; fi; }
 pg_skip=""
-has_flag store || pg_skip="this phonexd has no --store (the PostgreSQL store is not on this branch)"
+has_flag store || pg_skip="phonexd serve has no --store here (the node does not open PostgreSQL yet)"
 [ -z "$pg_skip" ] && { [ -x "$initdb" ] || pg_skip="PostgreSQL (initdb) not installed"; }
 if [ -z "$pg_skip" ]; then
   pgdata="$work/pg"; mkdir -p "$pgdata"; chmod 700 "$pgdata"
@@ -114,7 +114,7 @@ if [ -z "$pg_skip" ]; then
   serve pg1 "$work/pgnode" --store "$pgurl"
   relay "1 node, PostgreSQL" "$work/pgnode" "$pg1_api" "$pg1_sip" "$pg1_pid"
   nats_skip=""
-  has_flag bus || nats_skip="this phonexd has no --bus (routing over NATS is not on this branch)"
+  has_flag bus || nats_skip="phonexd serve has no --bus here (no routing between nodes yet)"
   [ -z "$nats_skip" ] && { command -v nats-server >/dev/null || nats_skip="nats-server not installed"; }
   if [ -z "$nats_skip" ]; then
     natsport=$(free_port)
@@ -175,9 +175,8 @@ for i in $(seq "$ndev"); do
 done
 # Every device is on node 1 (the first address of each profile).
 before=$(registered)
-kill -9 "$n1_pid"
-t0=$(now_ms)
-wait "$n1_pid" 2>/dev/null || true
+# (The group's stderr hides the shell's "Killed" notice.)
+{ kill -9 "$n1_pid"; t0=$(now_ms); wait "$n1_pid"; } 2>/dev/null || true
 ("$work/phonex" send bravo@bench.test "failover probe" --profile "$work/p-alpha-a" >/dev/null; echo $(( $(now_ms) - t0 )) >"$work/sent") &
 sender=$!
 last=0 moved=""
