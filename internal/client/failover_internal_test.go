@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -48,10 +49,21 @@ func closedAddr(t *testing.T) string {
 // next address, which stays in use; a request that reached a node is
 // never repeated on another.
 func TestNodeListMovesOnlyUnsentRequests(t *testing.T) {
-	hits := map[string]int{}
+	var mu sync.Mutex
+	hitMap := map[string]int{}
+	hit := func(name string) {
+		mu.Lock()
+		hitMap[name]++
+		mu.Unlock()
+	}
+	hits := func(name string) int {
+		mu.Lock()
+		defer mu.Unlock()
+		return hitMap[name]
+	}
 	handler := func(name string, status int) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			hits[name]++
+			hit(name)
 			w.WriteHeader(status)
 		})
 	}
@@ -61,7 +73,7 @@ func TestNodeListMovesOnlyUnsentRequests(t *testing.T) {
 	defer failing.Close()
 	// A node that takes the request and drops the connection unanswered.
 	hang := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hits["reset"]++
+		hit("reset")
 		c, _, _ := w.(http.Hijacker).Hijack()
 		c.Close()
 	}))
@@ -93,14 +105,14 @@ func TestNodeListMovesOnlyUnsentRequests(t *testing.T) {
 	}
 	// An answer, even an error status, is the node's: no move.
 	l = newNodeList([]string{host(failing), host(up)})
-	if s, code, _ := get(l); s != host(failing) || code != 500 || hits["failing"] != 1 {
+	if s, code, _ := get(l); s != host(failing) || code != 500 || hits("failing") != 1 {
 		t.Fatalf("a node's 500 moved on: %s %d", s, code)
 	}
 	// A request sent and cut off may have been done: not repeated.
-	before := hits["up"]
+	before := hits("up")
 	l = newNodeList([]string{host(hang), host(up)})
-	if _, _, err := get(l); err == nil || hits["reset"] != 1 || hits["up"] != before {
-		t.Fatalf("a cut-off request was repeated elsewhere: %v, hits %v", err, hits)
+	if _, _, err := get(l); err == nil || hits("reset") != 1 || hits("up") != before {
+		t.Fatalf("a cut-off request was repeated elsewhere: %v, %d cut, %d on the next node", err, hits("reset"), hits("up")-before)
 	}
 	// Every node down: the last refusal comes back.
 	l = newNodeList([]string{closedAddr(t), closedAddr(t)})
