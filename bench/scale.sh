@@ -98,7 +98,8 @@ stop "$one_pid"
 pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)
 initdb=$(command -v initdb || echo "$pg_bin/initdb"); pg_ctl=$(command -v pg_ctl || echo "$pg_bin/pg_ctl")
 # PostgreSQL refuses to run as root: as root it runs as nobody.
-pg_as() { if [ "$(id -u)" -eq 0 ]; then runuser -u nobody -- "$@"; else "$@"; fi; }
+# It runs from its data directory, which that user can enter.
+pg_as() { (cd "$pgdata" && if [ "$(id -u)" -eq 0 ]; then runuser -u nobody -- "$@"; else "$@"; fi); }
 pg_skip=""
 has_flag store || pg_skip="phonexd serve has no --store here (the node does not open PostgreSQL yet)"
 [ -z "$pg_skip" ] && { [ -x "$initdb" ] || pg_skip="PostgreSQL (initdb) not installed"; }
