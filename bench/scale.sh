@@ -74,16 +74,18 @@ serve() {
 }
 
 rows=()
-# relay LABEL DATA API SIP PID [RECV_SIP PID2]: one bench/relay run, one row.
+# relay LABEL DATA API SIP PID [RECV_SIP PID2]: one bench/relay run, one
+# row; with PostgreSQL running (dbpid set), its CPU per MESSAGE too.
+dbpid=0
 relay() {
   local label=$1 data=$2 api=$3 sip=$4 pid=$5 rsip=${6:-} pid2=${7:-0}
   local out="$work/relay-$(echo "$label" | tr -c 'a-zA-Z0-9' _).out"
-  "$work/relay" -api "$api" -sip "$sip" -data "$data" -pid "$pid" ${rsip:+-recv-sip "$rsip" -pid2 "$pid2"} \
+  "$work/relay" -api "$api" -sip "$sip" -data "$data" -pid "$pid" ${rsip:+-recv-sip "$rsip" -pid2 "$pid2"} -db-pid "$dbpid" \
     -pairs "$pairs" -duration "$duration" >"$out" 2>&1 || { rows+=("| $label | failed: $(tail -1 "$out") | | | |"); return; }
-  local rate cpu gen share nshare
-  rate=$(sed -n 's/^RATE //p' "$out"); cpu=$(sed -n 's/^CPU //p' "$out")
+  local rate cpu gen share nshare dbcpu
+  rate=$(sed -n 's/^RATE //p' "$out"); cpu=$(sed -n 's/^CPU //p' "$out"); dbcpu=$(sed -n 's/^DBCPU //p' "$out")
   gen=$(sed -n 's/^GENCPU //p' "$out"); share=$(sed -n 's/^GENSHARE //p' "$out"); nshare=$(sed -n 's/^NODESHARE //p' "$out")
-  rows+=("| $label | $rate | $cpu µs | $nshare% | $gen µs ($share% of the machine) |")
+  rows+=("| $label | $rate | $cpu µs${dbcpu:+ (+ PostgreSQL $dbcpu µs)} | $nshare% | $gen µs ($share% of the machine) |")
 }
 
 if [ -z "${FAILOVER_ONLY:-}" ]; then
@@ -110,6 +112,7 @@ if [ -z "$pg_skip" ]; then
   pg_as "$initdb" -D "$pgdata" -U phonex --auth=trust >/dev/null
   pg_as "$pg_ctl" -D "$pgdata" -o "-p $pgport -k $pgdata -c listen_addresses=127.0.0.1 -c fsync=on" -l "$pgdata/log" -w start >/dev/null
   pgurl="postgres://phonex@127.0.0.1:$pgport/postgres?sslmode=disable"
+  dbpid=$(head -1 "$pgdata/postmaster.pid")
   "$work/phonexd" init --data "$work/pgnode" --domain bench.test --host 127.0.0.1 --store "$pgurl" >/dev/null
   tune "$work/pgnode"
   serve pg1 "$work/pgnode" --store "$pgurl"
@@ -131,6 +134,7 @@ if [ -z "$pg_skip" ]; then
     rows+=("| 2 nodes, PostgreSQL + NATS | not run: $nats_skip | | | |")
   fi
   stop "$pg1_pid"
+  dbpid=0
 else
   rows+=("| 1 node, PostgreSQL | not run: $pg_skip | | | |")
   rows+=("| 2 nodes, PostgreSQL + NATS | not run: $pg_skip | | | |")
@@ -138,7 +142,7 @@ fi
 
 echo "## Scale-out ($(nproc) cores, $(go version | cut -d' ' -f3)$( [ -x "$initdb" ] && echo ", $("$initdb" --version | sed 's/initdb (//; s/)//')")$(command -v nats-server >/dev/null && echo ", nats-server $(nats-server --version | grep -o 'v[0-9][0-9.]*' | head -1)"))"
 echo
-echo "| configuration | MESSAGEs relayed end to end per second | node CPU per MESSAGE (all nodes, user + system) | nodes' share of the machine | load generator CPU per MESSAGE |"
+echo "| configuration | MESSAGEs relayed end to end per second | node CPU per MESSAGE (all nodes, user + system; and the database server's) | nodes' share of the machine | load generator CPU per MESSAGE |"
 echo "|---|---|---|---|---|"
 printf '%s\n' "${rows[@]}"
 echo

@@ -42,17 +42,22 @@ func main() {
 	pid := flag.Int("pid", 0, "phonexd's process id, to measure its CPU time per MESSAGE")
 	recvSIP := flag.String("recv-sip", "", "SIP address the receivers register with (another node of the cluster; default -sip)")
 	pid2 := flag.Int("pid2", 0, "the other node's process id, with -recv-sip: its CPU time counts too")
+	dbPID := flag.Int("db-pid", 0, "the database server's main process (PostgreSQL's postmaster): its CPU time and its children's is reported apart")
 	flag.Parse()
 	sip.SetDefaultLogger(slog.New(slog.DiscardHandler))
 	if *recvSIP == "" {
 		*recvSIP = *sipAddr
 	}
 	other = nodeRef{sip: *recvSIP, pid: *pid2}
+	dbServer = *dbPID
 	if err := run(*api, *sipAddr, *data, *pairs, *dur, *size, *pid); err != nil {
 		fmt.Fprintln(os.Stderr, "relay:", err)
 		os.Exit(1)
 	}
 }
+
+// dbServer is the database server's main process, 0 if none.
+var dbServer int
 
 // other is the node the receivers use: the same as the senders' unless
 // -recv-sip names another node of the cluster.
@@ -140,7 +145,7 @@ func run(api, sipAddr, data string, pairs int, dur time.Duration, size, pid int)
 	// Run 1: as fast as the node goes.
 	st.received.Store(0)
 	var sent, failed atomic.Int64
-	node0, self0 := cpuTime(pid)+cpuTime(other.pid), cpuTime(os.Getpid())
+	node0, self0, db0 := cpuTime(pid)+cpuTime(other.pid), cpuTime(os.Getpid()), treeCPU(dbServer)
 	start := time.Now()
 	deadline := start.Add(dur)
 	for i := range senders {
@@ -160,7 +165,7 @@ func run(api, sipAddr, data string, pairs int, dur time.Duration, size, pid int)
 	time.Sleep(2 * time.Second) // let the last deliveries land
 	elapsed := time.Since(start) - 2*time.Second
 	got := st.received.Load()
-	node, self := cpuTime(pid)+cpuTime(other.pid)-node0, cpuTime(os.Getpid())-self0
+	node, self, db := cpuTime(pid)+cpuTime(other.pid)-node0, cpuTime(os.Getpid())-self0, treeCPU(dbServer)-db0
 	rate := float64(got) / elapsed.Seconds()
 	fmt.Printf("| phonexd: MESSAGEs relayed end to end per second (%d sender and %d receiver devices, mutual TLS, stored before 200) | %.0f |\n", pairs, pairs, rate)
 	if pid > 0 && got > 0 {
@@ -173,6 +178,10 @@ func run(api, sipAddr, data string, pairs int, dur time.Duration, size, pid int)
 		fmt.Printf("GENCPU %d\n", (self / time.Duration(got)).Microseconds())
 		fmt.Printf("GENSHARE %.0f\n", 100*self.Seconds()/(elapsed.Seconds()*float64(runtime.NumCPU())))
 		fmt.Printf("NODESHARE %.0f\n", 100*node.Seconds()/(elapsed.Seconds()*float64(runtime.NumCPU())))
+		if dbServer > 0 {
+			fmt.Printf("| database server: CPU time per relayed MESSAGE (all its processes) | %d µs |\n", (db / time.Duration(got)).Microseconds())
+			fmt.Printf("DBCPU %d\n", (db / time.Duration(got)).Microseconds())
+		}
 	}
 	if failed.Load() > 0 {
 		fmt.Printf("| phonexd: refused or failed sends in run 1 | %d of %d |\n", failed.Load(), sent.Load()+failed.Load())
@@ -232,6 +241,35 @@ func cpuTime(pid int) time.Duration {
 	ut, _ := strconv.ParseInt(f[11], 10, 64)
 	stime, _ := strconv.ParseInt(f[12], 10, 64)
 	return time.Duration(ut+stime) * 10 * time.Millisecond
+}
+
+// treeCPU is the CPU time of pid and its children (a database server's
+// backends), from /proc; children that exited during the run are lost.
+func treeCPU(pid int) time.Duration {
+	if pid <= 0 {
+		return 0
+	}
+	total := cpuTime(pid)
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		child, err := strconv.Atoi(e.Name())
+		if err != nil || child == pid {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", child))
+		if err != nil {
+			continue
+		}
+		i := strings.LastIndexByte(string(b), ')')
+		if i < 0 {
+			continue
+		}
+		// After the command name: state, then the parent's pid.
+		if f := strings.Fields(string(b[i+1:])); len(f) > 1 && f[1] == strconv.Itoa(pid) {
+			total += cpuTime(child)
+		}
+	}
+	return total
 }
 
 func enrollPair(ctx context.Context, enroll func(string) (*client.Profile, error), i int, domain, sipAddr string, st *stats) (*peer, *peer, error) {
