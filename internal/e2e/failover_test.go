@@ -1,21 +1,50 @@
 package e2e
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/phonex/phonex/internal/testpg"
 )
 
-// TestFailover: two phonexd processes serve one data directory; devices
-// know both API addresses. After kill -9 of the node bravo's device is
-// registered with, alpha's sends go to the other node and bravo's listen
-// moves there and gets every message, in order, once.
+// TestFailover: two phonexd processes serve one SQLite data directory;
+// devices know both API addresses. After kill -9 of the node bravo's
+// device is registered with, alpha's sends go to the other node and
+// bravo's listen moves there and gets every message, in order, once.
 func TestFailover(t *testing.T) {
 	c := newCluster(t)
 	setConf(t, c.data, "metrics_addr", "off")
 	n1 := serveOn(t, c.data, freeAddr(t), freeAddr(t))
 	n2 := serveOn(t, c.data, freeAddr(t), freeAddr(t))
+	failover(t, c, n1, n2)
+}
+
+// TestFailoverPostgres: the same with two nodes on one PostgreSQL store,
+// the second made with 'phonexd init --join' and running beside the first.
+func TestFailoverPostgres(t *testing.T) {
+	pg := testpg.DSN(t)
+	tmp := t.TempDir()
+	c := &cluster{t: t, tmp: tmp, data: filepath.Join(tmp, "node1"), pw: filepath.Join(tmp, "pw")}
+	if err := os.WriteFile(c.pw, []byte("failover password\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mustRun(t, nil, "phonexd", "init", "--data", c.data, "--domain", "example.org", "--host", "127.0.0.1", "--store", pg)
+	setConf(t, c.data, "metrics_addr", "off")
+	node2 := filepath.Join(tmp, "node2")
+	mustRun(t, nil, "phonexd", "init", "--data", node2, "--join", c.data, "--host", "127.0.0.1")
+	setConf(t, node2, "metrics_addr", "off")
+	n1 := serveOn(t, c.data, freeAddr(t), freeAddr(t))
+	n2 := serveOn(t, node2, freeAddr(t), freeAddr(t))
+	failover(t, c, n1, n2)
+}
+
+// failover enrolls alpha and bravo with both nodes' API addresses, kills
+// n1 under bravo's listen and checks what arrives through n2.
+func failover(t *testing.T, c *cluster, n1, n2 *node) {
+	t.Helper()
 	servers := n1.api + "," + n2.api
 	for _, u := range []string{"alpha", "bravo"} {
 		act := decode[map[string]string](t, mustRun(t, nil, "phonexd", "user", "add", "--data", c.data, u+"@example.org", "--json"))
