@@ -74,13 +74,14 @@ serve() {
 }
 
 rows=()
-# relay LABEL DATA API SIP PID [RECV_SIP PID2]: one bench/relay run, one
-# row; with PostgreSQL running (dbpid set), its CPU per MESSAGE too.
-dbpid=0
+# relay LABEL DATA API SIP PID [RECV_SIP PID2 [-split]]: one bench/relay
+# run, one row; with PostgreSQL running (dbpid set), its CPU per MESSAGE too.
+dbpid=0 runs=0
 relay() {
-  local label=$1 data=$2 api=$3 sip=$4 pid=$5 rsip=${6:-} pid2=${7:-0}
+  local label=$1 data=$2 api=$3 sip=$4 pid=$5 rsip=${6:-} pid2=${7:-0} split=${8:-}
   local out="$work/relay-$(echo "$label" | tr -c 'a-zA-Z0-9' _).out"
-  "$work/relay" -api "$api" -sip "$sip" -data "$data" -pid "$pid" ${rsip:+-recv-sip "$rsip" -pid2 "$pid2"} -db-pid "$dbpid" \
+  runs=$((runs + 1)) # each run its own accounts: a shared store keeps the earlier ones
+  "$work/relay" -api "$api" -sip "$sip" -data "$data" -pid "$pid" ${rsip:+-recv-sip "$rsip" -pid2 "$pid2"} -db-pid "$dbpid" $split -prefix "run$runs" \
     -pairs "$pairs" -duration "$duration" >"$out" 2>&1 || { rows+=("| $label | failed: $(tail -1 "$out") | | | |"); return; }
   local rate cpu gen share nshare dbcpu
   rate=$(sed -n 's/^RATE //p' "$out"); cpu=$(sed -n 's/^CPU //p' "$out"); dbcpu=$(sed -n 's/^DBCPU //p' "$out")
@@ -117,6 +118,13 @@ if [ -z "$pg_skip" ]; then
   tune "$work/pgnode"
   serve pg1 "$work/pgnode" --store "$pgurl"
   relay "1 node, PostgreSQL" "$work/pgnode" "$pg1_api" "$pg1_sip" "$pg1_pid"
+  # A second node on the same store (init --join), each device pair on one
+  # of the two: what two nodes cost per MESSAGE without routing between them.
+  "$work/phonexd" init --data "$work/pgnode2" --join "$work/pgnode" --host 127.0.0.1 >/dev/null
+  tune "$work/pgnode2"
+  serve pg2 "$work/pgnode2"
+  relay "2 nodes, PostgreSQL, each device pair on one node (no routing between nodes)" "$work/pgnode" "$pg1_api" "$pg1_sip" "$pg1_pid" "$pg2_sip" "$pg2_pid" -split
+  stop "$pg2_pid"
   nats_skip=""
   has_flag bus || nats_skip="phonexd serve has no --bus here (no routing between nodes yet)"
   [ -z "$nats_skip" ] && { command -v nats-server >/dev/null || nats_skip="nats-server not installed"; }
@@ -125,7 +133,7 @@ if [ -z "$pg_skip" ]; then
     nats-server -a 127.0.0.1 -p "$natsport" >"$work/nats.log" 2>&1 &
     track $!
     sleep 0.5
-    serve pg2 "$work/pgnode" --store "$pgurl" --bus "nats://127.0.0.1:$natsport"
+    serve pg2 "$work/pgnode2" --bus "nats://127.0.0.1:$natsport"
     stop "$pg1_pid"
     serve pg1 "$work/pgnode" --store "$pgurl" --bus "nats://127.0.0.1:$natsport"
     relay "2 nodes, PostgreSQL + NATS (senders on node 1, receivers on node 2)" "$work/pgnode" "$pg1_api" "$pg1_sip" "$pg1_pid" "$pg2_sip" "$pg2_pid"

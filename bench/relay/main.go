@@ -42,19 +42,24 @@ func main() {
 	pid := flag.Int("pid", 0, "phonexd's process id, to measure its CPU time per MESSAGE")
 	recvSIP := flag.String("recv-sip", "", "SIP address the receivers register with (another node of the cluster; default -sip)")
 	pid2 := flag.Int("pid2", 0, "the other node's process id, with -recv-sip: its CPU time counts too")
+	flag.StringVar(&prefix, "prefix", "", "prefix of the bench accounts' names, for another run on the same store")
+	split := flag.Bool("split", false, "with -recv-sip and -pid2: odd pairs (sender and receiver) use the other node, even pairs this one, so two nodes share the load without crossing")
 	dbPID := flag.Int("db-pid", 0, "the database server's main process (PostgreSQL's postmaster): its CPU time and its children's is reported apart")
 	flag.Parse()
 	sip.SetDefaultLogger(slog.New(slog.DiscardHandler))
 	if *recvSIP == "" {
 		*recvSIP = *sipAddr
 	}
-	other = nodeRef{sip: *recvSIP, pid: *pid2}
+	other = nodeRef{sip: *recvSIP, pid: *pid2, split: *split}
 	dbServer = *dbPID
 	if err := run(*api, *sipAddr, *data, *pairs, *dur, *size, *pid); err != nil {
 		fmt.Fprintln(os.Stderr, "relay:", err)
 		os.Exit(1)
 	}
 }
+
+// prefix starts the bench accounts' names.
+var prefix string
 
 // dbServer is the database server's main process, 0 if none.
 var dbServer int
@@ -64,8 +69,24 @@ var dbServer int
 var other nodeRef
 
 type nodeRef struct {
-	sip string
-	pid int
+	sip   string
+	pid   int
+	split bool
+}
+
+// senderSIP and receiverSIP are where pair i's devices connect.
+func senderSIP(first string, i int) string {
+	if other.split && i%2 == 1 {
+		return other.sip
+	}
+	return first
+}
+
+func receiverSIP(first string, i int) string {
+	if other.split {
+		return senderSIP(first, i)
+	}
+	return other.sip
 }
 
 type peer struct {
@@ -134,8 +155,8 @@ func run(api, sipAddr, data string, pairs int, dur time.Duration, size, pid int)
 	if first != nil {
 		return first
 	}
-	for _, r := range receivers {
-		if err := register(ctx, r, other.sip); err != nil {
+	for i, r := range receivers {
+		if err := register(ctx, r, receiverSIP(sipAddr, i)); err != nil {
 			return err
 		}
 	}
@@ -153,7 +174,7 @@ func run(api, sipAddr, data string, pairs int, dur time.Duration, size, pid int)
 		go func(i int) {
 			defer wg.Done()
 			for time.Now().Before(deadline) {
-				if err := message(ctx, senders[i], receivers[i].user, sipAddr, body, false); err != nil {
+				if err := message(ctx, senders[i], receivers[i].user, senderSIP(sipAddr, i), body, false); err != nil {
 					failed.Add(1)
 					continue
 				}
@@ -200,7 +221,7 @@ func run(api, sipAddr, data string, pairs int, dur time.Duration, size, pid int)
 			defer t.Stop()
 			for time.Now().Before(deadline) {
 				<-t.C
-				message(ctx, senders[i], receivers[i].user, sipAddr, body, true)
+				message(ctx, senders[i], receivers[i].user, senderSIP(sipAddr, i), body, true)
 			}
 		}(i)
 	}
@@ -273,7 +294,7 @@ func treeCPU(pid int) time.Duration {
 }
 
 func enrollPair(ctx context.Context, enroll func(string) (*client.Profile, error), i int, domain, sipAddr string, st *stats) (*peer, *peer, error) {
-	s, r := fmt.Sprintf("s%d@%s", i, domain), fmt.Sprintf("r%d@%s", i, domain)
+	s, r := fmt.Sprintf("%ss%d@%s", prefix, i, domain), fmt.Sprintf("%sr%d@%s", prefix, i, domain)
 	sp, err := enroll(s)
 	if err != nil {
 		return nil, nil, err
@@ -292,11 +313,11 @@ func enrollPair(ctx context.Context, enroll func(string) (*client.Profile, error
 	if _, err := sp.AddContact(ctx, r); err != nil {
 		return nil, nil, err
 	}
-	sender, err := connect(sp, sipAddr, domain, nil)
+	sender, err := connect(sp, senderSIP(sipAddr, i), domain, nil)
 	if err != nil {
 		return nil, nil, err
 	}
-	receiver, err := connect(rp, other.sip, domain, st)
+	receiver, err := connect(rp, receiverSIP(sipAddr, i), domain, st)
 	if err != nil {
 		return nil, nil, err
 	}
