@@ -218,12 +218,12 @@ func TestMessaging(t *testing.T) {
 	}
 
 	// b2 is offline: three more messages wait on the cluster for it.
-	for _, s := range []string{"second", "third", "fourth"} {
+	for _, s := range []string{"second, waiting", "third, waiting", "fourth, waiting"} {
 		c.mustPx("alpha/a1", "send", "bravo@example.org", s)
 	}
 	waitFor(t, "b1 gets all four", 10*time.Second, func() bool { return len(b1.texts(all)) == 4 })
 	b2 := c.listen("bravo/b2")
-	want := []string{"first, online", "second", "third", "fourth"}
+	want := []string{"first, online", "second, waiting", "third, waiting", "fourth, waiting"}
 	waitFor(t, "offline delivery to b2", 15*time.Second, func() bool { return len(b2.texts(all)) == 4 })
 	if got := b2.texts(all); strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Fatalf("b2 got %q, want %q in order", got, want)
@@ -241,7 +241,7 @@ func TestMessaging(t *testing.T) {
 		t.Fatalf("sender inbox: %v", inbox)
 	}
 	binbox := decode[[]map[string]any](t, c.mustPx("bravo/b1", "inbox", "--json"))
-	if len(binbox) != 4 || binbox[3]["text"] != "fourth" || binbox[0]["state"] != "seen" {
+	if len(binbox) != 4 || binbox[3]["text"] != "fourth, waiting" || binbox[0]["state"] != "seen" {
 		t.Fatalf("recipient inbox: %v", binbox)
 	}
 
