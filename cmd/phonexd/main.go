@@ -39,6 +39,7 @@ const usage = `phonexd: a PhoneX cluster node
   phonexd device  list|revoke|unlock --data DIR [USER[/DEVICE]] [--json]
   phonexd device  add-sip --data DIR USER --name NAME [--json]   (digest credentials for a standard SIP phone)
   phonexd contacts add|remove|list --data DIR USER [CONTACT] [--json]   (for accounts with only standard phones)
+  phonexd federation add|accept|remove|list --data DIR [DOMAIN] [--ca-file FILE --api HOST:PORT --sip HOST:PORT] [--json]   (peer clusters)
 ` + operatorUsage + `  phonexd --version
 
 DIR defaults to ./` + defaultData + `. STORE is the data directory's SQLite database (the default),
@@ -104,8 +105,10 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return cmdStore(ctx, args[1:], stdout, stderr)
 	case "dns":
 		return cmdDNS(ctx, args[1:], stdout)
+	case "federation":
+		return cmdFederation(ctx, args[1:], stdout) // federation.go
 	}
-	return cli.UnknownCommand(prog, args[0], []string{"init", "serve", "user", "device", "contacts", "relay", "group", "policy", "audit", "migrate", "store", "dns", "help"}, "")
+	return cli.UnknownCommand(prog, args[0], []string{"init", "serve", "user", "device", "contacts", "relay", "group", "policy", "audit", "migrate", "store", "dns", "federation", "help"}, "")
 }
 
 type multi []string

@@ -260,6 +260,9 @@ type Device struct {
 type Contact struct {
 	User    string          `json:"user"`
 	Devices []ContactDevice `json:"devices"`
+	// CA is, for a contact of another cluster, that cluster's CA (DER) as
+	// this cluster pinned it; the devices' certificates chain to it.
+	CA []byte `json:"ca,omitempty"`
 }
 
 // ContactDevice is a contact's device and its certificates (DER).
@@ -347,6 +350,9 @@ type Bundle struct {
 	PQSigned     *Prekey  `json:"pq_signed,omitempty"`
 	PQOneTime    *Prekey  `json:"pq_one_time,omitempty"`
 	Record       *Prekey  `json:"record,omitempty"`
+	// CA is, for a device of another cluster, that cluster's CA (DER) as
+	// this cluster pinned it.
+	CA []byte `json:"ca,omitempty"`
 }
 
 // Limits of published keys.

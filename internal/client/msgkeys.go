@@ -139,7 +139,7 @@ func (p *Profile) bundles(ctx context.Context, acct ident.Account, consume ...st
 			p.log.Warn("bundle for a foreign device ignored")
 			continue
 		}
-		vd, err := verifyContactDevice(p.CA, acct.String(), api.ContactDevice{Name: d.Name, Cert: b.Cert, KexCert: b.KexCert}, p.now())
+		vd, err := verifyContactDevice(p.caFor(acct, b.CA), acct.String(), api.ContactDevice{Name: d.Name, Cert: b.Cert, KexCert: b.KexCert}, p.now())
 		if err != nil {
 			p.log.Warn("device certificate refused", "err", err)
 			continue

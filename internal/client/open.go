@@ -267,7 +267,7 @@ func (p *Profile) verifyContact(ctx context.Context, e api.Contact) (Contact, er
 		return out, err
 	}
 	for _, d := range e.Devices {
-		cd, err := verifyContactDevice(p.CA, e.User, d, p.now())
+		cd, err := verifyContactDevice(p.caFor(acct, e.CA), e.User, d, p.now())
 		if err != nil {
 			p.log.Warn("contact device certificate refused", "err", err)
 			continue

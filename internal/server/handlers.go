@@ -50,7 +50,8 @@ func (n *Node) Handler() http.Handler {
 	m.HandleFunc("GET "+api.PathKeys+"/{user}", n.authed(n.getKeys))
 	n.phoneRoutes(m) // phoneapi.go
 	m.HandleFunc("GET "+api.PathTURN, n.authed(n.turnCredentials))
-	n.fileRoutes(m) // files.go
+	n.fileRoutes(m)       // files.go
+	n.federationRoutes(m) // federation.go
 	return m
 }
 
@@ -875,7 +876,7 @@ func (n *Node) contacts(ctx context.Context, r *http.Request, c *caller) (any, e
 	}
 	out := []api.Contact{}
 	for _, name := range names {
-		e, err := n.contactEntry(ctx, name)
+		e, err := n.contactEntryFor(ctx, c, name) // federation.go
 		if errors.Is(err, store.ErrNotFound) {
 			continue
 		}
@@ -891,6 +892,12 @@ func (n *Node) contactAdd(ctx context.Context, r *http.Request, c *caller) (any,
 	var req api.ContactAdd
 	if err := decode(r, &req); err != nil {
 		return nil, err
+	}
+	if ra, remote, err := n.remote(ctx, req.User); err != nil || remote { // federation.go
+		if err != nil {
+			return nil, err
+		}
+		return n.remoteContactAdd(ctx, c, ra)
 	}
 	acct, err := n.parseLocal(req.User)
 	if err != nil {

@@ -201,6 +201,12 @@ func (n *Node) getKeys(ctx context.Context, r *http.Request, c *caller) (any, er
 	if err != nil {
 		return nil, errorf(http.StatusBadRequest, api.CodeBadRequest, "%v", err)
 	}
+	if _, remote, err := n.remote(ctx, acct.String()); err != nil || remote { // federation.go
+		if err != nil {
+			return nil, err
+		}
+		return n.remoteKeys(ctx, r, c, acct)
+	}
 	if acct.Domain != n.cfg.Domain {
 		return nil, errorf(http.StatusBadRequest, api.CodeFederation, "%s is not an account of this cluster; federation is not supported yet", acct)
 	}

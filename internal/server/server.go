@@ -24,6 +24,7 @@ import (
 	"github.com/phonex/phonex/internal/health"
 	"github.com/phonex/phonex/internal/kdf"
 	"github.com/phonex/phonex/internal/metrics"
+	"github.com/phonex/phonex/internal/server/federation"
 	"github.com/phonex/phonex/internal/server/files"
 	"github.com/phonex/phonex/internal/server/operator"
 	"github.com/phonex/phonex/internal/server/presence"
@@ -115,6 +116,9 @@ type Node struct {
 
 	metrics *metrics.Metrics // ops.go
 	checks  health.Checks
+
+	fedOnce sync.Once
+	fed     *federation.Service // federation.go
 }
 
 // sipAddr is where devices reach SIP: the live listener, else the setting.

@@ -149,7 +149,8 @@ func (n *Node) newProxy() (*proxy.Proxy, error) {
 	return proxy.New(proxy.Config{Presence: pres, Calls: pres, Domain: n.cfg.Domain, Store: n.st, Auth: n, TLS: tc, Log: n.log, NonceKey: key,
 		Rate: n.cfg.MessageRate, Burst: n.cfg.MessageBurst, MaxStored: n.cfg.MaxStoredBytes,
 		Limits: n.sipLimits(), UnauthRate: n.cfg.SIP.UnauthRate, UnauthBurst: n.cfg.SIP.UnauthBurst, Attempts: n.accPol, Policies: n,
-		Metrics: n.metrics})
+		Metrics:    n.metrics,
+		Federation: n.federation()})
 }
 
 // ServeSIP runs the SIP registrar and message proxy on ln until ctx ends.

@@ -28,6 +28,7 @@ import (
 
 	"github.com/phonex/phonex/internal/ident"
 	"github.com/phonex/phonex/internal/metrics"
+	"github.com/phonex/phonex/internal/server/federation"
 	"github.com/phonex/phonex/internal/server/presence"
 	"github.com/phonex/phonex/internal/siplimit"
 	"github.com/phonex/phonex/internal/store"
@@ -91,6 +92,8 @@ type Config struct {
 	Policies Policies
 	// Metrics counts what the proxy does (metrics.go); may be nil.
 	Metrics *metrics.Metrics
+	// Federation links other clusters (federation.go); nil: none.
+	Federation *federation.Service
 }
 
 // Defaults for the limits.
@@ -240,6 +243,7 @@ func (p *Proxy) Serve(ctx context.Context, ln net.Listener) error {
 	go p.sweep(ctx)
 	p.servePhones()
 	go p.watchPresence(ctx)
+	p.startFederation(ctx) // federation.go
 	err := p.srv.ServeTLS(p.ln)
 	if ctx.Err() != nil {
 		return nil
@@ -383,6 +387,9 @@ func (p *Proxy) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 func (p *Proxy) onMessage(req *sip.Request, stx sip.ServerTransaction) {
 	tx := &outcomeTx{ServerTransaction: stx}
 	defer p.countMessage(tx)
+	if p.fromPeer(req, tx) { // federation.go
+		return
+	}
 	id, ok := p.authenticate(req, tx)
 	if !ok {
 		return
@@ -400,7 +407,9 @@ func (p *Proxy) onMessage(req *sip.Request, stx sip.ServerTransaction) {
 	}
 	to, err := p.accountOf(req.Recipient)
 	if err != nil {
-		p.respond(tx, req, 404, "Not Found")
+		if !p.toPeer(ctx, req, tx, id) { // federation.go
+			p.respond(tx, req, 404, "Not Found")
+		}
 		return
 	}
 	body := req.Body()
@@ -761,11 +770,11 @@ func final(code int) bool {
 // send delivers one stored copy over the device's own TLS connection.
 func (p *Proxy) send(b binding, d store.Delivery) (int, error) {
 	req := sip.NewRequest(sip.MESSAGE, b.contact)
-	from := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: user(d.Sender), Host: p.cfg.Domain}, Params: sip.NewParams()}
+	from := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: user(d.Sender), Host: senderHost(d.Sender, p.cfg.Domain)}, Params: sip.NewParams()}
 	from.Params.Add("tag", sip.GenerateTagN(16))
 	req.AppendHeader(from)
 	req.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: user(d.Recipient), Host: p.cfg.Domain}, Params: sip.NewParams()})
-	req.AppendHeader(sip.NewHeader("P-Asserted-Identity", fmt.Sprintf("<sip:%s@%s;gr=%s>", user(d.Sender), p.cfg.Domain, d.SenderDevice)))
+	req.AppendHeader(sip.NewHeader("P-Asserted-Identity", fmt.Sprintf("<sip:%s@%s;gr=%s>", user(d.Sender), senderHost(d.Sender, p.cfg.Domain), d.SenderDevice)))
 	req.AppendHeader(sip.NewHeader("Date", d.Created.UTC().Format(time.RFC1123)))
 	ct := sip.ContentTypeHeader(d.ContentType)
 	req.AppendHeader(&ct)

@@ -1,0 +1,188 @@
+package federation
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/phonex/phonex/internal/store"
+)
+
+// Send forwards one queued message to its peer and returns the peer's
+// final answer (a SIP status code), or an error when there was none.
+type Send func(ctx context.Context, peer store.Peer, o store.Outbound) (int, error)
+
+// Queue delivers the messages queued for peers, one domain at a time in
+// queue order. A message is forgotten only once the peer answered it for
+// good: 2xx (committed, or already committed before), or a refusal that
+// cannot change (the peer's user does not list the sender, no such user).
+// Anything else (no answer, a transient refusal) keeps it and retries the
+// domain after a backoff, so a peer that is down gets the messages when it
+// returns, in order.
+type Queue struct {
+	St   store.Store
+	Send Send
+	Log  *slog.Logger
+
+	mu      sync.Mutex
+	ctx     context.Context
+	running map[string]bool
+	pending map[string]bool
+	timers  map[string]*time.Timer
+	fails   map[string]int
+}
+
+// Backoff of a peer that did not take a message.
+const (
+	firstRetry = 500 * time.Millisecond
+	maxRetry   = 30 * time.Second
+	page       = 32
+)
+
+// Start resumes the domains with messages queued before a restart.
+func (q *Queue) Start(ctx context.Context) {
+	q.mu.Lock()
+	q.ctx = ctx
+	q.mu.Unlock()
+	ds, err := q.St.OutboundDomains(ctx)
+	if err != nil {
+		q.Log.Error("read the federation queue", "err", err)
+	}
+	for _, d := range ds {
+		q.Kick(d)
+	}
+	go func() {
+		<-ctx.Done()
+		q.mu.Lock()
+		for _, t := range q.timers {
+			t.Stop()
+		}
+		q.mu.Unlock()
+	}()
+}
+
+// Kick starts delivery to domain unless it runs or waits for its backoff.
+func (q *Queue) Kick(domain string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.ctx == nil || q.ctx.Err() != nil {
+		return
+	}
+	if q.running == nil {
+		q.running, q.pending, q.timers, q.fails = map[string]bool{}, map[string]bool{}, map[string]*time.Timer{}, map[string]int{}
+	}
+	if q.running[domain] || q.timers[domain] != nil {
+		q.pending[domain] = true
+		return
+	}
+	q.running[domain] = true
+	go q.run(domain)
+}
+
+// Retry drops a domain's backoff and delivers at once (a peer came back).
+func (q *Queue) Retry(domain string) {
+	q.mu.Lock()
+	if t := q.timers[domain]; t != nil {
+		t.Stop()
+		delete(q.timers, domain)
+	}
+	q.mu.Unlock()
+	q.Kick(domain)
+}
+
+func (q *Queue) run(domain string) {
+	ok := q.drain(domain)
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.running[domain] = false
+	if !ok {
+		q.fails[domain]++
+		wait := min(firstRetry<<min(q.fails[domain]-1, 10), maxRetry)
+		q.timers[domain] = time.AfterFunc(wait, func() {
+			q.mu.Lock()
+			delete(q.timers, domain)
+			q.mu.Unlock()
+			q.Kick(domain)
+		})
+		return
+	}
+	q.fails[domain] = 0
+	if q.pending[domain] {
+		q.pending[domain] = false
+		q.running[domain] = true
+		go q.run(domain)
+	}
+}
+
+// drain sends the domain's queued messages until none is left (true) or
+// one was not taken (false).
+func (q *Queue) drain(domain string) bool {
+	ctx := q.ctx
+	for ctx.Err() == nil {
+		q.mu.Lock()
+		q.pending[domain] = false
+		q.mu.Unlock()
+		peer, err := q.St.Peer(ctx, domain)
+		if errors.Is(err, store.ErrNotFound) {
+			// Removed by the operator: its messages wait until it is
+			// added again.
+			return true
+		}
+		if err != nil {
+			q.Log.Error("read a federation peer", "err", err)
+			return false
+		}
+		os, err := q.St.OutboundFor(ctx, domain, page)
+		if err != nil {
+			q.Log.Error("read the federation queue", "err", err)
+			return false
+		}
+		if len(os) == 0 {
+			return true
+		}
+		for _, o := range os {
+			code, err := q.Send(ctx, peer, o)
+			if err == nil && !Final(code) {
+				err = errors.New("peer deferred the message")
+			}
+			if err != nil {
+				q.Log.Debug("forward to peer failed; kept for later", "domain", domain, "err", err)
+				if err := q.St.PeerAttempt(ctx, domain, err.Error(), time.Now()); err != nil {
+					q.Log.Error("record a federation attempt", "err", err)
+				}
+				return false
+			}
+			if code >= 300 {
+				q.Log.Warn("peer refused a forwarded message for good; dropped", "domain", domain, "code", code)
+			}
+			if err := q.St.OutboundDone(ctx, o.ID); err != nil {
+				// Sent again later; the peer drops it as a repeat.
+				q.Log.Error("forget a forwarded message", "err", err)
+				return false
+			}
+			if err := q.St.PeerAttempt(ctx, domain, "", time.Now()); err != nil {
+				q.Log.Error("record a federation attempt", "err", err)
+			}
+		}
+	}
+	return false
+}
+
+// Final reports whether a peer's answer settles a forwarded message: taken
+// (2xx) or refused in a way that time does not change. 408, 480 and 5xx
+// but 501 and 513 are the peer's "later" answers (RFC 3261 §21.4.9,
+// §21.4.18); a peer that cannot check this node's certificate (its CA not
+// yet accepted there) answers 503, so the messages wait for the operator.
+func Final(code int) bool {
+	switch {
+	case code < 200:
+		return false
+	case code == 408, code == 480:
+		return false
+	case code >= 500 && code < 600:
+		return code == 501 || code == 513
+	}
+	return true
+}
