@@ -139,7 +139,19 @@ func (n *Node) remoteKeys(ctx context.Context, r *http.Request, c *caller, acct 
 	}
 	var bs []api.Bundle
 	peer, err := n.federation().Client.Get(ctx, acct.Domain, api.PathFederationKeys+"/"+url.PathEscape(acct.String()), q, c.cert.Raw, &bs)
-	if err != nil {
+	var ae *api.Error
+	switch {
+	case err == nil:
+	case !errors.As(err, &ae):
+		// The peer cannot be reached: the last answer it gave this account,
+		// without one-time keys, lets devices with sessions send; their
+		// messages wait in the queue for the peer.
+		if cached, ok := n.fedKeys.get(c.account.Name, acct.String(), n.now()); ok {
+			n.log.Debug("peer unreachable; its last key answer served", "domain", acct.Domain)
+			return cached, nil
+		}
+		return nil, peerError(acct.Domain, err)
+	default:
 		return nil, peerError(acct.Domain, err)
 	}
 	out := []api.Bundle{}
@@ -150,6 +162,7 @@ func (n *Node) remoteKeys(ctx context.Context, r *http.Request, c *caller, acct 
 		b.CA = peer.CA
 		out = append(out, b)
 	}
+	n.fedKeys.put(c.account.Name, acct.String(), out, n.now())
 	return out, nil
 }
 

@@ -119,6 +119,7 @@ type Node struct {
 
 	fedOnce sync.Once
 	fed     *federation.Service // federation.go
+	fedKeys bundleCache         // federation_cache.go
 }
 
 // sipAddr is where devices reach SIP: the live listener, else the setting.

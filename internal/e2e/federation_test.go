@@ -1,0 +1,202 @@
+package e2e
+
+import (
+	"crypto/sha256"
+	"crypto/x509"
+	"database/sql"
+	"encoding/hex"
+	"encoding/pem"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// fedCluster is one cluster of a federation test: its own domain and CA,
+// on fixed loopback ports so it can be restarted where its peers expect it.
+type fedCluster struct {
+	*cluster
+	domain   string
+	api, sip string
+}
+
+func newFedCluster(t *testing.T, domain string) *fedCluster {
+	t.Helper()
+	tmp := t.TempDir()
+	c := &cluster{t: t, tmp: tmp, data: filepath.Join(tmp, "data"), pw: filepath.Join(tmp, "pw")}
+	os.WriteFile(c.pw, []byte("federation password\n"), 0o600)
+	mustRun(t, nil, "phonexd", "init", "--data", c.data, "--domain", domain, "--host", "127.0.0.1")
+	f := &fedCluster{cluster: c, domain: domain, api: freeAddr(t), sip: freeAddr(t)}
+	f.start()
+	return f
+}
+
+func (f *fedCluster) start() { f.n = serveOn(f.t, f.data, f.api, f.sip) }
+
+func (f *fedCluster) caFile() string { return filepath.Join(f.data, "ca.pem") }
+
+// enroll makes user@domain with its first device.
+func (f *fedCluster) enroll(user, dev string) {
+	f.t.Helper()
+	act := decode[map[string]string](f.t, mustRun(f.t, nil, "phonexd", "user", "add", "--data", f.data, user+"@"+f.domain, "--json"))
+	mustRun(f.t, nil, "phonex", "enroll", user+"@"+f.domain, "--profile", f.profile(user+"/"+dev), "--server", f.n.api,
+		"--ca-file", f.caFile(), "--code", act["code"], "--device", dev, "--password-file", f.pw)
+}
+
+// peer pins other (its CA file, API and SIP) on f.
+func (f *fedCluster) peer(other *fedCluster) {
+	f.t.Helper()
+	mustRun(f.t, nil, "phonexd", "federation", "add", other.domain, "--data", f.data, "--ca-file", other.caFile(), "--api", other.api, "--sip", other.sip)
+}
+
+type peerInfo struct {
+	Domain    string `json:"domain"`
+	CASHA256  string `json:"ca_sha256"`
+	Presented string `json:"presented_ca_sha256"`
+	Queued    int64  `json:"queued_messages"`
+	LastError string `json:"last_error"`
+}
+
+func (f *fedCluster) peers() map[string]peerInfo {
+	f.t.Helper()
+	out := map[string]peerInfo{}
+	for _, p := range decode[[]peerInfo](f.t, mustRun(f.t, nil, "phonexd", "federation", "list", "--data", f.data, "--json")) {
+		out[p.Domain] = p
+	}
+	return out
+}
+
+func fingerprintOf(t *testing.T, pemFile string) string {
+	t.Helper()
+	data, err := os.ReadFile(pemFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := pem.Decode(data)
+	if _, err := x509.ParseCertificate(b.Bytes); err != nil {
+		t.Fatal(err)
+	}
+	h := sha256.Sum256(b.Bytes)
+	return hex.EncodeToString(h[:])
+}
+
+// TestFederation: alpha@a.example and bravo@b.example, on two clusters
+// with their own CAs, add each other and exchange messages with receipts
+// both ways; a third cluster presenting a CA of its own for b.example is
+// refused and nothing of it is delivered; while b is down, a keeps
+// alpha's messages and delivers them, once each and in order, when b
+// returns.
+func TestFederation(t *testing.T) {
+	a := newFedCluster(t, "a.example")
+	b := newFedCluster(t, "b.example")
+	a.peer(b)
+	b.peer(a)
+	if p := a.peers()["b.example"]; p.CASHA256 != fingerprintOf(t, b.caFile()) {
+		t.Fatalf("a pinned %+v, want b's CA", p)
+	}
+	a.enroll("alpha", "a1")
+	b.enroll("bravo", "b1")
+	a.mustPx("alpha/a1", "contacts", "add", "bravo@b.example")
+	b.mustPx("bravo/b1", "contacts", "add", "alpha@a.example")
+	cs := decode[[]map[string]any](t, a.mustPx("alpha/a1", "contacts", "--json"))
+	if len(cs) != 1 || cs[0]["user"] != "bravo@b.example" {
+		t.Fatalf("alpha's contacts: %v", cs)
+	}
+
+	b1 := b.listen("bravo/b1")
+	a1 := a.listen("alpha/a1")
+	waitFor(t, "both registered", 10*time.Second, func() bool { return b1.has("ready", "") && a1.has("ready", "") })
+	sent := decode[map[string]string](t, a.mustPx("alpha/a1", "send", "bravo@b.example", "hello from a", "--json"))
+	waitFor(t, "a → b", 15*time.Second, func() bool { return len(b1.texts(all)) == 1 })
+	if e := b1.first("message"); e.From != "alpha@a.example" || e.FromDevice != "a1" || e.Text != "hello from a" || e.Protocol != "ratchet" {
+		t.Fatalf("message at bravo: %+v", e)
+	}
+	waitFor(t, "delivery receipt b → a", 15*time.Second, func() bool { return a1.has("delivered", sent["id"]) })
+	b.mustPx("bravo/b1", "read", "alpha@a.example")
+	waitFor(t, "read receipt b → a", 15*time.Second, func() bool { return a1.has("read", sent["id"]) })
+
+	back := decode[map[string]string](t, b.mustPx("bravo/b1", "send", "alpha@a.example", "hello from b", "--json"))
+	waitFor(t, "b → a", 15*time.Second, func() bool { return len(a1.texts(func(e event) bool { return !e.Outgoing })) == 1 })
+	if got := a1.texts(func(e event) bool { return !e.Outgoing }); got[0] != "hello from b" {
+		t.Fatalf("alpha got %q", got)
+	}
+	waitFor(t, "delivery receipt a → b", 15*time.Second, func() bool { return b1.has("delivered", back["id"]) })
+
+	// A third cluster claims b.example with a CA of its own. a refuses its
+	// node on the API (its device cannot even add alpha) and records the
+	// CA it presented; a message its node forwards over SIP is refused
+	// too, waits at the forger, and alpha gets nothing of it.
+	f := newFedCluster(t, "b.example")
+	f.peer(a)
+	f.enroll("bravo", "forged")
+	r := f.px("bravo/forged", "contacts", "add", "alpha@a.example")
+	if r.code == 0 || !strings.Contains(r.err, "not issued by the CA pinned for b.example") {
+		t.Fatalf("forged contact add: exit %d %q", r.code, r.err)
+	}
+	forgedCA := fingerprintOf(t, f.caFile())
+	if p := a.peers()["b.example"]; p.Presented != forgedCA || p.CASHA256 != fingerprintOf(t, b.caFile()) {
+		t.Fatalf("a after the forged call: %+v, want b's pin kept and the forged CA %s recorded", p, forgedCA)
+	}
+	// The forger's node forwards a message as if bravo's device had sent
+	// one: written into its queue directly, since no device can get that
+	// far through the API.
+	f.n.stop(t)
+	fdb, err := sql.Open("sqlite", "file:"+filepath.Join(f.data, "phonexd.db")+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var forgedCert []byte
+	if err := fdb.QueryRow(`SELECT cert FROM devices WHERE name='forged'`).Scan(&forgedCert); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fdb.Exec(`INSERT INTO fed_outbound(domain, sender, sender_dev, sender_cert, recipient, content_type, body, created)
+		VALUES('a.example', 'bravo@b.example', 'forged', ?, 'alpha@a.example', 'text/plain', 'forged hello', ?)`, forgedCert, time.Now().UnixNano()); err != nil {
+		t.Fatal(err)
+	}
+	fdb.Close()
+	f.start()
+	waitFor(t, "the forger's forward refused", 15*time.Second, func() bool { return f.peers()["a.example"].LastError != "" })
+	if fp := f.peers()["a.example"]; fp.Queued != 1 {
+		t.Fatalf("the forger's message should wait at its node: %+v", fp)
+	}
+	time.Sleep(time.Second)
+	for _, e := range a1.texts(all) {
+		if strings.Contains(e, "forged") {
+			t.Fatalf("alpha got a message from the forged cluster: %q", e)
+		}
+	}
+	adb, err := sql.Open("sqlite", "file:"+filepath.Join(a.data, "phonexd.db")+"?mode=ro&_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stored int
+	if err := adb.QueryRow(`SELECT COUNT(*) FROM messages WHERE sender_dev='forged'`).Scan(&stored); err != nil || stored != 0 {
+		t.Fatalf("a stored %d messages of the forged device (%v)", stored, err)
+	}
+	adb.Close()
+	f.n.stop(t)
+
+	// b down: alpha's messages wait in a's store, and arrive when b returns.
+	b1.stop()
+	b.n.stop(t)
+	var want []string
+	for i := 0; i < 3; i++ {
+		s := fmt.Sprintf("while b was down %d", i)
+		want = append(want, s)
+		a.mustPx("alpha/a1", "send", "bravo@b.example", s)
+	}
+	waitFor(t, "queued at a", 10*time.Second, func() bool { return a.peers()["b.example"].Queued == 3 })
+	time.Sleep(2 * time.Second)
+	b.start()
+	b1 = b.listen("bravo/b1")
+	waitFor(t, "queued messages delivered", 60*time.Second, func() bool { return len(b1.texts(all)) >= 3 })
+	time.Sleep(2 * time.Second)
+	if got := b1.texts(all); strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("bravo got %q after b returned, want %q once each in order", got, want)
+	}
+	if q := a.peers()["b.example"].Queued; q != 0 {
+		t.Fatalf("a still holds %d messages for b", q)
+	}
+}
