@@ -78,19 +78,31 @@ func (c *Client) Get(ctx context.Context, domain, path string, query url.Values,
 	if err != nil {
 		return p, fmt.Errorf("peer %s: %w", domain, err)
 	}
-	if len(body) > maxAnswer {
-		return p, fmt.Errorf("peer %s: answer too long", domain)
-	}
-	if res.StatusCode/100 != 2 {
-		var eb api.ErrorBody
-		if json.Unmarshal(body, &eb) == nil && eb.Error != nil {
-			eb.Error.Status = res.StatusCode
-			return p, eb.Error
-		}
-		return p, fmt.Errorf("peer %s: %s", domain, res.Status)
-	}
-	if err := json.Unmarshal(body, out); err != nil {
-		return p, fmt.Errorf("peer %s: answer: %w", domain, err)
+	if err := DecodeAnswer(res.StatusCode, body, out); err != nil {
+		return p, fmt.Errorf("peer %s: %w", domain, err)
 	}
 	return p, nil
+}
+
+// ErrBadAnswer is a peer's answer that is not what the API sends.
+var ErrBadAnswer = errors.New("malformed answer")
+
+// DecodeAnswer reads a peer's answer: its JSON into out for a 2xx, its
+// *api.Error (with the status) otherwise.
+func DecodeAnswer(status int, body []byte, out any) error {
+	if len(body) > maxAnswer {
+		return fmt.Errorf("%w: longer than %d bytes", ErrBadAnswer, maxAnswer)
+	}
+	if status/100 != 2 {
+		var eb api.ErrorBody
+		if json.Unmarshal(body, &eb) == nil && eb.Error != nil {
+			eb.Error.Status = status
+			return eb.Error
+		}
+		return fmt.Errorf("%w: status %d", ErrBadAnswer, status)
+	}
+	if err := json.Unmarshal(body, out); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadAnswer, err)
+	}
+	return nil
 }

@@ -182,7 +182,37 @@ func (p *Proxy) toPeer(ctx context.Context, req *sip.Request, tx sip.ServerTrans
 	}
 	p.respond(tx, req, 200, "OK")
 	fed.Queue.Kick(to.Domain)
+	p.copyToOwnDevices(ctx, id, store.Message{Sender: id.Account, SenderDevice: id.Device, Recipient: to.String(),
+		ContentType: ctype, Body: body, Created: time.Now()})
 	return true
+}
+
+// copyToOwnDevices stores a copy of a message sent to another cluster for
+// the sender's other devices, so the conversation shows on all of them as
+// within one cluster. The message itself is already queued; a copy that
+// cannot be stored is logged, not a failure of the send.
+func (p *Proxy) copyToOwnDevices(ctx context.Context, id *Identity, m store.Message) {
+	devs, err := p.cfg.Store.ActiveDevices(ctx, id.AccountID)
+	if err != nil {
+		p.log.Error("copies for the sender's devices", "err", err)
+		return
+	}
+	var own []store.Target
+	for _, d := range devs {
+		if d.ID != id.DeviceID && d.Suite != "sip" {
+			own = append(own, store.Target{DeviceID: d.ID, AccountID: id.AccountID})
+		}
+	}
+	if len(own) == 0 {
+		return
+	}
+	if _, err := p.cfg.Store.EnqueueMessage(ctx, m, own, p.cfg.MaxStored); err != nil {
+		p.log.Warn("copies for the sender's devices not stored", "err", err)
+		return
+	}
+	for _, t := range own {
+		p.kick(t.DeviceID)
+	}
 }
 
 // peerNode returns the peer domain whose node sent req, or "" when no node

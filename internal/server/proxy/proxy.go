@@ -773,7 +773,7 @@ func (p *Proxy) send(b binding, d store.Delivery) (int, error) {
 	from := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: user(d.Sender), Host: senderHost(d.Sender, p.cfg.Domain)}, Params: sip.NewParams()}
 	from.Params.Add("tag", sip.GenerateTagN(16))
 	req.AppendHeader(from)
-	req.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: user(d.Recipient), Host: p.cfg.Domain}, Params: sip.NewParams()})
+	req.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: user(d.Recipient), Host: senderHost(d.Recipient, p.cfg.Domain)}, Params: sip.NewParams()})
 	req.AppendHeader(sip.NewHeader("P-Asserted-Identity", fmt.Sprintf("<sip:%s@%s;gr=%s>", user(d.Sender), senderHost(d.Sender, p.cfg.Domain), d.SenderDevice)))
 	req.AppendHeader(sip.NewHeader("Date", d.Created.UTC().Format(time.RFC1123)))
 	ct := sip.ContentTypeHeader(d.ContentType)

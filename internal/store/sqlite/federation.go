@@ -12,6 +12,9 @@ import (
 
 var _ store.Federation = (*DB)(nil)
 
+// seenFor is how long the origin id of a forwarded message is kept.
+const seenFor = 30 * 24 * time.Hour
+
 const peerCols = `domain, ca, ca_sha256, api, sip, presented, presented_at, added, delivered_at, failed_at, last_error,
 	(SELECT COUNT(*) FROM fed_outbound o WHERE o.domain=fed_peers.domain)`
 
@@ -163,6 +166,11 @@ func (s *DB) OutboundDomains(ctx context.Context) ([]string, error) {
 func (s *DB) AcceptForwarded(ctx context.Context, origin string, originID int64, m store.Message, targets []store.Target, quota int64) (int64, error) {
 	var id int64
 	err := s.tx(ctx, func(tx *sql.Tx) error {
+		// A sender repeats a forward within its backoff (at most a
+		// minute) after a lost answer; a month of origin ids is ample.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM fed_seen WHERE received<?`, unix(m.Created.Add(-seenFor))); err != nil {
+			return err
+		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO fed_seen(origin, origin_id, received) VALUES(?,?,?)`, origin, originID, unix(m.Created)); isUnique(err) {
 			return store.ErrDuplicate
 		} else if err != nil {

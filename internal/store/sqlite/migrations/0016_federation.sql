@@ -34,3 +34,4 @@ CREATE TABLE fed_seen (
     received  INTEGER NOT NULL,
     PRIMARY KEY (origin, origin_id)
 );
+CREATE INDEX fed_seen_received ON fed_seen(received);
