@@ -234,7 +234,7 @@ func (s *callSigner) verifyPeer(ctx context.Context, dev ident.Device, msg, sig 
 		return out, sipua.ErrUnknownSigner
 	}
 	// The certificate as the contact list verified and pinned it.
-	vd, err := verifyContactDevice(s.p.CA, dev.Account.String(), d, s.p.now())
+	vd, err := verifyContactDevice(s.p.caFor(dev.Account, s.contactCA(ctx, dev.Account)), dev.Account.String(), d, s.p.now())
 	if err != nil {
 		return out, err
 	}

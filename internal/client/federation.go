@@ -1,6 +1,7 @@
 package client
 
 import (
+	"context"
 	"crypto/x509"
 
 	"github.com/phonex/phonex/internal/ident"
@@ -22,4 +23,17 @@ func (p *Profile) caFor(acct ident.Account, der []byte) *x509.Certificate {
 		return p.CA
 	}
 	return c
+}
+
+// contactCA is the CA of a contact of another cluster as the contact list
+// last gave it; nil for this cluster's contacts or when none is cached.
+func (s *callSigner) contactCA(ctx context.Context, acct ident.Account) []byte {
+	if acct.Domain == s.p.Device.Account.Domain {
+		return nil
+	}
+	e, ok, err := s.p.db.cachedContact(ctx, acct.String())
+	if err != nil || !ok {
+		return nil
+	}
+	return e.CA
 }

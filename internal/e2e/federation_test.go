@@ -200,3 +200,49 @@ func TestFederation(t *testing.T) {
 		t.Fatalf("a still holds %d messages for b", q)
 	}
 }
+
+// TestFederatedCall: alpha@a.example calls bravo@b.example through both
+// clusters' nodes: both see the same SAS, each hears the other's tone, and
+// a caller bravo has not listed is refused by b before anything rings.
+func TestFederatedCall(t *testing.T) {
+	a := newFedCluster(t, "a.example")
+	b := newFedCluster(t, "b.example")
+	a.peer(b)
+	b.peer(a)
+	a.enroll("alpha", "a1")
+	a.enroll("carol", "c1")
+	b.enroll("bravo", "b1")
+	a.mustPx("alpha/a1", "contacts", "add", "bravo@b.example")
+	b.mustPx("bravo/b1", "contacts", "add", "alpha@a.example")
+	a.mustPx("carol/c1", "contacts", "add", "bravo@b.example") // bravo does not list carol
+
+	tmp := t.TempDir()
+	toneA, toneB := filepath.Join(tmp, "tone1000.wav"), filepath.Join(tmp, "tone600.wav")
+	writeTone(t, toneA, 48000, 1000, 6)
+	writeTone(t, toneB, 48000, 600, 6)
+	recA, recB := filepath.Join(tmp, "heard-by-alpha.wav"), filepath.Join(tmp, "heard-by-bravo.wav")
+	b1 := startPhonex(t, "answer", "--json", "--profile", b.profile("bravo/b1"), "--password-file", b.pw, "--play", toneB, "--record", recB, "--for", "6s")
+	b1.waitEvent(t, "listening", 20*time.Second)
+	a1 := startPhonex(t, "call", "bravo@b.example", "--json", "--play", toneA, "--record", recA, "--for", "4s",
+		"--profile", a.profile("alpha/a1"), "--password-file", a.pw)
+	ea, eb := a1.wait(t, 40*time.Second), b1.wait(t, 40*time.Second)
+	sa, sb := ea["secure"], eb["secure"]
+	if sa.SAS == "" || sa.SAS != sb.SAS {
+		t.Fatalf("SAS differ: caller %q callee %q", sa.SAS, sb.SAS)
+	}
+	if p := eb["connected"].Peer; p != "alpha@a.example/a1" {
+		t.Errorf("bravo sees the caller as %q, want alpha@a.example/a1", p)
+	}
+	if f := dominant(t, recA); f < 590 || f > 610 {
+		t.Errorf("alpha heard %.1f Hz, want bravo's 600 Hz", f)
+	}
+	if f := dominant(t, recB); f < 990 || f > 1010 {
+		t.Errorf("bravo heard %.1f Hz, want alpha's 1000 Hz", f)
+	}
+	t.Logf("across clusters: SAS %s, %s", sa.SAS, sa.KeyAgreement)
+
+	// carol lists bravo, bravo does not list carol: b refuses.
+	if e := a.callFails("carol/c1", "bravo@b.example"); e.Cause != "not_contact" {
+		t.Errorf("caller bravo did not list: %+v", e)
+	}
+}

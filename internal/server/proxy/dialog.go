@@ -23,8 +23,11 @@ func (r *router) established(f *fork, b *branch, res *sip.Response) {
 	r.dialogs[f.callID] = d
 	r.mu.Unlock()
 	if o := r.p.cfg.Calls; o != nil {
-		o.CallStarted(d.caller.id.Account, d.caller.id.Device)
-		o.CallStarted(d.callee.id.Account, d.callee.id.Device)
+		for _, l := range []leg{d.caller, d.callee} {
+			if !l.remote() {
+				o.CallStarted(l.id.Account, l.id.Device)
+			}
+		}
 	}
 }
 
@@ -38,8 +41,11 @@ func (r *router) end(callID string) {
 		return
 	}
 	if o := r.p.cfg.Calls; o != nil {
-		o.CallEnded(d.caller.id.Account, d.caller.id.Device)
-		o.CallEnded(d.callee.id.Account, d.callee.id.Device)
+		for _, l := range []leg{d.caller, d.callee} {
+			if !l.remote() {
+				o.CallEnded(l.id.Account, l.id.Device)
+			}
+		}
 	}
 }
 
@@ -119,7 +125,7 @@ func (r *router) onAck(req *sip.Request, tx sip.ServerTransaction) {
 			return
 		}
 	}
-	if err := r.p.cli.WriteRequest(forwardable(req, to), sipgo.ClientRequestAddVia); err != nil {
+	if err := r.clientOf(to).WriteRequest(forwardable(req, to), sipgo.ClientRequestAddVia); err != nil {
 		r.p.log.Debug("forward ACK", "err", err)
 	}
 }
@@ -155,7 +161,7 @@ func (r *router) inDialog(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	ctx, cancel := context.WithTimeout(p.ctx, 32*time.Second)
 	defer cancel()
-	ctxTx, err := p.cli.TransactionRequest(ctx, forwardable(req, to), sipgo.ClientRequestAddVia)
+	ctxTx, err := r.clientOf(to).TransactionRequest(ctx, forwardable(req, to), sipgo.ClientRequestAddVia)
 	if err != nil {
 		p.respond(tx, req, 480, "Temporarily Unavailable: the other device is not connected")
 		return
@@ -195,7 +201,7 @@ func (r *router) sweepDialogs() {
 	r.mu.Lock()
 	var gone []string
 	for id, d := range r.dialogs {
-		if r.p.conn(d.caller.source) == nil || r.p.conn(d.callee.source) == nil {
+		if !r.legOpen(d.caller) || !r.legOpen(d.callee) {
 			gone = append(gone, id)
 		}
 	}

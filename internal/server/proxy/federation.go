@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"log/slog"
 	"crypto/x509"
 	"errors"
 
@@ -66,6 +67,14 @@ func (p *Proxy) peerClient(peer store.Peer) (*sipgo.Client, error) {
 		ua.Close()
 		return nil, err
 	}
+	// The peer sends the in-dialog requests of calls this node forwarded
+	// to it back over the connection this node dialled.
+	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		ua.Close()
+		return nil, err
+	}
+	p.router.registerPeer(srv) // federation_call.go
 	pc.m[peer.Domain] = peerClient{key: key, ua: ua, cli: cli}
 	return cli, nil
 }

@@ -116,6 +116,9 @@ func (r *router) invite(req *sip.Request, stx sip.ServerTransaction) {
 		p.respond(stx, req, 483, "Too Many Hops")
 		return
 	}
+	if r.inviteFromPeer(req, stx) { // federation_call.go
+		return
+	}
 	id, ok := p.authenticate(req, stx)
 	if !ok {
 		return
@@ -138,7 +141,10 @@ func (r *router) invite(req *sip.Request, stx sip.ServerTransaction) {
 		return
 	}
 	if !strings.EqualFold(req.Recipient.Host, p.cfg.Domain) {
-		// No federation yet: said as such, since it tells nothing about
+		if r.inviteToPeer(req, tx, id) { // federation_call.go
+			return
+		}
+		// Not a peer domain: said as such, since it tells nothing about
 		// this domain's accounts.
 		p.respond(tx, req, 404, "Not Found: calls go only to addresses in "+p.cfg.Domain)
 		return
@@ -258,6 +264,7 @@ func (r *router) targets(ctx context.Context, callee store.Account, caller *Iden
 type leg struct {
 	id     Identity
 	source string
+	via    *sipgo.Client // a peer cluster's node dialled by this one (federation_call.go); nil: p.cli
 }
 
 // fork is an initial INVITE forked in parallel to the callee's devices
