@@ -2,9 +2,9 @@ package proxy
 
 import (
 	"context"
-	"log/slog"
 	"crypto/x509"
 	"errors"
+	"log/slog"
 
 	"strconv"
 	"strings"
