@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -28,6 +29,11 @@ func newFedCluster(t *testing.T, domain string) *fedCluster {
 	c := &cluster{t: t, tmp: tmp, data: filepath.Join(tmp, "data"), pw: filepath.Join(tmp, "pw")}
 	os.WriteFile(c.pw, []byte("federation password\n"), 0o600)
 	mustRun(t, nil, "phonexd", "init", "--data", c.data, "--domain", domain, "--host", "127.0.0.1")
+	if os.Getenv("FED_DEBUG") != "" {
+		conf := filepath.Join(c.data, "phonexd.conf")
+		b, _ := os.ReadFile(conf)
+		os.WriteFile(conf, []byte(strings.Replace(string(b), "log_level = info", "log_level = debug", 1)), 0o600)
+	}
 	f := &fedCluster{cluster: c, domain: domain, api: freeAddr(t), sip: freeAddr(t)}
 	f.start()
 	return f
@@ -245,4 +251,44 @@ func TestFederatedCall(t *testing.T) {
 	if e := a.callFails("carol/c1", "bravo@b.example"); e.Cause != "not_contact" {
 		t.Errorf("caller bravo did not list: %+v", e)
 	}
+}
+
+// TestFederatedPresence: alpha@a.example and bravo@b.example see each
+// other's presence through both nodes, changes included; carol@a.example
+// lists bravo but bravo does not list her, so she is never shown bravo.
+func TestFederatedPresence(t *testing.T) {
+	a := newFedCluster(t, "a.example")
+	b := newFedCluster(t, "b.example")
+	a.peer(b)
+	b.peer(a)
+	a.enroll("alpha", "a1")
+	a.enroll("carol", "c1")
+	b.enroll("bravo", "b1")
+	a.mustPx("alpha/a1", "contacts", "add", "bravo@b.example")
+	b.mustPx("bravo/b1", "contacts", "add", "alpha@a.example")
+	a.mustPx("carol/c1", "contacts", "add", "bravo@b.example")
+
+	a1 := a.watch("alpha/a1")
+	waitFor(t, "a1 ready", 20*time.Second, func() bool { return a1.has("ready", "", "") })
+	c1 := a.watch("carol/c1")
+	b1 := b.watch("bravo/b1")
+	defer func() {
+		if t.Failed() {
+			t.Logf("a log:\n%s\nb log:\n%s\na1:\n%s\nb1:\n%s", a.n.logs, b.n.logs, a1.stderr.String(), b1.stderr.String())
+		}
+	}()
+	b1.waitShows(t, "alpha@a.example", `online "" [a1]`, 30*time.Second)
+	a1.waitShows(t, "bravo@b.example", `online "" [b1]`, 30*time.Second)
+	b.mustPx("bravo/b1", "presence", "set", "away", "--note", "lunch")
+	a1.waitShows(t, "bravo@b.example", `away "lunch" [b1]`, 30*time.Second)
+	a.mustPx("alpha/a1", "presence", "set", "busy")
+	b1.waitShows(t, "alpha@a.example", `busy "" [a1]`, 30*time.Second)
+	for _, s := range c1.of("bravo@b.example") {
+		if s.State != "offline" {
+			t.Fatalf("carol was shown bravo: %v", c1.of("bravo@b.example"))
+		}
+	}
+	// alpha stops: bravo sees alpha go offline across the link.
+	a1.stop(syscall.SIGTERM)
+	b1.waitShows(t, "alpha@a.example", `offline "" []`, 30*time.Second)
 }

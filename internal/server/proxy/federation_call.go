@@ -55,7 +55,11 @@ func (r *router) registerPeer(srv *sipgo.Server) {
 	srv.OnInfo(r.inDialog)
 	srv.OnPrack(r.inDialog)
 	srv.OnRefer(r.inDialog)
-	srv.OnNotify(r.inDialog)
+	srv.OnNotify(func(req *sip.Request, tx sip.ServerTransaction) {
+		if !r.p.notifyFromPeer(req, tx) { // federation_presence.go
+			r.inDialog(req, tx)
+		}
+	})
 	srv.OnInvite(func(req *sip.Request, tx sip.ServerTransaction) {
 		if toTag(req) == "" {
 			r.p.respond(tx, req, 403, "Forbidden: calls from a peer come over its own connection")

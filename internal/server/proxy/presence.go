@@ -303,10 +303,19 @@ func (p *Proxy) onPublish(req *sip.Request, tx sip.ServerTransaction) {
 func dialogKey(callID, ourTag string) string { return callID + "\x00" + ourTag }
 
 func (p *Proxy) onSubscribe(req *sip.Request, tx sip.ServerTransaction) {
+	if p.subscribeFromPeer(req, tx) { // federation_presence.go
+		return
+	}
 	id, ok := p.authenticate(req, tx)
 	if !ok {
 		return
 	}
+	p.subscribe(req, tx, id)
+}
+
+// subscribe handles the SUBSCRIBE of an authenticated watcher: a device
+// of this cluster, or one of a peer's (federation_presence.go).
+func (p *Proxy) subscribe(req *sip.Request, tx sip.ServerTransaction, id *Identity) {
 	if !eventIs(req, "presence") {
 		p.respond(tx, req, 489, "Bad Event", sip.NewHeader("Allow-Events", "presence"))
 		return
@@ -331,7 +340,13 @@ func (p *Proxy) onSubscribe(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	if toTag, _ := to.Params.Get("tag"); toTag != "" {
+		if p.refreshPeerSubscription(req, tx, id, dialogKey(callID.Value(), toTag), exp) { // federation_presence.go
+			return
+		}
 		p.refreshSubscription(req, tx, id, dialogKey(callID.Value(), toTag), exp)
+		return
+	}
+	if p.subscribeToPeer(req, tx, id, exp) { // federation_presence.go
 		return
 	}
 	target, allowed := p.mayWatch(req, tx, id)
@@ -399,7 +414,7 @@ func (p *Proxy) mayWatch(req *sip.Request, tx sip.ServerTransaction, id *Identit
 			p.internal(tx, req, err)
 			return "", false
 		}
-		allowed = theirs && ours
+		allowed = theirs && (ours || id.AccountID < 0) // a remote watcher's own list is its cluster's to check
 	}
 	if !allowed {
 		p.respond(tx, req, 403, "Forbidden")
