@@ -11,8 +11,9 @@ import (
 )
 
 // Send forwards one queued message to its peer and returns the peer's
-// final answer (a SIP status code), or an error when there was none.
-type Send func(ctx context.Context, peer store.Peer, o store.Outbound) (int, error)
+// final answer (a SIP status code and reason), or an error when there was
+// none.
+type Send func(ctx context.Context, peer store.Peer, o store.Outbound) (int, string, error)
 
 // Queue delivers the messages queued for peers, one domain at a time in
 // queue order. A message is forgotten only once the peer answered it for
@@ -70,15 +71,20 @@ func (q *Queue) Kick(domain string) {
 	if q.ctx == nil || q.ctx.Err() != nil {
 		return
 	}
-	if q.running == nil {
-		q.running, q.pending, q.timers, q.fails = map[string]bool{}, map[string]bool{}, map[string]*time.Timer{}, map[string]int{}
-	}
+	q.init()
 	if q.running[domain] || q.timers[domain] != nil {
 		q.pending[domain] = true
 		return
 	}
 	q.running[domain] = true
 	go q.run(domain)
+}
+
+// init makes the maps; q.mu must be held.
+func (q *Queue) init() {
+	if q.running == nil {
+		q.running, q.pending, q.timers, q.fails = map[string]bool{}, map[string]bool{}, map[string]*time.Timer{}, map[string]int{}
+	}
 }
 
 // Retry drops a domain's backoff and delivers at once (a peer came back).
@@ -90,6 +96,56 @@ func (q *Queue) Retry(domain string) {
 	}
 	q.mu.Unlock()
 	q.Kick(domain)
+}
+
+// Direct forwards the queued message id at once, when nothing of its
+// domain is being sent or waiting for a backoff and no older message of it
+// is queued, so the sender can learn the peer's answer as it would within
+// one cluster. It returns the peer's final answer, the message then
+// forgotten; tried is false when it was not tried or got no final answer,
+// and the queue then keeps it and retries as for any other.
+func (q *Queue) Direct(ctx context.Context, domain string, id int64) (code int, reason string, tried bool) {
+	q.mu.Lock()
+	if q.ctx == nil || q.ctx.Err() != nil {
+		q.mu.Unlock()
+		return 0, "", false
+	}
+	q.init()
+	if q.running[domain] || q.timers[domain] != nil {
+		q.pending[domain] = true
+		q.mu.Unlock()
+		return 0, "", false
+	}
+	q.running[domain] = true
+	q.mu.Unlock()
+	defer func() {
+		q.mu.Lock()
+		q.running[domain] = false
+		again := q.pending[domain] || !tried
+		q.mu.Unlock()
+		if again {
+			q.Kick(domain)
+		}
+	}()
+	peer, err := q.St.Peer(ctx, domain)
+	if err != nil {
+		return 0, "", false
+	}
+	os, err := q.St.OutboundFor(ctx, domain, 1)
+	if err != nil || len(os) == 0 || os[0].ID != id {
+		return 0, "", false
+	}
+	code, reason, err = q.Send(ctx, peer, os[0])
+	if err != nil || !Final(code) {
+		return 0, "", false
+	}
+	if err := q.St.OutboundDone(ctx, id); err != nil {
+		q.Log.Error("forget a forwarded message", "err", err)
+	}
+	if err := q.St.PeerAttempt(ctx, domain, "", time.Now()); err != nil {
+		q.Log.Error("record a federation attempt", "err", err)
+	}
+	return code, reason, true
 }
 
 func (q *Queue) run(domain string) {
@@ -143,7 +199,7 @@ func (q *Queue) drain(domain string) bool {
 			return true
 		}
 		for _, o := range os {
-			code, err := q.Send(ctx, peer, o)
+			code, _, err := q.Send(ctx, peer, o)
 			if err == nil && !Final(code) {
 				err = errors.New("peer deferred the message")
 			}

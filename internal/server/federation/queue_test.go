@@ -24,20 +24,20 @@ func TestQueue(t *testing.T) {
 	var mu sync.Mutex
 	var got []string
 	calls := 0
-	q := &Queue{St: st, Log: slog.New(slog.DiscardHandler), Send: func(ctx context.Context, p store.Peer, o store.Outbound) (int, error) {
+	q := &Queue{St: st, Log: slog.New(slog.DiscardHandler), Send: func(ctx context.Context, p store.Peer, o store.Outbound) (int, string, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		calls++
 		switch {
 		case calls == 1:
-			return 0, errors.New("connection refused")
+			return 0, "", errors.New("connection refused")
 		case calls == 2:
-			return 503, nil
+			return 503, "Service Unavailable", nil
 		case string(o.Body) == "refused":
-			return 403, nil
+			return 403, "Forbidden", nil
 		}
 		got = append(got, string(o.Body))
-		return 200, nil
+		return 200, "OK", nil
 	}}
 	var want []string
 	for i := range 5 {

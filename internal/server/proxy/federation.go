@@ -30,6 +30,10 @@ import (
 // stored for the recipient's devices and answered 200 only once committed,
 // so the sender's node forgets its copy only then.
 
+// directWait bounds the at-once forward of a message to a peer before the
+// sender is answered; past it the message waits in the queue.
+const directWait = 5 * time.Second
+
 // peerClients are the SIP clients dialling peers, by domain.
 type peerClients struct {
 	mu sync.Mutex
@@ -101,10 +105,10 @@ func (p *Proxy) startFederation(ctx context.Context) {
 }
 
 // sendRemote forwards one queued message to its peer's node.
-func (p *Proxy) sendRemote(ctx context.Context, peer store.Peer, o store.Outbound) (int, error) {
+func (p *Proxy) sendRemote(ctx context.Context, peer store.Peer, o store.Outbound) (int, string, error) {
 	cli, err := p.peerClient(peer)
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	rcpt := sip.Uri{Scheme: "sip", User: user(o.Recipient), Host: peer.Domain}
 	req := sip.NewRequest(sip.MESSAGE, rcpt)
@@ -124,9 +128,9 @@ func (p *Proxy) sendRemote(ctx context.Context, peer store.Peer, o store.Outboun
 	defer cancel()
 	res, err := cli.Do(ctx, req)
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
-	return res.StatusCode, nil
+	return res.StatusCode, res.Reason, nil
 }
 
 // toPeer takes a MESSAGE from a local device for an account of a peer
@@ -179,7 +183,7 @@ func (p *Proxy) toPeer(ctx context.Context, req *sip.Request, tx sip.ServerTrans
 	if h := req.ContentType(); h != nil {
 		ctype = h.Value()
 	}
-	_, err = p.cfg.Store.QueueOutbound(ctx, store.Outbound{Domain: to.Domain, SenderCert: cert.Raw, Message: store.Message{
+	qid, err := p.cfg.Store.QueueOutbound(ctx, store.Outbound{Domain: to.Domain, SenderCert: cert.Raw, Message: store.Message{
 		Sender: id.Account, SenderDevice: id.Device, Recipient: to.String(), ContentType: ctype, Body: body, Created: time.Now()}}, p.cfg.MaxStored)
 	if errors.Is(err, store.ErrStorageFull) {
 		p.respond(tx, req, 480, "Too many messages waiting for "+to.Domain, sip.NewHeader("Retry-After", "60"))
@@ -189,8 +193,17 @@ func (p *Proxy) toPeer(ctx context.Context, req *sip.Request, tx sip.ServerTrans
 		p.internal(tx, req, err)
 		return true
 	}
+	// Stored: the message is safe. Forwarded at once when the peer's queue
+	// is idle, so a refusal reaches the sender as within one cluster;
+	// otherwise, or with no answer, the queue delivers it later.
+	dctx, dcancel := context.WithTimeout(ctx, directWait)
+	code, reason, tried := fed.Queue.Direct(dctx, to.Domain, qid)
+	dcancel()
+	if tried && code >= 300 {
+		p.respond(tx, req, code, reason)
+		return true
+	}
 	p.respond(tx, req, 200, "OK")
-	fed.Queue.Kick(to.Domain)
 	p.copyToOwnDevices(ctx, id, store.Message{Sender: id.Account, SenderDevice: id.Device, Recipient: to.String(),
 		ContentType: ctype, Body: body, Created: time.Now()})
 	return true
