@@ -101,8 +101,8 @@ func fingerprintOf(t *testing.T, pemFile string) string {
 // with their own CAs, add each other and exchange messages with receipts
 // both ways; a third cluster presenting a CA of its own for b.example is
 // refused and nothing of it is delivered; while b is down, a keeps
-// alpha's messages and delivers them, once each and in order, when b
-// returns.
+// alpha's messages (across a restart of a) and delivers them, once each
+// and in order, when b returns.
 func TestFederation(t *testing.T) {
 	a := newFedCluster(t, "a.example")
 	b := newFedCluster(t, "b.example")
@@ -214,6 +214,10 @@ func TestFederation(t *testing.T) {
 	// At least alpha's three; its device may queue more of its own
 	// (receipts, notices) meanwhile.
 	waitFor(t, "queued at a", 10*time.Second, func() bool { return a.peers()["b.example"].Queued >= 3 })
+	// a restarts meanwhile: the queue is in its store, and resumes.
+	a1.stop()
+	a.n.stop(t)
+	a.start()
 	time.Sleep(2 * time.Second)
 	b.start()
 	b1 = b.listen("bravo/b1")

@@ -46,14 +46,21 @@ type peerClient struct {
 	cli *sipgo.Client
 }
 
-var fedClients sync.Map // *Proxy -> *peerClients
+// fedState is the proxy's side of federation: the clients dialling peers
+// and the presence subscriptions held at peers for devices.
+type fedState struct {
+	clients peerClients
+	subs    peerSubs // federation_presence.go
+}
 
 func (p *Proxy) peerClient(peer store.Peer) (*sipgo.Client, error) {
-	v, _ := fedClients.LoadOrStore(p, &peerClients{m: map[string]peerClient{}})
-	pc := v.(*peerClients)
+	pc := &p.fed.clients
 	key := peer.CASHA256 + " " + peer.SIP
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
+	if pc.m == nil {
+		pc.m = map[string]peerClient{}
+	}
 	if c, ok := pc.m[peer.Domain]; ok {
 		if c.key == key {
 			return c.cli, nil
@@ -91,16 +98,16 @@ func (p *Proxy) startFederation(ctx context.Context) {
 	}
 	fed.Queue.Send = p.sendRemote
 	fed.Queue.Start(ctx)
+	go p.fed.subs.sweep(ctx)
 	go func() {
 		<-ctx.Done()
-		if v, ok := fedClients.LoadAndDelete(p); ok {
-			pc := v.(*peerClients)
-			pc.mu.Lock()
-			for _, c := range pc.m {
-				c.ua.Close()
-			}
-			pc.mu.Unlock()
+		pc := &p.fed.clients
+		pc.mu.Lock()
+		for _, c := range pc.m {
+			c.ua.Close()
 		}
+		clear(pc.m)
+		pc.mu.Unlock()
 	}()
 }
 

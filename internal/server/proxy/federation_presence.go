@@ -50,25 +50,23 @@ type peerSubs struct {
 	byPeer map[string]*peerSub // by the peer dialog's Call-ID and our tag
 }
 
-var fedSubs sync.Map // *Proxy -> *peerSubs
-
 func (p *Proxy) peerSubs() *peerSubs {
-	v, loaded := fedSubs.LoadOrStore(p, &peerSubs{byDev: map[string]*peerSub{}, byPeer: map[string]*peerSub{}})
-	s := v.(*peerSubs)
-	if !loaded {
-		go s.sweep(p)
+	s := &p.fed.subs
+	s.mu.Lock()
+	if s.byDev == nil {
+		s.byDev, s.byPeer = map[string]*peerSub{}, map[string]*peerSub{}
 	}
+	s.mu.Unlock()
 	return s
 }
 
 // sweep forgets subscriptions past their expiry.
-func (s *peerSubs) sweep(p *Proxy) {
+func (s *peerSubs) sweep(ctx context.Context) {
 	t := time.NewTicker(presenceEvery)
 	defer t.Stop()
 	for {
 		select {
-		case <-p.ctx.Done():
-			fedSubs.Delete(p)
+		case <-ctx.Done():
 			return
 		case now := <-t.C:
 			s.mu.Lock()

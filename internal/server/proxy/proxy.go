@@ -134,6 +134,8 @@ type Proxy struct {
 
 	pres     *presence.Service
 	presence presenceState // presence.go
+
+	fed fedState // federation.go
 }
 
 // authEntry caches a certificate's check for one connection. The TLS
