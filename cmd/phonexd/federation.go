@@ -11,13 +11,14 @@ import (
 	"github.com/phonex/phonex/internal/server"
 )
 
-const federationSynopsis = "phonexd federation add DOMAIN --ca-file FILE --api HOST:PORT --sip HOST:PORT --data DIR [--json] | " +
-	"phonexd federation accept DOMAIN --ca-file FILE [--api HOST:PORT] [--sip HOST:PORT] --data DIR [--json] | " +
-	"phonexd federation remove DOMAIN --data DIR [--json] | phonexd federation list --data DIR [--json]"
+const federationSynopsis = "phonexd federation add DOMAIN --ca-file FILE --api HOST:PORT --sip HOST:PORT --data DIR [--store STORE] [--json] | " +
+	"phonexd federation accept DOMAIN --ca-file FILE [--api HOST:PORT] [--sip HOST:PORT] --data DIR [--store STORE] [--json] | " +
+	"phonexd federation remove DOMAIN --data DIR [--store STORE] [--json] | phonexd federation list --data DIR [--store STORE] [--json]"
 
 func cmdFederation(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := cli.NewFlags("federation", federationSynopsis)
 	data := fs.String("data", defaultData, "data directory")
+	storeSpec := fs.String("store", "", "the cluster's store (overrides the configuration's store)")
 	jsonOut := fs.Bool("json", false, "print JSON")
 	caFile := fs.String("ca-file", "", "the peer cluster's CA certificate (PEM), obtained from its operator")
 	apiAddr := fs.String("api", "", "the peer's API endpoint, HOST:PORT")
@@ -47,7 +48,7 @@ func cmdFederation(ctx context.Context, args []string, stdout io.Writer) error {
 			return err
 		}
 	}
-	adm, _, err := openAdmin(ctx, *data)
+	adm, _, err := openAdmin(ctx, *data, *storeSpec)
 	if err != nil {
 		return err
 	}
