@@ -4,14 +4,19 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/miekg/dns"
 
 	"github.com/phonex/phonex/internal/cli"
 	"github.com/phonex/phonex/internal/server"
 )
 
 const federationSynopsis = "phonexd federation add DOMAIN --ca-file FILE --api HOST:PORT --sip HOST:PORT --data DIR [--store STORE] [--json] | " +
+	"phonexd federation add DOMAIN --dns HOST:PORT --anchor FILE --data DIR [--store STORE] [--json] | " +
 	"phonexd federation accept DOMAIN --ca-file FILE [--api HOST:PORT] [--sip HOST:PORT] --data DIR [--store STORE] [--json] | " +
 	"phonexd federation remove DOMAIN --data DIR [--store STORE] [--json] | phonexd federation list --data DIR [--store STORE] [--json]"
 
@@ -23,6 +28,8 @@ func cmdFederation(ctx context.Context, args []string, stdout io.Writer) error {
 	caFile := fs.String("ca-file", "", "the peer cluster's CA certificate (PEM), obtained from its operator")
 	apiAddr := fs.String("api", "", "the peer's API endpoint, HOST:PORT")
 	sipAddr := fs.String("sip", "", "the peer's SIP over TLS endpoint, HOST:PORT")
+	dnsAddr := fs.String("dns", "", "find the peer through its DNSSEC-signed zone, asking this server (HOST:PORT), instead of --ca-file, --api and --sip")
+	anchorFile := fs.String("anchor", "", "with --dns: the trust anchor, DS or DNSKEY records (zone file lines) of the peer's zone or a zone above it")
 	verb, rest, err := verb(fs, args, []string{"add", "accept", "remove", "list"})
 	if err != nil {
 		return err
@@ -40,6 +47,15 @@ func cmdFederation(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	switch verb {
 	case "add":
+		if *dnsAddr != "" || *anchorFile != "" {
+			if err := fs.Require("dns", "anchor"); err != nil {
+				return err
+			}
+			if *caFile != "" || *apiAddr != "" || *sipAddr != "" {
+				return cli.Misuse(federationSynopsis, "--dns finds the CA and the endpoints; give either --dns and --anchor or --ca-file, --api and --sip")
+			}
+			break
+		}
 		if err := fs.Require("ca-file", "api", "sip"); err != nil {
 			return err
 		}
@@ -72,6 +88,14 @@ func cmdFederation(ctx context.Context, args []string, stdout io.Writer) error {
 		fmt.Fprintln(stdout, cli.Plural(len(ps), "peer", "peers"))
 		return nil
 	case "add":
+		if *dnsAddr != "" {
+			anchors, aerr := readAnchors(*anchorFile)
+			if aerr != nil {
+				return aerr
+			}
+			p, err = adm.AddPeerDNS(ctx, pos[0], *dnsAddr, anchors)
+			break
+		}
 		p, err = adm.AddPeer(ctx, pos[0], *caFile, *apiAddr, *sipAddr)
 	case "accept":
 		p, err = adm.AcceptPeerCA(ctx, pos[0], *caFile, *apiAddr, *sipAddr)
@@ -89,6 +113,37 @@ func cmdFederation(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "%s %s: CA %s, API %s, SIP %s\n", map[string]string{"add": "added", "accept": "pinned a new CA for"}[verb], p.Domain, p.CASHA256, p.API, p.SIP)
 	return nil
+}
+
+// readAnchors reads DS and DNSKEY records, one per line in zone file
+// syntax (what 'phonexd dns ds' prints); blank lines and ';' comments are
+// skipped.
+func readAnchors(path string) ([]dns.RR, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read trust anchor: %w", err)
+	}
+	var out []dns.RR
+	for i, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, ";") {
+			continue
+		}
+		rr, err := dns.NewRR(line)
+		if err != nil {
+			return nil, fmt.Errorf("trust anchor %s line %d: %w", path, i+1, err)
+		}
+		switch rr.(type) {
+		case *dns.DS, *dns.DNSKEY:
+			out = append(out, rr)
+		default:
+			return nil, fmt.Errorf("trust anchor %s line %d: a DS or DNSKEY record, not %s", path, i+1, dns.TypeToString[rr.Header().Rrtype])
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("trust anchor %s: no DS or DNSKEY record", path)
+	}
+	return out, nil
 }
 
 func peerState(p server.PeerInfo) string {

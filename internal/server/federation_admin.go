@@ -2,13 +2,17 @@ package server
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
 	"strings"
 	"time"
 
+	"github.com/miekg/dns"
+
 	"github.com/phonex/phonex/internal/ca"
+	"github.com/phonex/phonex/internal/dnsval"
 	"github.com/phonex/phonex/internal/ident"
 	"github.com/phonex/phonex/internal/server/federation"
 	"github.com/phonex/phonex/internal/store"
@@ -65,6 +69,33 @@ func (a *Admin) AddPeer(ctx context.Context, domain, caFile, apiAddr, sipAddr st
 	if err != nil {
 		return PeerInfo{}, err
 	}
+	return a.addPeer(ctx, domain, c, apiAddr, sipAddr)
+}
+
+// AddPeerDNS pins a peer cluster found through its DNSSEC-signed zone:
+// endpoints from SRV records and the CA from the TLSA record of its API
+// endpoint, every answer validated from anchors (DS or DNSKEY records of
+// the peer's zone or of a zone above it) by asking server (the peer's
+// authoritative server or a resolver; its AD bit is not trusted).
+func (a *Admin) AddPeerDNS(ctx context.Context, domain, server string, anchors []dns.RR) (PeerInfo, error) {
+	domain = strings.ToLower(strings.TrimSpace(domain))
+	if err := ident.CheckDomain(domain); err != nil {
+		return PeerInfo{}, err
+	}
+	if domain == a.cfg.Domain {
+		return PeerInfo{}, ErrOwnDomain
+	}
+	if len(anchors) == 0 {
+		return PeerInfo{}, fmt.Errorf("%s: a trust anchor (DS or DNSKEY) for its zone or a zone above it is needed", domain)
+	}
+	d, err := federation.Discover(ctx, &dnsval.Resolver{Server: server, Anchors: anchors}, domain)
+	if err != nil {
+		return PeerInfo{}, fmt.Errorf("discover %s: %w", domain, err)
+	}
+	return a.addPeer(ctx, domain, d.CA, d.API, d.SIP)
+}
+
+func (a *Admin) addPeer(ctx context.Context, domain string, c *x509.Certificate, apiAddr, sipAddr string) (PeerInfo, error) {
 	p := store.Peer{Domain: domain, CA: c.Raw, CASHA256: ca.Fingerprint(c), API: apiAddr, SIP: sipAddr, Added: a.now()}
 	if err := a.st.AddPeer(ctx, p); errors.Is(err, store.ErrExists) {
 		return PeerInfo{}, fmt.Errorf("%s is already a peer; to change its CA use federation accept", domain)

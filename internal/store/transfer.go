@@ -98,6 +98,12 @@ var CopyTables = []CopyTable{
 	{"group_members", []string{"group_id", "account_id"}, cols("group_id", "i", "account_id", "i")},
 	{"provisioned_contacts", []string{"account_id", "contact"}, cols("account_id", "i", "contact", "s", "added", "i")},
 	{"audit_log", []string{"id"}, cols("id", "i", "time", "i", "actor", "s", "action", "s", "target", "s", "detail", "s")},
+	// Federation (federation.go): peers, the queue for them, forwards seen.
+	{"fed_peers", []string{"domain"}, cols("domain", "s", "ca", "b", "ca_sha256", "s", "api", "s", "sip", "s", "presented", "s", "presented_at", "i",
+		"added", "i", "delivered_at", "i", "failed_at", "i", "last_error", "s")},
+	{"fed_outbound", []string{"id"}, cols("id", "i", "domain", "s", "sender", "s", "sender_dev", "s", "sender_cert", "b", "recipient", "s",
+		"content_type", "s", "body", "b", "created", "i")},
+	{"fed_seen", []string{"origin", "origin_id"}, cols("origin", "s", "origin_id", "i", "received", "i")},
 }
 
 // CopyTableNamed returns the table of that name.
