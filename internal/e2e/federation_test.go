@@ -316,3 +316,63 @@ func TestFederatedPresence(t *testing.T) {
 	a1.stop(syscall.SIGTERM)
 	b1.waitShows(t, "alpha@a.example", `offline "" []`, 30*time.Second)
 }
+
+// TestFederationThroughDNSSEC: b serves its DNSSEC-signed zone; a pins b
+// with 'federation add b.example --dns --anchor' from b's DS alone (SRV,
+// addresses and the TLSA pin of b's CA, validated), and alpha and bravo
+// then exchange a message. An anchor that is not b's (a DS of another
+// zone key for b.example) finds nothing to trust and pins nothing.
+func TestFederationThroughDNSSEC(t *testing.T) {
+	a := newFedCluster(t, "a.example")
+	b := newFedCluster(t, "b.example")
+	dnsAddr := freeAddr(t)
+	b.n.stop(t)
+	conf := filepath.Join(b.data, "phonexd.conf")
+	cb, err := os.ReadFile(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(conf, []byte(strings.Replace(string(cb), "\ndns_addr = \n", "\ndns_addr = "+dnsAddr+"\n", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b.start()
+	anchor := filepath.Join(t.TempDir(), "b.ds")
+	if err := os.WriteFile(anchor, []byte(mustRun(t, nil, "phonexd", "dns", "ds", "--data", b.data)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	// A forged anchor: the DS of a zone key b never had.
+	other := newFedCluster(t, "b.example")
+	other.n.stop(t)
+	wrong := filepath.Join(t.TempDir(), "wrong.ds")
+	os.WriteFile(wrong, []byte(mustRun(t, nil, "phonexd", "dns", "ds", "--data", other.data)), 0o600)
+	if r := run(t, nil, "phonexd", "federation", "add", "b.example", "--data", a.data, "--dns", dnsAddr, "--anchor", wrong); r.code == 0 {
+		t.Fatalf("a forged anchor was trusted: %s", r.out)
+	} else {
+		t.Logf("forged anchor refused: %s", strings.TrimSpace(r.err))
+	}
+	if len(a.peers()) != 0 {
+		t.Fatalf("pinned with a forged anchor: %+v", a.peers())
+	}
+
+	p := decode[struct {
+		CASHA256 string `json:"ca_sha256"`
+		API      string `json:"api"`
+		SIP      string `json:"sip"`
+	}](t, mustRun(t, nil, "phonexd", "federation", "add", "b.example", "--data", a.data, "--dns", dnsAddr, "--anchor", anchor, "--json"))
+	if p.CASHA256 != fingerprintOf(t, b.caFile()) || p.API != b.api || p.SIP != b.sip {
+		t.Fatalf("discovered %+v, want CA %s API %s SIP %s", p, fingerprintOf(t, b.caFile()), b.api, b.sip)
+	}
+	b.peer(a)
+	a.enroll("alpha", "a1")
+	b.enroll("bravo", "b1")
+	a.mustPx("alpha/a1", "contacts", "add", "bravo@b.example")
+	b.mustPx("bravo/b1", "contacts", "add", "alpha@a.example")
+	b1 := b.listen("bravo/b1")
+	waitFor(t, "b1 registered", 10*time.Second, func() bool { return b1.has("ready", "") })
+	a.mustPx("alpha/a1", "send", "bravo@b.example", "found through DNSSEC")
+	waitFor(t, "a → b", 15*time.Second, func() bool { return len(b1.texts(all)) == 1 })
+	if got := b1.texts(all); got[0] != "found through DNSSEC" {
+		t.Fatalf("bravo got %q", got)
+	}
+}

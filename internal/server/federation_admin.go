@@ -90,7 +90,7 @@ func (a *Admin) AddPeerDNS(ctx context.Context, domain, server string, anchors [
 	}
 	d, err := federation.Discover(ctx, &dnsval.Resolver{Server: server, Anchors: anchors}, domain)
 	if err != nil {
-		return PeerInfo{}, fmt.Errorf("discover %s: %w", domain, err)
+		return PeerInfo{}, err // names the domain
 	}
 	return a.addPeer(ctx, domain, d.CA, d.API, d.SIP)
 }
