@@ -250,6 +250,22 @@ func (p *Proxy) refreshPeerSubscription(req *sip.Request, tx sip.ServerTransacti
 	}
 	ctx, cancel := context.WithTimeout(p.ctx, 10*time.Second)
 	defer cancel()
+	// Still this cluster's side of the gate? A contact removed here ends
+	// the watching at the next refresh, as within one cluster.
+	target := ps.target.User + "@" + ps.target.Host
+	if exp > 0 {
+		listed, err := p.cfg.Store.HasContact(ctx, id.Account, target)
+		if err != nil {
+			p.internal(tx, req, err)
+			return true
+		}
+		if !listed {
+			p.peerSubscribe(ctx, ps, 0) // ends it at the peer
+			subs.drop(ps)
+			p.respond(tx, req, 403, "Forbidden")
+			return true
+		}
+	}
 	code, reason, granted := p.peerSubscribe(ctx, ps, exp)
 	if code/100 != 2 || exp == 0 {
 		subs.drop(ps)
