@@ -1,12 +1,16 @@
 package e2e
 
 import (
+	"bufio"
 	"crypto/sha256"
+	"crypto/tls"
 	"crypto/x509"
 	"database/sql"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/pem"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -374,5 +378,90 @@ func TestFederationThroughDNSSEC(t *testing.T) {
 	waitFor(t, "a → b", 15*time.Second, func() bool { return len(b1.texts(all)) == 1 })
 	if got := b1.texts(all); got[0] != "found through DNSSEC" {
 		t.Fatalf("bravo got %q", got)
+	}
+}
+
+// TestFederationHostilePeer: b's node (its real node certificate) and a
+// node of a cluster a does not federate with send MESSAGEs straight to a's
+// SIP port. a refuses every one that a peer may not send, each with its
+// own answer, and stores none of them.
+func TestFederationHostilePeer(t *testing.T) {
+	a := newFedCluster(t, "a.example")
+	b := newFedCluster(t, "b.example")
+	a.peer(b)
+	a.enroll("alpha", "a1")
+	b.enroll("bravo", "b1")
+	bdb, err := sql.Open("sqlite", "file:"+filepath.Join(b.data, "phonexd.db")+"?mode=ro&_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bravoCert []byte
+	if err := bdb.QueryRow(`SELECT cert FROM devices WHERE name='b1'`).Scan(&bravoCert); err != nil {
+		t.Fatal(err)
+	}
+	bdb.Close()
+	c := newFedCluster(t, "c.example") // no peer of a
+	c.n.stop(t)
+
+	dial := func(data string) *sipClient {
+		t.Helper()
+		cert, err := tls.LoadX509KeyPair(filepath.Join(data, "server.pem"), filepath.Join(data, "server.key"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", a.sip, &tls.Config{RootCAs: a.caPool(),
+			ServerName: "127.0.0.1", Certificates: []tls.Certificate{cert}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		return &sipClient{t: t, c: conn, r: bufio.NewReader(conn)}
+	}
+	message := func(from, certHeader, originID string) string {
+		extra := "Content-Type: text/plain\r\n"
+		if certHeader != "" {
+			extra += "X-PhoneX-Device-Cert: " + certHeader + "\r\n"
+		}
+		if originID != "" {
+			extra += "X-PhoneX-Origin-Id: " + originID + "\r\n"
+		}
+		r := request("MESSAGE", "sip:alpha@a.example", 1, extra, "hostile peer")
+		r = strings.Replace(r, "From: <sip:sippy@example.org>", "From: <sip:"+from+">", 1)
+		return strings.Replace(r, "To: <sip:alpha@example.org>", "To: <sip:alpha@a.example>", 1)
+	}
+	good := base64.StdEncoding.EncodeToString(bravoCert)
+	bs := dial(b.data)
+	for _, tc := range []struct {
+		name, from, cert, origin string
+		status                   int
+		reason                   string
+	}{
+		{"another domain's account", "mallory@c.example", good, "1", 403, "own domain"},
+		{"no device certificate", "bravo@b.example", "", "1", 400, "X-PhoneX-Device-Cert"},
+		{"garbage certificate", "bravo@b.example", "!!!", "1", 400, "malformed"},
+		{"no origin id", "bravo@b.example", good, "", 400, "X-PhoneX-Origin-Id"},
+		{"certificate of another account", "carol@b.example", good, "1", 403, "another account"},
+		{"not on alpha's list", "bravo@b.example", good, "2", 403, "contact list"},
+	} {
+		bs.send(message(tc.from, tc.cert, tc.origin))
+		res := bs.recv(5 * time.Second)
+		if status(res) != tc.status || !strings.Contains(res, tc.reason) {
+			t.Errorf("%s: got %q, want %d with %q", tc.name, strings.SplitN(res, "\r\n", 2)[0], tc.status, tc.reason)
+		}
+	}
+	// A node of a cluster a does not federate with.
+	cs := dial(c.data)
+	cs.send(message("carl@c.example", good, "1"))
+	if res := cs.recv(5 * time.Second); status(res) != 403 || !strings.Contains(res, "no federation") {
+		t.Errorf("unknown cluster's node: %q", strings.SplitN(res, "\r\n", 2)[0])
+	}
+	adb, err := sql.Open("sqlite", "file:"+filepath.Join(a.data, "phonexd.db")+"?mode=ro&_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adb.Close()
+	var n int
+	if err := adb.QueryRow(`SELECT COUNT(*) FROM messages`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("a stored %d messages (%v)", n, err)
 	}
 }
