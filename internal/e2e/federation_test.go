@@ -465,3 +465,39 @@ func TestFederationHostilePeer(t *testing.T) {
 		t.Fatalf("a stored %d messages (%v)", n, err)
 	}
 }
+
+// TestFederationCAChange: b.example moves to a new CA (a new cluster for
+// the domain here). a refuses it and shows the CA it presented until its
+// operator accepts it with 'federation accept'; then messages flow.
+func TestFederationCAChange(t *testing.T) {
+	a := newFedCluster(t, "a.example")
+	old := newFedCluster(t, "b.example")
+	a.peer(old)
+	old.n.stop(t)
+	b := newFedCluster(t, "b.example") // the new CA
+	b.peer(a)
+	a.enroll("alpha", "a1")
+	b.enroll("bravo", "b2")
+	r := b.px("bravo/b2", "contacts", "add", "alpha@a.example")
+	if r.code == 0 || !strings.Contains(r.err, "not issued by the CA pinned") {
+		t.Fatalf("before accept: exit %d %q", r.code, r.err)
+	}
+	newCA := fingerprintOf(t, b.caFile())
+	if p := a.peers()["b.example"]; p.Presented != newCA {
+		t.Fatalf("a shows %+v, want the presented CA %s", p, newCA)
+	}
+	p := decode[peerInfo](t, mustRun(t, nil, "phonexd", "federation", "accept", "b.example", "--data", a.data, "--ca-file", b.caFile(),
+		"--api", b.api, "--sip", b.sip, "--json"))
+	if p.CASHA256 != newCA || p.Presented != "" {
+		t.Fatalf("accepted: %+v", p)
+	}
+	b.mustPx("bravo/b2", "contacts", "add", "alpha@a.example")
+	a.mustPx("alpha/a1", "contacts", "add", "bravo@b.example")
+	a1 := a.listen("alpha/a1")
+	waitFor(t, "a1 registered", 10*time.Second, func() bool { return a1.has("ready", "") })
+	b.mustPx("bravo/b2", "send", "alpha@a.example", "after the CA change")
+	waitFor(t, "b → a after accept", 15*time.Second, func() bool { return len(a1.texts(all)) == 1 })
+	if got := a1.texts(all); got[0] != "after the CA change" {
+		t.Fatalf("alpha got %q", got)
+	}
+}
