@@ -2,9 +2,7 @@ package server
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/x509"
-	"encoding/binary"
 	"errors"
 	"net/http"
 	"net/url"
@@ -71,13 +69,8 @@ func (n *Node) peerAuthed(h func(ctx context.Context, r *http.Request, c *caller
 		}
 		return &caller{id: dev, cert: cert,
 			account: store.Account{ID: -1, Name: dev.Account.String(), Status: store.StatusActive},
-			device:  store.Device{ID: remoteDeviceID(dev), Name: dev.Name, Status: store.StatusActive}}, nil
+			device:  store.Device{ID: federation.RemoteDeviceID(dev), Name: dev.Name, Status: store.StatusActive}}, nil
 	}, h)
-}
-
-func remoteDeviceID(d ident.Device) int64 {
-	h := sha256.Sum256([]byte("phonex/v1/remote-device\x00" + d.String()))
-	return -int64(binary.BigEndian.Uint64(h[:8])>>1) - 1
 }
 
 // authedBy is authed with another authentication.

@@ -13,8 +13,10 @@ package federation
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -78,6 +80,14 @@ func (p *Pins) peerCA(ctx context.Context, domain string) (store.Peer, *x509.Cer
 		return peer, nil, fmt.Errorf("pinned CA of %s: %w", domain, err)
 	}
 	return peer, c, nil
+}
+
+// RemoteDeviceID is the id a device of another cluster goes by in this
+// node: negative, so no local row has it, and stable, so limits keyed by
+// device (one-time key handouts, subscriptions) hold across requests.
+func RemoteDeviceID(d ident.Device) int64 {
+	h := sha256.Sum256([]byte("phonex/v1/remote-device\x00" + d.String()))
+	return -int64(binary.BigEndian.Uint64(h[:8])>>1) - 1
 }
 
 // NodeDomain is the domain a node certificate claims: its common name,

@@ -2,8 +2,6 @@ package proxy
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/binary"
 	"strings"
 	"time"
 
@@ -78,8 +76,7 @@ func (r *router) registerPeer(srv *sipgo.Server) {
 // remoteIdentity is a device of another cluster as a leg names it: no
 // local ids (negative, so no local row matches).
 func remoteIdentity(d ident.Device) Identity {
-	h := sha256.Sum256([]byte("phonex/v1/remote-device\x00" + d.String()))
-	return Identity{AccountID: -1, DeviceID: -int64(binary.BigEndian.Uint64(h[:8])>>1) - 1, Account: d.Account.String(), Device: d.Name}
+	return Identity{AccountID: -1, DeviceID: federation.RemoteDeviceID(d), Account: d.Account.String(), Device: d.Name}
 }
 
 // inviteFromPeer handles an initial INVITE forwarded by a peer's node;

@@ -210,7 +210,7 @@ func (p *Proxy) peerSubscribe(ctx context.Context, ps *peerSub, exp time.Duratio
 		}
 	}
 	ps.mu.Lock()
-	if tag := toTag2(res); tag != "" {
+	if tag := responseToTag(res); tag != "" {
 		ps.theirs = tag
 	}
 	ps.expires = time.Now().Add(granted)
@@ -218,7 +218,7 @@ func (p *Proxy) peerSubscribe(ctx context.Context, ps *peerSub, exp time.Duratio
 	return res.StatusCode, res.Reason, granted
 }
 
-func toTag2(res *sip.Response) string {
+func responseToTag(res *sip.Response) string {
 	if to := res.To(); to != nil && to.Params != nil {
 		tag, _ := to.Params.Get("tag")
 		return tag
