@@ -139,14 +139,17 @@ func (p *Proxy) subscribeToPeer(req *sip.Request, tx sip.ServerTransaction, id *
 		from: sip.Uri{Scheme: "sip", User: user(id.Account), Host: p.cfg.Domain}, target: tUri, expires: time.Now().Add(exp)}
 	ps.dl = &subDialog{deviceID: id.DeviceID, callID: req.CallID().Value(), ourTag: sip.GenerateTagN(16), their: from.Value(),
 		target: tUri, contact: *contact.Address.Clone(), source: req.Source()}
-	subs := p.peerSubs()
-	if exp > 0 {
-		// Known before the peer's first NOTIFY, which may beat its 200.
-		subs.mu.Lock()
-		subs.byDev[dialogKey(ps.dl.callID, ps.dl.ourTag)] = ps
-		subs.byPeer[dialogKey(ps.callID, ps.ourTag)] = ps
-		subs.mu.Unlock()
+	if exp == 0 {
+		// A fetch (RFC 6665 §4.4.3): kept for its one NOTIFY, which ends
+		// it, or until the sweep.
+		ps.expires = time.Now().Add(30 * time.Second)
 	}
+	subs := p.peerSubs()
+	// Known before the peer's first NOTIFY, which may beat its 200.
+	subs.mu.Lock()
+	subs.byDev[dialogKey(ps.dl.callID, ps.dl.ourTag)] = ps
+	subs.byPeer[dialogKey(ps.callID, ps.ourTag)] = ps
+	subs.mu.Unlock()
 	code, reason, expOut := p.peerSubscribe(ctx, ps, exp)
 	if code/100 != 2 {
 		subs.drop(ps)
@@ -213,7 +216,9 @@ func (p *Proxy) peerSubscribe(ctx context.Context, ps *peerSub, exp time.Duratio
 	if tag := responseToTag(res); tag != "" {
 		ps.theirs = tag
 	}
-	ps.expires = time.Now().Add(granted)
+	if granted > 0 {
+		ps.expires = time.Now().Add(granted)
+	}
 	ps.mu.Unlock()
 	return res.StatusCode, res.Reason, granted
 }
