@@ -272,8 +272,15 @@ func (p *Proxy) refreshPeerSubscription(req *sip.Request, tx sip.ServerTransacti
 		}
 	}
 	code, reason, granted := p.peerSubscribe(ctx, ps, exp)
-	if code/100 != 2 || exp == 0 {
+	switch {
+	case code/100 != 2:
 		subs.drop(ps)
+	case exp == 0:
+		// Unsubscribed: kept for the peer's final NOTIFY, which ends it
+		// (RFC 6665 §4.4.1), or until the sweep.
+		ps.mu.Lock()
+		ps.expires = time.Now().Add(30 * time.Second)
+		ps.mu.Unlock()
 	}
 	switch {
 	case code == 0:
