@@ -2,10 +2,13 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 
 	"github.com/phonex/phonex/internal/api"
@@ -26,6 +29,9 @@ func (n *Node) federation() *federation.Service {
 			return
 		}
 		n.fed = federation.New(n.cfg.Domain, n.st, tc.Certificates[0], n.log)
+		host, _ := os.Hostname()
+		h := sha256.Sum256([]byte("phonex/v1/queue-holder\x00" + host + "\x00" + n.cfg.DataDir + "\x00" + n.cfg.SIPAddr))
+		n.fed.Queue.Holder = hex.EncodeToString(h[:12])
 	})
 	return n.fed
 }

@@ -66,6 +66,12 @@ type Federation interface {
 	OutboundDone(ctx context.Context, id int64) error
 	// OutboundDomains lists the domains with queued messages.
 	OutboundDomains(ctx context.Context) ([]string, error)
+	// LeaseOutbound makes holder the one node sending domain's queue
+	// until until, when no other holder's lease runs past now; it reports
+	// whether holder holds it. A holder renews its own lease the same way.
+	LeaseOutbound(ctx context.Context, domain, holder string, until, now time.Time) (bool, error)
+	// ReleaseOutbound ends holder's lease of domain's queue, if it has one.
+	ReleaseOutbound(ctx context.Context, domain, holder string) error
 
 	// AcceptForwarded stores a message forwarded by the peer origin, as
 	// EnqueueMessage does, and records (origin, originID) in the same

@@ -104,6 +104,7 @@ var CopyTables = []CopyTable{
 	{"fed_outbound", []string{"id"}, cols("id", "i", "domain", "s", "sender", "s", "sender_dev", "s", "sender_cert", "b", "recipient", "s",
 		"content_type", "s", "body", "b", "created", "i")},
 	{"fed_seen", []string{"origin", "origin_id"}, cols("origin", "s", "origin_id", "i", "received", "i")},
+	{"fed_leases", []string{"domain"}, cols("domain", "s", "holder", "s", "until", "i")},
 }
 
 // CopyTableNamed returns the table of that name.

@@ -2,6 +2,8 @@ package federation
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"log/slog"
 	"sync"
@@ -22,11 +24,19 @@ type Send func(ctx context.Context, peer store.Peer, o store.Outbound) (int, str
 // Anything else (no answer, a transient refusal) keeps it and retries the
 // domain after a backoff, so a peer that is down gets the messages when it
 // returns, in order.
+//
+// Nodes sharing one store take turns by a lease per domain
+// (store.LeaseOutbound): one node sends a domain's queue at a time, so its
+// order holds, and another takes over once a node stops renewing.
 type Queue struct {
 	St   store.Store
 	Send Send
 	Log  *slog.Logger
 
+	// Holder is this node's name in leases: distinct per node, and the
+	// same after a restart, so a restarted node resumes its own lease.
+	// Empty: a random one (a restart then waits for the old lease).
+	Holder  string
 	mu      sync.Mutex
 	ctx     context.Context
 	running map[string]bool
@@ -40,12 +50,20 @@ const (
 	firstRetry = 500 * time.Millisecond
 	maxRetry   = 30 * time.Second
 	page       = 32
+	// leaseFor outlasts the longest backoff, so the holder renews its
+	// lease at its next attempt.
+	leaseFor = 2 * maxRetry
 )
 
 // Start resumes the domains with messages queued before a restart.
 func (q *Queue) Start(ctx context.Context) {
 	q.mu.Lock()
 	q.ctx = ctx
+	if q.Holder == "" {
+		b := make([]byte, 12)
+		rand.Read(b)
+		q.Holder = hex.EncodeToString(b)
+	}
 	q.mu.Unlock()
 	ds, err := q.St.OutboundDomains(ctx)
 	if err != nil {
@@ -127,6 +145,9 @@ func (q *Queue) Direct(ctx context.Context, domain string, id int64) (code int, 
 			q.Kick(domain)
 		}
 	}()
+	if ok, err := q.lease(ctx, domain); err != nil || !ok {
+		return 0, "", false
+	}
 	peer, err := q.St.Peer(ctx, domain)
 	if err != nil {
 		return 0, "", false
@@ -145,14 +166,38 @@ func (q *Queue) Direct(ctx context.Context, domain string, id int64) (code int, 
 	if err := q.St.PeerAttempt(ctx, domain, "", time.Now()); err != nil {
 		q.Log.Error("record a federation attempt", "err", err)
 	}
+	if rest, err := q.St.OutboundFor(ctx, domain, 1); err == nil && len(rest) == 0 {
+		q.release(domain)
+	}
 	return code, reason, true
 }
 
+// lease takes or renews this node's lease of domain's queue.
+func (q *Queue) lease(ctx context.Context, domain string) (bool, error) {
+	now := time.Now()
+	ok, err := q.St.LeaseOutbound(ctx, domain, q.Holder, now.Add(leaseFor), now)
+	if err != nil {
+		q.Log.Error("lease a federation queue", "err", err)
+	}
+	return ok, err
+}
+
 func (q *Queue) run(domain string) {
-	ok := q.drain(domain)
+	ok, elsewhere := q.drain(domain)
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.running[domain] = false
+	if elsewhere {
+		// Another node sends this queue; look again when its lease
+		// would have run out.
+		q.timers[domain] = time.AfterFunc(leaseFor, func() {
+			q.mu.Lock()
+			delete(q.timers, domain)
+			q.mu.Unlock()
+			q.Kick(domain)
+		})
+		return
+	}
 	if !ok {
 		q.fails[domain]++
 		wait := min(firstRetry<<min(q.fails[domain]-1, 10), maxRetry)
@@ -172,31 +217,38 @@ func (q *Queue) run(domain string) {
 	}
 }
 
-// drain sends the domain's queued messages until none is left (true) or
-// one was not taken (false).
-func (q *Queue) drain(domain string) bool {
+// drain sends the domain's queued messages until none is left (ok) or
+// one was not taken (not ok); elsewhere: another node holds the queue.
+func (q *Queue) drain(domain string) (ok, elsewhere bool) {
 	ctx := q.ctx
 	for ctx.Err() == nil {
 		q.mu.Lock()
 		q.pending[domain] = false
 		q.mu.Unlock()
+		if held, err := q.lease(ctx, domain); err != nil {
+			return false, false
+		} else if !held {
+			return true, true
+		}
 		peer, err := q.St.Peer(ctx, domain)
 		if errors.Is(err, store.ErrNotFound) {
 			// Removed by the operator: its messages wait until it is
 			// added again.
-			return true
+			q.release(domain)
+			return true, false
 		}
 		if err != nil {
 			q.Log.Error("read a federation peer", "err", err)
-			return false
+			return false, false
 		}
 		os, err := q.St.OutboundFor(ctx, domain, page)
 		if err != nil {
 			q.Log.Error("read the federation queue", "err", err)
-			return false
+			return false, false
 		}
 		if len(os) == 0 {
-			return true
+			q.release(domain)
+			return true, false
 		}
 		for _, o := range os {
 			code, _, err := q.Send(ctx, peer, o)
@@ -208,7 +260,7 @@ func (q *Queue) drain(domain string) bool {
 				if err := q.St.PeerAttempt(ctx, domain, err.Error(), time.Now()); err != nil {
 					q.Log.Error("record a federation attempt", "err", err)
 				}
-				return false
+				return false, false
 			}
 			if code >= 300 {
 				q.Log.Warn("peer refused a forwarded message for good; dropped", "domain", domain, "code", code)
@@ -216,14 +268,22 @@ func (q *Queue) drain(domain string) bool {
 			if err := q.St.OutboundDone(ctx, o.ID); err != nil {
 				// Sent again later; the peer drops it as a repeat.
 				q.Log.Error("forget a forwarded message", "err", err)
-				return false
+				return false, false
 			}
 			if err := q.St.PeerAttempt(ctx, domain, "", time.Now()); err != nil {
 				q.Log.Error("record a federation attempt", "err", err)
 			}
 		}
 	}
-	return false
+	return false, false
+}
+
+// release ends this node's lease of an emptied queue, so another node
+// with new messages for the domain need not wait for it to run out.
+func (q *Queue) release(domain string) {
+	if err := q.St.ReleaseOutbound(q.ctx, domain, q.Holder); err != nil {
+		q.Log.Error("release a federation queue", "err", err)
+	}
 }
 
 // Final reports whether a peer's answer settles a forwarded message: taken

@@ -81,3 +81,55 @@ func TestFinal(t *testing.T) {
 		}
 	}
 }
+
+// TestQueueTwoNodes: two nodes on one store drain one domain's queue: each
+// message is sent once, in queue order, by whichever holds the lease.
+func TestQueueTwoNodes(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	st := openStore(t)
+	b := newTestCA(t, "b.example")
+	pin(t, st, "b.example", b)
+	var mu sync.Mutex
+	var got []string
+	send := func(ctx context.Context, p store.Peer, o store.Outbound) (int, string, error) {
+		mu.Lock()
+		got = append(got, string(o.Body))
+		mu.Unlock()
+		time.Sleep(time.Millisecond)
+		return 200, "OK", nil
+	}
+	var want []string
+	for i := range 40 {
+		body := fmt.Sprintf("m%02d", i)
+		want = append(want, body)
+		if _, err := st.QueueOutbound(ctx, store.Outbound{Domain: "b.example", SenderCert: []byte{1}, Message: store.Message{
+			Sender: "alpha@a.example", SenderDevice: "a1", Recipient: "bravo@b.example", ContentType: "text/plain", Body: []byte(body), Created: time.Now()}}, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 2 {
+		q := &Queue{St: st, Log: slog.New(slog.DiscardHandler), Send: send}
+		q.Start(ctx)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		p, err := st.Peer(ctx, "b.example")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Queued == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still queued: %d", p.Queued)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("sent %q, want %q once each in order", got, want)
+	}
+}

@@ -154,6 +154,21 @@ func (s *DB) OutboundDomains(ctx context.Context) ([]string, error) {
 	return out, rows.Err()
 }
 
+func (s *DB) LeaseOutbound(ctx context.Context, domain, holder string, until, now time.Time) (bool, error) {
+	tag, err := s.pool.Exec(ctx, `INSERT INTO fed_leases(domain, holder, until) VALUES($1,$2,$3)
+		ON CONFLICT(domain) DO UPDATE SET holder=excluded.holder, until=excluded.until WHERE fed_leases.holder=excluded.holder OR fed_leases.until<$4`,
+		domain, holder, unix(until), unix(now))
+	if err != nil {
+		return false, err
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+func (s *DB) ReleaseOutbound(ctx context.Context, domain, holder string) error {
+	_, err := s.pool.Exec(ctx, `DELETE FROM fed_leases WHERE domain=$1 AND holder=$2`, domain, holder)
+	return err
+}
+
 func (s *DB) AcceptForwarded(ctx context.Context, origin string, originID int64, m store.Message, targets []store.Target, quota int64) (int64, error) {
 	adds := map[int64]int64{}
 	var accts []int64

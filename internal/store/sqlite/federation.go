@@ -163,6 +163,22 @@ func (s *DB) OutboundDomains(ctx context.Context) ([]string, error) {
 	return out, rows.Err()
 }
 
+func (s *DB) LeaseOutbound(ctx context.Context, domain, holder string, until, now time.Time) (bool, error) {
+	res, err := s.db.ExecContext(ctx, `INSERT INTO fed_leases(domain, holder, until) VALUES(?,?,?)
+		ON CONFLICT(domain) DO UPDATE SET holder=excluded.holder, until=excluded.until WHERE fed_leases.holder=excluded.holder OR fed_leases.until<?`,
+		domain, holder, unix(until), unix(now))
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+func (s *DB) ReleaseOutbound(ctx context.Context, domain, holder string) error {
+	_, err := s.db.ExecContext(ctx, `DELETE FROM fed_leases WHERE domain=? AND holder=?`, domain, holder)
+	return err
+}
+
 func (s *DB) AcceptForwarded(ctx context.Context, origin string, originID int64, m store.Message, targets []store.Target, quota int64) (int64, error) {
 	var id int64
 	err := s.tx(ctx, func(tx *sql.Tx) error {

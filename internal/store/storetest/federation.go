@@ -17,6 +17,7 @@ func init() {
 		test{"Outbound", testOutbound},
 		test{"AcceptForwarded", testAcceptForwarded},
 		test{"AcceptForwardedConcurrent", testAcceptForwardedConcurrent},
+		test{"LeaseOutbound", testLeaseOutbound},
 	)
 }
 
@@ -182,5 +183,69 @@ func testAcceptForwardedConcurrent(t *testing.T, open Opener) {
 	ps, err := db.Pending(ctx, d.ID, 100)
 	if err != nil || len(ps) != ids {
 		t.Fatalf("stored %d copies, want %d (%v)", len(ps), ids, err)
+	}
+}
+
+// One holder at a time sends a domain's queue: another gets the lease
+// only once it ran out or was released; the holder renews its own; two
+// nodes asking at once get one lease between them.
+func testLeaseOutbound(t *testing.T, open Opener) {
+	ctx := context.Background()
+	db := open(t)
+	other := open(t)
+	now := time.Unix(1_800_000_000, 0)
+	lease := func(h store.Store, holder string, at time.Time) bool {
+		t.Helper()
+		ok, err := h.LeaseOutbound(ctx, "b.example", holder, at.Add(time.Minute), at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	if !lease(db, "n1", now) || lease(other, "n2", now.Add(time.Second)) {
+		t.Fatal("first lease not exclusive")
+	}
+	if !lease(db, "n1", now.Add(30*time.Second)) {
+		t.Fatal("the holder could not renew")
+	}
+	if lease(other, "n2", now.Add(80*time.Second)) {
+		t.Fatal("taken before the renewed lease ran out")
+	}
+	if !lease(other, "n2", now.Add(100*time.Second)) {
+		t.Fatal("not taken after it ran out")
+	}
+	if err := other.ReleaseOutbound(ctx, "b.example", "n2"); err != nil {
+		t.Fatal(err)
+	}
+	if !lease(db, "n1", now.Add(101*time.Second)) {
+		t.Fatal("not taken after release")
+	}
+	if other.ReleaseOutbound(ctx, "b.example", "n2") != nil || lease(other, "n2", now.Add(102*time.Second)) {
+		t.Fatal("another holder's release ended the lease")
+	}
+	var wg sync.WaitGroup
+	got := make(chan bool, 8)
+	for i := range 8 {
+		h := []store.Store{db, other}[i%2]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ok, err := h.LeaseOutbound(ctx, "c.example", fmt.Sprint("h", i), now.Add(time.Minute), now)
+			if err != nil {
+				t.Error(err)
+			}
+			got <- ok
+		}()
+	}
+	wg.Wait()
+	close(got)
+	n := 0
+	for ok := range got {
+		if ok {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d holders at once", n)
 	}
 }

@@ -1,6 +1,7 @@
 -- Federation with other clusters: the peers pinned by the operator (their
 -- CA, endpoints and the last delivery outcome), messages from local devices
--- queued for a peer until it commits them, and the origin ids of messages
+-- queued for a peer until it commits them (and which node sends a peer's
+-- queue, when several share the store), and the origin ids of messages
 -- forwarded by peers, so a forward repeated after a lost answer is not
 -- stored twice.
 CREATE TABLE fed_peers (
@@ -35,3 +36,8 @@ CREATE TABLE fed_seen (
     PRIMARY KEY (origin, origin_id)
 );
 CREATE INDEX fed_seen_received ON fed_seen(received);
+CREATE TABLE fed_leases (
+    domain TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    until  INTEGER NOT NULL
+);
