@@ -244,6 +244,17 @@ func (p *Proxy) copyToOwnDevices(ctx context.Context, id *Identity, m store.Mess
 	}
 }
 
+// fromNode reports, cheaply, whether req came with a node certificate
+// (no device identity in it) while federation is on: only then is the
+// request checked as a peer's.
+func (p *Proxy) fromNode(req *sip.Request) bool {
+	if p.cfg.Federation == nil || p.ln == nil {
+		return false
+	}
+	_, err := federation.NodeDomain(p.ln.peer(req.Source()))
+	return err == nil
+}
+
 // peerNode returns the peer domain whose node sent req, or "" when no node
 // certificate came with it (a device, a phone). A node certificate that is
 // not pinned is refused here (true: answered).
@@ -276,6 +287,9 @@ func (p *Proxy) peerNode(ctx context.Context, req *sip.Request, tx sip.ServerTra
 // fromPeer handles a MESSAGE forwarded by a peer's node; false when req
 // did not come from a node.
 func (p *Proxy) fromPeer(req *sip.Request, tx sip.ServerTransaction) bool {
+	if !p.fromNode(req) {
+		return false
+	}
 	ctx, cancel := context.WithTimeout(p.ctx, 20*time.Second)
 	defer cancel()
 	domain, answered := p.peerNode(ctx, req, tx)

@@ -83,6 +83,9 @@ func remoteIdentity(d ident.Device) Identity {
 // false when req did not come from a node.
 func (r *router) inviteFromPeer(req *sip.Request, tx sip.ServerTransaction) bool {
 	p := r.p
+	if !p.fromNode(req) {
+		return false
+	}
 	ctx, cancel := context.WithTimeout(p.ctx, 10*time.Second)
 	defer cancel()
 	domain, answered := p.peerNode(ctx, req, tx)

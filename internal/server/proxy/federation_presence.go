@@ -341,6 +341,9 @@ func (p *Proxy) notifyFromPeer(req *sip.Request, tx sip.ServerTransaction) bool 
 // subscribeFromPeer handles a SUBSCRIBE a peer's node sends for one of its
 // devices; false when req did not come from a node.
 func (p *Proxy) subscribeFromPeer(req *sip.Request, tx sip.ServerTransaction) bool {
+	if !p.fromNode(req) {
+		return false
+	}
 	ctx, cancel := context.WithTimeout(p.ctx, 10*time.Second)
 	defer cancel()
 	domain, answered := p.peerNode(ctx, req, tx)
