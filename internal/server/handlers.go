@@ -50,7 +50,8 @@ func (n *Node) Handler() http.Handler {
 	m.HandleFunc("GET "+api.PathKeys+"/{user}", n.authed(n.getKeys))
 	n.phoneRoutes(m) // phoneapi.go
 	m.HandleFunc("GET "+api.PathTURN, n.authed(n.turnCredentials))
-	n.fileRoutes(m) // files.go
+	n.fileRoutes(m)      // files.go
+	n.directoryRoutes(m) // directory.go
 	return m
 }
 

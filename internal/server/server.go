@@ -24,6 +24,7 @@ import (
 	"github.com/phonex/phonex/internal/health"
 	"github.com/phonex/phonex/internal/kdf"
 	"github.com/phonex/phonex/internal/metrics"
+	"github.com/phonex/phonex/internal/server/directory"
 	"github.com/phonex/phonex/internal/server/files"
 	"github.com/phonex/phonex/internal/server/operator"
 	"github.com/phonex/phonex/internal/server/presence"
@@ -111,7 +112,8 @@ type Node struct {
 	op           *operator.Service // policies, groups, audit (policy.go)
 	policyWarned atomic.Int64      // unix ns of the last failed policy lookup logged
 
-	dir dirZone // the directory zone (dns.go)
+	dir    dirZone            // the directory zone (dns.go)
+	dirSvc *directory.Service // the directory's private API (directory.go)
 
 	metrics *metrics.Metrics // ops.go
 	checks  health.Checks
@@ -157,6 +159,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 		st.Close()
 		return nil, err
 	}
+	n.openDirectory()
 	return n, nil
 }
 
@@ -281,6 +284,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(string)) 
 	log.Info("node started", "domain", cfg.Domain, "api", ln.Addr().String(), "sip", sln.Addr().String())
 	go n.expireSessions(ctx)
 	go n.sweepFiles(ctx)
+	go n.sweepDirectory(ctx)
 	err = <-errc
 	cancel()
 	<-errc

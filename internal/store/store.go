@@ -199,10 +199,11 @@ type Store interface {
 	CountPrekeys(ctx context.Context, deviceID int64, kind string) (int, error)
 	SetDeviceCaps(ctx context.Context, deviceID int64, caps string) error
 
-	Files    // files.go
-	Operator // operator.go
-	Transfer // transfer.go
-	Ops      // ops.go
+	Files     // files.go
+	Operator  // operator.go
+	Transfer  // transfer.go
+	Ops       // ops.go
+	Directory // directory.go
 
 	Close() error
 }
