@@ -121,7 +121,16 @@ func published(keys []store.DirKey, k store.DirKey) bool {
 	return false
 }
 
-func (s *Service) replace(ctx context.Context, c Caller, cur store.DirEntry, keys []store.DirKey, devs []store.Device, now time.Time) (any, error) {
+func (s *Service) replace(ctx context.Context, c Caller, cur store.DirEntry, active []store.DirKey, devs []store.Device, now time.Time) (any, error) {
+	// The seed's lost phone: the published keys are discarded, and the
+	// account's other active keys (the new device's among them) replace
+	// them.
+	var keys []store.DirKey
+	for _, k := range active {
+		if !published(cur.Keys, k) {
+			keys = append(keys, k)
+		}
+	}
 	rep := store.DirReplacement{ID: newID(), E164: cur.E164, AccountID: c.AccountID, DeviceID: c.DeviceID, AOR: c.Account, Keys: keys,
 		Requested: now, Effective: now.Add(s.lim.ReplaceDelay)}
 	var notices []store.DirNotice
