@@ -112,18 +112,17 @@ func (s *DB) PublishDir(ctx context.Context, e store.DirEntry) error {
 }
 
 func publishDir(ctx context.Context, tx *sql.Tx, e store.DirEntry, keys []byte) error {
-	var owner int64
-	err := tx.QueryRowContext(ctx, `SELECT account_id FROM dir_entries WHERE e164=?`, e.E164).Scan(&owner)
-	switch {
-	case err == nil && owner != e.AccountID:
-		return store.ErrNumberTaken
-	case err != nil && !errors.Is(err, sql.ErrNoRows):
+	// The owner check is part of the write: a number another account
+	// published is left as it is, and no row changes.
+	res, err := tx.ExecContext(ctx, `INSERT INTO dir_entries(e164, hash, account_id, aor, keys, published) VALUES(?,?,?,?,?,?)
+		ON CONFLICT(e164) DO UPDATE SET aor=excluded.aor, keys=excluded.keys, published=excluded.published
+		WHERE dir_entries.account_id=excluded.account_id`,
+		e.E164, e.Hash, e.AccountID, e.AOR, keys, unix(e.Published))
+	if err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO dir_entries(e164, hash, account_id, aor, keys, published) VALUES(?,?,?,?,?,?)
-		ON CONFLICT(e164) DO UPDATE SET aor=excluded.aor, keys=excluded.keys, published=excluded.published`,
-		e.E164, e.Hash, e.AccountID, e.AOR, keys, unix(e.Published)); err != nil {
-		return err
+	if n, _ := res.RowsAffected(); n == 0 {
+		return store.ErrNumberTaken
 	}
 	_, err = tx.ExecContext(ctx, `DELETE FROM dir_replacements WHERE e164=?`, e.E164)
 	return err
