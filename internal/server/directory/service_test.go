@@ -32,7 +32,7 @@ import (
 // caller is named by a header; the node's mutual TLS in front of it is
 // tested end to end in internal/e2e.
 type harness struct {
-	t       *testing.T
+	t       testing.TB
 	st      *sqlite.DB
 	dbPath  string
 	svc     *directory.Service
@@ -45,7 +45,7 @@ type harness struct {
 
 const callerHeader = "X-Test-Device"
 
-func newHarness(t *testing.T, lim directory.Limits) *harness {
+func newHarness(t testing.TB, lim directory.Limits) *harness {
 	t.Helper()
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "phonexd.db")
@@ -136,7 +136,7 @@ func (h *harness) call(dev, method, path string, req, resp any) error {
 	return nil
 }
 
-func wantCode(t *testing.T, what string, err error, code string) {
+func wantCode(t testing.TB, what string, err error, code string) {
 	t.Helper()
 	if ae, ok := err.(*api.Error); !ok || ae.Code != code {
 		t.Fatalf("%s: %v, want code %s", what, err, code)
