@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/subtle"
+	"crypto/x509"
 	"errors"
 	"net/http"
 	"time"
@@ -111,14 +112,30 @@ func (s *Service) prove(ctx context.Context, r *http.Request, c Caller) (any, er
 	return api.DirPublication{State: api.DirPublished, Entry: entryOut(e, nil)}, nil
 }
 
-// published reports whether k is one of the published keys.
+// published reports whether k's device and key are among the published
+// keys. The key, not the certificate, is compared: a renewal keeps the
+// device's key and issues a new certificate, and a renewed device is not a
+// new one.
 func published(keys []store.DirKey, k store.DirKey) bool {
+	if len(k.Cert) == 0 {
+		return false
+	}
 	for _, p := range keys {
-		if p.Device == k.Device && bytes.Equal(p.Cert, k.Cert) && len(k.Cert) > 0 {
+		if p.Device == k.Device && bytes.Equal(publicKey(p.Cert), publicKey(k.Cert)) {
 			return true
 		}
 	}
 	return false
+}
+
+// publicKey is a certificate's SubjectPublicKeyInfo, or the bytes
+// themselves when they are no certificate.
+func publicKey(der []byte) []byte {
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		return der
+	}
+	return c.RawSubjectPublicKeyInfo
 }
 
 func (s *Service) replace(ctx context.Context, c Caller, cur store.DirEntry, active []store.DirKey, devs []store.Device, now time.Time) (any, error) {

@@ -3,13 +3,16 @@ package directory_test
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/x509"
 	"database/sql"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -500,5 +503,40 @@ func TestQueriesLeaveNoTrace(t *testing.T) {
 				t.Errorf("%s holds %q", where, n)
 			}
 		}
+	}
+}
+
+func selfSigned(t testing.TB, key ed25519.PrivateKey, serial int64) []byte {
+	t.Helper()
+	tpl := &x509.Certificate{SerialNumber: big.NewInt(serial), NotBefore: time.Unix(1_700_000_000, 0), NotAfter: time.Unix(1_900_000_000, 0)}
+	der, err := x509.CreateCertificate(rand.Reader, tpl, tpl, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return der
+}
+
+// A renewed certificate keeps the device's key: the device republishes at
+// once. A device whose key changed is a new device: its publication waits.
+func TestRenewedDeviceIsNotNew(t *testing.T) {
+	h := newHarness(t, directory.DefaultLimits)
+	c := h.device("alpha", "phone")
+	_, key, _ := ed25519.GenerateKey(rand.Reader)
+	ctx := context.Background()
+	setCert := func(der []byte) {
+		if err := h.st.UpdateDeviceCert(ctx, c.DeviceID, hex.EncodeToString(der[:8]), der, nil, time.Unix(1_900_000_000, 0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setCert(selfSigned(t, key, 1))
+	h.publish("alpha/phone", "+420123456789")
+	setCert(selfSigned(t, key, 2))
+	if p := h.publish("alpha/phone", "+420123456789"); p.State != api.DirPublished {
+		t.Fatalf("after a renewal: %+v", p)
+	}
+	_, other, _ := ed25519.GenerateKey(rand.Reader)
+	setCert(selfSigned(t, other, 3))
+	if p := h.publish("alpha/phone", "+420123456789"); p.State != api.DirReplacementPending {
+		t.Fatalf("after a key change: %+v", p)
 	}
 }
