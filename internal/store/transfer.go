@@ -98,6 +98,12 @@ var CopyTables = []CopyTable{
 	{"group_members", []string{"group_id", "account_id"}, cols("group_id", "i", "account_id", "i")},
 	{"provisioned_contacts", []string{"account_id", "contact"}, cols("account_id", "i", "contact", "s", "added", "i")},
 	{"audit_log", []string{"id"}, cols("id", "i", "time", "i", "actor", "s", "action", "s", "target", "s", "detail", "s")},
+	{"dir_entries", []string{"e164"}, cols("e164", "s", "hash", "b", "account_id", "i", "aor", "s", "keys", "b", "published", "i")},
+	{"dir_claims", []string{"id"}, cols("id", "s", "e164", "s", "account_id", "i", "device_id", "i", "code_hash", "b", "attempts", "i", "created", "i", "expires", "i")},
+	{"dir_replacements", []string{"id"}, cols("id", "s", "e164", "s", "account_id", "i", "device_id", "i", "aor", "s", "keys", "b", "requested", "i", "effective", "i")},
+	{"dir_notices", []string{"id"}, cols("id", "i", "device_id", "i", "kind", "s", "e164", "s", "ref", "s", "code", "s", "from_device", "s", "effective", "i",
+		"created", "i", "expires", "i")},
+	{"dir_budget", []string{"device_id"}, cols("device_id", "i", "window_start", "i", "used", "i")},
 }
 
 // CopyTableNamed returns the table of that name.

@@ -346,3 +346,27 @@ func testSpendDirBudget(t *testing.T, open Opener) {
 		t.Fatalf("more than the budget at once: %v", err)
 	}
 }
+
+// populateDirectory adds a published number, a claim with its notices, a
+// pending replacement with its notice and a spent budget, for the copy.
+func populateDirectory(t testing.TB, st store.Store, a1, a2 store.Device, now time.Time) {
+	t.Helper()
+	ctx := context.Background()
+	e := dirEntry(a1, "alpha@x.org", "+420123456789", "hash-1", now)
+	c := dirClaim("claim-1", a1, "+420123456780", now)
+	r := store.DirReplacement{ID: "repl-1", E164: e.E164, AccountID: a2.AccountID, DeviceID: a2.ID, AOR: "alpha@x.org",
+		Keys: []store.DirKey{{Device: "a2", Cert: []byte("cert-a2")}}, Requested: now, Effective: now.Add(time.Hour)}
+	for _, err := range []error{
+		st.PublishDir(ctx, e),
+		st.CreateDirClaim(ctx, c, []store.DirNotice{codeNotice(a1, c), codeNotice(a2, c)}, 3, now),
+		st.AddDirReplacement(ctx, r, []store.DirNotice{{DeviceID: a1.ID, Kind: store.DirNoticeReplacement, E164: e.E164, Ref: r.ID, FromDevice: "a2",
+			Effective: r.Effective, Created: now, Expires: now.Add(48 * time.Hour)}}),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := st.SpendDirBudget(ctx, a1.ID, 3, 10, time.Hour, now); err != nil {
+		t.Fatal(err)
+	}
+}
