@@ -2,16 +2,22 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"database/sql"
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/phonex/phonex/internal/dnsval"
 )
 
 type dirKey struct {
@@ -72,8 +78,10 @@ func devicesOf(ks []dirKey) string {
 // delay; the node's log and database hold none of the numbers queried.
 func TestDirectory(t *testing.T) {
 	c := newCluster(t)
-	c.configure("directory_replace_delay = 4s", "log_level = debug")
+	dnsAddr := freeDNSAddr(t)
+	c.configure("directory_replace_delay = 4s", "log_level = debug", "dns_addr = "+dnsAddr)
 	c.n = serve(t, c.data)
+	zone := c.zoneResolver(dnsAddr)
 	c.device("alpha", "phone", true)
 	c.device("bravo", "b1", true)
 	const num = "+420777000111"
@@ -81,6 +89,15 @@ func TestDirectory(t *testing.T) {
 	pub := decode[dirPublication](t, c.mustPx("alpha/phone", "directory", "publish", "--number", "+420 777 000 111", "--json"))
 	if pub.State != "published" || pub.Entry.Number != num || pub.Entry.SIPAddress != "sip:alpha@example.org" || len(pub.Entry.Keys) != 1 {
 		t.Fatalf("publish: %+v", pub)
+	}
+
+	// The publication is in the signed zone, validated from the DS.
+	waitFor(t, "the number in the zone", 10*time.Second, func() bool {
+		aor, err := zone.SIPAddress(context.Background(), num)
+		return err == nil && aor == "alpha@example.org"
+	})
+	if ks := zoneKeys(t, zone, "alpha@example.org"); ks != pub.Entry.Keys[0].KeySHA256 {
+		t.Fatalf("zone keys %s, published %s", ks, pub.Entry.Keys[0].KeySHA256)
 	}
 
 	es := c.dirLookup("bravo/b1", num)
@@ -167,9 +184,16 @@ func TestDirectory(t *testing.T) {
 		return es[0].Pending == nil
 	})
 	// The lost phone's key is discarded; the laptop's is new to bravo.
-	if es := c.dirLookup("bravo/b1", num); devicesOf(es[0].Keys) != "alpha@example.org/laptop:not_pinned" {
+	es = c.dirLookup("bravo/b1", num)
+	if devicesOf(es[0].Keys) != "alpha@example.org/laptop:not_pinned" {
 		t.Fatalf("after the replacement: %+v", es)
 	}
+	// The zone follows (the sweeper pushes the replacement). Its SMIMEA
+	// records are per address: the union of the keys of alpha's numbers,
+	// and +420777000222 still names the phone.
+	waitFor(t, "the replacement in the zone", 10*time.Second, func() bool {
+		return strings.Contains(zoneKeys(t, zone, "alpha@example.org"), es[0].Keys[0].KeySHA256)
+	})
 
 	// No query is logged or stored.
 	var needles []string
@@ -230,4 +254,49 @@ func TestDirectory(t *testing.T) {
 			}
 		}
 	}
+}
+
+// freeDNSAddr is a loopback port free for UDP and TCP when asked.
+func freeDNSAddr(t *testing.T) string {
+	for i := 0; i < 20; i++ {
+		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := pc.LocalAddr().String()
+		ln, err := net.Listen("tcp", addr)
+		pc.Close()
+		if err == nil {
+			ln.Close()
+			return addr
+		}
+	}
+	t.Fatal("no free port for DNS")
+	return ""
+}
+
+// zoneResolver validates the node's zone from the DS 'phonexd dns ds' prints.
+func (c *cluster) zoneResolver(addr string) *dnsval.Resolver {
+	c.t.Helper()
+	out := decode[map[string]any](c.t, mustRun(c.t, nil, "phonexd", "dns", "ds", "--data", c.data, "--json"))
+	ds, err := dns.NewRR(out["ds"].(string))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return &dnsval.Resolver{Server: addr, Anchors: []dns.RR{ds}}
+}
+
+// zoneKeys is the SHA-256 of the public keys of the certificates the zone
+// publishes for aor, comma-separated.
+func zoneKeys(t *testing.T, r *dnsval.Resolver, aor string) string {
+	certs, err := r.UserKeys(context.Background(), aor)
+	if err != nil {
+		return err.Error()
+	}
+	var out []string
+	for _, c := range certs {
+		h := sha256.Sum256(c.RawSubjectPublicKeyInfo)
+		out = append(out, hex.EncodeToString(h[:]))
+	}
+	return strings.Join(out, ",")
 }

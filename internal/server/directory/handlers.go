@@ -3,9 +3,11 @@ package directory
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -367,6 +369,9 @@ func (s *Service) sweep(ctx context.Context) error {
 	return s.st.DeleteExpiredDir(ctx, now)
 }
 
+// changed gives Changed every entry when they differ from what it was
+// given last: publications made through this node, and those of other
+// nodes sharing the store, which the sweeper finds.
 func (s *Service) changed(ctx context.Context) {
 	if s.Changed == nil {
 		return
@@ -376,7 +381,21 @@ func (s *Service) changed(ctx context.Context) {
 		s.log.Error("directory entries for the zone", "err", err)
 		return
 	}
-	s.Changed(ctx, es)
+	h := sha256.New()
+	for _, e := range es {
+		fmt.Fprintf(h, "%q %q %d\n", e.E164, e.AOR, len(e.Keys))
+		for _, k := range e.Keys {
+			fmt.Fprintf(h, "%q %x\n", k.Device, k.Cert)
+		}
+	}
+	sum := h.Sum(nil)
+	s.mu.Lock()
+	same := bytes.Equal(sum, s.pushed)
+	s.pushed = sum
+	s.mu.Unlock()
+	if !same {
+		s.Changed(ctx, es)
+	}
 }
 
 // Run sweeps every interval until ctx ends.
@@ -392,6 +411,7 @@ func (s *Service) Run(ctx context.Context, every time.Duration) {
 			if err := s.sweep(ctx); err != nil && ctx.Err() == nil {
 				s.log.Error("directory sweep", "err", err)
 			}
+			s.changed(ctx)
 		}
 	}
 }

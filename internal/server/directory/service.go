@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"math/big"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/phonex/phonex/internal/api"
@@ -76,6 +77,9 @@ type Service struct {
 	// Changed, when set, is called after the published set changed, with
 	// every entry (to feed the signed zone).
 	Changed func(ctx context.Context, entries []store.DirEntry)
+
+	mu     sync.Mutex
+	pushed []byte // hash of the entries Changed was given last
 }
 
 // New makes a service for the accounts of domain.
