@@ -105,3 +105,16 @@ func (d *Device) Lookup(ctx context.Context, query string) ([]DirectoryEntry, er
 func (d *Device) Discover(ctx context.Context, numbers []string, progress func(done, total int)) (Discovery, error) {
 	return d.p.DiscoverNumbers(ctx, numbers, progress)
 }
+
+// LookupDNS finds a number (+E164) or a SIP address (user@domain) in a
+// directory zone through server (host:port of an authoritative server or
+// a resolver), validating every answer on this device with DNSSEC from
+// anchors (DS or DNSKEY records, one a line, as 'phonexd dns ds' prints
+// them), never trusting a resolver's AD bit.
+func (d *Device) LookupDNS(ctx context.Context, query, server string, anchors []byte) ([]DirectoryEntry, error) {
+	rrs, err := client.ParseAnchors(anchors)
+	if err != nil {
+		return nil, err
+	}
+	return d.p.LookupDirectoryDNS(ctx, query, server, rrs)
+}

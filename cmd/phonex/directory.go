@@ -15,7 +15,7 @@ import (
 )
 
 const directorySyn = `phonex directory publish --number +E164 [--code CODE | --no-wait] [--json]
-  phonex directory lookup +E164|USER@DOMAIN [--json]
+  phonex directory lookup +E164|USER@DOMAIN [--dns HOST:PORT --anchor FILE] [--json]
   phonex directory discover --file numbers.txt [--json]
   phonex directory notices [--json]
   phonex directory cancel REPLACEMENT [--json]`
@@ -113,7 +113,15 @@ func (a *app) dirPublish(ctx context.Context, args []string) error {
 
 func printEntry(out io.Writer, e sdk.DirectoryEntry) {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "number\t%s\nSIP address\t%s\npublished\t%s\n", e.Number, e.SIPAddress, e.Published.Local().Format(time.RFC3339))
+	if e.Number != "" {
+		fmt.Fprintf(tw, "number\t%s\n", e.Number)
+	}
+	fmt.Fprintf(tw, "SIP address\t%s\n", e.SIPAddress)
+	if e.Source == "dns" {
+		fmt.Fprintf(tw, "source\tDNS, validated on this device (DNSSEC)\n")
+	} else {
+		fmt.Fprintf(tw, "published\t%s\n", e.Published.Local().Format(time.RFC3339))
+	}
 	keys := func(label string, ks []sdk.DirectoryKey) {
 		for _, k := range ks {
 			ca := "not checked (other cluster)"
@@ -145,8 +153,10 @@ func matchText(m string) string {
 }
 
 func (a *app) dirLookup(ctx context.Context, args []string) error {
-	const syn = "phonex directory lookup +E164|USER@DOMAIN [--json]"
+	const syn = "phonex directory lookup +E164|USER@DOMAIN [--dns HOST:PORT --anchor FILE] [--json]"
 	c := a.newCommon("directory lookup", syn)
+	server := c.String("dns", "", "look up in the directory zone through this DNS server (authoritative or resolver), validated here with DNSSEC")
+	anchor := c.String("anchor", "", "the zone's trust anchor: DS or DNSKEY records, as 'phonexd dns ds' prints (with --dns)")
 	pos, err := c.Parse(args)
 	if err != nil {
 		return err
@@ -154,8 +164,23 @@ func (a *app) dirLookup(ctx context.Context, args []string) error {
 	if len(pos) != 1 {
 		return cli.Misuse(syn, "directory lookup takes one number (+E164) or SIP address (USER@DOMAIN)")
 	}
+	if (*server == "") != (*anchor == "") {
+		return cli.Misuse(syn, "--dns and --anchor go together: the answers are validated from the anchor")
+	}
+	var anchors []byte
+	if *anchor != "" {
+		if anchors, err = os.ReadFile(*anchor); err != nil {
+			return err
+		}
+	}
 	return c.withDevice(ctx, func(d *sdk.Device) error {
-		es, err := d.Lookup(ctx, pos[0])
+		var es []sdk.DirectoryEntry
+		var err error
+		if *server != "" {
+			es, err = d.LookupDNS(ctx, pos[0], *server, anchors)
+		} else {
+			es, err = d.Lookup(ctx, pos[0])
+		}
 		if err != nil {
 			return err
 		}

@@ -100,6 +100,28 @@ func TestDirectory(t *testing.T) {
 		t.Fatalf("zone keys %s, published %s", ks, pub.Entry.Keys[0].KeySHA256)
 	}
 
+	// The same through DNS, validated by the device from the DS.
+	anchor := filepath.Join(c.tmp, "anchor.ds")
+	os.WriteFile(anchor, []byte(mustRun(t, nil, "phonexd", "dns", "ds", "--data", c.data)), 0o600)
+	viaDNS := decode[struct {
+		Entries []struct {
+			dirEntry
+			Source string `json:"source"`
+		} `json:"entries"`
+	}](t, c.mustPx("bravo/b1", "directory", "lookup", num, "--dns", dnsAddr, "--anchor", anchor, "--json")).Entries
+	if len(viaDNS) != 1 || viaDNS[0].Source != "dns" || viaDNS[0].SIPAddress != "sip:alpha@example.org" ||
+		devicesOf(viaDNS[0].Keys) != "alpha@example.org/phone:not_pinned" || viaDNS[0].Keys[0].KeySHA256 != pub.Entry.Keys[0].KeySHA256 {
+		t.Fatalf("lookup through DNS: %+v", viaDNS)
+	}
+	// A wrong anchor: nothing validates.
+	wrongAnchor := filepath.Join(c.tmp, "wrong.ds")
+	ds := strings.Fields(mustRun(t, nil, "phonexd", "dns", "ds", "--data", c.data))
+	ds[len(ds)-1] = strings.Repeat("0", len(ds[len(ds)-1]))
+	os.WriteFile(wrongAnchor, []byte(strings.Join(ds, " ")+"\n"), 0o600)
+	if r := c.px("bravo/b1", "directory", "lookup", num, "--dns", dnsAddr, "--anchor", wrongAnchor); r.code != 1 || !strings.Contains(r.err, "DNSSEC") {
+		t.Fatalf("lookup with a wrong anchor: exit %d %q", r.code, r.err)
+	}
+
 	es := c.dirLookup("bravo/b1", num)
 	if len(es) != 1 || es[0].SIPAddress != "sip:alpha@example.org" || devicesOf(es[0].Keys) != "alpha@example.org/phone:not_pinned" || !es[0].Keys[0].CAVerified {
 		t.Fatalf("lookup before pinning: %+v", es)
@@ -107,6 +129,10 @@ func TestDirectory(t *testing.T) {
 	c.mustPx("bravo/b1", "contacts", "add", "alpha@example.org")
 	if es := c.dirLookup("bravo/b1", "alpha@example.org"); devicesOf(es[0].Keys) != "alpha@example.org/phone:pinned" {
 		t.Fatalf("lookup by address after pinning: %+v", es)
+	}
+	if out := c.mustPx("bravo/b1", "directory", "lookup", "alpha@example.org", "--dns", dnsAddr, "--anchor", anchor); !strings.Contains(out, "validated on this device") ||
+		!strings.Contains(out, "matches what this device pinned") {
+		t.Fatalf("lookup by address through DNS after pinning: %s", out)
 	}
 	if out := c.mustPx("bravo/b1", "directory", "lookup", num); !strings.Contains(out, "sip:alpha@example.org") || !strings.Contains(out, "matches what this device pinned") {
 		t.Fatalf("lookup as text: %s", out)
