@@ -110,11 +110,11 @@ func (d *Device) Discover(ctx context.Context, numbers []string, progress func(d
 // directory zone through server (host:port of an authoritative server or
 // a resolver), validating every answer on this device with DNSSEC from
 // anchors (DS or DNSKEY records, one a line, as 'phonexd dns ds' prints
-// them), never trusting a resolver's AD bit.
+// them), never trusting a resolver's AD bit. Anchors that validated an
+// answer are remembered in the profile; nil anchors use those.
 func (d *Device) LookupDNS(ctx context.Context, query, server string, anchors []byte) ([]DirectoryEntry, error) {
-	rrs, err := client.ParseAnchors(anchors)
-	if err != nil {
-		return nil, err
-	}
-	return d.p.LookupDirectoryDNS(ctx, query, server, rrs)
+	return d.p.LookupDirectoryDNSWith(ctx, query, server, anchors)
 }
+
+// ErrNoSavedAnchor: LookupDNS without anchors, and none remembered.
+var ErrNoSavedAnchor = client.ErrNoSavedAnchor

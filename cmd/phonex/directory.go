@@ -15,7 +15,7 @@ import (
 )
 
 const directorySyn = `phonex directory publish --number +E164 [--code CODE | --no-wait] [--json]
-  phonex directory lookup +E164|USER@DOMAIN [--dns HOST:PORT --anchor FILE] [--json]
+  phonex directory lookup +E164|USER@DOMAIN [--dns HOST:PORT [--anchor FILE]] [--json]
   phonex directory discover --file numbers.txt [--json]
   phonex directory notices [--json]
   phonex directory cancel REPLACEMENT [--json]`
@@ -153,10 +153,10 @@ func matchText(m string) string {
 }
 
 func (a *app) dirLookup(ctx context.Context, args []string) error {
-	const syn = "phonex directory lookup +E164|USER@DOMAIN [--dns HOST:PORT --anchor FILE] [--json]"
+	const syn = "phonex directory lookup +E164|USER@DOMAIN [--dns HOST:PORT [--anchor FILE]] [--json]"
 	c := a.newCommon("directory lookup", syn)
 	server := c.String("dns", "", "look up in the directory zone through this DNS server (authoritative or resolver), validated here with DNSSEC")
-	anchor := c.String("anchor", "", "the zone's trust anchor: DS or DNSKEY records, as 'phonexd dns ds' prints (with --dns)")
+	anchor := c.String("anchor", "", "the zone's trust anchor: DS or DNSKEY records, as 'phonexd dns ds' prints (with --dns; remembered in the profile once it validated an answer)")
 	pos, err := c.Parse(args)
 	if err != nil {
 		return err
@@ -164,8 +164,8 @@ func (a *app) dirLookup(ctx context.Context, args []string) error {
 	if len(pos) != 1 {
 		return cli.Misuse(syn, "directory lookup takes one number (+E164) or SIP address (USER@DOMAIN)")
 	}
-	if (*server == "") != (*anchor == "") {
-		return cli.Misuse(syn, "--dns and --anchor go together: the answers are validated from the anchor")
+	if *server == "" && *anchor != "" {
+		return cli.Misuse(syn, "--anchor goes with --dns: it validates the zone's answers")
 	}
 	var anchors []byte
 	if *anchor != "" {

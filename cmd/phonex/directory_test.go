@@ -20,6 +20,7 @@ func TestDirectoryCommandLine(t *testing.T) {
 		{[]string{"directory", "publish"}, 2, "", "missing required flag --number"},
 		{[]string{"directory", "publish", "--number", "+420777000111", "--code", "1", "--no-wait"}, 2, "", "give one of them"},
 		{[]string{"directory", "lookup"}, 2, "", "takes one number"},
+		{[]string{"directory", "lookup", "+420777000111", "--anchor", "a.ds"}, 2, "", "--anchor goes with --dns"},
 		{[]string{"directory", "discover"}, 2, "", "missing required flag --file"},
 		{[]string{"directory", "cancel"}, 2, "", "takes the replacement"},
 		{[]string{"directory", "notices", "x"}, 2, "", `unexpected argument "x"`},

@@ -53,7 +53,7 @@ const usage = `phonex: a PhoneX device
   phonex voice USER@DOMAIN --wav F.wav [--json]
   phonex servers [--set HOST:PORT[,HOST:PORT...]] [--json]   (the cluster's API addresses, for failover)
   phonex directory publish --number +E164 [--code CODE | --no-wait] [--json]
-  phonex directory lookup +E164|USER@DOMAIN [--dns HOST:PORT --anchor FILE] [--json]
+  phonex directory lookup +E164|USER@DOMAIN [--dns HOST:PORT [--anchor FILE]] [--json]
   phonex directory discover --file numbers.txt [--json]
   phonex directory notices [--json]
   phonex directory cancel REPLACEMENT [--json]

@@ -19,6 +19,46 @@ import (
 // ErrNoAnchors: a DNS lookup needs the zone's trust anchor.
 var ErrNoAnchors = errors.New("no DS or DNSKEY record in the trust anchor")
 
+// ErrNoSavedAnchor: a DNS lookup without an anchor, and none remembered.
+var ErrNoSavedAnchor = errors.New("no trust anchor remembered in this profile; give the zone's DS or DNSKEY records once")
+
+const kvDirAnchor = "dir-anchor" // the trust anchor of the last validated DNS lookup
+
+// DirAnchor returns the trust anchor this profile remembered, if any.
+func (p *Profile) DirAnchor(ctx context.Context) ([]byte, error) {
+	v, ok, err := kvGet(ctx, p.db.db, kvDirAnchor)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, ErrNoSavedAnchor
+	}
+	return []byte(v), nil
+}
+
+// LookupDirectoryDNSWith is LookupDirectoryDNS with anchors as text (DS
+// or DNSKEY records); nil anchors use the ones this profile remembered.
+// Anchors given are remembered (in the encrypted profile) once they
+// validated an answer, so a mistyped anchor is never kept.
+func (p *Profile) LookupDirectoryDNSWith(ctx context.Context, query, server string, anchors []byte) ([]DirEntry, error) {
+	given := anchors != nil
+	if !given {
+		var err error
+		if anchors, err = p.DirAnchor(ctx); err != nil {
+			return nil, err
+		}
+	}
+	rrs, err := ParseAnchors(anchors)
+	if err != nil {
+		return nil, err
+	}
+	es, err := p.LookupDirectoryDNS(ctx, query, server, rrs)
+	if err == nil && given {
+		err = kvPut(ctx, p.db.db, kvDirAnchor, string(anchors))
+	}
+	return es, err
+}
+
 // ParseAnchors reads trust anchors: DS or DNSKEY records in master file
 // syntax, one a line ('phonexd dns ds' prints one); '#' and ';' start
 // comments.
