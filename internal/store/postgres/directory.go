@@ -295,6 +295,28 @@ func (s *DB) ApplyDueDirReplacements(ctx context.Context, now time.Time) ([]stri
 				return fmt.Errorf("replacement of %s: %w", r.ID, err)
 			}
 			changed = append(changed, r.E164)
+			// The keys are the account's: its other numbers switch too, so
+			// a discarded key is published under none of them (the zone
+			// publishes keys per address).
+			rows, err := tx.Query(ctx, `SELECT e164 FROM dir_entries WHERE account_id=$1 AND e164<>$2 ORDER BY e164`, r.AccountID, r.E164)
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+				var n string
+				if err := rows.Scan(&n); err != nil {
+					rows.Close()
+					return err
+				}
+				changed = append(changed, n)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `UPDATE dir_entries SET keys=$1, published=$2 WHERE account_id=$3 AND e164<>$4`, keys, unix(now), r.AccountID, r.E164); err != nil {
+				return err
+			}
 		}
 		return nil
 	})

@@ -253,6 +253,13 @@ func testDirReplacement(t *testing.T, open Opener) {
 	if err := db.PublishDir(ctx, e); err != nil {
 		t.Fatal(err)
 	}
+	if err := db.PublishDir(ctx, dirEntry(phone, "alpha@x.org", "+420123456780", "h2", t0)); err != nil {
+		t.Fatal(err)
+	}
+	bravo := device(t, db, "bravo@x.org", "b1")
+	if err := db.PublishDir(ctx, dirEntry(bravo, "bravo@x.org", "+420123456781", "h3", t0)); err != nil {
+		t.Fatal(err)
+	}
 	rep := func(id string) store.DirReplacement {
 		return store.DirReplacement{ID: id, E164: e.E164, AccountID: laptop.AccountID, DeviceID: laptop.ID, AOR: "alpha@x.org",
 			Keys: []store.DirKey{{Device: "laptop", Cert: []byte("cert-laptop")}}, Requested: t0, Effective: t0.Add(time.Hour)}
@@ -289,12 +296,19 @@ func testDirReplacement(t *testing.T, open Opener) {
 		t.Fatal(err)
 	}
 	changed, err := db.ApplyDueDirReplacements(ctx, t0.Add(time.Hour))
-	if err != nil || len(changed) != 1 || changed[0] != e.E164 {
+	if err != nil || len(changed) != 2 || changed[0] != e.E164 || changed[1] != "+420123456780" {
 		t.Fatalf("after the delay: %v %v", changed, err)
 	}
 	got, _ := db.DirEntry(ctx, e.E164)
 	if len(got.Keys) != 1 || got.Keys[0].Device != "laptop" || string(got.Hash) != "h1" || !got.Published.Equal(t0.Add(time.Hour)) {
 		t.Fatalf("published replacement: %+v", got)
+	}
+	// The account's other number switches too; another account's does not.
+	if other, _ := db.DirEntry(ctx, "+420123456780"); len(other.Keys) != 1 || other.Keys[0].Device != "laptop" || string(other.Hash) != "h2" {
+		t.Fatalf("the account's other number: %+v", other)
+	}
+	if b, _ := db.DirEntry(ctx, "+420123456781"); len(b.Keys) != 1 || b.Keys[0].Device != "b1" {
+		t.Fatalf("another account's number: %+v", b)
 	}
 	if _, err := db.DirReplacementFor(ctx, e.E164); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("replacement after publication: %v", err)
