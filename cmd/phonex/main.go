@@ -52,6 +52,11 @@ const usage = `phonex: a PhoneX device
   phonex get ID [-o PATH] [--wav] [--json]
   phonex voice USER@DOMAIN --wav F.wav [--json]
   phonex servers [--set HOST:PORT[,HOST:PORT...]] [--json]   (the cluster's API addresses, for failover)
+  phonex directory publish --number +E164 [--code CODE | --no-wait] [--json]
+  phonex directory lookup +E164|USER@DOMAIN [--dns HOST:PORT [--anchor FILE]] [--json]
+  phonex directory discover --file numbers.txt [--json]
+  phonex directory notices [--json]
+  phonex directory cancel REPLACEMENT [--json]
   phonex --version
 
 Every command takes --profile DIR (default ~/.phonex); call and answer keep
@@ -103,6 +108,7 @@ var commands = []command{
 	{"get", (*app).cmdGet},
 	{"voice", (*app).cmdVoice},
 	{"servers", (*app).cmdServers},
+	{"directory", (*app).cmdDirectory}, // directory.go
 }
 
 // cmdHelp is 'phonex help [COMMAND]'.

@@ -15,6 +15,7 @@ import (
 	"github.com/phonex/phonex/internal/ident"
 	"github.com/phonex/phonex/internal/kdf"
 	"github.com/phonex/phonex/internal/pow"
+	"github.com/phonex/phonex/internal/server/directory"
 	"github.com/phonex/phonex/internal/server/files"
 	"github.com/phonex/phonex/internal/throttle"
 )
@@ -63,6 +64,8 @@ type Config struct {
 	Files files.Limits
 	// Directory zone (config_dns.go).
 	DNS DNSConfig
+	// Number directory: claims, replacement delay, query budget (config_directory.go).
+	Directory directory.Limits
 }
 
 // SIPLimits bound what clients may hold on the SIP port.
@@ -105,6 +108,8 @@ func Defaults(dir string) Config {
 		Relay: relayDefaults(),
 		Files: files.DefaultLimits,
 		DNS:   dnsDefaults(),
+
+		Directory: directory.DefaultLimits,
 	}
 }
 
@@ -168,6 +173,9 @@ func (c Config) Validate() error {
 	if err := c.validateOps(); err != nil {
 		errs = append(errs, err)
 	}
+	if err := c.Directory.Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
@@ -210,6 +218,7 @@ func (c Config) Encode() []byte {
 	fmt.Fprintf(&b, "file_slots_max = %d\nfile_slot_ttl = %s\nfile_take_ttl = %s\nfile_expiry = %s\nfile_max_size = %d\nfile_quota = %d\nfile_pair_cap = %d\n",
 		c.Files.MaxSlots, c.Files.SlotTTL, c.Files.TakeTTL, c.Files.Expiry, c.Files.MaxFileSize, c.Files.Quota, c.Files.PairCap)
 	c.DNS.encode(&b)
+	encodeDirectory(c.Directory, &b)
 	return b.Bytes()
 }
 
@@ -324,6 +333,9 @@ func ParseConfig(dir string, data []byte) (Config, error) {
 			var ok bool
 			if ok, err = c.Relay.parse(k, v); !ok {
 				ok, err = c.DNS.parse(k, v)
+			}
+			if !ok {
+				ok, err = parseDirectory(&c.Directory, k, v)
 			}
 			if !ok {
 				return c, fmt.Errorf("%s line %d: unknown setting %q", ConfigFile, line, k)

@@ -52,6 +52,7 @@ func (n *Node) Handler() http.Handler {
 	m.HandleFunc("GET "+api.PathTURN, n.authed(n.turnCredentials))
 	n.fileRoutes(m)       // files.go
 	n.federationRoutes(m) // federation.go
+	n.directoryRoutes(m)  // directory.go
 	return m
 }
 

@@ -24,6 +24,7 @@ import (
 	"github.com/phonex/phonex/internal/health"
 	"github.com/phonex/phonex/internal/kdf"
 	"github.com/phonex/phonex/internal/metrics"
+	"github.com/phonex/phonex/internal/server/directory"
 	"github.com/phonex/phonex/internal/server/federation"
 	"github.com/phonex/phonex/internal/server/files"
 	"github.com/phonex/phonex/internal/server/operator"
@@ -112,7 +113,8 @@ type Node struct {
 	op           *operator.Service // policies, groups, audit (policy.go)
 	policyWarned atomic.Int64      // unix ns of the last failed policy lookup logged
 
-	dir dirZone // the directory zone (dns.go)
+	dir    dirZone            // the directory zone (dns.go)
+	dirSvc *directory.Service // the directory's private API (directory.go)
 
 	metrics *metrics.Metrics // ops.go
 	checks  health.Checks
@@ -162,6 +164,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 		st.Close()
 		return nil, err
 	}
+	n.openDirectory()
 	return n, nil
 }
 
@@ -286,6 +289,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(string)) 
 	log.Info("node started", "domain", cfg.Domain, "api", ln.Addr().String(), "sip", sln.Addr().String())
 	go n.expireSessions(ctx)
 	go n.sweepFiles(ctx)
+	go n.sweepDirectory(ctx)
 	err = <-errc
 	cancel()
 	<-errc

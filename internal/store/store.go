@@ -204,6 +204,7 @@ type Store interface {
 	Transfer   // transfer.go
 	Ops        // ops.go
 	Federation // federation.go
+	Directory  // directory.go
 
 	Close() error
 }

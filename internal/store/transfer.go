@@ -105,6 +105,12 @@ var CopyTables = []CopyTable{
 		"content_type", "s", "body", "b", "created", "i")},
 	{"fed_seen", []string{"origin", "origin_id"}, cols("origin", "s", "origin_id", "i", "received", "i")},
 	{"fed_leases", []string{"domain"}, cols("domain", "s", "holder", "s", "until", "i")},
+	{"dir_entries", []string{"e164"}, cols("e164", "s", "hash", "b", "account_id", "i", "aor", "s", "keys", "b", "published", "i")},
+	{"dir_claims", []string{"id"}, cols("id", "s", "e164", "s", "account_id", "i", "device_id", "i", "code_hash", "b", "attempts", "i", "created", "i", "expires", "i")},
+	{"dir_replacements", []string{"id"}, cols("id", "s", "e164", "s", "account_id", "i", "device_id", "i", "aor", "s", "keys", "b", "requested", "i", "effective", "i")},
+	{"dir_notices", []string{"id"}, cols("id", "i", "device_id", "i", "kind", "s", "e164", "s", "ref", "s", "code", "s", "from_device", "s", "effective", "i",
+		"created", "i", "expires", "i")},
+	{"dir_budget", []string{"device_id"}, cols("device_id", "i", "window_start", "i", "used", "i")},
 }
 
 // CopyTableNamed returns the table of that name.

@@ -64,7 +64,7 @@ func (s *DB) Dump(ctx context.Context, fn func(table string, row []any) error) e
 // sequenced are the identity columns whose sequences a load moves past
 // the ids it wrote.
 var sequenced = [][2]string{{"accounts", "id"}, {"devices", "id"}, {"messages", "id"}, {"deliveries", "seq"}, {"groups", "id"}, {"audit_log", "id"},
-	{"fed_outbound", "id"}}
+	{"fed_outbound", "id"}, {"dir_notices", "id"}}
 
 // copyChunk is how many rows of a table go to the server in one COPY.
 const copyChunk = 1000

@@ -85,6 +85,7 @@ func Populate(t testing.TB, st store.Store) {
 	_, err = st.ProvisionContact(ctx, c.ID, "alpha@x.org", now)
 	must(err)
 	must(st.AppendAudit(ctx, store.AuditEntry{Time: now, Actor: "cli:root", Action: "user.add", Target: "charlie@x.org", Detail: "ttl=1h"}))
+	populateDirectory(t, st, a1, a2, now) // directory.go
 }
 
 // dump reads every row of st.
