@@ -205,6 +205,7 @@ type Store interface {
 	Ops        // ops.go
 	Federation // federation.go
 	Directory  // directory.go
+	Admins     // admins.go
 
 	Close() error
 }
