@@ -66,6 +66,8 @@ type Config struct {
 	DNS DNSConfig
 	// Number directory: claims, replacement delay, query budget (config_directory.go).
 	Directory directory.Limits
+	// Admin web panel (config_admin.go).
+	Admin AdminConfig
 }
 
 // SIPLimits bound what clients may hold on the SIP port.
@@ -110,6 +112,7 @@ func Defaults(dir string) Config {
 		DNS:   dnsDefaults(),
 
 		Directory: directory.DefaultLimits,
+		Admin:     adminDefaults(),
 	}
 }
 
@@ -166,6 +169,9 @@ func (c Config) Validate() error {
 	if err := c.DNS.validate(); err != nil {
 		errs = append(errs, err)
 	}
+	if err := c.Admin.validate(); err != nil {
+		errs = append(errs, err)
+	}
 	if f := c.Files; f.MaxSlots < 1 || f.MaxSlots > 64 || f.SlotTTL < time.Second || f.TakeTTL < time.Second || f.Expiry < time.Second ||
 		f.MaxFileSize < 1 || f.Quota < f.MaxFileSize || f.PairCap < 1 {
 		errs = append(errs, fmt.Errorf("file limits: 1 <= file_slots_max <= 64, ttls and expiry >= 1s, file_max_size >= 1, file_quota >= file_max_size, file_pair_cap >= 1"))
@@ -219,6 +225,7 @@ func (c Config) Encode() []byte {
 		c.Files.MaxSlots, c.Files.SlotTTL, c.Files.TakeTTL, c.Files.Expiry, c.Files.MaxFileSize, c.Files.Quota, c.Files.PairCap)
 	c.DNS.encode(&b)
 	encodeDirectory(c.Directory, &b)
+	c.Admin.encode(&b)
 	return b.Bytes()
 }
 
@@ -331,8 +338,11 @@ func ParseConfig(dir string, data []byte) (Config, error) {
 			c.Files.PairCap, err = strconv.Atoi(v)
 		default:
 			var ok bool
-			if ok, err = c.Relay.parse(k, v); !ok {
+			if ok, err = c.Relay.parse(k, v); !ok && err == nil {
 				ok, err = c.DNS.parse(k, v)
+			}
+			if !ok && err == nil {
+				ok, err = c.Admin.parse(k, v)
 			}
 			if !ok {
 				ok, err = parseDirectory(&c.Directory, k, v)

@@ -122,6 +122,8 @@ type Node struct {
 	fedOnce sync.Once
 	fed     *federation.Service // federation.go
 	fedKeys bundleCache         // federation_cache.go
+
+	live liveState // panel.go
 }
 
 // sipAddr is where devices reach SIP: the live listener, else the setting.
@@ -226,6 +228,10 @@ func (n *Node) Serve(ctx context.Context, ln net.Listener) error {
 // Run opens the node in cfg.DataDir and serves until ctx ends. ready is
 // called with one line per listener once it accepts connections.
 func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(string)) error {
+	return run(ctx, cfg, log, ready, nil)
+}
+
+func run(ctx context.Context, cfg Config, log *slog.Logger, ready func(string), hooks []Hook) error {
 	n, err := Open(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -266,7 +272,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(string)) 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	opsLine := n.startOpsLenient(ctx)
-	errc := make(chan error, 2)
+	errc := make(chan error, 2+len(hooks))
 	go func() { errc <- n.Serve(ctx, ln) }()
 	go func() { errc <- n.ServeSIPPhones(ctx, sln, pln) }()
 	defer recordListening(cfg.DataDir, ln, sln, pln, log)()
@@ -287,12 +293,17 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger, ready func(string)) 
 		ready(opsLine)
 	}
 	log.Info("node started", "domain", cfg.Domain, "api", ln.Addr().String(), "sip", sln.Addr().String())
+	for _, h := range hooks {
+		go func() { errc <- h(ctx, n, ready) }()
+	}
 	go n.expireSessions(ctx)
 	go n.sweepFiles(ctx)
 	go n.sweepDirectory(ctx)
 	err = <-errc
 	cancel()
-	<-errc
+	for range 1 + len(hooks) {
+		<-errc
+	}
 	return err
 }
 

@@ -174,6 +174,7 @@ func (n *Node) ServeSIPPhones(ctx context.Context, ln, phones net.Listener) erro
 	n.mu.Lock()
 	n.sipLive = ln.Addr().String()
 	n.mu.Unlock()
+	n.live.setProxy(p)
 	return p.Serve(ctx, ln)
 }
 

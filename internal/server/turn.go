@@ -81,6 +81,7 @@ func (n *Node) ServeRelay(ctx context.Context) (string, error) {
 		}
 		go func() { <-ctx.Done(); s.Close() }()
 		n.relayMetrics(s)
+		n.live.setRelay(s)
 		own, ownSTUN := s.URLs(relayHost(n.cfg, s))
 		is.turn, is.stun = slices.Concat(own, is.turn), slices.Concat(ownSTUN, is.stun)
 		line = s.Describe()
