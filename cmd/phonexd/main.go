@@ -32,7 +32,7 @@ const usage = `phonexd: a PhoneX cluster node
   phonexd init    --data DIR --join DIR_OF_ANOTHER_NODE [--host NAME_OR_IP ...] [--store postgres://…] [--json]
   phonexd migrate [--data DIR] [--store STORE] [--json]
   phonexd store   copy --from STORE --to STORE [--json]   (e.g. --from sqlite:DIR --to postgres://…)
-  phonexd serve   [--data DIR] [--store STORE] [--api-addr HOST:PORT] [--sip-addr HOST:PORT] [--sip-phone-addr HOST:PORT|off] [--relay-addr HOST:PORT] [--relay-tls-addr HOST:PORT|off] [--dns-addr HOST:PORT|off] [--metrics-addr HOST:PORT|off]
+  phonexd serve   [--data DIR] [--store STORE] [--api-addr HOST:PORT] [--sip-addr HOST:PORT] [--sip-phone-addr HOST:PORT|off] [--relay-addr HOST:PORT] [--relay-tls-addr HOST:PORT|off] [--dns-addr HOST:PORT|off] [--metrics-addr HOST:PORT|off] [--admin-addr HOST:PORT]
   phonexd dns     ds|export|keygen [--data DIR] [--json]   (the DNSSEC-signed directory zone: DS record, signed zone file, keys)
   phonexd relay   [--data DIR] [--relay-addr HOST:PORT] [--relay-tls-addr HOST:PORT|off] [--secret-file FILE]   (the STUN/TURN relay alone)
   phonexd user    add|list|disable|enable|remove --data DIR [USER] [--json] [--expires 168h] [--qr] [--qr-png FILE]
@@ -40,7 +40,8 @@ const usage = `phonexd: a PhoneX cluster node
   phonexd device  add-sip --data DIR USER --name NAME [--json]   (digest credentials for a standard SIP phone)
   phonexd contacts add|remove|list --data DIR USER [CONTACT] [--json]   (for accounts with only standard phones)
   phonexd federation add|accept|remove|list --data DIR [DOMAIN] [--ca-file FILE --api HOST:PORT --sip HOST:PORT] [--json]   (peer clusters)
-` + operatorUsage + `  phonexd --version
+` + operatorUsage + `  phonexd admin   add|list|remove|reset --data DIR [NAME] [--json]   (administrators of the web panel)
+  phonexd --version
 
 DIR defaults to ./` + defaultData + `. STORE is the data directory's SQLite database (the default),
 sqlite:DIR or postgres://USER@HOST/DB; the admin commands take --store too. 'serve' on a DIR that does not exist yet initialises it
@@ -48,7 +49,7 @@ with domain localhost first. 'phonexd COMMAND --help' shows the options of one c
 
 const (
 	initSynopsis     = "phonexd init --data DIR (--domain DOMAIN | --join DIR_OF_ANOTHER_NODE) [--host NAME_OR_IP ...] [--store STORE] [--json]"
-	serveSynopsis    = "phonexd serve [--data DIR] [--store STORE] [--api-addr HOST:PORT] [--sip-addr HOST:PORT] [--sip-phone-addr HOST:PORT|off] [--relay-addr HOST:PORT] [--relay-tls-addr HOST:PORT|off] [--dns-addr HOST:PORT|off] [--metrics-addr HOST:PORT|off]"
+	serveSynopsis    = "phonexd serve [--data DIR] [--store STORE] [--api-addr HOST:PORT] [--sip-addr HOST:PORT] [--sip-phone-addr HOST:PORT|off] [--relay-addr HOST:PORT] [--relay-tls-addr HOST:PORT|off] [--dns-addr HOST:PORT|off] [--metrics-addr HOST:PORT|off] [--admin-addr HOST:PORT]"
 	userSynopsis     = "phonexd user add|list|disable|enable|remove --data DIR [--store STORE] [USER@DOMAIN] [--expires 168h] [--qr] [--qr-png FILE] [--json]"
 	deviceSynopsis   = "phonexd device list|revoke|unlock --data DIR [--store STORE] [USER@DOMAIN[/DEVICE]] [--json] | phonexd device add-sip --data DIR USER@DOMAIN --name NAME [--json]"
 	contactsSynopsis = "phonexd contacts add|remove --data DIR [--store STORE] USER@DOMAIN CONTACT@DOMAIN [--json] | phonexd contacts list --data DIR USER@DOMAIN [--json]"
@@ -107,8 +108,10 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return cmdDNS(ctx, args[1:], stdout)
 	case "federation":
 		return cmdFederation(ctx, args[1:], stdout) // federation.go
+	case "admin":
+		return cmdAdmin(ctx, args[1:], stdout)
 	}
-	return cli.UnknownCommand(prog, args[0], []string{"init", "serve", "user", "device", "contacts", "relay", "group", "policy", "audit", "migrate", "store", "dns", "federation", "help"}, "")
+	return cli.UnknownCommand(prog, args[0], []string{"init", "serve", "user", "device", "contacts", "relay", "group", "policy", "audit", "migrate", "store", "dns", "federation", "admin", "help"}, "")
 }
 
 type multi []string
@@ -194,6 +197,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	relayTLSAddr := fs.String("relay-tls-addr", "", "TURN over TLS address (overrides relay_tls_addr; 'off' disables)")
 	dnsAddr := fs.String("dns-addr", "", "authoritative DNS address, UDP and TCP, for the directory zone (overrides dns_addr; 'off' disables)")
 	metricsAddr := fs.String("metrics-addr", "", "metrics and health checks over HTTP (overrides metrics_addr; 'off' disables)")
+	adminAddr := fs.String("admin-addr", "", "admin web panel HTTPS address (overrides admin_addr; off unless set)")
 	pos, err := fs.Parse(args)
 	if err != nil {
 		return err
@@ -236,11 +240,14 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *metricsAddr != "" {
 		cfg.MetricsAddr = *metricsAddr
 	}
+	if *adminAddr != "" {
+		cfg.Admin.Addr = *adminAddr
+	}
 	var level slog.Level
 	level.UnmarshalText([]byte(cfg.LogLevel))
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	log.Info("store", "store", cfg.StoreName())
-	return server.Run(ctx, cfg, log, func(line string) { fmt.Fprintln(stdout, line) })
+	return server.RunWith(ctx, cfg, log, func(line string) { fmt.Fprintln(stdout, line) }, adminHooks(cfg)...)
 }
 
 // verb splits the subcommand off args; "--help" alone asks for the help of

@@ -62,3 +62,33 @@ func TestDispatch(t *testing.T) {
 		}
 	}
 }
+
+func TestAdminCommands(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "d")
+	t.Setenv("PHONEXD_ADMIN_PASSWORD", "an administrator password")
+	for _, c := range []struct {
+		args      []string
+		code      int
+		out, errs string
+	}{
+		{[]string{"init", "--data", data, "--domain", "example.org"}, 0, "", ""},
+		{[]string{"admin"}, 2, "", "missing subcommand"},
+		{[]string{"admin", "ad"}, 2, "", `did you mean "admin add"`},
+		{[]string{"admin", "add", "--data", data}, 2, "", "one administrator NAME"},
+		{[]string{"admin", "add", "--data", data, "root"}, 0, "otpauth://totp/PhoneX%20example.org:root?", ""},
+		{[]string{"admin", "add", "--data", data, "root"}, 1, "", "already exists"},
+		{[]string{"admin", "add", "--data", data, "bad name"}, 1, "", "administrator name"},
+		{[]string{"admin", "list", "--data", data, "--json"}, 0, `"admin":"root"`, ""},
+		{[]string{"admin", "reset", "--data", data, "root", "--json"}, 0, `"totp_secret"`, ""},
+		{[]string{"admin", "remove", "--data", data, "root"}, 0, "removed root", ""},
+		{[]string{"admin", "remove", "--data", data, "root"}, 1, "", "not found"},
+		{[]string{"admin", "list", "--data", data}, 0, "0 administrators", ""},
+		{[]string{"serve", "--data", data, "--admin-addr", "nonsense"}, 1, "", "admin"},
+	} {
+		var out, errs bytes.Buffer
+		code := run(context.Background(), c.args, &out, &errs)
+		if code != c.code || !strings.Contains(out.String(), c.out) || !strings.Contains(errs.String(), c.errs) {
+			t.Errorf("phonexd %v: exit %d\nstdout: %s\nstderr: %s", c.args, code, out.String(), errs.String())
+		}
+	}
+}
