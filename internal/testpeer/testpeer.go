@@ -46,6 +46,7 @@ var Known = map[string]Peer{
 	"opusdec":           {Name: "opusdec", Programs: []string{"opusdec"}, Package: "opus-tools"},
 	"turnserver":        {Name: "turnserver", Programs: []string{"turnserver"}, Package: "coturn"},
 	"turnutils_uclient": {Name: "turnutils_uclient", Programs: []string{"turnutils_uclient"}, Package: "coturn"},
+	"chromium":          {Name: "chromium", Programs: []string{"chromium", "chromium-browser"}, Package: "chromium"},
 }
 
 // InCI reports whether the CI environment variable asks for every peer to
