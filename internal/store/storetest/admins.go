@@ -15,6 +15,7 @@ func init() {
 	add("admins",
 		test{"Admins", testAdmins},
 		test{"AdminFailureConcurrent", testAdminFailureConcurrent},
+		test{"NodeCounts", testNodeCounts},
 	)
 }
 
@@ -123,5 +124,34 @@ func testAdminFailureConcurrent(t *testing.T, open Opener) {
 	}
 	if _, err := a.AdminFailure(ctx, "root", now, 8, time.Minute); !errors.Is(err, store.ErrAdminLocked) {
 		t.Fatalf("after 8 failures: %v", err)
+	}
+}
+
+// NodeCounts counts accounts by status, devices, revoked ones and waiting
+// copies.
+func testNodeCounts(t *testing.T, open Opener) {
+	ctx := context.Background()
+	s := open(t)
+	d := device(t, s, "alpha@example.org", "laptop")
+	phone := device(t, s, "alpha@example.org", "phone")
+	if _, err := s.CreateAccount(ctx, "bravo@example.org", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	s.SetAccountStatus(ctx, "alpha@example.org", store.StatusActive)
+	s.SetAccountStatus(ctx, "bravo@example.org", store.StatusDisabled)
+	if _, err := s.EnqueueMessage(ctx, store.Message{Sender: "bravo@example.org", SenderDevice: "x", Recipient: "alpha@example.org", ContentType: "t", Body: []byte("12345"), Created: time.Now()},
+		[]store.Target{{DeviceID: d.ID, AccountID: d.AccountID}}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetDeviceStatus(ctx, phone.ID, store.StatusRevoked); err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.NodeCounts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := store.NodeCounts{Accounts: 2, Disabled: 1, Devices: 2, Revoked: 1, MessagesWaiting: 1, BytesWaiting: 5}
+	if c != want {
+		t.Fatalf("counts %+v, want %+v", c, want)
 	}
 }
