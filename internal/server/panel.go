@@ -41,6 +41,9 @@ type Live struct {
 	RelayRunning     bool
 	RelayAllocations int
 	PresenceSubs     int
+	// Counters are the node's Prometheus counters summed by name and by
+	// name{label=value}; nil when the node keeps no metrics.
+	Counters map[string]float64
 }
 
 // Live reads the node's in-memory figures.

@@ -56,16 +56,27 @@ func (s *sampler) last() (sample, int) {
 	return a[len(a)-1], len(a)
 }
 
-// series are the figures a chart can show.
+// counter reads one of the node's metrics counters from a sample.
+func counter(name string) func(sample) float64 {
+	return func(x sample) float64 { return x.Live.Counters[name] }
+}
+
+// series are the figures a chart can show; rate series are counters drawn
+// as their increase per minute between samples.
 var series = map[string]struct {
 	title string
 	get   func(sample) float64
+	rate  bool
 }{
-	"waiting":       {"Messages waiting", func(x sample) float64 { return float64(x.Counts.MessagesWaiting) }},
-	"registrations": {"Registered devices", func(x sample) float64 { return float64(x.Live.Registrations) }},
-	"calls":         {"Active calls", func(x sample) float64 { return float64(x.Live.ActiveCalls) }},
-	"relay":         {"Relay allocations", func(x sample) float64 { return float64(x.Live.RelayAllocations) }},
-	"failures":      {"Failed password attempts counted", func(x sample) float64 { return float64(x.Counts.DeviceFailures + x.Counts.LoginFailures) }},
+	"accepted":      {"Messages accepted per minute", counter("phonex_messages_total{stage=accepted}"), true},
+	"refused":       {"Messages refused per minute", counter("phonex_messages_refused_total"), true},
+	"calls-started": {"Calls started per minute", counter("phonex_calls_started_total"), true},
+	"auth-failures": {"Wrong passwords per minute", counter("phonex_auth_failures_total"), true},
+	"waiting":       {"Messages waiting", func(x sample) float64 { return float64(x.Counts.MessagesWaiting) }, false},
+	"registrations": {"Registered devices", func(x sample) float64 { return float64(x.Live.Registrations) }, false},
+	"calls":         {"Active calls", func(x sample) float64 { return float64(x.Live.ActiveCalls) }, false},
+	"relay":         {"Relay allocations", func(x sample) float64 { return float64(x.Live.RelayAllocations) }, false},
+	"failures":      {"Failed password attempts counted", func(x sample) float64 { return float64(x.Counts.DeviceFailures + x.Counts.LoginFailures) }, false},
 }
 
 // svg draws one series as a line chart: fixed size, axis labels, the
@@ -78,11 +89,36 @@ func (s *sampler) svg(name string) []byte {
 		ser = series[name]
 	}
 	pts := s.all()
+	type point struct {
+		at time.Time
+		v  float64
+	}
+	var vals []point
+	for i, x := range pts {
+		if !ser.rate {
+			vals = append(vals, point{x.At, ser.get(x)})
+			continue
+		}
+		// A counter's increase per minute since the sample before; a
+		// restart (a counter going down) starts again from zero.
+		if i == 0 {
+			continue
+		}
+		dt := x.At.Sub(pts[i-1].At).Minutes()
+		d := ser.get(x) - ser.get(pts[i-1])
+		if dt <= 0 || d < 0 {
+			d = 0
+		}
+		if dt > 0 {
+			d /= dt
+		}
+		vals = append(vals, point{x.At, d})
+	}
 	const w, h, padL, padB, padT = 480.0, 160.0, 48.0, 24.0, 20.0
 	max := 1.0
-	for _, x := range pts {
-		if v := ser.get(x); v > max {
-			max = v
+	for _, p := range vals {
+		if p.v > max {
+			max = p.v
 		}
 	}
 	var b bytes.Buffer
@@ -93,16 +129,16 @@ func (s *sampler) svg(name string) []byte {
 	fmt.Fprintf(&b, `<text x="4" y="%g" font-size="11" font-family="sans-serif">%g</text>`, padT+4, max)
 	fmt.Fprintf(&b, `<text x="4" y="%g" font-size="11" font-family="sans-serif">0</text>`, h-padB)
 	fmt.Fprintf(&b, `<text x="%g" y="14" font-size="12" font-family="sans-serif">%s</text>`, padL, html.EscapeString(ser.title))
-	if len(pts) > 0 {
-		span := pts[len(pts)-1].At.Sub(pts[0].At)
-		fmt.Fprintf(&b, `<text x="%g" y="%g" font-size="11" font-family="sans-serif">last %s, now %g</text>`, padL, h-6, span.Round(time.Second), ser.get(pts[len(pts)-1]))
+	if len(vals) > 0 {
+		span := vals[len(vals)-1].at.Sub(vals[0].at)
+		fmt.Fprintf(&b, `<text x="%g" y="%g" font-size="11" font-family="sans-serif">last %s, now %.4g</text>`, padL, h-6, span.Round(time.Second), vals[len(vals)-1].v)
 		b.WriteString(`<polyline fill="none" stroke="#1565c0" stroke-width="2" points="`)
-		for i, x := range pts {
+		for i, p := range vals {
 			px := padL
-			if len(pts) > 1 {
-				px = padL + float64(i)*(w-4-padL)/float64(len(pts)-1)
+			if len(vals) > 1 {
+				px = padL + float64(i)*(w-4-padL)/float64(len(vals)-1)
 			}
-			py := (h - padB) - ser.get(x)/max*(h-padB-padT)
+			py := (h - padB) - p.v/max*(h-padB-padT)
 			fmt.Fprintf(&b, "%.1f,%.1f ", px, py)
 		}
 		b.WriteString(`"/>`)

@@ -5,6 +5,9 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/phonex/phonex/internal/server"
 )
 
 // FuzzForms posts arbitrary bodies, with a valid session and token, to
@@ -127,5 +130,26 @@ func TestListenAddr(t *testing.T) {
 		if out, public := listenAddr(c.in); out != c.out || public != c.public {
 			t.Errorf("%s: %s %v", c.in, out, public)
 		}
+	}
+}
+
+func TestChartRates(t *testing.T) {
+	s := newSampler(4)
+	t0 := time.Unix(1_800_000_000, 0)
+	for i, v := range []float64{10, 40, 40, 5} { // the last: a restart
+		s.add(sample{At: t0.Add(time.Duration(i) * 30 * time.Second), Live: server.Live{Counters: map[string]float64{"phonex_messages_total{stage=accepted}": v}}})
+	}
+	svg := string(s.svg("accepted"))
+	// Increases per minute: 60, 0, 0 (a counter going down restarts).
+	if !strings.Contains(svg, ">60<") || !strings.Contains(svg, "now 0<") || !strings.Contains(svg, "Messages accepted per minute") {
+		t.Fatalf("rate chart: %s", svg)
+	}
+	// Five samples into a ring of four keeps the newest four, in order.
+	s.add(sample{At: t0.Add(4 * 30 * time.Second)})
+	if a := s.all(); len(a) != 4 || !a[0].At.Equal(t0.Add(30*time.Second)) || !a[3].At.Equal(t0.Add(120*time.Second)) {
+		t.Fatalf("ring: %v", a)
+	}
+	if svg := string(s.svg("no such series")); !strings.Contains(svg, "Messages waiting") {
+		t.Fatal("an unknown series is not the default one")
 	}
 }
