@@ -111,6 +111,8 @@ var CopyTables = []CopyTable{
 	{"dir_notices", []string{"id"}, cols("id", "i", "device_id", "i", "kind", "s", "e164", "s", "ref", "s", "code", "s", "from_device", "s", "effective", "i",
 		"created", "i", "expires", "i")},
 	{"dir_budget", []string{"device_id"}, cols("device_id", "i", "window_start", "i", "used", "i")},
+	{"admins", []string{"name"}, cols("name", "s", "pass_hash", "s", "totp_secret", "b", "last_step", "i", "failures", "i", "locked_until", "i", "created", "i")},
+	{"admin_sessions", []string{"id_hash"}, cols("id_hash", "b", "admin", "s", "csrf", "b", "created", "i", "seen", "i", "auth_at", "i")},
 }
 
 // CopyTableNamed returns the table of that name.

@@ -86,6 +86,8 @@ func Populate(t testing.TB, st store.Store) {
 	must(err)
 	must(st.AppendAudit(ctx, store.AuditEntry{Time: now, Actor: "cli:root", Action: "user.add", Target: "charlie@x.org", Detail: "ttl=1h"}))
 	populateDirectory(t, st, a1, a2, now) // directory.go
+	must(st.CreateAdmin(ctx, store.AdminAccount{Name: "root", PassHash: "$argon2id$v=19$m=8,t=1,p=1$AAAA$AAAA", TOTPSecret: []byte("12345678901234567890"), Created: now}))
+	must(st.CreateAdminSession(ctx, store.AdminSession{IDHash: []byte("session-hash"), Admin: "root", CSRF: []byte("token"), Created: now, Seen: now, AuthAt: now}))
 }
 
 // dump reads every row of st.
