@@ -383,6 +383,14 @@ func TestAdminPanelBrowser(t *testing.T) {
 		}
 	}
 
+	// The live state reads the node's own metrics: the message sent and
+	// the ones the rate refused.
+	step("live state with metrics", chromedp.Navigate(base+"/live"), chromedp.WaitVisible(chromedp.ID("metrics")), shot("04b-live-metrics"))
+	var accepted, refusedN float64
+	if _, err := fmt.Sscanf(text("#metrics-messages"), "%g / %g", &accepted, &refusedN); err != nil || accepted < 1 || refusedN < 1 {
+		t.Fatalf("metrics on the live state: %q %v", text("#metrics-messages"), err)
+	}
+
 	// The other main pages, and the audit trail of what was done.
 	step("accounts", chromedp.Navigate(base+"/accounts"), chromedp.WaitVisible(chromedp.ID("accounts")), shot("05-accounts"))
 	step("policies", chromedp.Navigate(base+"/policies"), chromedp.WaitVisible(chromedp.ID("policy-defaults")), shot("05b-policies"))

@@ -64,6 +64,9 @@ func (n *Node) Live() Live {
 	if pres != nil {
 		out.PresenceSubs, _ = pres.Counts()
 	}
+	if m := n.Metrics(); m != nil {
+		out.Counters = gatherCounters(m.Registry())
+	}
 	return out
 }
 

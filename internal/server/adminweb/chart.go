@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/phonex/phonex/internal/metrics"
 	"github.com/phonex/phonex/internal/server"
 	"github.com/phonex/phonex/internal/store"
 )
@@ -68,10 +69,10 @@ var series = map[string]struct {
 	get   func(sample) float64
 	rate  bool
 }{
-	"accepted":      {"Messages accepted per minute", counter("phonex_messages_total{stage=accepted}"), true},
-	"refused":       {"Messages refused per minute", counter("phonex_messages_refused_total"), true},
-	"calls-started": {"Calls started per minute", counter("phonex_calls_started_total"), true},
-	"auth-failures": {"Wrong passwords per minute", counter("phonex_auth_failures_total"), true},
+	"accepted":      {"Messages accepted per minute", counter(metrics.NameMessages + "{stage=accepted}"), true},
+	"refused":       {"Messages refused per minute", counter(metrics.NameRefused), true},
+	"calls-started": {"Calls started per minute", counter(metrics.NameCallsStarted), true},
+	"auth-failures": {"Wrong passwords per minute", counter(metrics.NameAuthFailures), true},
 	"waiting":       {"Messages waiting", func(x sample) float64 { return float64(x.Counts.MessagesWaiting) }, false},
 	"registrations": {"Registered devices", func(x sample) float64 { return float64(x.Live.Registrations) }, false},
 	"calls":         {"Active calls", func(x sample) float64 { return float64(x.Live.ActiveCalls) }, false},
@@ -126,7 +127,7 @@ func (s *sampler) svg(name string) []byte {
 	fmt.Fprintf(&b, `<title>%s</title><rect width="%g" height="%g" fill="#ffffff"/>`, html.EscapeString(ser.title), w, h)
 	fmt.Fprintf(&b, `<line x1="%g" y1="%g" x2="%g" y2="%g" stroke="#888"/>`, padL, h-padB, w-4, h-padB)
 	fmt.Fprintf(&b, `<line x1="%g" y1="%g" x2="%g" y2="%g" stroke="#888"/>`, padL, padT, padL, h-padB)
-	fmt.Fprintf(&b, `<text x="4" y="%g" font-size="11" font-family="sans-serif">%g</text>`, padT+4, max)
+	fmt.Fprintf(&b, `<text x="4" y="%g" font-size="11" font-family="sans-serif">%.4g</text>`, padT+4, max)
 	fmt.Fprintf(&b, `<text x="4" y="%g" font-size="11" font-family="sans-serif">0</text>`, h-padB)
 	fmt.Fprintf(&b, `<text x="%g" y="14" font-size="12" font-family="sans-serif">%s</text>`, padL, html.EscapeString(ser.title))
 	if len(vals) > 0 {
