@@ -1,0 +1,196 @@
+package bus
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Kind says what an Event is for; each kind has its own subject.
+type Kind string
+
+// The kinds of events nodes exchange.
+const (
+	// KindWake: copies were stored for Devices; the node holding one of
+	// them runs its delivery from the store.
+	KindWake Kind = "wake"
+	// KindHeld: the sending node now holds Devices[0]'s connection; any
+	// other node holding an older one lets it go.
+	KindHeld Kind = "held"
+	// KindPresence: a change of a device held by the sending node
+	// (Presence says which).
+	KindPresence Kind = "presence"
+	// KindHello: a node joined or came back to the bus; the others send
+	// what their devices show (presence) and it wakes its devices.
+	KindHello Kind = "hello"
+	// KindBeat: the sending node is alive; a node silent for long loses
+	// the presence of its devices on the others.
+	KindBeat Kind = "beat"
+)
+
+// Limits of a decoded event: far above what a node sends, low enough
+// that a hostile publisher cannot make a node hold much.
+const (
+	MaxEventSize = 64 << 10
+	MaxDevices   = 1024
+	maxNodeID    = 64
+	maxName      = 320 // user@domain or a device name
+	maxNote      = 1024
+	maxCaps      = 32
+)
+
+// Errors of Decode, for callers that count what they drop.
+var (
+	ErrTooLarge    = errors.New("bus: event too large")
+	ErrMalformed   = errors.New("bus: malformed event")
+	ErrVersion     = errors.New("bus: unknown event version")
+	ErrUnknownKind = errors.New("bus: unknown event kind")
+)
+
+// version of the encoding; a node drops events of another version, so a
+// rolling upgrade that changes the encoding bumps it.
+const version = 1
+
+// Event is one message between nodes. Events carry device ids and, for
+// presence, what watchers may see anyway; never message content.
+type Event struct {
+	V        int       `json:"v"`
+	Node     string    `json:"node"`
+	Kind     Kind      `json:"kind"`
+	Devices  []int64   `json:"devices,omitempty"`
+	Presence *Presence `json:"presence,omitempty"`
+}
+
+// Presence is a device's presence change as its holding node saw it.
+type Presence struct {
+	Change  string `json:"change"` // one of the Change… constants
+	Account string `json:"account"`
+	Device  string `json:"device"`
+	// Connected: the device's certificate and capabilities, and until when
+	// its registration holds (Unix ms).
+	Caps          []string `json:"caps,omitempty"`
+	CertHash      string   `json:"cert_hash,omitempty"`
+	CertNotBefore int64    `json:"cert_not_before,omitempty"` // Unix s
+	Until         int64    `json:"until,omitempty"`           // Unix ms
+	// Published: the state and note (HasState false: a refresh), and the
+	// publication's lifetime in ms (0 removes it).
+	State    string `json:"state,omitempty"`
+	Note     string `json:"note,omitempty"`
+	HasState bool   `json:"has_state,omitempty"`
+	Expires  int64  `json:"expires,omitempty"`
+}
+
+// Presence changes.
+const (
+	ChangeConnected    = "connected"
+	ChangeDisconnected = "disconnected"
+	ChangePublished    = "published"
+	ChangeCallStarted  = "call_started"
+	ChangeCallEnded    = "call_ended"
+)
+
+// Encode renders e for the bus.
+func Encode(e Event) ([]byte, error) {
+	e.V = version
+	if err := e.check(); err != nil {
+		return nil, err
+	}
+	b, err := json.Marshal(e)
+	if err != nil {
+		return nil, fmt.Errorf("bus: encode: %w", err)
+	}
+	if len(b) > MaxEventSize {
+		return nil, ErrTooLarge
+	}
+	return b, nil
+}
+
+// Decode reads an event from the bus and checks every field.
+func Decode(b []byte) (Event, error) {
+	var e Event
+	if len(b) > MaxEventSize {
+		return e, ErrTooLarge
+	}
+	if err := json.Unmarshal(b, &e); err != nil {
+		return Event{}, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if err := e.check(); err != nil {
+		return Event{}, err
+	}
+	return e, nil
+}
+
+func (e Event) check() error {
+	if e.V != version {
+		return fmt.Errorf("%w %d", ErrVersion, e.V)
+	}
+	if err := CheckNodeID(e.Node); err != nil {
+		return fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if len(e.Devices) > MaxDevices {
+		return fmt.Errorf("%w: %d devices", ErrMalformed, len(e.Devices))
+	}
+	for _, d := range e.Devices {
+		if d <= 0 {
+			return fmt.Errorf("%w: device id %d", ErrMalformed, d)
+		}
+	}
+	switch e.Kind {
+	case KindWake:
+		if len(e.Devices) == 0 {
+			return fmt.Errorf("%w: wake without devices", ErrMalformed)
+		}
+	case KindHeld:
+		if len(e.Devices) != 1 {
+			return fmt.Errorf("%w: held names one device", ErrMalformed)
+		}
+	case KindPresence:
+		if e.Presence == nil {
+			return fmt.Errorf("%w: presence without a change", ErrMalformed)
+		}
+		return e.Presence.check()
+	case KindHello, KindBeat:
+	default:
+		return fmt.Errorf("%w %q", ErrUnknownKind, e.Kind)
+	}
+	if e.Presence != nil {
+		return fmt.Errorf("%w: presence on a %s event", ErrMalformed, e.Kind)
+	}
+	return nil
+}
+
+func (p *Presence) check() error {
+	switch p.Change {
+	case ChangeConnected, ChangeDisconnected, ChangePublished, ChangeCallStarted, ChangeCallEnded:
+	default:
+		return fmt.Errorf("%w: presence change %q", ErrMalformed, p.Change)
+	}
+	if p.Account == "" || len(p.Account) > maxName || p.Device == "" || len(p.Device) > maxName || len(p.Note) > maxNote ||
+		len(p.CertHash) > 64 || len(p.State) > 32 || len(p.Caps) > maxCaps {
+		return fmt.Errorf("%w: presence field out of bounds", ErrMalformed)
+	}
+	for _, c := range p.Caps {
+		if c == "" || len(c) > 64 {
+			return fmt.Errorf("%w: capability out of bounds", ErrMalformed)
+		}
+	}
+	if p.Until < 0 || p.Expires < 0 || p.CertNotBefore < 0 {
+		return fmt.Errorf("%w: negative time", ErrMalformed)
+	}
+	return nil
+}
+
+// CheckNodeID accepts 1 to 64 letters, digits, '-', '_' and '.': a node id
+// is written into subjects and logs.
+func CheckNodeID(id string) error {
+	if id == "" || len(id) > maxNodeID {
+		return fmt.Errorf("node id %q: 1 to %d characters", id, maxNodeID)
+	}
+	if strings.IndexFunc(id, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.')
+	}) >= 0 {
+		return fmt.Errorf("node id %q: letters, digits, '-', '_' and '.' only", id)
+	}
+	return nil
+}
