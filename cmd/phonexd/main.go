@@ -198,6 +198,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	dnsAddr := fs.String("dns-addr", "", "authoritative DNS address, UDP and TCP, for the directory zone (overrides dns_addr; 'off' disables)")
 	metricsAddr := fs.String("metrics-addr", "", "metrics and health checks over HTTP (overrides metrics_addr; 'off' disables)")
 	adminAddr := fs.String("admin-addr", "", "admin web panel HTTPS address (overrides admin_addr; off unless set)")
+	busURL := fs.String("bus", "", "NATS URL(s) joining this node to the others sharing its store (overrides bus)")
+	nodeID := fs.String("node-id", "", "this node's id on the bus (overrides node_id; default: generated)")
 	pos, err := fs.Parse(args)
 	if err != nil {
 		return err
@@ -242,6 +244,15 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if *adminAddr != "" {
 		cfg.Admin.Addr = *adminAddr
+	}
+	if *busURL != "" {
+		cfg.Cluster.Bus = *busURL
+	}
+	if *nodeID != "" {
+		cfg.Cluster.NodeID = *nodeID
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
 	}
 	var level slog.Level
 	level.UnmarshalText([]byte(cfg.LogLevel))

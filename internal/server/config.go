@@ -68,6 +68,8 @@ type Config struct {
 	Directory directory.Limits
 	// Admin web panel (config_admin.go).
 	Admin AdminConfig
+	// Routing between nodes over NATS (config_cluster.go).
+	Cluster ClusterConfig
 }
 
 // SIPLimits bound what clients may hold on the SIP port.
@@ -163,6 +165,9 @@ func (c Config) Validate() error {
 	if err := c.validateStore(); err != nil {
 		errs = append(errs, err)
 	}
+	if err := c.Cluster.validate(); err != nil {
+		errs = append(errs, err)
+	}
 	if err := c.Relay.validate(); err != nil {
 		errs = append(errs, err)
 	}
@@ -226,6 +231,7 @@ func (c Config) Encode() []byte {
 	c.DNS.encode(&b)
 	encodeDirectory(c.Directory, &b)
 	c.Admin.encode(&b)
+	c.Cluster.encode(&b)
 	return b.Bytes()
 }
 
@@ -346,6 +352,9 @@ func ParseConfig(dir string, data []byte) (Config, error) {
 			}
 			if !ok {
 				ok, err = parseDirectory(&c.Directory, k, v)
+			}
+			if !ok {
+				ok = c.Cluster.parse(k, v)
 			}
 			if !ok {
 				return c, fmt.Errorf("%s line %d: unknown setting %q", ConfigFile, line, k)

@@ -124,6 +124,8 @@ type Node struct {
 	fedKeys bundleCache         // federation_cache.go
 
 	live liveState // panel.go
+
+	link *clusterLink // the bus, when in a cluster (cluster.go)
 }
 
 // sipAddr is where devices reach SIP: the live listener, else the setting.
@@ -171,7 +173,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
 }
 
 // Close releases the store.
-func (n *Node) Close() error { return n.st.Close() }
+func (n *Node) Close() error { n.leaveBus(); return n.st.Close() }
 
 // Store gives the admin commands access to the node's state.
 func (n *Node) Store() store.Store { return n.st }

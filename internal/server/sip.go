@@ -146,11 +146,18 @@ func (n *Node) newProxy() (*proxy.Proxy, error) {
 	n.mu.Lock()
 	n.pres = pres
 	n.mu.Unlock()
-	return proxy.New(proxy.Config{Presence: pres, Calls: pres, Domain: n.cfg.Domain, Store: n.st, Auth: n, TLS: tc, Log: n.log, NonceKey: key,
+	link, err := n.joinBus()
+	if err != nil {
+		return nil, err
+	}
+	p, err := proxy.New(proxy.Config{Presence: pres, Calls: pres, Domain: n.cfg.Domain, Store: n.st, Auth: n, TLS: tc, Log: n.log, NonceKey: key,
 		Rate: n.cfg.MessageRate, Burst: n.cfg.MessageBurst, MaxStored: n.cfg.MaxStoredBytes,
 		Limits: n.sipLimits(), UnauthRate: n.cfg.SIP.UnauthRate, UnauthBurst: n.cfg.SIP.UnauthBurst, Attempts: n.accPol, Policies: n,
 		Metrics:    n.metrics,
-		Federation: n.federation()})
+		Federation: n.federation(),
+		Bus:        link.busOf()})
+	link.attach(p)
+	return p, err
 }
 
 // ServeSIP runs the SIP registrar and message proxy on ln until ctx ends.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/phonex/phonex/internal/bus"
 	"github.com/phonex/phonex/internal/pidf"
 	"github.com/phonex/phonex/internal/server/presence"
 )
@@ -104,6 +105,7 @@ func (p *Proxy) presenceRegistered(id *Identity, source string, expires time.Tim
 		p.log.Warn("presence: device record", "err", err)
 	}
 	p.pres.Connected(id.Account, id.Device, info)
+	p.sharePresence(connectedChange(id, info, expires))
 }
 
 // deviceInfo is the presence view of a device record: its capability
@@ -132,6 +134,7 @@ func (p *Proxy) presenceUnregistered(id *Identity) {
 	ps.mu.Unlock()
 	if ok {
 		p.pres.Disconnected(id.Account, id.Device)
+		p.sharePresence(bus.Presence{Change: bus.ChangeDisconnected, Account: id.Account, Device: id.Device})
 		p.pres.EndDevice(id.DeviceID)
 	}
 }
@@ -170,6 +173,7 @@ func (p *Proxy) presenceSweep(now time.Time) {
 	ps.mu.Unlock()
 	for id, d := range gone {
 		p.pres.Disconnected(d.account, d.device)
+		p.sharePresence(bus.Presence{Change: bus.ChangeDisconnected, Account: d.account, Device: d.device})
 		// What it watched ends too: a revoked device, whose refreshes
 		// are refused, watches nothing after its registration expires.
 		p.pres.EndDevice(id)
@@ -293,6 +297,8 @@ func (p *Proxy) onPublish(req *sip.Request, tx sip.ServerTransaction) {
 		p.internal(tx, req, err)
 		return
 	}
+	p.sharePresence(bus.Presence{Change: bus.ChangePublished, Account: id.Account, Device: id.Device, State: string(state), Note: note,
+		HasState: hasState, Expires: exp.Milliseconds()})
 	hdrs := []sip.Header{sip.NewHeader("Expires", strconv.Itoa(int(exp.Seconds())))}
 	if etag != "" {
 		hdrs = append(hdrs, sip.NewHeader("SIP-ETag", etag))

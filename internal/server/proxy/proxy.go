@@ -26,6 +26,7 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/phonex/phonex/internal/bus"
 	"github.com/phonex/phonex/internal/ident"
 	"github.com/phonex/phonex/internal/metrics"
 	"github.com/phonex/phonex/internal/server/federation"
@@ -94,6 +95,8 @@ type Config struct {
 	Metrics *metrics.Metrics
 	// Federation links other clusters (federation.go); nil: none.
 	Federation *federation.Service
+	// Bus links the node to the others of its cluster (cluster.go); nil alone.
+	Bus *bus.Bus
 }
 
 // Defaults for the limits.
@@ -135,7 +138,8 @@ type Proxy struct {
 	pres     *presence.Service
 	presence presenceState // presence.go
 
-	fed fedState // federation.go
+	fed     fedState     // federation.go
+	cluster clusterState // cluster.go
 }
 
 // authEntry caches a certificate's check for one connection. The TLS
@@ -223,6 +227,7 @@ func New(cfg Config) (*Proxy, error) {
 		unauth: newLimiter(cfg.UnauthRate, cfg.UnauthBurst), guesses: guesses{pol: cfg.Attempts}}
 	p.pres = cfg.Presence
 	p.initPresence()
+	p.initCluster()
 	srv.OnRegister(p.entry(p.onRegister))
 	srv.OnMessage(p.entry(p.onMessage))
 	p.router = newRouter(p)
@@ -246,6 +251,7 @@ func (p *Proxy) Serve(ctx context.Context, ln net.Listener) error {
 	p.servePhones()
 	go p.watchPresence(ctx)
 	p.startFederation(ctx) // federation.go
+	go p.runCluster(ctx)
 	err := p.srv.ServeTLS(p.ln)
 	if ctx.Err() != nil {
 		return nil
@@ -383,6 +389,7 @@ func (p *Proxy) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 	p.respond(tx, req, 200, "OK", c)
 	p.cfg.Metrics.Registered(p.connKind(req.Source()))
 	p.log.Debug("registered", "device", id.Account+"/"+id.Device)
+	p.held(id.DeviceID)
 	p.kick(id.DeviceID)
 }
 
@@ -491,9 +498,12 @@ func (p *Proxy) onMessage(req *sip.Request, stx sip.ServerTransaction) {
 		}
 		p.respond(tx, req, 200, "OK", warn...)
 		p.cfg.Metrics.MessageAccepted(len(targets))
-		for _, t := range targets {
+		ids := make([]int64, len(targets))
+		for i, t := range targets {
 			p.kick(t.DeviceID)
+			ids[i] = t.DeviceID
 		}
+		p.wakeElsewhere(ids)
 		return
 	}
 }
