@@ -1,0 +1,289 @@
+package e2e
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	natsserver "github.com/nats-io/nats-server/v2/server"
+)
+
+// Three phonexd processes share one store and one NATS: messages,
+// presence and failover cross nodes (docs/cluster.md).
+
+// natsOn runs a NATS server in the test process on port.
+func natsOn(t *testing.T, port int) *natsserver.Server {
+	t.Helper()
+	s, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: port, NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server did not start")
+	}
+	t.Cleanup(s.Shutdown)
+	return s
+}
+
+// clusterNode is one phonexd of a multi-node cluster.
+type clusterNode struct {
+	id       string
+	cmd      *exec.Cmd
+	api, sip string
+	logs     *lockedBuffer
+}
+
+func startNode(t *testing.T, data, id, busURL string) *clusterNode {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(bin, "phonexd"), "serve", "--data", data, "--api-addr", "127.0.0.1:0", "--sip-addr", "127.0.0.1:0",
+		"--sip-phone-addr", "off", "--relay-addr", freeAddr(t), "--relay-tls-addr", "off", "--bus", busURL, "--node-id", id)
+	stdout, _ := cmd.StdoutPipe()
+	n := &clusterNode{id: id, cmd: cmd, logs: &lockedBuffer{}}
+	cmd.Stderr = n.logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan string, 16)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	deadline := time.After(20 * time.Second)
+	for n.sip == "" {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("phonexd %s exited: %s", id, n.logs)
+			}
+			if rest, ok := strings.CutPrefix(l, "api: https://"); ok {
+				n.api = strings.Fields(rest)[0]
+			}
+			if rest, ok := strings.CutPrefix(l, "sip: sips:"); ok {
+				n.sip = strings.Fields(rest)[0]
+			}
+		case <-deadline:
+			t.Fatalf("phonexd %s did not start", id)
+		}
+	}
+	go io.Copy(io.Discard, stdout)
+	t.Cleanup(func() {
+		if n.cmd.ProcessState == nil {
+			n.cmd.Process.Signal(os.Interrupt)
+			done := make(chan struct{})
+			go func() { n.cmd.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				n.cmd.Process.Kill()
+			}
+		}
+		if t.Failed() {
+			t.Logf("%s log:\n%s", n.id, n.logs)
+		}
+	})
+	return n
+}
+
+// kill ends the node with SIGKILL: nothing of it runs after.
+func (n *clusterNode) kill() {
+	n.cmd.Process.Kill()
+	n.cmd.Wait()
+}
+
+// frontDoor is what a load balancer in front of the nodes' APIs does: TCP
+// forwarded to the node currently chosen.
+type frontDoor struct {
+	ln     net.Listener
+	target atomic.Value // string
+}
+
+func newFrontDoor(t *testing.T, target string) *frontDoor {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &frontDoor{ln: ln}
+	f.target.Store(target)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				up, err := net.Dial("tcp", f.target.Load().(string))
+				if err != nil {
+					return
+				}
+				defer up.Close()
+				go io.Copy(up, c)
+				io.Copy(c, up)
+			}()
+		}
+	}()
+	t.Cleanup(func() { ln.Close() })
+	return f
+}
+
+func (f *frontDoor) addr() string { return f.ln.Addr().String() }
+
+// enrollAt enrolls (first) or logs in user/dev through the API at api.
+func (c *cluster) enrollAt(user, dev, api string, first bool) {
+	c.t.Helper()
+	if first {
+		act := decode[map[string]string](c.t, mustRun(c.t, nil, "phonexd", "user", "add", "--data", c.data, user+"@example.org", "--json"))
+		mustRun(c.t, nil, "phonex", "enroll", user+"@example.org", "--profile", c.profile(user+"/"+dev), "--server", api,
+			"--ca-file", filepath.Join(c.data, "ca.pem"), "--code", act["code"], "--device", dev, "--password-file", c.pw)
+		return
+	}
+	mustRun(c.t, nil, "phonex", "login", user+"@example.org", "--profile", c.profile(user+"/"+dev), "--server", api,
+		"--ca-file", filepath.Join(c.data, "ca.pem"), "--device", dev, "--password-file", c.pw)
+}
+
+// tcpPort is a free TCP port on loopback.
+func tcpPort(t *testing.T) int {
+	_, p, _ := net.SplitHostPort(freeAddr(t))
+	n, _ := strconv.Atoi(p)
+	return n
+}
+
+// checkStream fails unless got holds each of want exactly once, in order.
+func checkStream(t *testing.T, who string, got, want []string) {
+	t.Helper()
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("%s got %q, want exactly %q in order", who, got, want)
+	}
+}
+
+func TestMultiNode(t *testing.T) {
+	c := newCluster(t)
+	port := tcpPort(t)
+	busURL := "nats://127.0.0.1:" + strconv.Itoa(port)
+	ns := natsOn(t, port)
+	n1 := startNode(t, c.data, "node-1", busURL)
+	n2 := startNode(t, c.data, "node-2", busURL)
+	n3 := startNode(t, c.data, "node-3", busURL)
+	// bravo's first device reaches the cluster through a front door,
+	// which an operator moves to another node when one dies.
+	door := newFrontDoor(t, n2.api)
+
+	c.enrollAt("alpha", "a1", n1.api, true)
+	c.enrollAt("bravo", "b1", door.addr(), true)
+	c.enrollAt("bravo", "b2", n3.api, false)
+	c.mustPx("alpha/a1", "contacts", "add", "bravo@example.org")
+	c.mustPx("bravo/b1", "contacts", "add", "alpha@example.org")
+	c.mustPx("bravo/b2", "contacts")
+
+	const alpha, bravo = "alpha@example.org", "bravo@example.org"
+	a1 := c.watch("alpha/a1") // on node 1
+	waitFor(t, "a1 ready", 20*time.Second, func() bool { return a1.has("ready", "", "") })
+	b1 := c.listen("bravo/b1") // on node 2
+	b2 := c.listen("bravo/b2") // on node 3
+	waitFor(t, "b1 and b2 registered", 20*time.Second, func() bool { return b1.has("ready", "") && b2.has("ready", "") })
+
+	t.Run("messages", func(t *testing.T) {
+		var want []string
+		for i := range 5 {
+			s := fmt.Sprintf("across %d", i)
+			c.mustPx("alpha/a1", "send", bravo, s)
+			want = append(want, s)
+		}
+		isAcross := func(e event) bool { return strings.HasPrefix(e.Text, "across ") }
+		waitFor(t, "b1 (node 2) and b2 (node 3) get all five", 20*time.Second, func() bool {
+			return len(b1.texts(isAcross)) >= 5 && len(b2.texts(isAcross)) >= 5
+		})
+		time.Sleep(time.Second) // duplicates would show up now
+		checkStream(t, "b1 on node 2", b1.texts(isAcross), want)
+		checkStream(t, "b2 on node 3", b2.texts(isAcross), want)
+	})
+
+	t.Run("presence", func(t *testing.T) {
+		// alpha's watcher on node 1 sees bravo's devices held by nodes 2 and 3.
+		a1.waitShows(t, bravo, `online "" [b1 b2]`, 20*time.Second)
+		c.mustPx("bravo/b1", "presence", "set", "away", "--note", "on node two")
+		c.mustPx("bravo/b2", "presence", "set", "away", "--note", "on node two")
+		a1.waitShows(t, bravo, `away "on node two" [b1 b2]`, 20*time.Second)
+		c.mustPx("bravo/b1", "presence", "set", "online")
+		c.mustPx("bravo/b2", "presence", "set", "online")
+		a1.waitShows(t, bravo, `online "" [b1 b2]`, 20*time.Second)
+	})
+
+	t.Run("kill -9 of the node holding b1", func(t *testing.T) {
+		isStream := func(e event) bool { return strings.HasPrefix(e.Text, "stream ") }
+		var want []string
+		const total, killAt = 20, 8
+		for i := range total {
+			s := fmt.Sprintf("stream %02d", i)
+			if r := c.px("alpha/a1", "send", bravo, s); r.code != 0 {
+				t.Fatalf("send %q through node 1: exit %d: %s", s, r.code, r.err)
+			}
+			want = append(want, s) // acknowledged: the cluster answered 200
+			if i == killAt {
+				n2.kill()
+			}
+		}
+		// b1's old listener lost its node; it comes back through the
+		// front door, now pointing at node 3.
+		b1.stop()
+		door.target.Store(n3.api)
+		b1again := c.listen("bravo/b1")
+		waitFor(t, "b2 gets the whole stream", 30*time.Second, func() bool { return len(b2.texts(isStream)) >= total })
+		waitFor(t, "b1 gets the whole stream after failover", 60*time.Second, func() bool {
+			return len(b1.texts(isStream))+len(b1again.texts(isStream)) >= total
+		})
+		time.Sleep(2 * time.Second) // duplicates would show up now
+		checkStream(t, "b2 on node 3", b2.texts(isStream), want)
+		checkStream(t, "b1 across the failover", append(b1.texts(isStream), b1again.texts(isStream)...), want)
+		// node 1 took bravo's b1 offline once node 2 went silent, and
+		// online again once node 3 held it.
+		a1.waitShows(t, bravo, `online "" [b1 b2]`, 30*time.Second)
+		b1 = b1again
+	})
+
+	t.Run("NATS restart", func(t *testing.T) {
+		ns.Shutdown()
+		ns.WaitForShutdown()
+		waitFor(t, "nodes notice the bus is down", 15*time.Second, func() bool {
+			return strings.Contains(n1.logs.String(), "disconnected from NATS") && strings.Contains(n3.logs.String(), "disconnected from NATS")
+		})
+		// Accepted while the bus is down: stored, and delivered by the
+		// node holding the devices once it reads its devices again.
+		isOutage := func(e event) bool { return strings.HasPrefix(e.Text, "outage ") }
+		var want []string
+		for i := range 3 {
+			s := fmt.Sprintf("outage %d", i)
+			c.mustPx("alpha/a1", "send", bravo, s)
+			want = append(want, s)
+		}
+		natsOn(t, port)
+		waitFor(t, "nodes reconnect", 20*time.Second, func() bool {
+			return strings.Count(n1.logs.String(), "reconnected to NATS")+strings.Count(n1.logs.String(), "connected to NATS") >= 2 &&
+				strings.Contains(n3.logs.String(), "reconnected to NATS")
+		})
+		waitFor(t, "the outage's messages", 30*time.Second, func() bool {
+			return len(b1.texts(isOutage)) >= 3 && len(b2.texts(isOutage)) >= 3
+		})
+		time.Sleep(time.Second)
+		checkStream(t, "b1", b1.texts(isOutage), want)
+		checkStream(t, "b2", b2.texts(isOutage), want)
+		// Presence crosses nodes again.
+		c.mustPx("bravo/b2", "presence", "set", "busy", "--note", "after the restart")
+		c.mustPx("bravo/b1", "presence", "set", "busy", "--note", "after the restart")
+		a1.waitShows(t, bravo, `busy "after the restart" [b1 b2]`, 20*time.Second)
+	})
+	_ = alpha
+}
