@@ -118,6 +118,41 @@ func (b *Bus) Publish(e Event) error {
 	return nil
 }
 
+// PublishTo sends a SIP hop to one node: only that node subscribes to
+// its SIP subject.
+func (b *Bus) PublishTo(h Hop) error {
+	e := Event{Node: b.cfg.Node, Kind: KindSIP, Hop: &h}
+	data, err := Encode(e)
+	if err != nil {
+		return err
+	}
+	if err := b.nc.Publish(b.Subject(KindSIP)+"."+h.To, data); err != nil {
+		return fmt.Errorf("bus: publish sip: %w", err)
+	}
+	return nil
+}
+
+// SubscribeSIP runs h for every SIP hop sent to this node, one at a time
+// in arrival order.
+func (b *Bus) SubscribeSIP(h func(Event)) error {
+	sub, err := b.nc.Subscribe(b.Subject(KindSIP)+"."+b.cfg.Node, func(m *nats.Msg) {
+		e, err := Decode(m.Data)
+		if err != nil || e.Kind != KindSIP || e.Hop.To != b.cfg.Node {
+			b.cfg.Log.Warn("bus: dropped a sip hop", "err", err)
+			return
+		}
+		h(e)
+	})
+	if err != nil {
+		return fmt.Errorf("bus: subscribe sip: %w", err)
+	}
+	sub.SetPendingLimits(1<<16, 64<<20)
+	b.mu.Lock()
+	b.subs = append(b.subs, sub)
+	b.mu.Unlock()
+	return nil
+}
+
 // Subscribe runs h for every event of the kinds from other nodes, in the
 // order of each kind's subject, one at a time per kind. Events that do
 // not decode are dropped and logged.

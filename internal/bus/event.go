@@ -27,6 +27,10 @@ const (
 	// KindBeat: the sending node is alive; a node silent for long loses
 	// the presence of its devices on the others.
 	KindBeat Kind = "beat"
+	// KindSIP: a SIP request or response handed to one node (Hop.To) for a
+	// device it holds, or back to the node that sent the request: calls and
+	// their in-dialog requests cross nodes this way.
+	KindSIP Kind = "sip"
 )
 
 // Limits of a decoded event: far above what a node sends, low enough
@@ -60,6 +64,25 @@ type Event struct {
 	Kind     Kind      `json:"kind"`
 	Devices  []int64   `json:"devices,omitempty"`
 	Presence *Presence `json:"presence,omitempty"`
+	Hop      *Hop      `json:"hop,omitempty"`
+}
+
+// Hop is a SIP message between two nodes. A request carries the id of its
+// hop transaction, which the responses repeat; an initial INVITE carries
+// the caller as the accepting node authenticated and gated it.
+type Hop struct {
+	To     string  `json:"to"`
+	Tx     string  `json:"tx"`
+	Msg    []byte  `json:"msg"` // the SIP message as on the wire (RFC 3261 §7)
+	Caller *Caller `json:"caller,omitempty"`
+}
+
+// Caller is the authenticated device that sent an initial INVITE.
+type Caller struct {
+	AccountID int64  `json:"account_id"`
+	DeviceID  int64  `json:"device_id"`
+	Account   string `json:"account"`
+	Device    string `json:"device"`
 }
 
 // Presence is a device's presence change as its holding node saw it.
@@ -146,16 +169,35 @@ func (e Event) check() error {
 			return fmt.Errorf("%w: held names one device", ErrMalformed)
 		}
 	case KindPresence:
-		if e.Presence == nil {
+		if e.Presence == nil || e.Hop != nil {
 			return fmt.Errorf("%w: presence without a change", ErrMalformed)
 		}
 		return e.Presence.check()
+	case KindSIP:
+		if e.Hop == nil || e.Presence != nil {
+			return fmt.Errorf("%w: sip without a message", ErrMalformed)
+		}
+		return e.Hop.check()
 	case KindHello, KindBeat:
 	default:
 		return fmt.Errorf("%w %q", ErrUnknownKind, e.Kind)
 	}
-	if e.Presence != nil {
-		return fmt.Errorf("%w: presence on a %s event", ErrMalformed, e.Kind)
+	if e.Presence != nil || e.Hop != nil {
+		return fmt.Errorf("%w: payload on a %s event", ErrMalformed, e.Kind)
+	}
+	return nil
+}
+
+func (h *Hop) check() error {
+	if err := CheckNodeID(h.To); err != nil {
+		return fmt.Errorf("%w: hop to: %v", ErrMalformed, err)
+	}
+	if h.Tx == "" || len(h.Tx) > 64 || len(h.Msg) == 0 {
+		return fmt.Errorf("%w: hop without a transaction or a message", ErrMalformed)
+	}
+	if c := h.Caller; c != nil && (c.AccountID <= 0 || c.DeviceID <= 0 || c.Account == "" || len(c.Account) > maxName ||
+		c.Device == "" || len(c.Device) > maxName) {
+		return fmt.Errorf("%w: hop caller out of bounds", ErrMalformed)
 	}
 	return nil
 }

@@ -96,3 +96,32 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestHopRoundTrip(t *testing.T) {
+	e := Event{Node: "n1", Kind: KindSIP, Hop: &Hop{To: "n2", Tx: "abc", Msg: []byte("INVITE sip:b@example.org SIP/2.0\r\n\r\n"),
+		Caller: &Caller{AccountID: 1, DeviceID: 2, Account: "a@example.org", Device: "a1"}}}
+	b, err := Encode(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.V = version
+	if !reflect.DeepEqual(got, e) {
+		t.Fatalf("round trip: %+v, want %+v", got, e)
+	}
+	for _, bad := range []string{
+		`{"v":1,"node":"a","kind":"sip"}`,
+		`{"v":1,"node":"a","kind":"sip","hop":{"to":"","tx":"x","msg":"eA=="}}`,
+		`{"v":1,"node":"a","kind":"sip","hop":{"to":"b","tx":"","msg":"eA=="}}`,
+		`{"v":1,"node":"a","kind":"sip","hop":{"to":"b","tx":"x"}}`,
+		`{"v":1,"node":"a","kind":"sip","hop":{"to":"b","tx":"x","msg":"eA==","caller":{"account_id":0}}}`,
+		`{"v":1,"node":"a","kind":"beat","hop":{"to":"b","tx":"x","msg":"eA=="}}`,
+	} {
+		if _, err := Decode([]byte(bad)); !errors.Is(err, ErrMalformed) {
+			t.Errorf("%s: %v", bad, err)
+		}
+	}
+}
