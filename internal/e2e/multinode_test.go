@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -223,6 +224,34 @@ func TestMultiNode(t *testing.T) {
 		c.mustPx("bravo/b1", "presence", "set", "online")
 		c.mustPx("bravo/b2", "presence", "set", "online")
 		a1.waitShows(t, bravo, `online "" [b1 b2]`, 20*time.Second)
+	})
+
+	t.Run("call across nodes", func(t *testing.T) {
+		// alpha on node 1 calls bravo: node 1 hands the INVITE to node 2
+		// (b1, which answers) and node 3 (b2, which rings and stops).
+		a1.stop(syscall.SIGTERM)
+		b1.stop()
+		b2.stop()
+		b2 = c.listen("bravo/b2")
+		waitFor(t, "b2 ready", 20*time.Second, func() bool { return b2.has("ready", "") })
+		ans := startPhonex(t, "answer", "--json", "--for", "5s", "--no-opus", "--profile", c.profile("bravo/b1"), "--password-file", c.pw)
+		ans.waitEvent(t, "listening", 20*time.Second)
+		call := startPhonex(t, "call", bravo, "--json", "--for", "3s", "--no-opus", "--profile", c.profile("alpha/a1"), "--password-file", c.pw)
+		ea, eb := call.wait(t, 60*time.Second), ans.wait(t, 60*time.Second)
+		sa, sb := ea["secure"], eb["secure"]
+		if sa.SAS == "" || sa.SAS != sb.SAS {
+			t.Fatalf("SAS differ: caller %q callee %q", sa.SAS, sb.SAS)
+		}
+		if p := eb["connected"].Peer; p != alpha+"/a1" {
+			t.Errorf("the callee sees the caller as %q, want alpha@example.org/a1", p)
+		}
+		waitFor(t, fmt.Sprintf("b2 (node 3) stops ringing (saw %q)", b2.calls()), 15*time.Second, func() bool {
+			return strings.Join(b2.calls(), ",") == alpha+"/a1 ringing,"+alpha+"/a1 answered_elsewhere"
+		})
+		t.Logf("call from node 1 to node 2: SAS %s", sa.SAS)
+		b1 = c.listen("bravo/b1")
+		a1 = c.watch("alpha/a1")
+		waitFor(t, "b1 and a1 back", 20*time.Second, func() bool { return b1.has("ready", "") && a1.has("ready", "", "") })
 	})
 
 	t.Run("kill -9 of the node holding b1", func(t *testing.T) {

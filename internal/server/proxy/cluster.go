@@ -45,6 +45,8 @@ type clusterState struct {
 	etags  map[devKey]string    // mirrored publications' entity tags here
 	own    map[devKey]ownPub    // held devices' publications, repeated on hello
 	seen   map[string]time.Time // nodes, when last heard
+
+	hops hopState // hop.go
 }
 
 type devKey struct{ account, device string }
@@ -63,6 +65,7 @@ func (p *Proxy) initCluster() {
 	c := &p.cluster
 	c.bus = p.cfg.Bus
 	c.remote, c.etags, c.own, c.seen = map[devKey]string{}, map[devKey]string{}, map[devKey]ownPub{}, map[string]time.Time{}
+	c.hops = hopState{out: map[string]*hopClientTx{}, in: map[string]*hopServerTx{}, holders: map[int64]string{}}
 	// Calls held on this node show on every node.
 	p.cfg.Calls = sharedCalls{inner: p.cfg.Calls, p: p}
 }
@@ -74,6 +77,9 @@ func (p *Proxy) runCluster(ctx context.Context) {
 		return
 	}
 	if err := c.bus.Subscribe(p.onBusEvent, bus.KindWake, bus.KindHeld, bus.KindPresence, bus.KindHello, bus.KindBeat); err != nil {
+		p.log.Error("cluster: subscribe", "err", err)
+	}
+	if err := c.bus.SubscribeSIP(p.onHop); err != nil {
 		p.log.Error("cluster: subscribe", "err", err)
 	}
 	p.busUp()
@@ -162,6 +168,7 @@ func (p *Proxy) wakeElsewhere(deviceIDs []int64) {
 // held tells the other nodes this node now holds a device's connection.
 func (p *Proxy) held(deviceID int64) {
 	if p.cluster.bus != nil {
+		p.heldBy(deviceID, "")
 		p.publish(bus.Event{Kind: bus.KindHeld, Devices: []int64{deviceID}})
 	}
 }
@@ -257,6 +264,7 @@ func (p *Proxy) onBusEvent(e bus.Event) {
 			p.kick(id)
 		}
 	case bus.KindHeld:
+		p.heldBy(e.Devices[0], e.Node)
 		p.letGo(e.Devices[0], e.Node)
 	case bus.KindPresence:
 		p.mirror(e.Node, *e.Presence)
@@ -376,6 +384,13 @@ func (p *Proxy) forgetSilentNodes(now time.Time) {
 			continue
 		}
 		delete(c.seen, node)
+		c.hops.mu.Lock()
+		for id, n := range c.hops.holders {
+			if n == node {
+				delete(c.hops.holders, id)
+			}
+		}
+		c.hops.mu.Unlock()
 		for k, owner := range c.remote {
 			if owner == node {
 				gone = append(gone, k)

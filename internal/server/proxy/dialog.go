@@ -4,7 +4,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 )
 
@@ -22,13 +21,7 @@ func (r *router) established(f *fork, b *branch, res *sip.Response) {
 	r.mu.Lock()
 	r.dialogs[f.callID] = d
 	r.mu.Unlock()
-	if o := r.p.cfg.Calls; o != nil {
-		for _, l := range []leg{d.caller, d.callee} {
-			if !l.remote() {
-				o.CallStarted(l.id.Account, l.id.Device)
-			}
-		}
-	}
+	r.observe(d, true) // hop.go
 }
 
 // end forgets a dialog and tells the observer, once.
@@ -40,13 +33,7 @@ func (r *router) end(callID string) {
 	if d == nil {
 		return
 	}
-	if o := r.p.cfg.Calls; o != nil {
-		for _, l := range []leg{d.caller, d.callee} {
-			if !l.remote() {
-				o.CallEnded(l.id.Account, l.id.Device)
-			}
-		}
-	}
+	r.observe(d, false)
 }
 
 // peerOf finds the dialog of req and the leg it must go to. The request
@@ -125,7 +112,7 @@ func (r *router) onAck(req *sip.Request, tx sip.ServerTransaction) {
 			return
 		}
 	}
-	if err := r.clientOf(to).WriteRequest(forwardable(req, to), sipgo.ClientRequestAddVia); err != nil {
+	if err := r.writeLeg(to, forwardable(req, to)); err != nil {
 		r.p.log.Debug("forward ACK", "err", err)
 	}
 }
@@ -161,7 +148,7 @@ func (r *router) inDialog(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	ctx, cancel := context.WithTimeout(p.ctx, 32*time.Second)
 	defer cancel()
-	ctxTx, err := r.clientOf(to).TransactionRequest(ctx, forwardable(req, to), sipgo.ClientRequestAddVia)
+	ctxTx, err := r.transactionLeg(ctx, to, forwardable(req, to))
 	if err != nil {
 		p.respond(tx, req, 480, "Temporarily Unavailable: the other device is not connected")
 		return
@@ -201,7 +188,7 @@ func (r *router) sweepDialogs() {
 	r.mu.Lock()
 	var gone []string
 	for id, d := range r.dialogs {
-		if !r.legOpen(d.caller) || !r.legOpen(d.callee) {
+		if !r.legAlive(d.caller) || !r.legAlive(d.callee) {
 			gone = append(gone, id)
 		}
 	}

@@ -170,24 +170,17 @@ func (r *router) invite(req *sip.Request, stx sip.ServerTransaction) {
 		p.internal(tx, req, err)
 		return
 	}
+	elsewhere, err := r.remoteTargets(ctx, callee, id, req.Recipient) // hop.go
+	if err != nil {
+		p.internal(tx, req, err)
+		return
+	}
+	targets = append(targets, elsewhere...)
 	if len(targets) == 0 {
 		p.respond(tx, req, 480, reasonOffline)
 		return
 	}
-	callID := req.CallID().Value()
-	r.mu.Lock()
-	if r.forks[callID] != nil || r.dialogs[callID] != nil || len(r.dialogs) >= maxDialogs {
-		r.mu.Unlock()
-		p.respond(tx, req, 482, "Loop Detected")
-		return
-	}
-	f := &fork{r: r, req: req, tx: tx, caller: leg{id: *id, source: req.Source()}, callID: callID}
-	r.forks[callID] = f
-	r.mu.Unlock()
-	f.run(targets)
-	r.mu.Lock()
-	delete(r.forks, callID)
-	r.mu.Unlock()
+	r.forkTo(req, tx, *id, targets)
 }
 
 var errNotAllowed = errors.New("not a mutual contact")
@@ -350,10 +343,10 @@ func (f *fork) run(targets []target) {
 		open     = len(branches)
 		final    bool // a final response went upstream
 	)
-	cancelAll := func(except *branch) {
+	cancelAll := func(except *branch, elsewhere bool) {
 		for _, b := range branches {
 			if b != except && !b.done {
-				b.cancel, b.elsewhere = true, answered
+				b.cancel, b.elsewhere = true, elsewhere
 				if b.ringing {
 					f.sendCancel(b)
 				}
@@ -407,7 +400,7 @@ func (f *fork) run(targets []target) {
 				answered = true
 				f.r.established(f, b, res)
 				f.relay(b, res)
-				cancelAll(b)
+				cancelAll(b, true)
 			default:
 				if b.done {
 					continue
@@ -418,7 +411,7 @@ func (f *fork) run(targets []target) {
 					// A 6xx is the callee's answer for all its devices
 					// (RFC 3261 §16.7 step 5): the others stop ringing.
 					best = res
-					cancelAll(b)
+					cancelAll(b, false)
 					f.respondUpstream(res)
 					final = true
 					continue
@@ -429,7 +422,7 @@ func (f *fork) run(targets []target) {
 			}
 		case <-timer.C:
 			if !answered && !final {
-				cancelAll(nil)
+				cancelAll(nil, false)
 				p.respond(f.tx, f.req, 408, reasonNoAnswer)
 				final = true
 			}
@@ -438,7 +431,9 @@ func (f *fork) run(targets []target) {
 			// The caller's CANCEL: sipgo answered it 200 and the INVITE
 			// 487; every branch is cancelled (RFC 3261 §16.10).
 			if !answered {
-				cancelAll(nil)
+				// A fork on another node's behalf is cancelled because a
+				// device there answered (hop.go).
+				cancelAll(nil, answeredElsewhere(f.tx))
 				final = true
 			}
 		}
@@ -479,6 +474,9 @@ func better(res, cur *sip.Response) bool {
 // record-routed through the node (RFC 3261 §16.6).
 func (f *fork) send(ctx context.Context, t target) (*branch, error) {
 	p := f.r.p
+	if _, ok := nodeOf(t.source); ok {
+		return f.sendHop(ctx, t)
+	}
 	req := f.req.Clone()
 	req.Recipient = t.contact
 	// The node is the only hop: a Route that brought the request here is
@@ -572,6 +570,12 @@ func (f *fork) sendCancel(b *branch) {
 	c.SetBody(nil) // Content-Length: 0, which a stream needs
 	c.SetTransport("TLS")
 	c.SetDestination(b.t.source)
+	if _, ok := nodeOf(b.t.source); ok {
+		if err := f.r.p.hopWrite(c); err != nil {
+			f.r.p.log.Debug("cancel call branch", "err", err)
+		}
+		return
+	}
 	go func() {
 		ctx, cancel := context.WithTimeout(f.r.p.ctx, 10*time.Second)
 		defer cancel()
@@ -609,6 +613,12 @@ func (f *fork) release(b *branch, res *sip.Response) {
 		req.SetBody(nil)
 		req.SetTransport("TLS")
 		req.SetDestination(b.t.source)
+		if _, ok := nodeOf(b.t.source); ok {
+			if err := p.hopWrite(req); err != nil {
+				p.log.Debug("release late call branch", "method", string(m), "err", err)
+			}
+			continue
+		}
 		ctx, cancel := context.WithTimeout(p.ctx, 10*time.Second)
 		var err error
 		if m == sip.ACK {
