@@ -49,7 +49,7 @@ with domain localhost first. 'phonexd COMMAND --help' shows the options of one c
 
 const (
 	initSynopsis     = "phonexd init --data DIR (--domain DOMAIN | --join DIR_OF_ANOTHER_NODE) [--host NAME_OR_IP ...] [--store STORE] [--json]"
-	serveSynopsis    = "phonexd serve [--data DIR] [--store STORE] [--api-addr HOST:PORT] [--sip-addr HOST:PORT] [--sip-phone-addr HOST:PORT|off] [--relay-addr HOST:PORT] [--relay-tls-addr HOST:PORT|off] [--dns-addr HOST:PORT|off] [--metrics-addr HOST:PORT|off] [--admin-addr HOST:PORT]"
+	serveSynopsis    = "phonexd serve [--data DIR] [--store STORE] [--api-addr HOST:PORT] [--sip-addr HOST:PORT] [--sip-phone-addr HOST:PORT|off] [--relay-addr HOST:PORT] [--relay-tls-addr HOST:PORT|off] [--dns-addr HOST:PORT|off] [--metrics-addr HOST:PORT|off] [--admin-addr HOST:PORT] [--bus nats://HOST:PORT[,...]] [--node-id ID]"
 	userSynopsis     = "phonexd user add|list|disable|enable|remove --data DIR [--store STORE] [USER@DOMAIN] [--expires 168h] [--qr] [--qr-png FILE] [--json]"
 	deviceSynopsis   = "phonexd device list|revoke|unlock --data DIR [--store STORE] [USER@DOMAIN[/DEVICE]] [--json] | phonexd device add-sip --data DIR USER@DOMAIN --name NAME [--json]"
 	contactsSynopsis = "phonexd contacts add|remove --data DIR [--store STORE] USER@DOMAIN CONTACT@DOMAIN [--json] | phonexd contacts list --data DIR USER@DOMAIN [--json]"
