@@ -35,60 +35,26 @@ const (
 	handoutPerTarget = 60 // per target device, all requesters together
 )
 
-// handoutLimiter counts one-time key handouts in a sliding window. It
-// lives in memory: after a restart the counts start again, which at worst
-// hands out one more window's worth.
+// handoutLimiter holds the limits of one-time key handouts; the handouts
+// are counted in the store (store.Handouts), so every node of a cluster
+// counts the same ones and a restart forgets none.
 type handoutLimiter struct {
 	mu        sync.Mutex
 	window    time.Duration
 	perPair   int
 	perTarget int
-	pairs     map[[2]int64][]time.Time
-	targets   map[int64][]time.Time
-	lastPrune time.Time
-}
-
-func recent(ts []time.Time, since time.Time) []time.Time {
-	i := 0
-	for i < len(ts) && !ts[i].After(since) {
-		i++
-	}
-	return ts[i:]
 }
 
 // allow records a handout of target's one-time keys to requester and
 // reports whether it is within the limits.
-func (l *handoutLimiter) allow(requester, target int64, now time.Time) bool {
+func (l *handoutLimiter) allow(ctx context.Context, st store.Handouts, requester, target int64, now time.Time) (bool, error) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.pairs == nil {
-		l.pairs, l.targets = map[[2]int64][]time.Time{}, map[int64][]time.Time{}
-		if l.window == 0 {
-			l.window, l.perPair, l.perTarget = handoutWindow, handoutPerPair, handoutPerTarget
-		}
+	if l.window == 0 {
+		l.window, l.perPair, l.perTarget = handoutWindow, handoutPerPair, handoutPerTarget
 	}
-	since := now.Add(-l.window)
-	if now.Sub(l.lastPrune) > l.window {
-		for k, ts := range l.pairs {
-			if len(recent(ts, since)) == 0 {
-				delete(l.pairs, k)
-			}
-		}
-		for k, ts := range l.targets {
-			if len(recent(ts, since)) == 0 {
-				delete(l.targets, k)
-			}
-		}
-		l.lastPrune = now
-	}
-	pk := [2]int64{requester, target}
-	pair, tgt := recent(l.pairs[pk], since), recent(l.targets[target], since)
-	if len(pair) >= l.perPair || len(tgt) >= l.perTarget {
-		l.pairs[pk], l.targets[target] = pair, tgt
-		return false
-	}
-	l.pairs[pk], l.targets[target] = append(pair, now), append(tgt, now)
-	return true
+	window, perPair, perTarget := l.window, l.perPair, l.perTarget
+	l.mu.Unlock()
+	return st.CountHandout(ctx, requester, target, now, window, perPair, perTarget)
 }
 
 func encodeKey(k api.Prekey) store.Prekey {
@@ -246,9 +212,15 @@ func (n *Node) getKeys(ctx context.Context, r *http.Request, c *caller) (any, er
 			b.Capabilities = strings.Split(d.Caps, ",")
 		}
 		oneTime := d.ID != c.device.ID && consume[d.Name] // only for sessions being started
-		if oneTime && !n.handouts.allow(c.device.ID, d.ID, n.now()) {
-			n.log.Info("one-time prekey handout over its limit; bundle without one-time keys")
-			oneTime = false
+		if oneTime {
+			ok, err := n.handouts.allow(ctx, n.st, c.device.ID, d.ID, n.now())
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				n.log.Info("one-time prekey handout over its limit; bundle without one-time keys")
+				oneTime = false
+			}
 		}
 		for _, x := range []struct {
 			kind    string

@@ -206,6 +206,7 @@ type Store interface {
 	Federation // federation.go
 	Directory  // directory.go
 	Admins     // admins.go
+	Handouts   // handouts.go
 
 	Close() error
 }
