@@ -150,7 +150,9 @@ func TestClusterPresence(t *testing.T) {
 	b1 := rs[1].dev("bravo", "b1")
 	b1.register(600)
 	shows := func(want string) func() bool {
-		return func() bool { return strings.Contains(string(rs[0].p.pres.Fetch("bravo@"+domain, "bravo@"+domain)), want) }
+		return func() bool {
+			return strings.Contains(string(rs[0].p.pres.Fetch("bravo@"+domain, "bravo@"+domain)), want)
+		}
 	}
 	waitUntil(t, "b1 online on node 1", 5*time.Second, shows(`<basic>open</basic>`))
 	b1.register(0)
