@@ -37,8 +37,9 @@ var (
 
 // clusterState is the proxy's side of the bus; zero when alone.
 type clusterState struct {
-	bus  *bus.Bus
-	down atomic.Bool // bus disconnected: poll held devices
+	bus     *bus.Bus
+	down    atomic.Bool // bus disconnected: poll held devices
+	serving atomic.Bool // runCluster started: the proxy's context is set
 
 	mu     sync.Mutex
 	remote map[devKey]string    // devices shown online for another node: which
@@ -82,6 +83,7 @@ func (p *Proxy) runCluster(ctx context.Context) {
 	if err := c.bus.SubscribeSIP(p.onHop); err != nil {
 		p.log.Error("cluster: subscribe", "err", err)
 	}
+	c.serving.Store(true)
 	p.busUp()
 	beat := time.NewTicker(beatEvery)
 	poll := time.NewTicker(pollEvery)
@@ -106,7 +108,7 @@ func (p *Proxy) runCluster(ctx context.Context) {
 // BusConnected and BusDisconnected follow the bus's connection (the
 // node wires them to bus.Config).
 func (p *Proxy) BusConnected() {
-	if p.ctx == nil {
+	if !p.cluster.serving.Load() {
 		return // not serving yet: runCluster announces the node
 	}
 	p.busUp()

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
 	natsserver "github.com/nats-io/nats-server/v2/server"
 
 	"github.com/phonex/phonex/internal/bus"
@@ -157,4 +159,91 @@ func TestClusterPresence(t *testing.T) {
 	waitUntil(t, "b1 online on node 1", 5*time.Second, shows(`<basic>open</basic>`))
 	b1.register(0)
 	waitUntil(t, "b1 offline on node 1", 5*time.Second, func() bool { return !shows(`<basic>open</basic>`)() })
+}
+
+// TestClusterCall: alice on node 1 calls bob, whose devices are held by
+// nodes 2 (answers) and 3 (rings, then is cancelled); ACK, INFO and BYE
+// cross the nodes both ways.
+func TestClusterCall(t *testing.T) {
+	rs := clusterRigs(t, 3)
+	rs[0].account("alice", "a1")
+	rs[0].account("bob", "b1", "b2")
+	rs[0].friends("alice", "bob")
+	a1, b1, b2 := rs[0].phone("alice", "a1"), rs[1].phone("bob", "b1"), rs[2].phone("bob", "b2")
+	for _, ph := range []*phone{a1, b1, b2} {
+		ph.register()
+	}
+	ids := []int64{rs[0].deviceID("bob", "b1"), rs[0].deviceID("bob", "b2")}
+	waitUntil(t, "node 1 knows where bob's devices are", 5*time.Second, func() bool {
+		s := &rs[0].p.cluster.hops
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.holders[ids[0]] == "n2" && s.holders[ids[1]] == "n3"
+	})
+	b1.setAnswer(ring(200*time.Millisecond, 200))
+	b2.setAnswer(ring(0, 0))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	rang := false
+	sess, err := a1.call(ctx, "alice", "bob", func() { rang = true })
+	if err != nil {
+		t.Fatalf("call across nodes: %v", err)
+	}
+	if !rang {
+		t.Error("the caller saw no 180 Ringing")
+	}
+	wait(t, b2, "cancel")
+	if err := sess.Ack(ctx); err != nil {
+		t.Fatal(err)
+	}
+	wait(t, b1, "ack")
+	if rs[0].p.ActiveCalls() != 1 || rs[1].p.ActiveCalls() != 1 || rs[2].p.ActiveCalls() != 0 {
+		t.Errorf("active calls on the nodes: %d %d %d, want 1 1 0", rs[0].p.ActiveCalls(), rs[1].p.ActiveCalls(), rs[2].p.ActiveCalls())
+	}
+	info := sip.NewRequest(sip.INFO, sess.InviteResponse.Contact().Address)
+	if res, err := sess.Do(ctx, info); err != nil || res.StatusCode != 200 {
+		t.Fatalf("INFO across nodes: %v %v", res, err)
+	}
+	wait(t, b1, "info")
+	if err := sess.Bye(ctx); err != nil {
+		t.Fatalf("BYE across nodes: %v", err)
+	}
+	wait(t, b1, "bye")
+	waitUntil(t, "both nodes end the dialog", 5*time.Second, func() bool {
+		return rs[0].p.ActiveCalls() == 0 && rs[1].p.ActiveCalls() == 0
+	})
+
+	// The callee hangs up: its BYE goes back through node 2 and node 1.
+	byeSeen := make(chan struct{})
+	srvCaller, _ := sipgo.NewServer(a1.ua)
+	srvCaller.OnBye(func(req *sip.Request, tx sip.ServerTransaction) {
+		sess.ReadBye(req, tx)
+		close(byeSeen)
+	})
+	b1.setAnswer(ring(0, 200))
+	b2.setAnswer(ring(0, 486))
+	if sess, err = a1.call(ctx, "alice", "bob", nil); err != nil {
+		t.Fatal(err)
+	}
+	sess.Ack(ctx)
+	wait(t, b1, "ack")
+	b1.mu.Lock()
+	var dlg *sipgo.DialogServerSession
+	for id, d := range b1.dialogs {
+		if id == sess.InviteRequest.CallID().Value() {
+			dlg = d
+		}
+	}
+	b1.mu.Unlock()
+	if err := dlg.Bye(ctx); err != nil {
+		t.Fatalf("callee's BYE across nodes: %v", err)
+	}
+	select {
+	case <-byeSeen:
+	case <-ctx.Done():
+		t.Fatal("the caller never got the callee's BYE")
+	}
+	waitUntil(t, "both nodes end the dialog", 5*time.Second, func() bool {
+		return rs[0].p.ActiveCalls() == 0 && rs[1].p.ActiveCalls() == 0
+	})
 }
