@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,7 +18,7 @@ import (
 
 // nodes are proxies sharing one store and one NATS server, as the nodes
 // of a cluster do.
-func clusterRigs(t *testing.T, n int) []*rig {
+func clusterRigs(t testing.TB, n int, tweaks ...func(*Config)) []*rig {
 	t.Helper()
 	ns, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
 	if err != nil {
@@ -36,7 +37,12 @@ func clusterRigs(t *testing.T, n int) []*rig {
 		t.Cleanup(b.Close)
 		return b
 	}
-	first, _ := newRig(t, func(c *Config) { c.Bus = join("n1") })
+	first, _ := newRig(t, func(c *Config) {
+		c.Bus = join("n1")
+		for _, f := range tweaks {
+			f(c)
+		}
+	})
 	rigs := []*rig{first}
 	for i := 2; i <= n; i++ {
 		rigs = append(rigs, first.sibling(join(fmt.Sprintf("n%d", i))))
@@ -246,4 +252,57 @@ func TestClusterCall(t *testing.T) {
 	waitUntil(t, "both nodes end the dialog", 5*time.Second, func() bool {
 		return rs[0].p.ActiveCalls() == 0 && rs[1].p.ActiveCalls() == 0
 	})
+}
+
+// BenchmarkClusterRelay: MESSAGEs from senders on node 1 to receivers on
+// the last node (the same node when there is one), each stored, answered
+// and delivered; both nodes run in this process on one store, so the
+// difference is what routing over the bus costs, not what a second
+// machine would add.
+func BenchmarkClusterRelay(b *testing.B) {
+	for _, nodes := range []int{1, 2} {
+		b.Run(fmt.Sprintf("nodes=%d", nodes), func(b *testing.B) {
+			rs := clusterRigs(b, nodes, func(c *Config) { c.Rate, c.Burst = 1e6, 1e6 })
+			const pairs = 8
+			var senders, receivers []*dev
+			for i := range pairs {
+				s, r := fmt.Sprintf("s%d", i), fmt.Sprintf("r%d", i)
+				rs[0].account(s, "d")
+				rs[0].account(r, "d")
+				rs[0].friends(s, r)
+				sd, rd := rs[0].dev(s, "d"), rs[len(rs)-1].dev(r, "d")
+				sd.register(600)
+				rd.register(600)
+				senders, receivers = append(senders, sd), append(receivers, rd)
+			}
+			per := max(b.N/pairs, 1)
+			b.ReportAllocs()
+			b.ResetTimer()
+			start := time.Now()
+			var wg sync.WaitGroup
+			for i := range pairs {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for j := range per {
+						if res := senders[i].send(fmt.Sprintf("r%d", i), fmt.Sprintf("%08d", j)); res.StatusCode != 200 {
+							b.Errorf("send: %d", res.StatusCode)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			waitUntil(b, "every message delivered", time.Minute, func() bool {
+				for _, r := range receivers {
+					if len(r.received()) < per {
+						return false
+					}
+				}
+				return true
+			})
+			b.StopTimer()
+			b.ReportMetric(float64(per*pairs)/time.Since(start).Seconds(), "msg/s")
+		})
+	}
 }
