@@ -254,6 +254,10 @@ func (p *Proxy) legUp(source string) bool {
 
 // onHop takes a SIP message another node sent to this one.
 func (p *Proxy) onHop(e bus.Event) {
+	c := &p.cluster
+	c.mu.Lock()
+	c.seen[e.Node] = time.Now()
+	c.mu.Unlock()
 	h := e.Hop
 	msg, err := sip.ParseMessage(h.Msg)
 	if err != nil {
