@@ -380,7 +380,9 @@ func (r *router) forkTo(req *sip.Request, tx sip.ServerTransaction, caller Ident
 // this node does not hold: one branch per node, which forks it there.
 func (r *router) remoteTargets(ctx context.Context, callee store.Account, caller *Identity, recipient sip.Uri) ([]target, error) {
 	p := r.p
-	if p.cluster.bus == nil {
+	if p.cluster.bus == nil || p.cluster.bus.Ready() != nil {
+		// An INVITE buffered until the bus is back would ring long
+		// after the caller gave up.
 		return nil, nil
 	}
 	active, err := p.cfg.Store.ActiveDevices(ctx, callee.ID)
