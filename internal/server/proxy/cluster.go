@@ -381,6 +381,11 @@ func (p *Proxy) forgetSilentNodes(now time.Time) {
 	c := &p.cluster
 	var gone []devKey
 	c.mu.Lock()
+	for k, o := range c.own {
+		if now.After(o.expires) {
+			delete(c.own, k)
+		}
+	}
 	for node, at := range c.seen {
 		if now.Sub(at) < nodeGone {
 			continue
