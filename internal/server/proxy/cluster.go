@@ -41,6 +41,8 @@ type clusterState struct {
 	down    atomic.Bool // bus disconnected: poll held devices
 	serving atomic.Bool // runCluster started: the proxy's context is set
 
+	beat, gone, poll time.Duration // beatEvery, nodeGone, pollEvery when the proxy was made
+
 	mu     sync.Mutex
 	remote map[devKey]string    // devices shown online for another node: which
 	etags  map[devKey]string    // mirrored publications' entity tags here
@@ -66,6 +68,7 @@ func (p *Proxy) initCluster() {
 	c := &p.cluster
 	c.bus = p.cfg.Bus
 	c.remote, c.etags, c.own, c.seen = map[devKey]string{}, map[devKey]string{}, map[devKey]ownPub{}, map[string]time.Time{}
+	c.beat, c.gone, c.poll = beatEvery, nodeGone, pollEvery
 	c.hops = hopState{out: map[string]*hopClientTx{}, in: map[string]*hopServerTx{}, holders: map[int64]string{}}
 	// Calls held on this node show on every node.
 	p.cfg.Calls = sharedCalls{inner: p.cfg.Calls, p: p}
@@ -85,8 +88,8 @@ func (p *Proxy) runCluster(ctx context.Context) {
 	}
 	c.serving.Store(true)
 	p.busUp()
-	beat := time.NewTicker(beatEvery)
-	poll := time.NewTicker(pollEvery)
+	beat := time.NewTicker(c.beat)
+	poll := time.NewTicker(c.poll)
 	defer beat.Stop()
 	defer poll.Stop()
 	for {
@@ -387,7 +390,7 @@ func (p *Proxy) forgetSilentNodes(now time.Time) {
 		}
 	}
 	for node, at := range c.seen {
-		if now.Sub(at) < nodeGone {
+		if now.Sub(at) < c.gone {
 			continue
 		}
 		delete(c.seen, node)

@@ -306,3 +306,20 @@ func BenchmarkClusterRelay(b *testing.B) {
 		})
 	}
 }
+
+// TestClusterNodeGone: a node that falls silent (killed, cut off the bus)
+// takes its devices' presence with it on the others.
+func TestClusterNodeGone(t *testing.T) {
+	oldBeat, oldGone := beatEvery, nodeGone
+	beatEvery, nodeGone = 50*time.Millisecond, 300*time.Millisecond
+	defer func() { beatEvery, nodeGone = oldBeat, oldGone }()
+	rs := clusterRigs(t, 2)
+	rs[0].account("bravo", "b1")
+	rs[1].dev("bravo", "b1").register(600)
+	online := func() bool {
+		return strings.Contains(string(rs[0].p.pres.Fetch("bravo@"+domain, "bravo@"+domain)), `<basic>open</basic>`)
+	}
+	waitUntil(t, "b1 online on node 1", 5*time.Second, online)
+	rs[1].p.cluster.bus.Close() // node 2 says nothing more
+	waitUntil(t, "b1 offline on node 1 once node 2 is silent", 5*time.Second, func() bool { return !online() })
+}

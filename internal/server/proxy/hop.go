@@ -247,7 +247,7 @@ func (p *Proxy) legUp(source string) bool {
 		c.mu.Lock()
 		at, ok := c.seen[node]
 		c.mu.Unlock()
-		return ok && time.Since(at) < nodeGone
+		return ok && time.Since(at) < c.gone
 	}
 	return p.conn(source) != nil
 }
