@@ -36,7 +36,9 @@ func TestFailoverTime(t *testing.T) {
 	c.enrollAt("bravo", "b1", door.addr(), true)
 	c.mustPx("alpha/a1", "contacts", "add", "bravo@example.org")
 	c.mustPx("bravo/b1", "contacts", "add", "alpha@example.org")
-	has := func(l *listener, text string) bool { return len(l.texts(func(e event) bool { return e.Text == text })) > 0 }
+	has := func(l *listener, text string) bool {
+		return len(l.texts(func(e event) bool { return e.Text == text })) > 0
+	}
 
 	b1 := c.listen("bravo/b1")
 	waitFor(t, "b1 ready", 30*time.Second, func() bool { return b1.has("ready", "") })
