@@ -35,11 +35,18 @@ var (
 	pollEvery = 2 * time.Second // held devices re-read while the bus is down
 )
 
+// helloWait gathers the hellos of nodes coming back together into one
+// repeat of this node's presence.
+const helloWait = 200 * time.Millisecond
+
 // clusterState is the proxy's side of the bus; zero when alone.
 type clusterState struct {
 	bus     *bus.Bus
 	down    atomic.Bool // bus disconnected: poll held devices
 	serving atomic.Bool // runCluster started: the proxy's context is set
+	// repeating: a repeat of this node's presence is scheduled; hellos
+	// arriving meanwhile (every node after a NATS restart) share it.
+	repeating atomic.Bool
 
 	beat, gone, poll time.Duration // beatEvery, nodeGone, pollEvery when the proxy was made
 
@@ -208,6 +215,9 @@ func (p *Proxy) sharePresence(ch bus.Presence) {
 
 // repeatPresence publishes what every device held here shows.
 func (p *Proxy) repeatPresence() {
+	if p.ctx.Err() != nil {
+		return // the node is stopping
+	}
 	ps := &p.presence
 	type held struct {
 		k   devKey
@@ -274,7 +284,12 @@ func (p *Proxy) onBusEvent(e bus.Event) {
 	case bus.KindPresence:
 		p.mirror(e.Node, *e.Presence)
 	case bus.KindHello:
-		p.repeatPresence()
+		if c.repeating.CompareAndSwap(false, true) {
+			time.AfterFunc(helloWait, func() {
+				c.repeating.Store(false)
+				p.repeatPresence()
+			})
+		}
 	}
 }
 
