@@ -113,6 +113,7 @@ var CopyTables = []CopyTable{
 	{"dir_budget", []string{"device_id"}, cols("device_id", "i", "window_start", "i", "used", "i")},
 	{"admins", []string{"name"}, cols("name", "s", "pass_hash", "s", "totp_secret", "b", "last_step", "i", "failures", "i", "locked_until", "i", "created", "i")},
 	{"admin_sessions", []string{"id_hash"}, cols("id_hash", "b", "admin", "s", "csrf", "b", "created", "i", "seen", "i", "auth_at", "i")},
+	{"key_handouts", []string{"target", "at", "requester"}, cols("requester", "i", "target", "i", "at", "i")},
 }
 
 // CopyTableNamed returns the table of that name.
