@@ -46,10 +46,16 @@ type clusterNode struct {
 	logs     *lockedBuffer
 }
 
+// startNode runs phonexd serve on data; busURL "" leaves the bus to the
+// data directory's configuration.
 func startNode(t *testing.T, data, id, busURL string) *clusterNode {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(bin, "phonexd"), "serve", "--data", data, "--api-addr", "127.0.0.1:0", "--sip-addr", "127.0.0.1:0",
-		"--sip-phone-addr", "off", "--relay-addr", freeAddr(t), "--relay-tls-addr", "off", "--bus", busURL, "--node-id", id)
+	args := []string{"serve", "--data", data, "--api-addr", "127.0.0.1:0", "--sip-addr", "127.0.0.1:0",
+		"--sip-phone-addr", "off", "--relay-addr", freeAddr(t), "--relay-tls-addr", "off", "--node-id", id}
+	if busURL != "" {
+		args = append(args, "--bus", busURL)
+	}
+	cmd := exec.Command(filepath.Join(bin, "phonexd"), args...)
 	stdout, _ := cmd.StdoutPipe()
 	n := &clusterNode{id: id, cmd: cmd, logs: &lockedBuffer{}}
 	cmd.Stderr = n.logs
@@ -176,12 +182,14 @@ func checkStream(t *testing.T, who string, got, want []string) {
 // (WAL mode, several processes).
 func TestMultiNode(t *testing.T) {
 	c := newCluster(t)
-	multiNode(t, c, [3]string{c.data, c.data, c.data}, nil)
+	port := tcpPort(t)
+	multiNode(t, c, [3]string{c.data, c.data, c.data}, port, "nats://127.0.0.1:"+strconv.Itoa(port), nil)
 }
 
 // TestMultiNodePostgres: each node has its own data directory, the second
-// and third made with 'phonexd init --join' from the first, and the store
-// is PostgreSQL, which also restarts under the running nodes.
+// and third made with 'phonexd init --join' from the first (which copies
+// its bus setting), and the store is PostgreSQL, which also restarts under
+// the running nodes.
 func TestMultiNodePostgres(t *testing.T) {
 	pg := testpg.DSN(t)
 	tmp := t.TempDir()
@@ -190,19 +198,25 @@ func TestMultiNodePostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustRun(t, nil, "phonexd", "init", "--data", c.data, "--domain", "example.org", "--host", "127.0.0.1", "--store", pg)
+	port := tcpPort(t)
+	conf, err := os.OpenFile(filepath.Join(c.data, "phonexd.conf"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(conf, "bus = nats://127.0.0.1:%d\n", port)
+	conf.Close()
 	dirs := [3]string{c.data, filepath.Join(tmp, "node2"), filepath.Join(tmp, "node3")}
 	for _, d := range dirs[1:] {
 		mustRun(t, nil, "phonexd", "init", "--data", d, "--join", c.data, "--host", "127.0.0.1")
 	}
-	multiNode(t, c, dirs, func() { testpg.Restart(t, nil) })
+	multiNode(t, c, dirs, port, "", func() { testpg.Restart(t, nil) })
 }
 
-// multiNode runs three nodes from dirs on one NATS: messages, presence and
-// a call across nodes, kill -9 of a node, a NATS restart and, when
+// multiNode runs three nodes from dirs on one NATS on port (busURL: the
+// --bus flag, or "" for the configuration's): messages, presence and a
+// call across nodes, kill -9 of a node, a NATS restart and, when
 // restartStore is set, a restart of the store's server.
-func multiNode(t *testing.T, c *cluster, dirs [3]string, restartStore func()) {
-	port := tcpPort(t)
-	busURL := "nats://127.0.0.1:" + strconv.Itoa(port)
+func multiNode(t *testing.T, c *cluster, dirs [3]string, port int, busURL string, restartStore func()) {
 	ns := natsOn(t, port)
 	n1 := startNode(t, dirs[0], "node-1", busURL)
 	n2 := startNode(t, dirs[1], "node-2", busURL)

@@ -51,6 +51,9 @@ func Join(ctx context.Context, cfg Config, from string) (*ca.CA, error) {
 	if cfg.Store == "" {
 		cfg.Store = src.Store
 	}
+	if cfg.Cluster.Bus == "" {
+		cfg.Cluster.Bus = src.Cluster.Bus // the same bus; the node id stays its own
+	}
 	if s, err := storeopen.Parse(cfg.StoreSpec()); err != nil || s.Kind != storeopen.Postgres {
 		return nil, fmt.Errorf("join: %w", ErrJoinNeedsSharedStore)
 	}
