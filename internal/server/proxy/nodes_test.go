@@ -1,5 +1,9 @@
 package proxy
 
+// The cluster tests live in files named after memory_test.go: they start
+// NATS servers and buses whose goroutines wind down after each test, which
+// the process-wide measurement of TestIdleConnectionMemory would count.
+
 import (
 	"context"
 	"fmt"
