@@ -43,6 +43,7 @@ type clusterNode struct {
 	id       string
 	cmd      *exec.Cmd
 	api, sip string
+	metrics  string // metrics and health checks
 	logs     *lockedBuffer
 }
 
@@ -50,14 +51,15 @@ type clusterNode struct {
 // data directory's configuration.
 func startNode(t *testing.T, data, id, busURL string) *clusterNode {
 	t.Helper()
+	metrics := freeAddr(t)
 	args := []string{"serve", "--data", data, "--api-addr", "127.0.0.1:0", "--sip-addr", "127.0.0.1:0",
-		"--sip-phone-addr", "off", "--relay-addr", freeAddr(t), "--relay-tls-addr", "off", "--node-id", id}
+		"--sip-phone-addr", "off", "--relay-addr", freeAddr(t), "--relay-tls-addr", "off", "--node-id", id, "--metrics-addr", metrics}
 	if busURL != "" {
 		args = append(args, "--bus", busURL)
 	}
 	cmd := exec.Command(filepath.Join(bin, "phonexd"), args...)
 	stdout, _ := cmd.StdoutPipe()
-	n := &clusterNode{id: id, cmd: cmd, logs: &lockedBuffer{}}
+	n := &clusterNode{id: id, cmd: cmd, metrics: metrics, logs: &lockedBuffer{}}
 	cmd.Stderr = n.logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -335,6 +337,11 @@ func multiNode(t *testing.T, c *cluster, dirs [3]string, port int, busURL string
 		waitFor(t, "nodes notice the bus is down", 15*time.Second, func() bool {
 			return strings.Contains(n1.logs.String(), "disconnected from NATS") && strings.Contains(n3.logs.String(), "disconnected from NATS")
 		})
+		for _, n := range []*clusterNode{n1, n3} {
+			if code := httpStatus(t, "http://"+n.metrics+"/readyz"); code != 503 {
+				t.Errorf("%s /readyz with the bus down: %d, want 503", n.id, code)
+			}
+		}
 		// Accepted while the bus is down: stored, and delivered by the
 		// node holding the devices once it reads its devices again.
 		isOutage := func(e event) bool { return strings.HasPrefix(e.Text, "outage ") }
@@ -349,6 +356,9 @@ func multiNode(t *testing.T, c *cluster, dirs [3]string, port int, busURL string
 			return strings.Count(n1.logs.String(), "reconnected to NATS")+strings.Count(n1.logs.String(), "connected to NATS") >= 2 &&
 				strings.Contains(n3.logs.String(), "reconnected to NATS")
 		})
+		for _, n := range []*clusterNode{n1, n3} {
+			waitFor(t, n.id+" ready again", 20*time.Second, func() bool { return httpStatus(t, "http://"+n.metrics+"/readyz") == 200 })
+		}
 		waitFor(t, "the outage's messages", 30*time.Second, func() bool {
 			return len(b1.texts(isOutage)) >= 3 && len(b2.texts(isOutage)) >= 3
 		})

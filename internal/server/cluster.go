@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync/atomic"
@@ -40,6 +41,7 @@ func (n *Node) joinBus() (*clusterLink, error) {
 		return nil, err
 	}
 	l.bus = b
+	n.checks.Add("bus", func(context.Context) error { return b.Ready() }) // /readyz
 	n.log.Info("cluster: joining the bus", "node", id)
 	n.mu.Lock()
 	n.link = l

@@ -138,6 +138,7 @@ func (p *Proxy) busUp() {
 }
 
 func (p *Proxy) publish(e bus.Event) {
+	defer p.cfg.Metrics.BusOp("publish", time.Now())
 	if err := p.cluster.bus.Publish(e); err != nil {
 		p.log.Warn("cluster: publish", "kind", string(e.Kind), "err", err)
 	}
