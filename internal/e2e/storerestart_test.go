@@ -31,6 +31,13 @@ func TestPostgresRestart(t *testing.T) {
 	testpg.Restart(t, nil)
 
 	b1 := c.listen("bravo/b1")
+	defer func() {
+		if t.Failed() {
+			b1.mu.Lock()
+			t.Logf("listener stderr: %s\nevents: %+v\nnode: %s", b1.stderr.String(), b1.events, c.n.logs)
+			b1.mu.Unlock()
+		}
+	}()
 	waitFor(t, "the message accepted before the restart", 30*time.Second, func() bool { return len(b1.texts(all)) >= 1 })
 	// The first request after the restart may meet a connection the
 	// server closed; the node answers again within a few seconds.

@@ -39,6 +39,10 @@ type DB struct {
 
 var _ store.Store = (*DB)(nil)
 
+// pingAfterIdle is how long a pooled connection may sit idle before it is
+// checked with a ping when next taken.
+const pingAfterIdle = 100 * time.Millisecond
+
 // Open connects to the database dsn names (postgres://…) and applies
 // pending migrations.
 func Open(ctx context.Context, dsn string) (*DB, error) {
@@ -52,6 +56,18 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 	// DSN's pool_max_conns still decides.
 	if !strings.Contains(dsn, "pool_max_conns") {
 		cfg.MaxConns = maxConns
+	}
+	// After a server restart every pooled connection is dead, and the
+	// first statement on each would fail the request it serves. pgx pings
+	// a connection idle for over a second before handing it out; the
+	// node's background passes (the policy poll every 250 ms among them)
+	// keep connections from ever idling that long, so ping sooner. Under
+	// load connections are rarely idle this long, so the ping costs only
+	// a quiet node.
+	if cfg.ShouldPing == nil {
+		cfg.ShouldPing = func(_ context.Context, p pgxpool.ShouldPingParams) bool {
+			return p.IdleDuration > pingAfterIdle
+		}
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
