@@ -101,7 +101,12 @@ func serveOn(t *testing.T, data, api, sipAddr string) *node {
 // serveUnder starts phonexd through a wrapper command (prlimit ...), if any.
 func serveUnder(t *testing.T, wrap []string, data, api, sipAddr string) *node {
 	t.Helper()
-	args := append(append([]string{}, wrap...), filepath.Join(bin, "phonexd"), "serve", "--data", data, "--api-addr", api, "--sip-addr", sipAddr)
+	// The phone port defaults to the one after the SIP port; with a SIP
+	// port picked free for the test, that next port may belong to another
+	// process, so the phone port is picked by the kernel too (tests read
+	// it from the node's output).
+	args := append(append([]string{}, wrap...), filepath.Join(bin, "phonexd"), "serve", "--data", data, "--api-addr", api, "--sip-addr", sipAddr,
+		"--sip-phone-addr", "127.0.0.1:0")
 	cmd := exec.Command(args[0], args[1:]...)
 	stdout, _ := cmd.StdoutPipe()
 	n := &node{cmd: cmd, logs: &bytes.Buffer{}}
