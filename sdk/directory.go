@@ -110,8 +110,10 @@ func (d *Device) Discover(ctx context.Context, numbers []string, progress func(d
 // directory zone through server (host:port of an authoritative server or
 // a resolver), validating every answer on this device with DNSSEC from
 // anchors (DS or DNSKEY records, one a line, as 'phonexd dns ds' prints
-// them), never trusting a resolver's AD bit. Anchors that validated an
-// answer are remembered in the profile; nil anchors use those.
+// them), never trusting a resolver's AD bit. Anchors given are used alone
+// and remembered in the profile once they validated an answer. Nil anchors
+// use the home node's anchor (see DirectoryAnchor) with any remembered; an
+// empty server uses the DNS server the home node named.
 func (d *Device) LookupDNS(ctx context.Context, query, server string, anchors []byte) ([]DirectoryEntry, error) {
 	return d.p.LookupDirectoryDNSWith(ctx, query, server, anchors)
 }

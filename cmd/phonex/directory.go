@@ -15,7 +15,7 @@ import (
 )
 
 const directorySyn = `phonex directory publish --number +E164 [--code CODE | --no-wait] [--json]
-  phonex directory lookup +E164|USER@DOMAIN [--dns HOST:PORT [--anchor FILE]] [--json]
+  phonex directory lookup +E164|USER@DOMAIN [--dns [HOST:PORT] [--anchor FILE]] [--json]
   phonex directory discover --file numbers.txt [--json]
   phonex directory notices [--json]
   phonex directory cancel REPLACEMENT [--json]`
@@ -153,10 +153,11 @@ func matchText(m string) string {
 }
 
 func (a *app) dirLookup(ctx context.Context, args []string) error {
-	const syn = "phonex directory lookup +E164|USER@DOMAIN [--dns HOST:PORT [--anchor FILE]] [--json]"
+	const syn = "phonex directory lookup +E164|USER@DOMAIN [--dns [HOST:PORT] [--anchor FILE]] [--json]"
 	c := a.newCommon("directory lookup", syn)
-	server := c.String("dns", "", "look up in the directory zone through this DNS server (authoritative or resolver), validated here with DNSSEC")
-	anchor := c.String("anchor", "", "the zone's trust anchor: DS or DNSKEY records, as 'phonexd dns ds' prints (with --dns; remembered in the profile once it validated an answer)")
+	server := c.String("dns", "", "look up in the directory zone through this DNS server (authoritative or resolver), validated here with DNSSEC; --dns alone: the server the home node named")
+	anchor := c.String("anchor", "", "the zone's trust anchor: DS or DNSKEY records, as 'phonexd dns ds' prints (with --dns; remembered in the profile once it validated an answer); default: the DS records the home node gave")
+	args, viaDNS := dnsFlagArgs(args)
 	pos, err := c.Parse(args)
 	if err != nil {
 		return err
@@ -164,7 +165,10 @@ func (a *app) dirLookup(ctx context.Context, args []string) error {
 	if len(pos) != 1 {
 		return cli.Misuse(syn, "directory lookup takes one number (+E164) or SIP address (USER@DOMAIN)")
 	}
-	if *server == "" && *anchor != "" {
+	if *server == dnsFromNode {
+		*server = ""
+	}
+	if !viaDNS && *anchor != "" {
 		return cli.Misuse(syn, "--anchor goes with --dns: it validates the zone's answers")
 	}
 	var anchors []byte
@@ -176,7 +180,7 @@ func (a *app) dirLookup(ctx context.Context, args []string) error {
 	return c.withDevice(ctx, func(d *sdk.Device) error {
 		var es []sdk.DirectoryEntry
 		var err error
-		if *server != "" {
+		if viaDNS {
 			es, err = d.LookupDNS(ctx, pos[0], *server, anchors)
 		} else {
 			es, err = d.Lookup(ctx, pos[0])
@@ -305,4 +309,45 @@ func (a *app) dirCancel(ctx context.Context, args []string) error {
 		}
 		return c.print(map[string]string{"cancelled": pos[0]}, func(out io.Writer) { fmt.Fprintf(out, "cancelled replacement %s\n", pos[0]) })
 	})
+}
+
+// dnsFromNode stands for --dns without a value: the DNS server the home
+// node named.
+const dnsFromNode = "\x00node"
+
+// dnsFlagArgs lets --dns go without a value: "--dns" followed by nothing,
+// another flag or the query (+E164 or USER@DOMAIN) means the node's own
+// server. It reports whether --dns was given at all.
+func dnsFlagArgs(args []string) ([]string, bool) {
+	out := make([]string, 0, len(args))
+	given := false
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			out = append(out, args[i:]...)
+			break
+		}
+		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !strings.HasPrefix(a, "-") || name != "dns" {
+			out = append(out, a)
+			continue
+		}
+		given = true
+		if hasValue {
+			out = append(out, a)
+			continue
+		}
+		if i+1 < len(args) && isServerArg(args[i+1]) {
+			out = append(out, "--dns="+args[i+1])
+			i++
+			continue
+		}
+		out = append(out, "--dns="+dnsFromNode)
+	}
+	return out, given
+}
+
+// isServerArg tells a HOST:PORT from a flag or a query.
+func isServerArg(s string) bool {
+	return s != "" && !strings.HasPrefix(s, "-") && !strings.HasPrefix(s, "+") && !strings.Contains(s, "@")
 }

@@ -37,26 +37,53 @@ func (p *Profile) DirAnchor(ctx context.Context) ([]byte, error) {
 }
 
 // LookupDirectoryDNSWith is LookupDirectoryDNS with anchors as text (DS
-// or DNSKEY records); nil anchors use the ones this profile remembered.
-// Anchors given are remembered (in the encrypted profile) once they
-// validated an answer, so a mistyped anchor is never kept.
+// or DNSKEY records). Anchors given are used alone, and remembered (in the
+// encrypted profile) once they validated an answer, so a mistyped anchor
+// is never kept. Nil anchors use the home node's anchor (dnsanchor.go),
+// together with any remembered. An empty server uses the DNS server the
+// home node named.
 func (p *Profile) LookupDirectoryDNSWith(ctx context.Context, query, server string, anchors []byte) ([]DirEntry, error) {
-	given := anchors != nil
-	if !given {
-		var err error
-		if anchors, err = p.DirAnchor(ctx); err != nil {
+	if anchors != nil {
+		rrs, err := ParseAnchors(anchors)
+		if err != nil {
 			return nil, err
 		}
+		if server == "" {
+			if a, ok, _ := p.nodeAnchor(ctx); ok {
+				server = a.DNSAddr
+			}
+			if server == "" {
+				return nil, ErrNoDNSServer
+			}
+		}
+		es, err := p.LookupDirectoryDNS(ctx, query, server, rrs)
+		if err == nil {
+			err = kvPut(ctx, p.db.db, kvDirAnchor, string(anchors))
+		}
+		return es, err
 	}
-	rrs, err := ParseAnchors(anchors)
-	if err != nil {
+	var saved []dns.RR
+	if b, err := p.DirAnchor(ctx); err == nil {
+		if saved, err = ParseAnchors(b); err != nil {
+			return nil, err
+		}
+	} else if !errors.Is(err, ErrNoSavedAnchor) {
 		return nil, err
 	}
-	es, err := p.LookupDirectoryDNS(ctx, query, server, rrs)
-	if err == nil && given {
-		err = kvPut(ctx, p.db.db, kvDirAnchor, string(anchors))
+	a, ok, err := p.nodeAnchor(ctx)
+	if ok {
+		return p.lookupWithNodeAnchor(ctx, query, server, a, saved)
 	}
-	return es, err
+	if len(saved) == 0 {
+		if err != nil {
+			return nil, fmt.Errorf("%w (and the home node's could not be had: %w)", ErrNoSavedAnchor, err)
+		}
+		return nil, ErrNoSavedAnchor
+	}
+	if server == "" {
+		return nil, ErrNoDNSServer
+	}
+	return p.LookupDirectoryDNS(ctx, query, server, saved)
 }
 
 // ParseAnchors reads trust anchors: DS or DNSKEY records in master file

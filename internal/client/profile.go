@@ -370,6 +370,7 @@ func enroll(ctx context.Context, r EnrollRequest, o *Options, login bool) (_ *Pr
 	if err := p.publishPrekeys(ctx); err != nil {
 		p.log.Warn("ratchet prekeys not published yet; they will be at the next open", "err", err)
 	}
+	p.takeDirAnchor(ctx) // dnsanchor.go
 	return p, nil
 }
 

@@ -219,6 +219,20 @@ func (z *Zone) DS() *dns.DS {
 	return z.ksk.DS()
 }
 
+// DSSet is the DS record of every KSK in the DNSKEY RRset: one, or two
+// during a KSK rollover. Devices and resolvers may trust any of them.
+func (z *Zone) DSSet() []*dns.DS {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	var out []*dns.DS
+	for _, k := range z.keysLocked() {
+		if k.IsKSK() {
+			out = append(out, k.DS())
+		}
+	}
+	return out
+}
+
 // SetEntries replaces the published directory entries and re-signs what
 // changed. On error the zone keeps its previous entries.
 func (z *Zone) SetEntries(entries []Entry) error {

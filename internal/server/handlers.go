@@ -53,6 +53,7 @@ func (n *Node) Handler() http.Handler {
 	n.fileRoutes(m)       // files.go
 	n.federationRoutes(m) // federation.go
 	n.directoryRoutes(m)  // directory.go
+	n.dnsAnchorRoutes(m)  // dns_anchor.go
 	return m
 }
 
