@@ -30,6 +30,7 @@ type rrset struct {
 
 type link struct {
 	hash string // base32hex, upper case
+	name string // the owner name hashed
 	set  *rrset
 }
 

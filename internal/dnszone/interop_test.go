@@ -31,6 +31,23 @@ func TestLdnsVerifyZone(t *testing.T) {
 		TURNS: []string{"127.0.0.1:5349"}, CACert: testCert(t, "ca")}); err != nil {
 		t.Fatal(err)
 	}
+	verifyWithLdns(t, bin, z)
+	// A change patched into the snapshot (incremental.go): one number
+	// gone, one new, one address's keys replaced.
+	patches := z.patches
+	entries = append(entries[1:], Entry{E164: "+421900111444", AOR: "erin@a.example"})
+	entries[0].Keys = []DeviceKey{{Device: "laptop", Cert: testCert(t, "bob-laptop")}}
+	if err := z.SetEntries(entries); err != nil {
+		t.Fatal(err)
+	}
+	if z.patches != patches+1 {
+		t.Fatal("the change was not patched in")
+	}
+	verifyWithLdns(t, bin, z)
+}
+
+func verifyWithLdns(t *testing.T, bin string, z *Zone) {
+	t.Helper()
 	p := filepath.Join(t.TempDir(), "zone.db")
 	f, err := os.Create(p)
 	if err != nil {

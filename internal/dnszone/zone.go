@@ -121,11 +121,14 @@ type Zone struct {
 	zskOld    *Key // no longer signing, still published
 	published time.Time
 	activated time.Time
-	entries   map[string]map[uint16][]dns.RR
+	entries   map[string]map[uint16][]dns.RR // records from the directory entries, by owner
 	endpoints map[string]map[uint16][]dns.RR
 	serial    uint32
 	signed    uint64            // signatures made, for tests and metrics
+	patches   uint64            // snapshots patched rather than rebuilt (incremental.go)
 	hashes    map[string]string // owner name → NSEC3 hash, kept across rebuilds
+	children  map[string]int    // owner name → names directly below it in the view
+	idx       entryIndex        // the entries last published (entries.go)
 
 	kskTag, zskTag uint16 // of ksk and zsk, for the rebuild in progress
 
@@ -234,20 +237,25 @@ func (z *Zone) DSSet() []*dns.DS {
 }
 
 // SetEntries replaces the published directory entries and re-signs what
-// changed. On error the zone keeps its previous entries.
+// changed: the owner names of the entries that differ from the previous
+// call, their NSEC3 records and those of their neighbours in the chain,
+// and the SOA (incremental.go). On error the zone keeps its previous
+// entries.
 func (z *Zone) SetEntries(entries []Entry) error {
-	data, err := entryRecords(z.origin, entries)
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	changed := z.idx.diff(entries)
+	if len(changed) == 0 {
+		return nil
+	}
+	c, err := z.idx.change(z.origin, changed, func(name string) map[uint16][]dns.RR { return z.entries[name] })
 	if err != nil {
 		return err
 	}
-	z.mu.Lock()
-	defer z.mu.Unlock()
-	old := z.entries
-	z.entries = data
-	if err := z.rebuildLocked(); err != nil {
-		z.entries = old
+	if err := z.applyLocked(c.names); err != nil {
 		return err
 	}
+	z.idx.commit(c)
 	return nil
 }
 
@@ -372,64 +380,6 @@ func (r records) add(rr dns.RR) {
 
 func hdr(name string, t uint16, ttl uint32) dns.RR_Header {
 	return dns.RR_Header{Name: name, Rrtype: t, Class: dns.ClassINET, Ttl: ttl}
-}
-
-// entryRecords turns entries into NAPTR and SMIMEA records.
-func entryRecords(origin string, entries []Entry) (map[string]map[uint16][]dns.RR, error) {
-	r := records{}
-	numbers := map[string]string{}
-	keys := map[string]map[string]bool{} // owner → hex certs
-	for _, e := range entries {
-		local, domain, err := dnsname.SplitAOR(e.AOR)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrEntry, err)
-		}
-		aor := local + "@" + domain
-		if e.E164 != "" {
-			name, err := dnsname.ENUM(e.E164, origin)
-			if err != nil {
-				return nil, fmt.Errorf("%w: %w", ErrEntry, err)
-			}
-			if prev, ok := numbers[name]; ok && prev != aor {
-				return nil, fmt.Errorf("%w: %s is published for both %s and %s", ErrEntry, e.E164, prev, aor)
-			}
-			if _, ok := numbers[name]; !ok {
-				numbers[name] = aor
-				// RFC 6116 §3.4: order, preference, flags "u" (terminal,
-				// the result is a URI), service E2U+sip (RFC 3764).
-				r.add(&dns.NAPTR{Hdr: hdr(name, dns.TypeNAPTR, DataTTL), Order: 100, Preference: 10, Flags: "u",
-					Service: "E2U+sip", Regexp: dnsname.NAPTRRegexp(aor), Replacement: "."})
-			}
-		}
-		if len(e.Keys) == 0 {
-			continue
-		}
-		owner, err := dnsname.SMIMEA(aor)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrEntry, err)
-		}
-		if !dns.IsSubDomain(origin, owner) {
-			return nil, fmt.Errorf("%w: keys of %s: %s: %w", ErrEntry, aor, owner, ErrOutsideZone)
-		}
-		if keys[owner] == nil {
-			keys[owner] = map[string]bool{}
-		}
-		for _, k := range e.Keys {
-			if _, err := x509.ParseCertificate(k.Cert); err != nil {
-				return nil, fmt.Errorf("%w: certificate of %s/%s: %w", ErrEntry, aor, k.Device, err)
-			}
-			h := strings.ToUpper(hex.EncodeToString(k.Cert))
-			if keys[owner][h] {
-				continue
-			}
-			keys[owner][h] = true
-			// RFC 8162 §2 with RFC 6698 §2.1: usage 3 (DANE-EE: this very
-			// certificate), selector 0 (full certificate), matching 0
-			// (exact match, the certificate itself).
-			r.add(&dns.SMIMEA{Hdr: hdr(owner, dns.TypeSMIMEA, DataTTL), Usage: 3, Selector: 0, MatchingType: 0, Certificate: h})
-		}
-	}
-	return r, nil
 }
 
 // endpointRecords turns endpoints into SRV records, addresses for the
@@ -606,6 +556,13 @@ func (z *Zone) rebuildLocked() error {
 
 	old := z.view.Load()
 	v := &view{origin: o, nodes: make(map[string]*node, len(r))}
+	children := make(map[string]int, len(r)/2)
+	for name := range r {
+		if name != o {
+			i, _ := dns.NextLabel(name, 0)
+			children[name[i:]]++
+		}
+	}
 	for name, types := range r {
 		n := &node{sets: make(map[uint16]*rrset, len(types))}
 		for t, rrs := range types {
@@ -637,25 +594,21 @@ func (z *Zone) rebuildLocked() error {
 	sort.Slice(hs, func(i, j int) bool { return hs[i].hash < hs[j].hash })
 	v.chain = make([]link, len(hs))
 	for i, h := range hs {
+		v.chain[i] = link{hash: h.hash, name: h.name}
+	}
+	for i, h := range hs {
 		n := v.nodes[h.name]
-		types := slices.Clone(n.types)
-		if len(types) > 0 {
-			types = append(types, dns.TypeRRSIG)
-			slices.Sort(types)
-		}
-		owner := strings.ToLower(h.hash) + "." + o
-		rr := &dns.NSEC3{Hdr: hdr(owner, dns.TypeNSEC3, NegativeTTL), Hash: dns.SHA1, Flags: 0, Iterations: 0,
-			SaltLength: 0, Salt: "", HashLength: 20, NextDomain: hs[(i+1)%len(hs)].hash, TypeBitMap: types}
-		set, err := z.signedSet(old, owner, dns.TypeNSEC3, []dns.RR{rr}, now)
+		set, err := z.nsec3Set(old, v.chain, i, n.types, now)
 		if err != nil {
 			return err
 		}
 		n.nsec3 = set
-		v.chain[i] = link{hash: h.hash, set: set}
+		v.chain[i].set = set
 	}
 	v.soa = v.nodes[o].sets[dns.TypeSOA]
 	z.serial = serial
 	z.hashes = hashes
+	z.children = children
 	z.view.Store(v)
 	return nil
 }
