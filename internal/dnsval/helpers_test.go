@@ -43,6 +43,7 @@ func testCert(t testing.TB, cn string, isCA bool) []byte {
 
 type fixture struct {
 	zone    *dnszone.Zone
+	ksk     *dnszone.Key
 	clock   *clock
 	anchors []dns.RR
 	addr    string
@@ -74,7 +75,7 @@ func newFixtureAt(t testing.TB, alg uint8, start time.Time, handler func(z *dnsz
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.anchors = []dns.RR{ksk.DS()}
+	f.anchors, f.ksk = []dns.RR{ksk.DS()}, ksk
 	f.alice = testCert(t, "alice", false)
 	f.ca = testCert(t, "ca", true)
 	if err := f.zone.SetEntries([]dnszone.Entry{

@@ -8,10 +8,12 @@
 // Signing is online but ahead of time: every RRset and the NSEC3 chain
 // (RFC 5155; RFC 9276 parameters: SHA-1, no extra iterations, empty salt,
 // no opt-out) are signed when the zone changes or a signature nears expiry,
-// never per query. A change re-signs only the RRsets it changed. Keys are a
-// KSK signing the DNSKEY RRset and a ZSK signing the rest, ECDSA P-256
-// (algorithm 13) or Ed25519 (15); the ZSK rolls over by pre-publication
-// (RFC 6781 §4.1.1.1).
+// never per query. A publication patches the signed snapshot, re-signing
+// only the RRsets it changed and the NSEC3 records around them
+// (incremental.go). Keys are a KSK signing the DNSKEY RRset and a ZSK
+// signing the rest, ECDSA P-256 (algorithm 13) or Ed25519 (15); the ZSK
+// rolls over by pre-publication (RFC 6781 §4.1.1.1), the KSK by double
+// signature (RFC 6781 §4.1.2: a second KSK signing the DNSKEY RRset).
 //
 // The authoritative server (server.go) answers from an immutable snapshot
 // of the signed zone and never logs queries.
@@ -91,6 +93,11 @@ type Config struct {
 	// (ratelimit.go); 0: no limit.
 	RateLimit float64
 
+	// A second KSK during a KSK rollover by double signature (RFC 6781
+	// §4.1.2): published beside KSK and signing the DNSKEY RRset with it,
+	// so that either key's DS validates the zone.
+	KSK2 *Key
+
 	// A ZSK rollover in progress, restored after a restart: a key
 	// pre-published at Published, or the key ZSK replaced at Activated.
 	ZSKNext   *Key
@@ -116,6 +123,7 @@ type Zone struct {
 
 	mu        sync.Mutex
 	ksk       *Key
+	ksk2      *Key // a second KSK during a KSK rollover, nil otherwise
 	zsk       *Key // signs all RRsets but DNSKEY
 	zskNext   *Key // published, not yet signing
 	zskOld    *Key // no longer signing, still published
@@ -130,7 +138,7 @@ type Zone struct {
 	children  map[string]int    // owner name → names directly below it in the view
 	idx       entryIndex        // the entries last published (entries.go)
 
-	kskTag, zskTag uint16 // of ksk and zsk, for the rebuild in progress
+	kskTag, ksk2Tag, zskTag uint16 // of ksk, ksk2 and zsk, for the rebuild in progress
 
 	view atomic.Pointer[view]
 	rrl  *limiter // nil: no rate limit
@@ -166,6 +174,10 @@ func New(cfg Config) (*Zone, error) {
 	if !z.ksk.IsKSK() || z.zsk.IsKSK() {
 		return nil, errors.New("zone: the KSK needs the SEP flag (257), the ZSK must not have it (256)")
 	}
+	if err := z.checkKSK2(cfg.KSK, cfg.KSK2); err != nil {
+		return nil, err
+	}
+	z.ksk2 = cfg.KSK2
 	if cfg.ZSKNext != nil && cfg.ZSKOld != nil {
 		return nil, fmt.Errorf("zone: %w (a key both pre-published and retiring)", ErrRollover)
 	}
@@ -284,6 +296,52 @@ func (z *Zone) Maintain() error {
 	return z.rebuildLocked()
 }
 
+// ErrKSK: a second KSK that cannot join the zone.
+var ErrKSK = errors.New("not a usable second KSK")
+
+func (z *Zone) checkKSK2(ksk, k *Key) error {
+	if k == nil {
+		return nil
+	}
+	if !k.IsKSK() || dns.CanonicalName(k.DNSKEY.Hdr.Name) != z.origin || k.Tag() == ksk.Tag() || k.Tag() == z.zsk.Tag() {
+		return fmt.Errorf("zone: %s: %w (need a KSK of this zone with a distinct key tag)", k, ErrKSK)
+	}
+	return nil
+}
+
+// SetKSKs replaces the key-signing keys: ksk, whose DS is the zone's
+// (DS), and ksk2, nil or a second KSK published beside it and signing the
+// DNSKEY RRset too, for a KSK rollover by double signature (RFC 6781
+// §4.1.2): first the incoming key, then, once the parent has the new DS,
+// the outgoing one.
+func (z *Zone) SetKSKs(ksk, ksk2 *Key) error {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	if ksk == nil || !ksk.IsKSK() || dns.CanonicalName(ksk.DNSKEY.Hdr.Name) != z.origin {
+		return fmt.Errorf("zone: %v: %w", ksk, ErrKSK)
+	}
+	if err := z.checkKSK2(ksk, ksk2); err != nil {
+		return err
+	}
+	prev, prev2 := z.ksk, z.ksk2
+	z.ksk, z.ksk2 = ksk, ksk2
+	if err := z.rebuildLocked(); err != nil {
+		z.ksk, z.ksk2 = prev, prev2
+		return err
+	}
+	return nil
+}
+
+// KSKTags names the KSKs: the zone's and a second one (0 when none).
+func (z *Zone) KSKTags() (ksk, second uint16) {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	if z.ksk2 != nil {
+		second = z.ksk2.Tag()
+	}
+	return z.ksk.Tag(), second
+}
+
 // PrepublishZSK starts a ZSK rollover by pre-publication (RFC 6781
 // §4.1.1.1): next joins the DNSKEY RRset but signs nothing yet, so that
 // caches learn it before any signature by it appears.
@@ -293,7 +351,8 @@ func (z *Zone) PrepublishZSK(next *Key) error {
 	if z.zskNext != nil || z.zskOld != nil {
 		return fmt.Errorf("prepublish: %w (a rollover is in progress)", ErrRollover)
 	}
-	if next.IsKSK() || dns.CanonicalName(next.DNSKEY.Hdr.Name) != z.origin || next.Tag() == z.zsk.Tag() || next.Tag() == z.ksk.Tag() {
+	if next.IsKSK() || dns.CanonicalName(next.DNSKEY.Hdr.Name) != z.origin || next.Tag() == z.zsk.Tag() || next.Tag() == z.ksk.Tag() ||
+		(z.ksk2 != nil && next.Tag() == z.ksk2.Tag()) {
 		return fmt.Errorf("prepublish: %s: %w (need a new ZSK of this zone with a distinct key tag)", next, ErrRollover)
 	}
 	z.zskNext, z.published = next, z.now()
@@ -354,6 +413,9 @@ const maxTTL = DNSKEYTTL
 
 func (z *Zone) keysLocked() []*Key {
 	ks := []*Key{z.ksk, z.zsk}
+	if z.ksk2 != nil {
+		ks = append(ks, z.ksk2)
+	}
 	if z.zskNext != nil {
 		ks = append(ks, z.zskNext)
 	}
@@ -500,7 +562,10 @@ func sameRRs(a, b []dns.RR) bool {
 // expiry; the others keep their signatures. z.mu must be held.
 func (z *Zone) rebuildLocked() error {
 	now := z.now()
-	z.kskTag, z.zskTag = z.ksk.Tag(), z.zsk.Tag()
+	z.kskTag, z.zskTag, z.ksk2Tag = z.ksk.Tag(), z.zsk.Tag(), 0
+	if z.ksk2 != nil {
+		z.ksk2Tag = z.ksk2.Tag()
+	}
 	serial := uint32(now.Unix())
 	if serial <= z.serial {
 		serial = z.serial + 1
@@ -618,15 +683,28 @@ func (z *Zone) rebuildLocked() error {
 // enough from expiry; new ones otherwise.
 func (z *Zone) signedSet(old *view, name string, t uint16, rrs []dns.RR, now time.Time) (*rrset, error) {
 	rrs = dedupe(rrs)
-	signer, tag := z.zsk, z.zskTag
+	type signer struct {
+		key *Key
+		tag uint16
+	}
+	signers := []signer{{z.zsk, z.zskTag}}
 	if t == dns.TypeDNSKEY {
-		signer, tag = z.ksk, z.kskTag
+		signers = []signer{{z.ksk, z.kskTag}}
+		if z.ksk2 != nil {
+			signers = append(signers, signer{z.ksk2, z.ksk2Tag})
+		}
 	}
 	if old != nil {
-		if prev := old.lookupSet(name, t); prev != nil && len(prev.sigs) == 1 && sameRRs(prev.rrs, rrs) {
-			s := prev.sigs[0].(*dns.RRSIG)
-			if s.KeyTag == tag && s.Algorithm == signer.DNSKEY.Algorithm &&
-				time.Unix(int64(s.Expiration), 0).Sub(now) > z.resign {
+		if prev := old.lookupSet(name, t); prev != nil && len(prev.sigs) == len(signers) && sameRRs(prev.rrs, rrs) {
+			keep := true
+			for i, s := range prev.sigs {
+				s := s.(*dns.RRSIG)
+				if s.KeyTag != signers[i].tag || s.Algorithm != signers[i].key.DNSKEY.Algorithm ||
+					time.Unix(int64(s.Expiration), 0).Sub(now) <= z.resign {
+					keep = false
+				}
+			}
+			if keep {
 				return prev, nil
 			}
 		}
@@ -635,11 +713,15 @@ func (z *Zone) signedSet(old *view, name string, t uint16, rrs []dns.RR, now tim
 	// tolerates clock skew; expirations are spread over a tenth of the
 	// validity so that re-signing does not come all at once.
 	jitter := time.Duration(rand.Int64N(int64(z.validity / 10)))
-	sig := &dns.RRSIG{Hdr: dns.RR_Header{Ttl: rrs[0].Header().Ttl}, Algorithm: signer.DNSKEY.Algorithm, KeyTag: tag,
-		SignerName: z.origin, Inception: uint32(now.Add(-time.Hour).Unix()), Expiration: uint32(now.Add(z.validity - jitter).Unix())}
-	if err := sig.Sign(signer.Signer, rrs); err != nil {
-		return nil, fmt.Errorf("sign %s %s: %w", name, dns.TypeToString[t], err)
+	set := &rrset{rrs: rrs}
+	for _, sg := range signers {
+		sig := &dns.RRSIG{Hdr: dns.RR_Header{Ttl: rrs[0].Header().Ttl}, Algorithm: sg.key.DNSKEY.Algorithm, KeyTag: sg.tag,
+			SignerName: z.origin, Inception: uint32(now.Add(-time.Hour).Unix()), Expiration: uint32(now.Add(z.validity - jitter).Unix())}
+		if err := sig.Sign(sg.key.Signer, rrs); err != nil {
+			return nil, fmt.Errorf("sign %s %s: %w", name, dns.TypeToString[t], err)
+		}
+		z.signed++
+		set.sigs = append(set.sigs, sig)
 	}
-	z.signed++
-	return &rrset{rrs: rrs, sigs: []dns.RR{sig}}, nil
+	return set, nil
 }

@@ -2,13 +2,22 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"net"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
+
+	"github.com/phonex/phonex/internal/dnsval"
 	"github.com/phonex/phonex/internal/dnszone"
 )
+
+// zoneResolverFresh validates from anchors with no cached keys.
+func (c *cluster) zoneResolverFresh(addr string, anchors []dns.RR) *dnsval.Resolver {
+	return &dnsval.Resolver{Server: addr, Anchors: anchors}
+}
 
 // TestDirectoryAnchorFromEnrollment: a device enrolled with a node that
 // serves the signed zone got the zone's DS records and DNS address from
@@ -36,6 +45,36 @@ func TestDirectoryAnchorFromEnrollment(t *testing.T) {
 		if !strings.Contains(out, "sip:alpha@example.org") || !strings.Contains(out, "validated on this device") {
 			t.Fatalf("lookup %v: %s", args, out)
 		}
+	}
+
+	// The operator rolls the KSK over; the device's anchor (the old DS)
+	// stops validating once the old key is retired, and the device asks
+	// the node for the new one.
+	st := decode[struct {
+		DS []string `json:"ds"`
+	}](t, mustRun(t, nil, "phonexd", "dns", "ksk-prepublish", "--data", c.data, "--json"))
+	if len(st.DS) != 2 {
+		t.Fatalf("ksk-prepublish: %+v", st)
+	}
+	newDS, err := dns.NewRR(st.DS[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	newZone := &dnsval.Resolver{Server: dnsAddr, Anchors: []dns.RR{newDS}}
+	waitFor(t, "the new KSK in the zone", 15*time.Second, func() bool {
+		_, err := newZone.SIPAddress(context.Background(), num)
+		return err == nil
+	})
+	mustRun(t, nil, "phonexd", "dns", "ksk-activate", "--data", c.data, "--force")
+	if out := mustRun(t, nil, "phonexd", "dns", "ksk-retire", "--data", c.data, "--force"); !strings.Contains(out, newDS.String()) {
+		t.Fatalf("ksk-retire printed no new DS: %s", out)
+	}
+	waitFor(t, "the old KSK retired", 15*time.Second, func() bool {
+		_, err := c.zoneResolverFresh(dnsAddr, zone.Anchors).SIPAddress(context.Background(), num)
+		return errors.Is(err, dnsval.ErrBogus)
+	})
+	if out := c.mustPx("bravo/b1", "directory", "lookup", num, "--dns"); !strings.Contains(out, "sip:alpha@example.org") {
+		t.Fatalf("lookup after the KSK rollover: %s", out)
 	}
 
 	// A forged zone for example.org: same names, other keys, another

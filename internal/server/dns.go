@@ -179,7 +179,17 @@ func (n *Node) BuildZone(ctx context.Context) (*dnszone.Zone, error) {
 	if err != nil {
 		return nil, err
 	}
-	z, err := dnszone.New(dnszone.Config{Origin: n.cfg.ZoneName(), KSK: ksk, ZSK: zsk, NSAddrs: nsAddrs, Now: n.now,
+	// A KSK rollover in progress (dns_ksk.go): the incoming or outgoing
+	// key signs the DNSKEY RRset too.
+	_, kskNext, kskOld, _, err := loadKSKs(n.cfg)
+	if err != nil {
+		return nil, err
+	}
+	ksk2 := kskNext
+	if kskOld != nil {
+		ksk2 = kskOld
+	}
+	z, err := dnszone.New(dnszone.Config{Origin: n.cfg.ZoneName(), KSK: ksk, KSK2: ksk2, ZSK: zsk, NSAddrs: nsAddrs, Now: n.now,
 		ZSKNext: next, Published: st.Published, ZSKOld: old, Activated: st.Activated, RateLimit: n.cfg.DNS.RateLimit})
 	if err != nil {
 		return nil, err
@@ -244,6 +254,7 @@ func (d *dirZone) serve(ctx context.Context, n *Node) {
 		return
 	}
 	go n.maintainZone(ctx, d.zone, time.Hour)
+	go n.followKeyFiles(ctx, d.zone, keySyncEvery)
 	if err := d.zone.Serve(ctx, d.pc, d.ln); err != nil {
 		n.log.Error("dns server stopped", "err", err)
 	}
@@ -266,6 +277,31 @@ func (n *Node) maintainZone(ctx context.Context, z *dnszone.Zone, every time.Dur
 		if err := z.Maintain(); err != nil {
 			n.log.Error("dns: re-signing failed", "err", err)
 		}
+	}
+}
+
+// followKeyFiles applies the key changes the operator commands make
+// ('phonexd dns ksk-…', 'dns zsk-roll') to the running zone.
+func (n *Node) followKeyFiles(ctx context.Context, z *dnszone.Zone, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	var lastErr string
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		did, err := n.syncZoneKeys(z)
+		if did != "" {
+			n.log.Info("dns: " + did)
+		}
+		// A half-done command (files being renamed) fails once; say so
+		// once, not every few seconds.
+		if msg := fmt.Sprint(err); err != nil && msg != lastErr {
+			n.log.Error("dns: key files", "err", err)
+		}
+		lastErr = fmt.Sprint(err)
 	}
 }
 

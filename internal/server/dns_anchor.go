@@ -5,8 +5,6 @@ import (
 	"net/http"
 	"net/netip"
 
-	"github.com/miekg/dns"
-
 	"github.com/phonex/phonex/internal/api"
 )
 
@@ -56,14 +54,4 @@ func (n *Node) dnsServerAddr() string {
 		return ""
 	}
 	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()).String()
-}
-
-// ZoneDSSet is the DS record of every key-signing key the zone publishes:
-// the KSK, and during a KSK rollover the incoming or outgoing one.
-func ZoneDSSet(cfg Config) ([]*dns.DS, error) {
-	ds, err := ZoneDS(cfg)
-	if err != nil {
-		return nil, err
-	}
-	return []*dns.DS{ds}, nil
 }
