@@ -1,7 +1,6 @@
 package dnszone
 
 import (
-	"sort"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -11,8 +10,8 @@ import (
 // without locks.
 type view struct {
 	origin string
-	nodes  map[string]*node // every owner name, empty non-terminals included
-	chain  []link           // the NSEC3 chain in hash order
+	nodes  *nameMap // every owner name, empty non-terminals included
+	chain  *chain   // the NSEC3 chain in hash order
 	soa    *rrset
 	cache  replyCache // packed UDP replies (fastpath.go)
 }
@@ -37,41 +36,28 @@ type link struct {
 func (v *view) lookupSet(name string, t uint16) *rrset {
 	if t == dns.TypeNSEC3 {
 		i, _ := strings.CutSuffix(name, "."+v.origin)
-		if l := v.find(strings.ToUpper(i)); l >= 0 {
-			return v.chain[l].set
+		if l := v.chain.find(strings.ToUpper(i)); l != nil {
+			return l.set
 		}
 		return nil
 	}
-	if n := v.nodes[name]; n != nil {
+	if n := v.nodes.get(name); n != nil {
 		return n.sets[t]
 	}
 	return nil
 }
 
-// find returns the chain index of hash, or -1.
-func (v *view) find(hash string) int {
-	i := sort.Search(len(v.chain), func(i int) bool { return v.chain[i].hash >= hash })
-	if i < len(v.chain) && v.chain[i].hash == hash {
-		return i
-	}
-	return -1
-}
-
 // covering returns the NSEC3 RRset whose interval holds hash (RFC 5155
 // §1.3 "covers"): the last owner before it, wrapping to the last link.
 func (v *view) covering(hash string) *rrset {
-	i := sort.Search(len(v.chain), func(i int) bool { return v.chain[i].hash >= hash })
-	if i == 0 {
-		return v.chain[len(v.chain)-1].set
-	}
-	return v.chain[i-1].set
+	return v.chain.at(v.chain.prev(v.chain.search(hash))).set
 }
 
 // answer fills m, a reply to a query for name (lower case) and qtype, with
 // the zone's data; do asks for DNSSEC records (RFC 3225).
 func (v *view) answer(m *dns.Msg, name string, qtype uint16, do bool) {
 	m.Authoritative = true
-	n := v.nodes[name]
+	n := v.nodes.get(name)
 	if n == nil {
 		v.nxdomain(m, name, do)
 		return
@@ -134,12 +120,12 @@ func (v *view) nxdomain(m *dns.Msg, name string, do bool) {
 			break
 		}
 		next, ce = ce, ce[i:]
-		if v.nodes[ce] != nil {
+		if v.nodes.get(ce) != nil {
 			break
 		}
 	}
 	sets := []*rrset{
-		v.nodes[ce].nsec3,
+		v.nodes.get(ce).nsec3,
 		v.covering(dns.HashName(next, dns.SHA1, 0, "")),
 		v.covering(dns.HashName("*."+ce, dns.SHA1, 0, "")),
 	}

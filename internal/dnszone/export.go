@@ -17,8 +17,8 @@ func (z *Zone) WriteZone(w io.Writer) error {
 	v := z.view.Load()
 	bw := bufio.NewWriter(w)
 	fmt.Fprintf(bw, "$ORIGIN %s\n", v.origin)
-	names := make([]string, 0, len(v.nodes))
-	for name := range v.nodes {
+	names := make([]string, 0, v.nodes.len())
+	for name := range v.nodes.all() {
 		names = append(names, name)
 	}
 	// The apex first: servers want the SOA at the top.
@@ -32,7 +32,7 @@ func (z *Zone) WriteZone(w io.Writer) error {
 		return strings.Compare(a, b)
 	})
 	for _, name := range names {
-		n := v.nodes[name]
+		n := v.nodes.get(name)
 		for _, t := range n.types {
 			s := n.sets[t]
 			for _, rr := range append(slices.Clone(s.rrs), s.sigs...) {
@@ -40,7 +40,7 @@ func (z *Zone) WriteZone(w io.Writer) error {
 			}
 		}
 	}
-	for _, l := range v.chain {
+	for l := range v.chain.all() {
 		for _, rr := range append(slices.Clone(l.set.rrs), l.set.sigs...) {
 			fmt.Fprintln(bw, rr.String())
 		}
@@ -53,13 +53,13 @@ func (z *Zone) WriteZone(w io.Writer) error {
 func (z *Zone) Records() []dns.RR {
 	v := z.view.Load()
 	var out []dns.RR
-	for _, n := range v.nodes {
+	for _, n := range v.nodes.all() {
 		for _, s := range n.sets {
 			out = append(out, s.rrs...)
 			out = append(out, s.sigs...)
 		}
 	}
-	for _, l := range v.chain {
+	for l := range v.chain.all() {
 		out = append(out, l.set.rrs...)
 		out = append(out, l.set.sigs...)
 	}

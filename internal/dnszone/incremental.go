@@ -3,7 +3,6 @@ package dnszone
 import (
 	"maps"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -29,7 +28,7 @@ func (z *Zone) applyLocked(changes map[string]map[uint16][]dns.RR) error {
 			return z.rebuildWith(changes)
 		}
 	}
-	if len(changes) > len(old.nodes)/8+64 {
+	if len(changes) > old.nodes.len()/8+64 {
 		return z.rebuildWith(changes)
 	}
 	now := z.now()
@@ -37,7 +36,7 @@ func (z *Zone) applyLocked(changes map[string]map[uint16][]dns.RR) error {
 	if serial <= z.serial {
 		serial = z.serial + 1
 	}
-	nodes := maps.Clone(old.nodes)
+	nodes := editNames(old.nodes)
 	childDelta := map[string]int{}
 	kids := func(name string) int { return z.children[name] + childDelta[name] }
 	parent := func(name string) string {
@@ -54,23 +53,23 @@ func (z *Zone) applyLocked(changes map[string]map[uint16][]dns.RR) error {
 		for t, rrs := range et {
 			data[t] = append(slices.Clone(data[t]), rrs...)
 		}
-		prev := nodes[name]
+		prev := nodes.get(name)
 		if len(data) == 0 {
 			if prev == nil || len(prev.types) == 0 {
 				continue
 			}
 			if kids(name) > 0 {
 				// Names below remain: it stays as an empty non-terminal.
-				nodes[name] = &node{sets: map[uint16]*rrset{}}
+				nodes.set(name, &node{sets: map[uint16]*rrset{}})
 				touched[name] = true
 				continue
 			}
 			for n := name; ; {
-				delete(nodes, n)
+				nodes.del(n)
 				gone = append(gone, n)
 				p := parent(n)
 				childDelta[p]--
-				if pn := nodes[p]; p == o || pn == nil || kids(p) > 0 || len(pn.types) > 0 {
+				if pn := nodes.get(p); p == o || pn == nil || kids(p) > 0 || len(pn.types) > 0 {
 					break
 				}
 				n = p
@@ -92,10 +91,10 @@ func (z *Zone) applyLocked(changes map[string]map[uint16][]dns.RR) error {
 			for n := name; ; {
 				p := parent(n)
 				childDelta[p]++
-				if _, ok := nodes[p]; ok || p == o {
+				if nodes.get(p) != nil || p == o {
 					break
 				}
-				nodes[p] = &node{sets: map[uint16]*rrset{}}
+				nodes.set(p, &node{sets: map[uint16]*rrset{}})
 				created = append(created, p)
 				n = p
 			}
@@ -105,7 +104,7 @@ func (z *Zone) applyLocked(changes map[string]map[uint16][]dns.RR) error {
 		} else {
 			nn.nsec3 = prev.nsec3
 		}
-		nodes[name] = nn
+		nodes.set(name, nn)
 	}
 
 	// Net effect on the chain: a name removed and made again in the same
@@ -126,7 +125,7 @@ func (z *Zone) applyLocked(changes map[string]map[uint16][]dns.RR) error {
 	var added []link
 	removed := map[string]bool{} // hashes
 	for _, n := range slices.Concat(created, gone) {
-		inOld, inNew := old.nodes[n] != nil, nodes[n] != nil
+		inOld, inNew := old.nodes.get(n) != nil, nodes.get(n) != nil
 		switch {
 		case inOld && !inNew:
 			removed[hashOf(n)] = true
@@ -137,27 +136,25 @@ func (z *Zone) applyLocked(changes map[string]map[uint16][]dns.RR) error {
 			touched[n] = true
 		}
 	}
-	slices.SortFunc(added, func(a, b link) int { return strings.Compare(a.hash, b.hash) })
-	chain := old.chain
+	ch, owned := old.chain, map[int]bool{}
 	if len(added) > 0 || len(removed) > 0 {
-		chain = spliceChain(old.chain, added, removed)
+		ch, owned = old.chain.splice(added, removed)
 		// The predecessor of a name that came or went points elsewhere now.
-		pred := func(hash string) string {
-			k := sort.Search(len(chain), func(k int) bool { return chain[k].hash >= hash })
-			return chain[(k-1+len(chain))%len(chain)].name
-		}
 		for _, l := range added {
-			touched[pred(l.hash)] = true
+			touched[ch.at(ch.prev(ch.search(l.hash))).name] = true
 		}
 		for h := range removed {
-			touched[pred(h)] = true
+			touched[ch.at(ch.prev(ch.search(h))).name] = true
 		}
-	} else if len(touched) > 0 {
-		chain = slices.Clone(chain)
+	}
+	if len(touched) > 0 && ch == old.chain {
+		c := *old.chain
+		c.chunks = slices.Clone(c.chunks)
+		ch = &c
 	}
 
 	// The SOA: a new serial tells secondaries and caches the zone changed.
-	apex := old.nodes[o]
+	apex := old.nodes.get(o)
 	soa := dns.Copy(apex.sets[dns.TypeSOA].rrs[0]).(*dns.SOA)
 	soa.Serial = serial
 	soaSet, err := z.signedSet(old, o, dns.TypeSOA, []dns.RR{soa}, now)
@@ -166,26 +163,31 @@ func (z *Zone) applyLocked(changes map[string]map[uint16][]dns.RR) error {
 	}
 	na := &node{sets: maps.Clone(apex.sets), types: apex.types, nsec3: apex.nsec3}
 	na.sets[dns.TypeSOA] = soaSet
-	nodes[o] = na
+	nodes.set(o, na)
 
 	for name := range touched {
-		n := nodes[name]
+		n := nodes.get(name)
 		if n == nil {
 			continue
 		}
-		h := hashOf(name)
-		i := sort.Search(len(chain), func(i int) bool { return chain[i].hash >= h })
-		set, err := z.nsec3Set(old, chain, i, n.types, now)
+		p := ch.search(hashOf(name))
+		set, err := z.nsec3Set(old, ch.at(p).hash, ch.at(ch.next(p)).hash, n.types, now)
 		if err != nil {
 			return err
 		}
 		nn := *n
 		nn.nsec3 = set
-		nodes[name] = &nn
-		chain[i].set = set
+		nodes.set(name, &nn)
+		// The chunk may be shared with the previous snapshot: copy it
+		// before writing.
+		if !owned[p.c] {
+			ch.chunks[p.c] = slices.Clone(ch.chunks[p.c])
+			owned[p.c] = true
+		}
+		ch.chunks[p.c][p.j].set = set
 	}
 
-	v := &view{origin: o, nodes: nodes, chain: chain, soa: soaSet}
+	v := &view{origin: o, nodes: nodes.m, chain: ch, soa: soaSet}
 	// Commit.
 	for name, et := range changes {
 		if len(et) == 0 {
@@ -205,12 +207,12 @@ func (z *Zone) applyLocked(changes map[string]map[uint16][]dns.RR) error {
 		}
 	}
 	for n, h := range hashes {
-		if nodes[n] != nil {
+		if nodes.get(n) != nil {
 			z.hashes[n] = h
 		}
 	}
 	for _, n := range gone {
-		if nodes[n] == nil {
+		if nodes.get(n) == nil {
 			delete(z.hashes, n)
 		}
 	}
@@ -240,65 +242,17 @@ func (z *Zone) rebuildWith(changes map[string]map[uint16][]dns.RR) error {
 	return nil
 }
 
-// nsec3Set is the signed NSEC3 record of chain link i (RFC 5155 §3): the
-// next hashed owner and the types at the name, RRSIG with them when there
-// are any.
-func (z *Zone) nsec3Set(old *view, chain []link, i int, types []uint16, now time.Time) (*rrset, error) {
+// nsec3Set is the signed NSEC3 record of the name hashed to hash (RFC
+// 5155 §3): the next hashed owner and the types at the name, RRSIG with
+// them when there are any.
+func (z *Zone) nsec3Set(old *view, hash, next string, types []uint16, now time.Time) (*rrset, error) {
 	bitmap := slices.Clone(types)
 	if len(bitmap) > 0 {
 		bitmap = append(bitmap, dns.TypeRRSIG)
 		slices.Sort(bitmap)
 	}
-	owner := strings.ToLower(chain[i].hash) + "." + z.origin
+	owner := strings.ToLower(hash) + "." + z.origin
 	rr := &dns.NSEC3{Hdr: hdr(owner, dns.TypeNSEC3, NegativeTTL), Hash: dns.SHA1, Flags: 0, Iterations: 0,
-		SaltLength: 0, Salt: "", HashLength: 20, NextDomain: chain[(i+1)%len(chain)].hash, TypeBitMap: bitmap}
+		SaltLength: 0, Salt: "", HashLength: 20, NextDomain: next, TypeBitMap: bitmap}
 	return z.signedSet(old, owner, dns.TypeNSEC3, []dns.RR{rr}, now)
-}
-
-// spliceChain returns chain with the links added (sorted by hash) put in
-// and the hashes removed taken out, copying the runs in between whole.
-func spliceChain(chain, added []link, removed map[string]bool) []link {
-	type edit struct {
-		at  int   // position in chain
-		add *link // or nil: remove chain[at]
-	}
-	edits := make([]edit, 0, len(added)+len(removed))
-	for i := range added {
-		at, _ := slices.BinarySearchFunc(chain, added[i].hash, func(l link, h string) int { return strings.Compare(l.hash, h) })
-		edits = append(edits, edit{at, &added[i]})
-	}
-	for h := range removed {
-		if at, ok := slices.BinarySearchFunc(chain, h, func(l link, h string) int { return strings.Compare(l.hash, h) }); ok {
-			edits = append(edits, edit{at: at})
-		}
-	}
-	// At one position, insertions (hashes below chain[at]) come before
-	// the removal of chain[at].
-	slices.SortFunc(edits, func(a, b edit) int {
-		if a.at != b.at {
-			return a.at - b.at
-		}
-		if (a.add == nil) != (b.add == nil) {
-			if a.add == nil {
-				return 1
-			}
-			return -1
-		}
-		if a.add != nil {
-			return strings.Compare(a.add.hash, b.add.hash)
-		}
-		return 0
-	})
-	out := make([]link, 0, len(chain)+len(added)-len(removed))
-	from := 0
-	for _, e := range edits {
-		out = append(out, chain[from:e.at]...)
-		from = e.at
-		if e.add != nil {
-			out = append(out, *e.add)
-		} else {
-			from = e.at + 1
-		}
-	}
-	return append(out, chain[from:]...)
 }

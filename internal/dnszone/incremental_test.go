@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -83,8 +84,15 @@ func TestIncrementalMatchesRebuild(t *testing.T) {
 			rng.Shuffle(len(entries), func(i, j int) { entries[i], entries[j] = entries[j], entries[i] })
 		}
 		patches := z.patches
+		prev := z.view.Load()
+		prevDump := dumpView(prev)
 		if err := z.SetEntries(slices.Clone(entries)); err != nil {
 			t.Fatalf("step %d: %v", step, err)
+		}
+		// The previous snapshot, which queries in flight may be reading,
+		// is untouched: the patch shares it, never writes it.
+		if dumpView(prev) != prevDump {
+			t.Fatalf("step %d: the patch changed the previous snapshot", step)
 		}
 		// A shuffle changes nothing: no new snapshot, no signature.
 		if want := uint64(1); op == 4 && z.patches != patches || op != 4 && z.patches-patches != want {
@@ -123,11 +131,11 @@ func dnsNameOf(number string) (string, error) {
 
 func compareViews(t *testing.T, step int, got, want *view) {
 	t.Helper()
-	if len(got.nodes) != len(want.nodes) {
-		t.Fatalf("step %d: %d names, want %d", step, len(got.nodes), len(want.nodes))
+	if got.nodes.len() != want.nodes.len() {
+		t.Fatalf("step %d: %d names, want %d", step, got.nodes.len(), want.nodes.len())
 	}
-	for name, w := range want.nodes {
-		g := got.nodes[name]
+	for name, w := range want.nodes.all() {
+		g := got.nodes.get(name)
 		if g == nil {
 			t.Fatalf("step %d: %s missing", step, name)
 		}
@@ -139,17 +147,23 @@ func compareViews(t *testing.T, step int, got, want *view) {
 				t.Fatalf("step %d: %s %s differs", step, name, dns.TypeToString[typ])
 			}
 		}
-		if g.nsec3 == nil || g.nsec3 != got.chain[got.find(dns.HashName(name, dns.SHA1, 0, ""))].set {
+		if l := got.chain.find(dns.HashName(name, dns.SHA1, 0, "")); g.nsec3 == nil || l == nil || g.nsec3 != l.set {
 			t.Fatalf("step %d: %s: its NSEC3 is not the chain's", step, name)
 		}
 	}
-	if len(got.chain) != len(want.chain) {
-		t.Fatalf("step %d: chain of %d, want %d", step, len(got.chain), len(want.chain))
+	gl, wl := slices.Collect(got.chain.all()), slices.Collect(want.chain.all())
+	if len(gl) != len(wl) || got.chain.len() != len(gl) {
+		t.Fatalf("step %d: chain of %d (%d counted), want %d", step, len(gl), got.chain.len(), len(wl))
 	}
-	for i := range want.chain {
-		g, w := got.chain[i].set.rrs[0].(*dns.NSEC3), want.chain[i].set.rrs[0].(*dns.NSEC3)
-		if got.chain[i].hash != want.chain[i].hash || g.NextDomain != w.NextDomain || !slices.Equal(g.TypeBitMap, w.TypeBitMap) || g.Hdr.Name != w.Hdr.Name {
+	for i := range wl {
+		g, w := gl[i].set.rrs[0].(*dns.NSEC3), wl[i].set.rrs[0].(*dns.NSEC3)
+		if gl[i].hash != wl[i].hash || g.NextDomain != w.NextDomain || !slices.Equal(g.TypeBitMap, w.TypeBitMap) || g.Hdr.Name != w.Hdr.Name {
 			t.Fatalf("step %d: chain link %d: %s, want %s", step, i, g, w)
+		}
+	}
+	for _, k := range got.chain.chunks {
+		if len(k) == 0 || len(k) > 2*chainChunk {
+			t.Fatalf("step %d: a chain chunk of %d links", step, len(k))
 		}
 	}
 }
@@ -169,12 +183,101 @@ func checkSignatures(t *testing.T, step int, z *Zone, now time.Time) {
 			}
 		}
 	}
-	for _, n := range v.nodes {
+	for _, n := range v.nodes.all() {
 		for _, s := range n.sets {
 			check(s)
 		}
 	}
-	for _, l := range v.chain {
+	for l := range v.chain.all() {
 		check(l.set)
+	}
+}
+
+// dumpView is every record of a snapshot with its place (NSEC3 record of
+// a node, chain link), sorted.
+func dumpView(v *view) string {
+	var lines []string
+	for name, n := range v.nodes.all() {
+		for _, s := range n.sets {
+			for _, rr := range append(slices.Clone(s.rrs), s.sigs...) {
+				lines = append(lines, name+" "+rr.String())
+			}
+		}
+		if n.nsec3 != nil {
+			lines = append(lines, name+" nsec3 "+n.nsec3.rrs[0].String()+n.nsec3.sigs[0].String())
+		}
+	}
+	for l := range v.chain.all() {
+		lines = append(lines, "link "+l.hash+" "+l.name+" "+l.set.rrs[0].String()+l.set.sigs[0].String())
+	}
+	slices.Sort(lines)
+	return strings.Join(lines, "\n")
+}
+
+// TestChainSplice: splicing keeps the chain sorted and whole, splits
+// grown chunks, drops emptied ones, and leaves the original untouched.
+func TestChainSplice(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	hash := func() string { return fmt.Sprintf("%08X", rng.Uint32()) }
+	var model []string
+	for range 1000 {
+		model = append(model, hash())
+	}
+	slices.Sort(model)
+	model = slices.Compact(model)
+	links := make([]link, len(model))
+	for i, h := range model {
+		links[i] = link{hash: h, name: h}
+	}
+	ch := newChain(links)
+	for round := range 40 {
+		before := slices.Collect(ch.all())
+		var added []link
+		removed := map[string]bool{}
+		for range rng.IntN(300) {
+			added = append(added, link{hash: hash()})
+		}
+		if round%10 == 9 {
+			// Empty whole chunks.
+			for _, l := range ch.chunks[rng.IntN(len(ch.chunks))] {
+				removed[l.hash] = true
+			}
+		}
+		for range rng.IntN(50) {
+			removed[model[rng.IntN(len(model))]] = true
+		}
+		for _, l := range added {
+			removed[l.hash] = false
+			if slices.Contains(model, l.hash) {
+				removed[l.hash] = true // re-added below
+			}
+		}
+		next, _ := ch.splice(added, removed)
+		var want []string
+		for _, h := range model {
+			if !removed[h] {
+				want = append(want, h)
+			}
+		}
+		for _, l := range added {
+			want = append(want, l.hash)
+		}
+		slices.Sort(want)
+		var got []string
+		for l := range next.all() {
+			got = append(got, l.hash)
+		}
+		if !slices.Equal(got, want) || next.len() != len(want) {
+			t.Fatalf("round %d: chain of %d (%d counted), want %d", round, len(got), next.len(), len(want))
+		}
+		for _, k := range next.chunks {
+			if len(k) == 0 || len(k) > 2*chainChunk {
+				t.Fatalf("round %d: chunk of %d", round, len(k))
+			}
+		}
+		if after := slices.Collect(ch.all()); len(after) != len(before) || !slices.EqualFunc(after, before, func(a, b *link) bool { return *a == *b }) {
+			t.Fatalf("round %d: the original chain changed", round)
+		}
+		ch, model = next, want
 	}
 }

@@ -620,7 +620,7 @@ func (z *Zone) rebuildLocked() error {
 	}
 
 	old := z.view.Load()
-	v := &view{origin: o, nodes: make(map[string]*node, len(r))}
+	v := &view{origin: o, nodes: &nameMap{}}
 	children := make(map[string]int, len(r)/2)
 	for name := range r {
 		if name != o {
@@ -639,7 +639,7 @@ func (z *Zone) rebuildLocked() error {
 			n.types = append(n.types, t)
 		}
 		slices.Sort(n.types)
-		v.nodes[name] = n
+		v.nodes.set(name, n)
 	}
 	// The NSEC3 chain: each hashed owner points to the next in hash order.
 	type hashed struct {
@@ -657,20 +657,21 @@ func (z *Zone) rebuildLocked() error {
 		hs = append(hs, hashed{h, name})
 	}
 	sort.Slice(hs, func(i, j int) bool { return hs[i].hash < hs[j].hash })
-	v.chain = make([]link, len(hs))
+	links := make([]link, len(hs))
 	for i, h := range hs {
-		v.chain[i] = link{hash: h.hash, name: h.name}
+		links[i] = link{hash: h.hash, name: h.name}
 	}
 	for i, h := range hs {
-		n := v.nodes[h.name]
-		set, err := z.nsec3Set(old, v.chain, i, n.types, now)
+		n := v.nodes.get(h.name)
+		set, err := z.nsec3Set(old, h.hash, hs[(i+1)%len(hs)].hash, n.types, now)
 		if err != nil {
 			return err
 		}
 		n.nsec3 = set
-		v.chain[i].set = set
+		links[i].set = set
 	}
-	v.soa = v.nodes[o].sets[dns.TypeSOA]
+	v.chain = newChain(links)
+	v.soa = v.nodes.get(o).sets[dns.TypeSOA]
 	z.serial = serial
 	z.hashes = hashes
 	z.children = children
