@@ -18,9 +18,10 @@ const directorySyn = `phonex directory publish --number +E164 [--code CODE | --n
   phonex directory lookup +E164|USER@DOMAIN [--dns [HOST:PORT] [--anchor FILE]] [--json]
   phonex directory discover --file numbers.txt [--json]
   phonex directory notices [--json]
-  phonex directory cancel REPLACEMENT [--json]`
+  phonex directory cancel REPLACEMENT [--json]
+  phonex directory anchor [--json]`
 
-var directoryVerbs = []string{"publish", "lookup", "discover", "notices", "cancel"}
+var directoryVerbs = []string{"publish", "lookup", "discover", "notices", "cancel", "anchor"}
 
 func (a *app) cmdDirectory(ctx context.Context, args []string) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
@@ -41,6 +42,8 @@ func (a *app) cmdDirectory(ctx context.Context, args []string) error {
 		return a.dirNotices(ctx, args)
 	case "cancel":
 		return a.dirCancel(ctx, args)
+	case "anchor":
+		return a.dirAnchor(ctx, args)
 	}
 	return cli.UnknownCommand(prog+" directory", verb, directoryVerbs, directorySyn)
 }
@@ -350,4 +353,35 @@ func dnsFlagArgs(args []string) ([]string, bool) {
 // isServerArg tells a HOST:PORT from a flag or a query.
 func isServerArg(s string) bool {
 	return s != "" && !strings.HasPrefix(s, "-") && !strings.HasPrefix(s, "+") && !strings.Contains(s, "@")
+}
+
+// dirAnchor asks the home node for its zone's trust anchor again and shows
+// it: what 'lookup --dns' validates from.
+func (a *app) dirAnchor(ctx context.Context, args []string) error {
+	const syn = "phonex directory anchor [--json]"
+	c := a.newCommon("directory anchor", syn)
+	pos, err := c.Parse(args)
+	if err != nil {
+		return err
+	}
+	if err := noArgs(c, pos); err != nil {
+		return err
+	}
+	return c.withDevice(ctx, func(d *sdk.Device) error {
+		an, err := d.DirectoryAnchor(ctx)
+		if err != nil {
+			return err
+		}
+		return c.print(an, func(out io.Writer) {
+			fmt.Fprintf(out, "zone %s, trust anchor from the home node (kept in the profile):\n", an.Zone)
+			for _, ds := range an.DS {
+				fmt.Fprintln(out, "  "+ds)
+			}
+			if an.DNSAddr != "" {
+				fmt.Fprintf(out, "DNS server: %s ('phonex directory lookup --dns' asks it)\n", an.DNSAddr)
+			} else {
+				fmt.Fprintln(out, "the node named no DNS server: give 'lookup --dns HOST:PORT'")
+			}
+		})
+	})
 }

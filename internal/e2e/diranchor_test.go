@@ -39,6 +39,16 @@ func TestDirectoryAnchorFromEnrollment(t *testing.T) {
 		return err == nil && aor == "alpha@example.org"
 	})
 
+	// What the node gave: the DS of its KSK and its DNS server.
+	an := decode[struct {
+		Zone    string   `json:"zone"`
+		DS      []string `json:"ds"`
+		DNSAddr string   `json:"dns_addr"`
+	}](t, c.mustPx("bravo/b1", "directory", "anchor", "--json"))
+	if an.Zone != "example.org." || len(an.DS) != 1 || an.DS[0] != zone.Anchors[0].String() || an.DNSAddr != dnsAddr {
+		t.Fatalf("anchor: %+v, want the DS %s and %s", an, zone.Anchors[0], dnsAddr)
+	}
+
 	// The server the node named, and the anchor it gave at enrollment.
 	for _, args := range [][]string{{"--dns"}, {"--dns", dnsAddr}} {
 		out := c.mustPx("bravo/b1", append([]string{"directory", "lookup", num}, args...)...)
