@@ -59,7 +59,16 @@ func TestIncrementalMatchesRebuild(t *testing.T) {
 		now = now.Add(time.Minute)
 		before := z.Signatures()
 		var probe []string
-		op := rng.IntN(5)
+		// A list that cannot be published (a number for two addresses)
+		// leaves the zone as it was.
+		if step%7 == 3 {
+			v := z.view.Load()
+			bad := append(slices.Clone(entries), Entry{E164: entries[0].E164, AOR: "intruder@a.example"})
+			if err := z.SetEntries(bad); !errors.Is(err, ErrEntry) || z.view.Load() != v {
+				t.Fatalf("step %d: a conflicting list: %v (snapshot replaced: %v)", step, err, z.view.Load() != v)
+			}
+		}
+		op := rng.IntN(6)
 		switch op {
 		case 0:
 			for range 1 + rng.IntN(3) {
@@ -82,6 +91,14 @@ func TestIncrementalMatchesRebuild(t *testing.T) {
 			entries[i].Keys = append(slices.Clone(entries[i].Keys), DeviceKey{Device: "e", Cert: certs[rng.IntN(len(certs))]})
 		case 4:
 			rng.Shuffle(len(entries), func(i, j int) { entries[i], entries[j] = entries[j], entries[i] })
+		case 5:
+			// An address publishing keys without a number, there or gone.
+			aor := fmt.Sprintf("keys%d@a.example", rng.IntN(3))
+			if i := slices.IndexFunc(entries, func(e Entry) bool { return e.AOR == aor && e.E164 == "" }); i >= 0 {
+				entries = slices.Delete(entries, i, i+1)
+			} else {
+				entries = append(entries, Entry{AOR: aor, Keys: []DeviceKey{{Device: "k", Cert: certs[rng.IntN(len(certs))]}}})
+			}
 		}
 		patches := z.patches
 		prev := z.view.Load()
