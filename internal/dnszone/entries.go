@@ -63,6 +63,7 @@ func (x *entryIndex) diff(entries []Entry) map[entKey][]Entry {
 		}
 		changed[k] = nil
 	}
+	full := 0 // keys whose entries all came, unchanged, so far
 	for i := range entries {
 		e := &entries[i]
 		k := entKey{e.E164, e.AOR}
@@ -75,15 +76,24 @@ func (x *entryIndex) diff(entries []Entry) map[entKey][]Entry {
 			r.gen, r.seen = x.gen, 0
 		}
 		if r.seen < len(r.entries) && sameEntry(&r.entries[r.seen], e) {
-			r.seen++
+			if r.seen++; r.seen == len(r.entries) {
+				full++
+			}
 		} else {
+			if r.seen == len(r.entries) {
+				full--
+			}
 			r.seen = len(r.entries) + 1
 			mark(k)
 		}
 	}
-	for k, r := range x.recs {
-		if r.gen != x.gen || r.seen != len(r.entries) {
-			mark(k)
+	// Keys missing from the list, or with fewer entries: only when not
+	// every key came whole is the index walked.
+	if full != len(x.recs) {
+		for k, r := range x.recs {
+			if r.gen != x.gen || r.seen != len(r.entries) {
+				mark(k)
+			}
 		}
 	}
 	if changed == nil {
