@@ -31,6 +31,10 @@ type dirZone struct {
 
 	pc net.PacketConn
 	ln net.Listener
+
+	// keys serializes the node's own ZSK rollover steps with following the
+	// operator's key files, which read and write the same files.
+	keys sync.Mutex
 }
 
 // SetDirectorySource registers where the zone reads its entries at start.
@@ -269,7 +273,10 @@ func (n *Node) maintainZone(ctx context.Context, z *dnszone.Zone, every time.Dur
 			return
 		case <-t.C:
 		}
-		if step, err := n.rollZSK(z); err != nil {
+		n.dir.keys.Lock()
+		step, err := n.rollZSK(z)
+		n.dir.keys.Unlock()
+		if err != nil {
 			n.log.Error("dns: zsk rollover", "err", err)
 		} else if step != "" {
 			n.log.Info("dns: " + step)
@@ -292,7 +299,9 @@ func (n *Node) followKeyFiles(ctx context.Context, z *dnszone.Zone, every time.D
 			return
 		case <-t.C:
 		}
+		n.dir.keys.Lock()
 		did, err := n.syncZoneKeys(z)
+		n.dir.keys.Unlock()
 		if did != "" {
 			n.log.Info("dns: " + did)
 		}
