@@ -139,8 +139,9 @@ type CallOptions struct {
 	AllowInsecure bool
 	// NoOpus offers G.711 only.
 	NoOpus bool
-	// OpusBitrate (8000 to 20000 bit/s) and PTime (20, 40 or 60 ms) set
-	// what this side sends; zero means DefaultOpusBitrate, DefaultPTime.
+	// OpusBitrate (8000 to 24000 bit/s) and PTime (20, 40, 60, 80, 100 or
+	// 120 ms) set what this side sends; zero means DefaultOpusBitrate,
+	// DefaultPTime.
 	OpusBitrate int
 	PTime       time.Duration
 	// ICEServers are the STUN/TURN servers ICE gathers candidates from

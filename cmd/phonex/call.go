@@ -62,7 +62,7 @@ func newCallFlags(name, synopsis, listenDefault string) *callFlags {
 		cacheDir:      fs.String("zrtp-cache", "", "calls without a profile: directory of the ZID and the ZRTP retained secrets, unencrypted (default ~/.phonex/zrtp)"),
 		verifySAS:     fs.Bool("verify-sas", false, "removed: confirm the SAS during the call (type y) or afterwards with phonex verify-call"),
 		noOpus:        fs.Bool("no-opus", false, "offer G.711 only"),
-		opusBitrate:   fs.Int("opus-bitrate", sdk.DefaultOpusBitrate, "Opus bitrate to send, 8000 to 20000 bit/s"),
+		opusBitrate:   fs.Int("opus-bitrate", sdk.DefaultOpusBitrate, "Opus bitrate to send, 8000 to 24000 bit/s (the default keeps a direction under 20 kbit/s at the IP level with the default --ptime)"),
 		relay:         fs.Bool("relay", false, "send the media only through the TURN relay (the cluster's, or that of --ice-server): the peer never learns this address"),
 		noICE:         fs.Bool("no-ice", false, "leave ICE out: offer only the plain address (for peers that mishandle ICE)"),
 		iceServers:    fs.String("ice-server", "", "STUN/TURN server URLs for ICE, comma-separated, e.g. turn:relay.example.org:3478?transport=udp (default for calls by address: the cluster's)"),
@@ -73,7 +73,7 @@ func newCallFlags(name, synopsis, listenDefault string) *callFlags {
 		ringFor:       fs.Duration("ring-for", 0, "call: give up when nobody answered within this long (0: the cluster's limit, 45s)"),
 	}
 	pt := ptimeValue(sdk.DefaultPTime)
-	fs.Var(&pt, "ptime", "audio per packet to send: 20, 40 or 60 (ms; 40ms works too; 40 or more keeps a direction under 20 kbit/s)")
+	fs.Var(&pt, "ptime", "audio per packet to send: 20, 40, 60, 80, 100 or 120 (ms; 60ms works too); longer packets leave more of the bitrate to the codec but add delay")
 	f.ptime = &pt
 	return f
 }
@@ -293,10 +293,10 @@ func (p *eventPrinter) print(e sdk.CallEvent) {
 			path = "; path " + s.Path
 		}
 		fmt.Fprintf(w, "ended: %s; sent %s (%d bytes, %.1f kbit/s with headers), received %s (%d bytes), "+
-			"loss %.1f%% (%d frames: %d rebuilt by FEC, %d concealed), jitter %.1f ms; the peer saw %.1f%% loss%s\n",
+			"loss %.1f%% (%d frames: %d rebuilt by FEC, %d concealed), jitter %.1f ms, %d ms of packetization and buffering delay; the peer saw %.1f%% loss%s\n",
 			e.Reason, cli.Plural(int(s.PacketsSent), "packet", "packets"), s.BytesSent, s.SendIPKbps,
 			cli.Plural(int(s.PacketsReceived), "packet", "packets"), s.BytesReceived,
-			s.LossPercent, s.Lost, s.FECRecovered, s.Concealed, s.JitterMS, s.PeerLossPercent, path)
+			s.LossPercent, s.Lost, s.FECRecovered, s.Concealed, s.JitterMS, s.DelayMS, s.PeerLossPercent, path)
 	}
 }
 

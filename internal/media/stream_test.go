@@ -339,9 +339,9 @@ func TestRTCPAdapt(t *testing.T) {
 			hints = append(hints, snd.Stats().LossHint)
 		}
 	}
-	// 3 of 10 lost: fraction 76/256, 29.7 %, capped at 25; then 25 - 6,
-	// 19 - 4, 15 - 3.
-	if fmt.Sprint(hints) != "[25 19 15 12]" || enc.Settings().PacketLoss != 12 {
+	// 3 of 10 lost: fraction 76/256, 29.7 %, capped at 5 (maxLossHint);
+	// then down by one per clean report.
+	if fmt.Sprint(hints) != "[5 4 3 2]" || enc.Settings().PacketLoss != 2 {
 		t.Fatalf("loss hints %v, encoder %d", hints, enc.Settings().PacketLoss)
 	}
 	if s := snd.Stats(); s.Reports != 4 || s.PeerLoss != 0 {
@@ -352,5 +352,71 @@ func TestRTCPAdapt(t *testing.T) {
 	forged[len(forged)-1] ^= 1
 	if _, err := snd.HandleRTCP(forged); !errors.Is(err, srtp.ErrAuth) {
 		t.Fatalf("forged report: %v", err)
+	}
+}
+
+// TestLongPackets: 120 ms packets (two 60 ms Opus frames each) to a
+// receiver that expected 20 ms: it follows the packet time, buffers one
+// packet and 60 ms, conceals a lost packet over its whole duration, and
+// plays the tone at its pitch.
+func TestLongPackets(t *testing.T) {
+	enc, err := codec.NewOpus(codec.OpusConfig{Frame: 120 * time.Millisecond, Bitrate: 21000})
+	if err != nil {
+		testpeer.Missing(t, "libopus", err.Error())
+		return
+	}
+	defer enc.Close()
+	dec, err := codec.NewOpus(codec.OpusConfig{Frame: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dec.Close()
+	sa, sb := sessions(t)
+	snd, err := NewSender(SenderConfig{Codec: enc, SRTP: sa})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rcv, err := NewReceiver(ReceiverConfig{Codec: dec, SRTP: sb})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snd.Write(dsp.Sine(32000, 16000, 440, 0.5)) // 2 s
+	snd.Flush()
+	t0 := time.Unix(0, 0)
+	var out []int16
+	const frame = 120 * time.Millisecond
+	n := 0
+	for ; ; n++ {
+		pkt, ok, err := snd.Packet(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			break
+		}
+		now := t0.Add(time.Duration(n) * frame)
+		if n != 5 {
+			if err := rcv.Receive(now, pkt); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if out, err = rcv.Play(now, out); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out, err = rcv.Play(t0.Add(time.Duration(n-1)*frame+180*time.Millisecond), out); err != nil {
+		t.Fatal(err)
+	}
+	rs := rcv.Stats()
+	if rs.PacketTime != frame || rs.PlayoutDelay != 180*time.Millisecond || rs.Lost != 1 || rs.Concealed != 1 ||
+		int(rs.Played) != n-1 {
+		t.Fatalf("%d packets, stats %+v", n, rs)
+	}
+	if len(out) != n*1920 {
+		t.Fatalf("played %d samples for %d packets of 120 ms", len(out), n)
+	}
+	f, purity := dsp.DominantFrequency(out[len(out)/4:len(out)*3/4], 16000, 100, 4000)
+	if math.Abs(f-440) > 3 || purity < 0.5 {
+		t.Fatalf("played %.1f Hz, purity %.2f", f, purity)
 	}
 }

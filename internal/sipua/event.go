@@ -69,6 +69,13 @@ type Stats struct {
 	LostPackets int64   `json:"lost_packets"`
 	LossPercent float64 `json:"loss_percent"`
 	JitterMS    float64 `json:"jitter_ms"` // interarrival jitter, RFC 3550 §6.4.1
+	// RecvPTimeMS is the audio per packet the peer sends, PlayoutDelayMS
+	// our jitter buffer's delay, and DelayMS their sum: the latency that
+	// packetization and buffering add to what we hear (the network and
+	// the codec's few milliseconds not included).
+	RecvPTimeMS    int `json:"recv_ptime_ms"`
+	PlayoutDelayMS int `json:"playout_delay_ms"`
+	DelayMS        int `json:"delay_ms"`
 	// PeerLossPercent and PeerJitterMS are what the peer's last RTCP
 	// receiver report said about our stream.
 	PeerLossPercent float64 `json:"peer_loss_percent"`

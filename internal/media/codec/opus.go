@@ -13,7 +13,10 @@ type OpusConfig struct {
 	// Bitrate in bits per second, 6000..64000. 0 means 16000. The seed's
 	// budget is 8 to 20 kbit/s one way at the IP level, headers included.
 	Bitrate int
-	// Frame is 10, 20, 40 or 60 ms. 0 means 20 ms.
+	// Frame is 10, 20, 40, 60, 80, 100 or 120 ms. 0 means 20 ms. Above
+	// 60 ms libopus (1.2 and later) codes several frames into one packet
+	// (RFC 6716 §3.2): 80 ms as two of 40, 100 ms as five of 20 and 120 ms
+	// as two of 60 in SILK mode.
 	Frame time.Duration
 	// Complexity 0..10 trades CPU for quality. Nil means 10: at speech
 	// bitrates one encoder costs a few percent of a core at most.
@@ -97,9 +100,10 @@ func (c *OpusConfig) withDefaults() (OpusConfig, error) {
 		return o, fmt.Errorf("codec: Opus sample rate %d: want 8000, 12000, 16000, 24000 or 48000", o.SampleRate)
 	}
 	switch o.Frame {
-	case 10 * time.Millisecond, 20 * time.Millisecond, 40 * time.Millisecond, 60 * time.Millisecond:
+	case 10 * time.Millisecond, 20 * time.Millisecond, 40 * time.Millisecond, 60 * time.Millisecond,
+		80 * time.Millisecond, 100 * time.Millisecond, 120 * time.Millisecond:
 	default:
-		return o, fmt.Errorf("codec: Opus frame %v: want 10, 20, 40 or 60ms", o.Frame)
+		return o, fmt.Errorf("codec: Opus frame %v: want 10, 20, 40, 60, 80, 100 or 120ms", o.Frame)
 	}
 	switch {
 	case o.Bitrate < 6000 || o.Bitrate > 64000:

@@ -21,6 +21,11 @@ func TestOpusTone(t *testing.T) {
 		{16000, 8000, 60 * time.Millisecond},
 		{8000, 12000, 40 * time.Millisecond},
 		{48000, 20000, 20 * time.Millisecond},
+		// Longer packets: several Opus frames in one packet (RFC 6716
+		// §3.2), the default 120 ms among them.
+		{16000, 21000, 80 * time.Millisecond},
+		{16000, 21000, 100 * time.Millisecond},
+		{16000, 21000, 120 * time.Millisecond},
 	} {
 		name := fmt.Sprintf("%dHz_%dbps_%v", tt.rate, tt.bitrate, tt.frame)
 		t.Run(name, func(t *testing.T) {
@@ -39,6 +44,9 @@ func TestOpusTone(t *testing.T) {
 					t.Fatal(err)
 				}
 				bytes += len(pkt)
+				if d, err := OpusPacketDuration(pkt); err != nil || d != tt.frame {
+					t.Fatalf("packet of %v says %v, %v", tt.frame, d, err)
+				}
 				if out, err = o.Decode(out, pkt); err != nil {
 					t.Fatal(err)
 				}
