@@ -42,6 +42,9 @@ type SenderConfig struct {
 	// Rand supplies the SSRC and initial sequence number and timestamp;
 	// nil means crypto/rand.
 	Rand io.Reader
+	// Redundancy, when set, sends redundant audio (RFC 2198) while the
+	// peer reports loss (redundancy.go).
+	Redundancy *SendRedundancy
 }
 
 // SendStats counts what a Sender produced.
@@ -51,6 +54,7 @@ type SendStats struct {
 	PayloadBytes uint64 // codec bytes
 	Frames       uint64 // frames encoded, sent or suppressed
 	Suppressed   uint64 // frames not sent because DTX found silence
+	Redundant    uint64 // packets that carried a redundant copy of the frame before (RFC 2198)
 	Media        time.Duration
 	// Reports is the number of RTCP reports on our stream received;
 	// PeerLoss the loss the last one gave, in percent, and PeerJitter
@@ -91,6 +95,7 @@ type Sender struct {
 	rtp     []byte
 	rtcpBuf []byte
 	stats   SendStats
+	red     *sendRed
 }
 
 // NewSender returns a Sender.
@@ -110,6 +115,9 @@ func NewSender(cfg SenderConfig) (*Sender, error) {
 		return nil, fmt.Errorf("media: sender: %w", err)
 	}
 	s.ts = uint32(cfg.Codec.FrameDuration() * time.Duration(cfg.Codec.ClockRate()) / time.Second)
+	if s.red, err = newSendRed(cfg.Redundancy, cfg.Codec); err != nil {
+		return nil, err
+	}
 	if o, ok := cfg.Codec.(interface{ Settings() codec.OpusConfig }); ok {
 		s.stats.LossHint = o.Settings().PacketLoss
 	}
@@ -153,6 +161,7 @@ func (s *Sender) Adapt(b rtcp.Block) {
 	s.stats.Reports++
 	s.stats.PeerLoss = b.LossPercent()
 	s.stats.PeerJitter = time.Duration(float64(b.Jitter) * float64(time.Second) / float64(s.codec.ClockRate()))
+	s.adaptRedundancy(s.stats.PeerLoss)
 	la, ok := s.codec.(codec.LossAdapter)
 	if !ok {
 		return
@@ -210,7 +219,8 @@ func (s *Sender) Packet(dst []byte) ([]byte, bool, error) {
 	n := s.codec.FrameSamples()
 	for len(s.pending) >= n {
 		var err error
-		s.payload, err = s.codec.Encode(s.payload[:0], s.pending[:n])
+		pcm := s.pending[:n]
+		s.payload, err = s.codec.Encode(s.payload[:0], pcm)
 		s.pending = s.pending[n:]
 		if len(s.pending) == 0 {
 			s.pending = s.pending[:0:0] // let the backing array go
@@ -227,7 +237,14 @@ func (s *Sender) Packet(dst []byte) ([]byte, bool, error) {
 			s.pz.Skip(s.ts)
 			continue
 		}
-		if s.rtp, err = s.pz.Packetize(s.rtp, s.payload, s.ts); err != nil {
+		payload, pt, err := s.withRedundancy(pcm, s.payload)
+		if err != nil {
+			return nil, false, fmt.Errorf("media: send: %w", err)
+		}
+		if err := s.pz.SetPayloadType(pt); err != nil {
+			return nil, false, fmt.Errorf("media: send: %w", err)
+		}
+		if s.rtp, err = s.pz.Packetize(s.rtp, payload, s.ts); err != nil {
 			return nil, false, fmt.Errorf("media: send: %w", err)
 		}
 		out, err := s.session.Protect(dst, s.rtp)
@@ -262,6 +279,9 @@ type ReceiverConfig struct {
 	// CNAME goes into our RTCP reports (RFC 3550 §6.5.1); "" means
 	// "phonex".
 	CNAME string
+	// Redundancy, when set, takes redundant audio (RFC 2198) and plays
+	// lost frames from it (redundancy.go).
+	Redundancy *RecvRedundancy
 }
 
 // ReceiveStats counts what a Receiver saw.
@@ -274,9 +294,13 @@ type ReceiveStats struct {
 	Malformed    uint64 // dropped: not RTP, or wrong payload type
 	SSRCChanges  uint64
 	Played       uint64 // frames decoded from a packet
-	Lost         uint64 // frames missing at play-out time: FECRecovered + Concealed
+	Lost         uint64 // frames missing at play-out time: RedRecovered + FECRecovered + Concealed
+	RedRecovered uint64 // lost frames played from the next packet's redundant copy (RFC 2198)
 	FECRecovered uint64 // lost frames rebuilt from the next packet's in-band FEC
 	Concealed    uint64 // lost frames filled by packet loss concealment
+	// RedundantPackets counts packets received in the redundant audio
+	// format.
+	RedundantPackets uint64
 	// PacketTimeChanges counts switches to the packet time the peer
 	// actually sends.
 	PacketTimeChanges uint64
@@ -310,6 +334,7 @@ type Receiver struct {
 	me      uint32
 	cname   string
 	rtcpBuf []byte
+	store   []byte // a payload as buffered, tagged with its format
 }
 
 // NewReceiver returns a Receiver.
@@ -423,9 +448,10 @@ func (r *Receiver) Receive(now time.Time, packet []byte) error {
 		r.stats.Malformed++
 		return fmt.Errorf("media: receive: %w", err)
 	}
-	if p.PayloadType != r.codec.PayloadType() {
+	primary, stored, err := r.primaryOf(p.PayloadType, p.Payload)
+	if err != nil {
 		r.stats.Malformed++
-		return fmt.Errorf("media: receive payload type %d, want %d: %w", p.PayloadType, r.codec.PayloadType(), ErrPayloadType)
+		return fmt.Errorf("media: receive: %w", err)
 	}
 	if r.haveSrc && p.SSRC != r.ssrc {
 		// The peer restarted its stream; the jitter buffer resyncs on the
@@ -434,11 +460,11 @@ func (r *Receiver) Receive(now time.Time, packet []byte) error {
 	}
 	r.ssrc, r.haveSrc = p.SSRC, true
 	r.rx.Update(p.SSRC, p.SequenceNumber, p.Timestamp, now)
-	if err := r.followPacketTime(p.Payload); err != nil {
+	if err := r.followPacketTime(primary); err != nil {
 		r.stats.Malformed++
 		return fmt.Errorf("media: receive: %w", err)
 	}
-	if _, err := r.jb.Push(now, p.SequenceNumber, p.Payload); err != nil {
+	if _, err := r.jb.Push(now, p.SequenceNumber, stored); err != nil {
 		r.stats.Malformed++
 		return fmt.Errorf("media: receive: %w", err)
 	}
@@ -461,7 +487,8 @@ func (r *Receiver) Play(now time.Time, dst []int16) ([]int16, error) {
 				return dst, fmt.Errorf("media: play: %w", err)
 			}
 		} else {
-			r.pcm, err = r.codec.Decode(r.pcm[:0], f.Payload)
+			primary, _ := r.unwrap(f.Payload)
+			r.pcm, err = r.codec.Decode(r.pcm[:0], primary)
 		}
 		if err != nil {
 			// A payload that authenticated but does not decode: conceal.
@@ -512,15 +539,20 @@ func (r *Receiver) RTCPReport(dst []byte) ([]byte, bool, error) {
 // gives it the time to arrive), otherwise by the codec's packet loss
 // concealment.
 func (r *Receiver) conceal(dst []int16) ([]int16, error) {
+	if out, ok := r.fromRedundancy(dst); ok {
+		return out, nil
+	}
 	if fd, ok := r.codec.(codec.FECDecoder); ok {
-		if next, ok := r.jb.Next(); ok && fd.HasFEC(next) {
-			out, err := fd.DecodeFEC(dst, next)
-			if err == nil {
-				r.stats.FECRecovered++
-				return out, nil
+		if stored, ok := r.jb.Next(); ok {
+			if next, _ := r.unwrap(stored); next != nil && fd.HasFEC(next) {
+				out, err := fd.DecodeFEC(dst, next)
+				if err == nil {
+					r.stats.FECRecovered++
+					return out, nil
+				}
+				// The next packet does not decode: it will be concealed
+				// in its turn; conceal this one too.
 			}
-			// The next packet does not decode: it will be concealed in
-			// its turn; conceal this one too.
 		}
 	}
 	r.stats.Concealed++

@@ -38,6 +38,8 @@ type result struct {
 	PayloadKbps  float64 `json:"payload_kbps"`
 	Lost         uint64  `json:"lost"` // packets, as RTCP counts them
 	FECRecovered uint64  `json:"fec_recovered"`
+	RedRecovered uint64  `json:"red_recovered"`
+	Redundant    uint64  `json:"redundant_sent"` // packets sent with a redundant copy
 	Concealed    uint64  `json:"concealed"`
 	Late         uint64  `json:"late"` // packets that came after their play-out time
 	JitterMS     float64 `json:"jitter_ms"`
@@ -60,6 +62,10 @@ func main() {
 	dtx := flag.Bool("dtx", false, "Opus DTX")
 	cbr := flag.Bool("cbr", false, "constant bitrate")
 	tag := flag.String("tag", srtp.TagHS80, "SRTP auth tag, HS32 or HS80")
+	redOn := flag.Bool("red", false, "redundant audio (RFC 2198) while loss is reported")
+	redPrimary := flag.Int("red-primary", 0, "primary bitrate while redundancy is on, bit/s (0: unchanged)")
+	redRate := flag.Int("red-bitrate", 6000, "bitrate of the redundant encoding, bit/s")
+	redMinLoss := flag.Float64("red-min-loss", 0, "loss in percent a report must give to switch redundancy on")
 	sim := flag.Bool("sim", false, "simulate the network and the clock instead of real time on loopback sockets (for quick sweeps)")
 	flag.Parse()
 	if *in == "" || *out == "" {
@@ -75,6 +81,9 @@ func main() {
 		fail(err)
 	}
 	cfg := codec.OpusConfig{Bitrate: *bitrate, Frame: *ptime, Complexity: complexity, FEC: *fec, PacketLoss: *lossHint, DTX: *dtx, CBR: *cbr}
+	if *redOn {
+		redCfg = &redSettings{primary: *redPrimary, rate: *redRate, minLoss: *redMinLoss}
+	}
 	run := runUDP
 	if *sim {
 		run = runSim
@@ -94,6 +103,9 @@ func main() {
 		fail(err)
 	}
 	res.Settings = fmt.Sprintf("opus %d bit/s, %v, complexity %d, fec %v, dtx %v, cbr %v, %s, adapt %v", *bitrate, *ptime, *complexity, *fec, *dtx, *cbr, *tag, *adapt)
+	if redCfg != nil {
+		res.Settings += fmt.Sprintf(", redundancy %d bit/s with the primary at %d", redCfg.rate, redCfg.primary)
+	}
 	json.NewEncoder(os.Stdout).Encode(res)
 }
 
@@ -104,9 +116,18 @@ func keys(n int) srtp.Keys {
 	return k
 }
 
+// redSettings are the -red flags.
+type redSettings struct {
+	primary, rate int
+	minLoss       float64
+}
+
+var redCfg *redSettings
+
 // pipeline is the two ends of one call direction.
 type pipeline struct {
 	enc, dec *codec.Opus
+	redEnc   *codec.Opus
 	snd      *media.Sender
 	rcv      *media.Receiver
 }
@@ -129,11 +150,23 @@ func newPipeline(ref *wav.Audio, cfg codec.OpusConfig, tag string) (*pipeline, e
 	if err != nil {
 		return nil, err
 	}
-	snd, err := media.NewSender(media.SenderConfig{Codec: enc, SRTP: sa, InputRate: ref.SampleRate})
+	p := &pipeline{enc: enc, dec: dec}
+	scfg := media.SenderConfig{Codec: enc, SRTP: sa, InputRate: ref.SampleRate}
+	rcfg := media.ReceiverConfig{Codec: dec, SRTP: sb}
+	if redCfg != nil {
+		rc := cfg
+		rc.Bitrate, rc.FEC, rc.PacketLoss = redCfg.rate, false, 0
+		if p.redEnc, err = codec.NewOpus(rc); err != nil {
+			return nil, err
+		}
+		scfg.Redundancy = &media.SendRedundancy{PT: redPT, Codec: p.redEnc, PrimaryBitrate: redCfg.primary, MinLoss: redCfg.minLoss}
+		rcfg.Redundancy = &media.RecvRedundancy{PT: redPT}
+	}
+	snd, err := media.NewSender(scfg)
 	if err != nil {
 		return nil, err
 	}
-	rcv, err := media.NewReceiver(media.ReceiverConfig{Codec: dec, SRTP: sb})
+	rcv, err := media.NewReceiver(rcfg)
 	if err != nil {
 		return nil, err
 	}
@@ -142,12 +175,19 @@ func newPipeline(ref *wav.Audio, cfg codec.OpusConfig, tag string) (*pipeline, e
 	snd.Write(ref.Samples)
 	snd.Write(make([]int16, ref.SampleRate))
 	snd.Flush()
-	return &pipeline{enc: enc, dec: dec, snd: snd, rcv: rcv}, nil
+	p.snd, p.rcv = snd, rcv
+	return p, nil
 }
 
+// redPT is the payload type of the redundant audio format in these runs.
+const redPT = 121
+
 func (p *pipeline) close() {
-	p.enc.Close()
-	p.dec.Close()
+	for _, c := range []*codec.Opus{p.enc, p.dec, p.redEnc} {
+		if c != nil {
+			c.Close()
+		}
+	}
 }
 
 // finish fills in the figures of a run.
@@ -166,6 +206,7 @@ func (p *pipeline) finish(res *result, sizes []int, frame time.Duration, reports
 	}
 	lost, _, _ := p.rcv.Reception()
 	res.Lost, res.FECRecovered, res.Concealed, res.Late = uint64(max(lost, 0)), rs.FECRecovered, rs.Concealed, rs.Late
+	res.RedRecovered, res.Redundant = rs.RedRecovered, ss.Redundant
 	res.JitterMS = p.rcv.JitterMS()
 	res.Reports = reports
 	res.LossHintEnd = p.enc.Settings().PacketLoss

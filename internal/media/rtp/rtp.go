@@ -58,6 +58,17 @@ func NewPacketizer(pt uint8, rnd io.Reader) (*Packetizer, error) {
 // SSRC is the stream's synchronisation source.
 func (p *Packetizer) SSRC() uint32 { return p.ssrc }
 
+// SetPayloadType changes the payload type of the packets that follow, for
+// a stream that switches between formats negotiated in SDP (the redundant
+// audio format of RFC 2198 and the codec's own).
+func (p *Packetizer) SetPayloadType(pt uint8) error {
+	if pt > 127 {
+		return fmt.Errorf("rtp: payload type %d does not fit 7 bits", pt)
+	}
+	p.pt = pt
+	return nil
+}
+
 // Next returns the sequence number and timestamp the next packet gets.
 func (p *Packetizer) Next() (seq uint16, ts uint32) { return p.seq, p.ts }
 
