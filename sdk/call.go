@@ -140,8 +140,9 @@ type CallOptions struct {
 	// NoOpus offers G.711 only.
 	NoOpus bool
 	// OpusBitrate (8000 to 24000 bit/s) and PTime (20, 40, 60, 80, 100 or
-	// 120 ms) set what this side sends; zero means DefaultOpusBitrate,
-	// DefaultPTime.
+	// 120 ms) set what this side sends; zero means DefaultPTime and the
+	// bitrate that keeps a direction within 20 kbit/s at the IP level for
+	// the packet time (DefaultOpusBitrate at DefaultPTime).
 	OpusBitrate int
 	PTime       time.Duration
 	// ICEServers are the STUN/TURN servers ICE gathers candidates from
@@ -303,9 +304,6 @@ func callOptions(o CallOptions, store sipua.SecretStore, signer sipua.Signer, lo
 		ICE: sipua.ICEOptions{Servers: o.ICEServers, RelayOnly: o.Relay, Disabled: o.NoICE}}
 	if o.Relay && o.NoICE {
 		return so, errors.New("a relayed call needs ICE: drop NoICE")
-	}
-	if so.OpusBitrate == 0 {
-		so.OpusBitrate = DefaultOpusBitrate
 	}
 	if so.PTime == 0 {
 		so.PTime = DefaultPTime

@@ -84,24 +84,24 @@ echo "$(nproc) cores, $(go version | cut -d' ' -f3), libopus $(dpkg-query -W -f 
 echo
 echo "### A. Media pipeline on loopback (bench/media/quality: real UDP, seeded loss injector, RTCP over SRTCP)"
 echo
-echo "| settings | IP kbit/s one way (mean, peak 1 s) | PESQ clean | PESQ at $loss % loss | FEC rebuilt / concealed / late (lossy runs) |"
+echo "| settings | IP kbit/s one way (mean, peak 1 s) | PESQ clean | PESQ at $loss % loss | redundancy / FEC rebuilt / concealed / late (lossy runs) |"
 echo "|---|---:|---:|---:|---:|"
 pipeline() { # label, quality flags...
 	local label=$1; shift
-	local j clean=() lossy=() fec=0 plc=0 late=0
+	local j clean=() lossy=() red=0 fec=0 plc=0 late=0
 	for s in $(seq 1 "$runs"); do
 		j=$("$work/quality" -in "$work/ref.wav" -out "$work/a0.wav" "$@")
 		clean+=("$(score "$work/a0.wav")")
 		local jl
 		jl=$("$work/quality" -in "$work/ref.wav" -out "$work/a$s.wav" -loss "$loss" -seed "$s" "$@")
 		lossy+=("$(score "$work/a$s.wav")")
-		fec=$((fec + $(jget "$jl" fec_recovered))); plc=$((plc + $(jget "$jl" concealed))); late=$((late + $(jget "$jl" late)))
+		red=$((red + $(jget "$jl" red_recovered))); fec=$((fec + $(jget "$jl" fec_recovered))); plc=$((plc + $(jget "$jl" concealed))); late=$((late + $(jget "$jl" late)))
 	done
-	echo "| $label | $(jget "$j" ip_kbps), $(jget "$j" ip_kbps_peak) | $(stats "${clean[@]}") | $(stats "${lossy[@]}") | $fec / $plc / $late |"
+	echo "| $label | $(jget "$j" ip_kbps), $(jget "$j" ip_kbps_peak) | $(stats "${clean[@]}") | $(stats "${lossy[@]}") | $red / $fec / $plc / $late |"
 }
-pipeline "Opus 16 kbit/s, 60 ms, FEC on, loss adaptation (the default)" -bitrate 16000 -ptime 60ms
-pipeline "Opus 12 kbit/s, 40 ms, no FEC, no adaptation (the earlier default)" -bitrate 12000 -ptime 40ms -fec=false -adapt=false
-pipeline "Opus 24 kbit/s, 40 ms, FEC on (over the budget, for comparison)" -bitrate 24000 -ptime 40ms
+pipeline "Opus 21 kbit/s, 120 ms, expected loss from RTCP up to 5 % (the default)" -bitrate 21000 -ptime 120ms
+pipeline "Opus 16 kbit/s, 60 ms (the earlier default)" -bitrate 16000 -ptime 60ms
+pipeline "Opus 21 kbit/s, 120 ms, RFC 2198 redundancy at 6 kbit/s with the primary at 15 while loss is reported" -bitrate 21000 -ptime 120ms -red -red-primary 15000 -red-bitrate 6000
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo
@@ -175,7 +175,7 @@ echo "### B, C. Calls between two processes in a network namespace, nftables dro
 echo
 echo "| call | IP kbit/s one way | PESQ clean | PESQ at $loss % loss | measured loss, FEC rebuilt/concealed per lossy run |"
 echo "|---|---:|---:|---:|---|"
-cli_rows "phonex → phonex (this tree: Opus 16 kbit/s, 60 ms)" "$work/phonex"
+cli_rows "phonex → phonex (this tree: Opus 21 kbit/s, 120 ms)" "$work/phonex"
 if [ -n "$before" ]; then
 	cli_rows "phonex → phonex ($before)" "$before"
 fi
