@@ -156,7 +156,7 @@ if "send_kbps_ip" in s: print("%.1f" % s["send_kbps_ip"])
 else: print("?")' "$ca")
 	python3 -c 'import json,sys
 s=json.loads(sys.argv[1])["stats"]
-print(sys.argv[2], "%.1f" % s.get("loss_percent", -1), s.get("fec_recovered", "-"), s.get("concealed", s.get("lost", "-")))' "$an" "$kbps"
+print(sys.argv[2], "%.1f" % s.get("loss_percent", -1), "%s/%s" % (s.get("red_recovered", "-"), s.get("fec_recovered", "-")), s.get("concealed", s.get("lost", "-")))' "$an" "$kbps"
 }
 cli_rows() { # label, binary
 	local label=$1 bin=$2 r kb clean=() lossy=() info=()
@@ -173,7 +173,7 @@ cli_rows() { # label, binary
 echo
 echo "### B, C. Calls between two processes in a network namespace, nftables dropping $loss % of RTP packets at random"
 echo
-echo "| call | IP kbit/s one way | PESQ clean | PESQ at $loss % loss | measured loss, FEC rebuilt/concealed per lossy run |"
+echo "| call | IP kbit/s one way | PESQ clean | PESQ at $loss % loss | measured loss, redundancy/FEC rebuilt/concealed per lossy run |"
 echo "|---|---:|---:|---:|---|"
 cli_rows "phonex → phonex (this tree: Opus 21 kbit/s, 120 ms)" "$work/phonex"
 if [ -n "$before" ]; then

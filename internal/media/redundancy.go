@@ -2,10 +2,12 @@ package media
 
 import (
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/phonex/phonex/internal/media/codec"
 	"github.com/phonex/phonex/internal/media/red"
+	"github.com/phonex/phonex/internal/media/rtcp"
 )
 
 // SendRedundancy configures redundant audio (RFC 2198) on a Sender: while
@@ -24,14 +26,46 @@ type SendRedundancy struct {
 	// is on; the configured one comes back when it goes off. 0 leaves the
 	// bitrate alone.
 	PrimaryBitrate int
-	// MinLoss is the loss in percent a report must give to switch
-	// redundancy on; 0 means any loss.
+	// MinLoss is the loss in percent, over the last several seconds,
+	// that switches redundancy on; 0 means any loss a report gives.
+	// Redundancy stops after Hold reports in a row without loss or, with
+	// MinLoss set, with the loss below 60 % of it.
 	MinLoss float64
-	// Hold is the number of reports in a row below MinLoss (or without
-	// loss) after which redundancy stops; 0 means 10. One loss-free
-	// report proves little at a few percent of loss and 8 packets a
-	// second.
+	// Hold is 10 when 0: one loss-free report proves little at a few
+	// percent of loss and 8 packets a second.
 	Hold int
+}
+
+// lossWindow is the loss over the last packets the peer reports on, from
+// the cumulative counts of its reports (RFC 3550 §6.4.1), with older
+// packets weighing less: half as much 64 packets later. A single report
+// covers too few packets at 120 ms each to tell 5 % from 10 %.
+type lossWindow struct {
+	have         bool
+	lastLost     int32
+	lastSeq      uint32
+	lost, expect float64
+}
+
+const lossHalfLife = 64.0 // packets
+
+// update takes a report and returns the loss in percent, and whether
+// enough packets were seen for it to mean something.
+func (w *lossWindow) update(b rtcp.Block) (float64, bool) {
+	if !w.have || b.HighestSeq < w.lastSeq {
+		w.have, w.lastLost, w.lastSeq, w.lost, w.expect = true, b.TotalLost, b.HighestSeq, 0, 0
+		return 0, false
+	}
+	de := float64(b.HighestSeq - w.lastSeq)
+	dl := float64(b.TotalLost - w.lastLost)
+	w.lastLost, w.lastSeq = b.TotalLost, b.HighestSeq
+	decay := math.Pow(0.5, de/lossHalfLife)
+	w.lost = w.lost*decay + max(dl, 0)
+	w.expect = w.expect*decay + de
+	if w.expect < 32 {
+		return 0, false
+	}
+	return 100 * w.lost / w.expect, true
 }
 
 // RecvRedundancy lets a Receiver take redundant audio (RFC 2198): frames
@@ -51,6 +85,7 @@ type bitrateSetter interface {
 // sendRed is a Sender's redundancy state.
 type sendRed struct {
 	cfg       SendRedundancy
+	window    lossWindow
 	on        bool
 	clean     int // loss-free reports in a row while on
 	normal    int // the primary's bitrate without redundancy
@@ -81,20 +116,28 @@ func newSendRed(cfg *SendRedundancy, primary codec.Codec) (*sendRed, error) {
 	return r, nil
 }
 
-// adaptRedundancy switches redundancy on at the first report of loss and
-// off after Hold reports in a row without.
-func (s *Sender) adaptRedundancy(lossPercent float64) {
+// adaptRedundancy switches redundancy on when the loss reaches MinLoss
+// (any loss a report gives when it is 0) and off after Hold quiet
+// reports in a row.
+func (s *Sender) adaptRedundancy(b rtcp.Block) {
 	r := s.red
 	if r == nil {
 		return
 	}
+	report := b.LossPercent()
+	recent, known := r.window.update(b)
+	lossy, quiet := report > 0, report == 0
+	if r.cfg.MinLoss > 0 {
+		lossy = known && recent >= r.cfg.MinLoss
+		quiet = quiet || known && recent < 0.6*r.cfg.MinLoss
+	}
 	switch {
-	case lossPercent > 0 && lossPercent >= r.cfg.MinLoss:
+	case lossy:
 		r.clean = 0
 		if !r.on {
 			s.setRedundancy(true)
 		}
-	case r.on:
+	case r.on && quiet:
 		r.clean++
 		if r.clean >= r.cfg.Hold {
 			s.setRedundancy(false)

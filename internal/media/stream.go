@@ -161,7 +161,7 @@ func (s *Sender) Adapt(b rtcp.Block) {
 	s.stats.Reports++
 	s.stats.PeerLoss = b.LossPercent()
 	s.stats.PeerJitter = time.Duration(float64(b.Jitter) * float64(time.Second) / float64(s.codec.ClockRate()))
-	s.adaptRedundancy(s.stats.PeerLoss)
+	s.adaptRedundancy(b)
 	la, ok := s.codec.(codec.LossAdapter)
 	if !ok {
 		return

@@ -170,9 +170,9 @@ func newCall(ua *UA, opts CallOptions, outgoing bool) (*Call, error) {
 		conn.Close()
 		return nil, fmt.Errorf("call: ZRTP: %w", err)
 	}
-	codecs := []Codec{CodecOpus, CodecPCMU, CodecPCMA, CodecTelephoneEvent}
+	codecs := []Codec{CodecOpus, CodecPCMU, CodecPCMA, CodecTelephoneEvent, CodecRED}
 	if opts.NoOpus || !opusAvailable() {
-		codecs = codecs[1:]
+		codecs = codecs[1:4] // red is offered over Opus only
 	}
 	proto := ProtoAVP
 	if opts.SAVP {
@@ -413,6 +413,8 @@ type mediaState struct {
 	rtcpBuf  []byte
 	// sendClock is the media time of the next frame to send.
 	sendClock time.Time
+	// red is redundant audio, when both sides offered it (callred.go).
+	red *redundancy
 }
 
 // maxCatchUp bounds the frames sent at once after the process ran late;
@@ -423,7 +425,7 @@ const maxCatchUp = 5
 // address are known.
 func (c *Call) startMedia(parent context.Context) error {
 	c.sigMu.Lock()
-	remote, chosen := *c.remote, c.codec
+	remote, chosen, local := *c.remote, c.codec, c.local
 	c.sigMu.Unlock()
 	if err := c.selectTransport(parent, &remote); err != nil {
 		return err
@@ -444,7 +446,8 @@ func (c *Call) startMedia(parent context.Context) error {
 		st.sendCodec.Close()
 		return err
 	}
-	set := SendSettings{Codec: chosen.Name, PTimeMS: int(st.sendCodec.FrameDuration() / time.Millisecond)}
+	c.setupRedundancy(st, &local, &remote, chosen)
+	set := SendSettings{Codec: chosen.Name, PTimeMS: int(st.sendCodec.FrameDuration() / time.Millisecond), Redundancy: st.red != nil}
 	if o, ok := st.sendCodec.(*codec.Opus); ok {
 		cfg := o.Settings()
 		set.BitrateBPS, set.Bandwidth, set.FEC, set.LossHint = cfg.Bitrate, cfg.MaxBandwidth.String(), cfg.FEC, cfg.PacketLoss
@@ -612,6 +615,7 @@ func (st *mediaState) close() {
 	}
 	st.sendCodec.Close()
 	st.recvCodec.Close()
+	st.closeRedundancy()
 }
 
 // failAsync ends the call from the media goroutine without waiting for it.
@@ -753,12 +757,17 @@ func (c *Call) updateStats(st *mediaState) {
 		c.stats.PeerLossPercent = s.PeerLoss
 		c.stats.PeerJitterMS = float64(s.PeerJitter) / float64(time.Millisecond)
 		c.stats.Send.LossHint = s.LossHint
+		c.stats.RedundantSent = s.Redundant
+		if o, ok := st.sendCodec.(*codec.Opus); ok {
+			c.stats.Send.BitrateBPS = o.Settings().Bitrate // lowered while redundancy is on
+		}
 	}
 	if st.receiver != nil {
 		r := st.receiver.Stats()
 		c.stats.PacketsReceived, c.stats.BytesReceived = r.Packets, r.Bytes
 		c.stats.Lost, c.stats.AuthFailures = r.Lost, r.AuthFailures
 		c.stats.FECRecovered, c.stats.Concealed = r.FECRecovered, r.Concealed
+		c.stats.RedRecovered = r.RedRecovered
 		lost, expected, jitter := st.receiver.Reception()
 		c.stats.LostPackets = lost
 		if expected > 0 {
@@ -885,12 +894,12 @@ func (c *Call) onSecure(st *mediaState, now time.Time, ev *zrtp.Secure) error {
 	ssrc := binary.BigEndian.AppendUint32(nil, c.ssrc)
 	st.sender, err = media.NewSender(media.SenderConfig{Codec: st.sendCodec, SRTP: sess, InputRate: st.playRate,
 		// The RTP SSRC must be the one ZRTP announced (RFC 6189 §5).
-		Rand: ioMulti(ssrc)})
+		Rand: ioMulti(ssrc), Redundancy: st.sendRedundancy(c.opts.OpusBitrate)})
 	if err != nil {
 		return fmt.Errorf("call: sender: %w", err)
 	}
 	// Our reports carry the SSRC we send with (RFC 3550 §6.4.2).
-	st.receiver, err = media.NewReceiver(media.ReceiverConfig{Codec: st.recvCodec, SRTP: sess, SSRC: c.ssrc})
+	st.receiver, err = media.NewReceiver(media.ReceiverConfig{Codec: st.recvCodec, SRTP: sess, SSRC: c.ssrc, Redundancy: st.recvRedundancy()})
 	if err != nil {
 		return fmt.Errorf("call: receiver: %w", err)
 	}

@@ -63,7 +63,12 @@ type Stats struct {
 	// packet's FEC (FECRecovered) or concealed (Concealed).
 	Lost         uint64 `json:"lost"`
 	FECRecovered uint64 `json:"fec_recovered"`
-	Concealed    uint64 `json:"concealed"` // packet loss concealment frames
+	// RedRecovered counts lost frames played from the redundant copy in
+	// the packet after them (RFC 2198), RedundantSent our packets that
+	// carried one.
+	RedRecovered  uint64 `json:"red_recovered"`
+	RedundantSent uint64 `json:"redundant_sent"`
+	Concealed     uint64 `json:"concealed"` // packet loss concealment frames
 	// LostPackets and LossPercent are the peer's packets that never
 	// arrived, as RTCP counts them (RFC 3550 §6.4.1).
 	LostPackets int64   `json:"lost_packets"`
@@ -106,6 +111,9 @@ type SendSettings struct {
 	// LossHint is the loss in percent the Opus encoder protects against,
 	// following the peer's reports.
 	LossHint int `json:"loss_hint"`
+	// Redundancy: both sides offered redundant audio (RFC 2198), sent
+	// while the peer reports enough loss.
+	Redundancy bool `json:"redundancy"`
 }
 
 // Event is one thing a call reports.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -352,6 +353,8 @@ func Answer(offer *Media, local Media) (*Media, Codec, error) {
 				if te == nil {
 					te = &c
 				}
+			} else if isRED(c) {
+				continue // added below, over the codec chosen
 			} else if chosen == nil {
 				chosen = &c
 			}
@@ -363,6 +366,11 @@ func Answer(offer *Media, local Media) (*Media, Codec, error) {
 	ans.Codecs = append(ans.Codecs, *chosen)
 	if te != nil {
 		ans.Codecs = append(ans.Codecs, *te)
+	}
+	if r, ok := redFor(offer, chosen.PT); ok && strings.EqualFold(chosen.Name, CodecOpus.Name) {
+		if slices.ContainsFunc(local.Codecs, isRED) {
+			ans.Codecs = append(ans.Codecs, r)
+		}
 	}
 	switch offer.Direction {
 	case SendOnly:
@@ -384,7 +392,7 @@ func Answer(offer *Media, local Media) (*Media, Codec, error) {
 // of the answer, other than telephone-event, that we offered (RFC 3264 §7).
 func Chosen(offered []Codec, answer *Media) (Codec, error) {
 	for _, ac := range answer.Codecs {
-		if strings.EqualFold(ac.Name, CodecTelephoneEvent.Name) {
+		if strings.EqualFold(ac.Name, CodecTelephoneEvent.Name) || isRED(ac) {
 			continue
 		}
 		for _, oc := range offered {

@@ -201,6 +201,8 @@ func FuzzParseMedia(f *testing.F) {
 	f.Add(offerSDP("m=audio 4000 RTP/AVP 0 8", "a=zrtp-hash:"+testHash))
 	f.Add(offerSDP("m=audio 4000 RTP/SAVP 96", "a=rtpmap:96 opus/48000/2", "a=sendonly"))
 	f.Add(offerSDP("m=audio 4000 RTP/AVP 0", "a=zrtp-hash:1.10 zz"))
+	f.Add(offerSDP("m=audio 4000 RTP/AVP 96 97", "a=rtpmap:96 opus/48000/2", "a=rtpmap:97 red/48000/2", "a=fmtp:97 96/96"))
+	f.Add(offerSDP("m=audio 4000 RTP/AVP 97 96", "a=rtpmap:97 red/48000/2", "a=fmtp:97 96/96/x", "a=rtpmap:96 opus/48000/2"))
 	f.Add(offerSDP("m=audio 4000 RTP/AVP 0", "a=zrtp-hash:"+testHash, "a="+HashSigAttr+":v1 alpha@example.org/a1 "+strings.Repeat("AAAA", 22)))
 	f.Add(offerSDP("m=audio 4000 RTP/AVP 0", "a=zrtp-hash:"+testHash, "a="+HashSigAttr+":v1 x", "a="+HashSigAttr+":v1 a@b/c AAAA"))
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -208,8 +210,13 @@ func FuzzParseMedia(f *testing.F) {
 		if err != nil {
 			return
 		}
-		local := Media{Addr: netip.MustParseAddr("127.0.0.1"), Port: 5000, Codecs: []Codec{CodecOpus, CodecPCMU, CodecPCMA, CodecTelephoneEvent}, ZRTPHash: testHash}
-		_, _, _ = Answer(m, local)
+		local := Media{Addr: netip.MustParseAddr("127.0.0.1"), Port: 5000, Codecs: []Codec{CodecOpus, CodecPCMU, CodecPCMA, CodecTelephoneEvent, CodecRED}, ZRTPHash: testHash}
+		if ans, c, err := Answer(m, local); err == nil {
+			if isRED(c) {
+				t.Fatalf("red chosen as the codec")
+			}
+			_, _ = NegotiatedRED(ans, m, c)
+		}
 		if m.Port == 0 || !m.Addr.IsValid() {
 			return
 		}

@@ -592,6 +592,9 @@ func (c *Call) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	local := c.local
 	local.Codecs = []Codec{c.codec, CodecTelephoneEvent}
+	if r, ok := redFor(&c.local, c.codec.PT); ok {
+		local.Codecs = append(local.Codecs, r)
+	}
 	ans, _, err := Answer(offer, local)
 	if err != nil {
 		c.alert("the peer's re-INVITE changes the codec, which is not supported; refused")
