@@ -87,7 +87,7 @@ type sendRed struct {
 	cfg       SendRedundancy
 	window    lossWindow
 	on        bool
-	clean     int // loss-free reports in a row while on
+	clean     int // quiet reports in a row while on
 	normal    int // the primary's bitrate without redundancy
 	prev, cur []byte
 	havePrev  bool
@@ -142,6 +142,8 @@ func (s *Sender) adaptRedundancy(b rtcp.Block) {
 		if r.clean >= r.cfg.Hold {
 			s.setRedundancy(false)
 		}
+	default:
+		r.clean = 0 // quiet reports count only in a row
 	}
 }
 

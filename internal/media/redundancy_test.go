@@ -112,3 +112,33 @@ func plainDecReceive(t *testing.T, dec codec.Codec, pkt []byte) error {
 	}
 	return r.Receive(time.Unix(0, 0), pkt)
 }
+
+// TestRedundancyMinLoss: with MinLoss, redundancy follows the loss over
+// the last packets reported on, not one report: 1 packet lost of 8 in a
+// report (12.5 %) on a path losing 5 % does not switch it on, a path
+// losing 15 % does, and it stops once the loss falls below 60 % of
+// MinLoss for Hold reports.
+func TestRedundancyMinLoss(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		lost   []int32 // per report of 8 packets
+		wantOn []bool  // after each report
+	}{
+		{"5 % with one lossy report", []int32{0, 1, 0, 0, 1, 0, 0, 0, 0, 0}, []bool{false, false, false, false, false, false, false, false, false, false}},
+		{"15 %", []int32{0, 1, 2, 1, 1, 1, 2, 1}, []bool{false, false, false, false, false, true, true, true}},
+		{"15 % then none", []int32{0, 2, 1, 2, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0}, []bool{false, false, false, false, false, true, true, true, true, true, false, false, false, false}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := &Sender{red: &sendRed{cfg: SendRedundancy{MinLoss: 10, Hold: 3}}}
+			var total int32
+			for i, l := range tt.lost {
+				total += l
+				s.adaptRedundancy(rtcp.Block{TotalLost: total, HighestSeq: uint32(1000 + 8*i), FractionLost: uint8(l * 32)})
+				if s.red.on != tt.wantOn[i] {
+					t.Fatalf("after report %d (%d lost of %d): on %v, want %v (window %.1f %% of %.0f)", i, total, 8*i, s.red.on, tt.wantOn[i],
+						100*s.red.window.lost/max(s.red.window.expect, 1), s.red.window.expect)
+				}
+			}
+		})
+	}
+}

@@ -235,6 +235,9 @@ func (s *Sender) Packet(dst []byte) ([]byte, bool, error) {
 		if s.codec.Name() == "opus" && len(s.payload) <= 2 {
 			s.stats.Suppressed++
 			s.pz.Skip(s.ts)
+			if s.red != nil {
+				s.red.havePrev = false // the next packet's frame before is not sent
+			}
 			continue
 		}
 		payload, pt, err := s.withRedundancy(pcm, s.payload)
