@@ -63,6 +63,8 @@ type Server struct {
 	tcp    net.Addr
 	tls    net.Addr
 	quotas *quotas
+	chans  *channels
+	udpLns []*udpListener
 }
 
 // Start opens the listeners and serves until Close.
@@ -82,7 +84,7 @@ func Start(cfg Config) (*Server, error) {
 	if cfg.UDPAddr == "" && cfg.TCPAddr == "" && cfg.TLSAddr == "" {
 		return nil, errors.New("relay: no listener configured")
 	}
-	s := &Server{cfg: cfg, quotas: newQuotas(cfg.MaxAllocationsPerUser, cfg.AllocationRate, cfg.UserRate)}
+	s := &Server{cfg: cfg, quotas: newQuotas(cfg.MaxAllocationsPerUser, cfg.AllocationRate, cfg.UserRate), chans: newChannels(cfg.Log)}
 	var closers []func() error
 	fail := func(err error) (*Server, error) {
 		for _, c := range closers {
@@ -105,7 +107,9 @@ func Start(cfg Config) (*Server, error) {
 		s.udp = conns[0].LocalAddr()
 		listenIP = s.udp.(*net.UDPAddr).IP
 		for _, c := range conns {
-			pcs = append(pcs, turn.PacketConnConfig{PacketConn: c})
+			l := newUDPListener(c, s.chans)
+			s.udpLns = append(s.udpLns, l)
+			pcs = append(pcs, turn.PacketConnConfig{PacketConn: l})
 		}
 	}
 	if cfg.TCPAddr != "" {
@@ -154,19 +158,25 @@ func Start(cfg Config) (*Server, error) {
 	if bind == nil {
 		bind = net.IPv4zero
 	}
-	gen := &generator{
-		RelayAddressGeneratorPortRange: turn.RelayAddressGeneratorPortRange{
-			RelayAddress: ext, Address: bind.String(), MinPort: cfg.MinPort, MaxPort: cfg.MaxPort, MaxRetries: 40,
-		},
-		q: s.quotas,
+	// One generator per UDP listener, so that an allocation's relayed
+	// socket knows the socket its client talks to (the fast path's two
+	// ends); one for the TCP and TLS listeners.
+	gen := func(l *udpListener) *generator {
+		return &generator{
+			RelayAddressGeneratorPortRange: turn.RelayAddressGeneratorPortRange{
+				RelayAddress: ext, Address: bind.String(), MinPort: cfg.MinPort, MaxPort: cfg.MaxPort, MaxRetries: 40,
+			},
+			q: s.quotas, chans: s.chans, l: l,
+		}
 	}
 	perm := permissions(ext)
 	for i := range pcs {
-		pcs[i].RelayAddressGenerator = gen
+		pcs[i].RelayAddressGenerator = gen(pcs[i].PacketConn.(*udpListener))
 		pcs[i].PermissionHandler = perm
 	}
+	streams := gen(nil)
 	for i := range lcs {
-		lcs[i].RelayAddressGenerator = gen
+		lcs[i].RelayAddressGenerator = streams
 		lcs[i].PermissionHandler = perm
 	}
 	ts, err := turn.NewServer(turn.ServerConfig{
@@ -176,6 +186,7 @@ func Start(cfg Config) (*Server, error) {
 		PacketConnConfigs: pcs,
 		ListenerConfigs:   lcs,
 		LoggerFactory:     slogFactory{cfg.Log},
+		EventHandler:      turn.EventHandler{OnChannelCreated: s.chans.created, OnChannelDeleted: s.chans.deleted},
 	})
 	if err != nil {
 		return fail(fmt.Errorf("relay: %w", err))
@@ -186,7 +197,7 @@ func Start(cfg Config) (*Server, error) {
 
 // listenUDP binds n sockets to one address with SO_REUSEPORT, so that the
 // kernel spreads the clients over n readers.
-func listenUDP(addr string, n int) ([]net.PacketConn, error) {
+func listenUDP(addr string, n int) ([]*net.UDPConn, error) {
 	lc := net.ListenConfig{}
 	if n > 1 {
 		lc.Control = reuseport.Control
@@ -196,7 +207,7 @@ func listenUDP(addr string, n int) ([]net.PacketConn, error) {
 		return nil, fmt.Errorf("relay udp listener: %w", err)
 	}
 	growBuffers(first)
-	conns := []net.PacketConn{first}
+	conns := []*net.UDPConn{first.(*net.UDPConn)}
 	bound := first.LocalAddr().String() // the port chosen, if addr asked for any
 	for len(conns) < n {
 		c, err := lc.ListenPacket(context.Background(), "udp", bound)
@@ -207,7 +218,7 @@ func listenUDP(addr string, n int) ([]net.PacketConn, error) {
 			return nil, fmt.Errorf("relay udp listener %d: %w", len(conns), err)
 		}
 		growBuffers(c)
-		conns = append(conns, c)
+		conns = append(conns, c.(*net.UDPConn))
 	}
 	return conns, nil
 }
@@ -282,10 +293,16 @@ type Stats struct {
 	DroppedBytes uint64 // relayed bytes dropped by a bandwidth quota
 	Refused      uint64 // allocations refused by the per-user cap
 	Allocated    uint64 // allocations made since start
+	Forwarded    uint64 // datagrams relayed on bound channels by the batched path
+	SendFailed   uint64 // relayed datagrams the kernel refused to send
 }
 
 // Stats reports the counters.
-func (s *Server) Stats() Stats { return s.quotas.stats() }
+func (s *Server) Stats() Stats {
+	st := s.quotas.stats()
+	st.Forwarded, st.SendFailed = s.chans.forwarded.Load(), s.chans.sendFails.Load()
+	return st
+}
 
 // Close stops the relay and its allocations.
 func (s *Server) Close() error { return s.turn.Close() }
@@ -327,10 +344,13 @@ func (s *Server) Describe() string {
 }
 
 // generator allocates relayed UDP sockets in the port range and wraps each
-// in the quotas; relayed TCP (RFC 6062) is not offered.
+// in the quotas and the batched path; relayed TCP (RFC 6062) is not
+// offered.
 type generator struct {
 	turn.RelayAddressGeneratorPortRange
-	q *quotas
+	q     *quotas
+	chans *channels
+	l     *udpListener // the clients' listener; nil for TCP and TLS
 }
 
 var errNoTCPRelay = errors.New("relay: TCP allocations (RFC 6062) are not offered")
@@ -346,6 +366,11 @@ func (g *generator) AllocatePacketConn(c turn.AllocateListenerConfig) (net.Packe
 		return nil, nil, err
 	}
 	growBuffers(conn)
+	if u, ok := conn.(*net.UDPConn); ok {
+		rc := newRelayConn(u, addr, lease, g.l, g.chans)
+		g.chans.add(rc)
+		return rc, addr, nil
+	}
 	return &limitedConn{PacketConn: conn, lease: lease}, addr, nil
 }
 
