@@ -41,7 +41,7 @@ import (
 const (
 	inboundMTU     = 1600 // pion/turn's default: longer datagrams from clients are dropped
 	listenerBatch  = 64   // datagrams per system call on a client-facing socket
-	relayBatch     = 8    // on a relayed socket (one allocation's traffic)
+	relayBatch     = 4    // on a relayed socket (one allocation's traffic; a call's is light)
 	channelPadding = 3    // room for ChannelData padding behind a payload
 )
 
@@ -132,6 +132,7 @@ type udpListener struct {
 	pc batcher
 	r  *batchReader
 	g  *channels
+	q  *sendQueue // ChannelData to clients, from every relayed socket
 
 	mu    sync.RWMutex
 	bound map[chanKey]*binding
@@ -149,6 +150,7 @@ func newUDPListener(c *net.UDPConn, g *channels) *udpListener {
 	l := &udpListener{UDPConn: c, pc: pc, r: newBatchReader(pc, listenerBatch, 0, inboundMTU, 0), g: g,
 		bound: map[chanKey]*binding{}, out: make([]ipv4.Message, listenerBatch), outTo: make([]*relayConn, listenerBatch),
 		scratch: make([]ipv4.Message, 0, listenerBatch)}
+	l.q = newSendQueue(pc, listenerBatch, chanHeader+inboundMTU+channelPadding, g.sent)
 	for i := range l.out {
 		l.out[i].Buffers = [][]byte{nil}
 	}
@@ -336,7 +338,7 @@ func (c *relayConn) flush() {
 	if c.nOut == 0 {
 		return
 	}
-	c.g.sent(writeAll(c.l.pc, c.out[:c.nOut]))
+	c.l.q.send(c.out[:c.nOut])
 	for i := range c.nOut {
 		c.out[i].Addr, c.out[i].Buffers[0] = nil, nil
 	}

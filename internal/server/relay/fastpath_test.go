@@ -37,16 +37,25 @@ func relayedPair(t *testing.T, f fixture) (a, b net.PacketConn) {
 	t.Helper()
 	ua, pa := creds("alpha@example.org", time.Hour)
 	ub, pb := creds("bravo@example.org", time.Hour)
-	ra, err := f.client(t, "udp", ua, pa).Allocate()
+	ca, cb := f.client(t, "udp", ua, pa), f.client(t, "udp", ub, pb)
+	ra, err := ca.Allocate()
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ra.Close() })
-	rb, err := f.client(t, "udp", ub, pb).Allocate()
+	rb, err := cb.Allocate()
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { rb.Close() })
+	// Both permissions before the first datagram, or it could reach b's
+	// relayed address before b permits a (RFC 8656 §9).
+	if err := ca.CreatePermission(rb.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	if err := cb.CreatePermission(ra.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := ra.WriteTo([]byte("hello"), rb.LocalAddr()); err != nil {
 		t.Fatal(err)
 	}
@@ -92,11 +101,15 @@ func TestFastPathRelaysChannelData(t *testing.T) {
 }
 
 // TestFastPathBurstKeepsOrder sends a burst faster than the relay reads,
-// so that datagrams are read and sent in batches: all arrive, in order.
+// so that datagrams are read and sent in batches: the relay forwards every
+// one on both legs, and what reaches the client comes in order (a client's
+// socket buffer, not the relay's, may overflow under a loaded test
+// machine).
 func TestFastPathBurstKeepsOrder(t *testing.T) {
 	f := start(t, nil)
 	a, b := relayedPair(t, f)
-	const n = 300
+	before := f.srv.Stats().Forwarded
+	const n = 200
 	for i := range n {
 		msg := make([]byte, 160)
 		binary.BigEndian.PutUint32(msg, uint32(i))
@@ -104,11 +117,27 @@ func TestFastPathBurstKeepsOrder(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for i := range n {
-		got, _ := readWithin(t, b, 3*time.Second)
-		if len(got) != 160 || binary.BigEndian.Uint32(got) != uint32(i) {
-			t.Fatalf("datagram %d: %d bytes, number %d", i, len(got), binary.BigEndian.Uint32(got))
+	got, last := 0, -1
+	buf := make([]byte, 1600)
+	for {
+		b.SetReadDeadline(time.Now().Add(time.Second))
+		m, _, err := b.ReadFrom(buf)
+		if err != nil {
+			break
 		}
+		seq := int(binary.BigEndian.Uint32(buf))
+		if m != 160 || seq <= last {
+			t.Fatalf("datagram %d of %d bytes after %d", seq, m, last)
+		}
+		last = seq
+		got++
+	}
+	st := f.srv.Stats()
+	if st.Forwarded-before != 2*n || st.SendFailed != 0 {
+		t.Fatalf("forwarded %d of %d, %d refused by the kernel", st.Forwarded-before, 2*n, st.SendFailed)
+	}
+	if got < n/2 {
+		t.Fatalf("%d of %d arrived", got, n)
 	}
 }
 
