@@ -21,9 +21,44 @@ type batcher interface {
 
 func newBatcher(c *net.UDPConn) batcher {
 	if a, ok := c.LocalAddr().(*net.UDPAddr); ok && a.IP.To4() == nil && len(a.IP) == net.IPv6len {
-		return ipv6.NewPacketConn(c)
+		return udpBatcher{ipv6.NewPacketConn(c), c}
 	}
-	return ipv4.NewPacketConn(c)
+	return udpBatcher{ipv4.NewPacketConn(c), c}
+}
+
+// udpBatcher reads and writes a batch of one datagram through the standard
+// library's recvmsg and sendto, which cost less than the bookkeeping of
+// recvmmsg and sendmmsg for one: a relayed socket carrying one call sees
+// its datagrams one at a time.
+type udpBatcher struct {
+	batcher
+	c *net.UDPConn
+}
+
+func (u udpBatcher) ReadBatch(ms []ipv4.Message, flags int) (int, error) {
+	if len(ms) != 1 || flags != 0 || len(ms[0].Buffers) != 1 {
+		return u.batcher.ReadBatch(ms, flags)
+	}
+	n, _, fl, ap, err := u.c.ReadMsgUDPAddrPort(ms[0].Buffers[0], nil)
+	if err != nil {
+		return 0, err
+	}
+	ms[0].N, ms[0].Flags, ms[0].Addr = n, fl, net.UDPAddrFromAddrPort(ap)
+	return 1, nil
+}
+
+func (u udpBatcher) WriteBatch(ms []ipv4.Message, flags int) (int, error) {
+	if len(ms) != 1 || flags != 0 || len(ms[0].Buffers) != 1 {
+		return u.batcher.WriteBatch(ms, flags)
+	}
+	a, ok := ms[0].Addr.(*net.UDPAddr)
+	if !ok {
+		return u.batcher.WriteBatch(ms, flags)
+	}
+	if _, err := u.c.WriteToUDP(ms[0].Buffers[0], a); err != nil {
+		return 0, err
+	}
+	return 1, nil
 }
 
 // batchReader hands out the datagrams of one socket one at a time, reading

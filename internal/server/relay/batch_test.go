@@ -31,6 +31,14 @@ func udpPair(t *testing.T) (recv, send *net.UDPConn) {
 // order, with the headroom in front, and drained runs once per batch
 // boundary, before each read that may block.
 func TestBatchReaderOrderAndPartialBatches(t *testing.T) {
+	// Loopback queues all 21 before the first read: 8 + 8 + 5; batches of
+	// one take the single-datagram path.
+	for _, tc := range []struct{ batch, drains int }{{8, 3}, {1, 21}} {
+		t.Run(fmt.Sprint(tc.batch), func(t *testing.T) { testBatchReaderOrder(t, tc.batch, tc.drains) })
+	}
+}
+
+func testBatchReaderOrder(t *testing.T, batch, wantDrains int) {
 	r, s := udpPair(t)
 	const total = 21
 	for i := range total {
@@ -38,7 +46,7 @@ func TestBatchReaderOrderAndPartialBatches(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	br := newBatchReader(newBatcher(r), 8, chanHeader, 64, channelPadding)
+	br := newBatchReader(newBatcher(r), batch, chanHeader, 64, channelPadding)
 	drains := 0
 	r.SetReadDeadline(time.Now().Add(3 * time.Second))
 	for i := range total {
@@ -56,9 +64,8 @@ func TestBatchReaderOrderAndPartialBatches(t *testing.T) {
 			t.Fatalf("frame of %d bytes does not hold the datagram after the headroom", len(f))
 		}
 	}
-	// Loopback queues all 21 before the first read: 8 + 8 + 5.
-	if drains != 3 {
-		t.Fatalf("drained %d times for 21 datagrams in batches of 8", drains)
+	if drains != wantDrains {
+		t.Fatalf("drained %d times for 21 datagrams in batches of %d", drains, batch)
 	}
 }
 
@@ -106,10 +113,16 @@ func TestBatchReaderCloseWhileBlocked(t *testing.T) {
 
 // TestBatchReaderTruncated: a datagram longer than the buffer is flagged.
 func TestBatchReaderTruncated(t *testing.T) {
+	for _, batch := range []int{4, 1} {
+		t.Run(fmt.Sprint(batch), func(t *testing.T) { testBatchReaderTruncated(t, batch) })
+	}
+}
+
+func testBatchReaderTruncated(t *testing.T, batch int) {
 	r, s := udpPair(t)
 	s.WriteTo(make([]byte, 100), r.LocalAddr())
 	s.WriteTo(make([]byte, 10), r.LocalAddr())
-	br := newBatchReader(newBatcher(r), 4, 0, 64, 0)
+	br := newBatchReader(newBatcher(r), batch, 0, 64, 0)
 	r.SetReadDeadline(time.Now().Add(3 * time.Second))
 	for _, want := range []bool{true, false} {
 		m, err := br.read(func() {})
@@ -150,6 +163,16 @@ func TestWriteAll(t *testing.T) {
 		if string(buf[:n]) != want {
 			t.Fatalf("got %q, want %q", buf[:n], want)
 		}
+	}
+	// One datagram alone takes the single-datagram path, errors alike.
+	if dropped, err := writeAll(pc, ms[2:3]); dropped != 1 || err == nil {
+		t.Fatalf("writeAll of one refused datagram: %d dropped, err %v", dropped, err)
+	}
+	if dropped, err := writeAll(pc, ms[4:5]); dropped != 0 || err != nil {
+		t.Fatalf("writeAll of one datagram: %d dropped, err %v", dropped, err)
+	}
+	if n, _, err := r.ReadFrom(buf); err != nil || string(buf[:n]) != "m4" {
+		t.Fatalf("got %q, %v", buf[:n], err)
 	}
 	s.Close()
 	dropped, err = writeAll(pc, ms[:2])

@@ -39,10 +39,14 @@ import (
 // Bypassed are only pion/turn's per-packet debug log lines.
 
 const (
-	inboundMTU     = 1600 // pion/turn's default: longer datagrams from clients are dropped
-	listenerBatch  = 64   // datagrams per system call on a client-facing socket
-	relayBatch     = 4    // on a relayed socket (one allocation's traffic; a call's is light)
-	channelPadding = 3    // room for ChannelData padding behind a payload
+	inboundMTU    = 1600 // pion/turn's default: longer datagrams from clients are dropped
+	listenerBatch = 64   // datagrams per system call on a client-facing socket
+	// On a relayed socket: one. It carries one allocation's traffic (a
+	// call's is 50 datagrams a second), so batches there would rarely hold
+	// more than one datagram, while their buffers would cost memory on
+	// every allocation.
+	relayBatch     = 1
+	channelPadding = 3 // room for ChannelData padding behind a payload
 )
 
 // channels is the registry of relayed sockets by relayed address, through
