@@ -6,8 +6,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/time/rate"
 )
 
 // ErrQuota is a refused allocation: the user holds the most allowed.
@@ -31,7 +29,7 @@ type quotas struct {
 
 type userQuota struct {
 	allocs  int
-	limiter *rate.Limiter // nil: no per-user limit
+	limiter *bucket // nil: no per-user limit
 }
 
 func newQuotas(maxAllocs, allocRate, userRate int) *quotas {
@@ -61,7 +59,7 @@ func (q *quotas) take(user string) (*lease, error) {
 	if u == nil {
 		u = &userQuota{}
 		if q.userRate > 0 {
-			u.limiter = rate.NewLimiter(rate.Limit(q.userRate), burst(q.userRate))
+			u.limiter = newBucket(q.userRate, burst(q.userRate))
 		}
 		q.users[user] = u
 	}
@@ -74,7 +72,7 @@ func (q *quotas) take(user string) (*lease, error) {
 	q.total.Add(1)
 	l := &lease{q: q, user: user, u: u}
 	if q.allocRate > 0 {
-		l.own = rate.NewLimiter(rate.Limit(q.allocRate), burst(q.allocRate))
+		l.own = newBucket(q.allocRate, burst(q.allocRate))
 	}
 	return l, nil
 }
@@ -95,16 +93,21 @@ type lease struct {
 	q    *quotas
 	user string
 	u    *userQuota
-	own  *rate.Limiter
+	own  *bucket
 }
 
-// allow takes n bytes from the allocation's bucket and the user's. A
-// datagram refused by the user's bucket has used the allocation's tokens;
-// that only errs on the side of less.
+// allow takes n bytes from the allocation's bucket and the user's; a
+// datagram refused by the user's bucket gives back what it took from the
+// allocation's.
 func (l *lease) allow(n int) bool {
-	now := time.Now()
-	if (l.own == nil || l.own.AllowN(now, n)) && (l.u.limiter == nil || l.u.limiter.AllowN(now, n)) {
-		return true
+	now := int64(time.Since(epoch))
+	if l.own == nil || l.own.allow(now, n) {
+		if l.u.limiter == nil || l.u.limiter.allow(now, n) {
+			return true
+		}
+		if l.own != nil {
+			l.own.giveBack(n)
+		}
 	}
 	l.q.dropped.Add(uint64(n))
 	return false
