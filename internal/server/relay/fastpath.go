@@ -15,11 +15,13 @@ import (
 // pion/turn reads and writes one datagram per system call and handles each
 // ChannelData message through its general request path. Here the sockets
 // it is handed (the client-facing UDP listeners and the relayed sockets of
-// allocations made through them) are wrappers that read a batch of
-// datagrams per recvmmsg(2) and relay ChannelData on channels pion/turn has
-// bound themselves, queueing what they send and flushing it with one
-// sendmmsg(2) per destination socket once the batch is handled (before the
-// next read could block, so a lightly loaded relay adds no delay). Every
+// allocations made through them) are wrappers that relay ChannelData on
+// channels pion/turn has bound themselves. A listener reads a batch of
+// datagrams per recvmmsg(2) and sends what it relays with one sendmmsg(2)
+// per relayed socket once the batch is handled (before the next read could
+// block, so a lightly loaded relay adds no delay); relayed sockets send to
+// their clients through a queue per listener that gathers what arrives
+// during a send into the next sendmmsg(2). Every
 // other datagram (STUN requests, Send and Data indications, ChannelData on
 // a channel not bound, anything malformed) is returned to pion/turn from
 // ReadFrom as before.
@@ -29,14 +31,15 @@ import (
 // by the 5-tuple (client address, listener socket), the peer bound to the
 // channel number on it, and send the data from the relayed socket to that
 // peer; and for a datagram from a peer, what its packetConnHandler does
-// when a channel is bound to the peer (RFC 8656 §12.7 and §11.5): send it
+// when a channel is bound to the peer (RFC 8656 §11.3 and §12.7): send it
 // to the client as ChannelData on that channel. The channel table is
 // pion/turn's own, mirrored through its OnChannelCreated and
 // OnChannelDeleted events, so a binding is forwarded on exactly while
 // pion/turn holds it (ChannelBind with credentials and permission checks,
 // expiry and allocation deletion all stay pion/turn's). The bandwidth
 // quotas are taken on every datagram in both directions, as before.
-// Bypassed are only pion/turn's per-packet debug log lines.
+// Bypassed are pion/turn's per-packet lookups (done here in the mirrored
+// table instead) and its per-packet debug log lines.
 
 const (
 	inboundMTU    = 1600 // pion/turn's default: longer datagrams from clients are dropped
