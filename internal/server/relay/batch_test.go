@@ -180,3 +180,27 @@ func TestWriteAll(t *testing.T) {
 		t.Fatalf("writeAll on a closed socket: %d dropped, err %v", dropped, err)
 	}
 }
+
+// TestBatchReaderSenders: datagrams read alone report their own senders
+// when senders alternate.
+func TestBatchReaderSenders(t *testing.T) {
+	r, s1 := udpPair(t)
+	_, s2 := udpPair(t)
+	senders := []*net.UDPConn{s1, s1, s2, s1, s2, s2}
+	for i, s := range senders {
+		if _, err := s.WriteTo([]byte{byte(i)}, r.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	br := newBatchReader(newBatcher(r), 1, 0, 64, 0)
+	r.SetReadDeadline(time.Now().Add(3 * time.Second))
+	for i, s := range senders {
+		m, err := br.read(func() {})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Buffers[0][0] != byte(i) || m.Addr.String() != s.LocalAddr().String() {
+			t.Fatalf("datagram %d from %s, want %d from %s", m.Buffers[0][0], m.Addr, i, s.LocalAddr())
+		}
+	}
+}
