@@ -109,6 +109,7 @@ func TestIdleConnectionMemory(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	perConn := (float64(live()-before) - float64(clientSide)) / n / 1024
 	t.Logf("live heap and stacks per idle registered connection, server side: %.1f KiB", perConn)
+	<-p.serving
 	if open := p.ln.guard.open(); open != n {
 		t.Fatalf("%d connections open, want %d", open, n)
 	}

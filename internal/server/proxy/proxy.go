@@ -126,6 +126,8 @@ type Proxy struct {
 	routes  routes
 	runners *runners // of delivery runs
 	router  *router  // INVITE and dialogs
+	// serving is closed once Serve has set up ln (tests wait for it).
+	serving chan struct{}
 	// sweepEvery is how often expired bindings are dropped.
 	sweepEvery time.Duration
 
@@ -223,7 +225,7 @@ func New(cfg Config) (*Proxy, error) {
 		return nil, err
 	}
 	p := &Proxy{cfg: cfg, ua: ua, srv: srv, cli: cli, log: cfg.Log, bindings: map[int64]*binding{}, limits: newLimiter(cfg.Rate, cfg.Burst),
-		auth: map[string]authEntry{}, sweepEvery: 30 * time.Second, runners: newRunners(runnerStay),
+		auth: map[string]authEntry{}, sweepEvery: 30 * time.Second, runners: newRunners(runnerStay), serving: make(chan struct{}),
 		unauth: newLimiter(cfg.UnauthRate, cfg.UnauthBurst), guesses: guesses{pol: cfg.Attempts}}
 	p.pres = cfg.Presence
 	p.initPresence()
@@ -241,6 +243,7 @@ func New(cfg Config) (*Proxy, error) {
 func (p *Proxy) Serve(ctx context.Context, ln net.Listener) error {
 	p.ctx = ctx
 	p.ln = newPeerListener(ln, p.cfg.TLS, p.cfg.Limits, p.log)
+	close(p.serving)
 	p.cfg.Metrics.Connections(metrics.KindDevice, p.ln.count)
 	go func() {
 		<-ctx.Done()
