@@ -169,6 +169,9 @@ func newRig(t testing.TB, tweak func(*Config)) (*rig, *faulty) {
 	done := make(chan struct{})
 	go func() { r.p.Serve(ctx, ln); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
+	// Tests (the fuzz targets) call handlers directly, which read what
+	// Serve sets up on its goroutine.
+	<-r.p.serving
 	return r, fs
 }
 

@@ -59,7 +59,6 @@ func FuzzInvite(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	<-r.p.serving // Serve sets up the listener on its own goroutine
 	r.p.ln.mu.Lock()
 	r.p.ln.conns[fuzzSource] = &peerConn{cert: cert}
 	r.p.ln.mu.Unlock()
