@@ -10,7 +10,7 @@
 # Environment: KAM_CHILDREN (UDP workers, default 4), KAM_TCP_CHILDREN
 # (default 4), KAM_SHM_MB (default 1024), KAM_PKG_MB (default 64),
 # UDP_RATES and TCP_RATES (offered MESSAGEs/s to sweep), SWEEP_SECONDS
-# (length of each step, default 5), PHONEXD_ONLY. Arguments go to
+# (length of each step, default 5), PHONEXD_ONLY, PHONEXD_BIN. Arguments go to
 # bench/relay (e.g. -pairs, -duration).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -46,7 +46,9 @@ secs=${SWEEP_SECONDS:-5}
 
 # phonexd, with the per-account rate limit raised so that it measures the
 # relay, not the limiter (the check itself still runs on every MESSAGE).
-go build -o "$work/phonexd" ./cmd/phonexd
+# PHONEXD_BIN: a phonexd built elsewhere (another commit), to compare
+# builds in alternating runs on the same load generator.
+if [ -n "${PHONEXD_BIN:-}" ]; then cp "$PHONEXD_BIN" "$work/phonexd"; else go build -o "$work/phonexd" ./cmd/phonexd; fi
 go build -o "$work/relay" ./bench/relay
 "$work/phonexd" init --data "$work/data" --domain bench.test --host 127.0.0.1 >/dev/null
 sed -i 's/^message_rate = .*/message_rate = 1000000/; s/^message_burst = .*/message_burst = 1000000/' "$work/data/phonexd.conf"
