@@ -68,6 +68,15 @@ type StoredFile struct {
 	State            string
 	Created          time.Time
 	Expires          time.Time
+
+	// Files across clusters (federated_files.go): on the recipient's node
+	// the sender is of a peer cluster (SenderAccount and SenderDevice 0,
+	// Sender the remote device); on the sender's node the recipient is
+	// (RecipientAccount 0, Recipient the remote account).
+	RemoteSender  string // user@domain/device of a peer cluster
+	Origin        string // the peer domain whose node pushed the file
+	OriginID      string // that node's id of the file
+	RemoteAccount string // user@domain of RemoteSender
 }
 
 // FileTarget is one device a file is for.

@@ -199,14 +199,15 @@ type Store interface {
 	CountPrekeys(ctx context.Context, deviceID int64, kind string) (int, error)
 	SetDeviceCaps(ctx context.Context, deviceID int64, caps string) error
 
-	Files      // files.go
-	Operator   // operator.go
-	Transfer   // transfer.go
-	Ops        // ops.go
-	Federation // federation.go
-	Directory  // directory.go
-	Admins     // admins.go
-	Handouts   // handouts.go
+	Files          // files.go
+	FederatedFiles // federated_files.go
+	Operator       // operator.go
+	Transfer       // transfer.go
+	Ops            // ops.go
+	Federation     // federation.go
+	Directory      // directory.go
+	Admins         // admins.go
+	Handouts       // handouts.go
 
 	Close() error
 }

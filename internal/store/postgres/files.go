@@ -212,13 +212,18 @@ func (s *DB) CreateFile(ctx context.Context, f store.StoredFile, slots []store.S
 	})
 }
 
-const fileCols = `f.id, f.sender_account, f.sender_device, sa.name || '/' || sd.name, f.recipient_account, ra.name, f.size, f.header, f.received, f.state, f.created, f.expires`
-const fileFrom = ` FROM files f JOIN accounts sa ON sa.id=f.sender_account JOIN devices sd ON sd.id=f.sender_device JOIN accounts ra ON ra.id=f.recipient_account`
+// A file of a peer cluster's sender, or for a peer cluster's recipient,
+// names that side in its remote columns (migration 0018).
+const fileCols = `f.id, COALESCE(f.sender_account,0), COALESCE(f.sender_device,0), COALESCE(sa.name || '/' || sd.name, f.remote_sender),
+	COALESCE(f.recipient_account,0), COALESCE(ra.name, f.remote_recipient), f.size, f.header, f.received, f.state, f.created, f.expires,
+	f.remote_sender, f.origin, f.origin_id, f.remote_account`
+const fileFrom = ` FROM files f LEFT JOIN accounts sa ON sa.id=f.sender_account LEFT JOIN devices sd ON sd.id=f.sender_device LEFT JOIN accounts ra ON ra.id=f.recipient_account`
 
 func scanFile(r scanner) (store.StoredFile, error) {
 	var f store.StoredFile
 	var created, expires int64
-	err := r.Scan(&f.ID, &f.SenderAccount, &f.SenderDevice, &f.Sender, &f.RecipientAccount, &f.Recipient, &f.Size, &f.Header, &f.Offset, &f.State, &created, &expires)
+	err := r.Scan(&f.ID, &f.SenderAccount, &f.SenderDevice, &f.Sender, &f.RecipientAccount, &f.Recipient, &f.Size, &f.Header, &f.Offset, &f.State, &created, &expires,
+		&f.RemoteSender, &f.Origin, &f.OriginID, &f.RemoteAccount)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return f, store.ErrNotFound
 	}
@@ -298,7 +303,7 @@ func (s *DB) IncomingFiles(ctx context.Context, deviceID int64, now time.Time) (
 		t := store.FileTarget{DeviceID: deviceID}
 		var created, expires int64
 		if err := rows.Scan(&f.ID, &f.SenderAccount, &f.SenderDevice, &f.Sender, &f.RecipientAccount, &f.Recipient, &f.Size, &f.Header, &f.Offset, &f.State,
-			&created, &expires, &t.SlotID, &t.Nonce2); err != nil {
+			&created, &expires, &f.RemoteSender, &f.Origin, &f.OriginID, &f.RemoteAccount, &t.SlotID, &t.Nonce2); err != nil {
 			return nil, nil, err
 		}
 		f.Created, f.Expires = fromUnix(created), fromUnix(expires)
