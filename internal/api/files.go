@@ -145,6 +145,9 @@ type FileCreated struct {
 	ID      string    `json:"id"`
 	Offset  int64     `json:"offset"`
 	Expires time.Time `json:"expires"`
+	// Waiting names the recipient's cluster when the node could not reach
+	// it: the upload goes on, and the node forwards the file once it can.
+	Waiting string `json:"waiting,omitempty"`
 }
 
 // FileDevice is one recipient device of an outgoing file.
@@ -164,6 +167,10 @@ type OutgoingFile struct {
 	Created   time.Time    `json:"created"`
 	Expires   time.Time    `json:"expires"`
 	Devices   []FileDevice `json:"devices"`
+	// Waiting names the recipient's cluster while the file waits at this
+	// node for it; Refused is that cluster's refusal code.
+	Waiting string `json:"waiting,omitempty"`
+	Refused string `json:"refused,omitempty"`
 }
 
 // IncomingFile is a complete file offered to the calling device.

@@ -40,6 +40,7 @@ func (n *Node) federation() *federation.Service {
 func (n *Node) federationRoutes(m *http.ServeMux) {
 	m.HandleFunc("GET "+api.PathFederationKeys+"/{user}", n.peerAuthed(n.getKeys))
 	m.HandleFunc("GET "+api.PathFederationContacts+"/{user}", n.peerAuthed(n.peerContact))
+	n.federatedFileRoutes(m) // federation_files.go
 }
 
 // peerAuthed wraps a handler a peer's node calls for one of its devices:
@@ -49,7 +50,12 @@ func (n *Node) federationRoutes(m *http.ServeMux) {
 // device: its ids are negative, so no local row matches them, and its
 // device id (a hash of its name) keys the one-time key handout limit.
 func (n *Node) peerAuthed(h func(ctx context.Context, r *http.Request, c *caller) (any, error)) http.HandlerFunc {
-	return n.authedBy(func(r *http.Request) (*caller, error) {
+	return n.authedBy(n.peerCaller, h)
+}
+
+// peerCaller authenticates a peer node's call for one of its devices.
+func (n *Node) peerCaller(r *http.Request) (*caller, error) {
+	{
 		fed := n.federation()
 		if fed == nil || r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
 			return nil, errorf(http.StatusUnauthorized, api.CodeCertRequired, "this call needs a peer node's certificate")
@@ -76,7 +82,7 @@ func (n *Node) peerAuthed(h func(ctx context.Context, r *http.Request, c *caller
 		return &caller{id: dev, cert: cert,
 			account: store.Account{ID: -1, Name: dev.Account.String(), Status: store.StatusActive},
 			device:  store.Device{ID: federation.RemoteDeviceID(dev), Name: dev.Name, Status: store.StatusActive}}, nil
-	}, h)
+	}
 }
 
 // authedBy is authed with another authentication.

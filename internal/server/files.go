@@ -20,6 +20,7 @@ func (n *Node) openFiles() error {
 	}
 	n.files = files.New(n.st, fs, n.cfg.Files, n.cfg.Domain, n.log)
 	n.files.SetSenderPolicy(n.fileLimits)
+	n.files.SetPeers(filePeers{n}) // federation_files.go
 	return nil
 }
 
@@ -30,7 +31,7 @@ func (n *Node) fileRoutes(m *http.ServeMux) {
 		if err != nil {
 			return files.Caller{}, err
 		}
-		return files.Caller{AccountID: c.account.ID, Account: c.account.Name, DeviceID: c.device.ID, Device: c.device.Name}, nil
+		return files.Caller{AccountID: c.account.ID, Account: c.account.Name, DeviceID: c.device.ID, Device: c.device.Name, Cert: c.cert.Raw}, nil
 	})
 }
 
@@ -39,5 +40,6 @@ func (n *Node) fileRoutes(m *http.ServeMux) {
 // expired content stays on disk.
 func (n *Node) sweepFiles(ctx context.Context) {
 	every := min(time.Minute, n.cfg.Files.Expiry/2)
+	go n.files.RunForwards(ctx) // federation_files.go
 	n.files.Run(ctx, max(every, 100*time.Millisecond))
 }

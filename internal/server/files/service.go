@@ -47,11 +47,19 @@ type Caller struct {
 	Account   string // user@domain
 	DeviceID  int64
 	Device    string // the device's name
+	Cert      []byte // the device certificate's DER, forwarded to peers
+
+	// Remote is a device of a peer cluster, calling through its node
+	// (federation.go): Origin is that cluster's domain, AccountID is -1 and
+	// DeviceID the remote device's id for slot takes.
+	Remote bool
+	Origin string
 }
 
 // Store is what the service needs of the node's state.
 type Store interface {
 	store.Files
+	store.FederatedFiles
 	Account(ctx context.Context, name string) (store.Account, error)
 	HasContact(ctx context.Context, owner, contact string) (bool, error)
 	Contacts(ctx context.Context, accountID int64) ([]string, error)
@@ -65,6 +73,8 @@ type Service struct {
 	blobs  FileStore
 	lim    Limits
 	policy SenderPolicy // per-account limits over lim; nil: lim for all (policy.go)
+	peers  Peers        // nil: no federation (federation.go)
+	kick   chan struct{}
 	domain string
 	log    *slog.Logger
 	now    func() time.Time
@@ -80,7 +90,7 @@ type Service struct {
 // New makes a service for the accounts of domain.
 func New(st Store, blobs FileStore, lim Limits, domain string, log *slog.Logger) *Service {
 	return &Service{st: st, blobs: blobs, lim: lim, domain: domain, log: log, now: time.Now,
-		IOTimeout: 30 * time.Second, locks: map[string]chan struct{}{}}
+		IOTimeout: 30 * time.Second, locks: map[string]chan struct{}{}, kick: make(chan struct{}, 1)}
 }
 
 // SetClock replaces the clock (tests).
@@ -183,7 +193,11 @@ func (s *Service) mutual(ctx context.Context, c Caller, other string) (store.Acc
 	if a.ID == c.AccountID {
 		return a, apiErr(http.StatusBadRequest, api.CodeBadRequest, "files to your own account go to your other devices with any file you send")
 	}
-	for _, pair := range [][2]string{{c.Account, a.Name}, {a.Name, c.Account}} {
+	pairs := [][2]string{{c.Account, a.Name}, {a.Name, c.Account}}
+	if c.Remote {
+		pairs = pairs[1:] // the caller's side was checked by its own node
+	}
+	for _, pair := range pairs {
 		ok, err := s.st.HasContact(ctx, pair[0], pair[1])
 		if err != nil {
 			return a, err
@@ -219,7 +233,7 @@ func (s *Service) putSlots(ctx context.Context, w http.ResponseWriter, r *http.R
 	if err := checkSlots(&req); err != nil {
 		return badRequest(err)
 	}
-	contact, err := s.local(req.Contact)
+	contact, err := s.slotContact(ctx, req.Contact)
 	if err != nil {
 		return err
 	}
@@ -276,6 +290,12 @@ func (s *Service) take(ctx context.Context, w http.ResponseWriter, r *http.Reque
 	var req api.FileSlotTake
 	if err := decode(r, &req); err != nil {
 		return err
+	}
+	if peer, err := s.peerOf(ctx, c, req.Recipient); err != nil || peer {
+		if err != nil {
+			return err
+		}
+		return s.takeRemote(ctx, w, c, req)
 	}
 	rcpt, err := s.mutual(ctx, c, req.Recipient)
 	if err != nil {
@@ -352,6 +372,12 @@ func (s *Service) prove(ctx context.Context, w http.ResponseWriter, r *http.Requ
 	if len(req.Proof) != api.SlotProofSize {
 		return badRequest(fmt.Errorf("proof must have %d bytes", api.SlotProofSize))
 	}
+	if peer, err := s.peerDevice(ctx, c, req.Device); err != nil || peer {
+		if err != nil {
+			return err
+		}
+		return s.proveRemote(ctx, w, c, req)
+	}
 	d, err := s.slotDevice(ctx, req.Device)
 	if err != nil {
 		return err
@@ -402,6 +428,12 @@ func (s *Service) create(ctx context.Context, w http.ResponseWriter, r *http.Req
 	lim := s.limitsFor(ctx, c.Account)
 	if req.Size > lim.MaxFileSize {
 		return apiErr(http.StatusRequestEntityTooLarge, api.CodeFileTooLarge, "%d bytes: this node takes files of at most %d bytes", req.Size, lim.MaxFileSize)
+	}
+	if peer, err := s.peerOf(ctx, c, req.Recipient); err != nil || peer {
+		if err != nil {
+			return err
+		}
+		return s.createOutbound(ctx, w, c, req, lim)
 	}
 	rcpt, err := s.mutual(ctx, c, req.Recipient)
 	if err != nil {
@@ -488,7 +520,7 @@ func (s *Service) lock(ctx context.Context, id string) (func(), error) {
 // ownUpload finds an upload of the calling device.
 func (s *Service) ownUpload(ctx context.Context, id string, c Caller) (store.StoredFile, error) {
 	f, err := s.st.StoredFile(ctx, id)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && f.SenderDevice != c.DeviceID) {
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !sentBy(f, c)) {
 		return f, apiErr(http.StatusNotFound, api.CodeNotFound, "no upload %q of this device", id)
 	}
 	if err == nil && !s.now().Before(f.Expires) {
@@ -584,6 +616,7 @@ func (s *Service) patch(ctx context.Context, w http.ResponseWriter, r *http.Requ
 			return err
 		}
 		s.log.Debug("file upload complete", "file", id)
+		s.kickForwards() // a file for a peer cluster goes on (forward.go)
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
@@ -674,6 +707,9 @@ func (s *Service) ack(ctx context.Context, w http.ResponseWriter, r *http.Reques
 		return err
 	}
 	state := api.FileComplete
+	if all && s.forwardPending(ctx, id) {
+		all = false // the peer's node has yet to take the content (forward.go)
+	}
 	if all {
 		if err := s.blobs.Remove(id); err != nil {
 			return err
@@ -710,6 +746,11 @@ func (s *Service) list(ctx context.Context, w http.ResponseWriter, r *http.Reque
 		}
 		for _, t := range targets {
 			o.Devices = append(o.Devices, api.FileDevice{Device: t.Device, Delivered: t.Acked != nil, At: t.Acked})
+		}
+		if f.RecipientAccount == 0 {
+			if err := s.outboundDevices(ctx, f, &o); err != nil {
+				return err
+			}
 		}
 		out.Outgoing = append(out.Outgoing, o)
 	}
