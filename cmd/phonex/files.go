@@ -93,6 +93,9 @@ func (a *app) cmdSendFile(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
+		if s.Waiting != "" {
+			fmt.Fprintf(a.stderr, "waiting for %s: the file is on your node, which forwards it once that cluster can be reached\n", s.Waiting)
+		}
 		return c.print(s, func(out io.Writer) {
 			fmt.Fprintln(out, s.ID)
 		})

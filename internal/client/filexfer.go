@@ -188,6 +188,9 @@ type SentFile struct {
 	Devices   []string `json:"devices"`           // recipient devices with a slot
 	Missing   []string `json:"missing,omitempty"` // recipient devices without one: they do not get it
 	Resumed   bool     `json:"resumed,omitempty"`
+	// Waiting names the recipient's cluster when this node could not reach
+	// it: the file is on this node, which forwards it once it can.
+	Waiting string `json:"waiting,omitempty"`
 }
 
 type sendState struct {
@@ -267,6 +270,7 @@ func (p *Profile) sendFile(ctx context.Context, to, path string, voice time.Dura
 			return out, fmt.Errorf("create upload: %w", err)
 		}
 		s.fileID = fc.ID
+		out.Waiting = fc.Waiting
 		if _, err := p.db.db.ExecContext(ctx, `UPDATE file_sends SET file_id=? WHERE path=? AND recipient=? AND state='uploading'`, s.fileID, abs, acct.String()); err != nil {
 			return out, err
 		}
@@ -647,8 +651,16 @@ func (p *Profile) FileTransfers(ctx context.Context) ([]FileEntry, error) {
 		if state == "complete" {
 			state = "offered"
 		}
+		var msg string
+		switch {
+		case o.Refused != "":
+			// The recipient's cluster refused the forward (files across clusters).
+			state, msg = "failed", "refused by the recipient's cluster: "+o.Refused
+		case o.Waiting != "" && state == "offered":
+			state, msg = "waiting", "waiting for "+o.Waiting
+		}
 		out = append(out, FileEntry{ID: o.ID, Direction: "out", Peer: o.Recipient, Name: names[o.ID], Size: o.Size, Offset: o.Offset,
-			State: state, Expires: o.Expires, Devices: o.Devices})
+			State: state, Error: msg, Expires: o.Expires, Devices: o.Devices})
 	}
 	return out, nil
 }

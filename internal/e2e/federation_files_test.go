@@ -1,0 +1,175 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// outFile is an outgoing entry of `phonex files --json` with its devices.
+type outFile struct {
+	ID      string `json:"id"`
+	State   string `json:"state"`
+	Error   string `json:"error"`
+	Devices []struct {
+		Device    string `json:"device"`
+		Delivered bool   `json:"delivered"`
+	} `json:"devices"`
+}
+
+func (f *fedCluster) outFile(dev, id string) outFile {
+	f.t.Helper()
+	for _, o := range decode[[]outFile](f.t, f.mustPx(dev, "files", "--json")) {
+		if o.ID == id {
+			return o
+		}
+	}
+	return outFile{}
+}
+
+// incoming waits for a file named name offered to dev.
+func (f *fedCluster) incoming(dev, name string) fileEntry {
+	f.t.Helper()
+	var in fileEntry
+	waitFor(f.t, name+" offered to "+dev, 60*time.Second, func() bool {
+		for _, e := range f.files(dev) {
+			if e.Direction == "in" && e.Name == name && e.State == "offered" {
+				in = e
+				return true
+			}
+		}
+		return false
+	})
+	return in
+}
+
+// offerSlots runs dev's listen until it has offered its contacts slots.
+func (f *fedCluster) offerSlots(dev string) {
+	f.t.Helper()
+	l := f.listen(dev)
+	waitFor(f.t, dev+" ready", 20*time.Second, func() bool { return l.has("ready", "") })
+	if l.first("file_slots").Text == "" {
+		f.t.Fatalf("%s offered no file slots: %s", dev, l.stderr.String())
+	}
+	l.stop()
+}
+
+// TestFederatedFiles: files between alpha@a.example and bravo@b.example
+// go through both nodes: a file of several chunks from alpha reaches
+// bravo byte for byte and alpha sees it delivered; the same the other
+// way; while b is down a's node holds alpha's file and forwards it when
+// b returns; a sender bravo has not listed is refused and b stores
+// nothing of it.
+func TestFederatedFiles(t *testing.T) {
+	a := newFedCluster(t, "a.example")
+	b := newFedCluster(t, "b.example")
+	a.peer(b)
+	b.peer(a)
+	a.enroll("alpha", "a1")
+	a.enroll("carol", "c1")
+	b.enroll("bravo", "b1")
+	a.mustPx("alpha/a1", "contacts", "add", "bravo@b.example")
+	b.mustPx("bravo/b1", "contacts", "add", "alpha@a.example")
+	a.mustPx("carol/c1", "contacts", "add", "bravo@b.example")
+	b.offerSlots("bravo/b1")
+	a.offerSlots("alpha/a1")
+
+	// a → b: 300 KiB, five content chunks.
+	src := filepath.Join(a.tmp, "report-from-a.bin")
+	want := randomFile(t, src, 300<<10+17)
+	_, res := sendFileLines(t, a.mustPx("alpha/a1", "send-file", "bravo@b.example", src, "--json"))
+	if res.ID == "" || len(res.Devices) != 1 || res.Devices[0] != "bravo@b.example/b1" || len(res.Missing) != 0 {
+		t.Fatalf("send-file result: %+v", res)
+	}
+	in := b.incoming("bravo/b1", "report-from-a.bin")
+	if in.Peer != "alpha@a.example/a1" || in.Size != int64(len(want)) {
+		t.Fatalf("bravo's files shows %+v", in)
+	}
+	b.getAndCompare("bravo/b1", in.ID, want)
+	waitFor(t, "alpha sees the file delivered", 15*time.Second, func() bool {
+		o := a.outFile("alpha/a1", res.ID)
+		return o.State == "delivered" && len(o.Devices) == 1 && o.Devices[0].Device == "bravo@b.example/b1" && o.Devices[0].Delivered
+	})
+
+	// b → a.
+	back := filepath.Join(b.tmp, "answer-from-b.bin")
+	wantBack := randomFile(t, back, 200<<10+5)
+	_, res2 := sendFileLines(t, b.mustPx("bravo/b1", "send-file", "alpha@a.example", back, "--json"))
+	if len(res2.Devices) != 1 || res2.Devices[0] != "alpha@a.example/a1" {
+		t.Fatalf("send-file b → a: %+v", res2)
+	}
+	in2 := a.incoming("alpha/a1", "answer-from-b.bin")
+	a.getAndCompare("alpha/a1", in2.ID, wantBack)
+	waitFor(t, "bravo sees the file delivered", 15*time.Second, func() bool { return b.outFile("bravo/b1", res2.ID).State == "delivered" })
+
+	// b goes down after alpha's device took and proved bravo's slot: the
+	// upload to a completes, send-file says what it waits for, and a
+	// forwards the file once b is back. The send-file's output goes into
+	// a pipe of one page that is not read, so the command stops at its
+	// progress lines, after the slots and before the upload's creation.
+	held := filepath.Join(a.tmp, "held-at-a.bin")
+	wantHeld := randomFile(t, held, 8<<20+3)
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const fSetPipeSz = 1031 // F_SETPIPE_SZ, fcntl(2)
+	if _, _, e := syscall.Syscall(syscall.SYS_FCNTL, pw.Fd(), fSetPipeSz, 4096); e != 0 {
+		t.Fatalf("F_SETPIPE_SZ: %v", e)
+	}
+	cmd := exec.Command(filepath.Join(bin, "phonex"), "send-file", "bravo@b.example", held, "--json",
+		"--profile", a.profile("alpha/a1"), "--password-file", a.pw)
+	cmd.Stdout = pw
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	first, err := bufio.NewReaderSize(pr, 16).ReadString('\n') // reads at most a few bytes past the line
+	if err != nil || !strings.Contains(first, `"progress"`) {
+		t.Fatalf("send-file's first line %q: %v (%s)", first, err, stderr.String())
+	}
+	b.n.stop(t)
+	var rest bytes.Buffer
+	rest.ReadFrom(pr)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("send-file with b down: %v: %s", err, stderr.String())
+	}
+	lines := strings.Split(strings.TrimSpace(rest.String()), "\n")
+	var held1 struct {
+		ID      string `json:"id"`
+		Waiting string `json:"waiting"`
+	}
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &held1); err != nil || held1.ID == "" || held1.Waiting != "b.example" {
+		t.Fatalf("send-file result with b down: %q (%v)", lines[len(lines)-1], err)
+	}
+	if !strings.Contains(stderr.String(), "waiting for b.example") {
+		t.Fatalf("send-file did not say it waits for b.example: %s", stderr.String())
+	}
+	if o := a.outFile("alpha/a1", held1.ID); o.State != "waiting" || o.Error != "waiting for b.example" {
+		t.Fatalf("alpha's files with b down: %+v", o)
+	}
+	b.start()
+	in3 := b.incoming("bravo/b1", "held-at-a.bin")
+	b.getAndCompare("bravo/b1", in3.ID, wantHeld)
+	waitFor(t, "alpha sees the held file delivered", 15*time.Second, func() bool { return a.outFile("alpha/a1", held1.ID).State == "delivered" })
+
+	// carol listed bravo, bravo did not list carol: refused, nothing stored.
+	before := b.files("bravo/b1")
+	r := a.px("carol/c1", "send-file", "bravo@b.example", src)
+	if r.code == 0 {
+		t.Fatalf("a file from carol, whom bravo has not listed, was accepted: %s", r.out)
+	}
+	t.Logf("carol's send-file: %s", strings.TrimSpace(r.err))
+	if after := b.files("bravo/b1"); len(after) != len(before) {
+		t.Fatalf("bravo's files changed after carol's refused send: %+v", after)
+	}
+}
