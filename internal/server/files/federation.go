@@ -86,15 +86,25 @@ func ParsePeerFileState(body []byte) (PeerFileState, error) {
 	if err := json.Unmarshal(body, &st); err != nil {
 		return st, fmt.Errorf("%w: %v", ErrBadOffer, err)
 	}
-	if st.Offset < 0 || len(st.Devices) > 64 {
-		return st, fmt.Errorf("%w: state out of range", ErrBadOffer)
+	return st, st.check()
+}
+
+// check bounds a peer's answer about a file: its id, offset and devices.
+func (st PeerFileState) check() error {
+	if checkID(st.ID) != nil || st.Offset < 0 || len(st.Devices) > 64 {
+		return fmt.Errorf("%w: state out of range", ErrBadOffer)
+	}
+	switch st.State {
+	case api.FileUploading, api.FileComplete, api.FileDelivered:
+	default:
+		return fmt.Errorf("%w: state %q", ErrBadOffer, st.State)
 	}
 	for _, d := range st.Devices {
 		if _, err := ident.ParseDevice(d.Device); err != nil {
-			return st, fmt.Errorf("%w: %v", ErrBadOffer, err)
+			return fmt.Errorf("%w: %v", ErrBadOffer, err)
 		}
 	}
-	return st, nil
+	return nil
 }
 
 // PeerRoutes registers the calls peers' nodes make; auth finds the remote
@@ -313,8 +323,8 @@ func (s *Service) offer(ctx context.Context, f store.StoredFile, cert []byte, re
 	if err != nil {
 		return st, err
 	}
-	if st.Offset < 0 || st.Offset > f.Size || checkID(st.ID) != nil {
-		return st, fmt.Errorf("%s: malformed answer to an offer", a.Domain)
+	if err := st.check(); err != nil || st.Offset > f.Size {
+		return st, fmt.Errorf("%s: malformed answer to an offer: %v", a.Domain, err)
 	}
 	return st, nil
 }
@@ -477,7 +487,11 @@ func (s *Service) refreshRemote(ctx context.Context, f store.StoredFile, fw stor
 		return
 	}
 	var st PeerFileState
-	if _, err := s.peers.Do(ctx, fw.Domain, http.MethodGet, PathPeerFiles+"/"+fw.RemoteID, cert, nil, nil, &st); err != nil {
+	_, err = s.peers.Do(ctx, fw.Domain, http.MethodGet, PathPeerFiles+"/"+fw.RemoteID, cert, nil, nil, &st)
+	if err == nil {
+		err = st.check()
+	}
+	if err != nil {
 		s.log.Debug("peer file state not read", "file", f.ID, "err", err)
 		return
 	}
