@@ -342,7 +342,10 @@ func (s *Service) inbound(ctx context.Context, w http.ResponseWriter, r *http.Re
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
-	lim := s.limitsFor(ctx, c.Account)
+	// This node's policy for its user (size, quota, expiry) applies to
+	// what the user receives from a peer cluster; the quota counts the
+	// remote sending account's files here.
+	lim := s.limitsFor(ctx, o.Recipient)
 	if o.Size > lim.MaxFileSize {
 		return apiErr(http.StatusRequestEntityTooLarge, api.CodeFileTooLarge, "%d bytes: %s takes files of at most %d bytes", o.Size, s.domain, lim.MaxFileSize)
 	}
