@@ -96,7 +96,9 @@ type link struct {
 	down atomic.Bool
 }
 
-func (l *link) Known(ctx context.Context, domain string) (bool, error) { return domain == l.to.domain, nil }
+func (l *link) Known(ctx context.Context, domain string) (bool, error) {
+	return domain == l.to.domain, nil
+}
 
 func (l *link) Do(ctx context.Context, domain, method, path string, cert []byte, hdr http.Header, body []byte, out any) (http.Header, error) {
 	if l.down.Load() || domain != l.to.domain {

@@ -122,7 +122,9 @@ func testInboundFile(t *testing.T, open Opener) {
 	f := store.StoredFile{ID: "in1", RecipientAccount: r.AccountID, Size: 1000, Header: []byte("hdr"), State: "uploading",
 		Created: t0, Expires: t0.Add(24 * time.Hour), RemoteSender: "send@peer.example/s1", RemoteAccount: "send@peer.example",
 		Origin: "peer.example", OriginID: "theirs1"}
-	use := func(id string) []store.SlotUse { return []store.SlotUse{{DeviceID: r.ID, SlotID: id, Nonce2: []byte("n2-" + id)}} }
+	use := func(id string) []store.SlotUse {
+		return []store.SlotUse{{DeviceID: r.ID, SlotID: id, Nonce2: []byte("n2-" + id)}}
+	}
 	tgt := func(id string) []store.FileTarget {
 		return []store.FileTarget{{DeviceID: r.ID, SlotID: id, Nonce2: []byte("n2-" + id)}}
 	}
