@@ -3,7 +3,12 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
+	"database/sql"
+	"encoding/base64"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -171,5 +176,93 @@ func TestFederatedFiles(t *testing.T) {
 	t.Logf("carol's send-file: %s", strings.TrimSpace(r.err))
 	if after := b.files("bravo/b1"); len(after) != len(before) {
 		t.Fatalf("bravo's files changed after carol's refused send: %+v", after)
+	}
+}
+
+// TestFederatedFilesHostilePeer: a's file calls for peers' nodes refuse a
+// node whose certificate is not of the CA pinned for its domain, and a
+// device certificate of another CA under b's real node; a stores nothing
+// of either, while the same take with b's node and bravo's real device
+// certificate gets alpha's slot.
+func TestFederatedFilesHostilePeer(t *testing.T) {
+	a := newFedCluster(t, "a.example")
+	b := newFedCluster(t, "b.example")
+	a.peer(b)
+	b.peer(a)
+	a.enroll("alpha", "a1")
+	b.enroll("bravo", "b1")
+	a.mustPx("alpha/a1", "contacts", "add", "bravo@b.example")
+	b.mustPx("bravo/b1", "contacts", "add", "alpha@a.example")
+	a.offerSlots("alpha/a1")
+	f := newFedCluster(t, "b.example") // claims b.example with a CA of its own
+	f.peer(a)
+	f.enroll("bravo", "forged")
+
+	certOf := func(c *fedCluster, dev string) string {
+		t.Helper()
+		db, err := sql.Open("sqlite", "file:"+filepath.Join(c.data, "phonexd.db")+"?mode=ro&_pragma=busy_timeout(5000)")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		var der []byte
+		if err := db.QueryRow(`SELECT cert FROM devices WHERE name=?`, dev).Scan(&der); err != nil {
+			t.Fatal(err)
+		}
+		return base64.StdEncoding.EncodeToString(der)
+	}
+	bravo, forged := certOf(b, "b1"), certOf(f, "forged")
+	call := func(node *fedCluster, deviceCert, path, body string) (int, string) {
+		t.Helper()
+		cert, err := tls.LoadX509KeyPair(filepath.Join(node.data, "server.pem"), filepath.Join(node.data, "server.key"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: a.caPool(),
+			ServerName: "127.0.0.1", Certificates: []tls.Certificate{cert}}}}
+		req, _ := http.NewRequest("POST", "https://"+a.api+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-PhoneX-Device-Cert", deviceCert)
+		res, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	take := `{"recipient":"alpha@a.example"}`
+	offer := `{"origin_id":"abcdefgh","recipient":"alpha@a.example","size":100,"header":"aGVhZGVy","slots":[{"device":"alpha@a.example/a1","slot_id":"` +
+		strings.Repeat("ab", 16) + `","nonce2":"` + base64.StdEncoding.EncodeToString(make([]byte, 32)) + `"}]}`
+	for _, tc := range []struct {
+		name       string
+		node       *fedCluster
+		cert, path string
+		body       string
+	}{
+		{"forged node: take", f, forged, "/v1/federation/files/slots/take", take},
+		{"forged node: offer", f, forged, "/v1/federation/files", offer},
+		{"forged node with bravo's certificate", f, bravo, "/v1/federation/files/slots/take", take},
+		{"b's node with a forged device", b, forged, "/v1/federation/files/slots/take", take},
+		{"b's node with a forged device: offer", b, forged, "/v1/federation/files", offer},
+	} {
+		if code, body := call(tc.node, tc.cert, tc.path, tc.body); code != http.StatusForbidden && code != http.StatusUnauthorized {
+			t.Errorf("%s: %d %s", tc.name, code, body)
+		}
+	}
+	adb, err := sql.Open("sqlite", "file:"+filepath.Join(a.data, "phonexd.db")+"?mode=ro&_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adb.Close()
+	var stored, taken int
+	adb.QueryRow(`SELECT COUNT(*) FROM files`).Scan(&stored)
+	adb.QueryRow(`SELECT COUNT(*) FROM file_slots WHERE state!='ready'`).Scan(&taken)
+	if stored != 0 || taken != 0 {
+		t.Fatalf("a stored %d files and handed out %d slots to forged callers", stored, taken)
+	}
+	// The control: b's node for bravo's device takes one of alpha's slots.
+	if code, body := call(b, bravo, "/v1/federation/files/slots/take", take); code != http.StatusOK || !strings.Contains(body, `"device":"alpha@a.example/a1"`) {
+		t.Fatalf("b's node for bravo: %d %s", code, body)
 	}
 }
