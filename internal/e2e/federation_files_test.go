@@ -16,6 +16,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/phonex/phonex/internal/media/dsp"
+	"github.com/phonex/phonex/internal/media/wav"
 )
 
 // outFile is an outgoing entry of `phonex files --json` with its devices.
@@ -69,7 +72,7 @@ func (f *fedCluster) offerSlots(dev string) {
 // TestFederatedFiles: files between alpha@a.example and bravo@b.example
 // go through both nodes: a file of several chunks from alpha reaches
 // bravo byte for byte and alpha sees it delivered; the same the other
-// way; while b is down a's node holds alpha's file and forwards it when
+// way, and a voice message from bravo; while b is down a's node holds alpha's file and forwards it when
 // b returns; a sender bravo has not listed is refused and b stores
 // nothing of it.
 func TestFederatedFiles(t *testing.T) {
@@ -113,6 +116,36 @@ func TestFederatedFiles(t *testing.T) {
 	in2 := a.incoming("alpha/a1", "answer-from-b.bin")
 	a.getAndCompare("alpha/a1", in2.ID, wantBack)
 	waitFor(t, "bravo sees the file delivered", 15*time.Second, func() bool { return b.outFile("bravo/b1", res2.ID).State == "delivered" })
+
+	// A voice message b → a: Ogg Opus, through the same slots and nodes.
+	tone := filepath.Join(b.tmp, "tone.wav")
+	wf, err := os.Create(tone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := wav.Encode(wf, &wav.Audio{SampleRate: 16000, Samples: dsp.Sine(16000, 16000, 440, 0.3)}); err != nil {
+		t.Fatal(err)
+	}
+	wf.Close()
+	_, vres := sendFileLines(t, b.mustPx("bravo/b1", "voice", "alpha@a.example", "--wav", tone, "--json"))
+	if len(vres.Devices) != 1 {
+		t.Fatalf("voice b → a: %+v", vres)
+	}
+	var voice fileEntry
+	waitFor(t, "the voice message at alpha", 60*time.Second, func() bool {
+		for _, e := range a.files("alpha/a1") {
+			if e.Direction == "in" && e.Type == "audio/ogg" && e.State == "offered" {
+				voice = e
+				return true
+			}
+		}
+		return false
+	})
+	ogg := filepath.Join(a.tmp, "voice.ogg")
+	a.mustPx("alpha/a1", "get", voice.ID, "-o", ogg, "--json")
+	if got, err := os.ReadFile(ogg); err != nil || !bytes.HasPrefix(got, []byte("OggS")) {
+		t.Fatalf("the voice message at alpha: %d bytes, %v", len(got), err)
+	}
 
 	// b goes down after alpha's device took and proved bravo's slot: the
 	// upload to a completes, send-file says what it waits for, and a
