@@ -55,34 +55,32 @@ func (n *Node) peerAuthed(h func(ctx context.Context, r *http.Request, c *caller
 
 // peerCaller authenticates a peer node's call for one of its devices.
 func (n *Node) peerCaller(r *http.Request) (*caller, error) {
-	{
-		fed := n.federation()
-		if fed == nil || r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
-			return nil, errorf(http.StatusUnauthorized, api.CodeCertRequired, "this call needs a peer node's certificate")
-		}
-		domain, err := fed.Pins.VerifyNode(r.Context(), r.TLS.PeerCertificates, x509.ExtKeyUsageClientAuth)
-		switch {
-		case errors.Is(err, federation.ErrNotNode):
-			return nil, errorf(http.StatusUnauthorized, api.CodeCertUnknown, "the certificate names no cluster node")
-		case errors.Is(err, federation.ErrUnknownPeer):
-			return nil, errorf(http.StatusForbidden, api.CodeNotAllowed, "%s is not a federation peer of %s", domain, n.cfg.Domain)
-		case errors.Is(err, federation.ErrCAChanged):
-			return nil, errorf(http.StatusForbidden, api.CodeCertUnknownCA, "the node certificate was not issued by the CA pinned for %s", domain)
-		case err != nil:
-			return nil, err
-		}
-		der, err := federation.ParseCert(r.Header.Get(federation.HeaderDeviceCert))
-		if err != nil {
-			return nil, errorf(http.StatusBadRequest, api.CodeBadRequest, "%v", err)
-		}
-		dev, cert, err := fed.Pins.VerifyDevice(r.Context(), domain, der)
-		if err != nil {
-			return nil, errorf(http.StatusForbidden, api.CodeCertUnknownCA, "the device certificate is not valid for %s", domain)
-		}
-		return &caller{id: dev, cert: cert,
-			account: store.Account{ID: -1, Name: dev.Account.String(), Status: store.StatusActive},
-			device:  store.Device{ID: federation.RemoteDeviceID(dev), Name: dev.Name, Status: store.StatusActive}}, nil
+	fed := n.federation()
+	if fed == nil || r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+		return nil, errorf(http.StatusUnauthorized, api.CodeCertRequired, "this call needs a peer node's certificate")
 	}
+	domain, err := fed.Pins.VerifyNode(r.Context(), r.TLS.PeerCertificates, x509.ExtKeyUsageClientAuth)
+	switch {
+	case errors.Is(err, federation.ErrNotNode):
+		return nil, errorf(http.StatusUnauthorized, api.CodeCertUnknown, "the certificate names no cluster node")
+	case errors.Is(err, federation.ErrUnknownPeer):
+		return nil, errorf(http.StatusForbidden, api.CodeNotAllowed, "%s is not a federation peer of %s", domain, n.cfg.Domain)
+	case errors.Is(err, federation.ErrCAChanged):
+		return nil, errorf(http.StatusForbidden, api.CodeCertUnknownCA, "the node certificate was not issued by the CA pinned for %s", domain)
+	case err != nil:
+		return nil, err
+	}
+	der, err := federation.ParseCert(r.Header.Get(federation.HeaderDeviceCert))
+	if err != nil {
+		return nil, errorf(http.StatusBadRequest, api.CodeBadRequest, "%v", err)
+	}
+	dev, cert, err := fed.Pins.VerifyDevice(r.Context(), domain, der)
+	if err != nil {
+		return nil, errorf(http.StatusForbidden, api.CodeCertUnknownCA, "the device certificate is not valid for %s", domain)
+	}
+	return &caller{id: dev, cert: cert,
+		account: store.Account{ID: -1, Name: dev.Account.String(), Status: store.StatusActive},
+		device:  store.Device{ID: federation.RemoteDeviceID(dev), Name: dev.Name, Status: store.StatusActive}}, nil
 }
 
 // authedBy is authed with another authentication.

@@ -297,7 +297,7 @@ func (s *Service) createOutbound(ctx context.Context, w http.ResponseWriter, c C
 		}
 		return ae
 	case err != nil:
-		s.log.Debug("peer unreachable; the file waits for it", "file", f.ID, "domain", a.Domain, "err", err)
+		s.log.Debug("peer unreachable; the file waits for it", "file", f.ID, "domain", a.Domain, "err", logged(err))
 		out.Waiting = a.Domain
 	}
 	if err := s.blobs.Create(f.ID); err != nil {
@@ -495,7 +495,7 @@ func (s *Service) refreshRemote(ctx context.Context, f store.StoredFile, fw stor
 		err = st.check()
 	}
 	if err != nil {
-		s.log.Debug("peer file state not read", "file", f.ID, "err", err)
+		s.log.Debug("peer file state not read", "file", f.ID, "err", logged(err))
 		return
 	}
 	for _, d := range st.Devices {

@@ -85,7 +85,7 @@ func (s *Service) RunForwards(ctx context.Context) {
 				d := min(forwardFirstRetry<<min(fails[fw.Domain]-1, 10), forwardMaxRetry)
 				next[fw.Domain] = time.Now().Add(d)
 				wait = min(wait, d)
-				s.log.Debug("file forward deferred", "file", fw.FileID, "domain", fw.Domain, "retry", d, "err", err)
+				s.log.Debug("file forward deferred", "file", fw.FileID, "domain", fw.Domain, "retry", d, "err", logged(err))
 				continue
 			}
 			delete(fails, fw.Domain)
@@ -229,6 +229,16 @@ func refusal(err error) bool {
 		return true
 	}
 	return false
+}
+
+// logged is what the log says of a peer's error: a refusal's code only,
+// since its message may name the accounts.
+func logged(err error) string {
+	var ae *api.Error
+	if errors.As(err, &ae) {
+		return ae.Code
+	}
+	return err.Error()
 }
 
 func codeOf(err error) string {
