@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/phonex/phonex/internal/api"
@@ -453,7 +454,7 @@ func (s *Service) outboundDevices(ctx context.Context, f store.StoredFile, o *ap
 	for _, t := range rts {
 		open = open || t.Acked == nil
 	}
-	if fw.State == store.ForwardSent && open && s.peers != nil {
+	if fw.State == store.ForwardSent && open && s.peers != nil && s.unseen.ready(fw.Domain, s.now()) {
 		qctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		s.refreshRemote(qctx, f, fw, rts)
 		cancel()
@@ -496,6 +497,11 @@ func (s *Service) refreshRemote(ctx context.Context, f store.StoredFile, fw stor
 	}
 	if err != nil {
 		s.log.Debug("peer file state not read", "file", f.ID, "err", logged(err))
+		var ae *api.Error
+		if !errors.As(err, &ae) {
+			// Down: a list of many files does not wait for it once each.
+			s.unseen.failed(fw.Domain, s.now())
+		}
 		return
 	}
 	for _, d := range st.Devices {
@@ -538,4 +544,29 @@ func (s *Service) senderCert(ctx context.Context, f store.StoredFile) ([]byte, e
 func (s *Service) forwardPending(ctx context.Context, id string) bool {
 	fw, err := s.st.FileForward(ctx, id)
 	return err == nil && fw.State == store.ForwardWaiting
+}
+
+// peerBackoff remembers the peers that could not be reached, so that
+// listing files asks a peer that is down again only after a pause.
+type peerBackoff struct {
+	mu   sync.Mutex
+	last map[string]time.Time
+}
+
+const peerPause = 30 * time.Second
+
+func (p *peerBackoff) ready(domain string, now time.Time) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	t, ok := p.last[domain]
+	return !ok || now.Sub(t) >= peerPause
+}
+
+func (p *peerBackoff) failed(domain string, now time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.last == nil || len(p.last) > 1024 {
+		p.last = map[string]time.Time{}
+	}
+	p.last[domain] = now
 }

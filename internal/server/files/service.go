@@ -75,6 +75,7 @@ type Service struct {
 	policy SenderPolicy // per-account limits over lim; nil: lim for all (policy.go)
 	peers  Peers        // nil: no federation (federation.go)
 	kick   chan struct{}
+	unseen peerBackoff // peers whose file state could not be read lately
 	domain string
 	log    *slog.Logger
 	now    func() time.Time
