@@ -41,12 +41,13 @@ func (s *Service) kickForwards() {
 }
 
 // RunForwards forwards finished files to peers' nodes until ctx ends,
-// resuming those of before a restart.
+// resuming those of before a restart. Each file backs off on its own, so
+// one that cannot go (its content unreadable here) holds up no other.
 func (s *Service) RunForwards(ctx context.Context) {
 	if s.peers == nil {
 		return
 	}
-	next := map[string]time.Time{} // a peer's next try
+	next := map[string]time.Time{} // a file's next try
 	fails := map[string]int{}
 	wait := time.Duration(0)
 	for {
@@ -62,7 +63,7 @@ func (s *Service) RunForwards(ctx context.Context) {
 			t.Stop()
 		}
 		wait = forwardMaxRetry
-		fws, err := s.st.WaitingForwards(ctx, 64)
+		fws, err := s.st.WaitingForwards(ctx, 256)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -70,10 +71,11 @@ func (s *Service) RunForwards(ctx context.Context) {
 			s.log.Error("read the files waiting for peers", "err", err)
 			continue
 		}
-		now := time.Now()
+		waiting := map[string]bool{}
 		for _, fw := range fws {
-			if t, ok := next[fw.Domain]; ok && now.Before(t) {
-				wait = min(wait, t.Sub(now))
+			waiting[fw.FileID] = true
+			if t, ok := next[fw.FileID]; ok && time.Now().Before(t) {
+				wait = min(wait, time.Until(t))
 				continue
 			}
 			err := s.forwardOne(ctx, fw)
@@ -81,18 +83,23 @@ func (s *Service) RunForwards(ctx context.Context) {
 				return
 			}
 			if err != nil {
-				fails[fw.Domain]++
-				d := min(forwardFirstRetry<<min(fails[fw.Domain]-1, 10), forwardMaxRetry)
-				next[fw.Domain] = time.Now().Add(d)
+				fails[fw.FileID]++
+				d := min(forwardFirstRetry<<min(fails[fw.FileID]-1, 10), forwardMaxRetry)
+				next[fw.FileID] = time.Now().Add(d)
 				wait = min(wait, d)
 				s.log.Debug("file forward deferred", "file", fw.FileID, "domain", fw.Domain, "retry", d, "err", logged(err))
 				continue
 			}
-			delete(fails, fw.Domain)
-			delete(next, fw.Domain)
+			delete(fails, fw.FileID)
+			delete(next, fw.FileID)
 		}
-		if len(fws) == 64 {
-			wait = min(wait, 10*time.Millisecond)
+		if len(fws) < 256 {
+			for id := range next {
+				if !waiting[id] {
+					delete(next, id)
+					delete(fails, id)
+				}
+			}
 		}
 	}
 }
