@@ -72,7 +72,7 @@ func (f *fedCluster) offerSlots(dev string) {
 // TestFederatedFiles: files between alpha@a.example and bravo@b.example
 // go through both nodes: a file of several chunks from alpha reaches
 // bravo byte for byte and alpha sees it delivered; the same the other
-// way, and a voice message from bravo; while b is down a's node holds alpha's file and forwards it when
+// way; while b is down a's node holds alpha's file and forwards it when
 // b returns; a sender bravo has not listed is refused and b stores
 // nothing of it.
 func TestFederatedFiles(t *testing.T) {
@@ -116,36 +116,6 @@ func TestFederatedFiles(t *testing.T) {
 	in2 := a.incoming("alpha/a1", "answer-from-b.bin")
 	a.getAndCompare("alpha/a1", in2.ID, wantBack)
 	waitFor(t, "bravo sees the file delivered", 15*time.Second, func() bool { return b.outFile("bravo/b1", res2.ID).State == "delivered" })
-
-	// A voice message b → a: Ogg Opus, through the same slots and nodes.
-	tone := filepath.Join(b.tmp, "tone.wav")
-	wf, err := os.Create(tone)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := wav.Encode(wf, &wav.Audio{SampleRate: 16000, Samples: dsp.Sine(16000, 16000, 440, 0.3)}); err != nil {
-		t.Fatal(err)
-	}
-	wf.Close()
-	_, vres := sendFileLines(t, b.mustPx("bravo/b1", "voice", "alpha@a.example", "--wav", tone, "--json"))
-	if len(vres.Devices) != 1 {
-		t.Fatalf("voice b → a: %+v", vres)
-	}
-	var voice fileEntry
-	waitFor(t, "the voice message at alpha", 60*time.Second, func() bool {
-		for _, e := range a.files("alpha/a1") {
-			if e.Direction == "in" && e.Type == "audio/ogg" && e.State == "offered" {
-				voice = e
-				return true
-			}
-		}
-		return false
-	})
-	ogg := filepath.Join(a.tmp, "voice.ogg")
-	a.mustPx("alpha/a1", "get", voice.ID, "-o", ogg, "--json")
-	if got, err := os.ReadFile(ogg); err != nil || !bytes.HasPrefix(got, []byte("OggS")) {
-		t.Fatalf("the voice message at alpha: %d bytes, %v", len(got), err)
-	}
 
 	// b goes down after alpha's device took and proved bravo's slot: the
 	// upload to a completes, send-file says what it waits for, and a
@@ -298,4 +268,48 @@ func TestFederatedFilesHostilePeer(t *testing.T) {
 	if code, body := call(b, bravo, "/v1/federation/files/slots/take", take); code != http.StatusOK || !strings.Contains(body, `"device":"alpha@a.example/a1"`) {
 		t.Fatalf("b's node for bravo: %d %s", code, body)
 	}
+}
+
+// TestFederatedVoice: a voice message from bravo@b.example (Ogg Opus, the
+// same slots and nodes as a file) reaches alpha@a.example.
+func TestFederatedVoice(t *testing.T) {
+	requirePeer(t, "libopus")
+	a := newFedCluster(t, "a.example")
+	b := newFedCluster(t, "b.example")
+	a.peer(b)
+	b.peer(a)
+	a.enroll("alpha", "a1")
+	b.enroll("bravo", "b1")
+	a.mustPx("alpha/a1", "contacts", "add", "bravo@b.example")
+	b.mustPx("bravo/b1", "contacts", "add", "alpha@a.example")
+	a.offerSlots("alpha/a1")
+	tone := filepath.Join(b.tmp, "tone.wav")
+	wf, err := os.Create(tone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := wav.Encode(wf, &wav.Audio{SampleRate: 16000, Samples: dsp.Sine(16000, 16000, 440, 0.3)}); err != nil {
+		t.Fatal(err)
+	}
+	wf.Close()
+	_, vres := sendFileLines(t, b.mustPx("bravo/b1", "voice", "alpha@a.example", "--wav", tone, "--json"))
+	if len(vres.Devices) != 1 {
+		t.Fatalf("voice b → a: %+v", vres)
+	}
+	var voice fileEntry
+	waitFor(t, "the voice message at alpha", 60*time.Second, func() bool {
+		for _, e := range a.files("alpha/a1") {
+			if e.Direction == "in" && e.Type == "audio/ogg" && e.State == "offered" {
+				voice = e
+				return true
+			}
+		}
+		return false
+	})
+	ogg := filepath.Join(a.tmp, "voice.ogg")
+	a.mustPx("alpha/a1", "get", voice.ID, "-o", ogg, "--json")
+	if got, err := os.ReadFile(ogg); err != nil || !bytes.HasPrefix(got, []byte("OggS")) {
+		t.Fatalf("the voice message at alpha: %d bytes, %v", len(got), err)
+	}
+
 }
