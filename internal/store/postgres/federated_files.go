@@ -139,6 +139,9 @@ func (s *DB) CreateInboundFile(ctx context.Context, f store.StoredFile, slots []
 		if _, err := tx.Exec(ctx, `INSERT INTO files(id, sender_account, sender_device, recipient_account, remote_sender, remote_account, origin, origin_id,
 			size, header, received, state, created, expires) VALUES($1,NULL,NULL,$2,$3,$4,$5,$6,$7,$8,0,$9,$10,$11)`,
 			f.ID, f.RecipientAccount, f.RemoteSender, f.RemoteAccount, f.Origin, f.OriginID, f.Size, f.Header, f.State, unix(f.Created), unix(f.Expires)); err != nil {
+			if isUnique(err) {
+				return fmt.Errorf("file %s of %s: %w", f.OriginID, f.Origin, store.ErrExists)
+			}
 			return err
 		}
 		for _, u := range slots {

@@ -138,6 +138,9 @@ func (s *DB) CreateInboundFile(ctx context.Context, f store.StoredFile, slots []
 		if _, err := tx.ExecContext(ctx, `INSERT INTO files(id, sender_account, sender_device, recipient_account, remote_sender, remote_account, origin, origin_id,
 			size, header, received, state, created, expires) VALUES(?,NULL,NULL,?,?,?,?,?,?,?,0,?,?,?)`,
 			f.ID, f.RecipientAccount, f.RemoteSender, f.RemoteAccount, f.Origin, f.OriginID, f.Size, f.Header, f.State, unix(f.Created), unix(f.Expires)); err != nil {
+			if isUnique(err) {
+				return fmt.Errorf("file %s of %s: %w", f.OriginID, f.Origin, store.ErrExists)
+			}
 			return err
 		}
 		for _, u := range slots {

@@ -3,6 +3,8 @@ package storetest
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -179,5 +181,43 @@ func testInboundFile(t *testing.T, open Opener) {
 	}
 	if _, err := db.FileSlot(ctx, r.ID, "a"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("the used slot outlived its file: %v", err)
+	}
+
+	// The same offer twice at once (a repeated forward): stored once.
+	if _, err := db.AddFileSlots(ctx, r.ID, "send@peer.example", []store.FileSlot{slot("c", t0.Add(time.Hour))}, 4, t0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.TakeFileSlot(ctx, r.ID, "send@peer.example", taker, t0.Add(time.Minute), t0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ProveFileSlot(ctx, r.ID, "c", taker, t0); err != nil {
+		t.Fatal(err)
+	}
+	g.OriginID = "theirs3"
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			h := g
+			h.ID = fmt.Sprintf("in3-%d", i)
+			errs[i] = open(t).CreateInboundFile(ctx, h, use("c"), taker, tgt("c"), store.FileLimits{}, t0)
+		}()
+	}
+	wg.Wait()
+	ok, dup := 0, 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case errors.Is(err, store.ErrExists):
+			dup++
+		default:
+			t.Fatalf("the same offer at once: %v", err)
+		}
+	}
+	if ok != 1 || dup != 1 {
+		t.Fatalf("the same offer at once: %v", errs)
 	}
 }
