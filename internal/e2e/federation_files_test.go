@@ -72,9 +72,9 @@ func (f *fedCluster) offerSlots(dev string) {
 // TestFederatedFiles: files between alpha@a.example and bravo@b.example
 // go through both nodes: a file of several chunks from alpha reaches
 // bravo byte for byte and alpha sees it delivered; the same the other
-// way; while b is down a's node holds alpha's file and forwards it when
-// b returns; a sender bravo has not listed is refused and b stores
-// nothing of it.
+// way; while b is down a's node holds alpha's file (across a restart of
+// a) and forwards it when b returns; a sender bravo has not listed is
+// refused and bravo is offered nothing.
 func TestFederatedFiles(t *testing.T) {
 	a := newFedCluster(t, "a.example")
 	b := newFedCluster(t, "b.example")
@@ -165,6 +165,9 @@ func TestFederatedFiles(t *testing.T) {
 	if o := a.outFile("alpha/a1", held1.ID); o.State != "waiting" || o.Error != "waiting for b.example" {
 		t.Fatalf("alpha's files with b down: %+v", o)
 	}
+	// a restarts meanwhile: the file waits in its store, not its memory.
+	a.n.stop(t)
+	a.start()
 	b.start()
 	in3 := b.incoming("bravo/b1", "held-at-a.bin")
 	b.getAndCompare("bravo/b1", in3.ID, wantHeld)
