@@ -201,7 +201,7 @@ func send(a *fedNode, dev, rcpt string, size int64, secrets slotSecrets) (api.Fi
 // stored on either side.
 func TestFilesAcrossClusters(t *testing.T) {
 	lim := files.DefaultLimits
-	a := newFedNode(t, "a.example", lim, map[string][]string{"alpha": {"a1"}, "carol": {"c1"}},
+	a := newFedNode(t, "a.example", lim, map[string][]string{"alpha": {"a1", "a2"}, "carol": {"c1"}},
 		[][2]string{{"alpha", "bravo@b.example"}, {"carol", "bravo@b.example"}})
 	blim := lim
 	blim.MaxFileSize = 12 << 20
@@ -277,9 +277,30 @@ func TestFilesAcrossClusters(t *testing.T) {
 		return in[0].ID
 	}
 	fetch()
+	// alpha's other device has its copy at a until it takes it.
 	og := a.outgoing("alpha@a.example/a1")
-	if len(og) != 1 || og[0].State != api.FileDelivered || len(og[0].Devices) != 1 || !og[0].Devices[0].Delivered || og[0].Devices[0].Device != "bravo@b.example/b1" {
+	if len(og) != 1 || og[0].State != api.FileComplete || len(og[0].Devices) != 2 || og[0].Devices[0].Delivered ||
+		og[0].Devices[1].Device != "bravo@b.example/b1" || !og[0].Devices[1].Delivered {
 		t.Fatalf("alpha's view after bravo's ack: %+v", og)
+	}
+	var l api.FileList
+	_, ae = a.call("alpha@a.example/a2", "GET", api.PathFiles, nil, &l)
+	a.must(ae, "a2's list")
+	if len(l.Incoming) != 1 || l.Incoming[0].Sender != "alpha@a.example/a1" || l.Incoming[0].SlotID != "" {
+		t.Fatalf("a2's incoming: %+v", l.Incoming)
+	}
+	rec, ae := a.call("alpha@a.example/a2", "GET", api.PathFiles+"/"+fc.ID, nil, nil)
+	a.must(ae, "a2's download")
+	if !bytes.Equal(rec.Body.Bytes(), content) {
+		t.Fatal("a2 downloaded other bytes")
+	}
+	_, ae = a.call("alpha@a.example/a2", "POST", api.PathFiles+"/"+fc.ID+"/ack", nil, nil)
+	a.must(ae, "a2's ack")
+	if og := a.outgoing("alpha@a.example/a1"); og[0].State != api.FileDelivered || !og[0].Devices[0].Delivered {
+		t.Fatalf("alpha's view after every device took it: %+v", og)
+	}
+	if _, ae := a.call("alpha@a.example/a2", "GET", api.PathFiles+"/"+fc.ID, nil, nil); ae == nil {
+		t.Fatal("the content stayed at a after every device took it")
 	}
 
 	// b down at the upload's creation: the upload goes on, the file waits
@@ -313,10 +334,10 @@ func TestFilesAcrossClusters(t *testing.T) {
 	}
 	ab.down.Store(false)
 	fetch()
-	waitUntil(t, "alpha sees the held file delivered", func() bool {
+	waitUntil(t, "alpha sees the held file delivered to bravo", func() bool {
 		for _, o := range a.outgoing("alpha@a.example/a1") {
 			if o.ID == fc.ID {
-				return o.State == api.FileDelivered && o.Waiting == ""
+				return o.Waiting == "" && len(o.Devices) == 2 && o.Devices[1].Delivered
 			}
 		}
 		return false
