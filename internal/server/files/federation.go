@@ -287,25 +287,29 @@ func (s *Service) createOutbound(ctx context.Context, w http.ResponseWriter, c C
 	if err != nil {
 		return err
 	}
+	forget := func() {
+		if err := s.blobs.Remove(f.ID); err != nil {
+			s.log.Error("remove a file not created", "file", f.ID, "err", err)
+		}
+		if err := s.st.DeleteFile(ctx, f.ID); err != nil {
+			s.log.Error("forget a file not created", "file", f.ID, "err", err)
+		}
+	}
+	if err := s.blobs.Create(f.ID); err != nil {
+		forget()
+		return err
+	}
 	out := api.FileCreated{ID: f.ID, Expires: f.Expires}
 	_, err = s.offer(ctx, f, c.Cert, req)
 	var ae *api.Error
 	switch {
 	case errors.As(err, &ae):
 		// Refused for good: nothing stays here either.
-		if derr := s.st.DeleteFile(ctx, f.ID); derr != nil {
-			s.log.Error("forget a refused file", "file", f.ID, "err", derr)
-		}
+		forget()
 		return ae
 	case err != nil:
 		s.log.Debug("peer unreachable; the file waits for it", "file", f.ID, "domain", a.Domain, "err", logged(err))
 		out.Waiting = a.Domain
-	}
-	if err := s.blobs.Create(f.ID); err != nil {
-		if derr := s.st.DeleteFile(ctx, f.ID); derr != nil {
-			s.log.Error("forget file after a failed create", "file", f.ID, "err", derr)
-		}
-		return err
 	}
 	s.log.Debug("file upload for a peer created", "file", f.ID, "size", f.Size)
 	return writeJSON(w, out)
