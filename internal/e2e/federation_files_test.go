@@ -58,6 +58,18 @@ func (f *fedCluster) incoming(dev, name string) fileEntry {
 	return in
 }
 
+// fileEvent reports whether l has a file event matching f.
+func fileEvent(l *listener, f func(event) bool) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, e := range l.events {
+		if e.Type == "file" && f(e) {
+			return true
+		}
+	}
+	return false
+}
+
 // offerSlots runs dev's listen until it has offered its contacts slots.
 func (f *fedCluster) offerSlots(dev string) {
 	f.t.Helper()
@@ -71,7 +83,8 @@ func (f *fedCluster) offerSlots(dev string) {
 
 // TestFederatedFiles: files between alpha@a.example and bravo@b.example
 // go through both nodes: a file of several chunks from alpha reaches
-// bravo byte for byte and alpha sees it delivered; the same the other
+// bravo byte for byte (announced by bravo's listen) and alpha sees it
+// delivered (in files and its listen); the same the other
 // way; while b is down a's node holds alpha's file (across a restart of
 // a) and forwards it when b returns; a sender bravo has not listed is
 // refused and bravo is offered nothing.
@@ -89,13 +102,20 @@ func TestFederatedFiles(t *testing.T) {
 	b.offerSlots("bravo/b1")
 	a.offerSlots("alpha/a1")
 
-	// a → b: 300 KiB, five content chunks.
+	// a → b: 300 KiB, five content chunks; both devices listen.
+	bl, al := b.listen("bravo/b1"), a.listen("alpha/a1")
+	waitFor(t, "both listening", 20*time.Second, func() bool { return bl.has("ready", "") && al.has("ready", "") })
 	src := filepath.Join(a.tmp, "report-from-a.bin")
 	want := randomFile(t, src, 300<<10+17)
 	_, res := sendFileLines(t, a.mustPx("alpha/a1", "send-file", "bravo@b.example", src, "--json"))
 	if res.ID == "" || len(res.Devices) != 1 || res.Devices[0] != "bravo@b.example/b1" || len(res.Missing) != 0 {
 		t.Fatalf("send-file result: %+v", res)
 	}
+	waitFor(t, "bravo's listen reports the file", 40*time.Second, func() bool {
+		return fileEvent(bl, func(e event) bool {
+			return e.State == "offered" && e.From == "alpha@a.example" && e.FromDevice == "a1" && e.Text == "report-from-a.bin"
+		})
+	})
 	in := b.incoming("bravo/b1", "report-from-a.bin")
 	if in.Peer != "alpha@a.example/a1" || in.Size != int64(len(want)) {
 		t.Fatalf("bravo's files shows %+v", in)
@@ -105,6 +125,13 @@ func TestFederatedFiles(t *testing.T) {
 		o := a.outFile("alpha/a1", res.ID)
 		return o.State == "delivered" && len(o.Devices) == 1 && o.Devices[0].Device == "bravo@b.example/b1" && o.Devices[0].Delivered
 	})
+	waitFor(t, "alpha's listen reports the delivery", 40*time.Second, func() bool {
+		return fileEvent(al, func(e event) bool {
+			return e.State == "delivered" && e.Outgoing && e.ID == res.ID && e.Peer == "bravo@b.example/b1"
+		})
+	})
+	bl.stop()
+	al.stop()
 
 	// b → a.
 	back := filepath.Join(b.tmp, "answer-from-b.bin")
