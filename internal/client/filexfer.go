@@ -860,6 +860,18 @@ func (p *Profile) announceFiles(ctx context.Context, emit func(Event)) error {
 	}
 	// The sender's side: each recipient device that has a file, once.
 	for _, o := range l.Outgoing {
+		if o.Refused != "" {
+			// A recipient's cluster refused the forward: said once, under
+			// the empty device name no device has.
+			res, err := p.db.db.ExecContext(ctx, `INSERT INTO file_delivered(id, device, at) VALUES(?, '', ?) ON CONFLICT DO NOTHING`, o.ID, p.now().Unix())
+			if err != nil {
+				return err
+			}
+			if n, _ := res.RowsAffected(); n > 0 {
+				emit(Event{Type: "file", ID: o.ID, Peer: o.Recipient, State: "failed", Outgoing: true, Time: p.now(),
+					Error: "refused by the recipient's cluster: " + o.Refused})
+			}
+		}
 		for _, d := range o.Devices {
 			if !d.Delivered {
 				continue

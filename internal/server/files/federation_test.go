@@ -216,7 +216,7 @@ func TestFilesAcrossClusters(t *testing.T) {
 	// bravo's device offers alpha (of a.example) its slots at its own node.
 	secrets := slotSecrets{}
 	req := api.FileSlotsPut{Contact: "alpha@a.example"}
-	for range 3 {
+	for range 4 {
 		id, n1 := newSlotID(), random(32)
 		secrets[id] = n1
 		req.Slots = append(req.Slots, offer(id, n1))
@@ -342,6 +342,38 @@ func TestFilesAcrossClusters(t *testing.T) {
 		}
 		return false
 	})
+	// Refused for good at the forward: b down at the creation, and bravo
+	// removes alpha before b takes the file. The sender sees the refusal
+	// and a keeps nothing once alpha's other device has its copy.
+	_, ae = a.call("alpha@a.example/a1", "POST", api.PathFileSlotTake, api.FileSlotTake{Recipient: "bravo@b.example"}, &taken)
+	a.must(ae, "take")
+	_, ae = a.call("alpha@a.example/a1", "POST", api.PathFileSlotProve, api.FileSlotProve{Device: taken.Slots[0].Device, SlotID: taken.Slots[0].SlotID,
+		Proof: proofFor(taken.Slots[0].SlotID, secrets[taken.Slots[0].SlotID])}, &p)
+	a.must(ae, "prove")
+	ab.down.Store(true)
+	_, ae = a.call("alpha@a.example/a1", "POST", api.PathFiles, api.FileCreate{Recipient: "bravo@b.example", Size: int64(len(content)), Header: []byte("header"),
+		Slots: []api.FileSlotUse{{Device: taken.Slots[0].Device, SlotID: taken.Slots[0].SlotID, Nonce2: p.Nonce2}}}, &fc)
+	a.must(ae, "create while b is down")
+	upload(fc)
+	bravo, _ := b.st.Account(ctx, "bravo@b.example")
+	if err := b.st.RemoveContact(ctx, bravo.ID, "alpha@a.example"); err != nil {
+		t.Fatal(err)
+	}
+	ab.down.Store(false)
+	waitUntil(t, "the refusal at a", func() bool {
+		for _, o := range a.outgoing("alpha@a.example/a1") {
+			if o.ID == fc.ID {
+				return o.Refused == api.CodeNotContact && o.Waiting == ""
+			}
+		}
+		return false
+	})
+	_, ae = a.call("alpha@a.example/a2", "POST", api.PathFiles+"/"+fc.ID+"/ack", nil, nil)
+	a.must(ae, "a2's ack of the refused file")
+	if _, ae := a.call("alpha@a.example/a2", "GET", api.PathFiles+"/"+fc.ID, nil, nil); ae == nil {
+		t.Fatal("a kept the content of a refused file after alpha's other device took it")
+	}
+
 	// A peer's node may not forge an offer for another cluster's device,
 	// nor touch a file another device sent.
 	if _, err := (&link{to: b}).Do(ctx, "b.example", "PATCH", files.PathPeerFiles+"/"+fc.ID, []byte("bravo@b.example/b1"), nil, []byte("x"), nil); err == nil {
