@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -28,14 +29,14 @@ import (
 // are the server's, tested with it), and a peer's node reaches it in
 // process through link.
 type fedNode struct {
-	t      *testing.T
+	t      testing.TB
 	domain string
 	st     *sqlite.DB
 	svc    *files.Service
 	mux    *http.ServeMux
 }
 
-func newFedNode(t *testing.T, domain string, lim files.Limits, accounts map[string][]string, contacts [][2]string) *fedNode {
+func newFedNode(t testing.TB, domain string, lim files.Limits, accounts map[string][]string, contacts [][2]string) *fedNode {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -114,7 +115,8 @@ func (l *link) Do(ctx context.Context, domain, method, path string, cert []byte,
 	if rec.Code/100 != 2 {
 		var eb api.ErrorBody
 		if json.Unmarshal(rec.Body.Bytes(), &eb) != nil || eb.Error == nil {
-			return rec.Header(), errors.New("bad answer")
+			// The mux's own answer to a path no route matches.
+			return rec.Header(), &api.Error{Status: rec.Code, Code: "no_route", Message: rec.Body.String()}
 		}
 		eb.Error.Status = rec.Code
 		return rec.Header(), eb.Error
@@ -390,4 +392,54 @@ func waitUntil(t *testing.T, what string, f func() bool) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// FuzzPeerRequests: whatever a peer's node sends to the file calls for
+// peers (take, prove, offer, a chunk, a state query), the answer is an
+// answer: a 2xx or a refusal with its code, never a failure of the node
+// (500) or a panic.
+func FuzzPeerRequests(f *testing.F) {
+	b := newFedNode(f, "b.example", files.DefaultLimits, map[string][]string{"bravo": {"b1"}}, [][2]string{{"bravo", "alpha@a.example"}})
+	b.svc.SetPeers(&link{to: &fedNode{domain: "a.example", mux: http.NewServeMux()}}) // a.example is a peer
+	secrets := slotSecrets{}
+	req := api.FileSlotsPut{Contact: "alpha@a.example"}
+	for range 4 {
+		id, n1 := newSlotID(), random(32)
+		secrets[id] = n1
+		req.Slots = append(req.Slots, offer(id, n1))
+	}
+	_, ae := b.call("bravo@b.example/b1", "PUT", api.PathFileSlots, req, nil)
+	b.must(ae, "slots")
+	slot := req.Slots[0].ID
+	prove, _ := json.Marshal(api.FileSlotProve{Device: "bravo@b.example/b1", SlotID: slot, Proof: proofFor(slot, secrets[slot])})
+	f.Add(uint8(0), "", []byte(`{"recipient":"bravo@b.example"}`))
+	f.Add(uint8(1), "", prove)
+	f.Add(uint8(2), "", validOfferFor(slot))
+	f.Add(uint8(3), "abcdefgh", []byte("chunk"))
+	f.Add(uint8(4), "abcdefgh", []byte(nil))
+	f.Add(uint8(0), "", []byte(`{"recipient":"nobody"}`))
+	f.Add(uint8(2), "", []byte(`{"origin_id":"x","size":-1}`))
+	paths := []string{files.PathPeerSlotTake, files.PathPeerSlotProve, files.PathPeerFiles, files.PathPeerFiles + "/", files.PathPeerFiles + "/"}
+	methods := []string{"POST", "POST", "POST", "PATCH", "GET"}
+	f.Fuzz(func(t *testing.T, which uint8, id string, body []byte) {
+		i := int(which) % len(paths)
+		path := paths[i]
+		if i >= 3 {
+			path += url.PathEscape(id)
+		}
+		hdr := http.Header{}
+		hdr.Set("Content-Type", api.ContentTypeOffset)
+		hdr.Set(api.HeaderUploadOffset, "0")
+		_, err := (&link{to: b}).Do(context.Background(), "b.example", methods[i], path, []byte("alpha@a.example/a1"), hdr, body, nil)
+		var ae *api.Error
+		if err != nil && (!errors.As(err, &ae) || ae.Status >= 500 && ae.Code != api.CodeStorageFull) {
+			t.Fatalf("%s %s %q: %v", methods[i], path, body, err)
+		}
+	})
+}
+
+func validOfferFor(slot string) []byte {
+	b, _ := json.Marshal(files.Offer{OriginID: "abcdefgh", FileCreate: api.FileCreate{Recipient: "bravo@b.example", Size: 100, Header: []byte("h"),
+		Slots: []api.FileSlotUse{{Device: "bravo@b.example/b1", SlotID: slot, Nonce2: bytes.Repeat([]byte{1}, api.Nonce2Size)}}}})
+	return b
 }
