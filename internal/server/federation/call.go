@@ -8,8 +8,17 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/phonex/phonex/internal/store"
+)
+
+// A body over bulkFrom bytes gets hc0Timeout plus a second per bulkRate
+// bytes (32 KiB/s, a slow link), instead of the client's fixed bound.
+const (
+	bulkFrom   = 256 << 10
+	bulkRate   = 32 << 10
+	hc0Timeout = 15 * time.Second
 )
 
 // Do calls method path on the API of domain's peer for the device whose
@@ -41,7 +50,17 @@ func (c *Client) Do(ctx context.Context, domain, method, path string, deviceCert
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set(HeaderDeviceCert, EncodeCert(deviceCert))
-	res, err := c.client(p).Do(req)
+	hc := c.client(p)
+	if len(body) > bulkFrom {
+		// A large body may take longer than a call's bound on a slow
+		// link: its own bound grows with its size.
+		hc = &http.Client{Transport: hc.Transport}
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, hc0Timeout+time.Duration(len(body)/bulkRate)*time.Second)
+		defer cancel()
+		req = req.WithContext(ctx)
+	}
+	res, err := hc.Do(req)
 	if err != nil {
 		return http.Header{}, fmt.Errorf("peer %s: %w", domain, err)
 	}
