@@ -303,12 +303,13 @@ func (s *Service) createOutbound(ctx context.Context, w http.ResponseWriter, c C
 	_, err = s.offer(ctx, f, c.Cert, req)
 	var ae *api.Error
 	switch {
-	case errors.As(err, &ae):
+	case refusal(err) && errors.As(err, &ae):
 		// Refused for good: nothing stays here either.
 		forget()
 		return ae
 	case err != nil:
-		s.log.Debug("peer unreachable; the file waits for it", "file", f.ID, "domain", a.Domain, "err", logged(err))
+		// Unreachable, or a transient refusal (its disk full, say).
+		s.log.Debug("peer did not take the offer; the file waits for it", "file", f.ID, "domain", a.Domain, "err", logged(err))
 		out.Waiting = a.Domain
 	}
 	s.log.Debug("file upload for a peer created", "file", f.ID, "size", f.Size)
