@@ -39,6 +39,11 @@ func ExampleDevice_SendFile() {
 		log.Fatal(err)
 	}
 	fmt.Println("sent to", sent.Devices)
+	if sent.Waiting != "" {
+		// A recipient of another cluster that could not be reached: the
+		// file is on this node, which forwards it later.
+		fmt.Println("waiting for", sent.Waiting)
+	}
 
 	files, err := bravo.FileTransfers(ctx)
 	if err != nil {
