@@ -117,7 +117,7 @@ func TestFederatedFiles(t *testing.T) {
 		})
 	})
 	in := b.incoming("bravo/b1", "report-from-a.bin")
-	if in.Peer != "alpha@a.example/a1" || in.Size != int64(len(want)) {
+	if in.ID != res.ID || in.Peer != "alpha@a.example/a1" || in.Size != int64(len(want)) {
 		t.Fatalf("bravo's files shows %+v", in)
 	}
 	b.getAndCompare("bravo/b1", in.ID, want)
@@ -141,6 +141,9 @@ func TestFederatedFiles(t *testing.T) {
 		t.Fatalf("send-file b → a: %+v", res2)
 	}
 	in2 := a.incoming("alpha/a1", "answer-from-b.bin")
+	if in2.ID != res2.ID {
+		t.Fatalf("alpha sees file %s, bravo sent %s", in2.ID, res2.ID)
+	}
 	a.getAndCompare("alpha/a1", in2.ID, wantBack)
 	waitFor(t, "bravo sees the file delivered", 15*time.Second, func() bool { return b.outFile("bravo/b1", res2.ID).State == "delivered" })
 
@@ -197,6 +200,9 @@ func TestFederatedFiles(t *testing.T) {
 	a.start()
 	b.start()
 	in3 := b.incoming("bravo/b1", "held-at-a.bin")
+	if in3.ID != held1.ID {
+		t.Fatalf("bravo sees file %s, alpha sent %s", in3.ID, held1.ID)
+	}
 	b.getAndCompare("bravo/b1", in3.ID, wantHeld)
 	waitFor(t, "alpha sees the held file delivered", 15*time.Second, func() bool { return a.outFile("alpha/a1", held1.ID).State == "delivered" })
 

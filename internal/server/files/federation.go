@@ -373,10 +373,25 @@ func (s *Service) inbound(ctx context.Context, w http.ResponseWriter, r *http.Re
 		targets = append(targets, store.FileTarget{DeviceID: d.ID, SlotID: u.SlotID, Nonce2: u.Nonce2})
 	}
 	now := s.now()
-	f := store.StoredFile{ID: newID(), RecipientAccount: rcpt.ID, Size: o.Size, Header: o.Header, State: api.FileUploading,
+	// The file keeps the sender's node's id where it is free here, so
+	// sender and recipients name it alike, as within one cluster.
+	f := store.StoredFile{ID: o.OriginID, RecipientAccount: rcpt.ID, Size: o.Size, Header: o.Header, State: api.FileUploading,
 		Created: now, Expires: now.Add(lim.Expiry), RemoteSender: c.Account + "/" + c.Device, RemoteAccount: c.Account,
 		Origin: c.Origin, OriginID: o.OriginID}
-	err = s.st.CreateInboundFile(ctx, f, uses, c.DeviceID, targets, store.FileLimits{PairCap: s.lim.PairCap, Quota: lim.Quota}, now)
+	if _, err := s.st.StoredFile(ctx, f.ID); err == nil {
+		f.ID = newID()
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	flim := store.FileLimits{PairCap: s.lim.PairCap, Quota: lim.Quota}
+	err = s.st.CreateInboundFile(ctx, f, uses, c.DeviceID, targets, flim, now)
+	if errors.Is(err, store.ErrExists) && f.ID == o.OriginID {
+		if _, ierr := s.st.InboundFile(ctx, c.Origin, o.OriginID); errors.Is(ierr, store.ErrNotFound) {
+			// The id was taken meanwhile by a file of another origin.
+			f.ID = newID()
+			err = s.st.CreateInboundFile(ctx, f, uses, c.DeviceID, targets, flim, now)
+		}
+	}
 	var se *store.SlotError
 	switch {
 	case errors.Is(err, store.ErrExists):

@@ -256,7 +256,7 @@ func TestFilesAcrossClusters(t *testing.T) {
 		t.Fatalf("waiting while b is up: %+v", fc)
 	}
 	upload(fc)
-	fetch := func() string {
+	fetch := func(want string) string {
 		t.Helper()
 		var in []api.IncomingFile
 		waitUntil(t, "the file at bravo", func() bool {
@@ -266,7 +266,7 @@ func TestFilesAcrossClusters(t *testing.T) {
 			in = l.Incoming
 			return len(in) == 1
 		})
-		if in[0].Sender != "alpha@a.example/a1" || in[0].Size != int64(len(content)) || string(in[0].Header) != "header" {
+		if in[0].ID != want || in[0].Sender != "alpha@a.example/a1" || in[0].Size != int64(len(content)) || string(in[0].Header) != "header" {
 			t.Fatalf("bravo's incoming file: %+v", in[0])
 		}
 		rec, ae := b.call("bravo@b.example/b1", "GET", api.PathFiles+"/"+in[0].ID, nil, nil)
@@ -278,7 +278,7 @@ func TestFilesAcrossClusters(t *testing.T) {
 		b.must(ae, "ack")
 		return in[0].ID
 	}
-	fetch()
+	fetch(fc.ID)
 	// alpha's other device has its copy at a until it takes it.
 	og := a.outgoing("alpha@a.example/a1")
 	if len(og) != 1 || og[0].State != api.FileComplete || len(og[0].Devices) != 2 || og[0].Devices[0].Delivered ||
@@ -335,7 +335,7 @@ func TestFilesAcrossClusters(t *testing.T) {
 		}
 	}
 	ab.down.Store(false)
-	fetch()
+	fetch(fc.ID)
 	waitUntil(t, "alpha sees the held file delivered to bravo", func() bool {
 		for _, o := range a.outgoing("alpha@a.example/a1") {
 			if o.ID == fc.ID {
