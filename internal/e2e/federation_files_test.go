@@ -154,44 +154,7 @@ func TestFederatedFiles(t *testing.T) {
 	// progress lines, after the slots and before the upload's creation.
 	held := filepath.Join(a.tmp, "held-at-a.bin")
 	wantHeld := randomFile(t, held, 8<<20+3)
-	pr, pw, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	const fSetPipeSz = 1031 // F_SETPIPE_SZ, fcntl(2)
-	if _, _, e := syscall.Syscall(syscall.SYS_FCNTL, pw.Fd(), fSetPipeSz, 4096); e != 0 {
-		t.Fatalf("F_SETPIPE_SZ: %v", e)
-	}
-	cmd := exec.Command(filepath.Join(bin, "phonex"), "send-file", "bravo@b.example", held, "--json",
-		"--profile", a.profile("alpha/a1"), "--password-file", a.pw)
-	cmd.Stdout = pw
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	pw.Close()
-	first, err := bufio.NewReaderSize(pr, 16).ReadString('\n') // reads at most a few bytes past the line
-	if err != nil || !strings.Contains(first, `"progress"`) {
-		t.Fatalf("send-file's first line %q: %v (%s)", first, err, stderr.String())
-	}
-	b.n.stop(t)
-	var rest bytes.Buffer
-	rest.ReadFrom(pr)
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("send-file with b down: %v: %s", err, stderr.String())
-	}
-	lines := strings.Split(strings.TrimSpace(rest.String()), "\n")
-	var held1 struct {
-		ID      string `json:"id"`
-		Waiting string `json:"waiting"`
-	}
-	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &held1); err != nil || held1.ID == "" || held1.Waiting != "b.example" {
-		t.Fatalf("send-file result with b down: %q (%v)", lines[len(lines)-1], err)
-	}
-	if !strings.Contains(stderr.String(), "waiting for b.example") {
-		t.Fatalf("send-file did not say it waits for b.example: %s", stderr.String())
-	}
+	held1 := sendWhileDown(t, a, b, "alpha/a1", "bravo@b.example", held)
 	if o := a.outFile("alpha/a1", held1.ID); o.State != "waiting" || o.Error != "waiting for b.example" {
 		t.Fatalf("alpha's files with b down: %+v", o)
 	}
@@ -348,4 +311,88 @@ func TestFederatedVoice(t *testing.T) {
 		t.Fatalf("the voice message at alpha: %d bytes, %v", len(got), err)
 	}
 
+}
+
+// heldSend is the result of a send-file to a cluster that went down.
+type heldSend struct {
+	ID      string `json:"id"`
+	Waiting string `json:"waiting"`
+}
+
+// sendWhileDown runs dev's send-file of path to `to` and stops b's node
+// once the command has taken and proved the slots, before it creates the
+// upload: its output goes into a pipe of one page that is not read, so
+// the command stops at its progress lines (hashing, encrypting) until b
+// is down. It checks that the upload completed and the command said it
+// waits for b.
+func sendWhileDown(t *testing.T, a, b *fedCluster, dev, to, path string) heldSend {
+	t.Helper()
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	const fSetPipeSz = 1031 // F_SETPIPE_SZ, fcntl(2)
+	if _, _, e := syscall.Syscall(syscall.SYS_FCNTL, pw.Fd(), fSetPipeSz, 4096); e != 0 {
+		t.Fatalf("F_SETPIPE_SZ: %v", e)
+	}
+	cmd := exec.Command(filepath.Join(bin, "phonex"), "send-file", to, path, "--json",
+		"--profile", a.profile(dev), "--password-file", a.pw)
+	cmd.Stdout = pw
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	first, err := bufio.NewReaderSize(pr, 16).ReadString('\n') // reads at most a few bytes past the line
+	if err != nil || !strings.Contains(first, `"progress"`) {
+		t.Fatalf("send-file's first line %q: %v (%s)", first, err, stderr.String())
+	}
+	b.n.stop(t)
+	var rest bytes.Buffer
+	rest.ReadFrom(pr)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("send-file with %s down: %v: %s", b.domain, err, stderr.String())
+	}
+	lines := strings.Split(strings.TrimSpace(rest.String()), "\n")
+	var res heldSend
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &res); err != nil || res.ID == "" || res.Waiting != b.domain {
+		t.Fatalf("send-file result with %s down: %q (%v)", b.domain, lines[len(lines)-1], err)
+	}
+	if !strings.Contains(stderr.String(), "waiting for "+b.domain) {
+		t.Fatalf("send-file did not say it waits for %s: %s", b.domain, stderr.String())
+	}
+	return res
+}
+
+// TestFederatedFileRefused: a file that waited at a longer than b lets a
+// take of its slot last is refused by b when it comes back; alpha's
+// files shows it failed with b's refusal and alpha's listen reports it.
+func TestFederatedFileRefused(t *testing.T) {
+	a := newFedCluster(t, "a.example")
+	b := newFedCluster(t, "b.example")
+	b.configure("file_take_ttl = 2s")
+	b.n.stop(t)
+	b.start()
+	a.peer(b)
+	b.peer(a)
+	a.enroll("alpha", "a1")
+	b.enroll("bravo", "b1")
+	a.mustPx("alpha/a1", "contacts", "add", "bravo@b.example")
+	b.mustPx("bravo/b1", "contacts", "add", "alpha@a.example")
+	b.offerSlots("bravo/b1")
+	src := filepath.Join(a.tmp, "too-late.bin")
+	randomFile(t, src, 8<<20)
+	held := sendWhileDown(t, a, b, "alpha/a1", "bravo@b.example", src)
+	time.Sleep(3 * time.Second) // past b's take of the slot
+	al := a.listen("alpha/a1")
+	b.start()
+	waitFor(t, "the refusal at alpha", 60*time.Second, func() bool {
+		o := a.outFile("alpha/a1", held.ID)
+		return o.State == "failed" && strings.HasPrefix(o.Error, "refused by the recipient's cluster: slot_")
+	})
+	waitFor(t, "alpha's listen reports the refusal", 40*time.Second, func() bool {
+		return fileEvent(al, func(e event) bool { return e.State == "failed" && e.Outgoing && e.ID == held.ID })
+	})
 }
