@@ -327,6 +327,11 @@ type heldSend struct {
 // waits for b.
 func sendWhileDown(t *testing.T, a, b *fedCluster, dev, to, path string) heldSend {
 	t.Helper()
+	// Progress comes in steps of 1% of the size per phase, in 32 KiB
+	// reads: a few MiB make more than a page of it before the upload.
+	if st, err := os.Stat(path); err != nil || st.Size() < 4<<20 {
+		t.Fatalf("sendWhileDown needs a file of 4 MiB or more: %v", err)
+	}
 	pr, pw, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
@@ -366,13 +371,15 @@ func sendWhileDown(t *testing.T, a, b *fedCluster, dev, to, path string) heldSen
 	return res
 }
 
-// TestFederatedFileRefused: a file that waited at a longer than b lets a
-// take of its slot last is refused by b when it comes back; alpha's
-// files shows it failed with b's refusal and alpha's listen reports it.
+// TestFederatedFileRefused: a file over b's size limit is refused before
+// its upload and a keeps nothing; a file that waited at a longer than b
+// lets a take of its slot last is refused by b when it comes back;
+// alpha's files shows it failed with b's refusal and alpha's listen
+// reports it.
 func TestFederatedFileRefused(t *testing.T) {
 	a := newFedCluster(t, "a.example")
 	b := newFedCluster(t, "b.example")
-	b.configure("file_take_ttl = 2s")
+	b.configure("file_take_ttl = 2s", "file_max_size = 9437184")
 	b.n.stop(t)
 	b.start()
 	a.peer(b)
@@ -382,8 +389,19 @@ func TestFederatedFileRefused(t *testing.T) {
 	a.mustPx("alpha/a1", "contacts", "add", "bravo@b.example")
 	b.mustPx("bravo/b1", "contacts", "add", "alpha@a.example")
 	b.offerSlots("bravo/b1")
+
+	// Over b's size limit: refused before the upload; a keeps nothing.
+	big := filepath.Join(a.tmp, "too-big.bin")
+	randomFile(t, big, 10<<20)
+	if r := a.px("alpha/a1", "send-file", "bravo@b.example", big); r.code == 0 || !strings.Contains(r.err, "b.example takes files of at most 9437184 bytes") {
+		t.Fatalf("a file over b's size limit: exit %d %q", r.code, r.err)
+	}
+	if out := decode[[]outFile](t, a.mustPx("alpha/a1", "files", "--json")); len(out) != 0 {
+		t.Fatalf("a keeps a file b refused: %+v", out)
+	}
+
 	src := filepath.Join(a.tmp, "too-late.bin")
-	randomFile(t, src, 8<<20)
+	randomFile(t, src, 8<<20) // within b's limit once encrypted
 	held := sendWhileDown(t, a, b, "alpha/a1", "bravo@b.example", src)
 	time.Sleep(3 * time.Second) // past b's take of the slot
 	al := a.listen("alpha/a1")
