@@ -16,8 +16,9 @@ import (
 	"github.com/phonex/phonex/internal/zrtp"
 )
 
-// Defaults of what a call sends: Opus at 21 kbit/s in 120 ms packets keeps
-// one direction within 20 kbit/s at the IP level on speech (about 19.4),
+// Defaults of what a call sends: Opus at 22 kbit/s in 120 ms packets,
+// mediumband, keeps one direction within 20 kbit/s at the IP level on
+// speech (about 19.6),
 // at the cost of delay (docs/calls.md, "Audio quality").
 const (
 	DefaultOpusBitrate = sipua.DefaultOpusBitrate

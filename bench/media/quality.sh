@@ -99,9 +99,9 @@ pipeline() { # label, quality flags...
 	done
 	echo "| $label | $(jget "$j" ip_kbps), $(jget "$j" ip_kbps_peak) | $(stats "${clean[@]}") | $(stats "${lossy[@]}") | $red / $fec / $plc / $late |"
 }
-pipeline "Opus 21 kbit/s, 120 ms, expected loss from RTCP up to 5 % (the default)" -bitrate 21000 -ptime 120ms
-pipeline "Opus 16 kbit/s, 60 ms (the earlier default)" -bitrate 16000 -ptime 60ms
-pipeline "Opus 21 kbit/s, 120 ms, RFC 2198 redundancy at 6 kbit/s with the primary at 15 while loss is reported" -bitrate 21000 -ptime 120ms -red -red-primary 15000 -red-bitrate 6000
+pipeline "Opus 22 kbit/s, mediumband, 120 ms, no FEC of its own, expected loss from RTCP up to 5 % (the default)" -bitrate 22000 -ptime 120ms -bandwidth mediumband -fec=false
+pipeline "Opus 21 kbit/s, wideband, 120 ms, FEC from 5 % reported loss (the earlier default)" -bitrate 21000 -ptime 120ms
+pipeline "Opus 22 kbit/s, mediumband, 120 ms, RFC 2198 redundancy at 6 kbit/s with the primary at 16 while loss is reported" -bitrate 22000 -ptime 120ms -bandwidth mediumband -fec=false -red -red-primary 16000 -red-bitrate 6000
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo

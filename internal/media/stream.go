@@ -300,7 +300,10 @@ type ReceiveStats struct {
 	Lost         uint64 // frames missing at play-out time: RedRecovered + FECRecovered + Concealed
 	RedRecovered uint64 // lost frames played from the next packet's redundant copy (RFC 2198)
 	FECRecovered uint64 // lost frames rebuilt from the next packet's in-band FEC
-	Concealed    uint64 // lost frames filled by packet loss concealment
+	Concealed    uint64 // lost frames filled by packet loss concealment (Bridged of them with the next packet's audio)
+	// Bridged counts the lost frames concealed between the audio either
+	// side of them (dsp.Bridge), the next packet being already buffered.
+	Bridged uint64
 	// RedundantPackets counts packets received in the redundant audio
 	// format.
 	RedundantPackets uint64
@@ -338,6 +341,14 @@ type Receiver struct {
 	cname   string
 	rtcpBuf []byte
 	store   []byte // a payload as buffered, tagged with its format
+	// past is the end of the audio played, at the codec's rate, for
+	// bridging a lost frame (dsp.Bridge); ahead is the next frame's
+	// audio, decoded early to bridge the frame before it, and aheadSeq
+	// its sequence number.
+	past, ahead []int16
+	plc         []int16
+	aheadSeq    uint16
+	haveAhead   bool
 }
 
 // NewReceiver returns a Receiver.
@@ -484,12 +495,19 @@ func (r *Receiver) Play(now time.Time, dst []int16) ([]int16, error) {
 			return dst, nil
 		}
 		var err error
-		if f.Lost {
-			r.pcm, err = r.conceal(r.pcm[:0])
+		switch {
+		case f.Lost:
+			r.haveAhead = false
+			r.pcm, err = r.conceal(r.pcm[:0], f.Seq)
 			if err != nil {
 				return dst, fmt.Errorf("media: play: %w", err)
 			}
-		} else {
+		case r.haveAhead && f.Seq == r.aheadSeq:
+			// Decoded already, to bridge the lost frame before it.
+			r.pcm = append(r.pcm[:0], r.ahead...)
+			r.haveAhead = false
+		default:
+			r.haveAhead = false
 			primary, _ := r.unwrap(f.Payload)
 			r.pcm, err = r.codec.Decode(r.pcm[:0], primary)
 		}
@@ -501,6 +519,7 @@ func (r *Receiver) Play(now time.Time, dst []int16) ([]int16, error) {
 			}
 		}
 		r.stats.Media += r.codec.FrameDuration()
+		r.keepPast(r.pcm)
 		if r.rs != nil {
 			dst = r.rs.Process(dst, r.pcm)
 		} else {
@@ -537,11 +556,25 @@ func (r *Receiver) RTCPReport(dst []byte) ([]byte, bool, error) {
 	return out, true, nil
 }
 
-// conceal fills a lost frame: from the in-band FEC of the packet after it
-// when that one is already buffered (RFC 6716 §2.1.7; the jitter delay
-// gives it the time to arrive), otherwise by the codec's packet loss
-// concealment.
-func (r *Receiver) conceal(dst []int16) ([]int16, error) {
+// keepPast keeps the end of the audio played for bridging.
+func (r *Receiver) keepPast(pcm []int16) {
+	keep := dsp.BridgeContext(r.codec.SampleRate())
+	if len(pcm) >= keep {
+		r.past = append(r.past[:0], pcm[len(pcm)-keep:]...)
+		return
+	}
+	r.past = append(r.past, pcm...)
+	if over := len(r.past) - keep; over > 0 {
+		r.past = append(r.past[:0], r.past[over:]...)
+	}
+}
+
+// conceal fills the lost frame seq: from the redundant copy or the
+// in-band FEC of the packet after it when that one is already buffered
+// (RFC 2198; RFC 6716 §2.1.7; the jitter delay gives it the time to
+// arrive), otherwise by the codec's packet loss concealment, bridged to
+// the next packet's audio when that one is buffered.
+func (r *Receiver) conceal(dst []int16, seq uint16) ([]int16, error) {
 	if out, ok := r.fromRedundancy(dst); ok {
 		return out, nil
 	}
@@ -559,7 +592,26 @@ func (r *Receiver) conceal(dst []int16) ([]int16, error) {
 		}
 	}
 	r.stats.Concealed++
-	return r.codec.Decode(dst, nil)
+	stored, ok := r.jb.Next()
+	if !ok {
+		return r.codec.Decode(dst, nil)
+	}
+	next, _ := r.unwrap(stored)
+	var err error
+	if r.plc, err = r.codec.Decode(r.plc[:0], nil); err != nil {
+		return dst, err
+	}
+	// The decoder runs through the gap before it decodes the next packet,
+	// as it would without bridging; that packet's audio is played from
+	// ahead when its turn comes.
+	ahead, err := r.codec.Decode(r.ahead[:0], next)
+	if err != nil || len(ahead) == 0 {
+		// It does not decode: concealed in its turn.
+		return append(dst, r.plc...), nil
+	}
+	r.ahead, r.aheadSeq, r.haveAhead = ahead, seq+1, true
+	r.stats.Bridged++
+	return dsp.Bridge(dst, r.past, r.plc, ahead, r.codec.SampleRate()), nil
 }
 
 // Flush appends the resampler's tail at the end of the call.

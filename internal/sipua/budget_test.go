@@ -12,9 +12,9 @@ func TestBudgetBitrate(t *testing.T) {
 	}{
 		{20 * time.Millisecond, 8000},
 		{40 * time.Millisecond, 11000},
-		{60 * time.Millisecond, 16000},
+		{60 * time.Millisecond, 17000},
 		{80 * time.Millisecond, 18000},
-		{100 * time.Millisecond, 19000},
+		{100 * time.Millisecond, 20000},
 		{DefaultPTime, DefaultOpusBitrate},
 	} {
 		if got := BudgetBitrate(tt.ptime); got != tt.want {

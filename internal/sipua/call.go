@@ -55,7 +55,7 @@ type CallOptions struct {
 	NoOpus bool
 	// OpusBitrate (bits/s, 8000 to 24000; 0 means BudgetBitrate(PTime))
 	// and PTime (20, 40, 60, 80, 100 or 120 ms) set what this side sends.
-	// The defaults, 21 kbit/s in
+	// The defaults, 22 kbit/s in
 	// 120 ms packets, keep one direction within the seed's budget of 8 to
 	// 20 kbit/s at the IP level on speech (about 19.5 kbit/s with IP, UDP,
 	// RTP and SRTP headers) with the best quality found in that budget,
@@ -500,30 +500,31 @@ func (c *Call) startMedia(parent context.Context) error {
 // Defaults of what a call sends: measured best within 20 kbit/s one way
 // at the IP level, clean and at 5 % loss (docs/calls.md "Audio quality").
 // MaxOpusBitrate bounds the option: 24 kbit/s in 120 ms packets is about
-// 21.5 kbit/s at the IP level.
+// 20.8 kbit/s at the IP level.
 const (
 	DefaultPTime       = 120 * time.Millisecond
-	DefaultOpusBitrate = 21000
+	DefaultOpusBitrate = 22000
 	MaxOpusBitrate     = 24000
 )
 
 // BudgetBitrate is the Opus bitrate that keeps one direction within 20
 // kbit/s at the IP level on speech for a packet time, headers included
-// (50 bytes a packet with HS80): 21 kbit/s in 120 ms packets measures
-// 19.4 kbit/s, 19 in 100 ms 19.3, 18 in 80 ms 19.6, 16 in 60 ms 19.4, 11
-// in 40 ms 19.5 (bench/media/quality -sim on the speech of
-// bench/media/quality.sh). In 20 ms packets the headers alone take 20
-// kbit/s: it gives the lowest rate accepted.
+// (50 bytes a packet with HS80), in the mediumband calls send (newCodec):
+// 22 kbit/s in 120 ms packets measures 19.6 kbit/s, 20 in 100 ms 19.5, 18
+// in 80 ms 19.2, 17 in 60 ms 19.6, 11 in 40 ms 19.2 (bench/media/quality
+// -sim -bandwidth mediumband on the speech of bench/media/quality.sh). In
+// 20 ms packets the headers alone take 20 kbit/s: it gives the lowest
+// rate accepted.
 func BudgetBitrate(ptime time.Duration) int {
 	switch {
 	case ptime >= 120*time.Millisecond:
-		return 21000
+		return 22000
 	case ptime >= 100*time.Millisecond:
-		return 19000
+		return 20000
 	case ptime >= 80*time.Millisecond:
 		return 18000
 	case ptime >= 60*time.Millisecond:
-		return 16000
+		return 17000
 	case ptime >= 40*time.Millisecond:
 		return 11000
 	}
@@ -533,11 +534,18 @@ func BudgetBitrate(ptime time.Duration) int {
 func newCodec(c Codec, ptime time.Duration, bitrate int) (codec.Codec, error) {
 	switch strings.ToLower(c.Name) {
 	case "opus":
-		// In-band FEC on: libopus adds it once the loss the peer reports
-		// (Sender.Adapt) and the bitrate allow (RFC 6716 §2.1.7), and the
-		// peer may send it to us (RFC 7587 §6.1, useinbandfec=1 in our
-		// fmtp).
-		o, err := codec.NewOpus(codec.OpusConfig{PayloadType: c.PT, Frame: ptime, Bitrate: bitrate, FEC: true})
+		// Mediumband (6 kHz) and no in-band FEC of our own: within the
+		// 20 kbit/s budget the bits the 6-8 kHz band and the FEC copies
+		// would take serve the rest of the band better. Wideband PESQ of
+		// the speech of bench/media/quality.sh, ten loss seeds: 3.94
+		// clean and 2.97 at 5 % loss against 3.84 and 2.76 in wideband
+		// with FEC (libopus 1.3.1 switches FEC on at 5 % reported loss in
+		// mediumband and then scores 2.75; docs/calls.md "Audio
+		// quality"). The peer may still send us FEC, which the receiver
+		// uses (RFC 7587 §6.1, useinbandfec=1 in our fmtp); the expected
+		// loss the peer reports still makes our frames more robust
+		// (Sender.Adapt).
+		o, err := codec.NewOpus(codec.OpusConfig{PayloadType: c.PT, Frame: ptime, Bitrate: bitrate, MaxBandwidth: codec.BandwidthMediumband})
 		if err != nil {
 			return nil, fmt.Errorf("call: Opus: %w", err)
 		}
@@ -766,7 +774,7 @@ func (c *Call) updateStats(st *mediaState) {
 		r := st.receiver.Stats()
 		c.stats.PacketsReceived, c.stats.BytesReceived = r.Packets, r.Bytes
 		c.stats.Lost, c.stats.AuthFailures = r.Lost, r.AuthFailures
-		c.stats.FECRecovered, c.stats.Concealed = r.FECRecovered, r.Concealed
+		c.stats.FECRecovered, c.stats.Concealed, c.stats.Bridged = r.FECRecovered, r.Concealed, r.Bridged
 		c.stats.RedRecovered = r.RedRecovered
 		lost, expected, jitter := st.receiver.Reception()
 		c.stats.LostPackets = lost

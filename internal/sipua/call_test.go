@@ -151,7 +151,7 @@ func TestCallToneAndSAS(t *testing.T) {
 					ss.RTCPSent, cs.RTCPReceived, cs.PeerLossPercent, ss.LossPercent)
 			}
 			if cs.Path != "host" || cs.Send.PTimeMS != int(DefaultPTime/time.Millisecond) || cs.DelayMS < cs.PlayoutDelayMS || cs.PlayoutDelayMS <= 0 || cs.SendIPKbps <= 0 ||
-				(!tt.noOpus && (!cs.Send.FEC || !cs.Send.Redundancy || !ss.Send.Redundancy || cs.Send.BitrateBPS != DefaultOpusBitrate || cs.Send.Bandwidth != "wideband")) {
+				(!tt.noOpus && (cs.Send.FEC || !cs.Send.Redundancy || !ss.Send.Redundancy || cs.Send.BitrateBPS != DefaultOpusBitrate || cs.Send.Bandwidth != "mediumband")) {
 				t.Errorf("caller settings %+v, path %q, %.1f kbit/s", cs.Send, cs.Path, cs.SendIPKbps)
 			}
 			f, err := os.Open(rec)

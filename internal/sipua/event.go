@@ -69,6 +69,9 @@ type Stats struct {
 	RedRecovered  uint64 `json:"red_recovered"`
 	RedundantSent uint64 `json:"redundant_sent"`
 	Concealed     uint64 `json:"concealed"` // packet loss concealment frames
+	// Bridged counts the concealed frames joined to the audio of the
+	// packet after them, which had already arrived (dsp.Bridge).
+	Bridged uint64 `json:"bridged"`
 	// LostPackets and LossPercent are the peer's packets that never
 	// arrived, as RTCP counts them (RFC 3550 §6.4.1).
 	LostPackets int64   `json:"lost_packets"`

@@ -41,7 +41,8 @@ type result struct {
 	RedRecovered uint64  `json:"red_recovered"`
 	Redundant    uint64  `json:"redundant_sent"` // packets sent with a redundant copy
 	Concealed    uint64  `json:"concealed"`
-	Late         uint64  `json:"late"` // packets that came after their play-out time
+	Bridged      uint64  `json:"bridged"` // of the concealed, joined to the next packet's audio
+	Late         uint64  `json:"late"`    // packets that came after their play-out time
 	JitterMS     float64 `json:"jitter_ms"`
 	Reports      int     `json:"rtcp_reports"`
 	LossHintEnd  int     `json:"loss_hint_end"` // the encoder's expected loss after adaptation
@@ -61,6 +62,7 @@ func main() {
 	adapt := flag.Bool("adapt", true, "adapt the encoder to the loss RTCP reports")
 	dtx := flag.Bool("dtx", false, "Opus DTX")
 	cbr := flag.Bool("cbr", false, "constant bitrate")
+	band := flag.String("bandwidth", "wideband", "highest audio band Opus codes: narrowband, mediumband, wideband")
 	tag := flag.String("tag", srtp.TagHS80, "SRTP auth tag, HS32 or HS80")
 	redOn := flag.Bool("red", false, "redundant audio (RFC 2198) while loss is reported")
 	redPrimary := flag.Int("red-primary", 0, "primary bitrate while redundancy is on, bit/s (0: unchanged)")
@@ -80,7 +82,11 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
-	cfg := codec.OpusConfig{Bitrate: *bitrate, Frame: *ptime, Complexity: complexity, FEC: *fec, PacketLoss: *lossHint, DTX: *dtx, CBR: *cbr}
+	bw, ok := map[string]codec.Bandwidth{"narrowband": codec.BandwidthNarrowband, "mediumband": codec.BandwidthMediumband, "wideband": codec.BandwidthWideband}[*band]
+	if !ok {
+		fail(fmt.Errorf("-bandwidth %q: want narrowband, mediumband or wideband", *band))
+	}
+	cfg := codec.OpusConfig{Bitrate: *bitrate, Frame: *ptime, Complexity: complexity, FEC: *fec, PacketLoss: *lossHint, DTX: *dtx, CBR: *cbr, MaxBandwidth: bw}
 	if *redOn {
 		redCfg = &redSettings{primary: *redPrimary, rate: *redRate, minLoss: *redMinLoss}
 	}
@@ -102,7 +108,7 @@ func main() {
 	if err := o.Close(); err != nil {
 		fail(err)
 	}
-	res.Settings = fmt.Sprintf("opus %d bit/s, %v, complexity %d, fec %v, dtx %v, cbr %v, %s, adapt %v", *bitrate, *ptime, *complexity, *fec, *dtx, *cbr, *tag, *adapt)
+	res.Settings = fmt.Sprintf("opus %d bit/s, %s, %v, complexity %d, fec %v, dtx %v, cbr %v, %s, adapt %v", *bitrate, bw, *ptime, *complexity, *fec, *dtx, *cbr, *tag, *adapt)
 	if redCfg != nil {
 		res.Settings += fmt.Sprintf(", redundancy %d bit/s with the primary at %d", redCfg.rate, redCfg.primary)
 	}
@@ -206,7 +212,7 @@ func (p *pipeline) finish(res *result, sizes []int, frame time.Duration, reports
 	}
 	lost, _, _ := p.rcv.Reception()
 	res.Lost, res.FECRecovered, res.Concealed, res.Late = uint64(max(lost, 0)), rs.FECRecovered, rs.Concealed, rs.Late
-	res.RedRecovered, res.Redundant = rs.RedRecovered, ss.Redundant
+	res.RedRecovered, res.Redundant, res.Bridged = rs.RedRecovered, ss.Redundant, rs.Bridged
 	res.JitterMS = p.rcv.JitterMS()
 	res.Reports = reports
 	res.LossHintEnd = p.enc.Settings().PacketLoss

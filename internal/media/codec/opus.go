@@ -22,8 +22,9 @@ type OpusConfig struct {
 	// bitrates one encoder costs a few percent of a core at most.
 	Complexity *int
 	// MaxBandwidth caps the audio band the encoder codes; 0 means
-	// BandwidthWideband, which is what 16 kHz PCM carries and what the
-	// SILK layer codes best at 8 to 20 kbit/s.
+	// BandwidthWideband, which is what 16 kHz PCM carries. Within a
+	// budget of about 20 kbit/s calls send mediumband, which scores
+	// better there (internal/sipua newCodec).
 	MaxBandwidth Bandwidth
 	// CBR switches constant bitrate on, for a predictable bandwidth and
 	// packet sizes that leak less about speech (RFC 6562).

@@ -1,5 +1,6 @@
 // Package dsp holds the signal processing a call's audio path needs around
-// the codecs: a sample-rate converter, and a tone detector (Goertzel) that
+// the codecs: a sample-rate converter, the bridging of a lost packet
+// between the audio either side of it, and a tone detector (Goertzel) that
 // tests use to check the pitch of recorded audio.
 package dsp
 
