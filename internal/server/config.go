@@ -57,6 +57,8 @@ type Config struct {
 
 	// SIP listener limits against hostile clients.
 	SIP SIPLimits
+	// TLS 1.3 SIP connections leave crypto/tls after the handshake (config_sip_tls.go).
+	SIPTLSTakeover bool
 
 	// STUN/TURN relay (config_relay.go).
 	Relay RelayConfig
@@ -108,6 +110,8 @@ func Defaults(dir string) Config {
 
 		SIP: SIPLimits{MaxConns: 10000, MaxConnsPerSource: 200, HandshakeTimeout: 10 * time.Second,
 			ReadTimeout: 10 * time.Second, IdleTimeout: 60 * time.Second, UnauthRate: 20, UnauthBurst: 100},
+
+		SIPTLSTakeover: true,
 
 		Relay: relayDefaults(),
 		Files: files.DefaultLimits,
@@ -224,6 +228,7 @@ func (c Config) Encode() []byte {
 	fmt.Fprintf(&b, "\n# SIP port limits: connections in total and per source IP address; the TLS\n# handshake, a whole request, and an idle connection without a registration\n# must end within their timeouts; unauthenticated requests per second per\n# source IP (average and burst).\n")
 	fmt.Fprintf(&b, "sip_max_connections = %d\nsip_max_connections_per_source = %d\nsip_handshake_timeout = %s\nsip_read_timeout = %s\nsip_idle_timeout = %s\nsip_unauth_rate = %g\nsip_unauth_burst = %d\n",
 		c.SIP.MaxConns, c.SIP.MaxConnsPerSource, c.SIP.HandshakeTimeout, c.SIP.ReadTimeout, c.SIP.IdleTimeout, c.SIP.UnauthRate, c.SIP.UnauthBurst)
+	c.encodeSIPTLS(&b)
 	c.Relay.encode(&b)
 	fmt.Fprintf(&b, "\n# Files: half-key slots a device may hold per contact, how long a ready slot\n# lives and how long a sender has from taking a slot to starting the upload;\n# how long a file is kept (it goes sooner once every device has it); the\n# largest file, bytes of files per sending account, and files waiting from\n# one account to another.\n")
 	fmt.Fprintf(&b, "file_slots_max = %d\nfile_slot_ttl = %s\nfile_take_ttl = %s\nfile_expiry = %s\nfile_max_size = %d\nfile_quota = %d\nfile_pair_cap = %d\n",
@@ -344,7 +349,10 @@ func ParseConfig(dir string, data []byte) (Config, error) {
 			c.Files.PairCap, err = strconv.Atoi(v)
 		default:
 			var ok bool
-			if ok, err = c.Relay.parse(k, v); !ok && err == nil {
+			if ok, err = c.parseSIPTLS(k, v); !ok && err == nil {
+				ok, err = c.Relay.parse(k, v)
+			}
+			if !ok && err == nil {
 				ok, err = c.DNS.parse(k, v)
 			}
 			if !ok && err == nil {

@@ -152,7 +152,7 @@ func (n *Node) newProxy() (*proxy.Proxy, error) {
 	}
 	p, err := proxy.New(proxy.Config{Presence: pres, Calls: pres, Domain: n.cfg.Domain, Store: n.st, Auth: n, TLS: tc, Log: n.log, NonceKey: key,
 		Rate: n.cfg.MessageRate, Burst: n.cfg.MessageBurst, MaxStored: n.cfg.MaxStoredBytes,
-		Limits: n.sipLimits(), UnauthRate: n.cfg.SIP.UnauthRate, UnauthBurst: n.cfg.SIP.UnauthBurst, Attempts: n.accPol, Policies: n,
+		Limits: n.sipLimits(), KeepTLS: !n.cfg.SIPTLSTakeover, UnauthRate: n.cfg.SIP.UnauthRate, UnauthBurst: n.cfg.SIP.UnauthBurst, Attempts: n.accPol, Policies: n,
 		Metrics:    n.metrics,
 		Federation: n.federation(),
 		Bus:        link.busOf()})

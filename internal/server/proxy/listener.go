@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/phonex/phonex/internal/tlsrecord"
 )
 
 // Limits of the SIP listener: what a client may hold and for how long.
@@ -84,15 +86,22 @@ type peerListener struct {
 	guard *guardListener
 	lim   Limits
 	conf  *tls.Config
-	log   *slog.Logger
-	mu    sync.Mutex
-	conns map[string]*peerConn
+	// takeover: TLS 1.3 connections leave crypto/tls after their
+	// handshake for internal/tlsrecord, which holds far less per idle
+	// connection; conf then comes from tlsrecord.ServerConfig.
+	takeover bool
+	log      *slog.Logger
+	mu       sync.Mutex
+	conns    map[string]*peerConn
 }
 
-func newPeerListener(ln net.Listener, conf *tls.Config, lim Limits, log *slog.Logger) *peerListener {
+func newPeerListener(ln net.Listener, conf *tls.Config, lim Limits, takeover bool, log *slog.Logger) *peerListener {
 	lim.defaults()
-	return &peerListener{guard: newGuardListener(ln, lim.MaxConns, lim.MaxConnsPerSource, log), lim: lim, conf: conf, log: log,
-		conns: map[string]*peerConn{}}
+	if takeover {
+		conf = tlsrecord.ServerConfig(conf)
+	}
+	return &peerListener{guard: newGuardListener(ln, lim.MaxConns, lim.MaxConnsPerSource, log), lim: lim, conf: conf, takeover: takeover,
+		log: log, conns: map[string]*peerConn{}}
 }
 
 func (l *peerListener) Addr() net.Addr { return l.guard.Addr() }
@@ -105,7 +114,12 @@ func (l *peerListener) Accept() (net.Conn, error) {
 	}
 	// The handshake must end within its bound even if sipgo never reads.
 	c.SetDeadline(time.Now().Add(l.lim.HandshakeTimeout))
-	return &peerConn{tc: tls.Server(c, l.conf), l: l}, nil
+	if l.takeover {
+		s := tlsrecord.NewServer(c, l.conf)
+		return &peerConn{tc: s.TLS(), hs: s.TLS(), srv: s, raw: c, l: l}, nil
+	}
+	tc := tls.Server(c, l.conf)
+	return &peerConn{tc: tc, hs: tc, raw: c, l: l}, nil
 }
 
 // peer returns the verified-by-handshake client certificate of the
@@ -135,8 +149,18 @@ func (l *peerListener) keep(addr string, t time.Time) {
 // validated message at a time, answers refused requests itself, answers
 // CRLF keep-alives, and enforces the read and idle timeouts.
 type peerConn struct {
-	tc *tls.Conn
-	l  *peerListener
+	// tc carries the connection: the tls.Conn, or after the handshake of
+	// a TLS 1.3 connection on a takeover listener, a tlsrecord.Conn. It
+	// changes only inside once, before the connection is registered;
+	// Close reads it under mu.
+	tc  net.Conn
+	raw net.Conn
+	l   *peerListener
+	// hs and srv serve the handshake and are dropped after it, so that
+	// a taken-over connection keeps nothing of crypto/tls.
+	hs  *tls.Conn
+	srv *tlsrecord.Server
+	mu  sync.Mutex
 
 	once      sync.Once
 	err       error
@@ -180,14 +204,19 @@ func (c *peerConn) handshake() error {
 		// The handshake runs on a goroutine of its own: its deep crypto
 		// stack is freed when it ends, instead of staying with the
 		// connection's reader for the connection's life.
-		done := make(chan error, 1)
-		go func() { done <- c.tc.Handshake() }()
-		if c.err = <-done; c.err != nil {
+		done := make(chan shaken, 1)
+		hs, srv := c.hs, c.srv
+		c.hs, c.srv = nil, nil
+		go func() { done <- shake(hs, srv) }()
+		r := <-done
+		if c.err = r.err; c.err != nil {
 			return
 		}
-		cs := c.tc.ConnectionState()
-		if len(cs.PeerCertificates) > 0 {
-			c.cert = cs.PeerCertificates[0]
+		c.cert = r.cert
+		if r.rc != nil {
+			c.mu.Lock()
+			c.tc = r.rc
+			c.mu.Unlock()
 		}
 		c.l.mu.Lock()
 		c.l.conns[c.RemoteAddr().String()] = c
@@ -198,6 +227,48 @@ func (c *peerConn) handshake() error {
 	return c.err
 }
 
+// shaken is the outcome of a handshake: the client's certificate, if it
+// sent one, and the record layer that carries the connection on if it
+// was taken over.
+type shaken struct {
+	cert *x509.Certificate
+	rc   *tlsrecord.Conn
+	err  error
+}
+
+// shake does the handshake and, on a takeover listener, hands a TLS 1.3
+// connection over to tlsrecord.
+func shake(hs *tls.Conn, srv *tlsrecord.Server) shaken {
+	var r shaken
+	if r.err = hs.Handshake(); r.err != nil {
+		return r
+	}
+	if certs := hs.ConnectionState().PeerCertificates; len(certs) > 0 {
+		r.cert = certs[0]
+	}
+	if srv == nil {
+		return r
+	}
+	rc, err := srv.TakeOver()
+	if err != nil {
+		if !errors.Is(err, tlsrecord.ErrKept) {
+			r.err = err
+		}
+		return r
+	}
+	r.rc = rc
+	// crypto/tls parsed the certificate in place, in its handshake
+	// read buffer, which the certificate would keep alive for the
+	// connection's life (2.5 KiB, more than the certificate itself):
+	// parse a copy of its DER, which is all the connection keeps.
+	if r.cert != nil {
+		if cert, err := x509.ParseCertificate(bytes.Clone(r.cert.Raw)); err == nil {
+			r.cert = cert
+		}
+	}
+	return r
+}
+
 // Read completes the handshake before the first byte reaches the SIP parser,
 // so the certificate is known when the first request is handled.
 func (c *peerConn) Read(b []byte) (int, error) {
@@ -205,6 +276,9 @@ func (c *peerConn) Read(b []byte) (int, error) {
 		return 0, err
 	}
 	if len(c.out) == 0 {
+		if err := c.idleWait(); err != nil {
+			return 0, err
+		}
 		msg, err := c.next()
 		if err != nil {
 			return 0, err
@@ -218,6 +292,35 @@ func (c *peerConn) Read(b []byte) (int, error) {
 		putMsgBuf(&c.outBuf)
 	}
 	return n, nil
+}
+
+// idleWait waits between messages for the next one to start, on a
+// taken-over connection, with the idle deadline next would set. It keeps
+// the wait of an idle connection shallow: sipgo's reader, this frame and
+// the socket read, not next's large frame nor the record decryption's,
+// so the collector shrinks the reader's stack after a message.
+func (c *peerConn) idleWait() error {
+	rc, ok := c.tc.(*tlsrecord.Conn)
+	if !ok || c.in != nil {
+		return nil
+	}
+	for {
+		keep := c.keepUntil.Load()
+		rc.SetReadDeadline(c.deadline(time.Time{}, keep))
+		if c.keepUntil.Load() != keep {
+			continue // a registration changed while the deadline was set
+		}
+		err := rc.Wait()
+		if err == nil {
+			return nil
+		}
+		// Only a timeout comes back: as in next, a registration handled
+		// meanwhile may have moved the deadline.
+		if time.Now().Before(c.deadline(time.Time{}, c.keepUntil.Load())) {
+			continue
+		}
+		return fmt.Errorf("%s: %w", c.RemoteAddr(), errIdle)
+	}
 }
 
 // next reads until one whole valid message is framed.
@@ -367,11 +470,14 @@ func (c *peerConn) Close() error {
 		delete(c.l.conns, c.RemoteAddr().String())
 	}
 	c.l.mu.Unlock()
-	return c.tc.Close()
+	c.mu.Lock()
+	tc := c.tc
+	c.mu.Unlock()
+	return tc.Close()
 }
 
-func (c *peerConn) LocalAddr() net.Addr                { return c.tc.LocalAddr() }
-func (c *peerConn) RemoteAddr() net.Addr               { return c.tc.RemoteAddr() }
+func (c *peerConn) LocalAddr() net.Addr                { return c.raw.LocalAddr() }
+func (c *peerConn) RemoteAddr() net.Addr               { return c.raw.RemoteAddr() }
 func (c *peerConn) SetDeadline(t time.Time) error      { return nil }
 func (c *peerConn) SetReadDeadline(t time.Time) error  { return nil }
 func (c *peerConn) SetWriteDeadline(t time.Time) error { return nil }

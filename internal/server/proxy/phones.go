@@ -37,7 +37,7 @@ func (p *Proxy) AddPhoneListener(ln net.Listener) error {
 	conf.ClientAuth = tls.NoClientCert
 	conf.ClientCAs = nil
 	conf.VerifyPeerCertificate = nil
-	p.phones = newPeerListener(ln, conf, p.cfg.Limits, p.log)
+	p.phones = newPeerListener(ln, conf, p.cfg.Limits, !p.cfg.KeepTLS, p.log)
 	p.cfg.Metrics.Connections(metrics.KindPhone, p.phones.count)
 	return nil
 }

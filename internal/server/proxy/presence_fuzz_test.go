@@ -82,7 +82,7 @@ func FuzzPresenceRequest(f *testing.F) {
 		f.Fatal(err)
 	}
 	defer ln.Close()
-	p.ln = newPeerListener(ln, &tls.Config{}, Limits{}, p.log)
+	p.ln = newPeerListener(ln, &tls.Config{}, Limits{}, true, p.log)
 	// The device is known by a connection the handlers look up by source
 	// address, as after a TLS handshake.
 	c := r.issue("alice@example.org/laptop", nil)

@@ -49,7 +49,7 @@ func TestPresenceMemoryPerSubscription(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	p.ln = newPeerListener(ln, &tls.Config{}, Limits{}, p.log)
+	p.ln = newPeerListener(ln, &tls.Config{}, Limits{}, true, p.log)
 	p.presence.send = func(context.Context, *subDialog, []byte, string) (func() error, error) {
 		return func() error { return nil }, nil
 	}

@@ -77,6 +77,10 @@ type Config struct {
 	MaxBody   int   // bytes per MESSAGE body
 	NonceKey  []byte
 	Limits    Limits // of the SIP listener
+	// KeepTLS leaves every SIP connection with crypto/tls after its
+	// handshake; otherwise TLS 1.3 connections are taken over by
+	// internal/tlsrecord (listener.go).
+	KeepTLS bool
 	// Requests without a device certificate, per source address.
 	UnauthRate  float64
 	UnauthBurst int
@@ -242,7 +246,7 @@ func New(cfg Config) (*Proxy, error) {
 // Serve accepts SIP over TLS on ln until ctx ends.
 func (p *Proxy) Serve(ctx context.Context, ln net.Listener) error {
 	p.ctx = ctx
-	p.ln = newPeerListener(ln, p.cfg.TLS, p.cfg.Limits, p.log)
+	p.ln = newPeerListener(ln, p.cfg.TLS, p.cfg.Limits, !p.cfg.KeepTLS, p.log)
 	close(p.serving)
 	p.cfg.Metrics.Connections(metrics.KindDevice, p.ln.count)
 	go func() {
