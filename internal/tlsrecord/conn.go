@@ -161,32 +161,6 @@ func (c *Conn) Read(b []byte) (int, error) {
 	return n, nil
 }
 
-// Wait blocks until a record starts arriving (or Read has data or an
-// error to return), reading only into the record header. An idle
-// connection's reader waits here, a few small frames above the socket,
-// so that the collector can shrink its stack; Read then opens the record.
-// A timeout is returned like Read's; any other error is left for Read.
-func (c *Conn) Wait() error {
-	c.rmu.Lock()
-	if len(c.plain) > 0 || c.hdrN > 0 || c.rerr != nil {
-		c.rmu.Unlock()
-		return nil
-	}
-	n, err := c.raw.Read(c.hdr[:])
-	c.hdrN = n
-	if n == 0 && err != nil {
-		err = c.readErr(err, false)
-		var ne net.Error
-		if !errors.As(err, &ne) || !ne.Timeout() {
-			err = nil
-		}
-	} else {
-		err = nil
-	}
-	c.rmu.Unlock()
-	return err
-}
-
 // readErr classifies an error of the raw connection: a timeout is passed
 // on and the read resumes later; anything else ends reading.
 func (c *Conn) readErr(err error, midRecord bool) error {

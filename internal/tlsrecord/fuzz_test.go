@@ -3,6 +3,7 @@ package tlsrecord
 import (
 	"bytes"
 	"crypto/tls"
+	"encoding/binary"
 	"errors"
 	"io"
 	"testing"
@@ -110,6 +111,43 @@ func TestReadErrors(t *testing.T) {
 		c, _ := New(&bufConn{r: bytes.NewReader(rec[:30])}, tls.TLS_AES_128_GCM_SHA256, unhex(t, rfcClientSecret), unhex(t, rfcServerSecret))
 		if _, err := io.ReadAll(c); !errors.Is(err, io.ErrUnexpectedEOF) {
 			t.Fatalf("got %v", err)
+		}
+	})
+}
+
+// FuzzHandshakeReader: whatever the bytes, the reader crypto/tls does its
+// handshake on passes them through unchanged and never hands out more
+// than the rest of the current record (its header, then its body).
+func FuzzHandshakeReader(f *testing.F) {
+	f.Add([]byte{22, 3, 1, 0, 2, 1, 2, 23, 3, 3, 0, 1, 9}, uint8(100))
+	f.Add([]byte{20, 3, 3, 0, 0, 22, 3, 3, 0, 1, 1}, uint8(3))
+	f.Add(unhex(f, rfcClientRecord), uint8(7))
+	f.Fuzz(func(t *testing.T, in []byte, size uint8) {
+		hc := &handshakeConn{Conn: &bufConn{r: bytes.NewReader(in)}}
+		var out []byte
+		buf := make([]byte, int(size)+1)
+		pos := 0 // where the current record's header starts in in
+		for {
+			n, err := hc.Read(buf)
+			out = append(out, buf[:n]...)
+			// A read ends at most at the end of the header or the record.
+			if len(out)-pos > headerLen {
+				end := pos + headerLen + int(binary.BigEndian.Uint16(in[pos+3:pos+5]))
+				if len(out) > end {
+					t.Fatalf("read past the record ending at %d: %d bytes out", end, len(out))
+				}
+				if len(out) == end {
+					pos = end
+				}
+			} else if len(out)-pos == headerLen && binary.BigEndian.Uint16(in[pos+3:pos+5]) == 0 {
+				pos += headerLen
+			}
+			if err != nil {
+				break
+			}
+		}
+		if !bytes.Equal(out, in) {
+			t.Fatalf("bytes changed: %x, want %x", out, in)
 		}
 	})
 }

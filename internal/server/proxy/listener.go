@@ -276,9 +276,6 @@ func (c *peerConn) Read(b []byte) (int, error) {
 		return 0, err
 	}
 	if len(c.out) == 0 {
-		if err := c.idleWait(); err != nil {
-			return 0, err
-		}
 		msg, err := c.next()
 		if err != nil {
 			return 0, err
@@ -292,35 +289,6 @@ func (c *peerConn) Read(b []byte) (int, error) {
 		putMsgBuf(&c.outBuf)
 	}
 	return n, nil
-}
-
-// idleWait waits between messages for the next one to start, on a
-// taken-over connection, with the idle deadline next would set. It keeps
-// the wait of an idle connection shallow: sipgo's reader, this frame and
-// the socket read, not next's large frame nor the record decryption's,
-// so the collector shrinks the reader's stack after a message.
-func (c *peerConn) idleWait() error {
-	rc, ok := c.tc.(*tlsrecord.Conn)
-	if !ok || c.in != nil {
-		return nil
-	}
-	for {
-		keep := c.keepUntil.Load()
-		rc.SetReadDeadline(c.deadline(time.Time{}, keep))
-		if c.keepUntil.Load() != keep {
-			continue // a registration changed while the deadline was set
-		}
-		err := rc.Wait()
-		if err == nil {
-			return nil
-		}
-		// Only a timeout comes back: as in next, a registration handled
-		// meanwhile may have moved the deadline.
-		if time.Now().Before(c.deadline(time.Time{}, c.keepUntil.Load())) {
-			continue
-		}
-		return fmt.Errorf("%s: %w", c.RemoteAddr(), errIdle)
-	}
 }
 
 // next reads until one whole valid message is framed.
