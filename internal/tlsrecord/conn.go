@@ -462,8 +462,8 @@ func (c *Conn) writeRecordLocked(typ byte, data []byte) error {
 }
 
 // Close sends close_notify (§6.1) unless a write is under way (then the
-// Close is taken as breaking it, as crypto/tls does), and closes the
-// connection.
+// Close is taken as breaking it, as crypto/tls does), zeroes the keys of
+// the directions not in use, and closes the connection.
 func (c *Conn) Close() error {
 	if !c.closed.CompareAndSwap(false, true) {
 		return net.ErrClosed
@@ -476,6 +476,15 @@ func (c *Conn) Close() error {
 		}
 		c.out.wipe()
 		c.wmu.Unlock()
+	}
+	if c.rmu.TryLock() {
+		// No read is under way (one that is keeps its keys and ends on
+		// the closed socket).
+		c.rerr = net.ErrClosed
+		c.in.wipe()
+		c.plain = nil
+		putBuf(&c.body)
+		c.rmu.Unlock()
 	}
 	return c.raw.Close()
 }
