@@ -213,6 +213,9 @@ func (c *peerConn) handshake() error {
 			return
 		}
 		c.cert = r.cert
+		if r.kept != nil {
+			c.l.log.Debug("sip connection kept by crypto/tls", "source", c.RemoteAddr().String(), "reason", r.kept)
+		}
 		if r.rc != nil {
 			c.mu.Lock()
 			c.tc = r.rc
@@ -233,6 +236,7 @@ func (c *peerConn) handshake() error {
 type shaken struct {
 	cert *x509.Certificate
 	rc   *tlsrecord.Conn
+	kept error // why a takeover listener left the connection with crypto/tls
 	err  error
 }
 
@@ -254,6 +258,7 @@ func shake(hs *tls.Conn, srv *tlsrecord.Server) shaken {
 		if !errors.Is(err, tlsrecord.ErrKept) {
 			r.err = err
 		}
+		r.kept = err
 		return r
 	}
 	r.rc = rc
