@@ -501,3 +501,55 @@ func TestConcurrent(t *testing.T) {
 		t.Fatal("read after Close succeeded")
 	}
 }
+
+// coalesceConn holds back the client's second flight (its Finished) and
+// sends it with the next write, the first application data, in one TCP
+// segment, as a client may.
+type coalesceConn struct {
+	net.Conn
+	writes  int
+	pending []byte
+}
+
+func (c *coalesceConn) Write(b []byte) (int, error) {
+	c.writes++
+	if c.writes == 2 {
+		c.pending = append([]byte(nil), b...)
+		return len(b), nil
+	}
+	if c.pending != nil {
+		b = append(c.pending, b...)
+		c.pending = nil
+		_, err := c.Conn.Write(b)
+		return len(b) - len(c.pending), err
+	}
+	return c.Conn.Write(b)
+}
+
+// TestFinishedWithData: application data that arrives with the client's
+// Finished is left in the socket by the handshake and read by the record
+// layer.
+func TestFinishedWithData(t *testing.T) {
+	addr, ch := listen(t, serverConf(t))
+	raw, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { raw.Close() })
+	c := tls.Client(&coalesceConn{Conn: raw}, clientConf(t))
+	if err := c.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Write([]byte("REGISTER with the Finished")); err != nil {
+		t.Fatal(err)
+	}
+	a := next(t, ch)
+	if !a.taken {
+		t.Fatalf("not taken over: %v", a.kept)
+	}
+	got := make([]byte, 26)
+	a.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadFull(a.conn, got); err != nil || string(got) != "REGISTER with the Finished" {
+		t.Fatalf("read %q, %v", got, err)
+	}
+}
