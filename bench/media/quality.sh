@@ -100,7 +100,7 @@ pipeline() { # label, quality flags...
 	echo "| $label | $(jget "$j" ip_kbps), $(jget "$j" ip_kbps_peak) | $(stats "${clean[@]}") | $(stats "${lossy[@]}") | $red / $fec / $plc / $late |"
 }
 pipeline "Opus 22 kbit/s, mediumband, 120 ms, no FEC of its own, expected loss from RTCP up to 5 % (the default)" -bitrate 22000 -ptime 120ms -bandwidth mediumband -fec=false
-pipeline "Opus 21 kbit/s, wideband, 120 ms, FEC from 5 % reported loss (the earlier default)" -bitrate 21000 -ptime 120ms
+pipeline "Opus 21 kbit/s, wideband, 120 ms, FEC from 5 % reported loss (the earlier default's settings)" -bitrate 21000 -ptime 120ms
 pipeline "Opus 22 kbit/s, mediumband, 120 ms, RFC 2198 redundancy at 6 kbit/s with the primary at 16 while loss is reported" -bitrate 22000 -ptime 120ms -bandwidth mediumband -fec=false -red -red-primary 16000 -red-bitrate 6000
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -175,7 +175,7 @@ echo "### B, C. Calls between two processes in a network namespace, nftables dro
 echo
 echo "| call | IP kbit/s one way | PESQ clean | PESQ at $loss % loss | measured loss, redundancy/FEC rebuilt/concealed per lossy run |"
 echo "|---|---:|---:|---:|---|"
-cli_rows "phonex → phonex (this tree: Opus 21 kbit/s, 120 ms)" "$work/phonex"
+cli_rows "phonex → phonex (this tree: Opus 22 kbit/s, mediumband, 120 ms)" "$work/phonex"
 if [ -n "$before" ]; then
 	cli_rows "phonex → phonex ($before)" "$before"
 fi
