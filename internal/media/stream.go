@@ -434,6 +434,7 @@ func (r *Receiver) followPacketTime(payload []byte) error {
 	r.jbPast.Played += js.Played
 	r.jbPast.Lost += js.Lost
 	r.jb = jb
+	r.haveAhead = false
 	r.stats.PacketTimeChanges++
 	return nil
 }
@@ -478,9 +479,14 @@ func (r *Receiver) Receive(now time.Time, packet []byte) error {
 		r.stats.Malformed++
 		return fmt.Errorf("media: receive: %w", err)
 	}
-	if _, err := r.jb.Push(now, p.SequenceNumber, stored); err != nil {
+	res, err := r.jb.Push(now, p.SequenceNumber, stored)
+	if err != nil {
 		r.stats.Malformed++
 		return fmt.Errorf("media: receive: %w", err)
+	}
+	if res == jitter.Resynced {
+		// A new numbering: the frame decoded ahead belongs to the old one.
+		r.haveAhead = false
 	}
 	return nil
 }
