@@ -331,6 +331,10 @@ func TestFairDelivery(t *testing.T) {
 // The same with the device online while one sender floods it: another
 // sender's message waits at most for the batch being delivered, not for
 // the flood.
+//
+// The device holds one delivery in the middle of the stream while the
+// other sender's message is stored, so what it waits for is counted from
+// the moment it was stored, however fast the machine sends or delivers.
 func TestFairDeliveryOnline(t *testing.T) {
 	r, _ := newRig(t, func(c *Config) { c.Rate, c.Burst = 1e6, 1e6 })
 	r.account("alpha", "a1")
@@ -339,26 +343,56 @@ func TestFairDeliveryOnline(t *testing.T) {
 	r.friends("alpha", "bravo")
 	r.friends("carol", "bravo")
 	a1, b1, c1 := r.dev("alpha", "a1"), r.dev("bravo", "b1"), r.dev("carol", "c1")
-	b1.delay = 10 * time.Millisecond
-	b1.register(60)
-	const flood = 400
-	var wg sync.WaitGroup
-	for w := 0; w < 4; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
-			for i := w; i < flood; i += 4 {
-				a1.send("bravo", fmt.Sprintf("a%03d", i))
-			}
-		}(w)
+	flood := func(from, to int) {
+		var wg sync.WaitGroup
+		for w := 0; w < 4; w++ {
+			wg.Add(1)
+			go func(w int) {
+				defer wg.Done()
+				for i := from + w; i < to; i += 4 {
+					a1.send("bravo", fmt.Sprintf("a%03d", i))
+				}
+			}(w)
+		}
+		wg.Wait()
 	}
-	waitUntil(t, "a backlog", 20*time.Second, func() bool { return r.stored("bravo") >= 200*4 })
-	backlog := r.stored("bravo") / 4 // each flood body is 4 bytes
+	// Most of the flood is stored before the device comes online, so the
+	// backlog is long whatever the machine's speed; the rest goes on
+	// while it is delivered.
+	const stored, flood2 = 300, 100
+	flood(0, stored)
+	const holdAt = 20
+	held, release := make(chan struct{}), make(chan struct{})
+	var answers int
+	b1.mu.Lock()
+	b1.delay = 10 * time.Millisecond
+	b1.answer = func(string) int {
+		// Deliveries to a device are sequential: no lock needed for answers.
+		if answers++; answers == holdAt+1 {
+			close(held)
+			<-release
+		}
+		return 200
+	}
+	b1.mu.Unlock()
+	more := make(chan struct{})
+	go func() { flood(stored, stored+flood2); close(more) }()
+	b1.register(60)
+	select {
+	case <-held:
+	case <-time.After(60 * time.Second):
+		close(release)
+		t.Fatalf("the device got %d of alpha's %d messages in 60 s", len(b1.received()), stored)
+	}
+	// A page of alpha's copies is being delivered, held at its holdAt-th.
 	if res := c1.send("bravo", "carol"); res.StatusCode != 200 {
+		close(release)
 		t.Fatalf("carol: %d", res.StatusCode)
 	}
+	backlog := r.stored("bravo") / 4 // each flood body is 4 bytes
 	before := len(b1.received())
-	waitUntil(t, "carol's message", 20*time.Second, func() bool {
+	close(release)
+	waitUntil(t, "carol's message", 60*time.Second, func() bool {
 		for _, s := range b1.bodies() {
 			if s == "carol" {
 				return true
@@ -373,11 +407,14 @@ func TestFairDeliveryOnline(t *testing.T) {
 		}
 		after++
 	}
-	wg.Wait()
+	<-more
+	if backlog < 200 {
+		t.Fatalf("a backlog of only %d when carol's message was stored", backlog)
+	}
 	// At most the rest of the batch in flight (64) and alpha's turn
 	// in the next one.
 	if after > 65 {
-		t.Fatalf("carol's message waited for %d of alpha's (backlog %d)", after, backlog)
+		t.Fatalf("carol's message waited for %d of alpha's (backlog %d, %d delivered before it was stored)", after, backlog, before)
 	}
 	t.Logf("backlog of %d, carol's message waited for %d", backlog, after)
 }
