@@ -20,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -275,20 +276,32 @@ func TestRevocationAndDisabling(t *testing.T) {
 	}
 }
 
+// TestRenewalAndExpiry: an open in the last third of the certificate's
+// lifetime renews it, and an expired certificate is refused.
+//
+// The waits are read from the certificates themselves (X.509 times are
+// whole seconds, and the start is backdated), and the lifetime leaves an
+// open several seconds to reach the renewal before the certificate
+// expires, however loaded the machine.
 func TestRenewalAndExpiry(t *testing.T) {
-	c := startCluster(t, func(cfg *server.Config) { cfg.CertValidity = 6 * time.Second })
+	c := startCluster(t, func(cfg *server.Config) { cfg.CertValidity = 10 * time.Second })
 	ctx := context.Background()
 	p := c.enroll("alpha@example.org", "laptop", "alpha password", keys.SuiteEC)
-	first := p.Cert.SerialNumber
+	first := p.Cert
 	dir := p.Dir
 	p.Close()
-	time.Sleep(4500 * time.Millisecond) // less than a third of 6 s left
-	p, err := client.Open(ctx, dir, []byte("alpha password"), nil)
+	life := first.NotAfter.Sub(first.NotBefore)
+	due := first.NotAfter.Add(-life / 3)
+	time.Sleep(time.Until(due) + 200*time.Millisecond) // less than a third left
+	start := time.Now()
+	o := &client.Options{Log: slog.New(slog.NewTextHandler(logOnFailure(t), nil))}
+	p, err := client.Open(ctx, dir, []byte("alpha password"), o)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("open %v before the certificate's end: %v", first.NotAfter.Sub(start), err)
 	}
-	if p.Cert.SerialNumber.Cmp(first) == 0 {
-		t.Fatal("certificate not renewed at open")
+	if p.Cert.SerialNumber.Cmp(first.SerialNumber) == 0 {
+		t.Fatalf("certificate not renewed at an open %v before its end, which took %v (lifetime %v)",
+			first.NotAfter.Sub(start), time.Since(start), life)
 	}
 	w, err := p.Whoami(ctx)
 	if err != nil || w.Serial != ca.Serial(p.Cert) {
@@ -296,7 +309,7 @@ func TestRenewalAndExpiry(t *testing.T) {
 	}
 	p.Close()
 	// The renewed certificate is on disk: a later open uses it.
-	p, err = client.Open(ctx, dir, []byte("alpha password"), nil)
+	p, err = client.Open(ctx, dir, []byte("alpha password"), o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -305,6 +318,35 @@ func TestRenewalAndExpiry(t *testing.T) {
 		t.Fatalf("expired certificate: %v", err)
 	}
 	p.Close()
+}
+
+// logOnFailure collects a client's log lines and prints them if the test
+// fails.
+func logOnFailure(t *testing.T) io.Writer {
+	w := &lockedBuffer{}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("client log:\n%s", w.String())
+		}
+	})
+	return w
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (w *lockedBuffer) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (w *lockedBuffer) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
 }
 
 // call makes one API request with an arbitrary client certificate.
