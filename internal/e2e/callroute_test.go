@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -165,13 +166,18 @@ func TestCallThroughCluster(t *testing.T) {
 	}
 	b2.stop()
 
-	// Busy: bravo is in a call with alpha when charlie calls.
-	b1 = answer("bravo/b1", "--for", "8s")
-	a1 = startPhonex(t, "call", "bravo@example.org", "--json", "--for", "6s", "--no-opus",
+	// Busy: bravo is in a call with alpha when charlie calls. The call
+	// lasts until charlie has been refused, however long charlie's call
+	// takes to set up, and alpha then hangs up (Ctrl-C).
+	b1 = answer("bravo/b1", "--for", "120s")
+	a1 = startPhonex(t, "call", "bravo@example.org", "--json", "--for", "120s", "--no-opus",
 		"--profile", c.profile("alpha/a1"), "--password-file", c.pw)
 	a1.waitEvent(t, "secure", 20*time.Second)
 	if e := c.callFails("charlie/c1", "bravo@example.org"); e.Cause != "busy" {
 		t.Errorf("busy: %+v", e)
+	}
+	if err := a1.cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
 	}
 	a1.wait(t, 20*time.Second)
 	b1.wait(t, 20*time.Second)
