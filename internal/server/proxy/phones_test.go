@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -320,7 +322,10 @@ func (a phoneAuth) SIPCredentials(ctx context.Context, username string) ([]Crede
 func TestPhoneStaysRegistered(t *testing.T) {
 	r, _ := newRig(t, func(c *Config) {
 		c.Auth = phoneAuth{certAuth{c.Store}}
-		c.Limits.IdleTimeout = 300 * time.Millisecond
+		// Long enough for the digest exchange and the registration to
+		// be handled on a loaded machine: the registration, not the
+		// traffic, must keep the connection.
+		c.Limits.IdleTimeout = 2 * time.Second
 	})
 	r.account("alice", "phone1")
 	r.account("bob", "b1")
@@ -344,7 +349,14 @@ func TestPhoneStaysRegistered(t *testing.T) {
 	if res := s.recv(5 * time.Second); !strings.HasPrefix(res, "SIP/2.0 200") {
 		t.Fatalf("register: %q", res)
 	}
-	time.Sleep(time.Second) // past the idle timeout
+	// Past the idle timeout: a connection opened after the registration
+	// and left silent is closed for it, so the phone's has been idle
+	// longer than that.
+	idle := dialRaw(t, r, phoneAddr, nil)
+	idle.c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	if n, err := idle.r.ReadByte(); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("a silent connection was not closed for idleness: read %q %v", n, err)
+	}
 	// bob sends through the proxy that has the phone port: it holds the
 	// phone's binding.
 	b1 := r.dev("bob", "b1")
