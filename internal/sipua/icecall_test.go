@@ -34,8 +34,8 @@ func toneCall(t *testing.T, caller, callee CallOptions) (pair, string) {
 	}
 	select {
 	case <-p.callee.Done():
-	case <-time.After(5 * time.Second):
-		t.Fatal("callee did not see the BYE")
+	case <-time.After(15 * time.Second):
+		t.Fatal("callee did not see the BYE within 15 s")
 	}
 	return p, callee.Record
 }
@@ -70,7 +70,7 @@ func checkPath(t *testing.T, who string, r *recorder, want ice.Path, withICE boo
 	}
 	// About 3 s of audio: at least 2 s worth of packets.
 	if withICE && end.Stats.PacketsReceived < uint64(2*time.Second/DefaultPTime) {
-		t.Fatalf("%s: %d packets received", who, end.Stats.PacketsReceived)
+		t.Fatalf("%s: %d packets received in about 3 s of audio: %+v", who, end.Stats.PacketsReceived, end.Stats)
 	}
 }
 
@@ -224,9 +224,7 @@ func TestICEPathChangeKeepsZRTP(t *testing.T) {
 	if e := p.callerEvents.has(EventPath); e == nil || e.Path != string(ice.PathHost) {
 		t.Fatalf("first path %+v, want host", e)
 	}
-	time.Sleep(1 * time.Second) // the initiator's Conf2ACK, and some audio on the host pair
-	before := p.callee.Stats()
-	zrtpA, zrtpB := p.caller.Stats(), before
+	zrtpA, zrtpB := zrtpDone(t, p)
 	if err := p.caller.conn.(*iceTransport).agent.SwitchPath(ice.PathRelay); err != nil {
 		t.Fatal(err)
 	}
@@ -251,7 +249,7 @@ func TestICEPathChangeKeepsZRTP(t *testing.T) {
 	time.Sleep(2 * time.Second)
 	after, afterA := p.callee.Stats(), p.caller.Stats()
 	if got := after.PacketsReceived - switched.PacketsReceived; got < uint64(1400*time.Millisecond/DefaultPTime) {
-		t.Fatalf("%d packets received in the 2 s after the change", got)
+		t.Fatalf("%d packets received in the 2 s after the change (callee %+v at the change, %+v after; caller %+v)", got, switched, after, afterA)
 	}
 	if after.AuthFailures != 0 {
 		t.Fatalf("%d SRTP authentication failures", after.AuthFailures)
@@ -279,6 +277,30 @@ func TestICEPathChangeKeepsZRTP(t *testing.T) {
 		t.Fatalf("ended %+v", e)
 	}
 	checkTone(t, rec)
+}
+
+// zrtpDone waits until the ZRTP exchange is over on both sides and
+// returns their statistics then. Each side sends SRTP only once its part
+// is done (the initiator after Conf2ACK, RFC 6189 §4.6), so audio both
+// ways means no side has a ZRTP message of its own left to send; the
+// counters must then also hold still, for a Conf2ACK answering a Confirm2
+// retransmitted before it may still be on its way.
+func zrtpDone(t *testing.T, p pair) (caller, callee Stats) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	a, b := p.caller.Stats(), p.callee.Stats()
+	for {
+		time.Sleep(300 * time.Millisecond)
+		a2, b2 := p.caller.Stats(), p.callee.Stats()
+		if a2.PacketsReceived > 0 && b2.PacketsReceived > 0 &&
+			a2.ZRTPSent == a.ZRTPSent && a2.ZRTPReceived == a.ZRTPReceived && b2.ZRTPSent == b.ZRTPSent && b2.ZRTPReceived == b.ZRTPReceived {
+			return a2, b2
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ZRTP not settled with audio both ways after 20 s: caller %+v, callee %+v", a2, b2)
+		}
+		a, b = a2, b2
+	}
 }
 
 // A peer that vanishes without a BYE (its sockets closed) is noticed by
