@@ -62,6 +62,10 @@ func TestStoreCopyToPostgres(t *testing.T) {
 		t.Fatal("the node on PostgreSQL opened a SQLite database")
 	}
 
+	// The devices' debug log (deferred and duplicate messages, renewals)
+	// is printed if b2 does not get everything.
+	t.Setenv("PHONEX_DEBUG", "1")
+	started := time.Now()
 	b1 = c.listen("bravo/b1")
 	b2 := c.listen("bravo/b2")
 	want := []string{"waiting 1", "waiting 2"}
@@ -74,7 +78,8 @@ func TestStoreCopyToPostgres(t *testing.T) {
 		if time.Now().After(deadline) {
 			b2.stop()
 			b2.mu.Lock()
-			t.Fatalf("timed out waiting for b2 to get everything: events %+v; stderr: %s", b2.events, b2.stderr.String())
+			t.Fatalf("timed out waiting for b2 to get everything (%v after both started listening): events %+v; stderr: %s\nnode log:\n%s",
+				time.Since(started), b2.events, b2.stderr.String(), c.n.logs.String())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
