@@ -273,10 +273,14 @@ func TestSIPTimeouts(t *testing.T) {
 	c.mustPx("alpha/a1", "contacts", "add", "bravo@example.org")
 	c.mustPx("bravo/b1", "contacts", "add", "alpha@example.org")
 	a1 := c.listen("alpha/a1")
-	time.Sleep(2 * time.Second) // registered by now
-	time.Sleep(4 * time.Second) // twice the idle timeout
+	waitFor(t, "alpha/a1 registered", 20*time.Second, func() bool { return a1.has("ready", "") })
+	// Past the idle timeout: a connection opened once a1 is registered
+	// and left silent is cut for it, so a1's has been silent longer.
+	if silent := c.mustDialSIP(); !silent.closed(15 * time.Second) {
+		t.Fatal("a silent connection was not cut within 15 s")
+	}
 	c.mustPx("bravo/b1", "send", "alpha@example.org", "still there?")
-	waitFor(t, "delivery over the kept connection", 4*time.Second, func() bool {
+	waitFor(t, "delivery over the kept connection", 15*time.Second, func() bool {
 		return len(a1.texts(func(e event) bool { return e.Text == "still there?" })) == 1
 	})
 }
