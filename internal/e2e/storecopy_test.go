@@ -83,6 +83,7 @@ func TestStoreCopyToPostgres(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	t.Logf("b1 and b2 had what waited %v after they started listening", time.Since(started))
 	if got := b1.texts(all); strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Fatalf("b1 got %q, want %q", got, want)
 	}
