@@ -78,7 +78,15 @@ func profileCall(t *testing.T, a, b *client.Profile, during func(caller, callee 
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	time.Sleep(300 * time.Millisecond) // Conf2ACK: the retained secrets are stored
+	// Each side sends SRTP only once its retained secrets are stored (the
+	// initiator's with Conf2ACK, RFC 6189 §4.6.1): audio both ways means
+	// both are.
+	for caller.Stats().PacketsReceived == 0 || r.c.Stats().PacketsReceived == 0 {
+		if ctx.Err() != nil {
+			t.Fatalf("no audio both ways: caller %+v, callee %+v", caller.Stats(), r.c.Stats())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	if during != nil {
 		during(caller, r.c)
 	}

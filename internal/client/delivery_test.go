@@ -232,7 +232,15 @@ func TestTemporaryFailureKeepsMessage(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- bravo.Listen(lctx, func(e client.Event) { events <- e }) }()
 	defer func() { lcancel(); <-done }()
-	time.Sleep(time.Second) // registered
+	registered := time.After(30 * time.Second)
+	for ready := false; !ready; {
+		select {
+		case e := <-events:
+			ready = e.Type == "ready"
+		case <-registered:
+			t.Fatal("bravo's listen did not register within 30 s")
+		}
+	}
 
 	rl.setCut(true)
 	id, err := alpha.Send(ctx, "bravo@example.org", "kept through the outage")

@@ -108,7 +108,7 @@ func listen(t *testing.T, p *client.Profile) *events {
 	done := make(chan error, 1)
 	go func() { done <- p.Listen(ctx, ev.add) }()
 	t.Cleanup(func() { cancel(); <-done })
-	time.Sleep(500 * time.Millisecond) // registered
+	ev.wait(t, 30*time.Second, "registration", func(e client.Event) bool { return e.Type == "ready" })
 	return ev
 }
 
