@@ -25,7 +25,7 @@ func TestSippMessage(t *testing.T) {
 	cred := decode[map[string]string](t, mustRun(t, nil, "phonexd", "device", "add-sip", "--data", c.data, "sippy@example.org", "--name", "sipp", "--json"))
 	c.mustPx("alpha/a1", "contacts", "add", "sippy@example.org")
 	a1 := c.listen("alpha/a1")
-	time.Sleep(1500 * time.Millisecond)
+	waitFor(t, "alpha/a1 registered", 20*time.Second, func() bool { return a1.has("ready", "") })
 
 	// stunnel: TCP on a local port, TLS to phonexd, verifying its certificate.
 	tunnel := freeAddr(t)
