@@ -100,9 +100,10 @@ func TestCallThroughCluster(t *testing.T) {
 	// the second stops ringing once the first answers.
 	b2 := c.listen("bravo/b2")
 	waitFor(t, "bravo/b2 ready", 20*time.Second, func() bool { return b2.first("ready").Type == "ready" })
-	b1 := answer("bravo/b1", "--play", toneB, "--record", recB, "--for", "6s")
-	a1 := startPhonex(t, "call", "bravo@example.org", "--json", "--play", toneA, "--record", recA, "--for", "4s",
+	b1 := answer("bravo/b1", "--play", toneB, "--record", recB)
+	a1 := startPhonex(t, "call", "bravo@example.org", "--json", "--play", toneA, "--record", recA,
 		"--profile", c.profile("alpha/a1"), "--password-file", c.pw)
+	talk(t, a1, b1, 3*time.Second)
 	ea, eb := a1.wait(t, 40*time.Second), b1.wait(t, 40*time.Second)
 	sa, sb := ea["secure"], eb["secure"]
 	if sa.SAS == "" || sa.SAS != sb.SAS {
@@ -295,10 +296,11 @@ func TestCallByAddressRelay(t *testing.T) {
 	tone := filepath.Join(c.tmp, "tone440.wav")
 	writeTone(t, tone, 16000, 440, 6)
 	rec := filepath.Join(c.tmp, "heard-by-bravo.wav")
-	ans := startPhonex(t, "answer", "--json", "--record", rec, "--for", "6s", "--profile", c.profile("bravo/b1"), "--password-file", c.pw)
+	ans := startPhonex(t, "answer", "--json", "--record", rec, "--profile", c.profile("bravo/b1"), "--password-file", c.pw)
 	ans.waitEvent(t, "listening", 20*time.Second)
-	call := startPhonex(t, "call", "bravo@example.org", "--relay", "--json", "--play", tone, "--for", "4s",
+	call := startPhonex(t, "call", "bravo@example.org", "--relay", "--json", "--play", tone,
 		"--profile", c.profile("alpha/a1"), "--password-file", c.pw)
+	talk(t, call, ans, 3*time.Second)
 	a, b := call.wait(t, 40*time.Second), ans.wait(t, 40*time.Second)
 	if a["secure"].SAS == "" || a["secure"].SAS != b["secure"].SAS {
 		t.Fatalf("SAS %q and %q", a["secure"].SAS, b["secure"].SAS)

@@ -1,0 +1,24 @@
+package e2e
+
+import (
+	"os"
+	"testing"
+	"time"
+)
+
+// talk lets a call carry audio for d once both ends report it secure, then
+// hangs it up from the caller (Ctrl-C). What each end records so does not
+// depend on how long the call took to connect and to agree its keys, as it
+// would with a fixed --for counted from the answer: on a loaded machine a
+// call through the node and its relay can spend most of a few seconds on
+// that. The ends are started without --for (the callee ends with the
+// caller's BYE).
+func talk(t *testing.T, caller, callee *proc, d time.Duration) {
+	t.Helper()
+	caller.waitEvent(t, "secure", 60*time.Second)
+	callee.waitEvent(t, "secure", 60*time.Second)
+	time.Sleep(d)
+	if err := caller.cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatalf("hang up: %v", err)
+	}
+}
