@@ -48,10 +48,11 @@ func TestCallByAddressDefaultICE(t *testing.T) {
 	writeTone(t, tone, 16000, 440, 5)
 	rec := filepath.Join(c.tmp, "heard-by-bravo.wav")
 	debug := []string{"PHONEX_DEBUG=1"}
-	ans := startPhonexEnv(t, debug, "answer", "--json", "--record", rec, "--for", "5s", "--profile", c.profile("bravo/b1"), "--password-file", c.pw)
+	ans := startPhonexEnv(t, debug, "answer", "--json", "--record", rec, "--profile", c.profile("bravo/b1"), "--password-file", c.pw)
 	ans.waitEvent(t, "listening", 20*time.Second)
-	call := startPhonexEnv(t, debug, "call", "bravo@example.org", "--json", "--play", tone, "--for", "3s",
+	call := startPhonexEnv(t, debug, "call", "bravo@example.org", "--json", "--play", tone,
 		"--profile", c.profile("alpha/a1"), "--password-file", c.pw)
+	talk(t, call, ans, 3*time.Second)
 	a, b := call.wait(t, 40*time.Second), ans.wait(t, 40*time.Second)
 	if a["secure"].SAS == "" || a["secure"].SAS != b["secure"].SAS {
 		t.Fatalf("SAS %q and %q", a["secure"].SAS, b["secure"].SAS)

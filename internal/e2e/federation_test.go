@@ -255,10 +255,11 @@ func TestFederatedCall(t *testing.T) {
 	writeTone(t, toneA, 48000, 1000, 6)
 	writeTone(t, toneB, 48000, 600, 6)
 	recA, recB := filepath.Join(tmp, "heard-by-alpha.wav"), filepath.Join(tmp, "heard-by-bravo.wav")
-	b1 := startPhonex(t, "answer", "--json", "--profile", b.profile("bravo/b1"), "--password-file", b.pw, "--play", toneB, "--record", recB, "--for", "6s")
+	b1 := startPhonex(t, "answer", "--json", "--profile", b.profile("bravo/b1"), "--password-file", b.pw, "--play", toneB, "--record", recB)
 	b1.waitEvent(t, "listening", 20*time.Second)
-	a1 := startPhonex(t, "call", "bravo@b.example", "--json", "--play", toneA, "--record", recA, "--for", "4s",
+	a1 := startPhonex(t, "call", "bravo@b.example", "--json", "--play", toneA, "--record", recA,
 		"--profile", a.profile("alpha/a1"), "--password-file", a.pw)
+	talk(t, a1, b1, 3*time.Second)
 	ea, eb := a1.wait(t, 40*time.Second), b1.wait(t, 40*time.Second)
 	sa, sb := ea["secure"], eb["secure"]
 	if sa.SAS == "" || sa.SAS != sb.SAS {
