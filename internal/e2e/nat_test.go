@@ -504,11 +504,13 @@ func TestNATTraversalThroughNode(t *testing.T) {
 			writeTone(t, toneB, 16000, 660, 8)
 			recA, recB := filepath.Join(tmp, "heard-by-alpha.wav"), filepath.Join(tmp, "heard-by-bravo.wav")
 			debug := []string{"PHONEX_DEBUG=1"}
-			ans := n.startIn("devB", debug, "answer", "--json", "--play", toneB, "--record", recB, "--for", "8s",
+			ans := n.startIn("devB", debug, "answer", "--json", "--play", toneB, "--record", recB,
 				"--profile", c.profile("bravo/b1"), "--password-file", pw)
 			ans.waitEvent(t, "listening", 20*time.Second)
-			call := n.startIn("devA", debug, "call", "bravo@example.org", "--json", "--play", toneA, "--record", recA, "--for", "4s",
+			call := n.startIn("devA", debug, "call", "bravo@example.org", "--json", "--play", toneA, "--record", recA,
 				"--profile", c.profile("alpha/a1"), "--password-file", pw)
+			// ip netns exec runs phonex in its own place: the interrupt reaches it.
+			talk(t, call, ans, 3*time.Second)
 			a, b := call.wait(t, 60*time.Second), ans.wait(t, 60*time.Second)
 			if a["secure"].SAS == "" || a["secure"].SAS != b["secure"].SAS {
 				t.Fatalf("SAS %q and %q", a["secure"].SAS, b["secure"].SAS)
