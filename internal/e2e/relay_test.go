@@ -255,10 +255,11 @@ func TestCallThroughClusterRelay(t *testing.T) {
 			rec := filepath.Join(tmp, fmt.Sprintf("rec%d.wav", i))
 			port := freePort(t)
 			ans := startPhonexEnv(t, env, append([]string{"answer", "--direct", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--record", rec,
-				"--for", "6s", "--json"}, tc.callee...)...)
+				"--json"}, tc.callee...)...)
 			ans.waitEvent(t, "listening", 20*time.Second)
 			call := startPhonexEnv(t, env, append([]string{"call", fmt.Sprintf("sip:x@127.0.0.1:%d", port), "--direct", "--play", tone,
-				"--for", "4s", "--json"}, tc.caller...)...)
+				"--json"}, tc.caller...)...)
+			talk(t, call, ans, 3*time.Second)
 			a, b := call.wait(t, 30*time.Second), ans.wait(t, 30*time.Second)
 			if a["secure"].SAS == "" || a["secure"].SAS != b["secure"].SAS {
 				t.Fatalf("SAS %q and %q\n%s\n%s", a["secure"].SAS, b["secure"].SAS, call.out.String(), ans.out.String())
