@@ -71,11 +71,12 @@ func TestDirectCallICE(t *testing.T) {
 			port := freePort(t)
 			rec := filepath.Join(tmp, fmt.Sprintf("rec%d.wav", i))
 			ans := startPhonex(t, append([]string{"answer", "--direct", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--record", rec,
-				"--for", "6s", "--json", "--zrtp-cache", filepath.Join(tmp, "zb")}, tt.callee...)...)
+				"--json", "--zrtp-cache", filepath.Join(tmp, "zb")}, tt.callee...)...)
 			ans.waitEvent(t, "listening", 10*time.Second)
 			c := startPhonexEnv(t, []string{"PHONEX_TURN_PASSWORD=" + servers.Password},
 				append([]string{"call", fmt.Sprintf("sip:x@127.0.0.1:%d", port), "--direct", "--play", tone,
-					"--for", "4s", "--json", "--zrtp-cache", filepath.Join(tmp, "za")}, tt.caller...)...)
+					"--json", "--zrtp-cache", filepath.Join(tmp, "za")}, tt.caller...)...)
+			talk(t, c, ans, 3*time.Second)
 			a, b := c.wait(t, 20*time.Second), ans.wait(t, 20*time.Second)
 			if a["secure"].SAS == "" || a["secure"].SAS != b["secure"].SAS {
 				t.Fatalf("SAS %q and %q", a["secure"].SAS, b["secure"].SAS)
