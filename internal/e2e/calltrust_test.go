@@ -133,22 +133,27 @@ func TestCallTrust(t *testing.T) {
 	call := func(via func(string) string, callerIn, calleeIn string) (caller, callee []map[string]any) {
 		t.Helper()
 		addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-		ans := startPhonexEnv(t, nil, withProfile("bravo/b1", "answer", "--direct", "--listen", addr, "--for", "4s", "--json", "--no-opus")...)
+		ans := startPhonexEnv(t, nil, withProfile("bravo/b1", "answer", "--direct", "--listen", addr, "--json", "--no-opus")...)
 		ans.waitEvent(t, "listening", 20*time.Second)
 		target := addr
 		if via != nil {
 			target = via(addr)
 		}
-		p := startPhonexEnv(t, nil, withProfile("alpha/a1", "call", "sip:b@"+target, "--direct", "--for", "3s", "--json", "--no-opus")...)
+		p := startPhonexEnv(t, nil, withProfile("alpha/a1", "call", "sip:b@"+target, "--direct", "--json", "--no-opus")...)
+		// The call lasts until what was typed has taken effect (a
+		// confirmation, or the alert of a rejection), however long the
+		// call took to become secure.
 		for _, x := range []struct {
 			p  *proc
 			in string
 		}{{p, callerIn}, {ans, calleeIn}} {
 			if x.in != "" {
-				x.p.waitEvent(t, "secure", 15*time.Second)
+				x.p.waitEvent(t, "secure", 60*time.Second)
 				io.WriteString(x.p.stdin, x.in+"\n")
+				x.p.waitEvent(t, map[string]string{"y": "sas_verified", "n": "alert"}[x.in], 30*time.Second)
 			}
 		}
+		talk(t, p, ans, time.Second)
 		p.wait(t, 30*time.Second)
 		ans.wait(t, 30*time.Second)
 		return jsonEvents(p.out.Bytes()), jsonEvents(ans.out.Bytes())
@@ -324,10 +329,13 @@ func TestCallTrustThroughCluster(t *testing.T) {
 	c.device("bravo", "b1", true)
 	c.mustPx("alpha/a1", "contacts", "add", "bravo@example.org")
 	c.mustPx("bravo/b1", "contacts", "add", "alpha@example.org")
-	ans := startPhonex(t, "answer", "--json", "--for", "5s", "--no-opus", "--profile", c.profile("bravo/b1"), "--password-file", c.pw)
+	ans := startPhonex(t, "answer", "--json", "--no-opus", "--profile", c.profile("bravo/b1"), "--password-file", c.pw)
 	ans.waitEvent(t, "listening", 20*time.Second)
-	p := startPhonex(t, "call", "bravo@example.org", "--json", "--for", "3s", "--no-opus", "--profile", c.profile("alpha/a1"), "--password-file", c.pw)
+	p := startPhonex(t, "call", "bravo@example.org", "--json", "--no-opus", "--profile", c.profile("alpha/a1"), "--password-file", c.pw)
 	p.confirmSAS(t)
+	// Up until the confirmation has taken effect, then hung up.
+	p.waitEvent(t, "sas_verified", 30*time.Second)
+	talk(t, p, ans, time.Second)
 	p.wait(t, 40*time.Second)
 	ans.wait(t, 40*time.Second)
 	sa, sb := firstEvent(jsonEvents(p.out.Bytes()), "secure"), firstEvent(jsonEvents(ans.out.Bytes()), "secure")
