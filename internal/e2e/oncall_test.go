@@ -32,13 +32,15 @@ func TestPresenceOnCall(t *testing.T) {
 	watcher.waitShows(t, alpha, `away "lunch" [a1]`, 20*time.Second)
 
 	rec := filepath.Join(c.tmp, "heard-by-bravo.wav")
-	ans := startPhonex(t, "answer", "--json", "--no-opus", "--record", rec, "--for", "8s", "--profile", c.profile("bravo/b1"), "--password-file", c.pw)
+	ans := startPhonex(t, "answer", "--json", "--no-opus", "--record", rec, "--profile", c.profile("bravo/b1"), "--password-file", c.pw)
 	ans.waitEvent(t, "listening", 20*time.Second)
 	watcher.waitShows(t, bravo, `online "" [b1]`, 20*time.Second)
-	call := startPhonex(t, "call", bravo, "--json", "--no-opus", "--for", "6s", "--profile", c.profile("alpha/a1"), "--password-file", c.pw)
+	call := startPhonex(t, "call", bravo, "--json", "--no-opus", "--profile", c.profile("alpha/a1"), "--password-file", c.pw)
 	call.waitEvent(t, "secure", 30*time.Second)
+	// The call lasts until both show on a call, then alpha hangs up.
 	watcher.waitShows(t, alpha, `oncall "" [a1]`, 10*time.Second)
 	watcher.waitShows(t, bravo, `oncall "" [b1]`, 10*time.Second)
+	talk(t, call, ans, time.Second)
 	a, b := call.wait(t, 30*time.Second), ans.wait(t, 30*time.Second)
 	if a["secure"].SAS == "" || a["secure"].SAS != b["secure"].SAS {
 		t.Fatalf("SAS %q and %q", a["secure"].SAS, b["secure"].SAS)
