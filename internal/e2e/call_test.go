@@ -592,8 +592,10 @@ func TestLinphonecInterop(t *testing.T) {
 				lp.send("record " + lpRec)
 				mark := lp.mark()
 				args := append([]string{"call", fmt.Sprintf("sip:lp@127.0.0.1:%d", lp.port), "--direct", "--play", tone440,
-					"--record", ourRec, "--for", "5s", "--json", "--zrtp-cache", cache}, s.flags...)
-				ev := startPhonex(t, args...).wait(t, 20*time.Second)
+					"--record", ourRec, "--json", "--zrtp-cache", cache}, s.flags...)
+				p := startPhonex(t, args...)
+				hangUpAfter(t, p, 3*time.Second)
+				ev := p.wait(t, 20*time.Second)
 				check("phonex -> linphonec", mark, ev, lpRec, ourRec)
 				return ev
 			}
@@ -603,13 +605,13 @@ func TestLinphonecInterop(t *testing.T) {
 			port := freePort(t)
 			lpRec, ourRec := filepath.Join(tmp, "lp2.wav"), filepath.Join(tmp, "px2.wav")
 			ans := startPhonex(t, append([]string{"answer", "--direct", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--play", tone440,
-				"--record", ourRec, "--for", "5s", "--json", "--zrtp-cache", cache}, s.flags...)...)
-			time.Sleep(300 * time.Millisecond)
+				"--record", ourRec, "--json", "--zrtp-cache", cache}, s.flags...)...)
 			ans.waitEvent(t, "listening", 10*time.Second)
 			lp.send("play " + tone660)
 			lp.send("record " + lpRec)
 			mark := lp.mark()
 			lp.send(fmt.Sprintf("call sip:x@127.0.0.1:%d", port))
+			hangUpAfter(t, ans, 3*time.Second)
 			ev := ans.wait(t, 20*time.Second)
 			check("linphonec -> phonex", mark, ev, lpRec, ourRec)
 
@@ -622,11 +624,13 @@ func TestLinphonecInterop(t *testing.T) {
 			lp.send("record " + filepath.Join(tmp, "lp3.wav"))
 			mark = lp.mark()
 			args := append([]string{"call", fmt.Sprintf("sip:lp@127.0.0.1:%d", lp.port), "--direct", "--play", tone440,
-				"--record", filepath.Join(tmp, "px3.wav"), "--for", "4s", "--json", "--zrtp-cache", cache}, s.flags...)
+				"--record", filepath.Join(tmp, "px3.wav"), "--json", "--zrtp-cache", cache}, s.flags...)
 			p := startPhonex(t, args...)
 			lp.waitFor(mark, sasRE, 15*time.Second)
 			lp.send("zrtp-set-verified")
 			p.confirmSAS(t)
+			p.waitEvent(t, "sas_verified", 20*time.Second)
+			hangUpAfter(t, p, time.Second)
 			if ev := p.wait(t, 20*time.Second); ev["sas_verified"].Event == "" {
 				t.Errorf("phonex: no sas_verified after typing y")
 			}

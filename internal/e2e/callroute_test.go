@@ -260,13 +260,15 @@ func TestLinphonecThroughCluster(t *testing.T) {
 	lp.send("play " + tone660)
 	lp.send("record " + lpRec)
 	mark := lp.mark()
-	ev := startPhonex(t, "call", "bravo@example.org", "--play", tone440, "--record", ourRec, "--for", "5s", "--json",
-		"--profile", c.profile("alpha/a1"), "--password-file", c.pw).wait(t, 40*time.Second)
+	out := startPhonex(t, "call", "bravo@example.org", "--play", tone440, "--record", ourRec, "--json",
+		"--profile", c.profile("alpha/a1"), "--password-file", c.pw)
+	hangUpAfter(t, out, 3*time.Second)
+	ev := out.wait(t, 40*time.Second)
 	check("phonex -> linphonec through phonexd", mark, ev, lpRec, ourRec)
 
 	// The phone calls alpha by address.
 	lpRec, ourRec = filepath.Join(tmp, "lp2.wav"), filepath.Join(tmp, "px2.wav")
-	ans := startPhonex(t, "answer", "--play", tone440, "--record", ourRec, "--for", "5s", "--json",
+	ans := startPhonex(t, "answer", "--play", tone440, "--record", ourRec, "--json",
 		"--profile", c.profile("alpha/a1"), "--password-file", c.pw)
 	ans.waitEvent(t, "listening", 20*time.Second)
 	time.Sleep(500 * time.Millisecond)
@@ -274,6 +276,7 @@ func TestLinphonecThroughCluster(t *testing.T) {
 	lp.send("record " + lpRec)
 	mark = lp.mark()
 	lp.send("call sip:alpha@example.org")
+	hangUpAfter(t, ans, 3*time.Second)
 	ev = ans.wait(t, 40*time.Second)
 	if p := ev["connected"].Peer; p != "bravo@example.org/desk" {
 		t.Errorf("the phone's call shows as from %q, want the node's assertion bravo@example.org/desk", p)

@@ -15,10 +15,18 @@ import (
 // caller's BYE).
 func talk(t *testing.T, caller, callee *proc, d time.Duration) {
 	t.Helper()
-	caller.waitEvent(t, "secure", 60*time.Second)
 	callee.waitEvent(t, "secure", 60*time.Second)
+	hangUpAfter(t, caller, d)
+}
+
+// hangUpAfter is talk for a call with a third-party peer (linphonec):
+// once p reports the call secure it carries audio for d, then p hangs up,
+// whichever end it is.
+func hangUpAfter(t *testing.T, p *proc, d time.Duration) {
+	t.Helper()
+	p.waitEvent(t, "secure", 60*time.Second)
 	time.Sleep(d)
-	if err := caller.cmd.Process.Signal(os.Interrupt); err != nil {
+	if err := p.cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatalf("hang up: %v", err)
 	}
 }
