@@ -668,10 +668,11 @@ func TestDirectCallWithProfiles(t *testing.T) {
 	call := func() (caller, callee map[string]callEvent) {
 		port := freePort(t)
 		ans := startPhonexEnv(t, env, withProfile("bravo/b1", "answer", "--direct", "--listen", fmt.Sprintf("127.0.0.1:%d", port),
-			"--for", "5s", "--json", "--no-opus")...)
+			"--json", "--no-opus")...)
 		ans.waitEvent(t, "listening", 20*time.Second)
 		p := startPhonexEnv(t, env, withProfile("alpha/a1", "call", fmt.Sprintf("sip:b@127.0.0.1:%d", port), "--direct",
-			"--for", "3s", "--json", "--no-opus")...)
+			"--json", "--no-opus")...)
+		talk(t, p, ans, time.Second)
 		return p.wait(t, 30*time.Second), ans.wait(t, 30*time.Second)
 	}
 	a, b := call()

@@ -300,7 +300,8 @@ func TestCallTrustStandardPhone(t *testing.T) {
 	}
 
 	mark := lp.mark()
-	p := startPhonex(t, append([]string{"call", fmt.Sprintf("sip:lp@127.0.0.1:%d", lp.port), "--direct", "--for", "3s", "--json"}, profile...)...)
+	p := startPhonex(t, append([]string{"call", fmt.Sprintf("sip:lp@127.0.0.1:%d", lp.port), "--direct", "--json"}, profile...)...)
+	hangUpAfter(t, p, time.Second)
 	p.wait(t, 30*time.Second)
 	check("phonex -> linphonec", mark, jsonEvents(p.out.Bytes()))
 
@@ -310,10 +311,11 @@ func TestCallTrustStandardPhone(t *testing.T) {
 	lp.quit()
 	lp = startLinphonec(t, filepath.Join(c.tmp, "lp2"), "")
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	ans := startPhonex(t, append([]string{"answer", "--direct", "--listen", addr, "--for", "3s", "--json"}, profile...)...)
+	ans := startPhonex(t, append([]string{"answer", "--direct", "--listen", addr, "--json"}, profile...)...)
 	ans.waitEvent(t, "listening", 20*time.Second)
 	mark = lp.mark()
 	lp.send("call sip:x@" + addr)
+	hangUpAfter(t, ans, time.Second)
 	ans.wait(t, 30*time.Second)
 	check("linphonec -> phonex", mark, jsonEvents(ans.out.Bytes()))
 }

@@ -102,10 +102,11 @@ func TestCallByAddressWithoutRelay(t *testing.T) {
 	b2.stop()
 
 	debug := []string{"PHONEX_DEBUG=1"}
-	ans := startPhonexEnv(t, debug, "answer", "--json", "--no-opus", "--for", "4s", "--profile", c.profile("bravo/b1"), "--password-file", c.pw)
+	ans := startPhonexEnv(t, debug, "answer", "--json", "--no-opus", "--profile", c.profile("bravo/b1"), "--password-file", c.pw)
 	ans.waitEvent(t, "listening", 20*time.Second)
-	call := startPhonexEnv(t, debug, "call", "bravo@example.org", "--json", "--no-opus", "--for", "2s",
+	call := startPhonexEnv(t, debug, "call", "bravo@example.org", "--json", "--no-opus",
 		"--profile", c.profile("alpha/a1"), "--password-file", c.pw)
+	talk(t, call, ans, time.Second)
 	a, b := call.wait(t, 40*time.Second), ans.wait(t, 40*time.Second)
 	if a["secure"].SAS == "" || a["secure"].SAS != b["secure"].SAS {
 		t.Fatalf("SAS %q and %q", a["secure"].SAS, b["secure"].SAS)

@@ -279,9 +279,10 @@ func multiNode(t *testing.T, c *cluster, dirs [3]string, port int, busURL string
 		b2.stop()
 		b2 = c.listen("bravo/b2")
 		waitFor(t, "b2 ready", 20*time.Second, func() bool { return b2.has("ready", "") })
-		ans := startPhonex(t, "answer", "--json", "--for", "5s", "--no-opus", "--profile", c.profile("bravo/b1"), "--password-file", c.pw)
+		ans := startPhonex(t, "answer", "--json", "--no-opus", "--profile", c.profile("bravo/b1"), "--password-file", c.pw)
 		ans.waitEvent(t, "listening", 20*time.Second)
-		call := startPhonex(t, "call", bravo, "--json", "--for", "3s", "--no-opus", "--profile", c.profile("alpha/a1"), "--password-file", c.pw)
+		call := startPhonex(t, "call", bravo, "--json", "--no-opus", "--profile", c.profile("alpha/a1"), "--password-file", c.pw)
+		talk(t, call, ans, time.Second)
 		ea, eb := call.wait(t, 60*time.Second), ans.wait(t, 60*time.Second)
 		sa, sb := ea["secure"], eb["secure"]
 		if sa.SAS == "" || sa.SAS != sb.SAS {
