@@ -384,7 +384,8 @@ func TestFairDeliveryOnline(t *testing.T) {
 		close(release)
 		t.Fatalf("the device got %d of alpha's %d messages in 60 s", len(b1.received()), stored)
 	}
-	// A page of alpha's copies is being delivered, held at its holdAt-th.
+	// A page of alpha's copies is being delivered: the device holds its
+	// answer to the copy after the first holdAt.
 	if res := c1.send("bravo", "carol"); res.StatusCode != 200 {
 		close(release)
 		t.Fatalf("carol: %d", res.StatusCode)
