@@ -656,21 +656,29 @@ func TestListenAcrossRenewal(t *testing.T) {
 	if _, err := bravo.AddContact(ctx, "alpha@example.org"); err != nil {
 		t.Fatal(err)
 	}
-	aDir := alpha.Dir
+	aDir, aCert := alpha.Dir, alpha.Cert
 	alpha.Close()
 	first := bravo.Cert.SerialNumber
 	got := make(chan client.Event, 16)
 	lctx, lcancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
+	listening := time.Now()
 	go func() { done <- bravo.Listen(lctx, func(e client.Event) { got <- e }) }()
-	// Past two thirds of the lifetime the certificate is renewed; the
-	// registration refresh at 15 s must then succeed on the new link.
-	time.Sleep(17 * time.Second)
+	// The sender's certificate has the same short life: it is opened
+	// (and so renewed) once less than a third of that life is left,
+	// read from its own dates, while it is still valid however long the
+	// enrolments above took.
+	life := aCert.NotAfter.Sub(aCert.NotBefore)
+	time.Sleep(time.Until(aCert.NotAfter.Add(-life/3)) + 200*time.Millisecond)
 	a, err := client.Open(ctx, aDir, []byte("alpha password"), nil)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("open the sender %v before its certificate's end: %v", time.Until(aCert.NotAfter), err)
 	}
 	defer a.Close()
+	// Past two thirds of its lifetime the listener's certificate is
+	// renewed; the registration refresh 15 s into listening must then
+	// succeed on the new link, so the message goes after it.
+	time.Sleep(time.Until(listening.Add(17 * time.Second)))
 	id, err := a.Send(ctx, "bravo@example.org", "after renewal")
 	if err != nil {
 		t.Fatal(err)
