@@ -15,46 +15,8 @@ cd "$(dirname "$0")/.."
 size_mb=${SIZE_MB:-64}
 rounds=${ROUNDS:-3}
 [ "$rounds" -ge 1 ] && [ "$rounds" -le 4 ] || { echo "ROUNDS must be 1-4 (the file slots a device offers)" >&2; exit 2; }
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. bench/lib/twoclusters.sh
 now() { date +%s.%N; }
-
-go build -o "$work/phonexd" ./cmd/phonexd
-go build -o "$work/phonex" ./cmd/phonex
-echo "bench password" >"$work/pw"
-
-declare -A api sip
-for c in a b; do
-  "$work/phonexd" init --data "$work/$c" --domain "$c.bench" --host 127.0.0.1 >/dev/null
-  api[$c]=127.0.0.1:$(free_port)
-  sip[$c]=127.0.0.1:$(free_port)
-done
-for c in a b; do
-  o=$([ "$c" = a ] && echo b || echo a)
-  "$work/phonexd" federation add "$o.bench" --data "$work/$c" --ca-file "$work/$o/ca.pem" --api "${api[$o]}" --sip "${sip[$o]}" >/dev/null
-  "$work/phonexd" serve --data "$work/$c" --api-addr "${api[$c]}" --sip-addr "${sip[$c]}" --sip-phone-addr off \
-    >"$work/$c.out" 2>"$work/$c.err" &
-  pids+=($!)
-done
-for c in a b; do
-  for _ in $(seq 100); do grep -q '^sip:' "$work/$c.out" 2>/dev/null && break; sleep 0.1; done
-done
-enroll() { # user cluster
-  code=$("$work/phonexd" user add "$1@$2.bench" --data "$work/$2" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["code"])')
-  "$work/phonex" enroll "$1@$2.bench" --profile "$work/p-$1" --server "${api[$2]}" --ca-file "$work/$2/ca.pem" \
-    --code "$code" --device d1 --password-file "$work/pw" >/dev/null
-}
-enroll alpha a
-enroll charlie a
-enroll bravo b
 px() { "$work/phonex" "$@" --password-file "$work/pw"; }
 px contacts add bravo@b.bench --profile "$work/p-alpha" >/dev/null
 px contacts add charlie@a.bench --profile "$work/p-alpha" >/dev/null
