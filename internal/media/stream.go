@@ -598,11 +598,19 @@ func (r *Receiver) conceal(dst []int16, seq uint16) ([]int16, error) {
 		}
 	}
 	r.stats.Concealed++
+	// Bridging needs the next packet, with a primary encoding, and
+	// enough audio either side to find a pitch period in: not with
+	// packets shorter than dsp.BridgeContext (40 ms), whose gaps the
+	// codec's concealment fills well enough.
+	ctx := dsp.BridgeContext(r.codec.SampleRate())
 	stored, ok := r.jb.Next()
-	if !ok {
+	if !ok || len(r.past) < ctx || r.codec.FrameSamples() < ctx {
 		return r.codec.Decode(dst, nil)
 	}
 	next, _ := r.unwrap(stored)
+	if len(next) == 0 {
+		return r.codec.Decode(dst, nil)
+	}
 	var err error
 	if r.plc, err = r.codec.Decode(r.plc[:0], nil); err != nil {
 		return dst, err
@@ -611,11 +619,14 @@ func (r *Receiver) conceal(dst []int16, seq uint16) ([]int16, error) {
 	// as it would without bridging; that packet's audio is played from
 	// ahead when its turn comes.
 	ahead, err := r.codec.Decode(r.ahead[:0], next)
-	if err != nil || len(ahead) == 0 {
+	if err != nil {
 		// It does not decode: concealed in its turn.
 		return append(dst, r.plc...), nil
 	}
 	r.ahead, r.aheadSeq, r.haveAhead = ahead, seq+1, true
+	if len(ahead) < ctx {
+		return append(dst, r.plc...), nil
+	}
 	r.stats.Bridged++
 	return dsp.Bridge(dst, r.past, r.plc, ahead, r.codec.SampleRate()), nil
 }
