@@ -24,7 +24,9 @@ px contacts add alpha@a.bench --profile "$work/p-bravo" >/dev/null
 px contacts add alpha@a.bench --profile "$work/p-charlie" >/dev/null
 # The recipients come online once: each offers alpha its file slots.
 for u in bravo charlie; do
-  px listen --json --profile "$work/p-$u" >"$work/listen-$u" 2>/dev/null &
+  # Started directly, not through px, so that $! is phonex itself and the
+  # kill below reaches it.
+  "$work/phonex" listen --json --profile "$work/p-$u" --password-file "$work/pw" >"$work/listen-$u" 2>/dev/null &
   lp=$!
   for _ in $(seq 200); do grep -q '"file_slots"' "$work/listen-$u" && break; sleep 0.1; done
   kill "$lp"; wait "$lp" 2>/dev/null || true
