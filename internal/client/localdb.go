@@ -249,21 +249,25 @@ func (l *localDB) deleteContact(ctx context.Context, user string) error {
 	return err
 }
 
-// pin records a contact device's key fingerprints on first sight and
-// reports whether they differ from what was pinned before.
-func (l *localDB) pin(ctx context.Context, device, certSHA, kexSHA string, now time.Time) (changed bool, err error) {
-	var c, k string
-	err = l.db.QueryRowContext(ctx, `SELECT cert_sha, kex_sha FROM pins WHERE device=?`, device).Scan(&c, &k)
-	if errors.Is(err, sql.ErrNoRows) {
-		_, err = l.db.ExecContext(ctx, `INSERT INTO pins(device, cert_sha, kex_sha, first_seen) VALUES(?,?,?,?)`, device, certSHA, kexSHA, now.Unix())
-		return false, err
-	}
+// pin records a contact device's key fingerprints on first sight (first)
+// and reports whether they differ from what was pinned before (changed).
+// Each step is one statement, so that callers pinning the same device at
+// once (a send and a listen, or two goroutines) neither collide on the
+// first insert nor both report one change.
+func (l *localDB) pin(ctx context.Context, device, certSHA, kexSHA string, now time.Time) (first, changed bool, err error) {
+	res, err := l.db.ExecContext(ctx, `INSERT INTO pins(device, cert_sha, kex_sha, first_seen) VALUES(?,?,?,?) ON CONFLICT(device) DO NOTHING`,
+		device, certSHA, kexSHA, now.Unix())
 	if err != nil {
-		return false, err
+		return false, false, err
 	}
-	if c == certSHA && k == kexSHA {
-		return false, nil
+	if n, err := res.RowsAffected(); err != nil || n == 1 {
+		return n == 1, false, err
 	}
-	_, err = l.db.ExecContext(ctx, `UPDATE pins SET cert_sha=?, kex_sha=?, changed=? WHERE device=?`, certSHA, kexSHA, now.Unix(), device)
-	return true, err
+	res, err = l.db.ExecContext(ctx, `UPDATE pins SET cert_sha=?, kex_sha=?, changed=? WHERE device=? AND (cert_sha<>? OR kex_sha<>?)`,
+		certSHA, kexSHA, now.Unix(), device, certSHA, kexSHA)
+	if err != nil {
+		return false, false, err
+	}
+	n, err := res.RowsAffected()
+	return false, n == 1, err
 }

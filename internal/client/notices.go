@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"strconv"
@@ -51,13 +50,7 @@ func (l *localDB) accountPinned(ctx context.Context, acct string) (bool, error) 
 // account had pinned devices before this look (its first devices are
 // trusted on first use). New devices and changed keys leave a notice.
 func (p *Profile) pinDevice(ctx context.Context, d ident.Device, certSHA, kexSHA string, known bool) (pinStatus, error) {
-	var one int
-	err := p.db.db.QueryRowContext(ctx, `SELECT 1 FROM pins WHERE device=?`, d.String()).Scan(&one)
-	existed := err == nil
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return pinSame, err
-	}
-	changed, err := p.db.pin(ctx, d.String(), certSHA, kexSHA, p.now())
+	first, changed, err := p.db.pin(ctx, d.String(), certSHA, kexSHA, p.now())
 	if err != nil {
 		return pinSame, err
 	}
@@ -65,9 +58,9 @@ func (p *Profile) pinDevice(ctx context.Context, d ident.Device, certSHA, kexSHA
 	switch {
 	case changed:
 		status = pinChanged
-	case !existed && known:
+	case first && known:
 		status = pinNew
-	case !existed:
+	case first:
 		return pinFirstUse, nil
 	}
 	if status != pinSame {
