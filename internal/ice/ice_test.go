@@ -47,6 +47,12 @@ func connectPair(t *testing.T, offerer, answerer ice.Config) (*ice.Conn, *ice.Co
 		c   *ice.Conn
 		err error
 	}
+	// As a call does, the answerer knows the offer's candidates before
+	// the offerer's checks can reach it; else a check that comes first
+	// makes a peer-reflexive candidate and the path is misnamed.
+	if err := b.SetRemote(pa); err != nil {
+		t.Fatal(err)
+	}
 	ch := make(chan res, 1)
 	go func() {
 		c, err := b.Connect(ctx, pa, false)
