@@ -80,7 +80,7 @@ stats() { # scores... -> "mean (min-max)"
 
 echo "## Call quality: wideband PESQ (ITU-T P.862.2) of $(printf %.1f "$dur") s of espeak-ng English speech at 16 kHz"
 echo
-echo "$(nproc) cores, $(go version | cut -d' ' -f3), libopus $(dpkg-query -W -f '${Version}' libopus0 2>/dev/null || echo '?'), PESQ: $("$PESQ" 2>&1 | grep -m1 -io 'version [0-9.]*' || echo "$PESQ"), loss $loss %, $runs runs per figure (mean, min-max). The bitrate is the mean over the file, silences included."
+echo "$(nproc) cores, $(go version | cut -d' ' -f3), libopus $(dpkg-query -W -f '${Version}' libopus0 2>/dev/null || echo '?'), PESQ: $("$PESQ" 2>&1 | grep -m1 -io 'version [0-9.]*' || echo "$PESQ"), loss $loss %, $runs runs per figure (mean, min-max). The bitrate: for the pipeline the mean over the packets of the file, its pauses included; for phonex the call's own figure, over the whole call (1.5 s of silence after the file included)."
 echo
 echo "### A. Media pipeline on loopback (bench/media/quality: real UDP, seeded loss injector, RTCP over SRTCP)"
 echo

@@ -62,7 +62,7 @@ func newCallFlags(name, synopsis, listenDefault string) *callFlags {
 		cacheDir:      fs.String("zrtp-cache", "", "calls without a profile: directory of the ZID and the ZRTP retained secrets, unencrypted (default ~/.phonex/zrtp)"),
 		verifySAS:     fs.Bool("verify-sas", false, "removed: confirm the SAS during the call (type y) or afterwards with phonex verify-call"),
 		noOpus:        fs.Bool("no-opus", false, "offer G.711 only"),
-		opusBitrate:   fs.Int("opus-bitrate", 0, "Opus bitrate to send, 8000 to 24000 bit/s; 0 is the highest that keeps a direction under 20 kbit/s at the IP level for the --ptime (22000 at 120 ms, 17000 at 60 ms)"),
+		opusBitrate:   fs.Int("opus-bitrate", 0, "Opus bitrate to send, 8000 to 24000 bit/s; 0 is the highest that keeps a direction under 20 kbit/s at the IP level for the --ptime and the SRTP tag agreed (22000 at 120 ms, 17500 at 60 ms with HS32)"),
 		relay:         fs.Bool("relay", false, "send the media only through the TURN relay (the cluster's, or that of --ice-server): the peer never learns this address"),
 		noICE:         fs.Bool("no-ice", false, "leave ICE out: offer only the plain address (for peers that mishandle ICE)"),
 		iceServers:    fs.String("ice-server", "", "STUN/TURN server URLs for ICE, comma-separated, e.g. turn:relay.example.org:3478?transport=udp (default for calls by address: the cluster's)"),

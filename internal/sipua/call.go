@@ -53,12 +53,12 @@ type CallOptions struct {
 	SAVP bool
 	// NoOpus leaves Opus out of the offer and the answer.
 	NoOpus bool
-	// OpusBitrate (bits/s, 8000 to 24000; 0 means BudgetBitrate(PTime))
-	// and PTime (20, 40, 60, 80, 100 or 120 ms) set what this side sends.
-	// The defaults, 22 kbit/s in
-	// 120 ms packets, keep one direction within the seed's budget of 8 to
-	// 20 kbit/s at the IP level on speech (about 19.5 kbit/s with IP, UDP,
-	// RTP and SRTP headers) with the best quality found in that budget,
+	// OpusBitrate (bits/s, 8000 to 24000; 0 means BudgetBitrate for PTime
+	// and the SRTP tag ZRTP agrees) and PTime (20, 40, 60, 80, 100 or 120
+	// ms) set what this side sends. The defaults, 22 kbit/s in 120 ms
+	// packets with HS32 tags, keep one direction within the seed's budget
+	// of 8 to 20 kbit/s at the IP level on speech (19.9 kbit/s with IP,
+	// UDP, RTP and SRTP headers) with the best quality found in that budget,
 	// clean and under loss (bench/media/quality.sh); the price is about
 	// 120 ms more delay than 60 ms packets (docs/calls.md).
 	OpusBitrate int
@@ -122,7 +122,10 @@ type Call struct {
 	userVerified bool
 	sasRejected  bool
 	opusMissing  bool
-	peer         string // SIP address of the peer, as shown
+	// autoBitrate: no OpusBitrate was asked for, so the budget of the
+	// packet time and SRTP tag applies.
+	autoBitrate bool
+	peer        string // SIP address of the peer, as shown
 
 	// iceDefault is the default candidate of our ICE description.
 	iceDefault netip.AddrPort
@@ -183,7 +186,10 @@ func newCall(ua *UA, opts CallOptions, outgoing bool) (*Call, error) {
 		c.opts.PTime = DefaultPTime
 	}
 	if opts.OpusBitrate == 0 {
-		c.opts.OpusBitrate = BudgetBitrate(c.opts.PTime)
+		// The tag is known once ZRTP is done (onSecure); until then, the
+		// one we prefer.
+		c.opts.OpusBitrate = BudgetBitrate(c.opts.PTime, zrtp.HS32)
+		c.autoBitrate = true
 	}
 	if p := c.opts.PTime; p%(20*time.Millisecond) != 0 || p < 20*time.Millisecond || p > 120*time.Millisecond {
 		conn.Close()
@@ -500,7 +506,7 @@ func (c *Call) startMedia(parent context.Context) error {
 // Defaults of what a call sends: measured best within 20 kbit/s one way
 // at the IP level, clean and at 5 % loss (docs/calls.md "Audio quality").
 // MaxOpusBitrate bounds the option: 24 kbit/s in 120 ms packets is about
-// 20.8 kbit/s at the IP level.
+// 21.6 kbit/s at the IP level.
 const (
 	DefaultPTime       = 120 * time.Millisecond
 	DefaultOpusBitrate = 22000
@@ -508,25 +514,35 @@ const (
 )
 
 // BudgetBitrate is the Opus bitrate that keeps one direction within 20
-// kbit/s at the IP level on speech for a packet time, headers included
-// (50 bytes a packet with HS80), in the mediumband calls send (newCodec):
-// 22 kbit/s in 120 ms packets measures 19.6 kbit/s, 20 in 100 ms 19.5, 18
-// in 80 ms 19.2, 17 in 60 ms 19.6, 11 in 40 ms 19.2 (bench/media/quality
-// -sim -bandwidth mediumband on the speech of bench/media/quality.sh). In
-// 20 ms packets the headers alone take 20 kbit/s: it gives the lowest
-// rate accepted.
-func BudgetBitrate(ptime time.Duration) int {
+// kbit/s at the IP level on speech for a packet time and SRTP tag
+// (zrtp.HS32, which calls prefer, or zrtp.HS80), headers included (IPv4,
+// UDP and RTP take 40 bytes a packet, the tag 4 or 10), in the mediumband
+// calls send (newCodec). Measured with bench/media/quality -sim
+// -bandwidth mediumband -tag TAG on the speech of bench/media/quality.sh,
+// averaged over the speech file, pauses included: with HS32, 22 kbit/s in
+// 120 ms packets gives 19.9 kbit/s, 20 in 100 ms 19.8, 19 in 80 ms 20.0,
+// 17.5 in 60 ms 19.8, 12.5 in 40 ms 19.5; HS80 costs 0.5 to 1 kbit/s of
+// Opus at each. In 20 ms packets the headers alone take 16 to 20 kbit/s:
+// it gives the lowest rate accepted.
+func BudgetBitrate(ptime time.Duration, tag zrtp.Algo) int {
+	hs80 := tag == zrtp.HS80
+	pick := func(hs32, hs80Rate int) int {
+		if hs80 {
+			return hs80Rate
+		}
+		return hs32
+	}
 	switch {
 	case ptime >= 120*time.Millisecond:
-		return 22000
+		return pick(22000, 21500)
 	case ptime >= 100*time.Millisecond:
-		return 20000
+		return pick(20000, 19500)
 	case ptime >= 80*time.Millisecond:
-		return 18000
+		return pick(19000, 18000)
 	case ptime >= 60*time.Millisecond:
-		return 17000
+		return pick(17500, 16500)
 	case ptime >= 40*time.Millisecond:
-		return 11000
+		return pick(12500, 11500)
 	}
 	return 8000
 }
@@ -899,10 +915,20 @@ func (c *Call) onSecure(st *mediaState, now time.Time, ev *zrtp.Secure) error {
 		return fmt.Errorf("call: SRTP: %w", err)
 	}
 	st.session = sess
+	bitrate := c.opts.OpusBitrate
+	if c.autoBitrate && ev.AuthTag != zrtp.HS32 {
+		// The peer chose the longer tag: leave it the bytes.
+		if bs, ok := st.sendCodec.(interface{ SetBitrate(int) error }); ok {
+			bitrate = BudgetBitrate(c.opts.PTime, ev.AuthTag)
+			if err := bs.SetBitrate(bitrate); err != nil {
+				return fmt.Errorf("call: Opus bitrate for %s: %w", ev.AuthTag, err)
+			}
+		}
+	}
 	ssrc := binary.BigEndian.AppendUint32(nil, c.ssrc)
 	st.sender, err = media.NewSender(media.SenderConfig{Codec: st.sendCodec, SRTP: sess, InputRate: st.playRate,
 		// The RTP SSRC must be the one ZRTP announced (RFC 6189 §5).
-		Rand: ioMulti(ssrc), Redundancy: st.sendRedundancy(c.opts.OpusBitrate)})
+		Rand: ioMulti(ssrc), Redundancy: st.sendRedundancy(bitrate)})
 	if err != nil {
 		return fmt.Errorf("call: sender: %w", err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/phonex/phonex/internal/media/dsp"
 	"github.com/phonex/phonex/internal/media/wav"
+	"github.com/phonex/phonex/internal/zrtp"
 )
 
 // recorder collects a call's events.
@@ -106,19 +107,25 @@ func TestCallToneAndSAS(t *testing.T) {
 		transport string
 		noOpus    bool
 		codec     string
+		tags      []zrtp.Algo // both ends' SRTP tag preferences
+		tag       zrtp.Algo   // agreed
+		bitrate   int         // Opus sent, from the budget for the tag
 	}{
-		{"opus over UDP", "udp", false, "opus/48000/2"},
-		{"PCMU over TCP", "tcp", true, "PCMU/8000"},
+		{"opus over UDP", "udp", false, "opus/48000/2", nil, zrtp.HS32, DefaultOpusBitrate},
+		// A peer that prefers the longer tag gets it, and the Opus rate
+		// leaves room for its bytes.
+		{"opus over UDP with HS80", "udp", false, "opus/48000/2", []zrtp.Algo{zrtp.HS80}, zrtp.HS80, BudgetBitrate(DefaultPTime, zrtp.HS80)},
+		{"PCMU over TCP", "tcp", true, "PCMU/8000", nil, zrtp.HS32, 0},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
 			tone := &wav.Audio{SampleRate: 16000, Samples: dsp.Sine(16000*3, 16000, 440, 0.5)}
 			rec := filepath.Join(dir, "rec.wav")
 			p := dialPair(t, tt.transport,
-				CallOptions{Cache: cacheAt(t, filepath.Join(dir, "a")), Play: tone, NoOpus: tt.noOpus},
-				CallOptions{Cache: cacheAt(t, filepath.Join(dir, "b")), Record: rec})
+				CallOptions{Cache: cacheAt(t, filepath.Join(dir, "a")), Play: tone, NoOpus: tt.noOpus, AuthTags: tt.tags},
+				CallOptions{Cache: cacheAt(t, filepath.Join(dir, "b")), Record: rec, AuthTags: tt.tags})
 			sa, sb := waitSecure(t, p.callerEvents), waitSecure(t, p.calleeEv)
-			if sa.SAS == "" || sa.SAS != sb.SAS || sa.Cipher != sb.Cipher || sa.Trust != TrustUnverified {
+			if sa.SAS == "" || sa.SAS != sb.SAS || sa.Cipher != sb.Cipher || sa.Trust != TrustUnverified || sa.AuthTag != tt.tag.String() || sb.AuthTag != sa.AuthTag {
 				t.Fatalf("caller %+v callee %+v", sa, sb)
 			}
 			if c := p.callerEvents.has(EventConnected); c == nil || c.Codec != tt.codec {
@@ -151,7 +158,7 @@ func TestCallToneAndSAS(t *testing.T) {
 					ss.RTCPSent, cs.RTCPReceived, cs.PeerLossPercent, ss.LossPercent)
 			}
 			if cs.Path != "host" || cs.Send.PTimeMS != int(DefaultPTime/time.Millisecond) || cs.DelayMS < cs.PlayoutDelayMS || cs.PlayoutDelayMS <= 0 || cs.SendIPKbps <= 0 ||
-				(!tt.noOpus && (cs.Send.FEC || !cs.Send.Redundancy || !ss.Send.Redundancy || cs.Send.BitrateBPS != DefaultOpusBitrate || cs.Send.Bandwidth != "mediumband")) {
+				(!tt.noOpus && (cs.Send.FEC || !cs.Send.Redundancy || !ss.Send.Redundancy || cs.Send.BitrateBPS != tt.bitrate || ss.Send.BitrateBPS != tt.bitrate || cs.Send.Bandwidth != "mediumband")) {
 				t.Errorf("caller settings %+v, path %q, %.1f kbit/s", cs.Send, cs.Path, cs.SendIPKbps)
 			}
 			f, err := os.Open(rec)

@@ -26,7 +26,7 @@ func TestHelloLayout(t *testing.T) {
 		{16, "PhoneX Go       "},
 		{64, string(zidAlice[:])},
 		{76, "\x00\x02\x22\x62"}, // flags 0, hc=2 cc=2 ac=2 kc=6 sc=2
-		{80, "S256S384AES1AES3HS80HS32X2K7X255E255DH3kEC25MultB32 B256"},
+		{80, "S256S384AES1AES3HS32HS80X2K7X255E255DH3kEC25MultB32 B256"},
 	} {
 		if got := string(m[c.off : c.off+len(c.want)]); got != c.want {
 			t.Errorf("offset %d: %q, want %q", c.off, got, c.want)
@@ -99,7 +99,7 @@ func TestNegotiateWithBzrtpLikePeer(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if cm.KeyAgreement != c.want || cm.Hash != S256 || cm.Cipher != AES1 || cm.AuthTag != HS80 || cm.SAS != B32 {
+			if cm.KeyAgreement != c.want || cm.Hash != S256 || cm.Cipher != AES1 || cm.AuthTag != HS32 || cm.SAS != B32 {
 				t.Fatalf("Commit %s %s %s %s %s", cm.KeyAgreement, cm.Hash, cm.Cipher, cm.AuthTag, cm.SAS)
 			}
 			if len(msg) != 29*4 || binary.BigEndian.Uint16(msg[2:4]) != 29 {

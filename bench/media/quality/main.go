@@ -28,13 +28,18 @@ import (
 )
 
 type result struct {
-	Settings     string  `json:"settings"`
-	LossPercent  float64 `json:"loss_percent"` // injected
-	Seed         uint64  `json:"seed"`
-	Packets      uint64  `json:"packets"`
-	Dropped      uint64  `json:"dropped"`
-	IPKbps       float64 `json:"ip_kbps"`      // one way, average over the whole file
-	IPKbpsPeak   float64 `json:"ip_kbps_peak"` // highest over any 1 s
+	Settings    string  `json:"settings"`
+	LossPercent float64 `json:"loss_percent"` // injected
+	Seed        uint64  `json:"seed"`
+	Packets     uint64  `json:"packets"`
+	Dropped     uint64  `json:"dropped"`
+	// IPKbps is one way at the IP level, averaged over the packets that
+	// carry the reference (not the second of silence queued after it so
+	// that the tail plays out, which would lower the figure); IPKbpsPeak
+	// the highest over any 1 s of them; IPKbpsAll over every packet sent.
+	IPKbps       float64 `json:"ip_kbps"`
+	IPKbpsPeak   float64 `json:"ip_kbps_peak"`
+	IPKbpsAll    float64 `json:"ip_kbps_all"`
 	PayloadKbps  float64 `json:"payload_kbps"`
 	Lost         uint64  `json:"lost"` // packets, as RTCP counts them
 	FECRecovered uint64  `json:"fec_recovered"`
@@ -63,7 +68,7 @@ func main() {
 	dtx := flag.Bool("dtx", false, "Opus DTX")
 	cbr := flag.Bool("cbr", false, "constant bitrate")
 	band := flag.String("bandwidth", "wideband", "highest audio band Opus codes: narrowband, mediumband, wideband")
-	tag := flag.String("tag", srtp.TagHS80, "SRTP auth tag, HS32 or HS80")
+	tag := flag.String("tag", srtp.TagHS32, "SRTP auth tag, HS32 or HS80 (calls prefer HS32)")
 	redOn := flag.Bool("red", false, "redundant audio (RFC 2198) while loss is reported")
 	redPrimary := flag.Int("red-primary", 0, "primary bitrate while redundancy is on, bit/s (0: unchanged)")
 	redRate := flag.Int("red-bitrate", 6000, "bitrate of the redundant encoding, bit/s")
@@ -196,19 +201,35 @@ func (p *pipeline) close() {
 	}
 }
 
-// finish fills in the figures of a run.
-func (p *pipeline) finish(res *result, sizes []int, frame time.Duration, reports int, pcm []int16) {
+// sent is one packet the sender sent: the frame it carries (counted from
+// 0, frames DTX left unsent included) and its SRTP size.
+type sent struct{ frame, size int }
+
+// finish fills in the figures of a run; refFrames is how many frames the
+// reference fills.
+func (p *pipeline) finish(res *result, pkts []sent, refFrames int, frame time.Duration, reports int, pcm []int16) {
 	ss, rs := p.snd.Stats(), p.rcv.Stats()
 	res.Packets = ss.Packets
-	res.IPKbps = ss.IPBitrate() / 1000
+	res.IPKbpsAll = ss.IPBitrate() / 1000
 	res.PayloadKbps = float64(ss.PayloadBytes) * 8 / ss.Media.Seconds() / 1000
-	perSec := int(time.Second / frame)
-	for i := 0; i+perSec <= len(sizes); i++ {
-		var b int
-		for _, n := range sizes[i : i+perSec] {
-			b += n + media.IPv4UDPOverhead
+	// Bytes per frame of the reference, 0 where DTX sent nothing.
+	perFrame := make([]int, refFrames)
+	for _, s := range pkts {
+		if s.frame < refFrames {
+			perFrame[s.frame] += s.size + media.IPv4UDPOverhead
 		}
-		res.IPKbpsPeak = max(res.IPKbpsPeak, float64(b)*8/(time.Duration(perSec)*frame).Seconds()/1000)
+	}
+	kbps := func(b []int) float64 {
+		var t int
+		for _, n := range b {
+			t += n
+		}
+		return float64(t) * 8 / (time.Duration(len(b)) * frame).Seconds() / 1000
+	}
+	res.IPKbps = kbps(perFrame)
+	perSec := int(time.Second / frame)
+	for i := 0; i+perSec <= len(perFrame); i++ {
+		res.IPKbpsPeak = max(res.IPKbpsPeak, kbps(perFrame[i:i+perSec]))
 	}
 	lost, _, _ := p.rcv.Reception()
 	res.Lost, res.FECRecovered, res.Concealed, res.Late = uint64(max(lost, 0)), rs.FECRecovered, rs.Concealed, rs.Late
@@ -236,7 +257,8 @@ func runSim(ref *wav.Audio, cfg codec.OpusConfig, tag string, loss float64, seed
 		pkt []byte
 	}
 	var net []arrival
-	var sizes []int
+	var pkts []sent
+	frames := 0
 	var pcm []int16
 	reports := 0
 	t0 := time.Unix(0, 0)
@@ -249,10 +271,11 @@ func runSim(ref *wav.Audio, cfg codec.OpusConfig, tag string, loss float64, seed
 				return res, nil, err
 			}
 			nextSend = nextSend.Add(frame)
+			frames++
 			if !ok {
 				continue
 			}
-			sizes = append(sizes, len(pkt))
+			pkts = append(pkts, sent{frames - 1, len(pkt)})
 			if rng.Float64()*100 < loss {
 				res.Dropped++
 				continue
@@ -286,8 +309,15 @@ func runSim(ref *wav.Audio, cfg codec.OpusConfig, tag string, loss float64, seed
 			}
 		}
 	}
-	p.finish(&res, sizes, frame, reports, pcm)
+	p.finish(&res, pkts, refFrames(ref, frame), frame, reports, pcm)
 	return res, pcm, nil
+}
+
+// refFrames is how many frames of d the reference fills, the last one
+// partly.
+func refFrames(ref *wav.Audio, d time.Duration) int {
+	per := int(int64(ref.SampleRate) * int64(d) / int64(time.Second))
+	return (len(ref.Samples) + per - 1) / per
 }
 
 // runUDP sends ref through the pipeline in real time on loopback
@@ -348,10 +378,12 @@ func runUDP(ref *wav.Audio, cfg codec.OpusConfig, tag string, loss float64, seed
 		}, media.WithReports(fAddr, time.Second))
 	}()
 	var reports int
-	var sizes []int
+	var pkts []sent
 	sdone := make(chan error, 1)
 	go func() {
-		sdone <- media.SendUDP(ctx, sc, fAddr, snd, media.OnPacket(func(n int) { sizes = append(sizes, n) }),
+		// OnPacket runs on the sending goroutine, after the packet's frame
+		// was counted.
+		sdone <- media.SendUDP(ctx, sc, fAddr, snd, media.OnPacket(func(n int) { pkts = append(pkts, sent{int(snd.Stats().Frames) - 1, n}) }),
 			media.OnReport(func(r rtcp.Block) {
 				reports++
 				if adapt {
@@ -368,7 +400,7 @@ func runUDP(ref *wav.Audio, cfg codec.OpusConfig, tag string, loss float64, seed
 	if err := <-rdone; err != nil && !errors.Is(err, context.Canceled) {
 		return res, nil, err
 	}
-	p.finish(&res, sizes, p.enc.FrameDuration(), reports, pcm)
+	p.finish(&res, pkts, refFrames(ref, p.enc.FrameDuration()), p.enc.FrameDuration(), reports, pcm)
 	return res, pcm, nil
 }
 
