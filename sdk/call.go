@@ -17,9 +17,9 @@ import (
 )
 
 // Defaults of what a call sends: Opus at 22 kbit/s in 120 ms packets,
-// mediumband, keeps one direction within 20 kbit/s at the IP level on
-// speech (about 19.6),
-// at the cost of delay (docs/calls.md, "Audio quality").
+// mediumband, with 32-bit SRTP tags, keeps one direction within 20 kbit/s
+// at the IP level on speech (about 19.9), at the cost of delay
+// (docs/calls.md, "Audio quality").
 const (
 	DefaultOpusBitrate = sipua.DefaultOpusBitrate
 	DefaultPTime       = sipua.DefaultPTime
@@ -144,7 +144,8 @@ type CallOptions struct {
 	// OpusBitrate (8000 to 24000 bit/s) and PTime (20, 40, 60, 80, 100 or
 	// 120 ms) set what this side sends; zero means DefaultPTime and the
 	// bitrate that keeps a direction within 20 kbit/s at the IP level for
-	// the packet time (DefaultOpusBitrate at DefaultPTime).
+	// the packet time and the SRTP tag ZRTP agrees (DefaultOpusBitrate at
+	// DefaultPTime with HS32, 500 bit/s less with HS80).
 	OpusBitrate int
 	PTime       time.Duration
 	// ICEServers are the STUN/TURN servers ICE gathers candidates from
