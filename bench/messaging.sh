@@ -10,8 +10,12 @@
 # Environment: KAM_CHILDREN (UDP workers, default 4), KAM_TCP_CHILDREN
 # (default 4), KAM_SHM_MB (default 1024), KAM_PKG_MB (default 64),
 # UDP_RATES and TCP_RATES (offered MESSAGEs/s to sweep), SWEEP_SECONDS
-# (length of each step, default 5), PHONEXD_ONLY, PHONEXD_BIN. Arguments go to
-# bench/relay (e.g. -pairs, -duration).
+# (length of each step, default 5), PHONEXD_ONLY, PHONEXD_BIN, PAIRS (the
+# numbers of sender/receiver device pairs phonexd is measured with, default
+# "20 40 60": each device has one MESSAGE in flight, so with few devices the
+# rate is bound by the store's commit latency rather than by the node; the
+# best run without a failed send counts, as Kamailio's best step does).
+# Arguments go to bench/relay (e.g. -duration).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 for pkg in kamailio:kamailio sipp:sip-tester; do
@@ -53,6 +57,9 @@ go build -o "$work/relay" ./bench/relay
 "$work/phonexd" init --data "$work/data" --domain bench.test --host 127.0.0.1 >/dev/null
 sed -i 's/^message_rate = .*/message_rate = 1000000/; s/^message_burst = .*/message_burst = 1000000/' "$work/data/phonexd.conf"
 sed -i 's/^log_level = .*/log_level = warn/' "$work/data/phonexd.conf"
+# Every bench device connects from 127.0.0.1: lift the per-source cap (200
+# by default, against one hostile address) above the sweep's connections.
+sed -i 's/^sip_max_connections_per_source = .*/sip_max_connections_per_source = 2000/' "$work/data/phonexd.conf"
 # The relay bench enrolls its devices with a cheap KDF (log_n 14) to start fast.
 sed -i 's/^kdf_min_log_n = .*/kdf_min_log_n = 14/' "$work/data/phonexd.conf"
 ulimit -n 8192 2>/dev/null || true
@@ -65,9 +72,23 @@ echo "## Messaging relay ($(nproc) cores, $(go version | cut -d' ' -f3), $(kamai
 echo
 echo "| measure | value |"
 echo "|---|---|"
-"$work/relay" -api "$api" -sip "$sip" -data "$work/data" -pid "$phonexd" "$@" | tee "$work/relay.out" | grep -v '^RATE\|^CPU\|^GEN\|^NODESHARE'
-ours=$(sed -n 's/^RATE //p' "$work/relay.out")
-ours_cpu=$(sed -n 's/^CPU //p' "$work/relay.out")
+ours=0 ours_cpu=0 best= runs=
+for n in ${PAIRS:-20 40 60}; do
+  "$work/relay" -api "$api" -sip "$sip" -data "$work/data" -pid "$phonexd" -pairs "$n" -prefix "p$n" "$@" >"$work/relay-$n.out"
+  r=$(sed -n 's/^RATE //p' "$work/relay-$n.out"); c=$(sed -n 's/^CPU //p' "$work/relay-$n.out")
+  if grep -q '^| phonexd: refused or failed' "$work/relay-$n.out"; then
+    runs="$runs, $n pairs ${r:-0}/s with failed sends (not counted)"
+    continue
+  fi
+  runs="$runs, $n pairs ${r:-0}/s at ${c:-?} µs"
+  if awk -v a="${r:-0}" -v b="$ours" 'BEGIN{exit !(a > b)}'; then ours=${r:-0} ours_cpu=${c:-0} best=$n; fi
+done
+if [ -n "$best" ]; then
+  grep -v '^RATE\|^CPU\|^GEN\|^NODESHARE' "$work/relay-$best.out"
+else
+  echo "| phonexd: no run without failed sends | |"
+fi
+echo "| phonexd: runs by device pairs (the best counts) | ${runs#, } |"
 stop $phonexd
 # PHONEXD_ONLY=1 measures phonexd alone (for iterating on the relay).
 [ -n "${PHONEXD_ONLY:-}" ] && exit 0
