@@ -360,28 +360,15 @@ func isServerArg(s string) bool {
 func (a *app) dirAnchor(ctx context.Context, args []string) error {
 	const syn = "phonex directory anchor [--json]"
 	c := a.newCommon("directory anchor", syn)
-	pos, err := c.Parse(args)
-	if err != nil {
-		return err
-	}
-	if err := noArgs(c, pos); err != nil {
-		return err
-	}
-	return c.withDevice(ctx, func(d *sdk.Device) error {
-		an, err := d.DirectoryAnchor(ctx)
-		if err != nil {
-			return err
+	return show(ctx, c, args, (*sdk.Device).DirectoryAnchor, func(out io.Writer, an sdk.DirectoryAnchor) {
+		fmt.Fprintf(out, "zone %s, trust anchor from the home node (kept in the profile):\n", an.Zone)
+		for _, ds := range an.DS {
+			fmt.Fprintln(out, "  "+ds)
 		}
-		return c.print(an, func(out io.Writer) {
-			fmt.Fprintf(out, "zone %s, trust anchor from the home node (kept in the profile):\n", an.Zone)
-			for _, ds := range an.DS {
-				fmt.Fprintln(out, "  "+ds)
-			}
-			if an.DNSAddr != "" {
-				fmt.Fprintf(out, "DNS server: %s ('phonex directory lookup --dns' asks it)\n", an.DNSAddr)
-			} else {
-				fmt.Fprintln(out, "the node named no DNS server: give 'lookup --dns HOST:PORT'")
-			}
-		})
+		if an.DNSAddr != "" {
+			fmt.Fprintf(out, "DNS server: %s ('phonex directory lookup --dns' asks it)\n", an.DNSAddr)
+		} else {
+			fmt.Fprintln(out, "the node named no DNS server: give 'lookup --dns HOST:PORT'")
+		}
 	})
 }

@@ -104,33 +104,24 @@ func (a *app) cmdSendFile(ctx context.Context, args []string) error {
 
 func (a *app) cmdFiles(ctx context.Context, args []string) error {
 	c := a.newCommon("files", "phonex files [--json]")
-	pos, err := c.Parse(args)
-	if err != nil {
-		return err
-	}
-	if err := noArgs(c, pos); err != nil {
-		return err
-	}
-	return c.withDevice(ctx, func(d *sdk.Device) error {
+	list := func(d *sdk.Device, ctx context.Context) ([]sdk.FileEntry, error) {
 		fs, err := d.FileTransfers(ctx)
-		if err != nil {
-			return err
+		if fs == nil && err == nil {
+			fs = []sdk.FileEntry{} // [] in --json, not null
 		}
-		if fs == nil {
-			fs = []sdk.FileEntry{}
-		}
-		return c.print(fs, func(out io.Writer) {
-			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tDIR\tPEER\tNAME\tSIZE\tSTATE\tEXPIRES")
-			for _, f := range fs {
-				name := f.Name
-				if f.VoiceMS > 0 {
-					name = fmt.Sprintf("voice message %.1f s (%s)", float64(f.VoiceMS)/1000, f.Name)
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", f.ID, f.Direction, f.Peer, name, bytesText(f.Size), f.State, f.Expires.Format(time.RFC3339))
+		return fs, err
+	}
+	return show(ctx, c, args, list, func(out io.Writer, fs []sdk.FileEntry) {
+		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tDIR\tPEER\tNAME\tSIZE\tSTATE\tEXPIRES")
+		for _, f := range fs {
+			name := f.Name
+			if f.VoiceMS > 0 {
+				name = fmt.Sprintf("voice message %.1f s (%s)", float64(f.VoiceMS)/1000, f.Name)
 			}
-			tw.Flush()
-		})
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", f.ID, f.Direction, f.Peer, name, bytesText(f.Size), f.State, f.Expires.Format(time.RFC3339))
+		}
+		tw.Flush()
 	})
 }
 

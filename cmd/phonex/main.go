@@ -284,8 +284,9 @@ func noArgs(c *common, pos []string) error {
 	return nil
 }
 
-func (a *app) cmdWhoami(ctx context.Context, args []string) error {
-	c := a.newCommon("whoami", "phonex whoami [--json]")
+// show runs a command that takes no arguments and prints one thing the
+// device fetches: as JSON with --json, otherwise as text writes it.
+func show[T any](ctx context.Context, c *common, args []string, get func(*sdk.Device, context.Context) (T, error), text func(io.Writer, T)) error {
 	pos, err := c.Parse(args)
 	if err != nil {
 		return err
@@ -294,16 +295,21 @@ func (a *app) cmdWhoami(ctx context.Context, args []string) error {
 		return err
 	}
 	return c.withDevice(ctx, func(d *sdk.Device) error {
-		w, err := d.Whoami(ctx)
+		v, err := get(d, ctx)
 		if err != nil {
 			return err
 		}
-		return c.print(w, func(out io.Writer) {
-			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-			fmt.Fprintf(tw, "identity\t%s\nkey suite\t%s\ncertificate serial\t%s\ncertificate expires\t%s\nserver\t%s\nCA SHA-256\t%s\n",
-				w.Identity, w.Suite, w.Serial, w.NotAfter.Format(time.RFC3339), w.Server, w.CASHA256)
-			tw.Flush()
-		})
+		return c.print(v, func(out io.Writer) { text(out, v) })
+	})
+}
+
+func (a *app) cmdWhoami(ctx context.Context, args []string) error {
+	c := a.newCommon("whoami", "phonex whoami [--json]")
+	return show(ctx, c, args, (*sdk.Device).Whoami, func(out io.Writer, w sdk.Info) {
+		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		fmt.Fprintf(tw, "identity\t%s\nkey suite\t%s\ncertificate serial\t%s\ncertificate expires\t%s\nserver\t%s\nCA SHA-256\t%s\n",
+			w.Identity, w.Suite, w.Serial, w.NotAfter.Format(time.RFC3339), w.Server, w.CASHA256)
+		tw.Flush()
 	})
 }
 
@@ -386,31 +392,18 @@ func (a *app) cmdContacts(ctx context.Context, args []string) error {
 
 func (a *app) cmdDevices(ctx context.Context, args []string) error {
 	c := a.newCommon("devices", "phonex devices [--json]")
-	pos, err := c.Parse(args)
-	if err != nil {
-		return err
-	}
-	if err := noArgs(c, pos); err != nil {
-		return err
-	}
-	return c.withDevice(ctx, func(d *sdk.Device) error {
-		ds, err := d.Devices(ctx)
-		if err != nil {
-			return err
-		}
-		return c.print(ds, func(out io.Writer) {
-			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "DEVICE\tSUITE\tSTATUS\tEXPIRES")
-			for _, x := range ds {
-				name := x.Name
-				if x.Current {
-					name += " (this device)"
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", name, x.Suite, x.Status, x.NotAfter.Format(time.RFC3339))
+	return show(ctx, c, args, (*sdk.Device).Devices, func(out io.Writer, ds []sdk.AccountDevice) {
+		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "DEVICE\tSUITE\tSTATUS\tEXPIRES")
+		for _, x := range ds {
+			name := x.Name
+			if x.Current {
+				name += " (this device)"
 			}
-			tw.Flush()
-			fmt.Fprintln(out, cli.Plural(len(ds), "device", "devices"))
-		})
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", name, x.Suite, x.Status, x.NotAfter.Format(time.RFC3339))
+		}
+		tw.Flush()
+		fmt.Fprintln(out, cli.Plural(len(ds), "device", "devices"))
 	})
 }
 

@@ -17,23 +17,10 @@ const relayCredentialsSynopsis = "phonex relay-credentials [--json]   (STUN/TURN
 // a relay can be tried with any TURN client (turnutils_uclient -u USER -w PASS).
 func (a *app) cmdRelayCredentials(ctx context.Context, args []string) error {
 	c := a.newCommon("relay-credentials", relayCredentialsSynopsis)
-	pos, err := c.Parse(args)
-	if err != nil {
-		return err
-	}
-	if err := noArgs(c, pos); err != nil {
-		return err
-	}
-	return c.withDevice(ctx, func(d *sdk.Device) error {
-		rc, err := d.RelayCredentials(ctx)
-		if err != nil {
-			return err
-		}
-		return c.print(rc, func(out io.Writer) {
-			fmt.Fprintf(out, "TURN:     %s\nSTUN:     %s\nusername: %s\npassword: %s\nexpires:  %s (in %s)\n",
-				strings.Join(rc.URIs, " "), strings.Join(rc.STUN, " "), rc.Username, rc.Password,
-				rc.Expires.Format(time.RFC3339), time.Until(rc.Expires).Round(time.Second))
-		})
+	return show(ctx, c, args, (*sdk.Device).RelayCredentials, func(out io.Writer, rc sdk.RelayCredentials) {
+		fmt.Fprintf(out, "TURN:     %s\nSTUN:     %s\nusername: %s\npassword: %s\nexpires:  %s (in %s)\n",
+			strings.Join(rc.URIs, " "), strings.Join(rc.STUN, " "), rc.Username, rc.Password,
+			rc.Expires.Format(time.RFC3339), time.Until(rc.Expires).Round(time.Second))
 	})
 }
 
