@@ -506,7 +506,7 @@ func (c *Call) startMedia(parent context.Context) error {
 // Defaults of what a call sends: measured best within 20 kbit/s one way
 // at the IP level, clean and at 5 % loss (docs/calls.md "Audio quality").
 // MaxOpusBitrate bounds the option: 24 kbit/s in 120 ms packets is about
-// 21.6 kbit/s at the IP level.
+// 21.2 kbit/s at the IP level with HS32.
 const (
 	DefaultPTime       = 120 * time.Millisecond
 	DefaultOpusBitrate = 22000
@@ -522,7 +522,7 @@ const (
 // averaged over the speech file, pauses included: with HS32, 22 kbit/s in
 // 120 ms packets gives 19.9 kbit/s, 20 in 100 ms 19.8, 19 in 80 ms 20.0,
 // 17.5 in 60 ms 19.8, 12.5 in 40 ms 19.5; HS80 costs 0.5 to 1 kbit/s of
-// Opus at each. In 20 ms packets the headers alone take 16 to 20 kbit/s:
+// Opus at each. In 20 ms packets the headers alone take 17.6 to 20 kbit/s:
 // it gives the lowest rate accepted.
 func BudgetBitrate(ptime time.Duration, tag zrtp.Algo) int {
 	hs80 := tag == zrtp.HS80
