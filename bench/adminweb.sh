@@ -29,7 +29,7 @@ with db:
 PY
 secret=$(PHONEXD_ADMIN_PASSWORD="benchmark admin password" "$tmp/phonexd" admin add --data "$tmp/d" root --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["totp_secret"])')
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. bench/lib/ports.sh
 rss() { awk '/VmRSS/ {r=$2} /VmHWM/ {h=$2} END {print r " KiB (peak " h " KiB)"}' "/proc/$1/status"; }
 
 # start ARGS...: runs phonexd serve, waits until the line with PREFIX shows.

@@ -20,16 +20,7 @@ secs=${SECONDS_PER_RUN:-10}
 clients=${CLIENTS:-20}
 rounds=${ROUNDS:-3}
 cores=$(nproc)
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-free_port() { python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. bench/lib/scratch.sh
 wait_dns() {
   for _ in $(seq 200); do
     dig +short +time=1 +tries=1 @127.0.0.1 -p "$1" bench.example. SOA >/dev/null 2>&1 && return 0
@@ -66,7 +57,7 @@ perf() {
 best() { awk -v a="$1" -v b="$2" 'BEGIN{print (a+0>b+0)?a:b}'; }
 
 go build -o "$work/dnszone" ./bench/dnszone
-port=$(free_port)
+port=$(free_port udp)
 "$work/dnszone" -n "$numbers" -out "$work" -serve "127.0.0.1:$port" >"$work/phonexd.out" 2>"$work/phonexd.err" &
 pids+=($!)
 for _ in $(seq 600); do grep -q '^serving' "$work/phonexd.out" 2>/dev/null && break; sleep 0.1; done
@@ -78,7 +69,7 @@ if [ -z "${PHONEXD_ONLY:-}" ]; then
   # Knot DNS: the same signed zone, no signing of its own, one UDP worker
   # per core, no query log (knotd logs no queries unless a module is
   # configured), no zone file rewrites.
-  kport=$(free_port)
+  kport=$(free_port udp)
   mkdir -p "$work/knot"
   cat >"$work/knot/knot.conf" <<CONF
 server:
@@ -110,7 +101,7 @@ CONF
 
   # BIND 9: the same signed zone as a primary, no recursion, no query log,
   # minimal responses, one worker thread per core (-n).
-  bport=$(free_port)
+  bport=$(free_port udp)
   mkdir -p "$work/bind"
   cp "$work/zone.db" "$work/bind/zone.db"
   cat >"$work/bind/named.conf" <<CONF

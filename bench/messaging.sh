@@ -40,7 +40,7 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. bench/lib/ports.sh
 
 children=${KAM_CHILDREN:-4}
 tcp_children=${KAM_TCP_CHILDREN:-4}

@@ -32,7 +32,7 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-free_port() { python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. bench/lib/ports.sh
 
 go build -o "$work/phonexd" ./cmd/phonexd
 go build -o "$work/presence" ./bench/presence
@@ -61,7 +61,7 @@ fi
 children=${KAM_CHILDREN:-4}
 shm=${KAM_SHM_MB:-1024}
 pkg=${KAM_PKG_MB:-64}
-port=$(free_port)
+port=$(free_port udp)
 cp -r /usr/share/kamailio/dbtext/kamailio "$work/db"
 sed -e "s#@PORT@#$port#g; s#@MPATH@#$mpath/#; s#@DB@#$work/db#; s#@CHILDREN@#$children#" bench/kamailio/presence.cfg >"$work/k.cfg"
 printf 'loadmodule "ctl.so"\nmodparam("ctl", "binrpc", "unix:%s/k.ctl")\n' "$work" >>"$work/k.cfg"
@@ -84,7 +84,7 @@ before=$(shm_used)
 i=0
 for spec in half:1000 star:2000 rest:7000; do
   t=${spec%%:*} n=${spec#*:}
-  sport=$(free_port)
+  sport=$(free_port udp)
   sipp -sf bench/sipp/presence_watcher.xml "127.0.0.1:$port" -s "$t" -t u1 -p "$sport" -m "$n" -r 1000 -l "$n" \
     -buff_size 4194304 -trace_logs -log_file "$work/$t.log" -nostdin -nd >"$work/sipp-$t.out" 2>&1 &
   track $!

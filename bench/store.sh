@@ -14,17 +14,8 @@ if [ -z "$pgbin" ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
   pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 fi
-work=$(mktemp -d)
+. bench/lib/scratch.sh
 chmod 755 "$work"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 # PostgreSQL refuses to run as root.
 as_pg=()
 if [ "$(id -u)" -eq 0 ]; then

@@ -25,7 +25,7 @@ pid=
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-free_port() { python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. bench/lib/ports.sh
 ulimit -n 65536 2>/dev/null || true
 
 for rev in "$a" "$b"; do
@@ -42,7 +42,7 @@ sed -i 's/^log_level = .*/log_level = warn/;
   s/^relay_user_rate = .*/relay_user_rate = 1000000000/;
   s/^relay_min_port = .*/relay_min_port = 20000/; s/^relay_max_port = .*/relay_max_port = 29999/' "$work/data/phonexd.conf"
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$work/data/relay.secret"
-cport=$(free_port)
+cport=$(free_port udp)
 cat >"$work/turnserver.conf" <<CONF
 listening-ip=127.0.0.1
 relay-ip=127.0.0.1
@@ -73,7 +73,7 @@ for r in $(seq "$rounds"); do
     if [ "$build" = coturn ]; then
       turnserver -c "$work/turnserver.conf" >/dev/null 2>&1 & pid=$!; port=$cport; sleep 1
     else
-      port=$(free_port)
+      port=$(free_port udp)
       "$work/phonexd-$build" relay --data "$work/data" --relay-addr "127.0.0.1:$port" --relay-tls-addr off >/dev/null 2>&1 & pid=$!; sleep 0.5
     fi
     # shellcheck disable=SC2086

@@ -23,16 +23,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v turnserver >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq coturn >/dev/null; }
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-free_port() { python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. bench/lib/scratch.sh
 
 cpus=$(nproc)
 threads=${COTURN_THREADS:-$cpus}
@@ -54,7 +45,7 @@ sed -i 's/^log_level = .*/log_level = warn/;
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$work/data/relay.secret"
 secret=$(cat "$work/data/relay.secret")
 
-pport=$(free_port)
+pport=$(free_port udp)
 "$work/phonexd" relay --data "$work/data" --relay-addr "127.0.0.1:$pport" --relay-tls-addr off >"$work/relay.out" 2>"$work/relay.err" &
 ppid=$!; pids+=($ppid)
 for _ in $(seq 50); do grep -q '^relay:' "$work/relay.out" 2>/dev/null && break; sleep 0.1; done
@@ -62,14 +53,14 @@ grep -q '^relay:' "$work/relay.out" || { cat "$work/relay.err" >&2; exit 1; }
 
 # The node itself (API, SIP and the relay in one process, the collector at
 # Go's default), for the per-call figures "on the node".
-nport=$(free_port)
+nport=$(free_port udp)
 "$work/phonexd" serve --data "$work/data" --api-addr 127.0.0.1:0 --sip-addr 127.0.0.1:0 --sip-phone-addr off \
   --relay-addr "127.0.0.1:$nport" --relay-tls-addr off >"$work/serve.out" 2>"$work/serve.err" &
 npid=$!; pids+=($npid)
 for _ in $(seq 100); do grep -q '^relay:' "$work/serve.out" 2>/dev/null && break; sleep 0.1; done
 grep -q "^relay: udp 127.0.0.1:$nport" "$work/serve.out" || { cat "$work/serve.out" "$work/serve.err" >&2; exit 1; }
 
-cport=$(free_port)
+cport=$(free_port udp)
 mkdir -p "$work/coturn"
 # coturn for its best figure: relay-threads = CPUs (COTURN_THREADS to
 # change), no logging (log file /dev/null, no stdout log), no CLI, no TLS

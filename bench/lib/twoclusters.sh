@@ -4,17 +4,8 @@
 # b.bench (their own CAs, each pinning the other with 'phonexd federation
 # add'), serves both, and enrolls alpha and charlie at a and bravo at b
 # (device d1, the password in $work/pw). Defines work, pids, cleanup (on
-# exit), free_port, api[c], sip[c] and enroll USER CLUSTER.
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# exit; bench/lib/scratch.sh), free_port, api[c], sip[c] and enroll USER CLUSTER.
+. bench/lib/scratch.sh
 
 go build -o "$work/phonexd" ./cmd/phonexd
 go build -o "$work/phonex" ./cmd/phonex
