@@ -5,13 +5,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/miekg/dns"
 
 	"github.com/phonex/phonex/internal/cli"
+	"github.com/phonex/phonex/internal/dnsval"
 	"github.com/phonex/phonex/internal/server"
 )
 
@@ -116,34 +116,17 @@ func cmdFederation(ctx context.Context, args []string, stdout io.Writer) error {
 }
 
 // readAnchors reads DS and DNSKEY records, one per line in zone file
-// syntax (what 'phonexd dns ds' prints); blank lines and ';' comments are
-// skipped.
+// syntax; blank lines and comments are skipped.
 func readAnchors(path string) ([]dns.RR, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read trust anchor: %w", err)
 	}
-	var out []dns.RR
-	for i, line := range strings.Split(string(data), "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, ";") {
-			continue
-		}
-		rr, err := dns.NewRR(line)
-		if err != nil {
-			return nil, fmt.Errorf("trust anchor %s line %d: %w", path, i+1, err)
-		}
-		switch rr.(type) {
-		case *dns.DS, *dns.DNSKEY:
-			out = append(out, rr)
-		default:
-			return nil, fmt.Errorf("trust anchor %s line %d: a DS or DNSKEY record, not %s", path, i+1, dns.TypeToString[rr.Header().Rrtype])
-		}
+	rrs, err := dnsval.ParseAnchors(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("trust anchor %s: no DS or DNSKEY record", path)
-	}
-	return out, nil
+	return rrs, nil
 }
 
 func peerState(p server.PeerInfo) string {

@@ -1,8 +1,6 @@
 package client
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -17,7 +15,7 @@ import (
 )
 
 // ErrNoAnchors: a DNS lookup needs the zone's trust anchor.
-var ErrNoAnchors = errors.New("no DS or DNSKEY record in the trust anchor")
+var ErrNoAnchors = dnsval.ErrNoAnchors
 
 // ErrNoSavedAnchor: a DNS lookup without an anchor, and none remembered.
 var ErrNoSavedAnchor = errors.New("no trust anchor remembered in this profile; give the zone's DS or DNSKEY records once")
@@ -89,30 +87,7 @@ func (p *Profile) LookupDirectoryDNSWith(ctx context.Context, query, server stri
 // ParseAnchors reads trust anchors: DS or DNSKEY records in master file
 // syntax, one a line ('phonexd dns ds' prints one); '#' and ';' start
 // comments.
-func ParseAnchors(b []byte) ([]dns.RR, error) {
-	var out []dns.RR
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for line := 1; sc.Scan(); line++ {
-		l := strings.TrimSpace(sc.Text())
-		if l == "" || strings.HasPrefix(l, "#") || strings.HasPrefix(l, ";") {
-			continue
-		}
-		rr, err := dns.NewRR(l)
-		if err != nil {
-			return nil, fmt.Errorf("trust anchor line %d: %w", line, err)
-		}
-		switch rr.(type) {
-		case *dns.DS, *dns.DNSKEY:
-			out = append(out, rr)
-		default:
-			return nil, fmt.Errorf("trust anchor line %d: %s is not a DS or DNSKEY record", line, dns.TypeToString[rr.Header().Rrtype])
-		}
-	}
-	if len(out) == 0 {
-		return nil, ErrNoAnchors
-	}
-	return out, sc.Err()
-}
+func ParseAnchors(b []byte) ([]dns.RR, error) { return dnsval.ParseAnchors(b) }
 
 // LookupDirectoryDNS finds a number (+E164) or a SIP address
 // (user@domain) in a directory zone through server (an authoritative

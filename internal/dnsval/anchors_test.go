@@ -1,4 +1,4 @@
-package client
+package dnsval
 
 import (
 	"errors"
@@ -19,6 +19,8 @@ func TestParseAnchors(t *testing.T) {
 		{"# nothing\n", 0, ErrNoAnchors},
 		{"a.example. 3600 IN A 192.0.2.1\n", 0, nil},
 		{"not a record\n", 0, nil},
+		{"()\n", 0, nil}, // dns.NewRR returns no record and no error
+		{testDS + "\n( )\n", 0, nil},
 	} {
 		rrs, err := ParseAnchors([]byte(tc.in))
 		switch {
@@ -33,7 +35,7 @@ func TestParseAnchors(t *testing.T) {
 }
 
 func FuzzParseAnchors(f *testing.F) {
-	for _, s := range []string{testDS, "# x\n" + testDS, "a. IN DNSKEY 257 3 13 AAAA", "a. IN A 1.2.3.4", "", "\x00"} {
+	for _, s := range []string{testDS, "# x\n" + testDS, "a. IN DNSKEY 257 3 13 AAAA", "a. IN A 1.2.3.4", "", "\x00", "()"} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
