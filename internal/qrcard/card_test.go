@@ -284,3 +284,41 @@ func TestRandomCardsRead(t *testing.T) {
 	}
 	t.Logf("%d of %d cards needed another mask", tripped, len(cards))
 }
+
+// FuzzDecode gives the QR reader arbitrary pictures: the first byte sets
+// the width (modulo 128), the rest are grey levels, and the card's own symbol (1 pixel
+// per module) is a seed the fuzzer mutates. Whatever the pixels, Decode
+// returns a card or an error.
+func FuzzDecode(f *testing.F) {
+	m, err := sample.Matrix()
+	if err != nil {
+		f.Fatal(err)
+	}
+	seed := []byte{byte(len(m))}
+	for _, row := range m {
+		for _, dark := range row {
+			seed = append(seed, map[bool]byte{true: 0, false: 255}[dark])
+		}
+	}
+	f.Add(seed)
+	f.Add([]byte{3, 0, 255, 0, 255, 0, 255, 0, 255, 0})
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if len(b) < 2 {
+			return
+		}
+		w := int(b[0]) % 128
+		if w == 0 || len(b)-1 < w {
+			return
+		}
+		h := (len(b) - 1) / w
+		img := image.NewGray(image.Rect(0, 0, w, h))
+		copy(img.Pix, b[1:1+w*h])
+		c, err := Decode(img)
+		if err == nil {
+			if err := c.Check(); err != nil {
+				t.Fatalf("decoded a card that does not check: %v", err)
+			}
+		}
+	})
+}
