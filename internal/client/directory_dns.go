@@ -14,9 +14,6 @@ import (
 	"github.com/phonex/phonex/internal/ident"
 )
 
-// ErrNoAnchors: a DNS lookup needs the zone's trust anchor.
-var ErrNoAnchors = dnsval.ErrNoAnchors
-
 // ErrNoSavedAnchor: a DNS lookup without an anchor, and none remembered.
 var ErrNoSavedAnchor = errors.New("no trust anchor remembered in this profile; give the zone's DS or DNSKEY records once")
 
@@ -42,7 +39,7 @@ func (p *Profile) DirAnchor(ctx context.Context) ([]byte, error) {
 // home node named.
 func (p *Profile) LookupDirectoryDNSWith(ctx context.Context, query, server string, anchors []byte) ([]DirEntry, error) {
 	if anchors != nil {
-		rrs, err := ParseAnchors(anchors)
+		rrs, err := dnsval.ParseAnchors(anchors)
 		if err != nil {
 			return nil, err
 		}
@@ -62,7 +59,7 @@ func (p *Profile) LookupDirectoryDNSWith(ctx context.Context, query, server stri
 	}
 	var saved []dns.RR
 	if b, err := p.DirAnchor(ctx); err == nil {
-		if saved, err = ParseAnchors(b); err != nil {
+		if saved, err = dnsval.ParseAnchors(b); err != nil {
 			return nil, err
 		}
 	} else if !errors.Is(err, ErrNoSavedAnchor) {
@@ -83,11 +80,6 @@ func (p *Profile) LookupDirectoryDNSWith(ctx context.Context, query, server stri
 	}
 	return p.LookupDirectoryDNS(ctx, query, server, saved)
 }
-
-// ParseAnchors reads trust anchors: DS or DNSKEY records in master file
-// syntax, one a line ('phonexd dns ds' prints one); '#' and ';' start
-// comments.
-func ParseAnchors(b []byte) ([]dns.RR, error) { return dnsval.ParseAnchors(b) }
 
 // LookupDirectoryDNS finds a number (+E164) or a SIP address
 // (user@domain) in a directory zone through server (an authoritative

@@ -64,7 +64,7 @@ func (a DirAnchor) records() ([]dns.RR, error) {
 		out = append(out, ds)
 	}
 	if len(out) == 0 {
-		return nil, ErrNoAnchors
+		return nil, dnsval.ErrNoAnchors
 	}
 	return out, nil
 }

@@ -3,6 +3,8 @@ package client
 import (
 	"errors"
 	"testing"
+
+	"github.com/phonex/phonex/internal/dnsval"
 )
 
 const testDS = "a.example.\t3600\tIN\tDS\t12345 13 2 0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF"
@@ -19,7 +21,7 @@ func TestDirAnchorRecords(t *testing.T) {
 		{"a.example.", []string{testDS}, 1, nil},
 		{"a.example", []string{testDS, testDS}, 2, nil},
 		{"A.Example.", []string{testDS}, 1, nil},
-		{"a.example.", nil, 0, ErrNoAnchors},
+		{"a.example.", nil, 0, dnsval.ErrNoAnchors},
 		{"a.example.", []string{other}, 0, nil},                                // another zone's DS
 		{"a.example.", []string{sha1}, 0, nil},                                 // SHA-1 digest
 		{"a.example.", []string{"a.example. IN DNSKEY 257 3 13 AAAA"}, 0, nil}, // not a DS
