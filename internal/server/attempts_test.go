@@ -175,6 +175,23 @@ func TestConcurrentUnlocksGetOnlyFreeAttempts(t *testing.T) {
 	}
 }
 
+// TestConcurrentFreeUnlocksAllPass: attempts within the free ones are never
+// refused, however they interleave. Each attempt reads the clock before it
+// waits for the counter, so one that waited may find the counter stamped
+// later than its own clock by an attempt that went first; that once made
+// it wait, and a device refused a right password when another device of
+// the account unlocked at the same moment.
+func TestConcurrentFreeUnlocksAllPass(t *testing.T) {
+	generous := throttle.Policy{Free: 1000, BaseDelay: time.Hour, MaxDelay: time.Hour, LockAfter: 2000}
+	n := startNode(t, func(c *server.Config) { c.DeviceAttempts, c.AccountAttempts = generous, generous })
+	p := n.enroll(t, "alpha@example.org", "laptop", "alpha password")
+	handle := p.Meta.Handle
+	p.Close()
+	if got := race(t, n, api.PathUnlock, func() any { return api.Unlock{Handle: handle, Blind: blind(t)} }); got != 200 {
+		t.Fatalf("%d of 200 concurrent unlocks were evaluated, all within the %d free attempts", got, generous.Free)
+	}
+}
+
 // TestConcurrentLoginsGetOnlyFreeAttempts: the same for new-device logins.
 func TestConcurrentLoginsGetOnlyFreeAttempts(t *testing.T) {
 	n := startNode(t, func(c *server.Config) { c.DeviceAttempts, c.AccountAttempts = slowPolicy, slowPolicy })

@@ -70,8 +70,15 @@ func (p Policy) Check(s State, now time.Time) Verdict {
 		v.Locked = true
 		return v
 	}
-	if wait := s.Last.Add(p.Delay(s.Failures)).Sub(now); wait > 0 {
-		v.RetryAfter = wait
+	// Last may be later than now: the caller read its clock before it
+	// waited for the counter, and a concurrent attempt (another device of
+	// the account, or another node whose clock runs ahead) stamped it
+	// meanwhile. That must not make a free attempt wait, nor a delayed one
+	// wait longer than the policy's delay.
+	if d := p.Delay(s.Failures); d > 0 {
+		if wait := min(s.Last.Add(d).Sub(now), d); wait > 0 {
+			v.RetryAfter = wait
+		}
 	}
 	v.Human = p.HumanAfter > 0 && s.Failures >= p.HumanAfter
 	return v

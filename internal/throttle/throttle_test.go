@@ -33,6 +33,27 @@ func TestPolicy(t *testing.T) {
 	}
 }
 
+// TestLastAfterNow: two devices of one account unlock at once; the
+// second read its clock before the first stamped the shared counter. Its
+// attempt is free, and a delayed one waits no more than the delay.
+func TestLastAfterNow(t *testing.T) {
+	p := Policy{Free: 3, BaseDelay: time.Second, MaxDelay: 8 * time.Second, LockAfter: 8}
+	now := time.Unix(1000, 0)
+	later := now.Add(40 * time.Millisecond)
+	for _, tc := range []struct {
+		failures int
+		wait     time.Duration
+	}{
+		{0, 0}, {1, 0}, {2, 0},
+		{3, time.Second},
+		{5, 4 * time.Second},
+	} {
+		if v := p.Check(State{Failures: tc.failures, Last: later}, now); v.RetryAfter != tc.wait {
+			t.Errorf("failures=%d, last attempt stamped after now: wait %v, want %v", tc.failures, v.RetryAfter, tc.wait)
+		}
+	}
+}
+
 func TestCombine(t *testing.T) {
 	v := Combine(Verdict{RetryAfter: time.Second, Remaining: 5, FreeLeft: 1}, Verdict{Locked: true, Remaining: 0})
 	if !v.Locked || v.Allowed() || v.RetryAfter != time.Second || v.Remaining != 0 {
