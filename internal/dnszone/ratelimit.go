@@ -68,8 +68,12 @@ func (l *limiter) allow(a netip.Addr, now time.Time) (ok, slip bool) {
 		b = &bucket{tokens: l.burst, last: now}
 		l.m[p] = b
 	}
-	b.tokens = min(l.burst, b.tokens+now.Sub(b.last).Seconds()*l.rate)
-	b.last = now
+	// A reader that read its clock before another took the lock is not
+	// charged for the difference, and last never moves back.
+	if now.After(b.last) {
+		b.tokens = min(l.burst, b.tokens+now.Sub(b.last).Seconds()*l.rate)
+		b.last = now
+	}
 	if b.tokens >= 1 {
 		b.tokens--
 		return true, false

@@ -49,6 +49,16 @@ func TestLimiter(t *testing.T) {
 	if ok, _ := l.allow(a, now); ok {
 		t.Fatal("more than the rate a second later")
 	}
+	// A reader that read the clock before another took the lock first is
+	// not charged for the time between them.
+	b := netip.MustParseAddr("203.0.113.1")
+	for range 20 {
+		l.allow(b, now)
+	}
+	l.allow(b, now.Add(200*time.Millisecond)) // refills 2 tokens, takes one
+	if ok, _ := l.allow(b, now.Add(150*time.Millisecond)); !ok {
+		t.Fatal("a query stamped before the last one refused with tokens left")
+	}
 }
 
 // TestRateLimitUDP: a flood from one address gets the burst answered, then

@@ -38,8 +38,12 @@ func (l *limiter) takeAt(key string, now time.Time, rate, burst float64) time.Du
 		b = &bucket{tokens: burst, last: now}
 		l.b[key] = b
 	}
-	b.tokens = min(burst, b.tokens+now.Sub(b.last).Seconds()*rate)
-	b.last = now
+	// A caller that read its clock before one that took the lock first
+	// is not charged for the difference, and last never moves back.
+	if now.After(b.last) {
+		b.tokens = min(burst, b.tokens+now.Sub(b.last).Seconds()*rate)
+		b.last = now
+	}
 	if b.tokens >= 1 {
 		b.tokens--
 		return 0

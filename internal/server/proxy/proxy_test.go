@@ -68,4 +68,14 @@ func TestLimiter(t *testing.T) {
 	if w := l.take("a", t0.Add(200*time.Millisecond)); w != 0 {
 		t.Fatalf("after refill: wait %v", w)
 	}
+	// Two requests read the clock, and the later one took the lock first:
+	// the earlier one is not charged for the 100 ms between them.
+	l = newLimiter(10, 2)
+	l.take("c", t0)
+	if w := l.take("c", t0.Add(time.Second)); w != 0 {
+		t.Fatalf("refilled bucket: wait %v", w)
+	}
+	if w := l.take("c", t0.Add(900*time.Millisecond)); w != 0 {
+		t.Fatalf("a request stamped before the last one: wait %v with a token left", w)
+	}
 }
