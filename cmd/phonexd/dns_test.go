@@ -3,8 +3,8 @@ package main
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
-	"net"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/phonex/phonex/internal/dnsval"
+	"github.com/phonex/phonex/internal/freeport"
 	"github.com/phonex/phonex/internal/server"
 )
 
@@ -35,13 +36,8 @@ func TestServeDNS(t *testing.T) {
 		t.Fatalf("init printed no DS matching 'dns ds':\n%s", initOut.String())
 	}
 	// A fixed SIP port: a listener on port 0 is not published.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sipAddr := l.Addr().String()
-	sipPort := uint16(l.Addr().(*net.TCPAddr).Port)
-	l.Close()
+	port := freeport.Port(t)
+	sipAddr, sipPort := fmt.Sprintf("127.0.0.1:%d", port), uint16(port)
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	done := make(chan int)

@@ -9,18 +9,15 @@ import (
 	"time"
 
 	natsserver "github.com/nats-io/nats-server/v2/server"
+
+	"github.com/phonex/phonex/internal/freeport"
 )
 
 // startNATS runs a NATS server in the test process on port (0: a free one).
 func startNATS(t *testing.T, port int) *natsserver.Server {
 	t.Helper()
 	if port == 0 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port = ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
+		port = freeport.Port(t)
 	}
 	s, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: port, NoLog: true, NoSigs: true})
 	if err != nil {
@@ -128,9 +125,7 @@ func TestBusReconnects(t *testing.T) {
 }
 
 func TestBusWaitsForNATS(t *testing.T) {
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
+	port := freeport.Port(t)
 	connected := make(chan struct{}, 1)
 	a, err := Connect(Config{URL: "nats://127.0.0.1:" + strconv.Itoa(port), Node: "a", Cluster: "c",
 		Connected: func() { connected <- struct{}{} }})

@@ -3,12 +3,13 @@ package client
 import (
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/phonex/phonex/internal/freeport"
 )
 
 func TestParseServers(t *testing.T) {
@@ -32,17 +33,6 @@ func TestParseServers(t *testing.T) {
 	if _, err := ParseServers(""); !errors.Is(err, ErrNoServer) {
 		t.Errorf("empty list: %v", err)
 	}
-}
-
-// closedAddr is a loopback address nothing listens on.
-func closedAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
 }
 
 // TestNodeListMovesOnlyUnsentRequests: a refused connection moves to the
@@ -95,7 +85,7 @@ func TestNodeListMovesOnlyUnsentRequests(t *testing.T) {
 		return server, code, err
 	}
 
-	down := closedAddr(t)
+	down := freeport.Addr(t)
 	l := newNodeList([]string{down, host(up)})
 	if s, code, err := get(l); err != nil || s != host(up) || code != 200 {
 		t.Fatalf("past a refused node: %s %d %v", s, code, err)
@@ -115,7 +105,7 @@ func TestNodeListMovesOnlyUnsentRequests(t *testing.T) {
 		t.Fatalf("a cut-off request was repeated elsewhere: %v, %d cut, %d on the next node", err, hits("reset"), hits("up")-before)
 	}
 	// Every node down: the last refusal comes back.
-	l = newNodeList([]string{closedAddr(t), closedAddr(t)})
+	l = newNodeList([]string{freeport.Addr(t), freeport.Addr(t)})
 	if _, _, err := get(l); err == nil || !neverSent(err) {
 		t.Fatalf("all down: %v", err)
 	}

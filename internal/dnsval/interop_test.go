@@ -14,6 +14,7 @@ import (
 	"github.com/miekg/dns"
 	"github.com/phonex/phonex/internal/dnsname"
 	"github.com/phonex/phonex/internal/dnszone"
+	"github.com/phonex/phonex/internal/freeport"
 	"github.com/phonex/phonex/internal/testpeer"
 )
 
@@ -172,12 +173,7 @@ func TestDrill(t *testing.T) {
 func startUnbound(t *testing.T, f *fixture) string {
 	bin := testpeer.Require(t, "unbound")
 	dir := t.TempDir()
-	l, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.LocalAddr().(*net.UDPAddr).Port
-	l.Close()
+	port := freeport.Port(t)
 	zhost, zport, _ := net.SplitHostPort(f.addr)
 	conf := fmt.Sprintf(`server:
   interface: 127.0.0.1

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/phonex/phonex/internal/freeport"
 	"github.com/phonex/phonex/internal/media/dsp"
 	"github.com/phonex/phonex/internal/media/wav"
 )
@@ -61,25 +61,6 @@ func dominant(t *testing.T, path string) float64 {
 	}
 	freq, _ := dsp.DominantFrequency(a.Samples, a.SampleRate, 200, 2000)
 	return freq
-}
-
-// freePort returns a port free on 127.0.0.1 for both UDP and TCP now.
-func freePort(t *testing.T) int {
-	t.Helper()
-	for range 20 {
-		l, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l.LocalAddr().(*net.UDPAddr).Port
-		l.Close()
-		if tl, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
-			tl.Close()
-			return port
-		}
-	}
-	t.Fatal("no free port")
-	return 0
 }
 
 // callEvent is one JSON line of phonex call/answer --json.
@@ -240,7 +221,7 @@ func TestDirectCall(t *testing.T) {
 	// call runs one call; confirm, if set, acts on the two processes
 	// while the call is up.
 	call := func(n int, cacheB string, confirm func(caller, callee *proc)) (caller, callee map[string]callEvent, rec string) {
-		port := freePort(t)
+		port := freeport.Port(t)
 		rec = filepath.Join(tmp, fmt.Sprintf("out%d.wav", n))
 		ans := startPhonex(t, "answer", "--direct", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--record", rec,
 			"--json", "--zrtp-cache", cacheB)
@@ -397,7 +378,7 @@ func startLinphonec(t *testing.T, home, suites string) *linphonec {
 	if err := os.MkdirAll(filepath.Join(home, ".local", "share", "linphone"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	port, rtp := freePort(t), freePort(t)
+	port, rtp := freeport.Port(t), freeport.Port(t)
 	rc := filepath.Join(home, "rc")
 	// linphonec rewrites its rc on exit: write a fresh one each start.
 	if err := os.WriteFile(rc, fmt.Appendf(nil, linphoneRC, port, port, suites, rtp, rtp+2, rtp+4), 0o600); err != nil {
@@ -602,7 +583,7 @@ func TestLinphonecInterop(t *testing.T) {
 			outCall(1)
 
 			// linphonec calls phonex.
-			port := freePort(t)
+			port := freeport.Port(t)
 			lpRec, ourRec := filepath.Join(tmp, "lp2.wav"), filepath.Join(tmp, "px2.wav")
 			ans := startPhonex(t, append([]string{"answer", "--direct", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--play", tone440,
 				"--record", ourRec, "--json", "--zrtp-cache", cache}, s.flags...)...)
@@ -655,7 +636,7 @@ func TestLinphonecInterop(t *testing.T) {
 // works on the profile.
 func TestDirectCallWithProfiles(t *testing.T) {
 	c := newCluster(t)
-	c.n = serveOn(t, c.data, freeAddr(t), freeAddr(t))
+	c.n = serveOn(t, c.data, freeport.Addr(t), freeport.Addr(t))
 	c.device("alpha", "a1", true)
 	c.device("bravo", "b1", true)
 	home := filepath.Join(c.tmp, "home")
@@ -666,7 +647,7 @@ func TestDirectCallWithProfiles(t *testing.T) {
 	}
 
 	call := func() (caller, callee map[string]callEvent) {
-		port := freePort(t)
+		port := freeport.Port(t)
 		ans := startPhonexEnv(t, env, withProfile("bravo/b1", "answer", "--direct", "--listen", fmt.Sprintf("127.0.0.1:%d", port),
 			"--json", "--no-opus")...)
 		ans.waitEvent(t, "listening", 20*time.Second)

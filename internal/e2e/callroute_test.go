@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/phonex/phonex/internal/freeport"
 )
 
 // failedEvent is the JSON line 'phonex call --json' prints when a call
@@ -74,7 +76,7 @@ func (l *listener) calls() []string {
 // every way a call does not connect ends with a reason.
 func TestCallThroughCluster(t *testing.T) {
 	c := newCluster(t)
-	c.n = serveOn(t, c.data, freeAddr(t), freeAddr(t))
+	c.n = serveOn(t, c.data, freeport.Addr(t), freeport.Addr(t))
 	c.device("alpha", "a1", true)
 	c.device("bravo", "b1", true)
 	c.device("bravo", "b2", false)

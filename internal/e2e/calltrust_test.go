@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/phonex/phonex/internal/freeport"
 )
 
 // jsonEvents returns the JSON lines a process printed, as maps.
@@ -116,7 +118,7 @@ func tamperProxy(t *testing.T, to string) string {
 // the way is reported invalid and the call unsafe.
 func TestCallTrust(t *testing.T) {
 	c := newCluster(t)
-	c.n = serveOn(t, c.data, freeAddr(t), freeAddr(t))
+	c.n = serveOn(t, c.data, freeport.Addr(t), freeport.Addr(t))
 	c.device("alpha", "a1", true)
 	c.device("bravo", "b1", true)
 	c.mustPx("alpha/a1", "contacts", "add", "bravo@example.org")
@@ -132,7 +134,7 @@ func TestCallTrust(t *testing.T) {
 	// are typed once the SAS is shown ("" for nothing).
 	call := func(via func(string) string, callerIn, calleeIn string) (caller, callee []map[string]any) {
 		t.Helper()
-		addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		addr := fmt.Sprintf("127.0.0.1:%d", freeport.Port(t))
 		ans := startPhonexEnv(t, nil, withProfile("bravo/b1", "answer", "--direct", "--listen", addr, "--json", "--no-opus")...)
 		ans.waitEvent(t, "listening", 20*time.Second)
 		target := addr
@@ -275,7 +277,7 @@ func (p *jsonProc) stop() {
 func TestCallTrustStandardPhone(t *testing.T) {
 	requirePeer(t, "linphonec")
 	c := newCluster(t)
-	c.n = serveOn(t, c.data, freeAddr(t), freeAddr(t))
+	c.n = serveOn(t, c.data, freeport.Addr(t), freeport.Addr(t))
 	c.device("alpha", "a1", true)
 	lp := startLinphonec(t, filepath.Join(c.tmp, "lp"), "")
 	profile := []string{"--profile", c.profile("alpha/a1"), "--password-file", c.pw}
@@ -310,7 +312,7 @@ func TestCallTrustStandardPhone(t *testing.T) {
 	// differs in this direction).
 	lp.quit()
 	lp = startLinphonec(t, filepath.Join(c.tmp, "lp2"), "")
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	addr := fmt.Sprintf("127.0.0.1:%d", freeport.Port(t))
 	ans := startPhonex(t, append([]string{"answer", "--direct", "--listen", addr, "--json"}, profile...)...)
 	ans.waitEvent(t, "listening", 20*time.Second)
 	mark = lp.mark()
@@ -326,7 +328,7 @@ func TestCallTrustStandardPhone(t *testing.T) {
 // the contact verified.
 func TestCallTrustThroughCluster(t *testing.T) {
 	c := newCluster(t)
-	c.n = serveOn(t, c.data, freeAddr(t), freeAddr(t))
+	c.n = serveOn(t, c.data, freeport.Addr(t), freeport.Addr(t))
 	c.device("alpha", "a1", true)
 	c.device("bravo", "b1", true)
 	c.mustPx("alpha/a1", "contacts", "add", "bravo@example.org")

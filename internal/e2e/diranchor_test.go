@@ -12,6 +12,7 @@ import (
 
 	"github.com/phonex/phonex/internal/dnsval"
 	"github.com/phonex/phonex/internal/dnszone"
+	"github.com/phonex/phonex/internal/freeport"
 )
 
 // zoneResolverFresh validates from anchors with no cached keys.
@@ -26,7 +27,7 @@ func (c *cluster) zoneResolverFresh(addr string, anchors []dns.RR) *dnsval.Resol
 // forged zone for the same name) fails validation.
 func TestDirectoryAnchorFromEnrollment(t *testing.T) {
 	c := newCluster(t)
-	dnsAddr := freeDNSAddr(t)
+	dnsAddr := freeport.Addr(t)
 	c.configure("dns_addr = " + dnsAddr)
 	c.n = serve(t, c.data)
 	c.device("alpha", "phone", true)
@@ -98,7 +99,7 @@ func TestDirectoryAnchorFromEnrollment(t *testing.T) {
 	if err := forged.SetEntries([]dnszone.Entry{{E164: num, AOR: "mallory@example.org"}}); err != nil {
 		t.Fatal(err)
 	}
-	forgedAddr := freeDNSAddr(t)
+	forgedAddr := freeport.Addr(t)
 	pc, err := net.ListenPacket("udp", forgedAddr)
 	if err != nil {
 		t.Fatal(err)

@@ -8,7 +8,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,6 +17,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/phonex/phonex/internal/dnsval"
+	"github.com/phonex/phonex/internal/freeport"
 )
 
 type dirKey struct {
@@ -78,7 +78,7 @@ func devicesOf(ks []dirKey) string {
 // delay; the node's log and database hold none of the numbers queried.
 func TestDirectory(t *testing.T) {
 	c := newCluster(t)
-	dnsAddr := freeDNSAddr(t)
+	dnsAddr := freeport.Addr(t)
 	c.configure("directory_replace_delay = 4s", "log_level = debug", "dns_addr = "+dnsAddr)
 	c.n = serve(t, c.data)
 	zone := c.zoneResolver(dnsAddr)
@@ -287,25 +287,6 @@ func TestDirectory(t *testing.T) {
 			}
 		}
 	}
-}
-
-// freeDNSAddr is a loopback port free for UDP and TCP when asked.
-func freeDNSAddr(t *testing.T) string {
-	for i := 0; i < 20; i++ {
-		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := pc.LocalAddr().String()
-		ln, err := net.Listen("tcp", addr)
-		pc.Close()
-		if err == nil {
-			ln.Close()
-			return addr
-		}
-	}
-	t.Fatal("no free port for DNS")
-	return ""
 }
 
 // zoneResolver validates the node's zone from the DS 'phonexd dns ds' prints.

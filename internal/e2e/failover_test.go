@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/phonex/phonex/internal/freeport"
 	"github.com/phonex/phonex/internal/testpg"
 )
 
@@ -17,8 +18,8 @@ import (
 func TestFailover(t *testing.T) {
 	c := newCluster(t)
 	setConf(t, c.data, "metrics_addr", "off")
-	n1 := serveOn(t, c.data, freeAddr(t), freeAddr(t))
-	n2 := serveOn(t, c.data, freeAddr(t), freeAddr(t))
+	n1 := serveOn(t, c.data, freeport.Addr(t), freeport.Addr(t))
+	n2 := serveOn(t, c.data, freeport.Addr(t), freeport.Addr(t))
 	failover(t, c, n1, n2)
 }
 
@@ -36,8 +37,8 @@ func TestFailoverPostgres(t *testing.T) {
 	node2 := filepath.Join(tmp, "node2")
 	mustRun(t, nil, "phonexd", "init", "--data", node2, "--join", c.data, "--host", "127.0.0.1")
 	setConf(t, node2, "metrics_addr", "off")
-	n1 := serveOn(t, c.data, freeAddr(t), freeAddr(t))
-	n2 := serveOn(t, node2, freeAddr(t), freeAddr(t))
+	n1 := serveOn(t, c.data, freeport.Addr(t), freeport.Addr(t))
+	n2 := serveOn(t, node2, freeport.Addr(t), freeport.Addr(t))
 	failover(t, c, n1, n2)
 }
 

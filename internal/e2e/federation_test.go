@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/phonex/phonex/internal/freeport"
 )
 
 // fedCluster is one cluster of a federation test: its own domain and CA,
@@ -47,7 +49,7 @@ func newFedCluster(t *testing.T, domain string) *fedCluster {
 	if err := os.WriteFile(conf, []byte(cs), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	f := &fedCluster{cluster: c, domain: domain, api: freeAddr(t), sip: freeAddr(t)}
+	f := &fedCluster{cluster: c, domain: domain, api: freeport.Addr(t), sip: freeport.Addr(t)}
 	f.start()
 	return f
 }
@@ -330,7 +332,7 @@ func TestFederatedPresence(t *testing.T) {
 func TestFederationThroughDNSSEC(t *testing.T) {
 	a := newFedCluster(t, "a.example")
 	b := newFedCluster(t, "b.example")
-	dnsAddr := freeAddr(t)
+	dnsAddr := freeport.Addr(t)
 	b.n.stop(t)
 	conf := filepath.Join(b.data, "phonexd.conf")
 	cb, err := os.ReadFile(conf)

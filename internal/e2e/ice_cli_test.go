@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/phonex/phonex/internal/freeport"
 	"github.com/phonex/phonex/internal/ice/iceturn"
 )
 
@@ -68,7 +69,7 @@ func TestDirectCallICE(t *testing.T) {
 		{"callee without ICE", nil, []string{"--no-ice"}, "host", false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			port := freePort(t)
+			port := freeport.Port(t)
 			rec := filepath.Join(tmp, fmt.Sprintf("rec%d.wav", i))
 			ans := startPhonex(t, append([]string{"answer", "--direct", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--record", rec,
 				"--json", "--zrtp-cache", filepath.Join(tmp, "zb")}, tt.callee...)...)

@@ -8,7 +8,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +18,8 @@ import (
 	"time"
 
 	_ "modernc.org/sqlite"
+
+	"github.com/phonex/phonex/internal/freeport"
 )
 
 // cluster is a node with enrolled devices, driven through the binaries.
@@ -175,15 +176,6 @@ func waitFor(t *testing.T, what string, d time.Duration, f func() bool) {
 
 func all(event) bool { return true }
 
-func freeAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 type sendOutcome struct {
 	text string
 	code int
@@ -197,7 +189,7 @@ func (c *cluster) sendOutcome(dev, to, text string) sendOutcome {
 
 func TestMessaging(t *testing.T) {
 	c := newCluster(t)
-	apiAddr, sipAddr := freeAddr(t), freeAddr(t)
+	apiAddr, sipAddr := freeport.Addr(t), freeport.Addr(t)
 	c.n = serveOn(t, c.data, apiAddr, sipAddr)
 	c.device("alpha", "a1", true)
 	c.device("alpha", "a2", false)

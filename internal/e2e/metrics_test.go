@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/phonex/phonex/internal/freeport"
 )
 
 // scrape reads a Prometheus text exposition into series -> value.
@@ -81,9 +83,9 @@ func setConf(t *testing.T, data, key, value string) {
 // register and messages flow, with no account name in any series.
 func TestMetricsScrape(t *testing.T) {
 	c := newCluster(t)
-	maddr := freeAddr(t)
+	maddr := freeport.Addr(t)
 	setConf(t, c.data, "metrics_addr", maddr)
-	c.n = serveOn(t, c.data, freeAddr(t), freeAddr(t))
+	c.n = serveOn(t, c.data, freeport.Addr(t), freeport.Addr(t))
 	for _, p := range []string{"/healthz", "/readyz"} {
 		if code := httpStatus(t, "http://"+maddr+p); code != 200 {
 			t.Fatalf("%s: %d", p, code)

@@ -17,6 +17,7 @@ import (
 
 	natsserver "github.com/nats-io/nats-server/v2/server"
 
+	"github.com/phonex/phonex/internal/freeport"
 	"github.com/phonex/phonex/internal/testpg"
 )
 
@@ -51,9 +52,9 @@ type clusterNode struct {
 // data directory's configuration.
 func startNode(t *testing.T, data, id, busURL string) *clusterNode {
 	t.Helper()
-	metrics := freeAddr(t)
+	metrics := freeport.Addr(t)
 	args := []string{"serve", "--data", data, "--api-addr", "127.0.0.1:0", "--sip-addr", "127.0.0.1:0",
-		"--sip-phone-addr", "off", "--relay-addr", freeAddr(t), "--relay-tls-addr", "off", "--node-id", id, "--metrics-addr", metrics}
+		"--sip-phone-addr", "off", "--relay-addr", freeport.Addr(t), "--relay-tls-addr", "off", "--node-id", id, "--metrics-addr", metrics}
 	if busURL != "" {
 		args = append(args, "--bus", busURL)
 	}
@@ -167,7 +168,7 @@ func (c *cluster) enrollAt(user, dev, api string, first bool) {
 
 // tcpPort is a free TCP port on loopback.
 func tcpPort(t *testing.T) int {
-	_, p, _ := net.SplitHostPort(freeAddr(t))
+	_, p, _ := net.SplitHostPort(freeport.Addr(t))
 	n, _ := strconv.Atoi(p)
 	return n
 }

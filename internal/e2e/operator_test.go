@@ -1,13 +1,14 @@
 package e2e
 
 import (
-	"net"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/phonex/phonex/internal/freeport"
 )
 
 // TestEnrollFromQRCard: phonexd user add --qr-png writes a card, the real
@@ -20,12 +21,7 @@ func TestEnrollFromQRCard(t *testing.T) {
 	mustRun(t, nil, "phonexd", "init", "--data", data, "--domain", "example.org", "--host", "127.0.0.1")
 	// The card names api_addr from phonexd.conf: give the node a free port
 	// there and serve on it.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	api := ln.Addr().String()
-	ln.Close()
+	api := freeport.Addr(t)
 	conf := filepath.Join(data, "phonexd.conf")
 	b, _ := os.ReadFile(conf)
 	b = regexp.MustCompile(`(?m)^api_addr = .*$`).ReplaceAll(b, []byte("api_addr = "+api))

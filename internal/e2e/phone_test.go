@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/phonex/phonex/internal/freeport"
 )
 
 // phoneRC is linphonec's configuration for a standard phone of the
@@ -75,7 +77,7 @@ func startPhone(t *testing.T, home, rc string) *linphonec {
 	if err := os.MkdirAll(filepath.Join(home, ".local", "share", "linphone"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	rtp := freePort(t)
+	rtp := freeport.Port(t)
 	path := filepath.Join(home, "rc")
 	if err := os.WriteFile(path, fmt.Appendf(nil, rc, rtp, rtp+2, rtp+4), 0o600); err != nil {
 		t.Fatal(err)

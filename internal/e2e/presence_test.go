@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/phonex/phonex/internal/freeport"
 )
 
 // presenceEvent is one line of 'phonex listen --json' with its presence.
@@ -294,7 +296,7 @@ func TestPresenceRefusedToNonContacts(t *testing.T) {
 // one shows offline for longer than that.
 func TestPresenceAfterRestart(t *testing.T) {
 	c := newCluster(t)
-	apiAddr, sipAddr := freeAddr(t), freeAddr(t)
+	apiAddr, sipAddr := freeport.Addr(t), freeport.Addr(t)
 	c.n = serveOn(t, c.data, apiAddr, sipAddr)
 	c.device("alpha", "a1", true)
 	c.device("bravo", "b1", true)

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/phonex/phonex/internal/freeport"
 )
 
 // relayCreds is phonex relay-credentials --json.
@@ -129,7 +131,7 @@ func TestRelayInterop(t *testing.T) {
 	t.Run("phonexd credentials on coturn", func(t *testing.T) {
 		ts := requirePeer(t, "turnserver")
 		dir := t.TempDir()
-		port := freePort(t)
+		port := freeport.Port(t)
 		conf := fmt.Sprintf(`listening-ip=127.0.0.1
 relay-ip=127.0.0.1
 listening-port=%d
@@ -179,7 +181,7 @@ userdb=%s
 func TestRelayStandalone(t *testing.T) {
 	uc := requirePeer(t, "turnutils_uclient")
 	c := newCluster(t)
-	port := strconv.Itoa(freePort(t))
+	port := strconv.Itoa(freeport.Port(t))
 	c.configure("relay_enabled = false", "relay_urls = turn:127.0.0.1:"+port+"?transport=udp, stun:127.0.0.1:"+port)
 	c.n = serve(t, c.data)
 	c.device("alpha", "laptop", true)
@@ -253,7 +255,7 @@ func TestCallThroughClusterRelay(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := filepath.Join(tmp, fmt.Sprintf("rec%d.wav", i))
-			port := freePort(t)
+			port := freeport.Port(t)
 			ans := startPhonexEnv(t, env, append([]string{"answer", "--direct", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--record", rec,
 				"--json"}, tc.callee...)...)
 			ans.waitEvent(t, "listening", 20*time.Second)

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/phonex/phonex/internal/freeport"
 )
 
 // TestSippMessage proves the proxy speaks standard SIP: SIPp (a third-party
@@ -28,7 +30,7 @@ func TestSippMessage(t *testing.T) {
 	waitFor(t, "alpha/a1 registered", 20*time.Second, func() bool { return a1.has("ready", "") })
 
 	// stunnel: TCP on a local port, TLS to phonexd, verifying its certificate.
-	tunnel := freeAddr(t)
+	tunnel := freeport.Addr(t)
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "stunnel.conf")
 	os.WriteFile(conf, []byte(fmt.Sprintf(`foreground = yes
@@ -60,7 +62,7 @@ checkIP = 127.0.0.1
 	// to the Request-URI (RFC 2617 §3.2.2.5), as phones do.
 	const n = 5
 	cmd := exec.Command(sipp, "-sf", "testdata/sipp_message.xml", "-s", "alpha", "-t", "t1", "-auth_uri", "alpha@example.org",
-		"-i", "127.0.0.1", "-p", strings.Split(freeAddr(t), ":")[1], tunnel,
+		"-i", "127.0.0.1", "-p", strings.Split(freeport.Addr(t), ":")[1], tunnel,
 		"-au", cred["username"], "-ap", cred["password"], "-m", fmt.Sprint(n), "-r", "5", "-nostdin", "-timeout", "30s", "-trace_err")
 	cmd.Dir = dir
 	abs, _ := filepath.Abs("testdata/sipp_message.xml")
@@ -83,7 +85,7 @@ checkIP = 127.0.0.1
 	// succeeds only if that answer comes, and fails on any other.
 	refused, _ := filepath.Abs("testdata/sipp_message_refused.xml")
 	bad := exec.Command(sipp, "-sf", refused, "-s", "alpha", "-t", "t1", "-auth_uri", "alpha@example.org", "-i", "127.0.0.1",
-		"-p", strings.Split(freeAddr(t), ":")[1], tunnel, "-au", cred["username"], "-ap", "wrong", "-m", "1", "-nostdin", "-timeout", "10s", "-trace_err")
+		"-p", strings.Split(freeport.Addr(t), ":")[1], tunnel, "-au", cred["username"], "-ap", "wrong", "-m", "1", "-nostdin", "-timeout", "10s", "-trace_err")
 	bad.Dir = dir
 	if out, err := bad.CombinedOutput(); err != nil {
 		t.Fatalf("sipp with a wrong password did not get 401 then 403: %v\n%s", err, tail(out))

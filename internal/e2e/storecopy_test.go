@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/phonex/phonex/internal/freeport"
 	"github.com/phonex/phonex/internal/testpg"
 )
 
@@ -19,7 +20,7 @@ import (
 func TestStoreCopyToPostgres(t *testing.T) {
 	pg := testpg.DSN(t)
 	c := newCluster(t)
-	apiAddr, sipAddr := freeAddr(t), freeAddr(t)
+	apiAddr, sipAddr := freeport.Addr(t), freeport.Addr(t)
 	c.n = serveOn(t, c.data, apiAddr, sipAddr)
 	c.device("alpha", "a1", true)
 	c.device("bravo", "b1", true)

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/phonex/phonex/internal/freeport"
 	"github.com/phonex/phonex/internal/testpg"
 )
 
@@ -25,7 +26,7 @@ func TestJoinedNodeTakesOver(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustRun(t, nil, "phonexd", "init", "--data", c.data, "--domain", "example.org", "--host", "127.0.0.1", "--store", pg)
-	apiAddr, sipAddr := freeAddr(t), freeAddr(t)
+	apiAddr, sipAddr := freeport.Addr(t), freeport.Addr(t)
 	c.n = serveOn(t, c.data, apiAddr, sipAddr)
 	c.device("alpha", "a1", true)
 	c.device("bravo", "b1", true)

@@ -16,7 +16,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -33,6 +32,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/phonex/phonex/internal/freeport"
 	"github.com/phonex/phonex/internal/testpeer"
 )
 
@@ -202,7 +202,7 @@ func start() (*Server, error) {
 		os.RemoveAll(s.dir)
 		return nil, fmt.Errorf("initdb: %v: %s", err, lastLines(out))
 	}
-	if s.Port, err = freePort(); err != nil {
+	if s.Port, err = freeport.Pick(); err != nil {
 		return nil, err
 	}
 	s.Admin = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", s.Port)
@@ -330,15 +330,6 @@ func unprivileged() (*syscall.Credential, error) {
 		return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
 	}
 	return nil, errors.New("running as root and no unprivileged user (postgres or nobody) to run PostgreSQL as")
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func lastLines(b []byte) string {
