@@ -284,7 +284,9 @@ func TestRevocationAndDisabling(t *testing.T) {
 // open several seconds to reach the renewal before the certificate
 // expires, however loaded the machine.
 func TestRenewalAndExpiry(t *testing.T) {
-	c := startCluster(t, func(cfg *server.Config) { cfg.CertValidity = 10 * time.Second })
+	// The open below must unlock (a password derivation) and renew within
+	// the last third of the lifetime: 8 s, which a loaded machine needs.
+	c := startCluster(t, func(cfg *server.Config) { cfg.CertValidity = 24 * time.Second })
 	ctx := context.Background()
 	p := c.enroll("alpha@example.org", "laptop", "alpha password", keys.SuiteEC)
 	first := p.Cert
