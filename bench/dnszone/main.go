@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"log"
 	"math/rand/v2"
-	"net"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -69,9 +68,7 @@ func main() {
 	if *addr == "" {
 		return
 	}
-	pc, err := net.ListenPacket("udp", *addr)
-	check(err)
-	ln, err := net.Listen("tcp", pc.LocalAddr().String())
+	pc, ln, err := dnszone.Listen(*addr)
 	check(err)
 	fmt.Printf("serving %s on %s\n", *zone, pc.LocalAddr())
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -3,7 +3,6 @@ package dnsval_test
 import (
 	"context"
 	"fmt"
-	"net"
 
 	"github.com/miekg/dns"
 	"github.com/phonex/phonex/internal/dnsval"
@@ -17,8 +16,7 @@ func ExampleResolver_SIPAddress() {
 	zsk, _ := dnszone.GenerateKey("a.example.", dnszone.Ed25519, false)
 	zone, _ := dnszone.New(dnszone.Config{Origin: "a.example.", KSK: ksk, ZSK: zsk})
 	zone.SetEntries([]dnszone.Entry{{E164: "+421900111222", AOR: "alice@a.example"}})
-	pc, _ := net.ListenPacket("udp", "127.0.0.1:0")
-	ln, _ := net.Listen("tcp", pc.LocalAddr().String())
+	pc, ln, _ := dnszone.Listen("127.0.0.1:0")
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	go zone.Serve(ctx, pc, ln)

@@ -8,7 +8,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"math/big"
-	"net"
 	"net/netip"
 	"testing"
 	"time"
@@ -88,11 +87,7 @@ func newFixtureAt(t testing.TB, alg uint8, start time.Time, handler func(z *dnsz
 		TURN: []string{"127.0.0.1:3478"}, CACert: f.ca}); err != nil {
 		t.Fatal(err)
 	}
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", pc.LocalAddr().String())
+	pc, ln, err := dnszone.Listen("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,8 +2,10 @@ package dnszone
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/netip"
+	"syscall"
 	"testing"
 	"time"
 
@@ -72,11 +74,7 @@ func TestRateLimitUDP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", pc.LocalAddr().String())
+	pc, ln, err := Listen("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,5 +125,25 @@ func TestRateLimitUDP(t *testing.T) {
 	m, _, err := tcp.Exchange(query(origin, dns.TypeDNSKEY, true), pc.LocalAddr().String())
 	if err != nil || len(m.Answer) == 0 {
 		t.Fatalf("TCP under the UDP limit: %v", err)
+	}
+}
+
+func TestListenOnePort(t *testing.T) {
+	pc, ln, err := Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pc.LocalAddr().String() != ln.Addr().String() {
+		t.Fatalf("UDP on %s, TCP on %s", pc.LocalAddr(), ln.Addr())
+	}
+	addr := ln.Addr().String()
+	pc.Close()
+	// A fixed port whose TCP side is taken is an error, not another port.
+	if _, _, err := Listen(addr); err == nil || !errors.Is(err, syscall.EADDRINUSE) {
+		t.Fatalf("listen on %s with its TCP port held: %v", addr, err)
+	}
+	ln.Close()
+	if _, _, err := Listen("127.0.0.1"); err == nil {
+		t.Fatal("an address without a port accepted")
 	}
 }

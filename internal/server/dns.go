@@ -234,16 +234,9 @@ func (n *Node) openDNS(ctx context.Context) (*dirZone, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dns: %w", err)
 	}
-	pc, err := net.ListenPacket("udp", n.cfg.DNS.Addr)
+	pc, ln, err := dnszone.Listen(n.cfg.DNS.Addr)
 	if err != nil {
-		return nil, fmt.Errorf("dns listener: %w", err)
-	}
-	// TCP on the same port as UDP, also when the UDP port was chosen by
-	// the system (port 0).
-	ln, err := net.Listen("tcp", pc.LocalAddr().String())
-	if err != nil {
-		pc.Close()
-		return nil, fmt.Errorf("dns listener: %w", err)
+		return nil, err
 	}
 	n.dir.mu.Lock()
 	n.dir.zone, n.dir.pc, n.dir.ln = z, pc, ln
