@@ -121,7 +121,9 @@ func NewPhone(cfg PhoneConfig) (*Phone, error) {
 // URI is the SIP URI peers call this phone at.
 func (p *Phone) URI() string { return p.ua.URI() }
 
-// Close stops listening. Calls still up are not hung up.
+// Close hangs up every call still up (a BYE each, at most 2 s), waits
+// until their media has stopped, and stops listening: nothing of the
+// phone writes the ZRTP store after it returns.
 func (p *Phone) Close() error { return p.ua.Close() }
 
 // CallOptions configure one call.

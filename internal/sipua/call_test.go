@@ -239,3 +239,54 @@ func TestReinvite(t *testing.T) {
 	default:
 	}
 }
+
+// TestCloseHangsUpCalls: closing an agent with a call up hangs the call
+// up (the peer gets the BYE) and returns once it has ended, so nothing of
+// the call plays, records or writes the ZRTP store afterwards.
+func TestCloseHangsUpCalls(t *testing.T) {
+	dir := t.TempDir()
+	a, err := NewUA(Config{Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := NewUA(Config{Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	callerEv, calleeEv := newRecorder(), newRecorder()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	accepted := make(chan *Call, 1)
+	go func() {
+		c, err := b.Accept(ctx, CallOptions{Cache: cacheAt(t, filepath.Join(dir, "b")), OnEvent: calleeEv.on})
+		if err != nil {
+			t.Error(err)
+		}
+		accepted <- c
+	}()
+	caller, err := a.Dial(ctx, b.URI(), CallOptions{Cache: cacheAt(t, filepath.Join(dir, "a")), OnEvent: callerEv.on})
+	if err != nil {
+		t.Fatal(err)
+	}
+	callee := <-accepted
+	if callee == nil {
+		t.FailNow()
+	}
+	waitSecure(t, callerEv)
+	waitSecure(t, calleeEv)
+	b.Close()
+	select {
+	case <-callee.Done():
+	default:
+		t.Fatal("Close returned with its call still up")
+	}
+	if e := calleeEv.has(EventEnded); e == nil || e.Reason != "local hangup" {
+		t.Fatalf("callee's end: %+v", e)
+	}
+	select {
+	case <-caller.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the peer did not get the BYE")
+	}
+}

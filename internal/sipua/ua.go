@@ -176,8 +176,28 @@ func (u *UA) closeListeners() {
 	}
 }
 
-// Close stops listening. Calls still up are not hung up.
+// Close hangs up every call still up, then stops listening. The calls
+// are hung up together, each BYE given at most closeByeWait, and Close
+// returns once their media has stopped: nothing of the agent runs, plays,
+// records or writes its ZRTP store after it.
 func (u *UA) Close() error {
+	u.mu.Lock()
+	calls := make([]*Call, 0, len(u.calls))
+	for _, c := range u.calls {
+		calls = append(calls, c)
+	}
+	u.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, c := range calls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), closeByeWait)
+			defer cancel()
+			c.Hangup(ctx)
+		}()
+	}
+	wg.Wait()
 	if u.srv != nil {
 		u.srv.Close()
 	}
@@ -190,6 +210,10 @@ func (u *UA) Close() error {
 	u.closeListeners()
 	return nil
 }
+
+// closeByeWait bounds the BYE of a call that Close hangs up: a peer that
+// does not answer must not hold the agent open.
+const closeByeWait = 2 * time.Second
 
 func (u *UA) register(c *Call) {
 	u.mu.Lock()
