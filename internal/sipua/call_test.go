@@ -57,6 +57,7 @@ func waitSecure(t *testing.T, r *recorder) *SecureInfo {
 type pair struct {
 	caller, callee         *Call
 	callerEvents, calleeEv *recorder
+	callerUA, calleeUA     *UA
 }
 
 // dialPair places a call between two user agents on loopback.
@@ -72,7 +73,7 @@ func dialPair(t *testing.T, transport string, callerOpts, calleeOpts CallOptions
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.Close() })
-	p := pair{callerEvents: newRecorder(), calleeEv: newRecorder()}
+	p := pair{callerEvents: newRecorder(), calleeEv: newRecorder(), callerUA: a, calleeUA: b}
 	callerOpts.OnEvent, calleeOpts.OnEvent = p.callerEvents.on, p.calleeEv.on
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -245,47 +246,20 @@ func TestReinvite(t *testing.T) {
 // the call plays, records or writes the ZRTP store afterwards.
 func TestCloseHangsUpCalls(t *testing.T) {
 	dir := t.TempDir()
-	a, err := NewUA(Config{Listen: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	b, err := NewUA(Config{Listen: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	callerEv, calleeEv := newRecorder(), newRecorder()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	accepted := make(chan *Call, 1)
-	go func() {
-		c, err := b.Accept(ctx, CallOptions{Cache: cacheAt(t, filepath.Join(dir, "b")), OnEvent: calleeEv.on})
-		if err != nil {
-			t.Error(err)
-		}
-		accepted <- c
-	}()
-	caller, err := a.Dial(ctx, b.URI(), CallOptions{Cache: cacheAt(t, filepath.Join(dir, "a")), OnEvent: callerEv.on})
-	if err != nil {
-		t.Fatal(err)
-	}
-	callee := <-accepted
-	if callee == nil {
-		t.FailNow()
-	}
-	waitSecure(t, callerEv)
-	waitSecure(t, calleeEv)
-	b.Close()
+	p := dialPair(t, "udp", CallOptions{Cache: cacheAt(t, filepath.Join(dir, "a"))}, CallOptions{Cache: cacheAt(t, filepath.Join(dir, "b"))})
+	waitSecure(t, p.callerEvents)
+	waitSecure(t, p.calleeEv)
+	p.calleeUA.Close()
 	select {
-	case <-callee.Done():
+	case <-p.callee.Done():
 	default:
 		t.Fatal("Close returned with its call still up")
 	}
-	if e := calleeEv.has(EventEnded); e == nil || e.Reason != "local hangup" {
+	if e := p.calleeEv.has(EventEnded); e == nil || e.Reason != "local hangup" {
 		t.Fatalf("callee's end: %+v", e)
 	}
 	select {
-	case <-caller.Done():
+	case <-p.caller.Done():
 	case <-time.After(10 * time.Second):
 		t.Fatal("the peer did not get the BYE")
 	}
