@@ -81,25 +81,41 @@ func TestGuardCaps(t *testing.T) {
 		t.Cleanup(func() { c.Close() })
 		return c
 	}
-	// refused reports whether the node closed c at once.
-	refused := func(c net.Conn) bool {
-		c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	// closed reports whether the node closed c within d: a refusal is
+	// waited for generously, a connection kept is checked briefly once the
+	// node has accepted it.
+	closed := func(c net.Conn, d time.Duration) bool {
+		c.SetReadDeadline(time.Now().Add(d))
 		_, err := c.Read(make([]byte, 1))
 		return err == io.EOF
 	}
+	var held []net.Conn
+	accept := func(what string) {
+		select {
+		case c := <-accepted:
+			held = append(held, c)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s not accepted", what)
+		}
+	}
 	a1, a2, a3 := dial("127.0.0.1"), dial("127.0.0.1"), dial("127.0.0.1")
-	if refused(a1) || refused(a2) || !refused(a3) {
+	accept("first of 127.0.0.1")
+	accept("second of 127.0.0.1")
+	if !closed(a3, 10*time.Second) || closed(a1, 50*time.Millisecond) || closed(a2, 50*time.Millisecond) {
 		t.Fatal("per-source cap of 2 not applied")
 	}
 	b1, b2 := dial("127.0.0.2"), dial("127.0.0.2")
-	if refused(b1) || !refused(b2) {
+	accept("first of 127.0.0.2")
+	if !closed(b2, 10*time.Second) || closed(b1, 50*time.Millisecond) {
 		t.Fatal("total cap of 3 not applied")
 	}
 	if g.open() != 3 {
 		t.Fatalf("%d held, want 3", g.open())
 	}
-	(<-accepted).Close() // the node closes one of 127.0.0.1's
-	if c := dial("127.0.0.1"); refused(c) {
+	held[0].Close() // the node closes one of 127.0.0.1's
+	c := dial("127.0.0.1")
+	accept("a connection in the slot given back")
+	if closed(c, 50*time.Millisecond) {
 		t.Fatal("a closed connection was not given back")
 	}
 }

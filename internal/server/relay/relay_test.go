@@ -275,7 +275,7 @@ func TestBandwidthQuota(t *testing.T) {
 			got := 0
 			buf := make([]byte, 1600)
 			for {
-				peer.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+				peer.SetReadDeadline(time.Now().Add(2 * time.Second)) // quiet for 2 s: all that crosses has
 				if _, _, err := peer.ReadFrom(buf); err != nil {
 					break
 				}
@@ -431,14 +431,15 @@ func TestStreamBounds(t *testing.T) {
 		clients = append(clients, c)
 	}
 	// The third is closed by the listener: its read ends at once.
-	clients[2].SetReadDeadline(time.Now().Add(2 * time.Second))
+	clients[2].SetReadDeadline(time.Now().Add(10 * time.Second))
 	if _, err := clients[2].Read(make([]byte, 1)); err == nil || isTimeout(err) {
 		t.Fatalf("third connection from one source: %v, want closed", err)
 	}
 	a := <-accepted
 	<-accepted
 	start := time.Now()
-	if _, err := a.Read(make([]byte, 1)); !isTimeout(err) || time.Since(start) > 2*time.Second {
+	// Bounds are for a loaded machine: the idle time is 300 ms.
+	if _, err := a.Read(make([]byte, 1)); !isTimeout(err) || time.Since(start) > 10*time.Second {
 		t.Fatalf("idle read: %v after %v", err, time.Since(start))
 	}
 	a.Close()
@@ -449,7 +450,7 @@ func TestStreamBounds(t *testing.T) {
 	defer c.Close()
 	select {
 	case <-accepted:
-	case <-time.After(2 * time.Second):
+	case <-time.After(10 * time.Second):
 		t.Fatal("a freed slot was not reused")
 	}
 }
