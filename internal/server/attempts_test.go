@@ -91,6 +91,24 @@ func (n *node) post(t *testing.T, path string, body any) (int, *api.Error) {
 	return res.StatusCode, eb.Error
 }
 
+// postOK sends a request and decodes a 200 answer into out; it returns
+// the status.
+func (n *node) postOK(t *testing.T, path string, body, out any) int {
+	b, _ := json.Marshal(body)
+	res, err := n.hc.Post("https://"+n.addr+path, "application/json", bytes.NewReader(b))
+	if err != nil {
+		t.Error(err)
+		return 0
+	}
+	defer res.Body.Close()
+	if res.StatusCode == http.StatusOK {
+		if err := json.NewDecoder(res.Body).Decode(out); err != nil {
+			t.Error(err)
+		}
+	}
+	return res.StatusCode
+}
+
 func (n *node) enroll(t *testing.T, user, device, pw string) *client.Profile {
 	t.Helper()
 	a, err := n.adm.AddUser(context.Background(), user, 0)
