@@ -124,8 +124,25 @@ func TestListenTwice(t *testing.T) {
 	lctx, lcancel := context.WithCancel(ctx)
 	events := make(chan client.Event, 16)
 	done := make(chan error, 1)
-	go func() { done <- bravo.Listen(lctx, func(e client.Event) { events <- e }) }()
-	time.Sleep(500 * time.Millisecond)
+	go func() {
+		done <- bravo.Listen(lctx, func(e client.Event) {
+			select {
+			case events <- e:
+			default:
+			}
+		})
+	}()
+	// The first listen holds the profile once it is registered.
+	for ready := false; !ready; {
+		select {
+		case e := <-events:
+			ready = e.Type == "ready"
+		case err := <-done:
+			t.Fatalf("first listen ended: %v", err)
+		case <-ctx.Done():
+			t.Fatal("the first listen never registered")
+		}
+	}
 	second, err := client.Open(ctx, bravo.Dir, []byte("bravo password"), nil)
 	if err != nil {
 		t.Fatal(err)

@@ -13,7 +13,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/emiago/sipgo/sip"
 	"github.com/phonex/phonex/internal/keys"
@@ -220,7 +219,7 @@ func TestSignedHashCall(t *testing.T) {
 		p := dialPair(t, "udp", CallOptions{Cache: sa, Signer: a, NoOpus: true}, CallOptions{Cache: sb, Signer: b, NoOpus: true})
 		t.Cleanup(func() { p.caller.Hangup(context.Background()) })
 		x, y := waitSecure(t, p.callerEvents), waitSecure(t, p.calleeEv)
-		time.Sleep(300 * time.Millisecond)
+		zrtpDone(t, p)
 		if during != nil {
 			during(p)
 		}

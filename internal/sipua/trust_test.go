@@ -20,7 +20,7 @@ func callOnce(t *testing.T, a, b SecretStore, during func(p pair)) (caller, call
 	p := dialPair(t, "udp", CallOptions{Cache: a, NoOpus: true}, CallOptions{Cache: b, NoOpus: true})
 	caller, callee = waitSecure(t, p.callerEvents), waitSecure(t, p.calleeEv)
 	// Let the retained secrets be stored (Conf2ACK, §4.6.1).
-	time.Sleep(300 * time.Millisecond)
+	zrtpDone(t, p)
 	if during != nil {
 		during(p)
 	}
