@@ -120,6 +120,15 @@ func runNATHelper(role string, conf natHelperConf) error {
 		return err
 	}
 	if role == "call" {
+		// Four seconds of tone counted from the call being secure: ICE
+		// and ZRTP take their time on a loaded machine.
+		for c.Secure() == nil && ctx.Err() == nil {
+			select {
+			case <-c.Done():
+				return c.Wait(ctx)
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
 		select {
 		case <-time.After(4 * time.Second):
 		case <-c.Done():
