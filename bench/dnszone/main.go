@@ -20,6 +20,7 @@ import (
 	"github.com/miekg/dns"
 	"github.com/phonex/phonex/internal/dnsname"
 	"github.com/phonex/phonex/internal/dnszone"
+	"github.com/phonex/phonex/internal/udptcp"
 )
 
 func main() {
@@ -68,7 +69,7 @@ func main() {
 	if *addr == "" {
 		return
 	}
-	pc, ln, err := dnszone.Listen(*addr)
+	pc, ln, err := udptcp.Listen("udp", "tcp", *addr)
 	check(err)
 	fmt.Printf("serving %s on %s\n", *zone, pc.LocalAddr())
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -7,6 +7,7 @@ import (
 	"github.com/miekg/dns"
 	"github.com/phonex/phonex/internal/dnsval"
 	"github.com/phonex/phonex/internal/dnszone"
+	"github.com/phonex/phonex/internal/udptcp"
 )
 
 // A device resolves a phone number to a SIP address through the zone,
@@ -16,7 +17,7 @@ func ExampleResolver_SIPAddress() {
 	zsk, _ := dnszone.GenerateKey("a.example.", dnszone.Ed25519, false)
 	zone, _ := dnszone.New(dnszone.Config{Origin: "a.example.", KSK: ksk, ZSK: zsk})
 	zone.SetEntries([]dnszone.Entry{{E164: "+421900111222", AOR: "alice@a.example"}})
-	pc, ln, _ := dnszone.Listen("127.0.0.1:0")
+	pc, ln, _ := udptcp.Listen("udp", "tcp", "127.0.0.1:0")
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	go zone.Serve(ctx, pc, ln)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/phonex/phonex/internal/dnszone"
+	"github.com/phonex/phonex/internal/udptcp"
 )
 
 const origin = "a.example."
@@ -87,7 +88,7 @@ func newFixtureAt(t testing.TB, alg uint8, start time.Time, handler func(z *dnsz
 		TURN: []string{"127.0.0.1:3478"}, CACert: f.ca}); err != nil {
 		t.Fatal(err)
 	}
-	pc, ln, err := dnszone.Listen("127.0.0.1:0")
+	pc, ln, err := udptcp.Listen("udp", "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,11 +3,9 @@ package dnszone
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/miekg/dns"
@@ -79,34 +77,6 @@ func (z *Zone) replyIn(v *view, query *dns.Msg, udp bool) *dns.Msg {
 func (z *Zone) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	_, tcp := w.RemoteAddr().(*net.TCPAddr)
 	w.WriteMsg(z.Reply(r, !tcp))
-}
-
-// Listen opens UDP and TCP on one port of addr, as DNS needs both. With
-// port 0 the system picks the UDP port, which another socket (an outgoing
-// connection's source port, say) may hold for TCP: then it tries another.
-func Listen(addr string) (net.PacketConn, net.Listener, error) {
-	_, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return nil, nil, fmt.Errorf("dns listen %s: %w", addr, err)
-	}
-	tries := 1
-	if port == "0" {
-		tries = 20
-	}
-	for i := 1; ; i++ {
-		pc, err := net.ListenPacket("udp", addr)
-		if err != nil {
-			return nil, nil, fmt.Errorf("dns listen: %w", err)
-		}
-		ln, err := net.Listen("tcp", pc.LocalAddr().String())
-		if err == nil {
-			return pc, ln, nil
-		}
-		pc.Close()
-		if i == tries || !errors.Is(err, syscall.EADDRINUSE) {
-			return nil, nil, fmt.Errorf("dns listen: %w", err)
-		}
-	}
 }
 
 // Serve answers on the UDP socket pc and the TCP listener ln (either may

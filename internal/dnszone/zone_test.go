@@ -19,6 +19,7 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/phonex/phonex/internal/dnsname"
+	"github.com/phonex/phonex/internal/udptcp"
 )
 
 const origin = "a.example."
@@ -207,7 +208,7 @@ func TestTruncation(t *testing.T) {
 	if err := z.SetEntries([]Entry{{E164: "+421900111222", AOR: "alice@a.example", Keys: keys}}); err != nil {
 		t.Fatal(err)
 	}
-	pc, ln, err := Listen("127.0.0.1:0")
+	pc, ln, err := udptcp.Listen("udp", "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}

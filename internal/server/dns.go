@@ -13,6 +13,7 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/phonex/phonex/internal/dnszone"
+	"github.com/phonex/phonex/internal/udptcp"
 )
 
 // DirectorySource gives the entries the directory zone publishes; the
@@ -234,7 +235,7 @@ func (n *Node) openDNS(ctx context.Context) (*dirZone, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dns: %w", err)
 	}
-	pc, ln, err := dnszone.Listen(n.cfg.DNS.Addr)
+	pc, ln, err := udptcp.Listen("udp", "tcp", n.cfg.DNS.Addr)
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/phonex/phonex/internal/ice"
+	"github.com/phonex/phonex/internal/udptcp"
 	"github.com/pion/logging"
 	"github.com/pion/turn/v5"
 )
@@ -30,16 +31,11 @@ type Server struct {
 // TCP and relays from the same IP. secret is the shared secret
 // credentials are made from.
 func Start(listen, secret string) (*Server, error) {
-	pc, err := net.ListenPacket("udp4", listen)
+	pc, ln, err := udptcp.Listen("udp4", "tcp4", listen)
 	if err != nil {
-		return nil, fmt.Errorf("iceturn: listen: %w", err)
+		return nil, fmt.Errorf("iceturn: %w", err)
 	}
 	ap := pc.LocalAddr().(*net.UDPAddr).AddrPort()
-	ln, err := net.Listen("tcp4", ap.String())
-	if err != nil {
-		pc.Close()
-		return nil, fmt.Errorf("iceturn: listen: %w", err)
-	}
 	s := &Server{addr: ap, secret: secret}
 	relay := func() turn.RelayAddressGenerator {
 		return &turn.RelayAddressGeneratorStatic{RelayAddress: net.IP(ap.Addr().AsSlice()), Address: ap.Addr().String()}
