@@ -225,7 +225,7 @@ func TestDirectCall(t *testing.T) {
 		rec = filepath.Join(tmp, fmt.Sprintf("out%d.wav", n))
 		ans := startPhonex(t, "answer", "--direct", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--record", rec,
 			"--json", "--zrtp-cache", cacheB)
-		ans.waitEvent(t, "listening", 10*time.Second)
+		ans.waitEvent(t, "listening", 30*time.Second)
 		c := startPhonex(t, "call", fmt.Sprintf("sip:x@127.0.0.1:%d", port), "--direct", "--play", tone,
 			"--json", "--zrtp-cache", cacheA)
 		if confirm != nil {
@@ -544,7 +544,7 @@ func TestLinphonecInterop(t *testing.T) {
 			check := func(dir string, mark int, ev map[string]callEvent, lpRec, ourRec string) {
 				t.Helper()
 				calls++
-				lpSAS := lp.waitFor(mark, sasRE, 10*time.Second)[1]
+				lpSAS := lp.waitFor(mark, sasRE, 30*time.Second)[1]
 				sec := ev["secure"]
 				if !sameSAS(sec.SAS, lpSAS) {
 					t.Errorf("%s: SAS phonex %q linphonec %q", dir, sec.SAS, lpSAS)
@@ -552,7 +552,7 @@ func TestLinphonecInterop(t *testing.T) {
 				if sec.KeyAgreement != s.ka || sec.SASType != s.sas {
 					t.Errorf("%s: negotiated %s %s, want %s %s", dir, sec.KeyAgreement, sec.SASType, s.ka, s.sas)
 				}
-				lp.waitFor(mark, `ended`, 10*time.Second)
+				lp.waitFor(mark, `ended`, 30*time.Second)
 				time.Sleep(500 * time.Millisecond)
 				if f := dominant(t, lpRec); f < 430 || f > 450 {
 					t.Errorf("%s: linphonec recorded %.1f Hz, want 440", dir, f)
@@ -587,7 +587,7 @@ func TestLinphonecInterop(t *testing.T) {
 			lpRec, ourRec := filepath.Join(tmp, "lp2.wav"), filepath.Join(tmp, "px2.wav")
 			ans := startPhonex(t, append([]string{"answer", "--direct", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--play", tone440,
 				"--record", ourRec, "--json", "--zrtp-cache", cache}, s.flags...)...)
-			ans.waitEvent(t, "listening", 10*time.Second)
+			ans.waitEvent(t, "listening", 30*time.Second)
 			lp.send("play " + tone660)
 			lp.send("record " + lpRec)
 			mark := lp.mark()
@@ -615,7 +615,7 @@ func TestLinphonecInterop(t *testing.T) {
 			if ev := p.wait(t, 20*time.Second); ev["sas_verified"].Event == "" {
 				t.Errorf("phonex: no sas_verified after typing y")
 			}
-			lp.waitFor(mark, `ended`, 10*time.Second)
+			lp.waitFor(mark, `ended`, 30*time.Second)
 			logMark := len(lp.debugLog())
 			ev = outCall(4)
 			sec := ev["secure"]

@@ -129,7 +129,7 @@ func TestCallThroughCluster(t *testing.T) {
 		t.Errorf("media path through the cluster on loopback: %q, want host", p)
 	}
 	t.Logf("through the cluster: SAS %s, %s; alpha heard %.0f Hz, bravo heard %.0f Hz", sa.SAS, sa.KeyAgreement, dominant(t, recA), dominant(t, recB))
-	waitFor(t, "bravo/b2 to stop ringing", 10*time.Second, func() bool {
+	waitFor(t, "bravo/b2 to stop ringing", 30*time.Second, func() bool {
 		return strings.Join(b2.calls(), ",") == "alpha@example.org/a1 ringing,alpha@example.org/a1 answered_elsewhere"
 	})
 
@@ -154,7 +154,7 @@ func TestCallThroughCluster(t *testing.T) {
 	if e := c.callFails("alpha/a1", "bravo@example.org", "--ring-for", "2s"); e.Cause != "no_answer" {
 		t.Errorf("no answer: %+v", e)
 	}
-	waitFor(t, "bravo/b2 to show a missed call", 10*time.Second, func() bool {
+	waitFor(t, "bravo/b2 to show a missed call", 30*time.Second, func() bool {
 		got := b2.calls()
 		return len(got) == 4 && got[3] == "alpha@example.org/a1 missed"
 	})
@@ -241,7 +241,7 @@ func TestLinphonecThroughCluster(t *testing.T) {
 
 	check := func(dir string, mark int, ev map[string]callEvent, lpRec, ourRec string) {
 		t.Helper()
-		lpSAS := lp.waitFor(mark, sasRE, 10*time.Second)[1]
+		lpSAS := lp.waitFor(mark, sasRE, 30*time.Second)[1]
 		if sec := ev["secure"]; !sameSAS(sec.SAS, lpSAS) {
 			t.Errorf("%s: SAS phonex %q linphonec %q", dir, sec.SAS, lpSAS)
 		}

@@ -284,7 +284,7 @@ func TestCallTrustStandardPhone(t *testing.T) {
 
 	check := func(dir string, mark int, evs []map[string]any) {
 		t.Helper()
-		lpSAS := lp.waitFor(mark, sasRE, 10*time.Second)[1]
+		lpSAS := lp.waitFor(mark, sasRE, 30*time.Second)[1]
 		s := firstEvent(evs, "secure")
 		if s == nil {
 			t.Fatalf("%s: no secure event", dir)
@@ -298,7 +298,7 @@ func TestCallTrustStandardPhone(t *testing.T) {
 		if d, _ := s["signed_hash_detail"].(string); !strings.Contains(d, "standard phone") {
 			t.Errorf("%s: detail %q", dir, d)
 		}
-		lp.waitFor(mark, `ended`, 10*time.Second)
+		lp.waitFor(mark, `ended`, 30*time.Second)
 	}
 
 	mark := lp.mark()

@@ -35,7 +35,7 @@ func TestDirectoryAnchorFromEnrollment(t *testing.T) {
 	const num = "+420777000333"
 	c.mustPx("alpha/phone", "directory", "publish", "--number", num, "--json")
 	zone := c.zoneResolver(dnsAddr)
-	waitFor(t, "the number in the zone", 10*time.Second, func() bool {
+	waitFor(t, "the number in the zone", 30*time.Second, func() bool {
 		aor, err := zone.SIPAddress(context.Background(), num)
 		return err == nil && aor == "alpha@example.org"
 	})

@@ -92,7 +92,7 @@ func TestDirectory(t *testing.T) {
 	}
 
 	// The publication is in the signed zone, validated from the DS.
-	waitFor(t, "the number in the zone", 10*time.Second, func() bool {
+	waitFor(t, "the number in the zone", 30*time.Second, func() bool {
 		aor, err := zone.SIPAddress(context.Background(), num)
 		return err == nil && aor == "alpha@example.org"
 	})
@@ -224,7 +224,7 @@ func TestDirectory(t *testing.T) {
 	if other := c.dirLookup("bravo/b1", "+420777000222"); devicesOf(other[0].Keys) != "alpha@example.org/laptop:not_pinned" {
 		t.Fatalf("alpha's other number after the replacement: %+v", other)
 	}
-	waitFor(t, "the replacement in the zone", 10*time.Second, func() bool {
+	waitFor(t, "the replacement in the zone", 30*time.Second, func() bool {
 		return zoneKeys(t, zone, "alpha@example.org") == es[0].Keys[0].KeySHA256
 	})
 

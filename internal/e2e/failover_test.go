@@ -60,9 +60,9 @@ func failover(t *testing.T, c *cluster, n1, n2 *node) {
 	c.mustPx("bravo/d", "contacts", "add", "alpha@example.org")
 
 	b := c.listen("bravo/d")
-	waitFor(t, "bravo registered", 10*time.Second, func() bool { return b.has("ready", "") })
+	waitFor(t, "bravo registered", 30*time.Second, func() bool { return b.has("ready", "") })
 	c.mustPx("alpha/d", "send", "bravo@example.org", "before")
-	waitFor(t, "delivery through node 1", 10*time.Second, func() bool { return len(b.texts(all)) == 1 })
+	waitFor(t, "delivery through node 1", 30*time.Second, func() bool { return len(b.texts(all)) == 1 })
 
 	n1.cmd.Process.Kill()
 	n1.cmd.Wait()

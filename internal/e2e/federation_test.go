@@ -128,7 +128,7 @@ func TestFederation(t *testing.T) {
 
 	b1 := b.listen("bravo/b1")
 	a1 := a.listen("alpha/a1")
-	waitFor(t, "both registered", 10*time.Second, func() bool { return b1.has("ready", "") && a1.has("ready", "") })
+	waitFor(t, "both registered", 30*time.Second, func() bool { return b1.has("ready", "") && a1.has("ready", "") })
 	sent := decode[map[string]string](t, a.mustPx("alpha/a1", "send", "bravo@b.example", "hello from a", "--json"))
 	waitFor(t, "a → b", 15*time.Second, func() bool { return len(b1.texts(all)) == 1 })
 	if e := b1.first("message"); e.From != "alpha@a.example" || e.FromDevice != "a1" || e.Text != "hello from a" || e.Protocol != "ratchet" {
@@ -219,7 +219,7 @@ func TestFederation(t *testing.T) {
 	}
 	// At least alpha's three; its device may queue more of its own
 	// (receipts, notices) meanwhile.
-	waitFor(t, "queued at a", 10*time.Second, func() bool { return a.peers()["b.example"].Queued >= 3 })
+	waitFor(t, "queued at a", 30*time.Second, func() bool { return a.peers()["b.example"].Queued >= 3 })
 	// a restarts meanwhile: the queue is in its store, and resumes.
 	a1.stop()
 	a.n.stop(t)
@@ -376,7 +376,7 @@ func TestFederationThroughDNSSEC(t *testing.T) {
 	a.mustPx("alpha/a1", "contacts", "add", "bravo@b.example")
 	b.mustPx("bravo/b1", "contacts", "add", "alpha@a.example")
 	b1 := b.listen("bravo/b1")
-	waitFor(t, "b1 registered", 10*time.Second, func() bool { return b1.has("ready", "") })
+	waitFor(t, "b1 registered", 30*time.Second, func() bool { return b1.has("ready", "") })
 	a.mustPx("alpha/a1", "send", "bravo@b.example", "found through DNSSEC")
 	waitFor(t, "a → b", 15*time.Second, func() bool { return len(b1.texts(all)) == 1 })
 	if got := b1.texts(all); got[0] != "found through DNSSEC" {
@@ -497,7 +497,7 @@ func TestFederationCAChange(t *testing.T) {
 	b.mustPx("bravo/b2", "contacts", "add", "alpha@a.example")
 	a.mustPx("alpha/a1", "contacts", "add", "bravo@b.example")
 	a1 := a.listen("alpha/a1")
-	waitFor(t, "a1 registered", 10*time.Second, func() bool { return a1.has("ready", "") })
+	waitFor(t, "a1 registered", 30*time.Second, func() bool { return a1.has("ready", "") })
 	b.mustPx("bravo/b2", "send", "alpha@a.example", "after the CA change")
 	waitFor(t, "b → a after accept", 15*time.Second, func() bool { return len(a1.texts(all)) == 1 })
 	if got := a1.texts(all); got[0] != "after the CA change" {

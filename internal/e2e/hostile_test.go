@@ -175,7 +175,7 @@ func TestSIPSurvivesDescriptorExhaustion(t *testing.T) {
 	}
 	flood = nil
 	// And SIP serves again once the flood is gone.
-	waitFor(t, "the SIP port to answer after the flood", 10*time.Second, func() bool {
+	waitFor(t, "the SIP port to answer after the flood", 30*time.Second, func() bool {
 		s, err := c.dialSIP("")
 		if err != nil {
 			return false

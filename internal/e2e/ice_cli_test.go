@@ -73,7 +73,7 @@ func TestDirectCallICE(t *testing.T) {
 			rec := filepath.Join(tmp, fmt.Sprintf("rec%d.wav", i))
 			ans := startPhonex(t, append([]string{"answer", "--direct", "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--record", rec,
 				"--json", "--zrtp-cache", filepath.Join(tmp, "zb")}, tt.callee...)...)
-			ans.waitEvent(t, "listening", 10*time.Second)
+			ans.waitEvent(t, "listening", 30*time.Second)
 			c := startPhonexEnv(t, []string{"PHONEX_TURN_PASSWORD=" + servers.Password},
 				append([]string{"call", fmt.Sprintf("sip:x@127.0.0.1:%d", port), "--direct", "--play", tone,
 					"--json", "--zrtp-cache", filepath.Join(tmp, "za")}, tt.caller...)...)

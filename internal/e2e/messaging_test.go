@@ -201,10 +201,10 @@ func TestMessaging(t *testing.T) {
 	c.mustPx("carol/c1", "contacts", "add", "bravo@example.org") // bravo does not list carol
 
 	b1 := c.listen("bravo/b1")
-	waitFor(t, "b1 registered", 10*time.Second, func() bool { return b1.has("ready", "") })
+	waitFor(t, "b1 registered", 30*time.Second, func() bool { return b1.has("ready", "") })
 	sent := decode[map[string]string](t, c.mustPx("alpha/a1", "send", "bravo@example.org", "first, online", "--json"))
 	id1 := sent["id"]
-	waitFor(t, "online delivery", 10*time.Second, func() bool { return len(b1.texts(all)) == 1 })
+	waitFor(t, "online delivery", 30*time.Second, func() bool { return len(b1.texts(all)) == 1 })
 	if e := b1.first("message"); e.From != "alpha@example.org" || e.FromDevice != "a1" || e.ID != id1 || e.Text != "first, online" || e.Protocol != "ratchet" {
 		t.Fatalf("online message event: %+v", e)
 	}
@@ -213,7 +213,7 @@ func TestMessaging(t *testing.T) {
 	for _, s := range []string{"second, waiting", "third, waiting", "fourth, waiting"} {
 		c.mustPx("alpha/a1", "send", "bravo@example.org", s)
 	}
-	waitFor(t, "b1 gets all four", 10*time.Second, func() bool { return len(b1.texts(all)) == 4 })
+	waitFor(t, "b1 gets all four", 30*time.Second, func() bool { return len(b1.texts(all)) == 4 })
 	b2 := c.listen("bravo/b2")
 	want := []string{"first, online", "second, waiting", "third, waiting", "fourth, waiting"}
 	waitFor(t, "offline delivery to b2", 15*time.Second, func() bool { return len(b2.texts(all)) == 4 })

@@ -98,7 +98,7 @@ func TestMetricsScrape(t *testing.T) {
 
 	before := scrape(t, maddr)
 	b1 := c.listen("bravo/b1")
-	waitFor(t, "b1 registered", 10*time.Second, func() bool { return b1.has("ready", "") })
+	waitFor(t, "b1 registered", 30*time.Second, func() bool { return b1.has("ready", "") })
 	m := scrape(t, maddr)
 	if m[`phonex_sip_registrations_total{kind="device"}`] <= before[`phonex_sip_registrations_total{kind="device"}`] ||
 		m[`phonex_sip_connections{kind="device"}`] < 1 {

@@ -356,7 +356,7 @@ func TestNATTraversal(t *testing.T) {
 			n := buildNAT(t, tt.symmetric)
 			dir := t.TempDir()
 			turn := n.start("pub", "turn", natHelperConf{SIP: "198.18.1.1:3478"})
-			turn.wait(t, "ready", 10*time.Second)
+			turn.wait(t, "ready", 30*time.Second)
 			srv, err := (&iceturnCreds{}).servers("198.18.1.1:3478")
 			if err != nil {
 				t.Fatal(err)
@@ -364,7 +364,7 @@ func TestNATTraversal(t *testing.T) {
 			recA, recB := filepath.Join(dir, "a.wav"), filepath.Join(dir, "b.wav")
 			callee := n.start("devB", "answer", natHelperConf{SIP: "10.99.0.2:5060", RTP: "10.0.2.2", Servers: srv,
 				Play: 660, Record: recB, Cache: filepath.Join(dir, "zb")})
-			callee.wait(t, "listening", 10*time.Second)
+			callee.wait(t, "listening", 30*time.Second)
 			caller := n.start("devA", "call", natHelperConf{SIP: "10.99.0.1:5060", RTP: "10.0.1.2", Servers: srv,
 				Target: "sip:phonex@10.99.0.2:5060", Play: 440, Record: recA, Cache: filepath.Join(dir, "za")})
 			evA, evB := caller.finish(t), callee.finish(t)
@@ -403,7 +403,7 @@ func TestNATTraversal(t *testing.T) {
 			}
 			turn.stdin.Close()
 			if tt.path == "relay" {
-				if m := turn.wait(t, "turn_done", 10*time.Second); m["allocations"].(float64) < 1 {
+				if m := turn.wait(t, "turn_done", 30*time.Second); m["allocations"].(float64) < 1 {
 					t.Errorf("the TURN server made no allocation")
 				}
 			}

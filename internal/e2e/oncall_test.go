@@ -38,8 +38,8 @@ func TestPresenceOnCall(t *testing.T) {
 	call := startPhonex(t, "call", bravo, "--json", "--no-opus", "--profile", c.profile("alpha/a1"), "--password-file", c.pw)
 	call.waitEvent(t, "secure", 30*time.Second)
 	// The call lasts until both show on a call, then alpha hangs up.
-	watcher.waitShows(t, alpha, `oncall "" [a1]`, 10*time.Second)
-	watcher.waitShows(t, bravo, `oncall "" [b1]`, 10*time.Second)
+	watcher.waitShows(t, alpha, `oncall "" [a1]`, 30*time.Second)
+	watcher.waitShows(t, bravo, `oncall "" [b1]`, 30*time.Second)
 	talk(t, call, ans, time.Second)
 	a, b := call.wait(t, 30*time.Second), ans.wait(t, 30*time.Second)
 	if a["secure"].SAS == "" || a["secure"].SAS != b["secure"].SAS {
@@ -47,8 +47,8 @@ func TestPresenceOnCall(t *testing.T) {
 	}
 	// Over: alpha is back to her own state; bravo's answer has ended and
 	// unregistered, so bravo is offline, not left on a call.
-	watcher.waitShows(t, alpha, `away "lunch" [a1]`, 10*time.Second)
-	watcher.waitShows(t, bravo, `offline "" []`, 10*time.Second)
+	watcher.waitShows(t, alpha, `away "lunch" [a1]`, 30*time.Second)
+	watcher.waitShows(t, bravo, `offline "" []`, 30*time.Second)
 	// Each change once, in order.
 	var seen []string
 	for _, s := range watcher.of(alpha) {

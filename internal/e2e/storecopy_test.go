@@ -31,9 +31,9 @@ func TestStoreCopyToPostgres(t *testing.T) {
 	// One message while bravo is online starts the conversation; two more
 	// wait on the node for b1 and b2, which are offline.
 	b1 := c.listen("bravo/b1")
-	waitFor(t, "b1 registered", 10*time.Second, func() bool { return b1.has("ready", "") })
+	waitFor(t, "b1 registered", 30*time.Second, func() bool { return b1.has("ready", "") })
 	c.mustPx("alpha/a1", "send", "bravo@example.org", "online before the copy")
-	waitFor(t, "online delivery", 10*time.Second, func() bool { return len(b1.texts(all)) == 1 })
+	waitFor(t, "online delivery", 30*time.Second, func() bool { return len(b1.texts(all)) == 1 })
 	b1.stop()
 	for _, s := range []string{"waiting 1", "waiting 2"} {
 		c.mustPx("alpha/a1", "send", "bravo@example.org", s)
@@ -95,7 +95,7 @@ func TestStoreCopyToPostgres(t *testing.T) {
 	c.mustPx("alpha/a1", "send", "bravo@example.org", "after the copy")
 	waitFor(t, "delivery after the copy", 15*time.Second, func() bool { return len(b1.texts(all)) == 3 })
 	a1 := c.listen("alpha/a1")
-	waitFor(t, "a1 registered", 10*time.Second, func() bool { return a1.has("ready", "") })
+	waitFor(t, "a1 registered", 30*time.Second, func() bool { return a1.has("ready", "") })
 	c.mustPx("bravo/b1", "send", "alpha@example.org", "reply from postgres")
 	waitFor(t, "reply", 15*time.Second, func() bool {
 		return strings.Contains(strings.Join(a1.texts(func(e event) bool { return !e.Outgoing }), "|"), "reply from postgres")

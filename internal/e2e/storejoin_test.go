@@ -33,9 +33,9 @@ func TestJoinedNodeTakesOver(t *testing.T) {
 	c.mustPx("alpha/a1", "contacts", "add", "bravo@example.org")
 	c.mustPx("bravo/b1", "contacts", "add", "alpha@example.org")
 	b1 := c.listen("bravo/b1")
-	waitFor(t, "b1 registered", 10*time.Second, func() bool { return b1.has("ready", "") })
+	waitFor(t, "b1 registered", 30*time.Second, func() bool { return b1.has("ready", "") })
 	c.mustPx("alpha/a1", "send", "bravo@example.org", "via node one")
-	waitFor(t, "online delivery", 10*time.Second, func() bool { return len(b1.texts(all)) == 1 })
+	waitFor(t, "online delivery", 30*time.Second, func() bool { return len(b1.texts(all)) == 1 })
 	b1.stop()
 	c.mustPx("alpha/a1", "send", "bravo@example.org", "waiting 1")
 	c.mustPx("alpha/a1", "send", "bravo@example.org", "waiting 2")
@@ -54,7 +54,7 @@ func TestJoinedNodeTakesOver(t *testing.T) {
 	}
 	c.device("bravo", "b2", false) // password login: the sealed secrets open with the copied key
 	b2 := c.listen("bravo/b2")
-	waitFor(t, "b2 registered", 10*time.Second, func() bool { return b2.has("ready", "") })
+	waitFor(t, "b2 registered", 30*time.Second, func() bool { return b2.has("ready", "") })
 	c.mustPx("alpha/a1", "send", "bravo@example.org", "via node two")
 	waitFor(t, "new message on both devices", 20*time.Second, func() bool {
 		return len(b1.texts(all)) == 3 && len(b2.texts(func(e event) bool { return e.Text == "via node two" })) == 1
