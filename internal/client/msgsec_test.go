@@ -187,7 +187,7 @@ func TestDowngradeWarnedAndRefused(t *testing.T) {
 	if d := sent.of(client.EventDowngrade); len(d) != 1 || d[0].FromDevice != "b1" || d[0].ID != id {
 		t.Errorf("sender's downgrade events %+v, want one for b1", d)
 	}
-	eb.wait(t, 5*time.Second, "receiver's downgrade event", func(e client.Event) bool {
+	eb.wait(t, 30*time.Second, "receiver's downgrade event", func(e client.Event) bool {
 		return e.Type == client.EventDowngrade && e.From == "alpha@example.org" && e.FromDevice == "a1"
 	})
 
@@ -314,7 +314,7 @@ func TestNewDeviceEvent(t *testing.T) {
 	}
 	// 'listen' shows the notice when it starts, until the device is trusted.
 	ev := listen(t, alpha)
-	ev.wait(t, 5*time.Second, "new_device at listen", func(e client.Event) bool {
+	ev.wait(t, 30*time.Second, "new_device at listen", func(e client.Event) bool {
 		return e.Type == client.NoticeNewDevice && e.FromDevice == "b2"
 	})
 	if err := alpha.TrustDevice(ctx, "bravo@example.org/b2"); err != nil {

@@ -138,7 +138,7 @@ func TestCallToneAndSAS(t *testing.T) {
 			}
 			select {
 			case <-p.callee.Done():
-			case <-time.After(5 * time.Second):
+			case <-time.After(15 * time.Second):
 				t.Fatal("callee did not see the BYE")
 			}
 			e := p.calleeEv.has(EventEnded)

@@ -29,7 +29,7 @@ func callOnce(t *testing.T, a, b SecretStore, during func(p pair)) (caller, call
 	}
 	select {
 	case <-p.callee.Done():
-	case <-time.After(5 * time.Second):
+	case <-time.After(15 * time.Second):
 		t.Fatal("callee did not see the BYE")
 	}
 	return caller, callee
