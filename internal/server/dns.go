@@ -237,7 +237,7 @@ func (n *Node) openDNS(ctx context.Context) (*dirZone, error) {
 	}
 	pc, ln, err := udptcp.Listen("udp", "tcp", n.cfg.DNS.Addr)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("dns listener: %w", err)
 	}
 	n.dir.mu.Lock()
 	n.dir.zone, n.dir.pc, n.dir.ln = z, pc, ln
