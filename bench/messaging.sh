@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Messaging relay on this machine, in one run: phonexd (mutual TLS, contact
-# checks, durable storage, delivery to registered devices) and, as the
+# checks, delivery to registered devices in order, each MESSAGE durable
+# before the sender's 200: taken by the online, idle receiver before it, or
+# stored) and, as the
 # reference, Kamailio relaying MESSAGEs between two SIPp processes over UDP
 # and over TCP (no auth, no storage, no TLS), plus SIPp talking to itself
 # with no proxy in between, which is the ceiling of the load generator.

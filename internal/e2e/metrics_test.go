@@ -97,6 +97,12 @@ func TestMetricsScrape(t *testing.T) {
 	c.mustPx("bravo/b1", "contacts", "add", "alpha@example.org")
 
 	before := scrape(t, maddr)
+	// Sent while b1 is offline, so the node stores the copies; a device
+	// online and idle would take them before the sender's 200, unstored.
+	const n = 3
+	for i := range n {
+		c.mustPx("alpha/a1", "send", "bravo@example.org", "metered "+strconv.Itoa(i))
+	}
 	b1 := c.listen("bravo/b1")
 	waitFor(t, "b1 registered", 30*time.Second, func() bool { return b1.has("ready", "") })
 	m := scrape(t, maddr)
@@ -106,11 +112,9 @@ func TestMetricsScrape(t *testing.T) {
 			m[`phonex_sip_registrations_total{kind="device"}`], m[`phonex_sip_connections{kind="device"}`])
 	}
 
-	const n = 3
-	for i := range n {
-		c.mustPx("alpha/a1", "send", "bravo@example.org", "metered "+strconv.Itoa(i))
-	}
 	waitFor(t, "b1 gets the messages", 15*time.Second, func() bool { return len(b1.texts(all)) == n })
+	c.mustPx("alpha/a1", "send", "bravo@example.org", "metered online")
+	waitFor(t, "b1 gets the one sent while online", 15*time.Second, func() bool { return len(b1.texts(all)) == n+1 })
 	// A disabled recipient: the session with it exists, so the refusal
 	// comes from the SIP proxy (480), not from a key fetch.
 	mustRun(t, nil, "phonexd", "user", "disable", "--data", c.data, "bravo@example.org")
@@ -119,8 +123,8 @@ func TestMetricsScrape(t *testing.T) {
 	}
 	moved := func(series string, by float64) bool { return m[series]-before[series] >= by }
 	allMoved := func() bool {
-		return moved(`phonex_messages_total{stage="accepted"}`, n) && moved(`phonex_messages_total{stage="stored"}`, n) &&
-			moved(`phonex_messages_total{stage="delivered"}`, n) && moved(`phonex_message_delivery_seconds_count`, n) &&
+		return moved(`phonex_messages_total{stage="accepted"}`, n+1) && moved(`phonex_messages_total{stage="stored"}`, n) &&
+			moved(`phonex_messages_total{stage="delivered"}`, n+1) && moved(`phonex_message_delivery_seconds_count`, n+1) &&
 			moved(`phonex_messages_refused_total{reason="unavailable"}`, 1) && moved(`phonex_store_operation_seconds_count{op="enqueue"}`, n)
 	}
 	// Deliveries are counted as devices answer, after the sender's 200.

@@ -144,7 +144,7 @@ func New() *Metrics {
 
 	regs := counterVec(reg, NameRegistrations, "Successful SIP registrations (new and refreshed), by connection kind.", "kind")
 	m.registrations = children(regs, Kinds)
-	msgs := counterVec(reg, NameMessages, "SIP MESSAGEs by stage: accepted (200 to the sender), stored (copies written, one per target device), delivered (copies a device took).", "stage")
+	msgs := counterVec(reg, NameMessages, "SIP MESSAGEs by stage: accepted (200 to the sender), stored (copies written, one per target device that did not take the MESSAGE before the sender's 200), delivered (copies a device took).", "stage")
 	m.messages = children(msgs, []string{"accepted", "stored", "delivered"})
 	m.refused = children(counterVec(reg, NameRefused, "SIP MESSAGEs refused, by reason.", "reason"), Reasons)
 	m.delivery = prometheus.NewHistogram(prometheus.HistogramOpts{Name: NameDelivery,
@@ -266,7 +266,8 @@ func (m *Metrics) Registered(kind string) {
 	}
 }
 
-// MessageAccepted counts a MESSAGE answered 200 and its copies stored.
+// MessageAccepted counts a MESSAGE answered 200 and the copies of it that
+// were stored (0 when every target device took it at once).
 func (m *Metrics) MessageAccepted(copies int) {
 	if m == nil {
 		return

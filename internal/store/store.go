@@ -181,6 +181,10 @@ type Store interface {
 	// devices and contact lists, by any process. Routing facts read after
 	// it was n are at least as new as n; see Message.RouteGeneration.
 	RoutingGeneration(ctx context.Context) (int64, error)
+	// Waiting reads, in one snapshot, the routing generation and whether a
+	// copy is stored for any of the devices (the proxy hands a MESSAGE
+	// straight to devices with nothing waiting).
+	Waiting(ctx context.Context, deviceIDs []int64) (gen int64, waiting bool, err error)
 
 	SetSIPCredential(ctx context.Context, deviceID int64, username string, ha1 []byte) error
 	SIPCredential(ctx context.Context, username string) (Device, []byte, error)

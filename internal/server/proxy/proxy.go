@@ -101,6 +101,10 @@ type Config struct {
 	Federation *federation.Service
 	// Bus links the node to the others of its cluster (cluster.go); nil alone.
 	Bus *bus.Bus
+	// StoreFirst stores every copy before the sender's 200, even for a
+	// device that is online and idle (cutthrough.go); otherwise such a
+	// device gets the MESSAGE first.
+	StoreFirst bool
 }
 
 // Defaults for the limits.
@@ -444,6 +448,7 @@ func (p *Proxy) onMessage(req *sip.Request, stx sip.ServerTransaction) {
 	envelope := strings.HasPrefix(ctype, EnvelopeType)
 	rt, err := p.routes.get(ctx, p.cfg.Store, id, to.String())
 	limited := false
+	var delivered map[int64]bool // devices that took it before any store
 	for try := 0; ; try++ {
 		if err != nil {
 			if errors.Is(err, store.ErrNotFound) {
@@ -474,6 +479,21 @@ func (p *Proxy) onMessage(req *sip.Request, stx sip.ServerTransaction) {
 				p.respond(tx, req, 503, "Rate limit exceeded", sip.NewHeader("Retry-After", strconv.Itoa(int(wait.Seconds())+1)))
 				return
 			}
+		}
+		if try == 0 && !p.cfg.StoreFirst {
+			delivered = p.cutThrough(ctx, rt, id, ctype, body, targets)
+		}
+		// What was delivered stays delivered; the rest is stored as if it
+		// had come alone.
+		targets = slices.DeleteFunc(targets, func(t store.Target) bool { return delivered[t.DeviceID] })
+		if len(targets) == 0 {
+			var warn []sip.Header
+			if phonesSkipped {
+				warn = p.notForPhones(ctx, rt.rcpt)
+			}
+			p.respond(tx, req, 200, "OK", warn...)
+			p.cfg.Metrics.MessageAccepted(0) // every copy delivered, none stored
+			return
 		}
 		gen := rt.gen
 		if try >= 2 {
@@ -631,6 +651,34 @@ func (p *Proxy) kick(deviceID int64) {
 	p.runners.run(func() { p.deliver(deviceID) })
 }
 
+// release ends a delivery run (or a cut-through, which counts as one):
+// after a failure the device's next run waits a backoff, otherwise a run
+// starts at once if copies were stored meanwhile.
+func (p *Proxy) release(deviceID int64, failed bool) {
+	p.mu.Lock()
+	b := p.bindings[deviceID]
+	again := false
+	if b != nil {
+		b.running = false
+		if failed {
+			b.failures++
+			wait := min(firstRetry<<min(b.failures-1, 10), maxRetry)
+			if b.retry != nil {
+				b.retry.Stop()
+			}
+			b.retryAt = time.Now().Add(wait)
+			b.retry = time.AfterFunc(wait, func() { p.kick(deviceID) })
+		} else {
+			b.failures = 0
+			again = b.pending
+		}
+	}
+	p.mu.Unlock()
+	if again {
+		p.kick(deviceID)
+	}
+}
+
 // deliver sends a device's stored copies until none is left or one is not
 // taken for good. A copy is forgotten only on a final answer (final); after
 // a transient failure delivery stops there, so order is kept, and resumes
@@ -644,30 +692,7 @@ func (p *Proxy) kick(deviceID int64) {
 // already. Delivery so never waits for a forget's commit (an fsync).
 func (p *Proxy) deliver(deviceID int64) {
 	failed := false
-	defer func() {
-		p.mu.Lock()
-		b := p.bindings[deviceID]
-		again := false
-		if b != nil {
-			b.running = false
-			if failed {
-				b.failures++
-				wait := min(firstRetry<<min(b.failures-1, 10), maxRetry)
-				if b.retry != nil {
-					b.retry.Stop()
-				}
-				b.retryAt = time.Now().Add(wait)
-				b.retry = time.AfterFunc(wait, func() { p.kick(deviceID) })
-			} else {
-				b.failures = 0
-				again = b.pending
-			}
-		}
-		p.mu.Unlock()
-		if again {
-			p.kick(deviceID)
-		}
-	}()
+	defer func() { p.release(deviceID, failed) }()
 	const page = 64
 	stalled := false
 	for p.ctx.Err() == nil {
@@ -788,6 +813,11 @@ func final(code int) bool {
 
 // send delivers one stored copy over the device's own TLS connection.
 func (p *Proxy) send(b binding, d store.Delivery) (int, error) {
+	return p.sendWithin(b, d, 10*time.Second)
+}
+
+// sendWithin is send with a bound on the device's answer.
+func (p *Proxy) sendWithin(b binding, d store.Delivery, wait time.Duration) (int, error) {
 	req := sip.NewRequest(sip.MESSAGE, b.contact)
 	from := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: user(d.Sender), Host: senderHost(d.Sender, p.cfg.Domain)}, Params: sip.NewParams()}
 	from.Params.Add("tag", sip.GenerateTagN(16))
@@ -800,7 +830,7 @@ func (p *Proxy) send(b binding, d store.Delivery) (int, error) {
 	req.SetBody(d.Body)
 	req.SetTransport("TLS")
 	req.SetDestination(b.source)
-	ctx, cancel := context.WithTimeout(p.ctx, 10*time.Second)
+	ctx, cancel := context.WithTimeout(p.ctx, wait)
 	defer cancel()
 	res, err := p.cli.Do(ctx, req)
 	if err != nil {

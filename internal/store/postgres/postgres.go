@@ -608,6 +608,13 @@ func (s *DB) RoutingGeneration(ctx context.Context) (int64, error) {
 	return n, err
 }
 
+func (s *DB) Waiting(ctx context.Context, deviceIDs []int64) (int64, bool, error) {
+	var n int64
+	var waiting bool
+	err := s.pool.QueryRow(ctx, `SELECT n, EXISTS(SELECT 1 FROM deliveries WHERE device_id = ANY($1)) FROM routing_generation WHERE id=1`, deviceIDs).Scan(&n, &waiting)
+	return n, waiting, err
+}
+
 func (s *DB) SetSIPCredential(ctx context.Context, deviceID int64, username string, ha1 []byte) error {
 	_, err := s.pool.Exec(ctx, `INSERT INTO sip_credentials(device_id, username, ha1) VALUES($1,$2,$3)`, deviceID, username, ha1)
 	if isUnique(err) {

@@ -698,6 +698,23 @@ func (s *DB) RoutingGeneration(ctx context.Context) (int64, error) {
 	return n, err
 }
 
+func (s *DB) Waiting(ctx context.Context, deviceIDs []int64) (int64, bool, error) {
+	if len(deviceIDs) == 0 {
+		n, err := s.RoutingGeneration(ctx)
+		return n, false, err
+	}
+	// One statement text per count of devices, so each is compiled once.
+	q := `SELECT n, EXISTS(SELECT 1 FROM deliveries WHERE device_id IN (?` + strings.Repeat(`,?`, len(deviceIDs)-1) + `)) FROM routing_generation WHERE id=1`
+	args := make([]any, len(deviceIDs))
+	for i, id := range deviceIDs {
+		args[i] = id
+	}
+	var n int64
+	var waiting bool
+	err := s.db.QueryRowContext(ctx, q, args...).Scan(&n, &waiting)
+	return n, waiting, err
+}
+
 func (s *DB) StoredBytes(ctx context.Context, accountID int64) (int64, error) {
 	var n int64
 	err := s.db.QueryRowContext(ctx, `SELECT COALESCE((SELECT bytes FROM stored_bytes WHERE account_id=?), 0)`, accountID).Scan(&n)

@@ -14,7 +14,62 @@ func init() {
 	add("route",
 		test{"RoutingGeneration", testRoutingGeneration},
 		test{"RoutingGenerationConcurrent", testRoutingGenerationConcurrent},
+		test{"Waiting", testWaiting},
 	)
+}
+
+// Waiting gives the routing generation RoutingGeneration gives, and sees a
+// stored copy for any device named until it is delivered, whichever handle
+// stored it.
+func testWaiting(t *testing.T, open Opener) {
+	ctx := context.Background()
+	db := open(t)
+	other := open(t)
+	r1 := device(t, db, "rcpt@x.org", "r1")
+	r2 := device(t, db, "rcpt@x.org", "r2")
+	q := device(t, db, "quiet@x.org", "q1")
+	device(t, db, "sndr@x.org", "s1")
+	check := func(what string, ids []int64, want bool) {
+		t.Helper()
+		gen, waiting, err := db.Waiting(ctx, ids)
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		g, err := db.RoutingGeneration(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if gen != g || waiting != want {
+			t.Fatalf("%s: generation %d (want %d), waiting %v (want %v)", what, gen, g, waiting, want)
+		}
+	}
+	check("nothing stored", []int64{r1.ID, r2.ID}, false)
+	check("no device", nil, false)
+	if _, err := other.EnqueueMessage(ctx, msg("sndr@x.org", "rcpt@x.org", []byte("x")), []store.Target{{DeviceID: r2.ID, AccountID: r2.AccountID}}, 0); err != nil {
+		t.Fatal(err)
+	}
+	check("r2 alone", []int64{r2.ID}, true)
+	check("r2 among others", []int64{q.ID, r1.ID, r2.ID}, true)
+	check("others", []int64{q.ID, r1.ID}, false)
+	ds, err := db.Pending(ctx, r2.ID, 10)
+	if err != nil || len(ds) != 1 {
+		t.Fatalf("pending: %v %d", err, len(ds))
+	}
+	if err := db.Delivered(ctx, ds[0].Seq); err != nil {
+		t.Fatal(err)
+	}
+	check("delivered", []int64{r2.ID}, false)
+	before, _, err := db.Waiting(ctx, []int64{r1.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.AddContact(ctx, r1.AccountID, "sndr@x.org", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	check("after a routing change elsewhere", []int64{r1.ID}, false)
+	if after, _, _ := db.Waiting(ctx, []int64{r1.ID}); after == before {
+		t.Fatalf("generation %d unchanged by a contact added", after)
+	}
 }
 
 // Every change to what message routing reads moves the generation, whether
