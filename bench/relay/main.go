@@ -188,7 +188,7 @@ func run(api, sipAddr, data string, pairs int, dur time.Duration, size, pid int)
 	got := st.received.Load()
 	node, self, db := cpuTime(pid)+cpuTime(other.pid)-node0, cpuTime(os.Getpid())-self0, treeCPU(dbServer)-db0
 	rate := float64(got) / elapsed.Seconds()
-	fmt.Printf("| phonexd: MESSAGEs relayed end to end per second (%d sender and %d receiver devices, mutual TLS, stored before 200) | %.0f |\n", pairs, pairs, rate)
+	fmt.Printf("| phonexd: MESSAGEs relayed end to end per second (%d sender and %d receiver devices, mutual TLS, durable before the 200: taken by the online, idle receiver first, or stored) | %.0f |\n", pairs, pairs, rate)
 	if pid > 0 && got > 0 {
 		perMsg := node / time.Duration(got)
 		fmt.Printf("| phonexd: CPU time per relayed MESSAGE (user + system, all threads) | %d µs |\n", perMsg.Microseconds())
