@@ -2,7 +2,7 @@
 # Messaging relay of one phonexd node on its embedded SQLite store and of
 # one node on PostgreSQL, on this machine in one run, with bench/relay (the
 # same load, every check of the node on, each MESSAGE stored durably before
-# its 200). PostgreSQL is a throwaway server started here from Debian's
+# its 200: message_store_first, so that the store is what is measured). PostgreSQL is a throwaway server started here from Debian's
 # postgresql (initdb in a temporary directory, a free loopback port, fsync
 # and synchronous_commit on, the settings printed). Prints a Markdown table
 # and the ratio PostgreSQL / SQLite. Arguments go to bench/relay (e.g.
@@ -44,7 +44,7 @@ run() {
   local name=$1; shift
   local data="$work/$name"
   "$work/phonexd" init --data "$data" --domain bench.test --host 127.0.0.1 "$@" >/dev/null
-  sed -i 's/^message_rate = .*/message_rate = 1000000/; s/^message_burst = .*/message_burst = 1000000/; s/^log_level = .*/log_level = warn/; s/^kdf_min_log_n = .*/kdf_min_log_n = 14/' "$data/phonexd.conf"
+  sed -i 's/^message_rate = .*/message_rate = 1000000/; s/^message_burst = .*/message_burst = 1000000/; s/^log_level = .*/log_level = warn/; s/^kdf_min_log_n = .*/kdf_min_log_n = 14/; s/^message_store_first = .*/message_store_first = true/' "$data/phonexd.conf"
   "$work/phonexd" serve --data "$data" --api-addr 127.0.0.1:0 --sip-addr 127.0.0.1:0 >"$data.out" 2>"$data.err" &
   local pid=$!
   pids+=($pid)

@@ -54,6 +54,9 @@ type Config struct {
 	MessageRate    float64 // MESSAGEs per second a sending account may average
 	MessageBurst   int     // and burst
 	MaxStoredBytes int64   // bytes of undelivered copies held for one account
+	// MessageStoreFirst stores every copy before the sender's 200, even
+	// for devices online and idle, which otherwise get it first.
+	MessageStoreFirst bool
 
 	// SIP listener limits against hostile clients.
 	SIP SIPLimits
@@ -225,6 +228,7 @@ func (c Config) Encode() []byte {
 	fmt.Fprintf(&b, "# Weakest scrypt cost (log2 N) accepted for an account password.\nkdf_min_log_n = %d\n", c.KDFMinLogN)
 	fmt.Fprintf(&b, "\n# Messaging limits per account: MESSAGEs per second (average and burst) a sender\n# may send, and bytes of undelivered copies the cluster holds for one recipient.\n")
 	fmt.Fprintf(&b, "message_rate = %g\nmessage_burst = %d\nmax_stored_bytes = %d\n", c.MessageRate, c.MessageBurst, c.MaxStoredBytes)
+	fmt.Fprintf(&b, "# A MESSAGE for devices that are all online here and idle goes to them before\n# the sender's 200, unstored; true stores every copy first (docs/delivery.md).\nmessage_store_first = %t\n", c.MessageStoreFirst)
 	fmt.Fprintf(&b, "\n# SIP port limits: connections in total and per source IP address; the TLS\n# handshake, a whole request, and an idle connection without a registration\n# must end within their timeouts; unauthenticated requests per second per\n# source IP (average and burst).\n")
 	fmt.Fprintf(&b, "sip_max_connections = %d\nsip_max_connections_per_source = %d\nsip_handshake_timeout = %s\nsip_read_timeout = %s\nsip_idle_timeout = %s\nsip_unauth_rate = %g\nsip_unauth_burst = %d\n",
 		c.SIP.MaxConns, c.SIP.MaxConnsPerSource, c.SIP.HandshakeTimeout, c.SIP.ReadTimeout, c.SIP.IdleTimeout, c.SIP.UnauthRate, c.SIP.UnauthBurst)
@@ -319,6 +323,8 @@ func ParseConfig(dir string, data []byte) (Config, error) {
 			c.MessageBurst, err = strconv.Atoi(v)
 		case "max_stored_bytes":
 			c.MaxStoredBytes, err = strconv.ParseInt(v, 10, 64)
+		case "message_store_first":
+			c.MessageStoreFirst, err = strconv.ParseBool(v)
 		case "sip_max_connections":
 			c.SIP.MaxConns, err = strconv.Atoi(v)
 		case "sip_max_connections_per_source":

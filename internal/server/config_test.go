@@ -17,12 +17,13 @@ func TestConfigRoundTrip(t *testing.T) {
 	c.LoginAttempts.HumanAfter = 5
 	c.LoginPoWBits = 16
 	c.KDFMinLogN = 17
+	c.MessageStoreFirst = true
 	back, err := ParseConfig("/d", c.Encode())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if back.Domain != c.Domain || strings.Join(back.Hosts, ",") != strings.Join(c.Hosts, ",") || back.CertValidity != c.CertValidity || back.DeviceAttempts != c.DeviceAttempts || back.AccountAttempts != c.AccountAttempts ||
-		back.LoginAttempts != c.LoginAttempts || back.LoginPoWBits != c.LoginPoWBits || back.KDFMinLogN != c.KDFMinLogN {
+		back.LoginAttempts != c.LoginAttempts || back.LoginPoWBits != c.LoginPoWBits || back.KDFMinLogN != c.KDFMinLogN || !back.MessageStoreFirst {
 		t.Fatalf("round trip: %+v", back)
 	}
 }

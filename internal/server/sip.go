@@ -151,7 +151,7 @@ func (n *Node) newProxy() (*proxy.Proxy, error) {
 		return nil, err
 	}
 	p, err := proxy.New(proxy.Config{Presence: pres, Calls: pres, Domain: n.cfg.Domain, Store: n.st, Auth: n, TLS: tc, Log: n.log, NonceKey: key,
-		Rate: n.cfg.MessageRate, Burst: n.cfg.MessageBurst, MaxStored: n.cfg.MaxStoredBytes,
+		Rate: n.cfg.MessageRate, Burst: n.cfg.MessageBurst, MaxStored: n.cfg.MaxStoredBytes, StoreFirst: n.cfg.MessageStoreFirst,
 		Limits: n.sipLimits(), KeepTLS: !n.cfg.SIPTLSTakeover, UnauthRate: n.cfg.SIP.UnauthRate, UnauthBurst: n.cfg.SIP.UnauthBurst, Attempts: n.accPol, Policies: n,
 		Metrics:    n.metrics,
 		Federation: n.federation(),
