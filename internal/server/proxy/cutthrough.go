@@ -8,14 +8,14 @@ import (
 	"github.com/phonex/phonex/internal/store"
 )
 
-// cutThroughWait bounds how long a sender waits for an online device
-// before its copy is stored instead.
-const cutThroughWait = 5 * time.Second
-
 // cutThrough hands a MESSAGE straight to every target device that is
 // registered here and idle, before anything is stored, and returns the
 // devices that took it (a 2xx) or refused it for good; the caller stores
 // the copies of the others and answers the sender only then.
+//
+// A device gets as long to answer as on any delivery (send); one that
+// takes longer gets a stored copy, as it would have on the stored path,
+// so a slow device sees the same retries either way.
 //
 // The sender's 200 so still means the message is safe: either in the
 // store or already taken by each device, which answers only after keeping
@@ -67,7 +67,7 @@ func (p *Proxy) cutThrough(ctx context.Context, rt *route, from *Identity, ctype
 		ContentType: ctype, Body: body, Created: created}}
 	codes := make([]int, len(targets))
 	send := func(i int) {
-		code, err := p.sendWithin(claimed[i], d, cutThroughWait)
+		code, err := p.send(claimed[i], d)
 		if err != nil {
 			p.log.Debug("cut-through failed; stored instead", "err", err)
 			code = 0

@@ -813,11 +813,6 @@ func final(code int) bool {
 
 // send delivers one stored copy over the device's own TLS connection.
 func (p *Proxy) send(b binding, d store.Delivery) (int, error) {
-	return p.sendWithin(b, d, 10*time.Second)
-}
-
-// sendWithin is send with a bound on the device's answer.
-func (p *Proxy) sendWithin(b binding, d store.Delivery, wait time.Duration) (int, error) {
 	req := sip.NewRequest(sip.MESSAGE, b.contact)
 	from := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: user(d.Sender), Host: senderHost(d.Sender, p.cfg.Domain)}, Params: sip.NewParams()}
 	from.Params.Add("tag", sip.GenerateTagN(16))
@@ -830,7 +825,7 @@ func (p *Proxy) sendWithin(b binding, d store.Delivery, wait time.Duration) (int
 	req.SetBody(d.Body)
 	req.SetTransport("TLS")
 	req.SetDestination(b.source)
-	ctx, cancel := context.WithTimeout(p.ctx, wait)
+	ctx, cancel := context.WithTimeout(p.ctx, 10*time.Second)
 	defer cancel()
 	res, err := p.cli.Do(ctx, req)
 	if err != nil {
