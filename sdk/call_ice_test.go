@@ -88,8 +88,19 @@ func TestCallWithoutClusterRelay(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	for _, who := range []string{"caller", "callee"} {
-		if w := warnings[who]; len(w) != 1 || !strings.Contains(w[0], "no STUN/TURN relay") {
-			t.Errorf("%s warnings %q, want one saying the cluster has no relay", who, w)
+		// Another warning may come beside it (Opus missing on a machine
+		// without libopus); exactly one must be about the relay.
+		n := 0
+		for _, w := range warnings[who] {
+			if strings.Contains(w, "relay") {
+				n++
+				if !strings.Contains(w, "no STUN/TURN relay") {
+					t.Errorf("%s warning %q, want it to say the cluster has no relay", who, w)
+				}
+			}
+		}
+		if n != 1 {
+			t.Errorf("%s warnings %q, want one saying the cluster has no relay", who, warnings[who])
 		}
 		if paths[who] != "host" {
 			t.Errorf("%s path %q, want host", who, paths[who])

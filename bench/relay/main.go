@@ -12,7 +12,6 @@ import (
 	"encoding/binary"
 	"flag"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -22,9 +21,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/emiago/sipgo"
-	"github.com/emiago/sipgo/sip"
 
 	"github.com/phonex/phonex/internal/ca"
 	"github.com/phonex/phonex/internal/client"
@@ -46,7 +42,6 @@ func main() {
 	split := flag.Bool("split", false, "with -recv-sip and -pid2: odd pairs (sender and receiver) use the other node, even pairs this one, so two nodes share the load without crossing")
 	dbPID := flag.Int("db-pid", 0, "the database server's main process (PostgreSQL's postmaster): its CPU time and its children's is reported apart")
 	flag.Parse()
-	sip.SetDefaultLogger(slog.New(slog.DiscardHandler))
 	if *recvSIP == "" {
 		*recvSIP = *sipAddr
 	}
@@ -91,8 +86,7 @@ func receiverSIP(first string, i int) string {
 
 type peer struct {
 	user string
-	ua   *sipgo.UserAgent
-	cli  *sipgo.Client
+	w    *wireConn
 }
 
 var sentAt sync.Map // message id -> time.Time
@@ -155,8 +149,8 @@ func run(api, sipAddr, data string, pairs int, dur time.Duration, size, pid int)
 	if first != nil {
 		return first
 	}
-	for i, r := range receivers {
-		if err := register(ctx, r, receiverSIP(sipAddr, i)); err != nil {
+	for _, r := range receivers {
+		if err := register(ctx, r, st); err != nil {
 			return err
 		}
 	}
@@ -174,7 +168,7 @@ func run(api, sipAddr, data string, pairs int, dur time.Duration, size, pid int)
 		go func(i int) {
 			defer wg.Done()
 			for time.Now().Before(deadline) {
-				if err := message(ctx, senders[i], receivers[i].user, senderSIP(sipAddr, i), body, false); err != nil {
+				if err := message(ctx, senders[i], receivers[i].user, body, false); err != nil {
 					failed.Add(1)
 					continue
 				}
@@ -221,7 +215,7 @@ func run(api, sipAddr, data string, pairs int, dur time.Duration, size, pid int)
 			defer t.Stop()
 			for time.Now().Before(deadline) {
 				<-t.C
-				message(ctx, senders[i], receivers[i].user, senderSIP(sipAddr, i), body, true)
+				message(ctx, senders[i], receivers[i].user, body, true)
 			}
 		}(i)
 	}
@@ -326,92 +320,44 @@ func enrollPair(ctx context.Context, enroll func(string) (*client.Profile, error
 
 func connect(p *client.Profile, sipAddr, domain string, st *stats) (*peer, error) {
 	cert := tls.Certificate{Certificate: [][]byte{p.Cert.Raw}, PrivateKey: p.Keys.Sign}
-	pool := p.CA
-	tc := &tls.Config{Certificates: []tls.Certificate{cert}, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS13}
-	tc.RootCAs = newPool(pool)
-	ua, err := sipgo.NewUA(sipgo.WithUserAgentHostname(domain), sipgo.WithUserAgenTLSConfig(tc))
+	tc := &tls.Config{Certificates: []tls.Certificate{cert}, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS13, RootCAs: newPool(p.CA)}
+	user := p.Device.Account.String()
+	w, err := dialWire(sipAddr, tc, user)
 	if err != nil {
 		return nil, err
 	}
-	cli, err := sipgo.NewClient(ua)
-	if err != nil {
-		return nil, err
-	}
-	if st != nil {
-		srv, err := sipgo.NewServer(ua)
-		if err != nil {
-			return nil, err
-		}
-		srv.OnMessage(func(req *sip.Request, tx sip.ServerTransaction) {
-			now := time.Now()
-			st.received.Add(1)
-			if b := req.Body(); len(b) >= 8 && st.record.Load() {
-				id := binary.BigEndian.Uint64(b)
-				if t0, ok := sentAt.LoadAndDelete(id); ok {
-					st.mu.Lock()
-					st.lat = append(st.lat, now.Sub(t0.(time.Time)))
-					st.mu.Unlock()
-				}
-			}
-			tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
-		})
-	}
-	return &peer{user: p.Device.Account.String(), ua: ua, cli: cli}, nil
+	return &peer{user: user, w: w}, nil
 }
 
-func uri(account string) sip.Uri {
-	var u sip.Uri
-	sip.ParseUri("sip:"+account, &u)
-	return u
-}
-
-func register(ctx context.Context, p *peer, sipAddr string) error {
-	req := sip.NewRequest(sip.REGISTER, uri(p.user))
-	from := &sip.FromHeader{Address: uri(p.user), Params: sip.NewParams()}
-	from.Params.Add("tag", sip.GenerateTagN(8))
-	req.AppendHeader(from)
-	req.AppendHeader(&sip.ToHeader{Address: uri(p.user), Params: sip.NewParams()})
-	req.AppendHeader(&sip.ContactHeader{Address: uri(p.user), Params: sip.NewParams()})
-	req.AppendHeader(sip.NewHeader("Expires", "600"))
-	req.SetTransport("TLS")
-	req.SetDestination(sipAddr)
-	res, err := p.cli.Do(ctx, req)
+// register binds the receiver's connection, then answers every MESSAGE
+// that comes on it.
+func register(ctx context.Context, p *peer, st *stats) error {
+	code, err := p.w.do("REGISTER", p.user, "Contact: <sip:"+p.user+";transport=tls>\r\nExpires: 600\r\n", "", nil)
 	if err != nil {
-		return err
+		return fmt.Errorf("register %s: %w", p.user, err)
 	}
-	if res.StatusCode != 200 {
-		return fmt.Errorf("register %s: %d %s", p.user, res.StatusCode, res.Reason)
+	if code != 200 {
+		return fmt.Errorf("register %s: %d", p.user, code)
 	}
+	go p.w.receive(st)
 	return nil
 }
 
 var seq atomic.Uint64
 
-func message(ctx context.Context, p *peer, to, sipAddr string, body []byte, timed bool) error {
+func message(ctx context.Context, p *peer, to string, body []byte, timed bool) error {
 	b := append([]byte{}, body...)
 	id := seq.Add(1)
 	binary.BigEndian.PutUint64(b, id)
 	if timed {
 		sentAt.Store(id, time.Now())
 	}
-	req := sip.NewRequest(sip.MESSAGE, uri(to))
-	from := &sip.FromHeader{Address: uri(p.user), Params: sip.NewParams()}
-	from.Params.Add("tag", sip.GenerateTagN(8))
-	req.AppendHeader(from)
-	req.AppendHeader(&sip.ToHeader{Address: uri(to), Params: sip.NewParams()})
-	ct := sip.ContentTypeHeader(client.ContentType)
-	req.AppendHeader(&ct)
-	req.SetBody(b)
-	req.SetTransport("TLS")
-	req.SetDestination(sipAddr)
-	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	res, err := p.cli.Do(cctx, req)
+	code, err := p.w.do("MESSAGE", to, "", client.ContentType, b)
 	if err != nil {
 		return err
 	}
-	if res.StatusCode != 200 {
-		return fmt.Errorf("%d %s", res.StatusCode, res.Reason)
+	if code != 200 {
+		return fmt.Errorf("MESSAGE: %d", code)
 	}
 	return nil
 }

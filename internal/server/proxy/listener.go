@@ -93,6 +93,9 @@ type peerListener struct {
 	log      *slog.Logger
 	mu       sync.Mutex
 	conns    map[string]*peerConn
+	// intercept, if set, sees every framed message first and reports
+	// whether it took it (the node's own MESSAGE path, direct.go).
+	intercept func(c *peerConn, lines []string, body []byte) bool
 }
 
 func newPeerListener(ln net.Listener, conf *tls.Config, lim Limits, takeover bool, log *slog.Logger) *peerListener {
@@ -167,6 +170,12 @@ type peerConn struct {
 	cert      *x509.Certificate
 	keepUntil atomic.Int64 // unix ns; idle is allowed until then
 	lastMsg   time.Time    // end of the handshake or the last message; keep-alives do not count
+
+	// waiting holds the node's own MESSAGEs on this connection that
+	// wait for the device's answer, by branch; closed: no more will.
+	// Both under mu (direct.go).
+	waiting map[string]chan int
+	closed  bool
 
 	in    []byte   // received, not yet framed; nil between messages
 	out   []byte   // a framed message not yet handed to sipgo
@@ -311,7 +320,7 @@ func (c *peerConn) next() ([]byte, error) {
 			if started.IsZero() {
 				started = time.Now()
 			}
-			n, err := frame(c.in)
+			n, lines, err := frameLines(c.in)
 			if err == nil {
 				c.lastMsg = time.Now()
 				msg := c.in[:n:n]
@@ -320,6 +329,14 @@ func (c *peerConn) next() ([]byte, error) {
 					c.takeIn(rest)
 				} else {
 					c.in = nil
+				}
+				if c.l.intercept != nil {
+					head := bytes.Index(msg, []byte("\r\n\r\n")) + 4
+					if c.l.intercept(c, lines, msg[head:]) {
+						putMsgBuf(&c.outBuf)
+						started = time.Time{}
+						continue
+					}
 				}
 				return msg, nil
 			}
@@ -438,6 +455,7 @@ func (c *peerConn) Write(b []byte) (int, error) {
 }
 
 func (c *peerConn) Close() error {
+	c.endWaits()
 	c.l.mu.Lock()
 	if c.l.conns[c.RemoteAddr().String()] == c {
 		delete(c.l.conns, c.RemoteAddr().String())

@@ -38,6 +38,7 @@ func (p *Proxy) AddPhoneListener(ln net.Listener) error {
 	conf.ClientCAs = nil
 	conf.VerifyPeerCertificate = nil
 	p.phones = newPeerListener(ln, conf, p.cfg.Limits, !p.cfg.KeepTLS, p.log)
+	p.phones.intercept = p.intercept
 	p.cfg.Metrics.Connections(metrics.KindPhone, p.phones.count)
 	return nil
 }

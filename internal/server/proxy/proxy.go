@@ -21,6 +21,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -132,8 +133,10 @@ type Proxy struct {
 	nonces  nonceCounts
 	guesses guesses
 	routes  routes
-	runners *runners // of delivery runs
-	router  *router  // INVITE and dialogs
+	tags    *ids         // branches, tags and Call-IDs of the node's own SIP path (direct.go)
+	direct  atomic.Int64 // MESSAGEs that path took (tests)
+	runners *runners     // of delivery runs
+	router  *router      // INVITE and dialogs
 	// serving is closed once Serve has set up ln (tests wait for it).
 	serving chan struct{}
 	// sweepEvery is how often expired bindings are dropped.
@@ -233,7 +236,7 @@ func New(cfg Config) (*Proxy, error) {
 		return nil, err
 	}
 	p := &Proxy{cfg: cfg, ua: ua, srv: srv, cli: cli, log: cfg.Log, bindings: map[int64]*binding{}, limits: newLimiter(cfg.Rate, cfg.Burst),
-		auth: map[string]authEntry{}, sweepEvery: 30 * time.Second, runners: newRunners(runnerStay), serving: make(chan struct{}),
+		auth: map[string]authEntry{}, tags: newIDs(), sweepEvery: 30 * time.Second, runners: newRunners(runnerStay), serving: make(chan struct{}),
 		unauth: newLimiter(cfg.UnauthRate, cfg.UnauthBurst), guesses: guesses{pol: cfg.Attempts}}
 	p.pres = cfg.Presence
 	p.initPresence()
@@ -251,6 +254,7 @@ func New(cfg Config) (*Proxy, error) {
 func (p *Proxy) Serve(ctx context.Context, ln net.Listener) error {
 	p.ctx = ctx
 	p.ln = newPeerListener(ln, p.cfg.TLS, p.cfg.Limits, !p.cfg.KeepTLS, p.log)
+	p.ln.intercept = p.intercept
 	close(p.serving)
 	p.cfg.Metrics.Connections(metrics.KindDevice, p.ln.count)
 	go func() {
@@ -286,29 +290,12 @@ func (p *Proxy) respond(tx sip.ServerTransaction, req *sip.Request, code int, re
 func (p *Proxy) authenticate(req *sip.Request, tx sip.ServerTransaction) (*Identity, bool) {
 	src := req.Source()
 	if cert := p.ln.peer(src); cert != nil {
-		p.authMu.Lock()
-		e, ok := p.auth[src]
-		p.authMu.Unlock()
-		if ok && e.cert == cert && time.Since(e.at) < authTTL {
-			return &e.id, true
-		}
-		ctx, cancel := context.WithTimeout(p.ctx, 10*time.Second)
-		defer cancel()
-		id, err := p.cfg.Auth.Certificate(ctx, cert)
+		id, err := p.certIdentity(src, cert)
 		if err != nil {
-			p.authMu.Lock()
-			delete(p.auth, src)
-			p.authMu.Unlock()
 			p.refuse(tx, req, err)
 			return nil, false
 		}
-		p.authMu.Lock()
-		if len(p.auth) > 100000 {
-			clear(p.auth)
-		}
-		p.auth[src] = authEntry{cert: cert, id: id, at: time.Now()}
-		p.authMu.Unlock()
-		return &id, true
+		return id, true
 	}
 	ctx, cancel := context.WithTimeout(p.ctx, 10*time.Second)
 	defer cancel()
@@ -319,14 +306,47 @@ func (p *Proxy) authenticate(req *sip.Request, tx sip.ServerTransaction) (*Ident
 	return id, true
 }
 
-func (p *Proxy) refuse(tx sip.ServerTransaction, req *sip.Request, err error) {
+// certIdentity is the device whose certificate the connection from src
+// presented in its handshake, checked against the store at most once per
+// authTTL.
+func (p *Proxy) certIdentity(src string, cert *x509.Certificate) (*Identity, error) {
+	p.authMu.Lock()
+	e, ok := p.auth[src]
+	p.authMu.Unlock()
+	if ok && e.cert == cert && time.Since(e.at) < authTTL {
+		return &e.id, nil
+	}
+	ctx, cancel := context.WithTimeout(p.ctx, 10*time.Second)
+	defer cancel()
+	id, err := p.cfg.Auth.Certificate(ctx, cert)
+	if err != nil {
+		p.authMu.Lock()
+		delete(p.auth, src)
+		p.authMu.Unlock()
+		return nil, err
+	}
+	p.authMu.Lock()
+	if len(p.auth) > 100000 {
+		clear(p.auth)
+	}
+	p.auth[src] = authEntry{cert: cert, id: id, at: time.Now()}
+	p.authMu.Unlock()
+	return &id, nil
+}
+
+// refusalAnswer is the answer to a failed authentication.
+func (p *Proxy) refusalAnswer(err error) reply {
 	var r *Refusal
 	if errors.As(err, &r) {
-		p.respond(tx, req, r.Status, r.Reason, retryAfter(r.RetryAfter)...)
-		return
+		return reply{code: r.Status, reason: r.Reason, hdrs: retryAfter(r.RetryAfter)}
 	}
 	p.log.Error("sip authentication failed", "err", err)
-	p.respond(tx, req, 500, "Server Internal Error")
+	return reply{code: 500, reason: "Server Internal Error"}
+}
+
+func (p *Proxy) refuse(tx sip.ServerTransaction, req *sip.Request, err error) {
+	a := p.refusalAnswer(err)
+	p.respond(tx, req, a.code, a.reason, a.hdrs...)
 }
 
 // accountOf reads user@domain of a SIP URI in this cluster's domain.
@@ -432,18 +452,33 @@ func (p *Proxy) onMessage(req *sip.Request, stx sip.ServerTransaction) {
 		}
 		return
 	}
-	body := req.Body()
-	if len(body) == 0 {
-		p.respond(tx, req, 400, "Empty message")
-		return
-	}
-	if len(body) > p.cfg.MaxBody {
-		p.respond(tx, req, 513, "Message Too Large")
-		return
-	}
 	ctype := "text/plain"
 	if h := req.ContentType(); h != nil {
 		ctype = h.Value()
+	}
+	a := p.relayMessage(ctx, id, to, ctype, req.Body())
+	p.respond(tx, req, a.code, a.reason, a.hdrs...)
+}
+
+// reply is the node's answer to a request: status, reason phrase and
+// extra header fields.
+type reply struct {
+	code   int
+	reason string
+	hdrs   []sip.Header
+}
+
+// relayMessage takes a MESSAGE from an authenticated device of this
+// cluster whose From was checked, for the local account to: it hands it to
+// the target devices (cutThrough) or stores their copies, and returns the
+// sender's answer. Both SIP paths use it: sipgo's (onMessage) and the
+// node's own (direct.go).
+func (p *Proxy) relayMessage(ctx context.Context, id *Identity, to ident.Account, ctype string, body []byte) reply {
+	if len(body) == 0 {
+		return reply{code: 400, reason: "Empty message"}
+	}
+	if len(body) > p.cfg.MaxBody {
+		return reply{code: 513, reason: "Message Too Large"}
 	}
 	envelope := strings.HasPrefix(ctype, EnvelopeType)
 	rt, err := p.routes.get(ctx, p.cfg.Store, id, to.String())
@@ -452,11 +487,9 @@ func (p *Proxy) onMessage(req *sip.Request, stx sip.ServerTransaction) {
 	for try := 0; ; try++ {
 		if err != nil {
 			if errors.Is(err, store.ErrNotFound) {
-				p.respond(tx, req, 404, "Not Found")
-			} else {
-				p.internal(tx, req, err)
+				return reply{code: 404, reason: "Not Found"}
 			}
-			return
+			return p.internalAnswer(err)
 		}
 		targets, phonesSkipped, code, reason := p.decide(rt, id, envelope)
 		if code != 0 && rt.cached {
@@ -465,19 +498,16 @@ func (p *Proxy) onMessage(req *sip.Request, stx sip.ServerTransaction) {
 			continue
 		}
 		if code == noDevice {
-			p.noDevice(ctx, tx, req, rt.rcpt)
-			return
+			return p.noDevice(ctx, rt.rcpt)
 		}
 		if code != 0 {
-			p.respond(tx, req, code, reason)
-			return
+			return reply{code: code, reason: reason}
 		}
 		if !limited {
 			limited = true
 			sl := p.limitsOf(ctx, id.Account)
 			if wait := p.limits.takeAt(id.Account, time.Now(), sl.Rate, float64(sl.Burst)); wait > 0 {
-				p.respond(tx, req, 503, "Rate limit exceeded", sip.NewHeader("Retry-After", strconv.Itoa(int(wait.Seconds())+1)))
-				return
+				return reply{code: 503, reason: "Rate limit exceeded", hdrs: []sip.Header{sip.NewHeader("Retry-After", strconv.Itoa(int(wait.Seconds())+1))}}
 			}
 		}
 		if try == 0 && !p.cfg.StoreFirst {
@@ -491,9 +521,8 @@ func (p *Proxy) onMessage(req *sip.Request, stx sip.ServerTransaction) {
 			if phonesSkipped {
 				warn = p.notForPhones(ctx, rt.rcpt)
 			}
-			p.respond(tx, req, 200, "OK", warn...)
 			p.cfg.Metrics.MessageAccepted(0) // every copy delivered, none stored
-			return
+			return reply{code: 200, reason: "OK", hdrs: warn}
 		}
 		gen := rt.gen
 		if try >= 2 {
@@ -510,20 +539,18 @@ func (p *Proxy) onMessage(req *sip.Request, stx sip.ServerTransaction) {
 		var full *store.StorageFullError
 		switch {
 		case errors.As(err, &full) && full.AccountID == rt.rcpt.ID:
-			p.respond(tx, req, 480, "Recipient storage full", sip.NewHeader("Retry-After", "60"))
-			return
+			return reply{code: 480, reason: "Recipient storage full", hdrs: []sip.Header{sip.NewHeader("Retry-After", "60")}}
 		case errors.As(err, &full):
-			p.respond(tx, req, 480, "Your storage is full: your other devices have too many undelivered copies", sip.NewHeader("Retry-After", "60"))
-			return
+			return reply{code: 480, reason: "Your storage is full: your other devices have too many undelivered copies", hdrs: []sip.Header{sip.NewHeader("Retry-After", "60")}}
 		case err != nil:
-			p.internal(tx, req, err)
-			return
+			return p.internalAnswer(err)
 		}
 		var warn []sip.Header
 		if phonesSkipped {
 			warn = p.notForPhones(ctx, rt.rcpt)
 		}
-		p.respond(tx, req, 200, "OK", warn...)
+		// Answered by the caller after the kicks: a delivery run may start
+		// before the sender has its 200, which changes nothing for it.
 		p.cfg.Metrics.MessageAccepted(len(targets))
 		ids := make([]int64, len(targets))
 		for i, t := range targets {
@@ -531,7 +558,7 @@ func (p *Proxy) onMessage(req *sip.Request, stx sip.ServerTransaction) {
 			ids[i] = t.DeviceID
 		}
 		p.wakeElsewhere(ids)
-		return
+		return reply{code: 200, reason: "OK", hdrs: warn}
 	}
 }
 
@@ -574,19 +601,17 @@ func (p *Proxy) decide(rt *route, from *Identity, envelope bool) ([]store.Target
 // noDevice refuses a message no device of the recipient can take: for
 // good (488) when only standard phones could and the message is encrypted,
 // for now (480) when the account has no active device at all.
-func (p *Proxy) noDevice(ctx context.Context, tx sip.ServerTransaction, req *sip.Request, rcpt store.Account) {
+func (p *Proxy) noDevice(ctx context.Context, rcpt store.Account) reply {
 	ds, err := p.cfg.Store.Devices(ctx, rcpt.ID)
 	if err != nil {
-		p.internal(tx, req, err)
-		return
+		return p.internalAnswer(err)
 	}
 	for _, d := range ds {
 		if d.Status == store.StatusActive {
-			p.respond(tx, req, 488, "Not Acceptable Here: the recipient has only standard phones, which cannot open encrypted messages")
-			return
+			return reply{code: 488, reason: "Not Acceptable Here: the recipient has only standard phones, which cannot open encrypted messages"}
 		}
 	}
-	p.respond(tx, req, 480, "Temporarily Unavailable: the recipient has no active device")
+	return reply{code: 480, reason: "Temporarily Unavailable: the recipient has no active device"}
 }
 
 func hasAccount(ts []store.Target, accountID int64) bool {
@@ -626,6 +651,13 @@ func (p *Proxy) targets(rt *route, from *Identity, toPhones bool) ([]store.Targe
 		add(from.AccountID, rt.senderDevs, true)
 	}
 	return out, phonesSkipped
+}
+
+// internalAnswer logs a failure of the node's own (a store error) and
+// answers 500 for a MESSAGE.
+func (p *Proxy) internalAnswer(err error) reply {
+	p.log.Error("sip request failed", "method", "MESSAGE", "err", err)
+	return reply{code: 500, reason: "Server Internal Error"}
 }
 
 func (p *Proxy) internal(tx sip.ServerTransaction, req *sip.Request, err error) {
@@ -813,6 +845,13 @@ func final(code int) bool {
 
 // send delivers one stored copy over the device's own TLS connection.
 func (p *Proxy) send(b binding, d store.Delivery) (int, error) {
+	c := p.ln.conn(b.source)
+	if c == nil {
+		c = p.phones.conn(b.source)
+	}
+	if c != nil {
+		return p.sendDirect(c, b, d)
+	}
 	req := sip.NewRequest(sip.MESSAGE, b.contact)
 	from := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: user(d.Sender), Host: senderHost(d.Sender, p.cfg.Domain)}, Params: sip.NewParams()}
 	from.Params.Add("tag", sip.GenerateTagN(16))

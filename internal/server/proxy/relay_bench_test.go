@@ -13,6 +13,7 @@ import (
 	"math/big"
 	"net"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -140,7 +141,9 @@ func newRelayEnv(tb testing.TB, pairs int, wrap func(store.Store) store.Store, s
 		tb.Fatal(err)
 	}
 	done := make(chan struct{})
-	go func() { defer close(done); p.Serve(ctx, ln) }()
+	// The node's goroutines carry a label, so that a profile of the
+	// benchmark tells the node from the test devices (-tagfocus side=node).
+	go pprof.Do(ctx, pprof.Labels("side", "node"), func(ctx context.Context) { defer close(done); p.Serve(ctx, ln) })
 	tb.Cleanup(func() { cancel(); <-done })
 	env.proxy, env.addr = p, ln.Addr().String()
 
