@@ -98,6 +98,9 @@ stop $phonexd
 cp bench/sipp/*.xml "$work/"
 mpath=$(dirname "$(find /usr/lib -name tm.so -path '*kamailio*' | head -1)")/
 
+# pid_ticks PID: CPU clock ticks (1/100 s) used so far by one process.
+pid_ticks() { awk '{sub(/^.*\) /, ""); print $12 + $13}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+
 # kam_ticks: CPU clock ticks (1/100 s) used so far by all Kamailio processes.
 kam_ticks() {
   local p t=0
@@ -119,21 +122,21 @@ kam_ticks() {
 # running it also prints Kamailio's CPU time per MESSAGE at that best step.
 sweep() {
   local tr=$1 target=$2 enough=${ENOUGH:-0}; shift 2
-  local best=0 bestcpu=0 misses=0 src r ok bad rate cpu stat k0 k1 kcpu
+  local best=0 bestcpu=0 bestgen=0 misses=0 src r ok bad rate cpu stat k0 k1 kcpu s0 s1 gen
   for r in "$@"; do
     src=$(free_port)
     rm -f "$work"/msg_uac_*_.csv
-    k0=$(kam_ticks)
+    k0=$(kam_ticks); s0=$(pid_ticks "$sink_pid")
     # A transaction not answered within 5 s fails (over TCP SIPp does not
     # retransmit), and a SIPp that still hangs is stopped.
     # timeout leads its own process group and passes a signal on to it,
     # so stopping it stops time and SIPp too.
-    (cd "$work" && exec timeout -k 3 $((secs * 3 + 10)) /usr/bin/time -f '%P' -o "$work/cpu" sipp -sf msg_uac.xml -s sink -t "$tr" \
+    (cd "$work" && exec timeout -k 3 $((secs * 3 + 10)) /usr/bin/time -f '%P %U %S' -o "$work/cpu" sipp -sf msg_uac.xml -s sink -t "$tr" \
        -i 127.0.0.1 -p "$src" "$target" -r "$r" -m $((r * secs)) -l 20000 -buff_size 4194304 -recv_timeout 5000 -nostdin \
        -trace_stat -fd 1 >/dev/null 2>&1) &
     track $!
     wait $! || true
-    k1=$(kam_ticks)
+    k1=$(kam_ticks); s1=$(pid_ticks "$sink_pid")
     stat=$(ls "$work"/msg_uac_*_.csv 2>/dev/null | head -1 || true)
     # Columns: 1 StartTime, 3 CurrentTime (date, time, epoch separated by
     # tabs), 12 OutgoingCall(C), 16 SuccessfulCall(C). Calls sent but not
@@ -144,11 +147,12 @@ sweep() {
         ok = $16; bad = $12 - $16
       } END { printf "%d %d %.0f\n", ok, bad, rate }' "$stat" 2>/dev/null || echo "0 0 0")
     ok=${ok:-0}; bad=${bad:-0}; rate=${rate:-0}
-    cpu=$(tail -1 "$work/cpu" 2>/dev/null || echo '?')
+    read -r cpu gen < <(tail -1 "$work/cpu" 2>/dev/null | awk -v ok="$ok" -v sink=$((s1 - s0)) \
+      '{ printf "%s %d\n", $1, ok > 0 ? ($2 + $3 + sink / 100) * 1e6 / ok : 0 }' || echo '? 0')
     kcpu=$(( ok > 0 ? (k1 - k0) * 10000 / ok : 0 ))
     echo "  $label at offered $r/s: $ok ok, $bad failed, $rate/s, SIPp source CPU $cpu$( [ "$kcpu" -gt 0 ] && echo ", Kamailio CPU ${kcpu} µs/MESSAGE")" >&2
     if [ "$bad" -le $(( (ok + bad) / 100 )) ] && [ "$ok" -gt 0 ]; then
-      [ "$rate" -gt "$best" ] && { best=$rate; bestcpu=$kcpu; }
+      [ "$rate" -gt "$best" ] && { best=$rate; bestcpu=$kcpu; bestgen=$gen; }
     fi
     # ENOUGH: a rate past which the sweep has shown what it is for.
     [ "$enough" -gt 0 ] && [ "$best" -gt "$enough" ] && break
@@ -159,7 +163,7 @@ sweep() {
       misses=0
     fi
   done
-  echo "$best $bestcpu"
+  echo "$best $bestcpu $bestgen"
 }
 
 # run_pair TRANSPORT WITH_KAMAILIO RATES...: starts a SIPp sink on
@@ -171,7 +175,7 @@ run_pair() {
   sink=$(free_port)
   sed "s/@PORT@/$sink/" bench/sipp/sink.csv >"$work/sink.csv"
   (cd "$work" && exec sipp -sf msg_uas.xml -t "$tr" -i 127.0.0.1 -p "$sink" -buff_size 4194304 -nostdin >/dev/null 2>&1) &
-  own+=($!); track $!
+  own+=($!); track $!; sink_pid=$!
   target=127.0.0.1:$sink
   if [ "$kam" = yes ]; then
     kport=$(free_port)
@@ -202,7 +206,7 @@ pair() {
   wait $!
 }
 label="Kamailio UDP"; pair kam_udp u1 yes $udp_rates; read -r kam_udp kam_udp_cpu <"$work/kam_udp"
-label="Kamailio TCP"; pair kam_tcp t1 yes $tcp_rates; read -r kam_tcp kam_tcp_cpu <"$work/kam_tcp"
+label="Kamailio TCP"; pair kam_tcp t1 yes $tcp_rates; read -r kam_tcp kam_tcp_cpu kam_tcp_gen <"$work/kam_tcp"
 # SIPp alone only needs to show whether it goes clearly past Kamailio.
 label="SIPp alone UDP"; ENOUGH=$((kam_udp * 3 / 2)) pair sipp_udp u1 no $udp_rates 28000 32000 40000; read -r sipp_udp _ <"$work/sipp_udp"
 label="SIPp alone TCP"; ENOUGH=$((kam_tcp * 3 / 2)) pair sipp_tcp t1 no $tcp_rates 28000 32000 40000; read -r sipp_tcp _ <"$work/sipp_tcp"
@@ -213,6 +217,7 @@ echo "| Kamailio over UDP (SIPp source and sink over UDP): MESSAGEs relayed per 
 echo "| Kamailio over TCP (one SIPp TCP connection each way): MESSAGEs relayed per second, best with >= 99% answered 200 | $kam_tcp |"
 echo "| SIPp source straight to SIPp sink, no proxy (the load generator's own ceiling; the sweep stops once past 1.5 times Kamailio): UDP / TCP | $sipp_udp / $sipp_tcp |"
 echo "| Kamailio: CPU time per relayed MESSAGE at its best rate (all processes), UDP / TCP | ${kam_udp_cpu} µs / ${kam_tcp_cpu} µs |"
+echo "| load generator for Kamailio (SIPp source and sink) at Kamailio's best TCP rate: CPU time per MESSAGE | ${kam_tcp_gen:-?} µs |"
 awk -v a="$ours" -v b="$kam_udp" 'BEGIN{ if (b > 0) printf "| ratio phonexd / Kamailio-UDP | %.2f |\n", a/b; else print "| ratio phonexd / Kamailio-UDP | Kamailio run failed |" }'
 awk -v a="$ours" -v b="$kam_tcp" 'BEGIN{ if (b > 0) printf "| ratio phonexd / Kamailio-TCP | %.2f |\n", a/b; else print "| ratio phonexd / Kamailio-TCP | Kamailio run failed |" }'
 # The machine is shared, so rates move with the load; CPU time per MESSAGE

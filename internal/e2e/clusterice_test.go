@@ -65,8 +65,14 @@ func TestCallByAddressDefaultICE(t *testing.T) {
 		if path, endPath, _ := pathEvents(t, p); path != "host" || endPath != "host" {
 			t.Errorf("%s: path %q, end-of-call path %q, want host on loopback", who, path, endPath)
 		}
-		if strings.Contains(p.out.String(), `"warning"`) {
-			t.Errorf("%s warned with a relay running:\n%s", who, p.out.String())
+		// A warning about the relay or the addresses offered would be
+		// wrong here; one about a missing codec library is not this
+		// test's matter.
+		for _, l := range strings.Split(p.out.String(), "\n") {
+			if strings.Contains(l, `"warning"`) && !strings.Contains(l, "Opus is unavailable") {
+				t.Errorf("%s warned with a relay running:\n%s", who, p.out.String())
+				break
+			}
 		}
 		t.Logf("%s offered %v", who, gathered(t, p))
 	}
