@@ -65,6 +65,29 @@ func relayedPair(t *testing.T, f fixture) (a, b net.PacketConn) {
 	readWithin(t, rb, 3*time.Second)
 	readWithin(t, ra, 3*time.Second)
 	waitFor(t, "two channel bindings", func() bool { return f.srv.boundChannels() == 2 })
+	// The server binds a channel when the ChannelBind request arrives, but
+	// a client sends over it only once the answer is back, by Send
+	// indication until then (the slow path). Exchange datagrams until
+	// both clients use their channels: a round trip all on the fast path.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		before := f.srv.Stats().Forwarded
+		if _, err := ra.WriteTo([]byte("warm"), rb.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+		readWithin(t, rb, 3*time.Second)
+		if _, err := rb.WriteTo([]byte("warm"), ra.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+		readWithin(t, ra, 3*time.Second)
+		if f.srv.Stats().Forwarded-before == 4 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the clients never sent over their channels")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	return ra, rb
 }
 
