@@ -37,7 +37,7 @@ func serveAdmin(t *testing.T, data string) *adminNode {
 	cmd := exec.Command(filepath.Join(bin, "phonexd"), "serve", "--data", data, "--api-addr", "127.0.0.1:0", "--sip-addr", "127.0.0.1:0",
 		"--sip-phone-addr", "off", "--admin-addr", "127.0.0.1:0")
 	stdout, _ := cmd.StdoutPipe()
-	n := &adminNode{node: &node{cmd: cmd, logs: &bytes.Buffer{}}}
+	n := &adminNode{node: &node{cmd: cmd, logs: &lockedBuffer{}}}
 	cmd.Stderr = n.logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

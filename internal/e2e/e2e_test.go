@@ -86,7 +86,7 @@ type node struct {
 	addr     string // API address, set once every listener is up
 	api, sip string
 	phones   string // the standard phones' port, when on
-	logs     *bytes.Buffer
+	logs     *lockedBuffer
 }
 
 func serve(t *testing.T, data string) *node {
@@ -109,7 +109,7 @@ func serveUnder(t *testing.T, wrap []string, data, api, sipAddr string) *node {
 		"--sip-phone-addr", "127.0.0.1:0")
 	cmd := exec.Command(args[0], args[1:]...)
 	stdout, _ := cmd.StdoutPipe()
-	n := &node{cmd: cmd, logs: &bytes.Buffer{}}
+	n := &node{cmd: cmd, logs: &lockedBuffer{}}
 	cmd.Stderr = n.logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

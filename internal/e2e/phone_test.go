@@ -210,11 +210,19 @@ func TestStandardPhone(t *testing.T) {
 	if !lp.logMatch(`plain-for-alpha`, 20*time.Second) {
 		t.Fatalf("linphonec did not get the plain message:\n%s", lp.output())
 	}
-	waitFor(t, "the plain message at a1", 15*time.Second, func() bool {
+	plainAt := func() bool {
 		return len(a1.texts(func(e event) bool {
 			return e.Text == "plain-for-alpha" && e.Insecure && e.From == "bravo@example.org" && e.FromDevice == "b1"
 		})) == 1
-	})
+	}
+	for deadline := time.Now().Add(15 * time.Second); !plainAt(); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			// What a1 saw, and what it and the node said, to tell a
+			// message lost from one refused or one marked otherwise.
+			t.Fatalf("timed out waiting for the plain message at a1; a1's events:\n%s\nthe node's log:\n%s",
+				a1.dump(), tail(c.n.logs.Bytes()))
+		}
+	}
 	if strings.Contains(lp.debugLog(), "sealed-for-alpha") {
 		t.Fatal("the phone saw the encrypted message's text")
 	}
@@ -434,3 +442,15 @@ func TestPhoneContactsAPI(t *testing.T) {
 		t.Fatal("the phone's password reached the node's log")
 	}
 }
+
+// dump renders the listener's events, one per line.
+func (l *listener) dump() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var b strings.Builder
+	for _, e := range l.events {
+		fmt.Fprintf(&b, "%+v\n", e)
+	}
+	return b.String()
+}
+

@@ -349,7 +349,7 @@ func (p *Proxy) sendDirect(c *peerConn, b binding, d store.Delivery) (int, error
 		return 0, fmt.Errorf("deliver to %s: %w", b.source, errNoAnswer)
 	}
 	defer c.unawait(branch)
-	if _, err := c.Write(p.directRequest(b, d, branch)); err != nil {
+	if _, err := c.Write(p.directRequest(b, d, branch, c.LocalAddr().String())); err != nil {
 		return 0, fmt.Errorf("deliver to %s: %w", b.source, err)
 	}
 	t := timerPool.Get().(*time.Timer)
@@ -375,15 +375,20 @@ var timerPool = sync.Pool{New: func() any {
 }}
 
 // directRequest renders the node's MESSAGE carrying d to the device of b,
-// with the header fields the sipgo path sends (send).
-func (p *Proxy) directRequest(b binding, d store.Delivery, branch string) []byte {
+// with the header fields the sipgo path sends (send). sentBy is the
+// address of the node's end of the connection: a phone that sends its
+// answer to the Via's sent-by rather than back on the connection
+// (belle-sip, linphone's stack, looks for a connection to it) finds this
+// same one; rport asks for the answer to the connection's source port
+// (RFC 3581).
+func (p *Proxy) directRequest(b binding, d store.Delivery, branch, sentBy string) []byte {
 	dom := p.cfg.Domain
 	buf := make([]byte, 0, 512+len(d.Body))
 	buf = append(buf, "MESSAGE "...)
 	buf = append(buf, b.contact.String()...)
 	buf = append(buf, " SIP/2.0\r\nVia: SIP/2.0/TLS "...)
-	buf = append(buf, dom...)
-	buf = append(buf, ";branch="...)
+	buf = append(buf, sentBy...)
+	buf = append(buf, ";rport;branch="...)
 	buf = append(buf, branch...)
 	buf = append(buf, "\r\nMax-Forwards: 70\r\nFrom: <sip:"...)
 	buf = append(buf, user(d.Sender)...)

@@ -139,7 +139,7 @@ func TestDirectRequest(t *testing.T) {
 	seen := map[string]bool{}
 	for range 2 {
 		branch := "z9hG4bK" + p.tags.next()
-		out := p.directRequest(b, d, branch)
+		out := p.directRequest(b, d, branch, "10.0.0.1:5061")
 		if n, err := frame(out); err != nil || n != len(out) {
 			t.Fatalf("does not frame: %v\n%s", err, out)
 		}
@@ -166,6 +166,11 @@ func TestDirectRequest(t *testing.T) {
 		via := req.Via()
 		if got, _ := via.Params.Get("branch"); got != branch {
 			t.Fatalf("branch %q, want %q", got, branch)
+		}
+		// The node's end of the connection, where a phone that answers
+		// to the sent-by finds the same connection.
+		if _, rport := via.Params.Get("rport"); via.Host != "10.0.0.1" || via.Port != 5061 || !rport {
+			t.Fatalf("Via %s, want sent-by 10.0.0.1:5061 with rport", via.Value())
 		}
 		tag, _ := req.From().Params.Get("tag")
 		for _, id := range []string{branch, tag, req.CallID().Value()} {
