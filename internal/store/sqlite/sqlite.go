@@ -31,6 +31,7 @@ type DB struct {
 	db    *sql.DB
 	conn  *cachingConnector
 	batch *batcher
+	wait  waitCache // Waiting's answers while nothing is committed (waiting.go)
 }
 
 var _ store.Store = (*DB)(nil)
@@ -119,6 +120,7 @@ func (s *DB) migrate(ctx context.Context, fsys fs.FS) error {
 
 // Close closes the database.
 func (s *DB) Close() error {
+	s.wait.close()
 	s.batch.close()
 	return s.db.Close()
 }
@@ -696,23 +698,6 @@ func (s *DB) RoutingGeneration(ctx context.Context) (int64, error) {
 	var n int64
 	err := s.db.QueryRowContext(ctx, `SELECT n FROM routing_generation WHERE id=1`).Scan(&n)
 	return n, err
-}
-
-func (s *DB) Waiting(ctx context.Context, deviceIDs []int64) (int64, bool, error) {
-	if len(deviceIDs) == 0 {
-		n, err := s.RoutingGeneration(ctx)
-		return n, false, err
-	}
-	// One statement text per count of devices, so each is compiled once.
-	q := `SELECT n, EXISTS(SELECT 1 FROM deliveries WHERE device_id IN (?` + strings.Repeat(`,?`, len(deviceIDs)-1) + `)) FROM routing_generation WHERE id=1`
-	args := make([]any, len(deviceIDs))
-	for i, id := range deviceIDs {
-		args[i] = id
-	}
-	var n int64
-	var waiting bool
-	err := s.db.QueryRowContext(ctx, q, args...).Scan(&n, &waiting)
-	return n, waiting, err
 }
 
 func (s *DB) StoredBytes(ctx context.Context, accountID int64) (int64, error) {
