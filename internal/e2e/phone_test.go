@@ -453,4 +453,3 @@ func (l *listener) dump() string {
 	}
 	return b.String()
 }
-

@@ -59,7 +59,9 @@ func TestParseDirect(t *testing.T) {
 		{"recipient of another domain", func(s string) string {
 			return strings.Replace(s, "MESSAGE sip:bravo@example.org", "MESSAGE sip:bravo@elsewhere.net", 1)
 		}, false, ""},
-		{"Route", func(s string) string { return strings.Replace(s, "Max-Forwards: 70\r\n", "Route: <sip:x.example.org;lr>\r\n", 1) }, false, ""},
+		{"Route", func(s string) string {
+			return strings.Replace(s, "Max-Forwards: 70\r\n", "Route: <sip:x.example.org;lr>\r\n", 1)
+		}, false, ""},
 		{"Require", func(s string) string { return strings.Replace(s, "Max-Forwards: 70\r\n", "Require: foo\r\n", 1) }, false, ""},
 		{"Max-Forwards 0", func(s string) string { return strings.Replace(s, "Max-Forwards: 70", "Max-Forwards: 0", 1) }, false, ""},
 		{"folded line", func(s string) string { return strings.Replace(s, "CSeq: 7 MESSAGE\r\n", "CSeq: 7\r\n MESSAGE\r\n", 1) }, false, ""},
