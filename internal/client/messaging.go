@@ -250,7 +250,20 @@ func (m *messenger) flush(ctx context.Context, want int32) error {
 	rows.Close()
 	var wantErr error
 	for _, q := range due {
-		err := m.attempt(ctx, q)
+		// Another process of this profile (a running listen beside a
+		// send) flushes the same queue: only the one that claims an entry
+		// sends it, or a message would go out twice.
+		claimed, err := m.claim(ctx, q.ID)
+		if err != nil {
+			return err
+		}
+		if !claimed {
+			if isText(q.Kind) && q.Nonce == want {
+				wantErr = m.awaitOther(ctx, q)
+			}
+			continue
+		}
+		err = m.attempt(ctx, q)
 		if isText(q.Kind) && q.Nonce == want {
 			wantErr = err
 		}
@@ -259,6 +272,59 @@ func (m *messenger) flush(ctx context.Context, want int32) error {
 		}
 	}
 	return wantErr
+}
+
+// sendLease is how long a process that claimed a queue entry has to
+// settle it (sent, failed, or a retry scheduled) before another process
+// of the profile may take it; one that dies while sending leaves it for
+// that long.
+const sendLease = 2 * time.Minute
+
+// claim takes a due queue entry for this process: one statement, so of
+// two processes flushing the same profile's queue only one gets it.
+func (m *messenger) claim(ctx context.Context, id int64) (bool, error) {
+	now := m.p.now().UnixMilli()
+	res, err := m.p.db.db.ExecContext(ctx, `UPDATE queue SET next_try=? WHERE id=? AND state='queued' AND next_try<=?`,
+		now+sendLease.Milliseconds(), id, now)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// awaitOther waits for the outcome of an entry another process claimed,
+// so that a send reports what became of its message, not that it was
+// handed over.
+func (m *messenger) awaitOther(ctx context.Context, q queued) error {
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	deadline := time.Now().Add(sendLease)
+	for {
+		var state, lastErr string
+		var attempts int
+		err := m.p.db.db.QueryRowContext(ctx, `SELECT state, last_error, attempts FROM queue WHERE id=?`, q.ID).Scan(&state, &lastErr, &attempts)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return errors.New("the message was dropped by another process of this profile")
+		case err != nil:
+			return err
+		case state == "done":
+			return nil
+		case state == "failed":
+			return errors.New(lastErr)
+		case attempts > q.Attempts:
+			return fmt.Errorf("not sent yet, will retry (attempt %d of %d): %s", attempts, MaxSendAttempts, lastErr)
+		}
+		if time.Now().After(deadline) {
+			return errors.New("not sent yet: another process of this profile is sending it")
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
 }
 
 // attempt sends one queue entry and records the outcome.
