@@ -188,13 +188,7 @@ func (p *Proxy) relayDirect(m *directMsg) {
 	if _, err := m.c.Write(m.response(a, p.tags)); err != nil {
 		p.log.Debug("sip respond failed", "err", err)
 	}
-	switch a.code {
-	case 200, 202, 401, 407:
-	default:
-		if a.code >= 300 {
-			p.cfg.Metrics.MessageRefused(a.code)
-		}
-	}
+	p.countAnswer(a.code)
 }
 
 func (p *Proxy) answerDirect(m *directMsg) reply {
@@ -391,23 +385,17 @@ func (p *Proxy) directRequest(b binding, d store.Delivery, branch, sentBy string
 	buf = append(buf, ";rport;branch="...)
 	buf = append(buf, branch...)
 	buf = append(buf, "\r\nMax-Forwards: 70\r\nFrom: <sip:"...)
-	buf = append(buf, user(d.Sender)...)
-	buf = append(buf, '@')
-	buf = append(buf, senderHost(d.Sender, dom)...)
+	buf = appendAddr(buf, d.Sender, dom)
 	buf = append(buf, ">;tag="...)
 	buf = append(buf, p.tags.next()...)
 	buf = append(buf, "\r\nTo: <sip:"...)
-	buf = append(buf, user(d.Recipient)...)
-	buf = append(buf, '@')
-	buf = append(buf, senderHost(d.Recipient, dom)...)
+	buf = appendAddr(buf, d.Recipient, dom)
 	buf = append(buf, ">\r\nCall-ID: "...)
 	buf = append(buf, p.tags.next()...)
 	buf = append(buf, '@')
 	buf = append(buf, dom...)
 	buf = append(buf, "\r\nCSeq: 1 MESSAGE\r\nP-Asserted-Identity: <sip:"...)
-	buf = append(buf, user(d.Sender)...)
-	buf = append(buf, '@')
-	buf = append(buf, senderHost(d.Sender, dom)...)
+	buf = appendAddr(buf, d.Sender, dom)
 	buf = append(buf, ";gr="...)
 	buf = append(buf, d.SenderDevice...)
 	buf = append(buf, ">\r\nDate: "...)
@@ -418,4 +406,12 @@ func (p *Proxy) directRequest(b binding, d store.Delivery, branch, sentBy string
 	buf = strconv.AppendInt(buf, int64(len(d.Body)), 10)
 	buf = append(buf, "\r\n\r\n"...)
 	return append(buf, d.Body...)
+}
+
+// appendAddr appends user@host of account as the sipgo path names it
+// (senderHost).
+func appendAddr(buf []byte, account, domain string) []byte {
+	buf = append(buf, user(account)...)
+	buf = append(buf, '@')
+	return append(buf, senderHost(account, domain)...)
 }

@@ -26,7 +26,7 @@ const directMessage = "MESSAGE sip:bravo@example.org SIP/2.0\r\n" +
 // directLines frames msg as the connection's reader does.
 func directLines(t testing.TB, msg string) []string {
 	t.Helper()
-	n, lines, err := frameLines([]byte(msg))
+	n, lines, _, err := frameLines([]byte(msg))
 	if err != nil || n != len(msg) {
 		t.Fatalf("frame: %d of %d, %v", n, len(msg), err)
 	}
@@ -261,7 +261,7 @@ func FuzzDirect(f *testing.F) {
 	f.Add([]byte("SIP/2.0 200 OK\r\nVia: SIP/2.0/TLS example.org;branch=z9hG4bKn1\r\nFrom: <sip:a@example.org>;tag=1\r\n" +
 		"To: <sip:b@example.org>;tag=2\r\nCall-ID: x\r\nCSeq: 1 MESSAGE\r\nContent-Length: 0\r\n\r\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		n, lines, err := frameLines(b)
+		n, lines, _, err := frameLines(b)
 		if err != nil {
 			return
 		}

@@ -40,65 +40,65 @@ const (
 
 // frame checks the message at the start of b and returns its length.
 func frame(b []byte) (int, error) {
-	n, _, err := frameLines(b)
+	n, _, _, err := frameLines(b)
 	return n, err
 }
 
 // frameLines is frame that also returns the message's start line and
-// header lines, split, for the node's own MESSAGE path (direct.go); the
-// body starts after the head's blank line.
-func frameLines(b []byte) (int, []string, error) {
+// header lines, split, and where its body starts, for the node's own
+// MESSAGE path (direct.go).
+func frameLines(b []byte) (int, []string, int, error) {
 	end := bytes.Index(b, []byte("\r\n\r\n"))
 	if end < 0 {
 		if len(b) > maxHeaderBytes {
-			return 0, nil, &FrameError{Status: 513, Reason: "Message Too Large"}
+			return 0, nil, 0, &FrameError{Status: 513, Reason: "Message Too Large"}
 		}
 		if i := bytes.IndexByte(b, 0); i >= 0 {
-			return 0, nil, &FrameError{Status: 400, Reason: "NUL byte in header"}
+			return 0, nil, 0, &FrameError{Status: 400, Reason: "NUL byte in header"}
 		}
-		return 0, nil, errPartial
+		return 0, nil, 0, errPartial
 	}
 	if end+4 > maxHeaderBytes {
-		return 0, nil, &FrameError{Status: 513, Reason: "Message Too Large"}
+		return 0, nil, 0, &FrameError{Status: 513, Reason: "Message Too Large"}
 	}
 	head := b[:end]
 	if bytes.IndexByte(head, 0) >= 0 {
-		return 0, nil, &FrameError{Status: 400, Reason: "NUL byte in header"}
+		return 0, nil, 0, &FrameError{Status: 400, Reason: "NUL byte in header"}
 	}
 	lines := strings.Split(string(head), "\r\n")
 	req, method, err := startLine(lines[0])
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, 0, err
 	}
 	length, clSeen := -1, 0
 	var later *FrameError // a refusal that waits for the message's length
 	for i, l := range lines[1:] {
 		if l == "" {
-			return 0, nil, &FrameError{Status: 400, Reason: "Bad header line"}
+			return 0, nil, 0, &FrameError{Status: 400, Reason: "Bad header line"}
 		}
 		if l[0] == ' ' || l[0] == '\t' {
 			if i == 0 {
-				return 0, nil, &FrameError{Status: 400, Reason: "Continuation line without a header"}
+				return 0, nil, 0, &FrameError{Status: 400, Reason: "Continuation line without a header"}
 			}
 			continue // folded header value (RFC 3261 §7.3.1)
 		}
 		name, _, ok := strings.Cut(l, ":")
 		name = strings.TrimRight(name, " \t")
 		if !ok || !isToken(name) {
-			return 0, nil, &FrameError{Status: 400, Reason: "Bad header line"}
+			return 0, nil, 0, &FrameError{Status: 400, Reason: "Bad header line"}
 		}
 		if bad := strings.IndexFunc(l, func(r rune) bool { return r < 0x20 && r != '\t' || r == 0x7f }); bad >= 0 {
-			return 0, nil, &FrameError{Status: 400, Reason: "Control character in header"}
+			return 0, nil, 0, &FrameError{Status: 400, Reason: "Control character in header"}
 		}
 		switch {
 		case strings.EqualFold(name, "Content-Length"), strings.EqualFold(name, "l"):
 			clSeen++
 			if clSeen > 1 {
-				return 0, nil, &FrameError{Status: 400, Reason: "Multiple Content-Length headers"}
+				return 0, nil, 0, &FrameError{Status: 400, Reason: "Multiple Content-Length headers"}
 			}
 			v := strings.TrimSpace(headerValue(lines[1+i:]))
 			if v == "" || len(v) > 9 || strings.TrimLeft(v, "0123456789") != "" {
-				return 0, nil, &FrameError{Status: 400, Reason: "Bad Content-Length"}
+				return 0, nil, 0, &FrameError{Status: 400, Reason: "Bad Content-Length"}
 			}
 			length, _ = strconv.Atoi(v)
 		case strings.EqualFold(name, "CSeq"):
@@ -114,15 +114,15 @@ func frameLines(b []byte) (int, []string, error) {
 		}
 	}
 	if clSeen == 0 {
-		return 0, nil, &FrameError{Status: 400, Reason: "Missing Content-Length"}
+		return 0, nil, 0, &FrameError{Status: 400, Reason: "Missing Content-Length"}
 	}
 	total := end + 4 + length
 	if total > siplimit.MaxMessage {
 		// sipgo would drop the connection without a word; answer first.
-		return 0, nil, &FrameError{Status: 513, Reason: "Message Too Large"}
+		return 0, nil, 0, &FrameError{Status: 513, Reason: "Message Too Large"}
 	}
 	if len(b) < total {
-		return 0, nil, errPartial
+		return 0, nil, 0, errPartial
 	}
 	if later == nil {
 		later = startLineLater(lines[0], req)
@@ -134,9 +134,9 @@ func frameLines(b []byte) (int, []string, error) {
 	}
 	if later != nil {
 		later.Length = total
-		return 0, nil, later
+		return 0, nil, 0, later
 	}
-	return total, lines, nil
+	return total, lines, end + 4, nil
 }
 
 // zeroRead reports whether one of the reads that hand msg to sipgo (one

@@ -320,7 +320,7 @@ func (c *peerConn) next() ([]byte, error) {
 			if started.IsZero() {
 				started = time.Now()
 			}
-			n, lines, err := frameLines(c.in)
+			n, lines, bodyAt, err := frameLines(c.in)
 			if err == nil {
 				c.lastMsg = time.Now()
 				msg := c.in[:n:n]
@@ -331,8 +331,7 @@ func (c *peerConn) next() ([]byte, error) {
 					c.in = nil
 				}
 				if c.l.intercept != nil {
-					head := bytes.Index(msg, []byte("\r\n\r\n")) + 4
-					if c.l.intercept(c, lines, msg[head:]) {
+					if c.l.intercept(c, lines, msg[bodyAt:]) {
 						putMsgBuf(&c.outBuf)
 						started = time.Time{}
 						continue

@@ -26,8 +26,11 @@ func (t *outcomeTx) Respond(res *sip.Response) error {
 // countMessage counts a MESSAGE's refusal; acceptance is counted where
 // the copies are stored. A digest challenge is the normal first step of a
 // phone's request, not a refusal.
-func (p *Proxy) countMessage(t *outcomeTx) {
-	switch code := int(t.final.Load()); {
+func (p *Proxy) countMessage(t *outcomeTx) { p.countAnswer(int(t.final.Load())) }
+
+// countAnswer counts a MESSAGE's final answer code, on either SIP path.
+func (p *Proxy) countAnswer(code int) {
+	switch {
 	case code < 300, code == 401, code == 407:
 	default:
 		p.cfg.Metrics.MessageRefused(code)
